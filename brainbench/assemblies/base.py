@@ -1,0 +1,97 @@
+"""The assembly plugin contract.
+
+An assembly entry's ``python_name`` names a callable ``(**params) -> AssemblySource``.
+An :class:`AssemblySource` lists its remote files (for ``brainbench fetch`` and the
+download size) and builds the NeuralAssembly and StimulusSet. Built assemblies are
+cached as netCDF under ``$BRAINBENCH_HOME/assemblies`` keyed on whatever determines
+their content (files, windows, reader version), see :func:`cached_build`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import xarray as xr
+
+from brainbench.data.assembly import load_assembly, save_assembly, validate_assembly
+from brainbench.data.fetch import RemoteFile, fetch_all, home
+from brainbench.data.stimuli import StimulusSet
+from brainbench.data.assembly import AssemblyError
+
+
+@dataclass
+class LoadedAssembly:
+    """A validated assembly and the stimuli it was recorded with, in the same order.
+
+    Attributes:
+        assembly: NeuralAssembly ``(stimulus, neuroid)`` or ``(repetition, stimulus, neuroid)``.
+        stimuli: StimulusSet whose ids equal ``assembly.stimulus_id`` in order.
+    """
+
+    assembly: xr.DataArray
+    stimuli: StimulusSet
+
+    def __post_init__(self) -> None:
+        validate_assembly(self.assembly)
+        ids = [str(s) for s in self.assembly.stimulus_id.values]
+        if ids != list(self.stimuli.ids):
+            if sorted(ids) == sorted(self.stimuli.ids):
+                self.stimuli = self.stimuli.subset(ids)
+            else:
+                missing = sorted(set(ids) - set(self.stimuli.ids))
+                raise AssemblyError(
+                    f"assembly and stimulus set disagree: {len(missing)} assembly stimuli have no "
+                    f"image (e.g. {missing[:1]}), or the sets differ in size "
+                    f"({len(ids)} vs {len(self.stimuli)})."
+                )
+
+
+class AssemblySource:
+    """Base class of assembly plugins. Subclasses set ``identifier`` and implement ``load``."""
+
+    identifier: str = ""
+
+    def remote_files(self) -> list[RemoteFile]:
+        """Every remote file ``load`` needs (empty for local data)."""
+        return []
+
+    def fetch(self, progress: bool = True) -> list[Path]:
+        """Download (or locate in the cache or mirror) every remote file."""
+        return fetch_all(self.remote_files(), progress=progress)
+
+    def load(self, progress: bool = True) -> LoadedAssembly:  # pragma: no cover - contract
+        raise NotImplementedError
+
+
+class InMemoryAssembly(AssemblySource):
+    """Wraps an already-built assembly and stimulus set (a user's own data)."""
+
+    def __init__(self, assembly: xr.DataArray, stimuli: StimulusSet) -> None:
+        self._loaded = LoadedAssembly(assembly, stimuli)
+        self.identifier = str(assembly.attrs.get("identifier", "custom"))
+
+    def load(self, progress: bool = True) -> LoadedAssembly:
+        return self._loaded
+
+
+def content_key(**parts: object) -> str:
+    """A short stable hash of JSON-serialisable parts (for cache file names)."""
+    blob = json.dumps(parts, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def cached_build(identifier: str, key: str, build: Callable[[], xr.DataArray]) -> xr.DataArray:
+    """Return the assembly cached under ``identifier``/``key``, building it once.
+
+    The file is written atomically; a failed build leaves no cache file behind.
+    """
+    path = home() / "assemblies" / f"{identifier}-{key}.nc"
+    if path.is_file():
+        return load_assembly(path)
+    assembly = build()
+    save_assembly(assembly, path)
+    return assembly

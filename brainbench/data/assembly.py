@@ -1,0 +1,178 @@
+"""NeuralAssembly: neural responses as a plain-coordinate :class:`xarray.DataArray`.
+
+An assembly has dims ``(stimulus, neuroid)`` for averaged data or
+``(repetition, stimulus, neuroid)`` for trial data, where missing trials are NaN.
+Index coordinates ``stimulus_id`` and ``neuroid_id`` are unique strings; every other
+piece of metadata is a plain (non-index) coordinate along one dim. There is never a
+pandas MultiIndex, so assemblies survive xarray upgrades and round-trip through
+netCDF with :meth:`xarray.DataArray.identical`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from brainbench.errors import BrainbenchError
+
+TRIAL_DIMS = ("repetition", "stimulus", "neuroid")
+MEAN_DIMS = ("stimulus", "neuroid")
+REQUIRED_ATTRS = ("identifier", "species", "units", "response_window_ms", "citation")
+
+
+class AssemblyError(BrainbenchError):
+    """An assembly that breaks the NeuralAssembly contract."""
+
+
+def make_assembly(
+    values: np.ndarray,
+    *,
+    stimulus_ids,
+    neuroid_ids,
+    identifier: str,
+    species: str = "unknown",
+    units: str = "unknown",
+    response_window_ms: tuple[float, float] | list[float] = (float("nan"), float("nan")),
+    citation: str = "",
+    stimulus_coords: Mapping[str, object] | None = None,
+    neuroid_coords: Mapping[str, object] | None = None,
+    attrs: Mapping[str, object] | None = None,
+) -> xr.DataArray:
+    """Build and validate a NeuralAssembly from plain arrays.
+
+    Args:
+        values: ``(stimulus, neuroid)`` or ``(repetition, stimulus, neuroid)`` responses.
+        stimulus_ids: ``(stimulus,)`` unique ids, converted to strings.
+        neuroid_ids: ``(neuroid,)`` unique ids, converted to strings.
+        stimulus_coords / neuroid_coords: extra metadata, each a 1-d array along its dim.
+        response_window_ms: ``(start, end)`` of the response window after onset.
+    """
+    values = np.asarray(values)
+    if values.ndim not in (2, 3):
+        raise AssemblyError(
+            f"responses must be 2-d (stimulus, neuroid) or 3-d (repetition, stimulus, neuroid); "
+            f"got shape {values.shape}."
+        )
+    dims = TRIAL_DIMS if values.ndim == 3 else MEAN_DIMS
+    coords: dict[str, tuple[str, np.ndarray]] = {
+        "stimulus_id": ("stimulus", np.asarray([str(s) for s in stimulus_ids], dtype=object)),
+        "neuroid_id": ("neuroid", np.asarray([str(n) for n in neuroid_ids], dtype=object)),
+    }
+    for dim, extra in (("stimulus", stimulus_coords), ("neuroid", neuroid_coords)):
+        for name, column in (extra or {}).items():
+            coords[name] = (dim, _plain_array(column))
+    all_attrs = {
+        "identifier": identifier,
+        "species": species,
+        "units": units,
+        "response_window_ms": np.asarray(response_window_ms, dtype=float),
+        "citation": citation,
+    }
+    all_attrs.update(attrs or {})
+    assembly = xr.DataArray(values.astype(float, copy=False), dims=dims, coords=coords,
+                            attrs=all_attrs, name="responses")
+    validate_assembly(assembly)
+    return assembly
+
+
+def _plain_array(column) -> np.ndarray:
+    array = np.asarray(column)
+    if array.dtype.kind in "OUS":
+        return np.asarray([str(v) for v in array], dtype=object)
+    return array
+
+
+def validate_assembly(assembly: xr.DataArray) -> xr.DataArray:
+    """Check the NeuralAssembly contract; return the assembly unchanged or raise.
+
+    Checks dims, unique string ids, no MultiIndex, required attrs and finite values
+    (NaN is allowed only in trial data, for missing trials; a stimulus x neuroid cell
+    with no trial at all is an error).
+    """
+    if not isinstance(assembly, xr.DataArray):
+        raise AssemblyError(f"an assembly must be an xarray.DataArray, got {type(assembly).__name__}.")
+    dims = tuple(assembly.dims)
+    if dims not in (TRIAL_DIMS, MEAN_DIMS):
+        raise AssemblyError(
+            f"assembly dims must be {MEAN_DIMS} or {TRIAL_DIMS}; got {dims}. "
+            "Transpose it, e.g. assembly.transpose('repetition', 'stimulus', 'neuroid')."
+        )
+    for dim, coord in (("stimulus", "stimulus_id"), ("neuroid", "neuroid_id")):
+        if coord not in assembly.coords or assembly[coord].dims != (dim,):
+            raise AssemblyError(f"assembly needs a coordinate {coord!r} along {dim!r}.")
+        ids = assembly[coord].values
+        if len(set(ids.tolist())) != len(ids):
+            seen: set = set()
+            dup = next(i for i in ids.tolist() if i in seen or seen.add(i))
+            raise AssemblyError(f"{coord} must be unique; {dup!r} appears more than once.")
+    for name, index in assembly.indexes.items():
+        if getattr(index, "nlevels", 1) > 1:
+            raise AssemblyError(
+                f"coordinate {name!r} is a pandas MultiIndex; use plain coordinates "
+                "(assembly.reset_index(...)) instead."
+            )
+    missing = [a for a in REQUIRED_ATTRS if a not in assembly.attrs]
+    if missing:
+        raise AssemblyError(f"assembly attrs lack {missing}; make_assembly() fills them in.")
+    values = assembly.values
+    if not np.issubdtype(values.dtype, np.number):
+        raise AssemblyError(f"assembly values must be numeric, got dtype {values.dtype}.")
+    if np.isinf(values).any():
+        raise AssemblyError("assembly contains infinite values.")
+    if dims == MEAN_DIMS:
+        if np.isnan(values).any():
+            bad = np.argwhere(np.isnan(values))[0]
+            raise AssemblyError(
+                "averaged assembly contains NaN (first at stimulus "
+                f"{assembly.stimulus_id.values[bad[0]]!r}, neuroid {assembly.neuroid_id.values[bad[1]]!r})."
+            )
+    else:
+        empty = np.isnan(values).all(axis=0)
+        if empty.any():
+            s, n = np.argwhere(empty)[0]
+            raise AssemblyError(
+                f"no valid trial for stimulus {assembly.stimulus_id.values[s]!r} and neuroid "
+                f"{assembly.neuroid_id.values[n]!r}; NaN may only pad missing trials."
+            )
+    return assembly
+
+
+def is_trial_assembly(assembly: xr.DataArray) -> bool:
+    return "repetition" in assembly.dims
+
+
+def trial_mean(assembly: xr.DataArray) -> xr.DataArray:
+    """``(stimulus, neuroid)`` NaN-mean over repetitions (identity on averaged data)."""
+    if not is_trial_assembly(assembly):
+        return assembly
+    mean = assembly.mean("repetition", skipna=True)
+    mean.attrs = dict(assembly.attrs)
+    return mean
+
+
+def save_assembly(assembly: xr.DataArray, path: str | os.PathLike) -> Path:
+    """Write an assembly to netCDF atomically (temp file, then rename)."""
+    validate_assembly(assembly)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        assembly.to_netcdf(tmp, engine="netcdf4")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def load_assembly(path: str | os.PathLike) -> xr.DataArray:
+    """Read an assembly written by :func:`save_assembly` (fully into memory)."""
+    with xr.open_dataarray(path, engine="netcdf4") as opened:
+        assembly = opened.load()
+    for name in list(assembly.coords):
+        if assembly[name].dtype.kind in "US":
+            assembly[name] = assembly[name].astype(object)
+    return validate_assembly(assembly)

@@ -1,0 +1,230 @@
+"""Remote files: hash-checked downloads, a local mirror and an offline mode.
+
+Environment:
+    ``BRAINBENCH_HOME``: cache root (default ``~/.cache/brainbench``). A remote file of
+        dataset ``D`` with relative path ``P`` is stored at ``$BRAINBENCH_HOME/data/D/P``.
+    ``BRAINBENCH_MIRROR=DIR``: read that file from ``DIR/D/P`` instead of the network;
+        its hash is still checked.
+    ``BRAINBENCH_OFFLINE=1``: never use the network; a file that is neither cached nor
+        mirrored is an error naming the file and where to put it.
+
+Downloads go through :mod:`pooch` (progress bar, retries, download to a temporary
+file that is moved into place only once complete and hash-checked), so an interrupted
+download never leaves a partial file under its final name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+
+from brainbench.errors import DataError, OfflineError
+
+HASH_ALGORITHMS = ("sha256", "sha1", "md5")
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """One remote file of a dataset.
+
+    Attributes:
+        dataset: dataset folder name ``D`` (cache and mirror layout ``D/P``).
+        path: relative path ``P`` inside the dataset.
+        url: full download URL.
+        known_hash: ``"sha256:<hex>"`` (preferred) or ``"sha1:<hex>"``; ``None`` only for
+            files whose hash is recorded at first download (see :func:`fetch`).
+        size: size in bytes when known (shown before downloading).
+    """
+
+    dataset: str
+    path: str
+    url: str
+    known_hash: str | None
+    size: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.known_hash is not None:
+            algorithm, _, digest = self.known_hash.partition(":")
+            if algorithm not in HASH_ALGORITHMS or not digest:
+                raise DataError(
+                    f"hash of {self.dataset}/{self.path} must look like 'sha256:<hex>', "
+                    f"got {self.known_hash!r}."
+                )
+        posix = PurePosixPath(self.path)
+        if posix.is_absolute() or ".." in posix.parts:
+            raise DataError(f"remote path {self.path!r} must be relative and stay inside its dataset.")
+
+
+def home() -> Path:
+    """The cache root, ``$BRAINBENCH_HOME`` or ``~/.cache/brainbench``."""
+    return Path(os.environ.get("BRAINBENCH_HOME") or Path.home() / ".cache" / "brainbench")
+
+
+def mirror_root() -> Path | None:
+    value = os.environ.get("BRAINBENCH_MIRROR")
+    return Path(value) if value else None
+
+
+def offline() -> bool:
+    return os.environ.get("BRAINBENCH_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def cache_path(remote: RemoteFile) -> Path:
+    return home() / "data" / remote.dataset / remote.path
+
+
+def file_hash(path: str | os.PathLike, algorithm: str = "sha256") -> str:
+    """Hex digest of a file, read in 1 MiB blocks."""
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_hash(path: Path, remote: RemoteFile) -> None:
+    """Raise :class:`DataError` unless ``path`` has the declared hash."""
+    if remote.known_hash is None:
+        return
+    algorithm, _, expected = remote.known_hash.partition(":")
+    actual = file_hash(path, algorithm)
+    if actual != expected.lower():
+        raise DataError(
+            f"{path} has {algorithm} {actual[:12]}..., but {remote.dataset}/{remote.path} must have "
+            f"{expected[:12]}...; the file is corrupt or a different version: delete it and fetch again."
+        )
+
+
+def _hash_record(remote: RemoteFile) -> Path:
+    return cache_path(remote).with_name(cache_path(remote).name + ".sha256")
+
+
+def fetch(remote: RemoteFile, progress: bool = True) -> Path:
+    """Return a local, hash-checked path of ``remote``, downloading it if needed.
+
+    Order: the cache (``$BRAINBENCH_HOME/data/D/P``), then ``$BRAINBENCH_MIRROR/D/P``,
+    then the network unless ``BRAINBENCH_OFFLINE=1``. A mirrored file is read in place.
+    Files declared without a hash get their sha256 recorded beside the cached copy at
+    first download and checked against it afterwards.
+    """
+    target = cache_path(remote)
+    if target.is_file():
+        _check_cached(target, remote)
+        return target
+    mirror = mirror_root()
+    if mirror is not None:
+        mirrored = mirror / remote.dataset / remote.path
+        if mirrored.is_file():
+            check_hash(mirrored, remote)
+            return mirrored
+    if offline():
+        where = f" or {mirror / remote.dataset / remote.path}" if mirror else ""
+        raise OfflineError(
+            f"{remote.dataset}/{remote.path} is not available offline (BRAINBENCH_OFFLINE=1): "
+            f"put the file at {target}{where}, or unset BRAINBENCH_OFFLINE to download it from {remote.url}."
+        )
+    return _download(remote, target, progress)
+
+
+def _check_cached(target: Path, remote: RemoteFile) -> None:
+    if remote.known_hash is not None:
+        check_hash(target, remote)
+        return
+    record = _hash_record(remote)
+    if record.is_file():
+        expected = record.read_text().strip()
+        check_hash(target, RemoteFile(remote.dataset, remote.path, remote.url, f"sha256:{expected}"))
+
+
+def _download(remote: RemoteFile, target: Path, progress: bool) -> Path:
+    import pooch  # imported here: only downloads need it
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if progress and remote.size:
+        import sys
+
+        print(f"downloading {remote.dataset}/{remote.path} ({remote.size / 1e6:,.1f} MB)", file=sys.stderr)
+    fetcher = pooch.create(
+        path=target.parent,
+        base_url=remote.url.rsplit("/", 1)[0] + "/",
+        registry={target.name: remote.known_hash},
+        urls={target.name: remote.url},
+        retry_if_failed=3,
+        allow_updates=False,
+    )
+    try:
+        local = Path(fetcher.fetch(target.name, progressbar=progress))
+    except ValueError as error:  # pooch raises ValueError on a hash mismatch
+        raise DataError(f"download of {remote.url} failed its hash check: {error}") from error
+    except Exception as error:  # network errors: one sentence, the cause chained
+        raise DataError(f"could not download {remote.url}: {error}") from error
+    if remote.known_hash is None:
+        _hash_record(remote).write_text(file_hash(local) + "\n")
+    return local
+
+
+def fetch_all(remotes: Iterable[RemoteFile], progress: bool = True) -> list[Path]:
+    """Fetch several files, announcing their total size first when known."""
+    remotes = list(remotes)
+    sizes = [r.size for r in remotes if r.size]
+    if progress and sizes and not offline():
+        import sys
+
+        print(f"{len(remotes)} files, {sum(sizes) / 1e9:,.2f} GB declared", file=sys.stderr)
+    return [fetch(r, progress) for r in remotes]
+
+
+def load_npy(path: str | os.PathLike) -> np.ndarray:
+    """Load a downloaded ``.npy`` file; pickled objects are refused."""
+    try:
+        return np.load(path, allow_pickle=False)
+    except ValueError as error:
+        raise DataError(f"{path} is not a plain numeric .npy file ({error}).") from error
+
+
+def safe_members(archive: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
+    """The archive's members, refusing any whose path escapes the extraction folder."""
+    members = []
+    for info in archive.infolist():
+        name = PurePosixPath(info.filename.replace("\\", "/"))
+        if name.is_absolute() or ".." in name.parts or (name.parts and ":" in name.parts[0]):
+            raise DataError(
+                f"zip member {info.filename!r} would escape its folder; refusing to extract "
+                f"{archive.filename}."
+            )
+        members.append(info)
+    return members
+
+
+def extract_zip(archive_path: str | os.PathLike, destination: str | os.PathLike) -> Path:
+    """Extract a zip archive into ``destination`` atomically and safely.
+
+    Members are checked before anything is written; the archive is unpacked into a
+    temporary sibling folder that is renamed into place once complete, so an interrupted
+    extraction leaves nothing under ``destination``. Returns ``destination``.
+    """
+    destination = Path(destination)
+    if destination.is_dir():
+        return destination
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(archive_path) as archive:
+        members = safe_members(archive)
+        staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.", dir=destination.parent))
+        try:
+            archive.extractall(staging, members=members)
+            try:
+                os.replace(staging, destination)
+            except OSError:
+                if not destination.is_dir():  # lost a race with another process: theirs is fine
+                    raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return destination

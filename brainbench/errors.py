@@ -1,0 +1,26 @@
+"""Errors a user can cause. The CLI prints their message as one sentence, no traceback."""
+
+from __future__ import annotations
+
+
+class BrainbenchError(Exception):
+    """Base class of every error brainbench raises on purpose for bad input or state."""
+
+
+class UnknownIdError(BrainbenchError, KeyError):
+    """An id that no manifest declares."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class ManifestError(BrainbenchError):
+    """A malformed manifest or a clash between manifests."""
+
+
+class DataError(BrainbenchError):
+    """A missing, corrupt or unsafe data file."""
+
+
+class OfflineError(DataError):
+    """A file that must be downloaded while ``BRAINBENCH_OFFLINE=1``."""

@@ -1,0 +1,233 @@
+"""Pydantic schema of a brainbench manifest (a TOML file).
+
+A manifest has tables ``[models.ID]``, ``[assemblies.ID]``, ``[readouts.ID]``,
+``[metrics.ID]``, ``[analyses.ID]`` and ``[benchmarks.ID]``. Code is named as
+``"package.module:attribute"`` (``python_name``) and imported only when used. Nothing
+here imports torch or any plugin code.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from brainbench.errors import ManifestError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+KINDS = ("models", "assemblies", "readouts", "metrics", "analyses", "benchmarks")
+ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+PYTHON_NAME = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
+
+
+
+class _Entry(BaseModel):
+    """Fields every entry has."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = ""
+    source: str = ""
+    description: str = ""
+    citation: str = ""
+    license: str = ""
+    url: str = ""
+    aliases: list[str] = Field(default_factory=list)
+    info: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("aliases")
+    @classmethod
+    def _check_aliases(cls, value: list[str]) -> list[str]:
+        for alias in value:
+            if not ID_PATTERN.match(alias):
+                raise ValueError(f"alias {alias!r} is not a valid id")
+        return value
+
+
+def _check_python_name(value: str) -> str:
+    if not PYTHON_NAME.match(value):
+        raise ValueError(f'python_name {value!r} must look like "package.module:attribute"')
+    return value
+
+
+PythonName = Annotated[str, AfterValidator(_check_python_name)]
+
+
+class Preprocessing(BaseModel):
+    """How an image becomes a model input.
+
+    ``placement``: ``resize`` stretches the whole image to ``size`` x ``size``;
+    ``center-crop`` resizes the short side to ``size`` and crops the centre;
+    ``pad`` fits the whole image inside the square on a gray canvas.
+    ``canvas_fraction``: the image is first shrunk to this fraction of the input's width
+    and centred on a gray canvas (a stimulus that spans fewer degrees of visual angle
+    than the model's field of view); 1.0 means it fills the input.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    size: int = Field(224, gt=0)
+    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
+    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    placement: Literal["resize", "center-crop", "pad"] = "resize"
+    canvas_fraction: float = Field(1.0, gt=0, le=1.0)
+    background: float = Field(0.5, ge=0, le=1.0)
+
+    def key(self) -> str:
+        return self.model_dump_json()
+
+
+class StimulusPlacement(BaseModel):
+    """A benchmark's override of how its images are placed in the model's input."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    placement: Literal["resize", "center-crop", "pad"] | None = None
+    canvas_fraction: float | None = Field(None, gt=0, le=1.0)
+
+
+class ModelEntry(_Entry):
+    python_name: PythonName
+    layers: list[str] = Field(min_length=1)
+    params: dict[str, Any] = Field(default_factory=dict)
+    preprocessing: Preprocessing = Field(default_factory=Preprocessing)
+    weights: str = ""
+
+
+class AssemblyEntry(_Entry):
+    python_name: PythonName
+    params: dict[str, Any] = Field(default_factory=dict)
+    species: str = ""
+    regions: list[str] = Field(default_factory=list)
+
+
+class ReadoutEntry(_Entry):
+    """A readout class, or a named configuration of another readout (``base``)."""
+
+    python_name: PythonName | None = None
+    base: str | None = None
+    solver: str = ""
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _one_of(self) -> ReadoutEntry:
+        if (self.python_name is None) == (self.base is None):
+            raise ValueError("give exactly one of python_name (a readout class) or base (another readout id)")
+        return self
+
+
+class MetricEntry(_Entry):
+    python_name: PythonName
+    kind: Literal["metric", "ceiling"] = "metric"
+    version: int = Field(1, ge=1)
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class AnalysisEntry(_Entry):
+    python_name: PythonName
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class SplitSpec(BaseModel):
+    """How stimuli are split into train and test.
+
+    ``kfold``: ``n_splits`` folds, optionally stratified by a stimulus coordinate.
+    ``holdout``: ``n_splits`` random train/test partitions with ``test_fraction`` held
+    out (the paper's 85/15 protocol is ``test_fraction = 0.15``).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["kfold", "holdout"] = "kfold"
+    n_splits: int = Field(10, ge=1)
+    test_fraction: float = Field(0.15, gt=0, lt=1)
+    stratify: str | None = None
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _check(self) -> SplitSpec:
+        if self.kind == "kfold" and self.n_splits < 2:
+            raise ValueError("kfold needs n_splits >= 2")
+        return self
+
+
+class BenchmarkEntry(_Entry):
+    version: int = Field(ge=1)
+    assembly: str
+    readout: str = "simple"
+    metrics: list[str] = Field(default_factory=lambda: ["pearson-r", "explained-variance"])
+    ceiling: str | None = "split-half"
+    split: SplitSpec = Field(default_factory=SplitSpec)
+    selection: dict[str, Any] = Field(default_factory=dict)
+    reliability_threshold: float | None = None
+    stimulus_placement: StimulusPlacement = Field(default_factory=StimulusPlacement)
+    region: str = ""
+
+
+ENTRY_TYPES: dict[str, type[_Entry]] = {
+    "models": ModelEntry,
+    "assemblies": AssemblyEntry,
+    "readouts": ReadoutEntry,
+    "metrics": MetricEntry,
+    "analyses": AnalysisEntry,
+    "benchmarks": BenchmarkEntry,
+}
+
+
+class Manifest(BaseModel):
+    """One parsed manifest: entries of every kind, keyed by id."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: str
+    entries: dict[str, dict[str, _Entry]]
+
+
+def parse_manifest(text: str, source: str) -> Manifest:
+    """Parse and validate manifest TOML; errors name ``source``, the key and the problem."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ManifestError(f"{source}: not valid TOML ({error}).") from error
+    unknown = sorted(set(data) - set(KINDS))
+    if unknown:
+        raise ManifestError(
+            f"{source}: unknown table [{unknown[0]}]; a manifest has tables {', '.join(KINDS)}."
+        )
+    entries: dict[str, dict[str, _Entry]] = {}
+    for kind in KINDS:
+        table = data.get(kind, {})
+        if not isinstance(table, dict):
+            raise ManifestError(f"{source}: [{kind}] must be a table of entries.")
+        entries[kind] = {}
+        for entry_id, body in table.items():
+            key = f"{kind}.{entry_id}"
+            if not ID_PATTERN.match(entry_id):
+                raise ManifestError(f"{source}: key {key!r}: {entry_id!r} is not a valid id.")
+            if not isinstance(body, dict):
+                raise ManifestError(f"{source}: key {key!r} must be a table.")
+            try:
+                entry = ENTRY_TYPES[kind].model_validate({**body, "id": entry_id, "source": source})
+            except ValidationError as error:
+                problem = error.errors()[0]
+                where = ".".join(str(p) for p in problem["loc"])
+                field = f"{key}.{where}" if where else key
+                raise ManifestError(f"{source}: key {field!r}: {problem['msg']}.") from None
+            entries[kind][entry_id] = entry
+    return Manifest(source=source, entries=entries)
+
+
+def read_manifest(path: str | Path) -> Manifest:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ManifestError(f"cannot read manifest {path}: {error.strerror}.") from error
+    return parse_manifest(text, str(path))
