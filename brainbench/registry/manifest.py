@@ -23,7 +23,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 KINDS = ("models", "assemblies", "readouts", "metrics", "analyses", "benchmarks")
-ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")
 PYTHON_NAME = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 
 
