@@ -1,0 +1,90 @@
+"""A benchmark: an assembly, a selection, a readout, metrics, a ceiling and a split.
+
+Built-in benchmarks are manifest entries (data, not code). :func:`custom_benchmark`
+turns a user's own assembly and stimuli into the same object, so every scorer path
+accepts it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import xarray as xr
+
+from brainbench.assemblies.base import AssemblySource, InMemoryAssembly, LoadedAssembly
+from brainbench.data.assembly import AssemblyError
+from brainbench.data.stimuli import StimulusSet
+from brainbench.registry.manifest import BenchmarkEntry, SplitSpec
+from brainbench.registry.registry import Registry, load_object
+
+
+@dataclass
+class Benchmark:
+    """A resolved benchmark.
+
+    Attributes:
+        entry: its declaration (id, version, readout, metrics, split, ...).
+        source: the assembly plugin instance that loads its data.
+    """
+
+    entry: BenchmarkEntry
+    source: AssemblySource
+    _loaded: LoadedAssembly | None = field(default=None, repr=False)
+
+    @property
+    def identifier(self) -> str:
+        return self.entry.id
+
+    def load(self, progress: bool = True) -> LoadedAssembly:
+        """The benchmark's assembly after its declared selection, with matching stimuli."""
+        if self._loaded is None:
+            loaded = self.source.load(progress=progress)
+            assembly = select_neuroids(loaded.assembly, self.entry.selection)
+            self._loaded = LoadedAssembly(assembly, loaded.stimuli)
+        return self._loaded
+
+
+def select_neuroids(assembly: xr.DataArray, selection: dict) -> xr.DataArray:
+    """Keep neuroids whose coordinates equal the selection's values (a value or a list)."""
+    keep = np.ones(assembly.sizes["neuroid"], dtype=bool)
+    for coord, wanted in selection.items():
+        if coord not in assembly.coords or assembly[coord].dims != ("neuroid",):
+            raise AssemblyError(f"selection uses neuroid coordinate {coord!r}, which the assembly lacks.")
+        values = np.asarray([str(v) for v in assembly[coord].values])
+        wanted_list = [str(w) for w in (wanted if isinstance(wanted, list) else [wanted])]
+        keep &= np.isin(values, wanted_list)
+    if not keep.any():
+        raise AssemblyError(f"selection {selection} keeps no neuroid.")
+    return assembly.isel(neuroid=np.flatnonzero(keep)) if not keep.all() else assembly
+
+
+def resolve_benchmark(benchmark_id: str, registry: Registry) -> Benchmark:
+    entry = registry.benchmark(benchmark_id)
+    assembly_entry = registry.assembly(entry.assembly)
+    factory = load_object(assembly_entry.python_name)
+    source = factory(**assembly_entry.params)
+    if not isinstance(source, AssemblySource):
+        raise AssemblyError(f"{assembly_entry.python_name} returned {type(source).__name__}, not an AssemblySource.")
+    return Benchmark(entry=entry, source=source)
+
+
+def custom_benchmark(assembly: xr.DataArray, stimuli: StimulusSet, identifier: str | None = None,
+                     readout: str = "simple", split: SplitSpec | dict | None = None,
+                     ceiling: str | None = "split-half", version: int = 1,
+                     reliability_threshold: float | None = None) -> Benchmark:
+    """A benchmark over a user's own assembly and stimuli (see :mod:`brainbench.data.byod`).
+
+    Args:
+        assembly: a NeuralAssembly; trial data ``(repetition, stimulus, neuroid)`` enables
+            the split-half ceiling, averaged data gets no ceiling.
+        stimuli: the images, ids matching ``assembly.stimulus_id``.
+    """
+    identifier = identifier or str(assembly.attrs.get("identifier", "custom"))
+    if "repetition" not in assembly.dims:
+        ceiling = None
+    spec = split if isinstance(split, SplitSpec) else SplitSpec(**(split or {}))
+    entry = BenchmarkEntry(id=identifier, version=version, assembly=identifier, readout=readout,
+                           ceiling=ceiling, split=spec, reliability_threshold=reliability_threshold,
+                           source="<custom>")
+    return Benchmark(entry=entry, source=InMemoryAssembly(assembly, stimuli))

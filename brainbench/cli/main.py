@@ -1,0 +1,170 @@
+"""The ``brainbench`` command line.
+
+Importing this module must stay cheap: ``brainbench list`` and ``describe`` never
+import torch. Command modules listed in ``COMMAND_MODULES`` add their commands through
+``register(app)`` and import heavy libraries inside the command functions.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from typing import Annotated, Optional
+
+import typer
+
+from brainbench.errors import BrainbenchError
+from brainbench.registry.manifest import KINDS
+
+app = typer.Typer(
+    name="brainbench",
+    help="Score how well deep-network layers predict real neurons. Every model, assembly, "
+    "readout, metric, analysis and benchmark is a plugin declared in a manifest.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+COMMAND_MODULES: list[str] = [
+    "brainbench.cli.score",
+]
+
+
+def _error(message: str) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code=2)
+
+
+@app.command("list")
+def list_entries(
+    kind: Annotated[Optional[str], typer.Argument(
+        help=f"one of: {', '.join(KINDS)} (default: all)", show_default=False)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
+) -> None:
+    """List registered plugins and benchmarks (without importing any plugin code)."""
+    from brainbench.registry import get_registry
+
+    registry = get_registry()
+    if kind is not None and kind not in KINDS:
+        import difflib
+
+        close = difflib.get_close_matches(kind, KINDS, n=1)
+        _error(f"unknown kind {kind!r}{f'; did you mean {close[0]!r}?' if close else ''} "
+               f"Kinds: {', '.join(KINDS)}.")
+    kinds = [kind] if kind else list(KINDS)
+    if as_json:
+        payload = {k: [{"id": e.id, "description": e.description, "aliases": e.aliases, "source": e.source}
+                       for e in registry.entries(k)] for k in kinds}
+        typer.echo(json.dumps(payload, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    for k in kinds:
+        entries = registry.entries(k)
+        if not entries:
+            continue
+        table = Table(title=k, title_justify="left", show_header=True, header_style="bold")
+        table.add_column("id", style="cyan", no_wrap=True)
+        table.add_column("description")
+        for entry in entries:
+            table.add_row(entry.id, entry.description)
+        console.print(table)
+
+
+@app.command()
+def describe(
+    entry_id: Annotated[str, typer.Argument(help="id or alias of any registered entry")],
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """Show everything a manifest declares about one id (without importing plugin code)."""
+    from brainbench.registry import get_registry
+
+    registry = get_registry()
+    kind, entry = registry.find(entry_id)
+    data = entry.model_dump(mode="json")
+    data = {"kind": kind[:-1] if kind != "assemblies" else "assembly", **data}
+    if kind == "benchmarks":
+        assembly = registry.assembly(entry.assembly)
+        data["assembly_entry"] = {k: v for k, v in assembly.model_dump(mode="json").items()
+                                  if k in ("description", "citation", "license", "url", "species", "info")}
+        data["readout_resolved"] = dict(zip(("python_name", "solver", "params"),
+                                            registry.resolve_readout(entry.readout), strict=True))
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{data['kind']} {entry.id}", title_justify="left", show_header=False)
+    table.add_column("field", style="bold", no_wrap=True)
+    table.add_column("value")
+    for key, value in data.items():
+        if value in ("", [], {}, None) or key in ("id",):
+            continue
+        text = value if isinstance(value, str) else json.dumps(value, indent=1)
+        table.add_row(key, text)
+    Console().print(table)
+
+
+@app.command()
+def fetch(
+    benchmark_id: Annotated[str, typer.Argument(help="benchmark (or assembly) id whose data to download")],
+) -> None:
+    """Download (or find in the cache or BRAINBENCH_MIRROR) every data file of a benchmark."""
+    from brainbench.benchmark import resolve_benchmark
+    from brainbench.registry import get_registry, load_object
+
+    registry = get_registry()
+    kind, entry = registry.find(benchmark_id)
+    if kind == "benchmarks":
+        source = resolve_benchmark(benchmark_id, registry).source
+    elif kind == "assemblies":
+        source = load_object(entry.python_name)(**entry.params)
+    else:
+        _error(f"{benchmark_id!r} is a {kind[:-1]}, not a benchmark or assembly.")
+    paths = source.fetch(progress=True)
+    for path in paths:
+        typer.echo(str(path))
+
+
+@app.command()
+def version() -> None:
+    """Print brainbench's version."""
+    import brainbench
+
+    typer.echo(brainbench.__version__)
+
+
+for _module in COMMAND_MODULES:
+    importlib.import_module(_module).register(app)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point: user errors become one red sentence and exit code 2."""
+    try:
+        code = app(args=argv, standalone_mode=False, prog_name="brainbench")
+    except BrainbenchError as error:
+        typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
+        return 2
+    except typer.Exit as done:
+        return done.exit_code
+    except KeyboardInterrupt:
+        typer.secho("interrupted; nothing half-written was kept.", fg=typer.colors.YELLOW, err=True)
+        return 130
+    except Exception as error:  # click usage errors
+        import click
+
+        if isinstance(error, click.exceptions.ClickException):
+            error.show()
+            return error.exit_code
+        if isinstance(error, click.exceptions.Abort):
+            return 1
+        raise
+    return code if isinstance(code, int) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Metrics (prediction vs response, per neuroid) and ceilings (reliability of the data)."""

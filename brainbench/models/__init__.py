@@ -1,0 +1,1 @@
+"""Model plugins: networks whose layer activations are compared with neurons."""

@@ -1,0 +1,119 @@
+"""The model plugin contract.
+
+A model entry's ``python_name`` names a factory ``(**params) -> TorchModel``. The
+registry entry declares the model's layers and preprocessing; :func:`load_model`
+builds the model and attaches them, so the manifest stays the single source of truth.
+
+A :class:`TorchModel` wraps any ``torch.nn.Module`` and a map from layer names to
+dotted submodule paths; activations are read with forward hooks, so the network's
+own ``forward`` is never reimplemented.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from functools import cached_property
+
+import torch
+
+from brainbench.errors import BrainbenchError
+from brainbench.registry.manifest import ModelEntry, Preprocessing
+
+
+class ModelError(BrainbenchError):
+    """A model that cannot be built or does not offer a requested layer."""
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``auto`` picks CUDA when available, else CPU; ``cuda`` without a GPU is an error."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ModelError("--device cuda was asked for but no CUDA GPU is available; use --device cpu or auto.")
+    return device
+
+
+class TorchModel:
+    """A network plus the submodules whose outputs are its layers.
+
+    Args:
+        module: the network, in eval mode after construction.
+        layer_modules: layer name -> dotted submodule path (``"features.1"``).
+        identifier: model id (set from the registry by :func:`load_model`).
+        preprocessing: input placement and normalisation.
+    """
+
+    def __init__(self, module: torch.nn.Module, layer_modules: Mapping[str, str],
+                 identifier: str = "", preprocessing: Preprocessing | None = None,
+                 layers: Sequence[str] | None = None) -> None:
+        self.module = module.eval()
+        self.layer_modules = dict(layer_modules)
+        self.identifier = identifier
+        self.preprocessing = preprocessing or Preprocessing()
+        self.layers = list(layers or self.layer_modules)
+        named = dict(self.module.named_modules())
+        for layer, path in self.layer_modules.items():
+            if path not in named:
+                raise ModelError(f"layer {layer!r} points to {path!r}, which the network does not have.")
+
+    @cached_property
+    def weights_hash(self) -> str:
+        """sha256 over the ordered parameter and buffer names, shapes and bytes."""
+        digest = hashlib.sha256()
+        for name, tensor in sorted(self.module.state_dict().items()):
+            array = tensor.detach().cpu().contiguous()
+            digest.update(f"{name}:{tuple(array.shape)}:{array.dtype}".encode())
+            digest.update(array.view(torch.uint8).numpy().tobytes() if array.numel() else b"")
+        return digest.hexdigest()
+
+    def check_layers(self, layers: Sequence[str]) -> list[str]:
+        unknown = [layer for layer in layers if layer not in self.layer_modules]
+        if unknown:
+            raise ModelError(
+                f"model {self.identifier!r} has no layer {unknown[0]!r}; its layers are {', '.join(self.layers)}."
+            )
+        return list(layers)
+
+    @torch.no_grad()
+    def forward_layers(self, batch: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
+        """Activations of ``layers`` for an input batch.
+
+        Args:
+            batch: ``(B, 3, S, S)`` preprocessed images on the model's device.
+        Returns:
+            layer -> ``(B, C, H, W)`` (or ``(B, F)`` for fully connected layers).
+        """
+        named = dict(self.module.named_modules())
+        outputs: dict[str, torch.Tensor] = {}
+        handles = []
+        for layer in layers:
+            def hook(_module, _inputs, output, layer=layer):
+                outputs[layer] = output.detach().clone()
+
+            handles.append(named[self.layer_modules[layer]].register_forward_hook(hook))
+        try:
+            self.module(batch)
+        finally:
+            for handle in handles:
+                handle.remove()
+        return outputs
+
+    def to(self, device: torch.device) -> TorchModel:
+        self.module.to(device)
+        return self
+
+
+def load_model(entry: ModelEntry) -> TorchModel:
+    """Build the model of a registry entry and attach its id, layers and preprocessing."""
+    from brainbench.registry import load_object
+
+    factory = load_object(entry.python_name)
+    model = factory(**entry.params)
+    if not isinstance(model, TorchModel):
+        raise ModelError(f"{entry.python_name} returned {type(model).__name__}, not a TorchModel.")
+    model.identifier = entry.id
+    model.preprocessing = entry.preprocessing
+    model.layers = model.check_layers(entry.layers)
+    return model

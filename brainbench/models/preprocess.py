@@ -1,0 +1,66 @@
+"""Image placement and normalisation: a PIL image becomes a ``(3, size, size)`` tensor.
+
+Grayscale images are repeated to three channels. ``placement`` decides how a
+non-square image fits the square input (see
+:class:`brainbench.registry.manifest.Preprocessing`); ``canvas_fraction`` < 1 shrinks
+the placed image and centres it on a gray canvas, for stimuli that covered fewer
+degrees of visual angle than the model's field of view.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from PIL import Image
+
+from brainbench.registry.manifest import Preprocessing, StimulusPlacement
+
+
+def with_placement(prep: Preprocessing, override: StimulusPlacement | None) -> Preprocessing:
+    """The model's preprocessing with a benchmark's placement override applied."""
+    if override is None:
+        return prep
+    changes = {k: v for k, v in override.model_dump().items() if v is not None}
+    return prep.model_copy(update=changes) if changes else prep
+
+
+def place(image: Image.Image, prep: Preprocessing) -> Image.Image:
+    """Place an RGB image on the square ``prep.size`` canvas. Returns an RGB image."""
+    image = image.convert("RGB")
+    size = prep.size
+    inner = max(1, round(size * prep.canvas_fraction))
+    width, height = image.size
+    if prep.placement == "resize":
+        placed = image.resize((inner, inner), Image.BICUBIC)
+    elif prep.placement == "center-crop":
+        scale = inner / min(width, height)
+        resized = image.resize((max(inner, round(width * scale)), max(inner, round(height * scale))),
+                               Image.BICUBIC)
+        left = (resized.width - inner) // 2
+        top = (resized.height - inner) // 2
+        placed = resized.crop((left, top, left + inner, top + inner))
+    else:  # pad: whole image inside the square, gray bars
+        scale = inner / max(width, height)
+        resized = image.resize((max(1, round(width * scale)), max(1, round(height * scale))), Image.BICUBIC)
+        placed = Image.new("RGB", (inner, inner), _gray(prep.background))
+        placed.paste(resized, ((inner - resized.width) // 2, (inner - resized.height) // 2))
+    if inner == size:
+        return placed
+    canvas = Image.new("RGB", (size, size), _gray(prep.background))
+    offset = (size - inner) // 2
+    canvas.paste(placed, (offset, offset))
+    return canvas
+
+
+def _gray(level: float) -> tuple[int, int, int]:
+    value = round(level * 255)
+    return (value, value, value)
+
+
+def to_tensor(image: Image.Image, prep: Preprocessing) -> torch.Tensor:
+    """Placed, normalised ``(3, size, size)`` float32 tensor."""
+    array = np.asarray(place(image, prep), dtype=np.float32) / 255.0
+    tensor = torch.from_numpy(array).permute(2, 0, 1)
+    mean = torch.tensor(prep.mean, dtype=torch.float32)[:, None, None]
+    std = torch.tensor(prep.std, dtype=torch.float32)[:, None, None]
+    return (tensor - mean) / std

@@ -1,0 +1,139 @@
+"""Exact ridge regression in dual form with closed-form leave-one-out.
+
+Pure functions on torch tensors, batched over neuroids. Notation: n training stimuli,
+m test stimuli, F features, N neuroids, A candidate alphas.
+
+With an unpenalised intercept, ridge predictions are
+``y_hat = mean(y) + Kc (Kc + alpha I)^-1 (y - mean(y))`` where ``Kc = H K H`` is the
+training Gram matrix centred by ``H = I - 11^T/n``. With ``Kc = U diag(s) U^T`` the hat
+matrix is ``11^T/n + U diag(s/(s+alpha)) U^T``, so every alpha's fitted values and
+leave-one-out residuals ``e_i / (1 - H_ii)`` (exact for ridge with an unpenalised
+intercept) cost one eigendecomposition in total. Nothing of size F x N is ever built.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+
+def gram(X, block: int = 256, dtype: torch.dtype | None = None,
+         device: torch.device | str | None = None) -> torch.Tensor:
+    """Gram matrix of mean-centred features, accumulated over row blocks.
+
+    Centring by the mean over all n rows changes nothing downstream (kernel centring on
+    any training subset removes it) but avoids cancellation in float32.
+
+    Args:
+        X: ``(n, ...)`` features: a tensor, array or read-only memmap (never loaded whole).
+        block: rows per block.
+        dtype: product dtype; default float64 for float64 input, float32 otherwise.
+    Returns:
+        ``(n, n)`` float64 tensor on ``device``.
+    """
+    n = X.shape[0]
+    if isinstance(X, torch.Tensor):
+        device = device or X.device
+    device = torch.device(device or "cpu")
+    in_dtype = X.dtype if isinstance(X, torch.Tensor) else torch.from_numpy(np.empty(0, X.dtype)).dtype
+    dtype = dtype or (torch.float64 if in_dtype == torch.float64 else torch.float32)
+
+    def rows(start: int, stop: int) -> torch.Tensor:
+        chunk = X[start:stop]
+        if not isinstance(chunk, torch.Tensor):
+            chunk = torch.from_numpy(np.ascontiguousarray(chunk))
+        return chunk.reshape(stop - start, -1).to(device=device, dtype=dtype)
+
+    mean = torch.zeros(rows(0, 1).shape[1], dtype=torch.float64, device=device)
+    for start in range(0, n, block):
+        mean += rows(start, min(n, start + block)).sum(0, dtype=torch.float64)
+    mean = (mean / n).to(dtype)
+    K = torch.empty((n, n), dtype=torch.float64, device=device)
+    for i in range(0, n, block):
+        left = rows(i, min(n, i + block)) - mean
+        for j in range(i, n, block):
+            right = left if j == i else rows(j, min(n, j + block)) - mean
+            product = (left @ right.T).double()
+            K[i:i + left.shape[0], j:j + right.shape[0]] = product
+            K[j:j + right.shape[0], i:i + left.shape[0]] = product.T
+    return K
+
+
+def center_train(K_train: torch.Tensor) -> torch.Tensor:
+    """``H K H`` for an ``(n, n)`` training Gram matrix."""
+    row = K_train.mean(0, keepdim=True)
+    return K_train - row - row.T + K_train.mean()
+
+
+def center_test(K_test_train: torch.Tensor, K_train: torch.Tensor) -> torch.Tensor:
+    """Centre ``(m, n)`` test-by-train kernel rows consistently with :func:`center_train`."""
+    return (K_test_train - K_train.mean(0, keepdim=True)
+            - K_test_train.mean(1, keepdim=True) + K_train.mean())
+
+
+@dataclass
+class DualRidgeFit:
+    """A fitted dual ridge with one alpha per neuroid.
+
+    Attributes:
+        coef: ``(n, N)`` dual coefficients on the centred training kernel.
+        y_mean: ``(N,)`` training means (the intercept).
+        alpha: ``(N,)`` chosen alphas.
+        loo_r2: ``(N,)`` leave-one-out R^2 at the chosen alpha (training data only).
+        loo_mse: ``(A, N)`` leave-one-out mean squared error for every candidate alpha.
+    """
+
+    coef: torch.Tensor
+    y_mean: torch.Tensor
+    alpha: torch.Tensor
+    loo_r2: torch.Tensor
+    loo_mse: torch.Tensor
+
+
+def fit_dual_ridge_loo(K_train: torch.Tensor, Y: torch.Tensor, alphas: torch.Tensor,
+                       neuroid_batch: int = 4096) -> DualRidgeFit:
+    """Fit ridge for every alpha and keep, per neuroid, the one with least LOO error.
+
+    Args:
+        K_train: ``(n, n)`` uncentred Gram matrix of the training stimuli.
+        Y: ``(n, N)`` training responses.
+        alphas: ``(A,)`` positive candidate penalties (absolute, same units as K).
+        neuroid_batch: neuroids per batch (bounds memory at ``A * n * batch``).
+    """
+    K_train = K_train.double()
+    Y = Y.to(K_train)
+    alphas = alphas.to(K_train)
+    n = K_train.shape[0]
+    s, U = torch.linalg.eigh(center_train(K_train))
+    s = s.clamp_min(0)
+    y_mean = Y.mean(0)
+    Q = U.T @ (Y - y_mean)  # (n, N) responses in the eigenbasis
+    shrink = s[None, :] / (s[None, :] + alphas[:, None])  # (A, n)
+    leverage = 1.0 / n + (U**2) @ shrink.T  # (n, A): diagonal of the hat matrix
+    sst = ((Y - y_mean) ** 2).mean(0)
+    loo_mse = torch.empty((len(alphas), Y.shape[1]), dtype=K_train.dtype, device=K_train.device)
+    for start in range(0, Y.shape[1], neuroid_batch):
+        cols = slice(start, start + neuroid_batch)
+        fitted = U[None] @ (shrink[:, :, None] * Q[None, :, cols])  # (A, n, b), centred
+        resid = (Y[:, cols] - y_mean[cols])[None] - fitted
+        loo = resid / (1.0 - leverage.T)[:, :, None]
+        loo_mse[:, cols] = (loo**2).mean(1)
+    best = loo_mse.argmin(0)
+    alpha = alphas[best]
+    coef = U @ (Q / (s[:, None] + alpha[None, :]))
+    best_mse = loo_mse.gather(0, best[None]).squeeze(0)
+    loo_r2 = torch.where(sst > 0, 1 - best_mse / sst.clamp_min(1e-300), torch.zeros_like(sst))
+    return DualRidgeFit(coef=coef, y_mean=y_mean, alpha=alpha, loo_r2=loo_r2, loo_mse=loo_mse)
+
+
+def predict_dual_ridge(fit: DualRidgeFit, K_test_train: torch.Tensor, K_train: torch.Tensor) -> torch.Tensor:
+    """``(m, N)`` predictions from the ``(m, n)`` test-by-train kernel."""
+    Kc = center_test(K_test_train.double(), K_train.double())
+    return fit.y_mean + Kc @ fit.coef
+
+
+def alpha_grid(start: float, stop: float, num: int) -> torch.Tensor:
+    """``(num,)`` float64 ``10**linspace(start, stop, num)``."""
+    return torch.logspace(start, stop, num, dtype=torch.float64)

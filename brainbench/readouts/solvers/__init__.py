@@ -1,0 +1,1 @@
+"""Pure solver functions behind the readouts (shapes in each docstring)."""

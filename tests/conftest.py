@@ -1,0 +1,48 @@
+"""Shared fixtures. Tests never touch the network: BRAINBENCH_OFFLINE=1 throughout."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_MIRROR = REPO.parent / "shared" / "data" / "mirror"
+
+
+@pytest.fixture(scope="session")
+def session_home(tmp_path_factory) -> Path:
+    """One BRAINBENCH_HOME for the session, so activation caches are shared between tests."""
+    return tmp_path_factory.mktemp("brainbench-home")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch, session_home):
+    monkeypatch.setenv("BRAINBENCH_HOME", str(session_home))
+    monkeypatch.setenv("BRAINBENCH_OFFLINE", "1")
+    monkeypatch.delenv("BRAINBENCH_MIRROR", raising=False)
+    monkeypatch.delenv("BRAINBENCH_MANIFESTS", raising=False)
+    from brainbench.registry.registry import _cached_registry
+
+    _cached_registry.cache_clear()
+    yield
+    _cached_registry.cache_clear()
+
+
+@pytest.fixture
+def fresh_home(monkeypatch, tmp_path) -> Path:
+    """An empty BRAINBENCH_HOME for tests that check what gets written."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("BRAINBENCH_HOME", str(home))
+    return home
+
+
+@pytest.fixture
+def mirror(monkeypatch) -> Path:
+    """BRAINBENCH_MIRROR pointed at ../shared/data/mirror (skips when it is absent)."""
+    path = Path(os.environ.get("BRAINBENCH_TEST_MIRROR", SHARED_MIRROR))
+    if not (path / "cowley2023").is_dir():
+        pytest.skip(f"real-data mirror not found at {path} (set BRAINBENCH_TEST_MIRROR)")
+    monkeypatch.setenv("BRAINBENCH_MIRROR", str(path))
+    return path
