@@ -169,7 +169,7 @@ def score(model: Any, benchmark: Any, *, layers: list[str] | None = None, readou
         if readout_obj.uses_gram:
             cv = readout_obj.cross_validate(X, Y, splits)
         else:
-            X_t = torch.as_tensor(np.ascontiguousarray(X), device=torch_device)
+            X_t = torch.from_numpy(np.array(X, dtype=np.float32)).to(torch_device)
             if not readout_obj.needs_spatial:
                 X_t = X_t.reshape(X_t.shape[0], -1)
             cv = readout_obj.cross_validate(X_t, Y.float(), splits)

@@ -17,10 +17,9 @@ from pathlib import Path
 
 import xarray as xr
 
-from brainbench.data.assembly import load_assembly, save_assembly, validate_assembly
+from brainbench.data.assembly import AssemblyError, load_assembly, save_assembly, validate_assembly
 from brainbench.data.fetch import RemoteFile, fetch_all, home
 from brainbench.data.stimuli import StimulusSet
-from brainbench.data.assembly import AssemblyError
 
 
 @dataclass

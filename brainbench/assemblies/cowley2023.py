@@ -60,7 +60,8 @@ class Cowley2023(AssemblySource):
 
     def load(self, progress: bool = True) -> LoadedAssembly:
         archive = fetch(self._images, progress)
-        folder = extract_zip(archive, home() / "extracted" / DATASET / f"images_{self.session}_{self._images.known_hash[7:19]}")
+        digest = self._images.known_hash.partition(":")[2][:12]
+        folder = extract_zip(archive, home() / "extracted" / DATASET / f"images_{self.session}_{digest}")
         members = [f"image{k:04d}.jpg" for k in range(1, 641)]
         missing = [m for m in members if not (folder / m).is_file()]
         if missing:

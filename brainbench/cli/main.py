@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 import json
 import sys
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -28,6 +28,9 @@ app = typer.Typer(
 
 COMMAND_MODULES: list[str] = [
     "brainbench.cli.score",
+    "brainbench.cli.leaderboard",
+    "brainbench.cli.plugin",
+    "brainbench.cli.analyze",
 ]
 
 
@@ -38,7 +41,7 @@ def _error(message: str) -> None:
 
 @app.command("list")
 def list_entries(
-    kind: Annotated[Optional[str], typer.Argument(
+    kind: Annotated[str | None, typer.Argument(
         help=f"one of: {', '.join(KINDS)} (default: all)", show_default=False)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
 ) -> None:

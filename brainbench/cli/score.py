@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -13,14 +13,18 @@ import typer
 def score_command(
     model: Annotated[str, typer.Argument(help="model id, e.g. alexnet or alexnet-untrained")],
     benchmark: Annotated[str, typer.Argument(help="benchmark id or alias, e.g. cowley2023-V4")],
-    layers: Annotated[Optional[str], typer.Option(help="comma-separated layers (default: all the model declares)")] = None,
-    readout: Annotated[Optional[str], typer.Option(help="readout id overriding the benchmark's, e.g. spatial, s2")] = None,
+    layers: Annotated[str | None, typer.Option(help="comma-separated layers (default: all the model declares)")] = None,
+    readout: Annotated[str | None, typer.Option(help="readout id overriding the benchmark's, e.g. spatial, s2")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda")] = "auto",
     seed: Annotated[int, typer.Option(help="seed of splits, ceiling halvings and stochastic readouts")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="print exactly one JSON object on stdout")] = False,
-    out: Annotated[Optional[Path], typer.Option(help="also write the per-neuroid, per-split score as netCDF here")] = None,
+    out: Annotated[Path | None, typer.Option(help="also write the per-neuroid, per-split score as netCDF here")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="recompute activations even if cached")] = False,
     batch_size: Annotated[int, typer.Option(help="images per forward pass")] = 32,
+    no_store: Annotated[bool, typer.Option("--no-store", help="do not record the result in the results store")] = False,
+    store: Annotated[str | None, typer.Option(
+        help="results store PATH or sqlite:///PATH (default $BRAINBENCH_STORE or $BRAINBENCH_HOME/results.sqlite)",
+    )] = None,
 ) -> None:
     """Score every layer of MODEL on BENCHMARK; print a per-layer table (or --json)."""
     started = time.perf_counter()
@@ -29,6 +33,10 @@ def score_command(
     layer_list = [x.strip() for x in layers.split(",") if x.strip()] if layers else None
     dataset = score(model, benchmark, layers=layer_list, readout=readout, device=device, seed=seed,
                     out=out, progress=True, use_cache=not no_cache, batch_size=batch_size)
+    if not no_store:
+        from brainbench.results.store import record
+
+        record(dataset, store)
     summary = summarize(dataset)
     if as_json:
         typer.echo(json.dumps(summary))

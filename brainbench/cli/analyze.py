@@ -1,0 +1,87 @@
+"""``brainbench analyze ANALYSIS MODEL BENCHMARK [BENCHMARK ...]`` and ``brainbench analyze --list``.
+
+Heavy libraries (torch, xarray, matplotlib) are imported inside the command, so
+``brainbench list`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from brainbench.errors import BrainbenchError
+
+
+def _parse_params(items: list[str]) -> dict[str, Any]:
+    """``key=value`` pairs; values are read as JSON when they parse (numbers, true/false), else strings."""
+    params: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise BrainbenchError(f"--param {item!r} must look like key=value, e.g. --param n_boot=200.")
+        try:
+            params[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            params[key.strip()] = value
+    return params
+
+
+def _split_list(values: list[str] | None) -> list[str] | None:
+    if not values:
+        return None
+    return [part.strip() for value in values for part in value.split(",") if part.strip()]
+
+
+def analyze_command(
+    analysis: Annotated[Optional[str], typer.Argument(help="analysis id (see --list)", show_default=False)] = None,
+    model: Annotated[Optional[str], typer.Argument(help="model id, e.g. alexnet-untrained", show_default=False)] = None,
+    benchmarks: Annotated[Optional[list[str]], typer.Argument(
+        help="one or more benchmark ids or aliases; their neuroids are pooled, keeping each one's region",
+        show_default=False)] = None,
+    list_analyses: Annotated[bool, typer.Option("--list", help="list the registered analyses and exit")] = False,
+    readout: Annotated[Optional[list[str]], typer.Option(
+        "--readout", help="readout id (repeat or comma-separate to compare several in regime-comparison)")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="folder for netCDF data, PNG+SVG figures and summary.md")] = None,
+    layers: Annotated[Optional[str], typer.Option(help="comma-separated layers (default: all)")] = None,
+    param: Annotated[Optional[list[str]], typer.Option(
+        "--param", help="analysis parameter key=value, e.g. n_boot=200 (repeatable)")] = None,
+    seed: Annotated[int, typer.Option(help="seed of splits, bootstraps and permutations")] = 0,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda")] = "auto",
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="recompute scores and activations")] = False,
+) -> None:
+    """Run an analysis of MODEL over one or more BENCHMARKs and write data, figures and a summary."""
+    from brainbench.registry import get_registry
+
+    registry = get_registry()
+    if list_analyses:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title="analyses", title_justify="left", header_style="bold")
+        table.add_column("id", style="cyan", no_wrap=True)
+        table.add_column("description")
+        for entry in registry.entries("analyses"):
+            table.add_row(entry.id, entry.description)
+        Console().print(table)
+        return
+    if not analysis or not model or not benchmarks:
+        raise BrainbenchError("usage: brainbench analyze ANALYSIS MODEL BENCHMARK [BENCHMARK ...] [--out DIR]; "
+                              "see brainbench analyze --list for the analyses.")
+    registry.analysis(analysis)  # an unknown id fails before anything is scored
+    from brainbench.analyses import analyze
+
+    out_dir = out or Path(f"brainbench-{analysis}-{model}")
+    result = analyze(analysis, model, list(benchmarks), readouts=_split_list(readout),
+                     layers=_split_list([layers]) if layers else None, params=_parse_params(param or []),
+                     out=out_dir, seed=seed, device=device, progress=True, use_cache=not no_cache,
+                     registry=registry)
+    typer.echo(f"{analysis}: wrote {result.name}.nc, {2 * len(result.figures)} figure files and summary.md "
+               f"to {out_dir}")
+    result.close()
+
+
+def register(app: typer.Typer) -> None:
+    app.command("analyze")(analyze_command)

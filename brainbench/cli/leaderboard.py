@@ -1,0 +1,143 @@
+"""``brainbench leaderboard run | show | verify``: grids, the table and its verification."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+leaderboard_app = typer.Typer(
+    help="Run (model, benchmark) grids into the results store, show the leaderboard, verify it.",
+    no_args_is_help=True,
+)
+
+StoreOption = Annotated[Optional[str], typer.Option(
+    "--store", help="results store: PATH or sqlite:///PATH (default $BRAINBENCH_STORE or "
+    "$BRAINBENCH_HOME/results.sqlite)")]
+
+
+def _split(value: Optional[str]) -> list[str] | None:
+    return [x.strip() for x in value.split(",") if x.strip()] if value else None
+
+
+@leaderboard_app.command("run")
+def run_command(
+    models: Annotated[Optional[str], typer.Option(
+        help="comma-separated model ids (default: every registered model that can be built here)")] = None,
+    benchmarks: Annotated[Optional[str], typer.Option(
+        help="comma-separated benchmark ids (default: every benchmark whose data is available offline)")] = None,
+    workers: Annotated[Optional[int], typer.Option(
+        help="LocalCluster process workers (default: CPU count); 0 runs serially without Dask")] = None,
+    scheduler: Annotated[Optional[str], typer.Option(
+        help="address of an existing Dask scheduler, e.g. tcp://host:8786 (overrides --workers)")] = None,
+    readout: Annotated[Optional[str], typer.Option(help="readout id overriding each benchmark's")] = None,
+    seed: Annotated[int, typer.Option(help="seed of every job")] = 0,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda (on the workers)")] = "auto",
+    store: StoreOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the job results as JSON")] = False,
+) -> None:
+    """Score every (model, benchmark) pair on Dask; pairs already stored with the same content key are skipped."""
+    from brainbench.registry import get_registry
+    from brainbench.results.grid import offline_benchmarks, offline_models, plan, run_grid
+
+    if workers is not None and scheduler is not None:
+        raise typer.BadParameter("give --workers or --scheduler, not both.")
+    registry = get_registry()
+    model_ids = _split(models)
+    if model_ids is None:
+        model_ids, skipped = offline_models(registry)
+        for model, why in skipped.items():
+            typer.secho(f"not in the default grid: model {model}: {why}", fg=typer.colors.YELLOW, err=True)
+    else:
+        model_ids = [registry.model(m).id for m in model_ids]  # unknown ids fail here, clearly
+    bench_ids = _split(benchmarks)
+    if bench_ids is None:
+        bench_ids = offline_benchmarks(registry)
+        missing = sorted(set(registry.ids("benchmarks")) - set(bench_ids))
+        if missing:
+            typer.secho(f"not in the default grid (data not available offline): {', '.join(missing)}",
+                        fg=typer.colors.YELLOW, err=True)
+    else:
+        bench_ids = [registry.benchmark(b).id for b in bench_ids]
+    jobs = plan(model_ids, bench_ids, readout, seed)
+    if not jobs:
+        typer.secho("error: nothing to run: no model or no benchmark selected.", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2)
+    typer.echo(f"{len(jobs)} jobs: {len(model_ids)} models x {len(bench_ids)} benchmarks", err=True)
+    results = run_grid(jobs, store, workers=workers, scheduler=scheduler, device=device)
+    failed = [r for r in results if r.status == "failed"]
+    if as_json:
+        typer.echo(json.dumps([r.as_dict() for r in results], indent=2))
+    else:
+        for r in results:
+            score = "" if r.score is None else f" score {r.score:.3f} ({r.best_layer})"
+            typer.echo(f"{r.status:8s} {r.job.name}{score}  {r.content_key[:12]}")
+    counts = {s: sum(r.status == s for r in results) for s in ("scored", "skipped", "failed")}
+    typer.echo(f"{counts['scored']} scored, {counts['skipped']} already stored, {counts['failed']} failed", err=True)
+    for r in failed:
+        typer.secho(f"failed after {r.attempts} attempts: {r.job.name}: {r.error}", fg=typer.colors.RED, err=True)
+    if failed:
+        raise typer.Exit(1)
+
+
+@leaderboard_app.command("show")
+def show_command(
+    fmt: Annotated[str, typer.Option("--format", help="table, md, csv, html or json")] = "table",
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="write to this file")] = None,
+    store: StoreOption = None,
+) -> None:
+    """Models x benchmarks (with versions) of ceiled scores, plus per-region and overall means."""
+    from brainbench.results.store import ResultStore
+    from brainbench.results.table import build, render
+
+    target = ResultStore(store)
+    board = build(target.runs())
+    text = render(board, fmt)
+    if output is not None:
+        output.write_text(text, encoding="utf-8")
+        typer.echo(f"leaderboard written to {output}", err=True)
+        return
+    if not board.models and fmt == "table":
+        typer.echo(f"the results store {target.path} is empty; run `brainbench leaderboard run`.", err=True)
+    sys.stdout.write(text)
+
+
+@leaderboard_app.command("verify")
+def verify_command(
+    row: Annotated[Optional[str], typer.Argument(help="a row id or content key (prefix) to verify")] = None,
+    all_rows: Annotated[bool, typer.Option("--all", help="verify every stored run")] = False,
+    tolerance: Annotated[float, typer.Option(help="largest absolute difference accepted")] = 1e-6,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda")] = "auto",
+    use_cache: Annotated[bool, typer.Option("--use-cache", help="reuse cached activations (default: recompute)")] = False,
+    store: StoreOption = None,
+) -> None:
+    """Re-run stored rows and report every difference beyond the tolerance (exit 1 if any)."""
+    from brainbench.results.store import ResultStore
+    from brainbench.results.verify import verify
+
+    if (row is None) == (not all_rows):
+        raise typer.BadParameter("give a ROW (row id or content key) or --all.")
+    checks = verify(ResultStore(store), row, tolerance=tolerance, device=device, use_cache=use_cache)
+    n_bad = 0
+    for check in checks:
+        run = check.run
+        name = f"{run['model']} x {run['benchmark']} v{run['benchmark_version']} [{run['readout']}]"
+        if check.ok:
+            typer.echo(f"ok       {name}  {run['content_key'][:12]}")
+        else:
+            n_bad += 1
+            typer.secho(f"DIFFERS  {name}  {run['content_key'][:12]}", fg=typer.colors.RED)
+            for difference in check.differences:
+                typer.echo(f"    {difference}")
+        for note in check.notes:
+            typer.echo(f"    note: {note}")
+    typer.echo(f"{len(checks) - n_bad} of {len(checks)} runs reproduce within {tolerance:g} (absolute)")
+    if n_bad:
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(leaderboard_app, name="leaderboard")

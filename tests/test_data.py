@@ -1,0 +1,163 @@
+"""NeuralAssembly, StimulusSet and the bring-your-own-data helper."""
+
+from __future__ import annotations
+
+import zipfile
+
+import numpy as np
+import pytest
+import xarray as xr
+from PIL import Image
+
+from brainbench.data.assembly import (
+    AssemblyError,
+    load_assembly,
+    make_assembly,
+    save_assembly,
+    trial_mean,
+    validate_assembly,
+)
+from brainbench.data.byod import wrap_recordings
+from brainbench.data.stimuli import StimulusSet
+from brainbench.errors import DataError
+
+
+def trial_assembly(rng, n_rep=4, n_stim=6, n_neuroid=3):
+    values = rng.normal(size=(n_rep, n_stim, n_neuroid))
+    values[3, 0, :] = np.nan  # one missing trial
+    return make_assembly(
+        values, stimulus_ids=[f"s{k}" for k in range(n_stim)], neuroid_ids=[f"n{k}" for k in range(n_neuroid)],
+        identifier="toy", species="mouse", units="dF/F", response_window_ms=(0, 500), citation="Toy 2026",
+        neuroid_coords={"region": ["VISp", "VISl", "VISl"], "depth": [175, 275, 375]},
+        stimulus_coords={"category": ["a", "b", "a", "b", "a", "b"]},
+    )
+
+
+def test_netcdf_round_trip_is_identical(tmp_path):
+    assembly = trial_assembly(np.random.default_rng(0))
+    path = save_assembly(assembly, tmp_path / "a.nc")
+    loaded = load_assembly(path)
+    assert loaded.identical(assembly)
+    assert list(loaded.region.values) == ["VISp", "VISl", "VISl"]
+    assert not list(tmp_path.glob(".*tmp"))
+
+
+def test_trial_mean_skips_missing_trials():
+    assembly = trial_assembly(np.random.default_rng(1))
+    mean = trial_mean(assembly)
+    expected = np.nanmean(assembly.values[:, 0, 0])
+    assert mean.dims == ("stimulus", "neuroid")
+    assert mean.values[0, 0] == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "fragment"),
+    [
+        (lambda a: a.transpose("stimulus", "repetition", "neuroid"), "dims must be"),
+        (lambda a: a.assign_coords(neuroid_id=("neuroid", ["n0", "n0", "n1"])), "neuroid_id must be unique"),
+        (lambda a: a.where(a.neuroid_id != "n1"), "no valid trial"),
+        (lambda a: a.copy(data=np.where(np.isnan(a.values), 0, np.inf)), "infinite"),
+        (lambda a: a.drop_vars("stimulus_id"), "stimulus_id"),
+        (lambda a: a.set_index(neuroid=["neuroid_id", "region"]), "MultiIndex"),
+    ],
+)
+def test_validation_errors(mutate, fragment):
+    assembly = trial_assembly(np.random.default_rng(2))
+    with pytest.raises(AssemblyError, match=fragment):
+        bad = mutate(assembly)
+        bad.attrs = dict(assembly.attrs)
+        validate_assembly(bad)
+
+
+def test_averaged_assembly_refuses_nan():
+    values = np.ones((3, 2))
+    values[1, 1] = np.nan
+    with pytest.raises(AssemblyError, match="averaged assembly contains NaN"):
+        make_assembly(values, stimulus_ids="abc", neuroid_ids="xy", identifier="t")
+
+
+def test_stimulus_sets_from_arrays_files_and_zip_hash_the_same_pixels(tmp_path):
+    rng = np.random.default_rng(3)
+    arrays = [rng.integers(0, 255, size=(8, 10, 3), dtype=np.uint8) for _ in range(3)]
+    paths = []
+    for k, array in enumerate(arrays):
+        paths.append(tmp_path / f"img{k}.png")
+        Image.fromarray(array).save(paths[-1])
+    with zipfile.ZipFile(tmp_path / "imgs.zip", "w") as archive:
+        for path in paths:
+            archive.write(path, path.name)
+    from_files = StimulusSet.from_files(paths)
+    from_zip = StimulusSet.from_zip(tmp_path / "imgs.zip", [p.name for p in paths])
+    from_arrays = StimulusSet.from_arrays(arrays, ids=["img0", "img1", "img2"])
+    assert from_files.ids == from_zip.ids == ["img0", "img1", "img2"]
+    assert from_files.content_hash == from_zip.content_hash  # same bytes
+    for k in range(3):
+        np.testing.assert_array_equal(np.asarray(from_zip.image(k)), arrays[k])
+        np.testing.assert_array_equal(np.asarray(from_arrays.image(k)), arrays[k])
+    changed = [a.copy() for a in arrays]
+    changed[1][0, 0, 0] ^= 1
+    assert StimulusSet.from_arrays(changed, ids=from_arrays.ids).content_hash != from_arrays.content_hash
+
+
+def test_stimulus_set_errors(tmp_path):
+    with pytest.raises(DataError, match="unique"):
+        StimulusSet.from_arrays([np.zeros((2, 2))] * 2, ids=["a", "a"])
+    with pytest.raises(DataError, match="does not exist"):
+        StimulusSet.from_files([tmp_path / "missing.png"])
+    with pytest.raises(DataError, match="NaN"):
+        StimulusSet.from_arrays([np.full((2, 2), np.nan)])
+
+
+def test_wrap_recordings_from_files(tmp_path):
+    rng = np.random.default_rng(4)
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for k in range(5):
+        Image.fromarray(rng.integers(0, 255, size=(6, 6), dtype=np.uint8)).save(folder / f"im{k}.png")
+    responses = rng.normal(size=(3, 5, 4))
+    np.save(tmp_path / "r.npy", responses)
+    data = wrap_recordings(tmp_path / "r.npy", folder, identifier="mine", region="V1", units="Hz")
+    assert data.assembly.dims == ("repetition", "stimulus", "neuroid")
+    assert list(data.assembly.stimulus_id.values) == [f"im{k}" for k in range(5)]
+    assert set(data.assembly.region.values) == {"V1"}
+    np.testing.assert_array_equal(data.assembly.values, responses)
+    assert data.stimuli.ids == list(data.assembly.stimulus_id.values)
+
+
+def test_wrap_recordings_refuses_mismatch_and_pickles(tmp_path):
+    with pytest.raises(AssemblyError, match="4 images but responses have 5 stimuli"):
+        wrap_recordings(np.zeros((5, 2)), np.zeros((4, 3, 3)))
+    np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(DataError, match="not a plain numeric"):
+        wrap_recordings(tmp_path / "obj.npy", np.zeros((1, 3, 3)))
+
+
+def test_custom_benchmark_scores_user_data():
+    """The helper's output goes through the whole scorer like a built-in benchmark."""
+    import torch
+
+    import brainbench
+    from brainbench.benchmark import custom_benchmark
+    from brainbench.models.base import TorchModel
+    from brainbench.registry.manifest import Preprocessing
+
+    rng = np.random.default_rng(5)
+    images = rng.integers(0, 255, size=(40, 16, 16), dtype=np.uint8)
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1))
+    model = TorchModel(net, {"relu": "1", "pool": "2"}, identifier="tiny",
+                       preprocessing=Preprocessing(size=16))
+    # responses that a linear map of the pooled features explains well
+    feats = model.forward_layers(torch.stack([
+        __import__("brainbench.models.preprocess", fromlist=["to_tensor"]).to_tensor(
+            StimulusSet.from_arrays(list(images)).image(k), model.preprocessing) for k in range(40)
+    ]), ["pool"])["pool"].reshape(40, -1).double().numpy()
+    weights = rng.normal(size=(feats.shape[1], 3))
+    signal = feats @ weights
+    trials = signal[None] + 0.1 * signal.std() * rng.normal(size=(4, 40, 3))
+    data = wrap_recordings(trials, images, identifier="user-data", region="V1")
+    result = brainbench.score(model, custom_benchmark(data.assembly, data.stimuli, split={"n_splits": 5}),
+                              progress=False)
+    assert isinstance(result, xr.Dataset)
+    assert result.attrs["benchmark"] == "user-data"
+    assert float(result["r"].sel(layer="pool").median()) > 0.9
