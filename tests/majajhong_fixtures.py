@@ -68,7 +68,8 @@ def sha1(path: Path) -> str:
 def _png(seed: int, size: int) -> bytes:
     rng = np.random.default_rng(seed)
     buffer = io.BytesIO()
-    Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(buffer, format="PNG")
+    pixels = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(buffer, format="PNG")
     return buffer.getvalue()
 
 
@@ -109,9 +110,10 @@ def make_miniature(root: Path, images_per_object_variation: int = 5, image_size:
     shuffle = rng.permutation(len(stim))
     stim, rep = stim[shuffle], rep[shuffle]
     n_neuroids = len(NEUROIDS)
-    values = np.asarray([[planted(r, s, n) for r, s in zip(rep, stim)] for n in range(n_neuroids)],
-                        dtype=np.float32)[:, :, None]  # (neuroid, presentation, time_bin)
-    columns = list(zip(*NEUROIDS))
+    # (neuroid, presentation, time_bin), the order of the real file
+    values = planted(rep[None, :], stim[None, :], np.arange(n_neuroids)[:, None])
+    values = values.astype(np.float32)[:, :, None]
+    columns = list(zip(*NEUROIDS, strict=True))
     data = xr.DataArray(
         values,
         dims=("neuroid", "presentation", "time_bin"),
@@ -128,6 +130,10 @@ def make_miniature(root: Path, images_per_object_variation: int = 5, image_size:
             "object_name": ("presentation", table["object_name"].to_numpy()[stim]),
             "category_name": ("presentation", table["category_name"].to_numpy()[stim]),
             "variation": ("presentation", table["variation"].to_numpy()[stim]),
+            # per image but not in the CSV: must become a stimulus coordinate
+            "background_id": ("presentation", np.asarray([f"bg{s % 4}" for s in stim])),
+            # varies between trials of one image: cannot be a stimulus coordinate
+            "session": ("presentation", rng.integers(0, 3, len(stim))),
             "time_bin_start": ("time_bin", [70]),
             "time_bin_end": ("time_bin", [170]),
         },

@@ -85,3 +85,16 @@ def test_holdout_is_85_15_and_seeded():
     assert all(np.array_equal(a.test, b.test) for a, b in zip(first, again, strict=True))
     other = make_splits(spec, 118, seed=1)
     assert not np.array_equal(first[0].test, other[0].test)
+
+
+def test_split_half_per_neuroid_missing_pattern_matches_one_neuroid_at_a_time():
+    """Neuroids with different missing trials take the general path; each column must equal
+    the result for that neuroid alone (same seed, same halvings)."""
+    rng = np.random.default_rng(4)
+    trials = rng.normal(size=(6, 40, 3)) + rng.normal(size=(1, 40, 3))
+    trials[5, :10, 0] = np.nan
+    trials[4, 20:, 2] = np.nan
+    together = split_half_reliability(trials, n_splits=5, seed=7)
+    for j in range(3):
+        alone = split_half_reliability(trials[:, :, j:j + 1], n_splits=5, seed=7)
+        assert together[j] == pytest.approx(alone[0], abs=1e-12)

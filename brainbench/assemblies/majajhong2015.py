@@ -62,6 +62,9 @@ VISUAL_DEGREES = 8.0
 READER_VERSION = 1
 ID_COLUMNS = ("stimulus_id", "image_id")  # brainio's current name first, then the legacy one
 DIMS = ("presentation", "neuroid", "time_bin")
+# stimulus metadata the benchmarks rely on (stratification, analyses): where both the
+# assembly file and the CSV carry it, they must agree image by image.
+CHECKED_COLUMNS = ("object_name", "category_name", "variation")
 
 
 def remote(name: str) -> RemoteFile:
@@ -80,13 +83,17 @@ def read_stimulus_csv(path: str | Path) -> tuple[pd.DataFrame, str]:
     table = pd.read_csv(path)
     id_column = next((c for c in ID_COLUMNS if c in table.columns), None)
     if id_column is None:
-        raise AssemblyError(f"{path} has no stimulus_id or image_id column; it is not a brainio stimulus CSV.")
+        raise AssemblyError(
+            f"{path} has no stimulus_id or image_id column; it is not a brainio stimulus CSV."
+        )
     if "filename" not in table.columns:
         raise AssemblyError(f"{path} has no 'filename' column naming each image inside the zip.")
     table[id_column] = table[id_column].astype(str)
     duplicated = table[id_column][table[id_column].duplicated()]
     if len(duplicated):
-        raise AssemblyError(f"{path}: {id_column} {duplicated.iloc[0]!r} appears in more than one row.")
+        raise AssemblyError(
+            f"{path}: {id_column} {duplicated.iloc[0]!r} appears in more than one row."
+        )
     return table, id_column
 
 
@@ -116,7 +123,9 @@ def _variables_along(dataset: xr.Dataset, dim: str, skip: str) -> dict[str, np.n
 
 def _time_window(dataset: xr.Dataset, n_bins: int, path: Path) -> tuple[float, float]:
     if n_bins != 1:
-        raise AssemblyError(f"{path} has {n_bins} time bins; this reader expects the single 70-170 ms bin.")
+        raise AssemblyError(
+            f"{path} has {n_bins} time bins; this reader expects the single 70-170 ms bin."
+        )
     try:
         return float(dataset["time_bin_start"].values[0]), float(dataset["time_bin_end"].values[0])
     except KeyError:
@@ -136,8 +145,9 @@ def convert_brainio(nc_path: str | Path, table: pd.DataFrame, id_column: str, *,
         ``(repetition, stimulus, neuroid)`` float64 assembly. Stimuli are the CSV rows
         that were recorded, in CSV order; every CSV column becomes a stimulus coordinate
         (``filename`` as ``image_file``). Presentation variables that are constant per
-        image (and agree with the CSV where both have them) are kept as stimulus
-        coordinates; ``repetition`` orders the trials of each image (NaN pads images with
+        image are kept as stimulus coordinates; where the CSV has the same column, its
+        value is kept, and ``object_name``, ``category_name`` and ``variation`` must agree
+        with it. ``repetition`` orders the trials of each image (NaN pads images with
         fewer trials). Every neuroid variable is kept.
 
     Raises:
@@ -150,7 +160,8 @@ def convert_brainio(nc_path: str | Path, table: pd.DataFrame, id_column: str, *,
         if "time_bin" not in data.dims:
             data = data.expand_dims("time_bin")
         window = _time_window(dataset, data.sizes["time_bin"], nc_path)
-        values = np.asarray(data.transpose(*DIMS).values[..., 0], dtype=np.float64)  # (presentation, neuroid)
+        # (presentation, neuroid); brainio stores (neuroid, presentation, time_bin)
+        values = np.asarray(data.transpose(*DIMS).values[..., 0], dtype=np.float64)
         presentation = _variables_along(dataset, "presentation", str(data.name))
         neuroid = _variables_along(dataset, "neuroid", str(data.name))
 
@@ -164,8 +175,9 @@ def convert_brainio(nc_path: str | Path, table: pd.DataFrame, id_column: str, *,
     unknown = ~pd.Index(ids).isin(known)
     if unknown.any():
         raise AssemblyError(
-            f"{nc_path}: {int(unknown.sum())} presentations show images that the stimulus CSV lacks "
-            f"(e.g. {ids[unknown][0]!r}); the assembly and stimulus set do not belong together."
+            f"{nc_path}: {int(unknown.sum())} presentations show images that the stimulus CSV "
+            f"lacks (e.g. {ids[unknown][0]!r}); the assembly and stimulus set do not belong "
+            "together."
         )
     rows = table[known.isin(np.unique(ids))].reset_index(drop=True)
     stimulus_index = pd.Index(rows[id_column]).get_indexer(ids)  # (presentation,)
@@ -189,7 +201,10 @@ def convert_brainio(nc_path: str | Path, table: pd.DataFrame, id_column: str, *,
             dropped.append(name)
             continue
         if name in stimulus_coords:
-            _check_agrees(name, per_stimulus, stimulus_coords[name], rows[id_column].to_numpy(), nc_path)
+            if name not in CHECKED_COLUMNS:
+                continue  # other shared columns: the CSV's value is kept
+            _check_agrees(name, per_stimulus, stimulus_coords[name], rows[id_column].to_numpy(),
+                          nc_path)
         else:
             stimulus_coords[name] = per_stimulus
 
@@ -217,8 +232,9 @@ def convert_brainio(nc_path: str | Path, table: pd.DataFrame, id_column: str, *,
     )
 
 
-def _per_stimulus(column: np.ndarray, stimulus_index: np.ndarray, n: int) -> tuple[np.ndarray, bool]:
-    """The value of a presentation variable per stimulus, and whether it is constant per stimulus."""
+def _per_stimulus(column: np.ndarray, stimulus_index: np.ndarray,
+                  n: int) -> tuple[np.ndarray, bool]:
+    """A presentation variable's value per stimulus, and whether it is constant per stimulus."""
     first = np.full(n, -1)
     first[stimulus_index[::-1]] = np.arange(len(stimulus_index))[::-1]
     per_stimulus = column[first]
@@ -228,7 +244,8 @@ def _per_stimulus(column: np.ndarray, stimulus_index: np.ndarray, n: int) -> tup
     return per_stimulus, bool(np.all(same))
 
 
-def _check_agrees(name: str, from_nc: np.ndarray, from_csv: np.ndarray, ids: np.ndarray, path: Path) -> None:
+def _check_agrees(name: str, from_nc: np.ndarray, from_csv: np.ndarray, ids: np.ndarray,
+                  path: Path) -> None:
     left = pd.Series(from_nc).astype(str).to_numpy()
     right = pd.Series(from_csv).astype(str).to_numpy()
     if from_nc.dtype.kind in "iuf" and np.asarray(from_csv).dtype.kind in "iuf":
@@ -238,8 +255,9 @@ def _check_agrees(name: str, from_nc: np.ndarray, from_csv: np.ndarray, ids: np.
     if bad.any():
         k = int(np.flatnonzero(bad)[0])
         raise AssemblyError(
-            f"{path}: {name!r} of image {ids[k]!r} is {left[k]!r} in the assembly but {right[k]!r} in the "
-            "stimulus CSV; the files are misaligned or from different releases."
+            f"{path}: {name!r} of image {ids[k]!r} is {left[k]!r} in the assembly but "
+            f"{right[k]!r} in the stimulus CSV; the files are misaligned or from different "
+            "releases."
         )
 
 
@@ -264,19 +282,20 @@ class MajajHong2015(AssemblySource):
     def load(self, progress: bool = True) -> LoadedAssembly:
         nc, csv, archive = (remote(name) for name in (ASSEMBLY_FILE, CSV_FILE, ZIP_FILE))
         table, id_column = read_stimulus_csv(fetch(csv, progress))
-        folder = extract_zip(fetch(archive, progress),
-                             home() / "extracted" / DATASET / f"stimulus_hvm-public_{SHA1[ZIP_FILE][:12]}")
+        folder = home() / "extracted" / DATASET / f"stimulus_hvm-public_{SHA1[ZIP_FILE][:12]}"
+        folder = extract_zip(fetch(archive, progress), folder)
         key = content_key(assembly=nc.known_hash, csv=csv.known_hash, reader=READER_VERSION)
         assembly = cached_build(IDENTIFIER, key,
                                 lambda: convert_brainio(fetch(nc, progress), table, id_column))
         if self.region is not None:
-            assembly = assembly.isel(neuroid=np.flatnonzero(assembly["region"].values == self.region))
+            keep = np.flatnonzero(assembly["region"].values == self.region)
+            assembly = assembly.isel(neuroid=keep)
         files = [folder / name for name in assembly["image_file"].values]
         missing = [f for f in files if not f.is_file()]
         if missing:
             raise AssemblyError(
-                f"{archive.path} lacks {len(missing)} images named in {csv.path}, e.g. {missing[0].name}; "
-                f"delete {folder} and the cached zip, then load again."
+                f"{archive.path} lacks {len(missing)} images named in {csv.path}, e.g. "
+                f"{missing[0].name}; delete {folder} and the cached zip, then load again."
             )
         stimuli = StimulusSet.from_files(files, ids=list(assembly["stimulus_id"].values),
                                          identifier="hvm-public")

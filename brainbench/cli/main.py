@@ -73,8 +73,14 @@ def list_entries(
         table.add_column("id", style="cyan", no_wrap=True)
         table.add_column("description")
         for entry in entries:
-            table.add_row(entry.id, entry.description)
+            table.add_row(entry.id, _headline(entry.description))
         console.print(table)
+
+
+def _headline(text: str, width: int = 90) -> str:
+    """The first clause of a description, at most ``width`` characters (``describe`` shows all)."""
+    first = text.split("; ")[0]
+    return first if len(first) <= width else first[: width - 3].rstrip() + "..."
 
 
 @app.command()

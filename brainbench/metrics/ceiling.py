@@ -34,17 +34,24 @@ def split_half_reliability(trials: np.ndarray, n_splits: int = 100, seed: int = 
     valid = np.isfinite(trials)
     counts = valid.sum(0)  # (stimulus, neuroid)
     usable = (counts >= 2).all(axis=1)  # stimuli every neuroid saw at least twice
+    # Missing trials usually miss for every neuroid at once (a presentation was dropped):
+    # then one halving per (repetition, stimulus) serves all neuroids, which is much cheaper.
+    shared = bool((valid == valid[:, :, :1]).all())
+    mask = valid[:, :, :1] if shared else valid
+    mask_counts = counts[:, :1] if shared else counts
+    filled = np.where(valid, trials, 0.0)
     corrected = np.zeros(n_neuroid)
     for _ in range(n_splits):
-        keys = rng.random((n_rep, n_stim, 1))
-        keys = np.where(valid, keys, np.inf)
+        keys = np.where(mask, rng.random((n_rep, n_stim, 1)), np.inf)
         ranks = keys.argsort(0).argsort(0)  # rank of each trial among its stimulus's trials
-        first = valid & (ranks < (counts // 2)[None])
-        second = valid & ~first
+        first = mask & (ranks < (mask_counts // 2)[None])
+        second = mask & ~first
         for start in range(0, n_neuroid, neuroid_batch):
             cols = slice(start, start + neuroid_batch)
-            a = _masked_mean(trials[:, :, cols], first[:, :, cols])[usable]
-            b = _masked_mean(trials[:, :, cols], second[:, :, cols])[usable]
+            first_cols = first if shared else first[:, :, cols]
+            second_cols = second if shared else second[:, :, cols]
+            a = _masked_mean(filled[:, :, cols], first_cols)[usable]
+            b = _masked_mean(filled[:, :, cols], second_cols)[usable]
             r = pearson_r(a, b)
             corrected[cols] += 2 * r / (1 + r)
     out = corrected / n_splits
@@ -53,6 +60,11 @@ def split_half_reliability(trials: np.ndarray, n_splits: int = 100, seed: int = 
     return out
 
 
-def _masked_mean(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    total = np.where(mask, values, 0.0).sum(0)
+def _masked_mean(filled: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Mean over axis 0 of ``filled`` (zeros at invalid trials) where ``mask`` is True.
+
+    ``mask`` is ``(rep, stim, N)`` or ``(rep, stim, 1)``; returns ``(stim, N)``.
+    """
+    total = np.einsum("rsn,rsn->sn", filled, mask.astype(filled.dtype)) if mask.shape == filled.shape \
+        else np.einsum("rsn,rs->sn", filled, mask[:, :, 0].astype(filled.dtype))
     return total / np.maximum(mask.sum(0), 1)

@@ -59,14 +59,21 @@ def all_experiments() -> tuple[Experiment, ...]:
     with CSV_PATH.open(newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     return tuple(
-        Experiment(int(r["experiment_id"]), int(r["container_id"]), r["area"], int(r["imaging_depth"]),
-                   r["cre_line"], int(r["nwb_size"]) if r["nwb_size"] else None, r["nwb_sha256"] or None)
+        Experiment(
+            int(r["experiment_id"]),
+            int(r["container_id"]),
+            r["area"],
+            int(r["imaging_depth"]),
+            r["cre_line"],
+            int(r["nwb_size"]) if r["nwb_size"] else None,
+            r["nwb_sha256"] or None,
+        )
         for r in rows
     )
 
 
 def pinned(area: str, variant: str = "pinned") -> tuple[Experiment, ...]:
-    """The experiments of one benchmark: ``area`` in :data:`AREAS`, ``variant`` in :data:`VARIANTS`."""
+    """One benchmark's experiments (``area`` in :data:`AREAS`, ``variant`` in :data:`VARIANTS`)."""
     if area not in AREAS:
         raise DataError(f"unknown Allen area {area!r}; known: {', '.join(AREAS)}.")
     if variant not in VARIANTS:
@@ -76,10 +83,12 @@ def pinned(area: str, variant: str = "pinned") -> tuple[Experiment, ...]:
 
 
 def rma_query_url(experiment_id: int) -> str:
-    """The RMA query that returns the experiment's NWB ``WellKnownFile`` (with ``download_link``)."""
-    return (f"{API}/api/v2/data/query.json?q=model::WellKnownFile,rma::criteria,"
-            f"[attachable_id$eq{int(experiment_id)}],well_known_file_type[name$eq{NWB_FILE_TYPE}],"
-            "rma::options[num_rows$eqall][count$eqfalse]")
+    """The RMA query for the experiment's NWB ``WellKnownFile`` (it has a ``download_link``)."""
+    return (
+        f"{API}/api/v2/data/query.json?q=model::WellKnownFile,rma::criteria,"
+        f"[attachable_id$eq{int(experiment_id)}],well_known_file_type[name$eq{NWB_FILE_TYPE}],"
+        "rma::options[num_rows$eqall][count$eqfalse]"
+    )
 
 
 def parse_rma_response(text: str, experiment_id: int) -> str:

@@ -5,29 +5,26 @@ HDF5 in the NWB 1.0 layout. Every path below was checked against AllenSDK's publ
 ``allensdk/core/brain_observatory_nwb_data_set.py`` (``BrainObservatoryNwbDataSet``) and
 ``allensdk/core/h5_utilities.py``, AllenSDK commit ``1bdca3ad`` (2026-02-20):
 
-=====================================  ==================================================
-what                                   HDF5 path
-=====================================  ==================================================
-dF/F ``(cell, time)``                  ``processing/brain_observatory_pipeline/DfOverF/imaging_plane_1/data``
-dF/F timestamps ``(time,)`` in s       ``processing/brain_observatory_pipeline/DfOverF/imaging_plane_1/timestamps``
-fluorescence timestamps                ``processing/brain_observatory_pipeline/Fluorescence/imaging_plane_1/timestamps``
-raw fluorescence (pipeline < 2.0)      ``.../Fluorescence/imaging_plane_1/data``, neuropil
-                                       ``.../imaging_plane_1/neuropil_traces``, ``r`` ``.../imaging_plane_1/r``
-demixed fluorescence (pipeline >= 2)   ``.../Fluorescence/imaging_plane_1_demixed_signal/data``,
-                                       neuropil ``.../imaging_plane_1_neuropil_response/data`` and ``r``
-cell specimen ids ``(cell,)``          ``processing/brain_observatory_pipeline/ImageSegmentation/cell_specimen_ids``
-natural-scene table                    group ``natural_scenes`` or ``natural_scenes_stimulus`` under
-                                       ``stimulus/presentation``: ``data`` (scene index per
-                                       presentation, -1 = blank) and ``frame_duration``
-                                       ``(presentation, 2)`` = start, end imaging frame
-template ``(118, 918, 1174)`` uint8    ``stimulus/templates/natural_scenes_image_stack/data``
-session type                           ``general/session_type`` (``three_session_B``)
-experiment / container id              ``general/session_id``, ``general/experiment_container_id``
-area, depth                            ``general/optophysiology/imaging_plane_1/location``,
-                                       ``.../imaging_plane_1/imaging depth`` (e.g. ``"175 microns"``)
-genotype                               ``general/subject/genotype`` (Cre line = first ``;`` part)
-pipeline version                       last element of ``general/generated_by`` (``"0.9"`` if absent)
-=====================================  ==================================================
+Paths (``P`` = ``processing/brain_observatory_pipeline``):
+
+* dF/F ``(cell, time)``: ``P/DfOverF/imaging_plane_1/data``; its timestamps ``(time,)``
+  in seconds: ``P/DfOverF/imaging_plane_1/timestamps``.
+* fluorescence timestamps: ``P/Fluorescence/imaging_plane_1/timestamps``.
+* pipeline < 2.0: raw fluorescence ``P/Fluorescence/imaging_plane_1/data``, neuropil
+  ``.../imaging_plane_1/neuropil_traces`` and ``r`` ``.../imaging_plane_1/r``.
+* pipeline >= 2.0: demixed fluorescence ``P/Fluorescence/imaging_plane_1_demixed_signal/data``,
+  neuropil ``P/Fluorescence/imaging_plane_1_neuropil_response/data`` and its ``r``.
+* cell specimen ids ``(cell,)``: ``P/ImageSegmentation/cell_specimen_ids``.
+* natural-scene table: the group ``natural_scenes`` or ``natural_scenes_stimulus`` under
+  ``stimulus/presentation``, datasets ``data`` (scene index per presentation, -1 = blank)
+  and ``frame_duration`` ``(presentation, 2)`` = start and end imaging frame.
+* template ``(118, 918, 1174)`` uint8: ``stimulus/templates/natural_scenes_image_stack/data``.
+* session type: ``general/session_type`` (``three_session_B``).
+* experiment and container id: ``general/session_id``, ``general/experiment_container_id``.
+* area and depth: ``general/optophysiology/imaging_plane_1/location`` and
+  ``.../imaging_plane_1/imaging depth`` (e.g. ``"175 microns"``).
+* genotype: ``general/subject/genotype`` (the Cre line is its first ``;`` part).
+* pipeline version: last element of ``general/generated_by`` (``"0.9"`` if absent).
 
 AllenSDK's ``get_corrected_fluorescence_traces`` (the trace its ``NaturalScenes``
 analysis uses) is ``cell - r * neuropil`` with the demixed signal as ``cell`` from pipeline
@@ -109,8 +106,10 @@ def _dataset(handle, key: str, path: Path) -> np.ndarray:
             f"{path} lacks {key}; it is not an Allen Brain Observatory NWB v1 file."
         ) from None
     except OSError as error:  # a truncated file can open but fail on a dataset read
-        raise DataError(f"{path}: reading {key} failed ({error}); the file is corrupt: "
-                        "delete it and fetch it again.") from None
+        raise DataError(
+            f"{path}: reading {key} failed ({error}); the file is corrupt: "
+            "delete it and fetch it again."
+        ) from None
 
 
 def _text(value) -> str:
@@ -139,11 +138,17 @@ def read_metadata(handle, path: Path) -> dict:
             meta[name] = _text(handle[key][()])
     if "genotype" in meta:
         meta["cre_line"] = meta["genotype"].split(";")[0]
-    if "imaging_depth" in meta:
-        meta["imaging_depth"] = int(meta["imaging_depth"].split()[0])
-    for name in ("experiment_id", "container_id"):
+    # unparsable metadata is left out: the pinned list, not the file, is authoritative
+    for name, parse in (
+        ("imaging_depth", lambda v: int(v.split()[0])),
+        ("experiment_id", int),
+        ("container_id", int),
+    ):
         if name in meta:
-            meta[name] = int(meta[name])
+            try:
+                meta[name] = parse(meta[name])
+            except (ValueError, IndexError):
+                del meta[name]
     generated_by = handle["general/generated_by"][()] if "general/generated_by" in handle else None
     meta["pipeline_version"] = _text(generated_by) if generated_by is not None else "0.9"
     return meta
@@ -158,11 +163,16 @@ def _pipeline_major(version: str) -> float:
 
 def _presentation_group(handle, path: Path):
     if PRESENTATION not in handle:
-        raise DataError(f"{path} has no {PRESENTATION} group; it is not a Brain Observatory NWB v1 file.")
+        raise DataError(
+            f"{path} has no {PRESENTATION} group; it is not a Brain Observatory NWB v1 file."
+        )
     matches = []
     handle[PRESENTATION].visititems(
-        lambda name, obj: matches.append(obj)
-        if name.split("/")[-1] in (STIMULUS, f"{STIMULUS}_stimulus") else None
+        lambda name, obj: (
+            matches.append(obj)
+            if name.split("/")[-1] in (STIMULUS, f"{STIMULUS}_stimulus")
+            else None
+        )
     )
     if not matches:
         shown = sorted(k.replace("_stimulus", "") for k in handle[PRESENTATION].keys())
@@ -200,7 +210,9 @@ def read_template(path: str | os.PathLike) -> np.ndarray:
             raise DataError(f"{path} has no {TEMPLATE}; it does not hold the natural scenes.")
         template = _dataset(handle, TEMPLATE, path)
     if template.ndim != 3 or template.shape[0] != N_SCENES:
-        raise DataError(f"{path}: natural-scene template has shape {template.shape}; expected (118, H, W).")
+        raise DataError(
+            f"{path}: natural-scene template has shape {template.shape}; expected (118, H, W)."
+        )
     return np.asarray(template, dtype=np.uint8)
 
 
@@ -245,7 +257,8 @@ def read_session(path: str | os.PathLike, trace: str = "corrected") -> NaturalSc
     timestamps = np.asarray(timestamps, dtype=np.float64).reshape(-1)
     if traces.ndim != 2 or traces.shape != (cell_ids.shape[0], timestamps.shape[0]):
         raise DataError(
-            f"{path}: {trace} traces have shape {traces.shape}; expected (cells={cell_ids.shape[0]}, "
+            f"{path}: {trace} traces have shape {traces.shape}; expected "
+            f"(cells={cell_ids.shape[0]}, "
             f"frames={timestamps.shape[0]})."
         )
     bad = ~np.isfinite(traces)
@@ -256,7 +269,11 @@ def read_session(path: str | os.PathLike, trace: str = "corrected") -> NaturalSc
             f"{cell_ids[cell]} at frame {when}); the file is damaged: delete it and fetch it again."
         )
     if start.size and (start.min() < 0 or end.max() >= timestamps.shape[0]):
-        raise DataError(f"{path}: natural_scenes presentations run outside the {timestamps.shape[0]} imaging frames.")
+        raise DataError(
+            f"{path}: natural_scenes presentations run outside the "
+            f"{timestamps.shape[0]} imaging frames."
+        )
     experiment_id = int(meta.get("experiment_id", -1))
-    return NaturalScenesSession(path, experiment_id, meta, cell_ids, timestamps, traces, trace,
-                                frame, start, end)
+    return NaturalScenesSession(
+        path, experiment_id, meta, cell_ids, timestamps, traces, trace, frame, start, end
+    )

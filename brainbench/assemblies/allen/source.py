@@ -15,6 +15,17 @@ Where an NWB file comes from, in order: an allensdk cache (``allensdk_manifest``
 ``BrainObservatoryCache`` when allensdk is installed), then brainbench's own cache,
 ``$BRAINBENCH_MIRROR/allen-brain-observatory/ophys_experiment_data/<id>.nwb``, then a
 hash-checked download (URL resolved through the Allen API only at that moment).
+
+Stimulus placement (declared per benchmark in ``registry.toml``: ``stimulus_placement =
+{ placement = "resize" }``): the whole 918 x 1174 frame is resized to the model's square
+input. The mouse saw the whole frame: AllenSDK's ``stimulus_info`` maps the 918 x 1174
+scene onto the centre of the 1200 x 1920 monitor 15 cm from the eye (a monitor spanning
+roughly 120 x 95 degrees), so the scene covers tens of degrees, and the cells of one
+experiment have large receptive fields scattered across it, not all central. A centre
+crop would discard 128 px on each side, 22 % of the width, including what drives cells
+with peripheral receptive fields; resizing keeps every pixel the animal saw at the cost
+of a uniform 1.28 horizontal squeeze, which the readout's per-neuron weights over all
+positions absorb. ``pad`` (whole frame, aspect kept, on gray) remains available as an override.
 """
 
 from __future__ import annotations
@@ -34,11 +45,31 @@ from brainbench.assemblies.allen.experiments import (
     pinned,
     resolve_download_url,
 )
-from brainbench.assemblies.allen.nwb import N_SCENES, READER_VERSION, TRACES, read_session, read_template
-from brainbench.assemblies.allen.responses import WINDOW_MS, WINDOWS, repetitions, sweep_length, trial_responses
+from brainbench.assemblies.allen.nwb import (
+    N_SCENES,
+    READER_VERSION,
+    TRACES,
+    read_session,
+    read_template,
+)
+from brainbench.assemblies.allen.responses import (
+    WINDOW_MS,
+    WINDOWS,
+    repetitions,
+    sweep_length,
+    trial_responses,
+)
 from brainbench.assemblies.base import AssemblySource, LoadedAssembly, cached_build, content_key
 from brainbench.data.assembly import make_assembly
-from brainbench.data.fetch import RemoteFile, cache_path, check_hash, fetch, home, mirror_root, offline
+from brainbench.data.fetch import (
+    RemoteFile,
+    cache_path,
+    check_hash,
+    fetch,
+    home,
+    mirror_root,
+    offline,
+)
 from brainbench.data.stimuli import StimulusSet
 from brainbench.errors import DataError
 
@@ -58,7 +89,7 @@ def stimulus_ids() -> list[str]:
 
 
 def remote_file(experiment: Experiment) -> RemoteFile:
-    """The declared remote NWB file of one experiment (direct S3 URL; see :meth:`AllenNaturalScenes.fetch`)."""
+    """The remote NWB file of one experiment (its URL: see :meth:`AllenNaturalScenes.locate`)."""
     return RemoteFile(
         dataset=DATASET,
         path=f"ophys_experiment_data/{experiment.experiment_id}.nwb",
@@ -80,14 +111,20 @@ def allensdk_nwb_path(manifest: str | os.PathLike, experiment_id: int) -> Path:
     try:
         entries = {e["key"]: e for e in json.loads(manifest.read_text())["manifest"] if "key" in e}
     except (OSError, ValueError, KeyError, TypeError) as error:
-        raise DataError(f"{manifest} is not a readable allensdk manifest ({error}); pass the "
-                        "manifest.json of a BrainObservatoryCache.") from None
+        raise DataError(
+            f"{manifest} is not a readable allensdk manifest ({error}); pass the "
+            "manifest.json of a BrainObservatoryCache."
+        ) from None
 
     def resolve(key: str) -> Path:
         if key not in entries:
             raise DataError(f"allensdk manifest {manifest} has no {key!r} entry.")
         entry = entries[key]
-        spec = Path(*str(entry["spec"]).split("/")) if not str(entry["spec"]).startswith("/") else Path(entry["spec"])
+        spec = (
+            Path(*str(entry["spec"]).split("/"))
+            if not str(entry["spec"]).startswith("/")
+            else Path(entry["spec"])
+        )
         if entry.get("parent_key"):
             spec = resolve(entry["parent_key"]) / spec
         return spec if spec.is_absolute() else manifest.parent / spec
@@ -111,8 +148,14 @@ class AllenNaturalScenes(AssemblySource):
             downloaded files are reused (default ``$BRAINBENCH_ALLENSDK_MANIFEST``).
     """
 
-    def __init__(self, area: str, variant: str = "pinned", window: str = "500ms",
-                 trace: str = "corrected", allensdk_manifest: str | None = None) -> None:
+    def __init__(
+        self,
+        area: str,
+        variant: str = "pinned",
+        window: str = "500ms",
+        trace: str = "corrected",
+        allensdk_manifest: str | None = None,
+    ) -> None:
         if window not in WINDOWS:
             raise DataError(f"window must be one of {sorted(WINDOWS)}, got {window!r}.")
         if trace not in TRACES:
@@ -135,13 +178,16 @@ class AllenNaturalScenes(AssemblySource):
             if found is not None:
                 return found
         local = cache_path(remote).is_file() or (
-            mirror_root() is not None and (mirror_root() / remote.dataset / remote.path).is_file())
+            mirror_root() is not None and (mirror_root() / remote.dataset / remote.path).is_file()
+        )
         if not local and not offline():
             # resolve Allen's own download route only when a download is about to happen
             remote = dataclasses.replace(remote, url=resolve_download_url(experiment.experiment_id))
         return fetch(remote, progress)
 
-    def _from_allensdk(self, experiment: Experiment, remote: RemoteFile, progress: bool) -> Path | None:
+    def _from_allensdk(
+        self, experiment: Experiment, remote: RemoteFile, progress: bool
+    ) -> Path | None:
         path = allensdk_nwb_path(self.allensdk_manifest, experiment.experiment_id)
         if not path.is_file() and not offline():
             try:
@@ -158,24 +204,36 @@ class AllenNaturalScenes(AssemblySource):
     def fetch(self, progress: bool = True) -> list[Path]:
         sizes = [e.size for e in self.experiments if e.size]
         if progress:
-            print(f"{self.identifier}: {len(self.experiments)} NWB files, "
-                  f"{sum(sizes) / 1e9:,.2f} GB declared", file=sys.stderr)
+            print(
+                f"{self.identifier}: {len(self.experiments)} NWB files, "
+                f"{sum(sizes) / 1e9:,.2f} GB declared",
+                file=sys.stderr,
+            )
         return [self.locate(e, progress) for e in self.experiments]
 
     # assembly ------------------------------------------------------------------------
     def _key(self) -> str:
-        return content_key(experiments=[(e.experiment_id, e.sha256) for e in self.experiments],
-                           window=self.window, trace=self.trace, reader=READER_VERSION)
+        return content_key(
+            experiments=[(e.experiment_id, e.sha256) for e in self.experiments],
+            window=self.window,
+            trace=self.trace,
+            reader=READER_VERSION,
+        )
 
     def _template_path(self) -> Path:
-        key = content_key(experiments=[e.experiment_id for e in self.experiments], reader=READER_VERSION)
-        return home() / "extracted" / DATASET / f"natural_scenes_template-{self.identifier}-{key}.npy"
+        key = content_key(
+            experiments=[e.experiment_id for e in self.experiments], reader=READER_VERSION
+        )
+        return (
+            home() / "extracted" / DATASET / f"natural_scenes_template-{self.identifier}-{key}.npy"
+        )
 
     def load(self, progress: bool = True) -> LoadedAssembly:
         assembly = cached_build(self.identifier, self._key(), lambda: self._build(progress))
         template = self._cached_template(assembly.attrs["template_sha256"], progress)
-        stimuli = StimulusSet.from_arrays(list(template), ids=stimulus_ids(),
-                                          identifier=f"{self.identifier}-natural-scenes")
+        stimuli = StimulusSet.from_arrays(
+            list(template), ids=stimulus_ids(), identifier=f"{self.identifier}-natural-scenes"
+        )
         return LoadedAssembly(assembly, stimuli)
 
     def _cached_template(self, expected: str, progress: bool) -> np.ndarray:
@@ -186,17 +244,31 @@ class AllenNaturalScenes(AssemblySource):
                 return template
         template = read_template(self.locate(self.experiments[0], progress))
         if _array_hash(template) != expected:
-            raise DataError(f"the natural-scene template of experiment {self.experiments[0].experiment_id} "
-                            "differs from the one the cached assembly was built with; delete "
-                            f"{home() / 'assemblies'} and run again.")
+            raise DataError(
+                f"the natural-scene template of experiment {self.experiments[0].experiment_id} "
+                "differs from the one the cached assembly was built with; delete "
+                f"{home() / 'assemblies'} and run again."
+            )
         _save_npy(template, path)
         return template
 
     def _build(self, progress: bool):
         if not self.experiments:
             raise DataError(f"{self.identifier} pins no experiments.")
-        blocks, coords = [], {k: [] for k in ("region", "experiment_id", "container_id", "cre_line",
-                                               "imaging_depth", "cell_specimen_id")}
+        blocks, coords = (
+            [],
+            {
+                k: []
+                for k in (
+                    "region",
+                    "experiment_id",
+                    "container_id",
+                    "cre_line",
+                    "imaging_depth",
+                    "cell_specimen_id",
+                )
+            },
+        )
         reference: np.ndarray | None = None
         for experiment in self.experiments:
             path = self.locate(experiment, progress)
@@ -205,16 +277,21 @@ class AllenNaturalScenes(AssemblySource):
                 reference = template
             elif template.shape != reference.shape or not np.array_equal(template, reference):
                 raise DataError(
-                    f"the natural-scene template of experiment {experiment.experiment_id} ({path}) differs "
-                    f"from that of experiment {self.experiments[0].experiment_id}; the scenes must be "
+                    f"the natural-scene template of experiment {experiment.experiment_id} ({path}) "
+                    f"differs from that of experiment {self.experiments[0].experiment_id}; the "
+                    "scenes must be "
                     "identical across experiments: delete the odd file and fetch it again."
                 )
             session = read_session(path, self.trace)
             if session.experiment_id not in (-1, experiment.experiment_id):
-                raise DataError(f"{path} holds experiment {session.experiment_id}, not the pinned "
-                                f"{experiment.experiment_id}; put the right file there.")
+                raise DataError(
+                    f"{path} holds experiment {session.experiment_id}, not the pinned "
+                    f"{experiment.experiment_id}; put the right file there."
+                )
             length = sweep_length(session.start, session.end)
-            per_trial = trial_responses(session.traces, session.start, length, self.window, self.trace)
+            per_trial = trial_responses(
+                session.traces, session.start, length, self.window, self.trace
+            )
             blocks.append(repetitions(session.frame, per_trial, N_SCENES))
             n = session.cell_specimen_ids.shape[0]
             coords["region"] += [self.area] * n
@@ -224,12 +301,19 @@ class AllenNaturalScenes(AssemblySource):
             coords["imaging_depth"] += [experiment.imaging_depth] * n
             coords["cell_specimen_id"] += session.cell_specimen_ids.tolist()
         size = max(b.shape[0] for b in blocks)
-        padded = [np.concatenate([b, np.full((size - b.shape[0], *b.shape[1:]), np.nan)]) for b in blocks]
+        padded = [
+            np.concatenate([b, np.full((size - b.shape[0], *b.shape[1:]), np.nan)]) for b in blocks
+        ]
         values = np.concatenate(padded, axis=2)
-        neuroid_ids = [f"{e}-{c}" for e, c in zip(coords["experiment_id"], coords["cell_specimen_id"],
-                                                  strict=True)]
-        units = ("percent dF/F of neuropil-corrected fluorescence vs the 1 s baseline"
-                 if self.trace == "corrected" else "dF/F (DfOverF) minus its 1 s baseline mean")
+        neuroid_ids = [
+            f"{e}-{c}"
+            for e, c in zip(coords["experiment_id"], coords["cell_specimen_id"], strict=True)
+        ]
+        units = (
+            "percent dF/F of neuropil-corrected fluorescence vs the 1 s baseline"
+            if self.trace == "corrected"
+            else "dF/F (DfOverF) minus its 1 s baseline mean"
+        )
         assembly = make_assembly(
             values,
             stimulus_ids=stimulus_ids(),
@@ -239,8 +323,10 @@ class AllenNaturalScenes(AssemblySource):
             units=units,
             response_window_ms=WINDOW_MS[self.window],
             citation=CITATION,
-            neuroid_coords={k: np.asarray(v) if k not in ("region", "cre_line") else v
-                            for k, v in coords.items()},
+            neuroid_coords={
+                k: np.asarray(v) if k not in ("region", "cre_line") else v
+                for k, v in coords.items()
+            },
             stimulus_coords={"template_index": np.arange(N_SCENES)},
             attrs={
                 "license": LICENSE,
@@ -272,7 +358,12 @@ def _save_npy(array: np.ndarray, path: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def load(area: str, variant: str = "pinned", window: str = "500ms", trace: str = "corrected",
-         allensdk_manifest: str | None = None) -> AllenNaturalScenes:
+def load(
+    area: str,
+    variant: str = "pinned",
+    window: str = "500ms",
+    trace: str = "corrected",
+    allensdk_manifest: str | None = None,
+) -> AllenNaturalScenes:
     """Assembly plugin factory (named in ``registry.toml``)."""
     return AllenNaturalScenes(area, variant, window, trace, allensdk_manifest)

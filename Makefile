@@ -1,0 +1,27 @@
+# One-command set-up: `make test` and `make score` create .venv and install everything first.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+MODEL ?= alexnet-untrained
+BENCHMARK ?= cowley2023-V4
+ARGS ?=
+
+.PHONY: setup test score lint
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml plugins/brainbench-example/pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q "torch==2.14.1" "torchvision==0.29.1"
+	$(BIN)/python -m pip install -q -e ".[test]" -e plugins/brainbench-example
+	touch $@
+
+lint: setup
+	$(BIN)/ruff check .
+
+test: setup lint
+	$(BIN)/pytest -q
+
+score: setup
+	$(BIN)/brainbench score $(MODEL) $(BENCHMARK) $(ARGS)
