@@ -10,11 +10,11 @@ ARGS ?=
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml plugins/brainbench-example/pyproject.toml
+$(VENV)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "torch==2.14.1" "torchvision==0.29.1"
-	$(BIN)/python -m pip install -q -e ".[test]" -e plugins/brainbench-example
+	$(BIN)/python -m pip install -q -e ".[test]"
 	touch $@
 
 lint: setup

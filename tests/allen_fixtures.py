@@ -97,15 +97,17 @@ def write_nwb(
     dff = (cell - f0[:, None]) / f0[:, None]
     cell_ids = np.arange(n_cells, dtype=np.int64) + 517000000 + 1000 * seed
 
+    # Scalar strings are fixed-length bytes (np.bytes_), as in Allen's files; allensdk's
+    # get_metadata relies on their dtype.
     with h5py.File(path, "w") as h:
-        h["general/session_id"] = str(experiment_id).encode()
-        h["general/experiment_container_id"] = str(container_id).encode()
-        h["general/session_type"] = b"three_session_B"
-        h["general/subject/genotype"] = (
+        h["general/session_id"] = np.bytes_(str(experiment_id))
+        h["general/experiment_container_id"] = np.bytes_(str(container_id))
+        h["general/session_type"] = np.bytes_(b"three_session_B")
+        h["general/subject/genotype"] = np.bytes_(
             b"Cux2-CreERT2/wt;Camk2a-tTA/wt;Ai93(TITL-GCaMP6f)/Ai93(TITL-GCaMP6f)"
         )
-        h["general/optophysiology/imaging_plane_1/location"] = area.encode()
-        h["general/optophysiology/imaging_plane_1/imaging depth"] = b"175 microns"
+        h["general/optophysiology/imaging_plane_1/location"] = np.bytes_(area)
+        h["general/optophysiology/imaging_plane_1/imaging depth"] = np.bytes_(b"175 microns")
         h["general/generated_by"] = np.array(
             [b"brainbench-test-fixture", pipeline_version.encode()]
         )
@@ -123,6 +125,9 @@ def write_nwb(
             h[f"{fl}/imaging_plane_1_neuropil_response/data"] = neuropil
             h[f"{fl}/imaging_plane_1_neuropil_response/r"] = r
         h[f"{PIPE}/ImageSegmentation/cell_specimen_ids"] = cell_ids
+        # running speed (cm/s): allensdk's NaturalScenes analysis reads it
+        h[f"{PIPE}/BehavioralTimeSeries/running_speed/data"] = np.abs(rng.normal(size=len(timestamps)))
+        h[f"{PIPE}/BehavioralTimeSeries/running_speed/timestamps"] = timestamps
         if natural_scenes:
             g = h.create_group("stimulus/presentation/natural_scenes_stimulus")
             g["data"] = frame.astype(np.float64)

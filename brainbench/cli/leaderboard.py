@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -14,26 +14,26 @@ leaderboard_app = typer.Typer(
     no_args_is_help=True,
 )
 
-StoreOption = Annotated[Optional[str], typer.Option(
+StoreOption = Annotated[str | None, typer.Option(
     "--store", help="results store: PATH or sqlite:///PATH (default $BRAINBENCH_STORE or "
     "$BRAINBENCH_HOME/results.sqlite)")]
 
 
-def _split(value: Optional[str]) -> list[str] | None:
+def _split(value: str | None) -> list[str] | None:
     return [x.strip() for x in value.split(",") if x.strip()] if value else None
 
 
 @leaderboard_app.command("run")
 def run_command(
-    models: Annotated[Optional[str], typer.Option(
+    models: Annotated[str | None, typer.Option(
         help="comma-separated model ids (default: every registered model that can be built here)")] = None,
-    benchmarks: Annotated[Optional[str], typer.Option(
+    benchmarks: Annotated[str | None, typer.Option(
         help="comma-separated benchmark ids (default: every benchmark whose data is available offline)")] = None,
-    workers: Annotated[Optional[int], typer.Option(
+    workers: Annotated[int | None, typer.Option(
         help="LocalCluster process workers (default: CPU count); 0 runs serially without Dask")] = None,
-    scheduler: Annotated[Optional[str], typer.Option(
+    scheduler: Annotated[str | None, typer.Option(
         help="address of an existing Dask scheduler, e.g. tcp://host:8786 (overrides --workers)")] = None,
-    readout: Annotated[Optional[str], typer.Option(help="readout id overriding each benchmark's")] = None,
+    readout: Annotated[str | None, typer.Option(help="readout id overriding each benchmark's")] = None,
     seed: Annotated[int, typer.Option(help="seed of every job")] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda (on the workers)")] = "auto",
     store: StoreOption = None,
@@ -86,7 +86,7 @@ def run_command(
 @leaderboard_app.command("show")
 def show_command(
     fmt: Annotated[str, typer.Option("--format", help="table, md, csv, html or json")] = "table",
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="write to this file")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="write to this file")] = None,
     store: StoreOption = None,
 ) -> None:
     """Models x benchmarks (with versions) of ceiled scores, plus per-region and overall means."""
@@ -107,11 +107,12 @@ def show_command(
 
 @leaderboard_app.command("verify")
 def verify_command(
-    row: Annotated[Optional[str], typer.Argument(help="a row id or content key (prefix) to verify")] = None,
+    row: Annotated[str | None, typer.Argument(help="a row id or content key (prefix) to verify")] = None,
     all_rows: Annotated[bool, typer.Option("--all", help="verify every stored run")] = False,
     tolerance: Annotated[float, typer.Option(help="largest absolute difference accepted")] = 1e-6,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda")] = "auto",
-    use_cache: Annotated[bool, typer.Option("--use-cache", help="reuse cached activations (default: recompute)")] = False,
+    use_cache: Annotated[bool, typer.Option(
+        "--use-cache", help="reuse cached activations (default: recompute them)")] = False,
     store: StoreOption = None,
 ) -> None:
     """Re-run stored rows and report every difference beyond the tolerance (exit 1 if any)."""

@@ -1,0 +1,265 @@
+"""Grids of (model, benchmark) jobs on Dask distributed, each job writing its rows.
+
+A job builds its model (for the weights hash), computes the run's content key
+(:func:`brainbench.results.store.run_spec`), returns at once when the store already
+holds that key, and otherwise scores and records the run from the worker. Writes from
+many workers are safe: the store serialises them (WAL, busy timeout, one transaction
+per run).
+
+Clusters: a :class:`dask.distributed.LocalCluster` of process workers with one thread
+each by default; ``scheduler="tcp://host:8786"`` uses an existing cluster (for SLURM,
+start one with dask-jobqueue, see docs/leaderboard.md). Workers need brainbench and
+the plugins installed and the store path reachable; the ``BRAINBENCH_*`` environment
+of the submitting process is applied inside each job.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from brainbench.errors import BrainbenchError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from brainbench.registry.registry import Registry
+
+
+@dataclass(frozen=True)
+class Job:
+    """One (model, benchmark) pair to score; ``readout`` None means the benchmark's own."""
+
+    model: str
+    benchmark: str
+    readout: str | None = None
+    seed: int = 0
+    layers: tuple[str, ...] | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.model} x {self.benchmark}" + (f" [{self.readout}]" if self.readout else "")
+
+
+@dataclass
+class JobResult:
+    """What became of a job: ``scored``, ``skipped`` (already stored) or ``failed``."""
+
+    job: Job
+    status: str
+    content_key: str = ""
+    score: float | None = None
+    best_layer: str = ""
+    error: str = ""
+    elapsed_s: float = 0.0
+    attempts: int = 1
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["job"] = asdict(self.job)
+        return out
+
+
+def _environment() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k.startswith("BRAINBENCH_")}
+
+
+def _apply_environment(env: dict[str, str]) -> None:
+    from brainbench.registry.registry import _cached_registry
+
+    changed = any(os.environ.get(k) != v for k, v in env.items())
+    for key in [k for k in os.environ if k.startswith("BRAINBENCH_") and k not in env]:
+        del os.environ[key]
+        changed = True
+    os.environ.update(env)
+    if changed:
+        _cached_registry.cache_clear()
+
+
+def run_job(job: Job, store: str, env: dict[str, str] | None = None, device: str = "auto",
+            torch_threads: int | None = None, use_cache: bool = True) -> dict[str, Any]:
+    """Score one job and record it unless its content key is already stored.
+
+    Runs inside a Dask worker (or in-process for a serial grid). Raises on failure so
+    that Dask can retry it.
+
+    Returns:
+        ``JobResult.as_dict()``.
+    """
+    started = time.perf_counter()
+    if env is not None:
+        _apply_environment(env)
+    import torch
+
+    from brainbench.models.base import load_model
+    from brainbench.registry import get_registry
+    from brainbench.results.store import ResultStore, content_key, run_spec
+    from brainbench.scoring import score
+
+    if torch_threads:
+        torch.set_num_threads(torch_threads)
+    registry = get_registry()
+    net = load_model(registry.model(job.model))
+    bench = registry.benchmark(job.benchmark)
+    readout = registry.readout(job.readout or bench.readout).id
+    layers = net.check_layers(list(job.layers) if job.layers else net.layers)
+    key = content_key(run_spec(net.identifier, bench.id, readout, job.seed, layers, net.weights_hash, registry))
+    target = ResultStore(store)
+    if target.has(key):
+        return JobResult(job, "skipped", key, elapsed_s=time.perf_counter() - started).as_dict()
+    dataset = score(net, bench.id, layers=layers, readout=readout, device=device, seed=job.seed,
+                    progress=False, use_cache=use_cache, registry=registry)
+    stored = target.record(dataset, registry)
+    if stored != key:  # the two paths to the key must agree, or skipping would be wrong
+        raise BrainbenchError(f"internal: content key {stored[:12]} of the stored run differs from the "
+                              f"planned {key[:12]} for {job.name}.")
+    return JobResult(job, "scored", key, score=float(dataset.attrs["score"]),
+                     best_layer=str(dataset.attrs["best_layer"]),
+                     elapsed_s=time.perf_counter() - started).as_dict()
+
+
+def _failure(job: Job, error: BaseException, attempts: int) -> JobResult:
+    text = str(error) if isinstance(error, BrainbenchError) else "".join(
+        traceback.format_exception_only(type(error), error)).strip()
+    return JobResult(job, "failed", error=text, attempts=attempts)
+
+
+def run_grid(jobs: list[Job], store: str | os.PathLike | None = None, *, workers: int | None = None,
+             scheduler: str | None = None, retries: int = 1, device: str = "auto",
+             progress: bool = True, use_cache: bool = True) -> list[JobResult]:
+    """Run jobs on Dask and return one result per job, in the order given.
+
+    Args:
+        jobs: the (model, benchmark) pairs.
+        store: results store location (default: the default store), resolved here so
+            that every worker writes to the same file.
+        workers: LocalCluster process workers (default: CPU count, at most the job
+            count); ``0`` runs the jobs one after another in this process, no Dask.
+        scheduler: address of an existing Dask scheduler (overrides ``workers``).
+        retries: how many times a failed job is re-run before it counts as failed.
+    """
+    from brainbench.results.store import ResultStore
+
+    target = ResultStore(store)
+    target.schema_version()  # create / migrate once, before workers race for it
+    location = str(target.path.resolve())
+    env = _environment()
+    if not jobs:
+        return []
+    if workers == 0 and scheduler is None:
+        return _run_serial(jobs, location, env, retries, device, progress, use_cache)
+
+    import logging
+
+    from dask.distributed import Client, LocalCluster, as_completed
+
+    cluster = None
+    if scheduler is None:
+        n = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+                               silence_logs=logging.ERROR)
+        threads = max(1, (os.cpu_count() or 1) // n)
+        client = Client(cluster)
+    else:
+        threads = None
+        try:
+            client = Client(scheduler, timeout="30s")
+        except OSError as error:
+            raise BrainbenchError(f"cannot reach the Dask scheduler at {scheduler} ({error}); "
+                                  "check the address or drop --scheduler to use a local cluster.") from error
+    results: dict[int, JobResult] = {}
+    try:
+        futures = {}
+        for index, job in enumerate(jobs):
+            future = client.submit(run_job, job, location, env, device, threads, use_cache,
+                                   key=f"brainbench-{index}-{job.model}-{job.benchmark}", pure=False,
+                                   retries=retries)
+            futures[future] = index
+        bar = _progress(len(jobs), progress)
+        for future in as_completed(futures):
+            index = futures[future]
+            if future.status == "finished":
+                results[index] = _from_dict(future.result())
+            else:
+                results[index] = _failure(jobs[index], future.exception(), retries + 1)
+            bar.update(1)
+            bar.set_postfix_str(f"{jobs[index].name}: {results[index].status}")
+        bar.close()
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    return [results[i] for i in range(len(jobs))]
+
+
+def _run_serial(jobs, location, env, retries, device, progress, use_cache) -> list[JobResult]:
+    bar = _progress(len(jobs), progress)
+    out = []
+    for job in jobs:
+        for attempt in range(1, retries + 2):
+            try:
+                result = _from_dict(run_job(job, location, env, device, None, use_cache))
+                result.attempts = attempt
+                break
+            except Exception as error:  # a job's failure must not stop the grid
+                result = _failure(job, error, attempt)
+        out.append(result)
+        bar.update(1)
+        bar.set_postfix_str(f"{job.name}: {result.status}")
+    bar.close()
+    return out
+
+
+def _from_dict(data: dict[str, Any]) -> JobResult:
+    data = dict(data)
+    job = data.pop("job")
+    job["layers"] = tuple(job["layers"]) if job.get("layers") else None
+    return JobResult(Job(**job) if isinstance(job, dict) else job, **data)
+
+
+def _progress(total: int, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="grid", unit="job", disable=not enabled, file=sys.stderr)
+
+
+# ---------------------------------------------------------------------------- defaults
+def offline_benchmarks(registry: Registry) -> list[str]:
+    """Benchmarks whose data files are all available without the network (cache or mirror)."""
+    from brainbench.benchmark import resolve_benchmark
+    from brainbench.data.fetch import cache_path, mirror_root
+
+    mirror = mirror_root()
+    available = []
+    for entry in registry.entries("benchmarks"):
+        try:
+            remotes = resolve_benchmark(entry.id, registry).source.remote_files()
+        except Exception:  # a plugin that cannot even list its files cannot run here
+            continue
+        if all(cache_path(r).is_file() or (mirror is not None and (mirror / r.dataset / r.path).is_file())
+               for r in remotes):
+            available.append(entry.id)
+    return available
+
+
+def offline_models(registry: Registry) -> tuple[list[str], dict[str, str]]:
+    """Models that can be built here (``BRAINBENCH_OFFLINE`` honoured), and why the others cannot."""
+    from brainbench.models.base import load_model
+
+    ok, skipped = [], {}
+    for entry in registry.entries("models"):
+        try:
+            load_model(entry)
+        except BrainbenchError as error:
+            skipped[entry.id] = str(error)
+            continue
+        ok.append(entry.id)
+    return ok, skipped
+
+
+def plan(models: list[str], benchmarks: list[str], readout: str | None = None, seed: int = 0) -> list[Job]:
+    """Every (model, benchmark) pair, models outermost."""
+    return [Job(m, b, readout, seed) for m in models for b in benchmarks]

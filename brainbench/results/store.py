@@ -1,0 +1,490 @@
+"""The results store: an embedded SQLite database of scored layers.
+
+Location: ``--store PATH`` (or ``sqlite:///PATH``), else ``$BRAINBENCH_STORE``, else
+``$BRAINBENCH_HOME/results.sqlite``. The per-neuroid score of each run is written as
+netCDF to ``results/<content key>.nc`` beside the database (so the default is
+``$BRAINBENCH_HOME/results/``) and named, with its sha256, in the run's row.
+
+Tables (schema version 2, kept in ``PRAGMA user_version``):
+
+``runs``: one row per scored (model, benchmark, benchmark version, readout
+configuration, seed, weights, data), keyed by its **content key** -- the sha256 of
+everything that determines the result (see :func:`run_spec`) -- with the full
+provenance: package versions, device, seed, data / stimuli / weights hashes, the metric
+and ceiling formulas by name and version, the headline score and the results file.
+
+``layer_scores``: one row per (run, layer): median r, median EV, median ceiled score
+(medians over neuroids with a finite value), the neuroid count and whether the layer is
+the run's headline (best) layer.
+
+``scores``: a view joining the two, i.e. one row per (model, benchmark, benchmark
+version, readout configuration, layer) with its provenance.
+
+Concurrency and crashes: WAL journal, a busy timeout, and one ``BEGIN IMMEDIATE``
+transaction per run; the netCDF is written atomically *before* the rows commit, so a
+process killed at any point leaves either the whole run or none of it (at worst an
+orphan results file that the next identical run overwrites).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from brainbench.errors import BrainbenchError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import xarray as xr
+
+    from brainbench.registry.registry import Registry
+
+SCHEMA_VERSION = 2
+KEY_FORMAT = 1
+STORE_ENV = "BRAINBENCH_STORE"
+# manifest fields that describe an entry but cannot change a number
+_PROSE_FIELDS = frozenset({"id", "source", "description", "citation", "license", "url", "aliases", "info"})
+
+
+class StoreError(BrainbenchError):
+    """A results store that cannot be opened, is newer than this brainbench, or lacks a row."""
+
+
+# ---------------------------------------------------------------------------- schema
+_SCHEMA_V1 = """
+CREATE TABLE runs (
+    content_key TEXT PRIMARY KEY,
+    model TEXT NOT NULL,
+    benchmark TEXT NOT NULL,
+    benchmark_version INTEGER NOT NULL,
+    readout TEXT NOT NULL,
+    solver TEXT NOT NULL,
+    readout_params TEXT NOT NULL,
+    metrics TEXT NOT NULL,
+    ceiling_formula TEXT NOT NULL,
+    selection TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    device TEXT NOT NULL,
+    brainbench_version TEXT NOT NULL,
+    torch_version TEXT NOT NULL,
+    numpy_version TEXT NOT NULL,
+    xarray_version TEXT NOT NULL,
+    python_version TEXT NOT NULL,
+    data_sha256 TEXT NOT NULL,
+    stimuli_sha256 TEXT NOT NULL,
+    weights_sha256 TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    best_layer TEXT NOT NULL,
+    score REAL,
+    median_ceiling REAL,
+    results_file TEXT NOT NULL,
+    timings TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE layer_scores (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    content_key TEXT NOT NULL REFERENCES runs(content_key) ON DELETE CASCADE,
+    layer TEXT NOT NULL,
+    is_best_layer INTEGER NOT NULL,
+    median_r REAL,
+    median_ev REAL,
+    median_ceiled REAL,
+    n_neuroids INTEGER NOT NULL,
+    UNIQUE (content_key, layer)
+);
+CREATE INDEX runs_by_pair ON runs (model, benchmark, benchmark_version);
+CREATE VIEW scores AS
+    SELECT l.id AS row_id, l.layer, l.is_best_layer, l.median_r, l.median_ev, l.median_ceiled,
+           l.n_neuroids, r.*
+    FROM layer_scores AS l JOIN runs AS r USING (content_key);
+"""
+
+
+def _migrate_1_to_2(conn: sqlite3.Connection, root: Path) -> None:
+    """v2 adds ``region`` (for per-region means) and ``results_sha256`` (tamper check).
+
+    ``region`` is backfilled from the installed benchmark's declaration, else from the
+    results file's ``region`` coordinate when it is unique; ``results_sha256`` from the
+    file as it is at migration time (NULL when the file is gone).
+    """
+    conn.execute("ALTER TABLE runs ADD COLUMN region TEXT")
+    conn.execute("ALTER TABLE runs ADD COLUMN results_sha256 TEXT")
+    # a view's `r.*` is expanded when created: rebuild it to include the new columns
+    conn.execute("DROP VIEW scores")
+    conn.execute(_SCORES_VIEW)
+    try:
+        from brainbench.registry import get_registry
+
+        benchmarks = {e.id: e for e in get_registry().entries("benchmarks")}
+    except BrainbenchError:
+        benchmarks = {}
+    for key, benchmark, results_file in conn.execute(
+            "SELECT content_key, benchmark, results_file FROM runs").fetchall():
+        path = root / results_file
+        region = benchmarks[benchmark].region if benchmark in benchmarks else None
+        if not region and path.is_file():
+            region = _region_from_file(path)
+        digest = _file_sha256(path) if path.is_file() else None
+        conn.execute("UPDATE runs SET region = ?, results_sha256 = ? WHERE content_key = ?",
+                     (region or None, digest, key))
+
+
+_SCORES_VIEW = """
+CREATE VIEW scores AS
+    SELECT l.id AS row_id, l.layer, l.is_best_layer, l.median_r, l.median_ev, l.median_ceiled,
+           l.n_neuroids, r.*
+    FROM layer_scores AS l JOIN runs AS r USING (content_key)
+"""
+
+# MIGRATIONS[v] brings a database from version v to v + 1.
+MIGRATIONS = {1: _migrate_1_to_2}
+
+
+def _region_from_file(path: Path) -> str | None:
+    import xarray as xr
+
+    with xr.open_dataset(path, engine="netcdf4") as ds:
+        if "region" not in ds.coords:
+            return None
+        regions = {str(v) for v in ds["region"].values}
+    return regions.pop() if len(regions) == 1 else None
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# ---------------------------------------------------------------------------- location
+def store_path(location: str | os.PathLike | None = None) -> Path:
+    """The database file named by ``location``, ``$BRAINBENCH_STORE`` or the default.
+
+    ``location`` may be a path or an SQLAlchemy-style ``sqlite:///relative`` /
+    ``sqlite:////absolute`` URL; other URL schemes are refused.
+    """
+    from brainbench.data.fetch import home
+
+    value = str(location) if location is not None else os.environ.get(STORE_ENV, "")
+    if not value.strip():
+        return home() / "results.sqlite"
+    if "://" in value:
+        scheme, _, rest = value.partition("://")
+        if scheme != "sqlite":
+            raise StoreError(f"results store {value!r} is not supported; give a file path or sqlite:///PATH.")
+        value = rest[1:] if rest.startswith("/") else rest  # sqlite:///x -> x, sqlite:////x -> /x
+        if not value:
+            raise StoreError("sqlite:// needs a file path (sqlite:///results.sqlite); in-memory stores are not kept.")
+    return Path(value).expanduser()
+
+
+# ---------------------------------------------------------------------------- content key
+def _declaration(entry: Any) -> dict[str, Any]:
+    return {k: v for k, v in entry.model_dump(mode="json").items() if k not in _PROSE_FIELDS}
+
+
+def run_spec(model: str, benchmark: str, readout: str | None, seed: int, layers: list[str],
+             weights_sha256: str, registry: Registry | None = None,
+             dataset: xr.Dataset | None = None) -> dict[str, Any]:
+    """Everything that determines a run's numbers, as JSON-able data.
+
+    The model's, benchmark's, assembly's, readout's (after ``base`` links), metrics' and
+    ceiling's declarations (without their prose), the model's weights hash, the seed, the
+    scored layers, brainbench's version and this key's format. Data files are pinned by
+    sha256 in the assembly's declaration, so the declaration stands for the data; the
+    data and stimuli hashes the run saw are kept beside the key and checked by verify.
+    A benchmark or model that no manifest declares (a custom benchmark, a model object)
+    falls back on what the score ``dataset`` records about it.
+    """
+    import brainbench
+    from brainbench.registry import get_registry
+
+    registry = registry or get_registry()
+    spec: dict[str, Any] = {"format": KEY_FORMAT, "brainbench": brainbench.__version__,
+                            "weights": weights_sha256, "seed": int(seed), "layers": [str(x) for x in layers]}
+    try:
+        model_entry = registry.model(model)
+        spec["model"] = {"id": model_entry.id, **_declaration(model_entry)}
+    except BrainbenchError:
+        spec["model"] = {"id": model}
+    try:
+        bench = registry.benchmark(benchmark)
+    except BrainbenchError:
+        if dataset is None:
+            raise
+        attrs = dataset.attrs
+        spec["benchmark"] = {"id": benchmark, "version": int(attrs["benchmark_version"]),
+                             "selection": json.loads(attrs.get("selection", "{}"))}
+        spec["readout"] = {"id": readout, "solver": attrs.get("solver", ""),
+                           "params": json.loads(attrs.get("readout_params", "{}"))}
+        spec["metrics"] = json.loads(attrs.get("metrics", "{}"))
+        spec["ceiling"] = json.loads(attrs.get("ceiling_formula", "{}"))
+        spec["data"] = json.loads(attrs["provenance"]).get("data_sha256")
+        return spec
+    readout_id = registry.readout(readout or bench.readout).id
+    python_name, solver, params = registry.resolve_readout(readout_id)
+    spec["benchmark"] = {"id": bench.id, **_declaration(bench)}
+    spec["assembly"] = _declaration(registry.assembly(bench.assembly))
+    spec["readout"] = {"id": readout_id, "python_name": python_name, "solver": solver, "params": params}
+    spec["metrics"] = {m: _declaration(registry.metric(m)) for m in bench.metrics}
+    spec["ceiling"] = _declaration(registry.metric(bench.ceiling)) if bench.ceiling else None
+    return spec
+
+
+def content_key(spec: dict[str, Any]) -> str:
+    """sha256 (hex) of a :func:`run_spec`."""
+    return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def dataset_spec(dataset: xr.Dataset, registry: Registry | None = None) -> dict[str, Any]:
+    """The :func:`run_spec` of a score dataset."""
+    attrs = dataset.attrs
+    provenance = json.loads(attrs["provenance"])
+    return run_spec(attrs["model"], attrs["benchmark"], attrs["readout"], provenance["seed"],
+                    [str(x) for x in dataset["layer"].values], provenance["weights"], registry, dataset)
+
+
+# ---------------------------------------------------------------------------- the store
+def _finite_median(values) -> float | None:
+    import numpy as np
+
+    values = np.asarray(values, dtype=np.float64)
+    finite = values[np.isfinite(values)]
+    return float(np.median(finite)) if finite.size else None
+
+
+class ResultStore:
+    """An SQLite results store (see the module docstring).
+
+    Args:
+        location: path or ``sqlite:///`` URL; default ``$BRAINBENCH_STORE`` or
+            ``$BRAINBENCH_HOME/results.sqlite``.
+        timeout_s: how long a writer waits for another writer's transaction.
+    """
+
+    def __init__(self, location: str | os.PathLike | None = None, timeout_s: float = 120.0) -> None:
+        self.path = store_path(location)
+        self.root = self.path.parent
+        self.timeout_s = timeout_s
+        self._migrated = False
+
+    def __repr__(self) -> str:
+        return f"ResultStore({str(self.path)!r})"
+
+    @property
+    def results_dir(self) -> Path:
+        return self.root / "results"
+
+    # connection --------------------------------------------------------------------
+    @contextlib.contextmanager
+    def connect(self) -> Iterator[sqlite3.Connection]:
+        """An autocommit connection with WAL, a busy timeout and foreign keys, schema current."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = sqlite3.connect(self.path, timeout=self.timeout_s, isolation_level=None)
+        except sqlite3.Error as error:
+            raise StoreError(f"cannot open results store {self.path}: {error}; check the path.") from error
+        try:
+            conn.row_factory = sqlite3.Row
+            conn.execute(f"PRAGMA busy_timeout = {int(self.timeout_s * 1000)}")
+            self._retry(lambda: conn.execute("PRAGMA journal_mode = WAL"))
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            if not self._migrated:
+                self._migrate(conn)
+                self._migrated = True
+            yield conn
+        except sqlite3.DatabaseError as error:
+            raise StoreError(f"results store {self.path} is unreadable ({error}); "
+                             "move it aside and re-run, or point --store elsewhere.") from error
+        finally:
+            conn.close()
+
+    def _retry(self, action, attempts: int = 50):
+        # switching to WAL needs a moment with no other connection; the busy handler
+        # does not always cover it, so retry briefly
+        for attempt in range(attempts):
+            try:
+                return action()
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) or attempt == attempts - 1:
+                    raise
+                time.sleep(0.05 * (1 + attempt % 5))
+
+    @contextlib.contextmanager
+    def transaction(self, conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` ... ``COMMIT``, rolled back on any error."""
+        self._retry(lambda: conn.execute("BEGIN IMMEDIATE"))
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        with self.transaction(conn):
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StoreError(f"results store {self.path} has schema version {version}, newer than this "
+                                 f"brainbench's {SCHEMA_VERSION}; upgrade brainbench or use another --store.")
+            if version == 0:
+                exists = conn.execute("SELECT name FROM sqlite_master WHERE name = 'runs'").fetchone()
+                if exists:
+                    raise StoreError(f"{self.path} holds a 'runs' table but no schema version; "
+                                     "it is not a brainbench store: point --store elsewhere.")
+                # executescript would COMMIT our transaction: run the statements one by one
+                for statement in _SCHEMA_V1.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                version = 1
+            while version < SCHEMA_VERSION:
+                MIGRATIONS[version](conn, self.root)
+                version += 1
+            conn.execute(f"PRAGMA user_version = {version}")
+
+    def schema_version(self) -> int:
+        with self.connect() as conn:
+            return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+    # writing -----------------------------------------------------------------------
+    def record(self, dataset: xr.Dataset, registry: Registry | None = None) -> str:
+        """Store a score dataset: its netCDF, then its run row and one row per layer.
+
+        A run with the same content key is replaced (same inputs, same numbers).
+
+        Returns:
+            the run's content key.
+        """
+        from brainbench.registry import get_registry
+        from brainbench.scoring import write_score
+
+        registry = registry or get_registry()
+        spec = dataset_spec(dataset, registry)
+        key = content_key(spec)
+        relative = f"results/{key}.nc"
+        path = write_score(dataset, self.root / relative)  # atomic: temp file, then rename
+        run = self._run_row(dataset, spec, key, relative, _file_sha256(path), registry)
+        layers = self._layer_rows(dataset, key)
+        with self.connect() as conn, self.transaction(conn):
+            conn.execute("DELETE FROM runs WHERE content_key = ?", (key,))
+            columns = ", ".join(run)
+            conn.execute(f"INSERT INTO runs ({columns}) VALUES ({', '.join('?' * len(run))})",
+                         tuple(run.values()))
+            for row in layers:
+                self._insert_layer(conn, row)
+        return key
+
+    def _insert_layer(self, conn: sqlite3.Connection, row: dict[str, Any]) -> None:
+        conn.execute(f"INSERT INTO layer_scores ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+                     tuple(row.values()))
+
+    @staticmethod
+    def _run_row(dataset, spec, key, relative, digest, registry) -> dict[str, Any]:
+        from datetime import datetime, timezone
+
+        attrs = dataset.attrs
+        prov = json.loads(attrs["provenance"])
+        try:
+            region = registry.benchmark(attrs["benchmark"]).region or None
+        except BrainbenchError:
+            region = None
+        if region is None and "region" in dataset.coords:
+            regions = {str(v) for v in dataset["region"].values}
+            region = regions.pop() if len(regions) == 1 else None
+        score = attrs.get("score")
+        return {
+            "content_key": key, "model": attrs["model"], "benchmark": attrs["benchmark"],
+            "benchmark_version": int(attrs["benchmark_version"]), "region": region,
+            "readout": attrs["readout"], "solver": attrs.get("solver", ""),
+            "readout_params": attrs.get("readout_params", "{}"), "metrics": attrs.get("metrics", "{}"),
+            "ceiling_formula": attrs.get("ceiling_formula", "{}"), "selection": attrs.get("selection", "{}"),
+            "seed": int(prov["seed"]), "device": str(prov.get("device", "")),
+            "brainbench_version": prov.get("brainbench", ""), "torch_version": prov.get("torch", ""),
+            "numpy_version": prov.get("numpy", ""), "xarray_version": prov.get("xarray", ""),
+            "python_version": prov.get("python", ""), "data_sha256": prov.get("data_sha256", ""),
+            "stimuli_sha256": prov.get("stimuli_sha256", ""), "weights_sha256": prov.get("weights", ""),
+            "spec": json.dumps(spec, sort_keys=True, default=str), "best_layer": attrs["best_layer"],
+            "score": None if score is None or score != score else float(score),
+            "median_ceiling": _finite_median(dataset["ceiling"].values),
+            "results_file": relative, "results_sha256": digest, "timings": attrs.get("timings", "{}"),
+            "created_at": datetime.now(timezone.utc).isoformat(timespec="microseconds"),
+        }
+
+    @staticmethod
+    def _layer_rows(dataset, key: str) -> list[dict[str, Any]]:
+        best = dataset.attrs["best_layer"]
+        rows = []
+        for layer in dataset["layer"].values:
+            sel = dataset.sel(layer=layer)
+            rows.append({
+                "content_key": key, "layer": str(layer), "is_best_layer": int(str(layer) == best),
+                "median_r": _finite_median(sel["r"].values), "median_ev": _finite_median(sel["ev"].values),
+                "median_ceiled": _finite_median(sel["ceiled"].values),
+                "n_neuroids": int(dataset.sizes["neuroid"]),
+            })
+        return rows
+
+    # reading -----------------------------------------------------------------------
+    def has(self, key: str) -> bool:
+        """Whether a complete run with this content key is stored (and its file exists)."""
+        with self.connect() as conn:
+            row = conn.execute("SELECT results_file FROM runs WHERE content_key = ?", (key,)).fetchone()
+        return row is not None and (self.root / row["results_file"]).is_file()
+
+    def runs(self) -> list[dict[str, Any]]:
+        """Every run row, oldest first."""
+        with self.connect() as conn:
+            return [dict(r) for r in conn.execute("SELECT * FROM runs ORDER BY created_at, content_key")]
+
+    def rows(self, content_key: str | None = None) -> list[dict[str, Any]]:
+        """Rows of the ``scores`` view (one per run and layer), optionally of one run."""
+        query = "SELECT * FROM scores"
+        args: tuple = ()
+        if content_key is not None:
+            query += " WHERE content_key = ?"
+            args = (content_key,)
+        with self.connect() as conn:
+            return [dict(r) for r in conn.execute(query + " ORDER BY created_at, content_key, row_id", args)]
+
+    def find_run(self, ref: str) -> dict[str, Any]:
+        """A run by its content key (or a unique prefix of at least 6 characters) or a row id."""
+        with self.connect() as conn:
+            if ref.isdigit():
+                hit = conn.execute("SELECT content_key FROM layer_scores WHERE id = ?", (int(ref),)).fetchone()
+                if hit is not None:
+                    ref = hit["content_key"]
+            if len(ref) < 6:
+                raise StoreError(f"no row {ref!r} in {self.path}; give a row id or a content key "
+                                 "(at least 6 characters) from `brainbench leaderboard show --format json`.")
+            found = conn.execute("SELECT * FROM runs WHERE content_key LIKE ?", (ref + "%",)).fetchall()
+        if len(found) != 1:
+            what = "no run" if not found else f"{len(found)} runs"
+            raise StoreError(f"{what} in {self.path} match {ref!r}; give a row id or a longer content key.")
+        return dict(found[0])
+
+    def load_results(self, run: dict[str, Any]) -> xr.Dataset:
+        """The stored per-neuroid score dataset of a run (read fully into memory)."""
+        import xarray as xr
+
+        path = self.root / run["results_file"]
+        if not path.is_file():
+            raise StoreError(f"results file {path} of run {run['content_key'][:12]} is missing; "
+                             "re-run `brainbench leaderboard verify` after re-scoring it.")
+        with xr.open_dataset(path, engine="netcdf4") as ds:
+            return ds.load()
+
+
+def record(dataset: xr.Dataset, store: str | os.PathLike | ResultStore | None = None,
+           registry: Registry | None = None) -> str:
+    """Record a score dataset in the results store (default location); return its content key."""
+    target = store if isinstance(store, ResultStore) else ResultStore(store)
+    return target.record(dataset, registry)

@@ -1,0 +1,155 @@
+"""Re-run stored runs and report every difference from what the store holds.
+
+For each run: the run is scored again from its model, benchmark, readout, seed and
+layers (activations recomputed unless asked otherwise) and compared with
+
+* the content key (the declarations and weights it was computed from have not changed),
+* the data, stimuli and weights hashes,
+* the stored results file (its sha256 against the row),
+* every layer row (median r, EV, ceiled, neuroid count, best layer) and the headline
+  score, within an absolute ``tolerance``,
+* every per-neuroid value of ``r``, ``ev``, ``ceiled`` and ``ceiling`` in the stored
+  netCDF, within the same tolerance.
+
+Package-version changes are reported as notes, not differences.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from brainbench.results.store import ResultStore, StoreError, _file_sha256, _finite_median, content_key, run_spec
+
+DEFAULT_TOLERANCE = 1e-6
+
+
+@dataclass
+class Difference:
+    content_key: str
+    what: str
+    stored: Any
+    recomputed: Any
+
+    def __str__(self) -> str:
+        return f"{self.content_key[:12]} {self.what}: stored {self.stored!r}, re-run {self.recomputed!r}"
+
+
+@dataclass
+class RunCheck:
+    run: dict[str, Any]
+    differences: list[Difference] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.differences
+
+
+def _close(a: Any, b: Any, tolerance: float) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    if isinstance(a, float) or isinstance(b, float):
+        if math.isnan(float(a)) or math.isnan(float(b)):
+            return math.isnan(float(a)) and math.isnan(float(b))
+        return abs(float(a) - float(b)) <= tolerance
+    return a == b
+
+
+def verify_run(store: ResultStore, run: dict[str, Any], tolerance: float = DEFAULT_TOLERANCE,
+               device: str = "auto", use_cache: bool = False) -> RunCheck:
+    """Re-score one stored run and compare (see the module docstring)."""
+    import numpy as np
+
+    from brainbench.models.base import load_model
+    from brainbench.registry import get_registry
+    from brainbench.scoring import score
+
+    check = RunCheck(run)
+    key = run["content_key"]
+    diff = check.differences
+
+    def differ(what: str, stored: Any, recomputed: Any) -> None:
+        diff.append(Difference(key, what, stored, recomputed))
+
+    path = store.root / run["results_file"]
+    stored_ds = None
+    if not path.is_file():
+        differ("results file", str(path), "missing")
+    else:
+        if run.get("results_sha256") and _file_sha256(path) != run["results_sha256"]:
+            differ("results file sha256", run["results_sha256"][:16], _file_sha256(path)[:16])
+        stored_ds = store.load_results(run)
+    rows = store.rows(key)
+    layers = [r["layer"] for r in rows]
+    registry = get_registry()
+    net = load_model(registry.model(run["model"]))
+    spec = run_spec(run["model"], run["benchmark"], run["readout"], run["seed"], layers, net.weights_hash, registry)
+    if content_key(spec) != key:
+        stored_spec = json.loads(run["spec"])
+        changed = sorted(k for k in set(spec) | set(stored_spec) if spec.get(k) != stored_spec.get(k))
+        differ("content key (changed: " + ", ".join(changed) + ")", key[:16], content_key(spec)[:16])
+    dataset = score(net, run["benchmark"], layers=layers, readout=run["readout"], device=device,
+                    seed=run["seed"], progress=False, use_cache=use_cache, registry=registry)
+    attrs = dataset.attrs
+    prov = json.loads(attrs["provenance"])
+    for column, name in (("data_sha256", "data_sha256"), ("stimuli_sha256", "stimuli_sha256"),
+                         ("weights_sha256", "weights")):
+        if run[column] != prov.get(name):
+            differ(column, run[column], prov.get(name))
+    for column, name in (("torch_version", "torch"), ("numpy_version", "numpy"), ("xarray_version", "xarray"),
+                         ("brainbench_version", "brainbench"), ("device", "device")):
+        if str(run[column]) != str(prov.get(name)):
+            check.notes.append(f"{column}: stored {run[column]}, re-run {prov.get(name)}")
+    for column in ("benchmark_version", "solver", "readout_params", "metrics", "ceiling_formula", "best_layer"):
+        stored, new = run[column], attrs.get(column)
+        if column in ("readout_params", "metrics", "ceiling_formula"):
+            stored, new = json.loads(stored), json.loads(new)
+        if str(stored) != str(new):
+            differ(column, stored, new)
+    if not _close(run["score"], _num(attrs.get("score")), tolerance):
+        differ("score", run["score"], _num(attrs.get("score")))
+    for row in rows:
+        layer = row["layer"]
+        sel = dataset.sel(layer=layer)
+        fresh = {"median_r": _finite_median(sel["r"].values), "median_ev": _finite_median(sel["ev"].values),
+                 "median_ceiled": _finite_median(sel["ceiled"].values),
+                 "n_neuroids": int(dataset.sizes["neuroid"]),
+                 "is_best_layer": int(layer == attrs["best_layer"])}
+        for column, value in fresh.items():
+            if not _close(row[column], value, tolerance):
+                differ(f"layer {layer} {column} (row {row['row_id']})", row[column], value)
+    if stored_ds is not None:
+        for name in ("r", "ev", "ceiled", "ceiling"):
+            if name not in stored_ds or name not in dataset:
+                continue
+            old, new = np.asarray(stored_ds[name].values, float), np.asarray(dataset[name].values, float)
+            if old.shape != new.shape:
+                differ(f"per-neuroid {name} shape", old.shape, new.shape)
+                continue
+            same_nan = np.isnan(old) == np.isnan(new)
+            gap = np.abs(np.where(np.isnan(old) | np.isnan(new), 0.0, old - new))
+            if not same_nan.all() or gap.max(initial=0.0) > tolerance:
+                differ(f"per-neuroid {name} (max |diff| {gap.max(initial=0.0):.3g}, "
+                       f"{int((gap > tolerance).sum() + (~same_nan).sum())} values)", "file", "re-run")
+    return check
+
+
+def _num(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def verify(store: ResultStore, ref: str | None = None, tolerance: float = DEFAULT_TOLERANCE,
+           device: str = "auto", use_cache: bool = False, progress: bool = True) -> list[RunCheck]:
+    """Verify one run (a row id or content key) or, with ``ref=None``, every stored run."""
+    from tqdm.auto import tqdm
+
+    runs = [store.find_run(ref)] if ref is not None else store.runs()
+    if not runs:
+        raise StoreError(f"results store {store.path} holds no runs; run `brainbench leaderboard run` first.")
+    checks = []
+    for run in tqdm(runs, desc="verify", unit="run", disable=not progress):
+        checks.append(verify_run(store, run, tolerance, device, use_cache))
+    return checks

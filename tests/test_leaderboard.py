@@ -1,0 +1,172 @@
+"""Grids on Dask, the leaderboard table and verification, on tiny models and generated data."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from brainbench.results.grid import Job, plan, run_grid
+from brainbench.results.store import ResultStore
+from brainbench.results.table import build, render
+
+TESTS = Path(__file__).resolve().parent
+sys.path.insert(0, str(TESTS))
+import results_fixtures as rf  # noqa: E402
+
+GRID = plan(["tiny-a", "tiny-b"], ["gen-V1", "gen-IT"])
+
+
+@pytest.fixture
+def test_manifest(tmp_path, monkeypatch):
+    path = rf.write_manifest(tmp_path / "manifest")
+    monkeypatch.setenv("BRAINBENCH_MANIFESTS", str(path))
+    # Dask workers are fresh processes: they must import the fixtures module too
+    monkeypatch.setenv("PYTHONPATH", str(TESTS))
+    from brainbench.registry.registry import _cached_registry
+
+    _cached_registry.cache_clear()
+    return path
+
+
+def _by_pair(store: ResultStore) -> dict:
+    return {(r["model"], r["benchmark"]): r for r in store.runs()}
+
+
+def test_grid_on_two_workers_equals_serial(test_manifest, tmp_path):
+    parallel = ResultStore(tmp_path / "parallel.sqlite")
+    extra = [Job("tiny-flaky", "gen-V1"), Job("tiny-broken", "gen-V1")]
+    results = run_grid(GRID + extra, parallel.path, workers=2, progress=False)
+    status = {r.job.name: r.status for r in results}
+    assert status == {**{j.name: "scored" for j in GRID}, "tiny-flaky x gen-V1": "scored",
+                      "tiny-broken x gen-V1": "failed"}
+    broken = next(r for r in results if r.status == "failed")
+    assert "no_such_factory" in broken.error  # reported, with the cause
+    assert (tmp_path / "manifest" / "flaky.marker").is_file()  # it failed once, then the retry scored it
+
+    serial = ResultStore(tmp_path / "serial.sqlite")
+    serial_results = run_grid(GRID, serial.path, workers=0, progress=False)
+    assert [r.status for r in serial_results] == ["scored"] * 4
+
+    grid_runs, serial_runs = _by_pair(parallel), _by_pair(serial)
+    assert len(grid_runs) == 5 and set(serial_runs) == {(j.model, j.benchmark) for j in GRID}
+    for pair, expected in serial_runs.items():
+        got = grid_runs[pair]
+        assert got["content_key"] == expected["content_key"]
+        assert got["score"] == expected["score"] and got["best_layer"] == expected["best_layer"]
+        fields = ("layer", "median_r", "median_ev", "median_ceiled", "is_best_layer")
+        got_rows = [tuple(r[f] for f in fields) for r in parallel.rows(got["content_key"])]
+        assert got_rows == [tuple(r[f] for f in fields) for r in serial.rows(expected["content_key"])]
+        a, b = parallel.load_results(got), serial.load_results(expected)
+        for name in ("r", "ev", "ceiled", "ceiling", "prediction"):
+            np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=f"{pair} {name}")
+
+    # stored pairs with the same content key are skipped
+    again = run_grid(GRID, parallel.path, workers=0, progress=False)
+    assert [r.status for r in again] == ["skipped"] * 4
+    assert [r.content_key for r in again] == [grid_runs[(j.model, j.benchmark)]["content_key"] for j in GRID]
+    # a different seed is a different content key: scored, not skipped
+    reseeded = run_grid([Job("tiny-a", "gen-V1", seed=1)], parallel.path, workers=0, progress=False)
+    assert reseeded[0].status == "scored"
+
+
+def _fake_store(tmp_path) -> ResultStore:
+    """Runs: two models x two benchmarks (regions V4 and IT), one cell missing."""
+    store = ResultStore(tmp_path / "board.sqlite")
+    specs = [("m1", "b-V4", "V4", 0), ("m1", "b-IT", "IT", 1), ("m2", "b-V4", "V4", 2)]
+    scores = {}
+    for model, bench, region, index in specs:
+        ds = rf.fake_dataset(index)
+        ds.attrs.update({"model": model, "benchmark": bench})
+        ds = ds.assign_coords(region=("neuroid", [region] * ds.sizes["neuroid"]))
+        store.record(ds)
+        scores[(model, bench)] = ds.attrs["score"]
+    return store, scores
+
+
+def test_leaderboard_means_never_count_missing_as_zero(tmp_path):
+    store, scores = _fake_store(tmp_path)
+    board = build(store.runs())
+    assert [c.label for c in board.columns] == ["b-IT v1", "b-V4 v1"]
+    assert board.regions == ["IT", "V4"]
+    m1_overall = (scores[("m1", "b-V4")] + scores[("m1", "b-IT")]) / 2
+    assert board.overall("m1") == pytest.approx(m1_overall)
+    assert board.region_mean("m2", "IT") is None
+    assert board.overall("m2") == pytest.approx(scores[("m2", "b-V4")])  # not halved by the missing IT
+    assert board.coverage("m2") == (1, 2)
+
+    md = render(board, "md")
+    m2_line = next(line for line in md.splitlines() if "| m2 |" in line)
+    assert m2_line.count("–") == 2  # IT mean and the b-IT cell
+    assert f"{scores[('m2', 'b-V4')]:.3f}" in m2_line
+    data = json.loads(render(board, "json"))
+    m2 = next(m for m in data["models"] if m["model"] == "m2")
+    assert m2["benchmarks"]["b-IT v1"] is None and m2["regions"]["IT"] is None
+    csv_rows = render(board, "csv").splitlines()
+    assert csv_rows[0].startswith("rank,model,overall,IT mean,V4 mean,b-IT v1,b-V4 v1")
+    m2_csv = next(r for r in csv_rows if ",m2," in r).split(",")
+    assert m2_csv[3] == "" and m2_csv[5] == ""  # missing is empty, not 0
+    page = render(board, "html")
+    assert page.startswith("<!DOCTYPE html>") and "<script>" in page and "addEventListener('click'" in page
+    assert "http" not in page.replace("http-equiv", "")  # self-contained: no external resources
+    assert page.count('class="missing"') == 2
+
+
+def test_leaderboard_new_version_is_a_new_column(tmp_path):
+    store, _ = _fake_store(tmp_path)
+    ds = rf.fake_dataset(7)
+    ds.attrs.update({"model": "m1", "benchmark": "b-V4", "benchmark_version": 2})
+    store.record(ds)
+    board = build(store.runs())
+    assert [c.label for c in board.columns] == ["b-IT v1", "b-V4 v1", "b-V4 v2"]
+
+
+def test_verify_passes_untouched_and_flags_tampered(test_manifest, tmp_path, capsys):
+    from brainbench.cli.main import main
+    from brainbench.results.verify import verify
+
+    store = ResultStore(tmp_path / "v.sqlite")
+    run_grid([Job("tiny-a", "gen-V1"), Job("tiny-b", "gen-IT")], store.path, workers=0, progress=False)
+    checks = verify(store, None, progress=False)
+    assert [c.ok for c in checks] == [True, True], [str(d) for c in checks for d in c.differences]
+
+    runs = _by_pair(store)
+    target = runs[("tiny-b", "gen-IT")]
+    row = store.rows(target["content_key"])[0]
+    with sqlite3.connect(store.path) as conn:
+        conn.execute("UPDATE layer_scores SET median_ceiled = median_ceiled + 0.01 WHERE id = ?", (row["row_id"],))
+    checks = {c.run["model"]: c for c in verify(store, None, progress=False)}
+    assert checks["tiny-a"].ok
+    (difference,) = checks["tiny-b"].differences
+    assert f"layer {row['layer']} median_ceiled (row {row['row_id']})" in difference.what
+    assert difference.stored == pytest.approx(row["median_ceiled"] + 0.01)
+
+    # the CLI: one row by id, exit code 1 and the difference printed; the untouched run exits 0
+    assert main(["leaderboard", "verify", str(row["row_id"]), "--store", str(store.path)]) == 1
+    assert "median_ceiled" in capsys.readouterr().out
+    assert main(["leaderboard", "verify", runs[("tiny-a", "gen-V1")]["content_key"][:12],
+                 "--store", str(store.path)]) == 0
+
+    # a tampered results file is caught by its hash
+    path = store.root / runs[("tiny-a", "gen-V1")]["results_file"]
+    path.write_bytes(path.read_bytes() + b"\0")
+    check = verify(store, runs[("tiny-a", "gen-V1")]["content_key"], progress=False)[0]
+    assert any(d.what == "results file sha256" for d in check.differences)
+
+
+def test_score_cli_records_unless_no_store(test_manifest, tmp_path, capsys):
+    from brainbench.cli.main import main
+
+    path = tmp_path / "cli.sqlite"
+    assert main(["score", "tiny-a", "gen-V1", "--json", "--no-store", "--store", str(path)]) == 0
+    assert ResultStore(path).runs() == []
+    assert main(["score", "tiny-a", "gen-V1", "--json", "--store", f"sqlite:///{path}"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    (run,) = ResultStore(path).runs()
+    assert run["model"] == "tiny-a" and run["score"] == pytest.approx(summary["score"], abs=1e-6)
+    assert main(["leaderboard", "show", "--format", "md", "--store", str(path)]) == 0
+    assert "| tiny-a |" in capsys.readouterr().out

@@ -1,0 +1,235 @@
+"""The SQLite results store: round trip, content keys, migration, concurrency, crashes."""
+
+from __future__ import annotations
+
+import multiprocessing
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from brainbench.results import store as store_module
+from brainbench.results.store import ResultStore, StoreError, content_key, dataset_spec, store_path
+
+TESTS = Path(__file__).resolve().parent
+sys.path.insert(0, str(TESTS))
+import results_fixtures as rf  # noqa: E402
+
+
+@pytest.fixture
+def test_manifest(tmp_path, monkeypatch):
+    path = rf.write_manifest(tmp_path / "manifest")
+    monkeypatch.setenv("BRAINBENCH_MANIFESTS", str(path))
+    from brainbench.registry.registry import _cached_registry
+
+    _cached_registry.cache_clear()
+    return path
+
+
+def _median(values):
+    values = np.asarray(values, float)
+    return float(np.median(values[np.isfinite(values)]))
+
+
+def test_store_path_forms(tmp_path, monkeypatch, fresh_home):
+    assert store_path(None) == fresh_home / "results.sqlite"
+    assert store_path(f"sqlite:///{tmp_path}/a.sqlite") == tmp_path / "a.sqlite"  # sqlite:////abs
+    assert store_path("sqlite:///rel.sqlite") == Path("rel.sqlite")
+    monkeypatch.setenv("BRAINBENCH_STORE", str(tmp_path / "env.sqlite"))
+    assert store_path(None) == tmp_path / "env.sqlite"
+    with pytest.raises(StoreError, match="not supported"):
+        store_path("postgresql://host/db")
+
+
+def test_round_trip_of_a_real_score(test_manifest, tmp_path):
+    import brainbench
+
+    dataset = brainbench.score("tiny-a", "gen-V1", progress=False)
+    store = ResultStore(tmp_path / "store.sqlite")
+    key = store.record(dataset)
+    assert store.schema_version() == store_module.SCHEMA_VERSION
+    assert store.has(key)
+    (run,) = store.runs()
+    assert run["content_key"] == key and len(key) == 64
+    assert (run["model"], run["benchmark"], run["benchmark_version"], run["region"]) == ("tiny-a", "gen-V1", 1, "V1")
+    assert run["readout"] == "simple" and run["solver"] == "exact-dual"
+    assert run["best_layer"] == dataset.attrs["best_layer"]
+    assert run["score"] == pytest.approx(dataset.attrs["score"], abs=0, rel=0)
+    assert run["weights_sha256"] == dataset.attrs["provenance"].split('"weights": "')[1][:64]
+    assert run["ceiling_formula"] == '{"split-half": 1}'
+    rows = store.rows(key)
+    assert [r["layer"] for r in rows] == ["c1", "c2"]
+    for row in rows:
+        sel = dataset.sel(layer=row["layer"])
+        assert row["median_r"] == _median(sel["r"].values)
+        assert row["median_ev"] == _median(sel["ev"].values)
+        assert row["median_ceiled"] == _median(sel["ceiled"].values)
+        assert row["n_neuroids"] == 5
+        assert row["is_best_layer"] == int(row["layer"] == dataset.attrs["best_layer"])
+    # the per-neuroid file round-trips exactly
+    stored = store.load_results(run)
+    np.testing.assert_array_equal(stored["r"].values, dataset["r"].values)
+    np.testing.assert_array_equal(stored["ceiling"].values, dataset["ceiling"].values)
+    assert (tmp_path / "results" / f"{key}.nc").is_file()
+    # recording the same result again replaces it: still one run, two layer rows
+    assert store.record(dataset) == key
+    assert len(store.runs()) == 1 and len(store.rows()) == 2
+
+
+def test_content_key_follows_what_determines_the_result(test_manifest):
+    dataset = rf.fake_dataset(0)
+    base = content_key(dataset_spec(dataset))
+    assert content_key(dataset_spec(dataset.copy())) == base
+    for attr, value in (("readout_params", '{"alpha": 2.0}'), ("benchmark_version", 2)):
+        changed = dataset.copy()
+        changed.attrs[attr] = value
+        assert content_key(dataset_spec(changed)) != base, attr
+    other_seed = dataset.copy()
+    other_seed.attrs["provenance"] = dataset.attrs["provenance"].replace('"seed": 0', '"seed": 1')
+    assert content_key(dataset_spec(other_seed)) != base
+    other_weights = dataset.copy()
+    other_weights.attrs["provenance"] = dataset.attrs["provenance"].replace('"w0"', '"w9"')
+    assert content_key(dataset_spec(other_weights)) != base
+    # prose does not count: a registered benchmark's key ignores its description
+    from brainbench.registry import get_registry
+    from brainbench.results.store import run_spec
+
+    spec = run_spec("tiny-a", "gen-V1", None, 0, ["c1"], "w", get_registry())
+    assert spec["benchmark"]["split"]["n_splits"] == 4 and "description" not in spec["benchmark"]
+    assert spec["readout"]["id"] == "simple" and spec["ceiling"]["version"] == 1
+
+
+def _make_v1_store(path: Path, results_file: Path) -> None:
+    conn = sqlite3.connect(path)
+    for statement in store_module._SCHEMA_V1.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+    run = {"content_key": "k" * 64, "model": "tiny-a", "benchmark": "gen-V1", "benchmark_version": 1,
+           "readout": "simple", "solver": "exact-dual", "readout_params": "{}", "metrics": "{}",
+           "ceiling_formula": "{}", "selection": "{}", "seed": 0, "device": "cpu", "brainbench_version": "0.0.9",
+           "torch_version": "2", "numpy_version": "1", "xarray_version": "1", "python_version": "3",
+           "data_sha256": "d", "stimuli_sha256": "s", "weights_sha256": "w", "spec": "{}", "best_layer": "c1",
+           "score": 0.25, "median_ceiling": 0.8, "results_file": f"results/{results_file.name}",
+           "timings": "{}", "created_at": "2024-01-01T00:00:00"}
+    conn.execute(f"INSERT INTO runs ({', '.join(run)}) VALUES ({', '.join('?' * len(run))})", tuple(run.values()))
+    conn.execute("INSERT INTO layer_scores (content_key, layer, is_best_layer, median_r, median_ev, median_ceiled,"
+                 " n_neuroids) VALUES (?, 'c1', 1, 0.5, 0.2, 0.25, 5)", ("k" * 64,))
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+
+
+def test_migration_from_schema_v1(test_manifest, tmp_path):
+    results = tmp_path / "results"
+    results.mkdir()
+    nc = results / "old.nc"
+    rf.fake_dataset(3).to_netcdf(nc)
+    _make_v1_store(tmp_path / "v1.sqlite", nc)
+    columns = {r[1] for r in sqlite3.connect(tmp_path / "v1.sqlite").execute("PRAGMA table_info(runs)")}
+    assert "region" not in columns and "results_sha256" not in columns
+
+    store = ResultStore(tmp_path / "v1.sqlite")
+    assert store.schema_version() == 2
+    (run,) = store.runs()
+    assert run["region"] == "V1"  # from the installed benchmark's declaration
+    assert run["results_sha256"] == store_module._file_sha256(nc)
+    assert run["score"] == 0.25 and run["brainbench_version"] == "0.0.9"  # old data kept
+    (row,) = store.rows()
+    assert row["region"] == "V1" and row["median_ceiled"] == 0.25  # the view was rebuilt with the new column
+
+
+def test_migration_backfills_region_from_the_results_file(tmp_path):
+    results = tmp_path / "results"
+    results.mkdir()
+    nc = results / "old.nc"
+    rf.fake_dataset(3).to_netcdf(nc)  # region coord "V4"; benchmark gen-V1 not installed here
+    _make_v1_store(tmp_path / "v1.sqlite", nc)
+    (run,) = ResultStore(tmp_path / "v1.sqlite").runs()
+    assert run["region"] == "V4"
+
+
+def test_newer_or_foreign_database_is_refused(tmp_path):
+    newer = tmp_path / "newer.sqlite"
+    conn = sqlite3.connect(newer)
+    conn.execute("PRAGMA user_version = 99")
+    conn.commit()
+    conn.close()
+    with pytest.raises(StoreError, match="newer than this brainbench"):
+        ResultStore(newer).runs()
+    foreign = tmp_path / "foreign.sqlite"
+    conn = sqlite3.connect(foreign)
+    conn.execute("CREATE TABLE runs (x)")
+    conn.commit()
+    conn.close()
+    with pytest.raises(StoreError, match="not a brainbench store"):
+        ResultStore(foreign).runs()
+
+
+def test_two_processes_writing_at_once(tmp_path):
+    path = str(tmp_path / "shared.sqlite")
+    n = 12
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(2) as pool:
+        keys = pool.starmap(rf.record_many, [(path, 0, n), (path, 100, n)])
+    store = ResultStore(path)
+    runs = store.runs()
+    assert len(runs) == 2 * n and len({r["content_key"] for r in runs}) == 2 * n
+    assert {r["content_key"] for r in runs} == set(keys[0]) | set(keys[1])
+    rows = store.rows()
+    assert len(rows) == 2 * n * 3
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    for index in (0, 5, 100, 111):  # every value landed in the right row
+        dataset = rf.fake_dataset(index)
+        for row in (r for r in rows if r["model"] == f"fake-{index}"):
+            assert row["median_r"] == _median(dataset["r"].sel(layer=row["layer"]).values)
+
+
+def test_a_killed_run_leaves_no_partial_row(tmp_path):
+    path = tmp_path / "killed.sqlite"
+    script = textwrap.dedent(f"""
+        import os, signal, sys
+        sys.path.insert(0, {str(TESTS)!r})
+        import results_fixtures as rf
+        from brainbench.results.store import ResultStore
+
+        store = ResultStore({str(path)!r})
+        store.record(rf.fake_dataset(1))           # completes
+        original = ResultStore._insert_layer
+        calls = []
+        def dying(self, conn, row):
+            original(self, conn, row)
+            calls.append(row)
+            if len(calls) == 2:                    # the run row and two of its three layer rows are in
+                os.kill(os.getpid(), signal.SIGKILL)
+        ResultStore._insert_layer = dying
+        store.record(rf.fake_dataset(2))
+        print("not killed")
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == -9, proc.stderr
+    store = ResultStore(path)
+    runs = store.runs()
+    assert [r["model"] for r in runs] == ["fake-1"]
+    assert len(store.rows()) == 3
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM layer_scores").fetchone()[0] == 3
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    # the killed run's netCDF was written before the transaction: an orphan file, not a row
+    orphan = content_key(dataset_spec(rf.fake_dataset(2)))
+    assert (tmp_path / "results" / f"{orphan}.nc").is_file() and not store.has(orphan)
+
+
+def test_find_run_by_row_id_or_prefix(tmp_path):
+    store = ResultStore(tmp_path / "s.sqlite")
+    key = store.record(rf.fake_dataset(4))
+    row_id = store.rows(key)[1]["row_id"]
+    assert store.find_run(str(row_id))["content_key"] == key
+    assert store.find_run(key[:10])["content_key"] == key
+    with pytest.raises(StoreError, match="no run"):
+        store.find_run("ffffffffff")
