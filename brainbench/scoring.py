@@ -70,7 +70,9 @@ def build_readout(readout_id: str, registry: Registry, seed: int):
         readout = cls(**params)
     except TypeError as error:
         raise BrainbenchError(f"readout {readout_id!r} does not accept its declared params: {error}.") from error
-    return readout, solver or getattr(readout, "solver", ""), params
+    # the instance knows best: a readout may switch solver (e.g. to Adam when L1 is asked for)
+    instance_solver = getattr(readout, "solver", "")
+    return readout, (instance_solver if instance_solver not in ("", "unknown") else solver), params
 
 
 def assembly_hash(assembly: xr.DataArray) -> str:

@@ -33,16 +33,22 @@ def laplace_kernel(device: torch.device | str | None = None,
 def laplacian(maps: torch.Tensor) -> torch.Tensor:
     """Zero-padded 'same' convolution of every ``(H, W)`` map with the eq. 5 kernel.
 
+    Computed as a sum of nine shifted copies of the zero-padded maps rather than with
+    ``conv2d``: the same numbers, and on CPU far faster for one-channel maps.
+
     Args:
         maps: ``(..., H, W)``.
 
     Returns:
         ``(..., H, W)`` filtered maps.
     """
-    shape = maps.shape
-    flat = maps.reshape(-1, 1, shape[-2], shape[-1])
-    out = F.conv2d(flat, laplace_kernel(maps.device, maps.dtype), padding=1)
-    return out.reshape(shape)
+    height, width = maps.shape[-2:]
+    padded = F.pad(maps, (1, 1, 1, 1))
+    out = torch.zeros_like(maps)
+    for di, row in enumerate(LAPLACE_3X3):
+        for dj, weight in enumerate(row):
+            out = out + weight * padded[..., di:di + height, dj:dj + width]
+    return out
 
 
 def laplacian_penalty(maps: torch.Tensor, map_dims: int = 2) -> torch.Tensor:

@@ -45,7 +45,7 @@ def penalty_grid(**weights: Grid) -> list[dict[str, float]]:
     """Cartesian product of penalty weights given as floats or lists."""
     names = list(weights)
     values = [[float(v)] if isinstance(v, (int, float)) else [float(x) for x in v] for v in weights.values()]
-    return [dict(zip(names, combo)) for combo in itertools.product(*values)]
+    return [dict(zip(names, combo, strict=False)) for combo in itertools.product(*values)]
 
 
 def fit_linear_adam(X: torch.Tensor, Y: torch.Tensor, grid: list[dict[str, float]], *,
@@ -88,7 +88,7 @@ def fit_linear_adam(X: torch.Tensor, Y: torch.Tensor, grid: list[dict[str, float
         def forward(p: dict[str, torch.Tensor], Xs: torch.Tensor) -> torch.Tensor:
             return Xs @ p["w"].T + p["b"]
 
-        def penalty(p: dict[str, torch.Tensor]) -> torch.Tensor:
+        def penalty(p: dict[str, torch.Tensor], lam: dict[str, torch.Tensor] = lam) -> torch.Tensor:
             w = p["w"]
             out = torch.zeros(w.shape[0], dtype=w.dtype, device=w.device)
             if bool((lam.get("l1", out) != 0).any()):

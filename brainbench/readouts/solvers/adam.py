@@ -57,14 +57,14 @@ def adam_fit(params: dict[str, torch.Tensor], forward: Forward, penalty: Penalty
     n_fit = X_fit.shape[0]
     early = X_val is not None and Y_val is not None and len(Y_val) > 0
     B = Y_fit.shape[1]
-    best = {k: v.detach().clone() for k, v in zip(names, leaves)}
+    best = {k: v.detach().clone() for k, v in zip(names, leaves, strict=False)}
     best_sse = torch.full((B,), math.inf, dtype=Y_fit.dtype, device=Y_fit.device)
     best_iter = torch.zeros(B, dtype=torch.long, device=Y_fit.device)
     if early:
         sst = (Y_val - Y_val.mean(0)).pow(2).sum(0)
     it = 0
     for it in range(1, max_iter + 1):
-        current = dict(zip(names, leaves))
+        current = dict(zip(names, leaves, strict=False))
         opt.zero_grad(set_to_none=True)
         resid = Y_fit - forward(current, X_fit)
         loss = (resid.pow(2).sum() + penalty(current).sum()) / n_fit
@@ -80,7 +80,7 @@ def adam_fit(params: dict[str, torch.Tensor], forward: Forward, penalty: Penalty
             if better.any():
                 best_sse = torch.where(better, sse, best_sse)
                 best_iter = torch.where(better, torch.full_like(best_iter, it), best_iter)
-                for k, v in zip(names, leaves):
+                for k, v in zip(names, leaves, strict=False):
                     mask = better.view(-1, *([1] * (v.dim() - 1)))
                     best[k] = torch.where(mask, v.detach(), best[k])
             if it - int(best_iter.max()) >= patience:
@@ -89,7 +89,7 @@ def adam_fit(params: dict[str, torch.Tensor], forward: Forward, penalty: Penalty
         if early:
             val_r2 = 1 - best_sse / sst.clamp_min(1e-300)
         else:
-            best = {k: v.detach().clone() for k, v in zip(names, leaves)}
+            best = {k: v.detach().clone() for k, v in zip(names, leaves, strict=False)}
             best_iter.fill_(it)
             fitted = forward(best, X_fit)
             sst_fit = (Y_fit - Y_fit.mean(0)).pow(2).sum(0)
