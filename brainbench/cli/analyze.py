@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -36,17 +36,17 @@ def _split_list(values: list[str] | None) -> list[str] | None:
 
 
 def analyze_command(
-    analysis: Annotated[Optional[str], typer.Argument(help="analysis id (see --list)", show_default=False)] = None,
-    model: Annotated[Optional[str], typer.Argument(help="model id, e.g. alexnet-untrained", show_default=False)] = None,
-    benchmarks: Annotated[Optional[list[str]], typer.Argument(
+    analysis: Annotated[str | None, typer.Argument(help="analysis id (see --list)", show_default=False)] = None,
+    model: Annotated[str | None, typer.Argument(help="model id, e.g. alexnet-untrained", show_default=False)] = None,
+    benchmarks: Annotated[list[str] | None, typer.Argument(
         help="one or more benchmark ids or aliases; their neuroids are pooled, keeping each one's region",
         show_default=False)] = None,
     list_analyses: Annotated[bool, typer.Option("--list", help="list the registered analyses and exit")] = False,
-    readout: Annotated[Optional[list[str]], typer.Option(
+    readout: Annotated[list[str] | None, typer.Option(
         "--readout", help="readout id (repeat or comma-separate to compare several in regime-comparison)")] = None,
-    out: Annotated[Optional[Path], typer.Option(help="folder for netCDF data, PNG+SVG figures and summary.md")] = None,
-    layers: Annotated[Optional[str], typer.Option(help="comma-separated layers (default: all)")] = None,
-    param: Annotated[Optional[list[str]], typer.Option(
+    out: Annotated[Path | None, typer.Option(help="folder for netCDF data, PNG+SVG figures and summary.md")] = None,
+    layers: Annotated[str | None, typer.Option(help="comma-separated layers (default: all)")] = None,
+    param: Annotated[list[str] | None, typer.Option(
         "--param", help="analysis parameter key=value, e.g. n_boot=200 (repeatable)")] = None,
     seed: Annotated[int, typer.Option(help="seed of splits, bootstraps and permutations")] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda")] = "auto",

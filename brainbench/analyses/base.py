@@ -1,0 +1,311 @@
+"""The analysis plugin contract and the neuroid table every analysis starts from.
+
+An analysis is a class registered as ``[analyses.ID]`` (``python_name``) whose
+:meth:`Analysis.run` takes a list of score datasets (one per benchmark and readout, one
+model; the layout of :mod:`brainbench.scoring`) and returns an :class:`AnalysisResult`:
+an :class:`xarray.Dataset` (written as netCDF), matplotlib figures (PNG and SVG) and
+summary numbers plus markdown. Like xarray's ``BackendEntrypoint``, the class is the
+whole contract: a third party subclasses :class:`Analysis`, declares it in a manifest,
+and ``brainbench analyze`` runs it.
+
+Analyses never assume one assembly: :func:`combine_scores` concatenates neuroids of
+every benchmark along one ``neuroid`` dim, keeping every neuroid coordinate the
+datasets share, plus ``benchmark`` and ``region`` (the assembly's ``region`` coordinate,
+else the dataset's ``region`` attr, else the benchmark id).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import xarray as xr
+
+from brainbench.errors import BrainbenchError
+
+#: A neuroid counts as reliable when its split-half ceiling exceeds this (Spearman-Brown
+#: corrected reliability of the trial-averaged response; 0.5 means at least half of its
+#: across-stimulus variance is repeatable).
+RELIABILITY_THRESHOLD = 0.5
+
+
+class AnalysisError(BrainbenchError):
+    """Scores an analysis cannot use (wrong layout, too few neuroids, unknown parameter)."""
+
+
+@dataclass
+class AnalysisResult:
+    """What an analysis returns.
+
+    Attributes:
+        name: the analysis id (file stem of the netCDF).
+        dataset: the analysis data; written as ``<name>.nc``.
+        figures: figure stem -> matplotlib figure; written as ``<stem>.png`` and ``.svg``.
+        numbers: summary numbers (JSON-serialisable), written to ``summary.json``.
+        markdown: summary paragraphs (markdown) placed above the figures in ``summary.md``.
+    """
+
+    name: str
+    dataset: xr.Dataset
+    figures: dict[str, Any] = field(default_factory=dict)
+    numbers: dict[str, Any] = field(default_factory=dict)
+    markdown: str = ""
+
+    def write(self, out: str | os.PathLike, title: str | None = None, dpi: int = 150) -> dict[str, Path]:
+        """Write netCDF, PNG + SVG figures, ``summary.json`` and ``summary.md`` into ``out``.
+
+        Returns:
+            kind -> path (``data``, ``summary``, ``numbers`` and ``<stem>.png`` / ``.svg``).
+        """
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        paths: dict[str, Path] = {"data": write_netcdf(self.dataset, out / f"{self.name}.nc")}
+        for stem, figure in self.figures.items():
+            for ext in ("png", "svg"):
+                path = out / f"{stem}.{ext}"
+                figure.savefig(path, dpi=dpi, bbox_inches="tight")
+                paths[f"{stem}.{ext}"] = path
+        numbers_path = out / "summary.json"
+        numbers_path.write_text(json.dumps(_jsonable(self.numbers), indent=2) + "\n")
+        paths["numbers"] = numbers_path
+        lines = [f"# {title or self.name}", "", self.markdown.strip(), ""]
+        for stem in self.figures:
+            lines += [f"![{stem}]({stem}.png)", ""]
+        lines += [f"Data: `{self.name}.nc` (netCDF). Numbers: `summary.json`. "
+                  "Figures also as SVG.", ""]
+        summary = out / "summary.md"
+        summary.write_text("\n".join(lines))
+        paths["summary"] = summary
+        return paths
+
+    def close(self) -> None:
+        """Release the figures' memory (matplotlib keeps them until closed)."""
+        import matplotlib.pyplot as plt
+
+        for figure in self.figures.values():
+            plt.close(figure)
+
+
+class Analysis:
+    """Base class of an analysis plugin.
+
+    Subclasses set ``name`` and ``description`` and implement :meth:`run`. An analysis
+    that compares readouts sets ``multi_readout = True``; the runner then scores every
+    requested readout (default :meth:`default_readouts`) and passes all datasets.
+    """
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    multi_readout: ClassVar[bool] = False
+
+    def run(self, scores: list[xr.Dataset], **params: Any) -> AnalysisResult:
+        raise NotImplementedError
+
+    def default_readouts(self, available: list[str]) -> list[str] | None:
+        """Readouts to score when the user names none (``None``: each benchmark's own)."""
+        return None
+
+
+# ---------------------------------------------------------------------------- combining
+def region_of(dataset: xr.Dataset) -> np.ndarray:
+    """``(neuroid,)`` region labels of a score dataset (coord, else attr, else benchmark id)."""
+    n = dataset.sizes["neuroid"]
+    if "region" in dataset.coords and dataset["region"].dims == ("neuroid",):
+        return np.asarray([str(v) for v in dataset["region"].values])
+    label = str(dataset.attrs.get("region") or dataset.attrs.get("benchmark") or "unknown")
+    return np.full(n, label)
+
+
+def check_scores(scores: list[xr.Dataset]) -> None:
+    """Raise :class:`AnalysisError` unless every item is a score dataset of one model."""
+    if not scores:
+        raise AnalysisError("an analysis needs at least one score dataset; pass a benchmark.")
+    for k, dataset in enumerate(scores):
+        missing = [v for v in ("ev", "r") if v not in dataset]
+        if missing or "layer" not in dataset.dims or "neuroid" not in dataset.dims:
+            raise AnalysisError(f"score dataset {k} lacks {missing or ['layer/neuroid dims']}; "
+                                "pass datasets made by brainbench.score.")
+    models = {str(d.attrs.get("model", "")) for d in scores}
+    if len(models) > 1:
+        raise AnalysisError(f"score datasets come from several models ({', '.join(sorted(models))}); "
+                            "analyse one model at a time.")
+
+
+def combine_scores(scores: list[xr.Dataset], variables: tuple[str, ...] = ("ev", "r", "ceiled")) -> xr.Dataset:
+    """Concatenate per-neuroid, per-layer scores of several benchmarks along ``neuroid``.
+
+    Args:
+        scores: score datasets of one model and one readout; all must share their layers.
+    Returns:
+        Dataset with ``variables`` as ``(neuroid, layer)``, ``ceiling (neuroid)``,
+        ``headline (neuroid)`` (each benchmark's training-chosen best layer), and coords
+        ``neuroid_id``, ``benchmark``, ``region`` and every neuroid coord all datasets share.
+        Neuroid ids are prefixed with the benchmark id when two benchmarks share an id.
+    """
+    check_scores(scores)
+    layers = list(map(str, scores[0]["layer"].values))
+    for dataset in scores[1:]:
+        if list(map(str, dataset["layer"].values)) != layers:
+            raise AnalysisError("score datasets were made on different layers; score every benchmark "
+                                "on the same layers.")
+    shared = set.intersection(*({c for c in d.coords if d[c].dims == ("neuroid",)} for d in scores))
+    shared -= {"neuroid_id", "region", "benchmark"}
+    parts = []
+    for dataset in scores:
+        n = dataset.sizes["neuroid"]
+        benchmark = str(dataset.attrs.get("benchmark", "unknown"))
+        data = {v: (("neuroid", "layer"), dataset[v].transpose("neuroid", "layer").values.astype(np.float64))
+                for v in variables if v in dataset}
+        ceiling = dataset["ceiling"].values if "ceiling" in dataset else np.full(n, np.nan)
+        data["ceiling"] = (("neuroid",), np.asarray(ceiling, dtype=np.float64))
+        best = str(dataset.attrs.get("best_layer", layers[0]))
+        data["headline_layer"] = (("neuroid",), np.full(n, best))
+        ids = dataset["neuroid_id"].values if "neuroid_id" in dataset.coords else np.arange(n)
+        coords = {
+            "layer": layers,
+            "neuroid_id": ("neuroid", np.asarray([str(i) for i in ids])),
+            "benchmark": ("neuroid", np.full(n, benchmark)),
+            "region": ("neuroid", region_of(dataset)),
+        }
+        for name in sorted(shared):
+            values = dataset[name].values
+            coords[name] = ("neuroid", values.astype(str) if values.dtype.kind in "OUS" else values)
+        parts.append(xr.Dataset(data, coords=coords))
+    combined = xr.concat(parts, dim="neuroid") if len(parts) > 1 else parts[0]
+    ids = combined["neuroid_id"].values
+    if len(set(ids)) != len(ids):
+        combined = combined.assign_coords(neuroid_id=("neuroid", np.asarray(
+            [f"{b}/{i}" for b, i in zip(combined["benchmark"].values, ids, strict=True)])))
+    combined.attrs.update({
+        "model": str(scores[0].attrs.get("model", "")),
+        "benchmarks": json.dumps([str(d.attrs.get("benchmark", "")) for d in scores]),
+        "readout": str(scores[0].attrs.get("readout", "")),
+    })
+    return combined
+
+
+def regions_in_order(region: np.ndarray) -> list[str]:
+    """Distinct regions in order of first appearance (benchmark order is the user's order)."""
+    seen: dict[str, None] = {}
+    for value in region:
+        seen.setdefault(str(value), None)
+    return list(seen)
+
+
+def headline_values(combined: xr.Dataset, variable: str = "ev") -> np.ndarray:
+    """``(neuroid,)`` ``variable`` at each neuroid's benchmark headline layer."""
+    values = combined[variable].values
+    layers = list(map(str, combined["layer"].values))
+    index = np.asarray([layers.index(str(b)) for b in combined["headline_layer"].values])
+    return values[np.arange(values.shape[0]), index]
+
+
+def preferred_layers(values: np.ndarray) -> np.ndarray:
+    """``(neuroid,)`` index of each row's largest finite value, -1 for an all-NaN row."""
+    values = np.asarray(values, dtype=np.float64)
+    finite = np.isfinite(values).any(axis=1)
+    filled = np.where(np.isfinite(values), values, -np.inf)
+    return np.where(finite, filled.argmax(axis=1), -1)
+
+
+def summary_numbers(combined: xr.Dataset, threshold: float = RELIABILITY_THRESHOLD) -> dict[str, Any]:
+    """Numbers every analysis reports, beyond the paper.
+
+    EV is read at each benchmark's headline layer (chosen on training folds only), so the
+    fractions are not inflated by picking a layer on test data. A neuroid is *reliable*
+    when its split-half ceiling exceeds ``threshold``.
+    """
+    ev = headline_values(combined, "ev")
+    ceiling = combined["ceiling"].values
+    region = combined["region"].values
+    layers = list(map(str, combined["layer"].values))
+    preferred = preferred_layers(combined["ev"].values)
+    numbers: dict[str, Any] = {
+        "n_neuroids": int(ev.size),
+        "reliability_threshold": threshold,
+        "all": _fractions(ev, ceiling, threshold),
+        "by_region": {},
+    }
+    for name in regions_in_order(region):
+        mask = region == name
+        counts = {layer: int((preferred[mask] == k).sum()) for k, layer in enumerate(layers)}
+        numbers["by_region"][name] = {
+            **_fractions(ev[mask], ceiling[mask], threshold),
+            "preferred_layer_counts": counts,
+            "modal_preferred_layer": max(counts, key=counts.get) if mask.any() else None,
+        }
+    return numbers
+
+
+def _fractions(ev: np.ndarray, ceiling: np.ndarray, threshold: float) -> dict[str, Any]:
+    finite = np.isfinite(ev)
+    reliable = finite & (ceiling > threshold)
+    return {
+        "n": int(ev.size),
+        "median_ev_headline": _number(np.median(ev[finite])) if finite.any() else None,
+        "fraction_ev_positive": _number((ev[finite] > 0).mean()) if finite.any() else None,
+        "n_reliable": int(reliable.sum()),
+        "fraction_reliable_ev_positive": _number((ev[reliable] > 0).mean()) if reliable.any() else None,
+    }
+
+
+def summary_table(numbers: dict[str, Any]) -> str:
+    """Markdown table of :func:`summary_numbers`."""
+    rows = ["| region | neuroids | median EV (headline layer) | EV > 0 | reliable | reliable with EV > 0 "
+            "| modal preferred layer |", "| --- | ---: | ---: | ---: | ---: | ---: | --- |"]
+    for name, entry in numbers["by_region"].items():
+        rows.append(f"| {name} | {entry['n']} | {_fmt(entry['median_ev_headline'])} | "
+                    f"{_pct(entry['fraction_ev_positive'])} | {entry['n_reliable']} | "
+                    f"{_pct(entry['fraction_reliable_ev_positive'])} | {entry['modal_preferred_layer']} |")
+    entry = numbers["all"]
+    rows.append(f"| **all** | {entry['n']} | {_fmt(entry['median_ev_headline'])} | "
+                f"{_pct(entry['fraction_ev_positive'])} | {entry['n_reliable']} | "
+                f"{_pct(entry['fraction_reliable_ev_positive'])} | |")
+    note = (f"\nEV = held-out R^2 (1 - SSE/SST) at each benchmark's headline layer, chosen on training "
+            f"folds only. Reliable: split-half ceiling > {numbers['reliability_threshold']}. Preferred "
+            "layer: the layer with the neuroid's highest held-out EV.")
+    return "\n".join(rows) + "\n" + note
+
+
+def _number(value: float) -> float:
+    return round(float(value), 6)
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def write_netcdf(dataset: xr.Dataset, path: Path) -> Path:
+    """Write an analysis dataset atomically; object-typed arrays are stored as strings."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    encoded = dataset.copy()
+    for name in list(encoded.variables):
+        if encoded[name].dtype == object:
+            encoded[name] = encoded[name].astype(str)
+    try:
+        encoded.to_netcdf(tmp, engine="netcdf4")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path

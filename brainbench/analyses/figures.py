@@ -1,0 +1,76 @@
+"""Shared figure style: one colour per brain region in every figure, Agg backend.
+
+Known regions get fixed colours (the Allen Brain Observatory areas, macaque ventral
+stream areas); any other region gets a stable colour from its name, so a region keeps
+its colour across figures, analyses and runs.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterable
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; never open a window (headless machines, CI)
+
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+#: Fixed colours (Okabe-Ito and Tableau hues, colour-blind distinguishable in the common pairs).
+KNOWN_REGION_COLORS: dict[str, str] = {
+    "VISp": "#0072B2",
+    "VISl": "#E69F00",
+    "VISal": "#009E73",
+    "VISpm": "#CC79A7",
+    "VISam": "#D55E00",
+    "VISrl": "#56B4E9",
+    "V1": "#0072B2",
+    "V2": "#56B4E9",
+    "V4": "#009E73",
+    "IT": "#D55E00",
+}
+_FALLBACK = ["#4E79A7", "#F28E2B", "#59A14F", "#B07AA1", "#9C755F", "#EDC948", "#76B7B2",
+             "#FF9DA7", "#BAB0AC", "#E15759"]
+
+
+def region_color(region: str) -> str:
+    """Hex colour of a region: fixed for known regions, else chosen by a stable hash of its name."""
+    if region in KNOWN_REGION_COLORS:
+        return KNOWN_REGION_COLORS[region]
+    return _FALLBACK[zlib.crc32(region.encode()) % len(_FALLBACK)]
+
+
+def region_palette(regions: Iterable[str]) -> dict[str, str]:
+    """Colours for the given regions; an unknown region whose hashed colour is taken moves on."""
+    palette: dict[str, str] = {}
+    for region in regions:
+        colour = region_color(region)
+        if region not in KNOWN_REGION_COLORS:
+            start = _FALLBACK.index(colour)
+            for step in range(len(_FALLBACK)):
+                candidate = _FALLBACK[(start + step) % len(_FALLBACK)]
+                if candidate not in palette.values():
+                    colour = candidate
+                    break
+        palette[region] = colour
+    return palette
+
+
+def new_figure(width: float = 7.0, height: float = 4.5, **kwargs) -> tuple[Figure, object]:
+    """A figure and axes with the house style (inches; 150 dpi when written)."""
+    figure, axes = plt.subplots(figsize=(width, height), **kwargs)
+    return figure, axes
+
+
+def style_axes(ax, title: str, xlabel: str, ylabel: str) -> None:
+    ax.set_title(title, fontsize=11)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.spines[["top", "right"]].set_visible(False)
+
+
+def subtitle(model: str, benchmarks: list[str], readout: str) -> str:
+    """Second title line naming what was scored."""
+    names = ", ".join(benchmarks) if len(benchmarks) <= 3 else f"{len(benchmarks)} benchmarks"
+    return f"{model} on {names} (readout {readout})"

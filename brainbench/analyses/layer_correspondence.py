@@ -1,0 +1,177 @@
+"""``layer-correspondence``: which layer best predicts each region (paper fig. 8).
+
+For each region and layer: the median and mean held-out EV over the region's neuroids,
+with two percentile bootstrap confidence intervals that answer different questions:
+
+* **over neuroids**: resample the region's neuroids (would another sample of cells
+  from this region give the same curve?);
+* **over stimuli**: resample stimuli with replacement and recompute every neuroid's EV
+  from the stored out-of-fold predictions and targets, the neuroids held fixed (would
+  another sample of images give the same curve?). The readout is not refitted, so this
+  interval covers evaluation noise, not fitting noise. Benchmarks are resampled
+  independently (their stimuli differ), and each resample's SST gets the ``S / (S - 1)``
+  correction of :func:`~brainbench.analyses.stats.stimulus_bootstrap_ev` so that
+  resampling does not shift EV down by about ``(1 - EV) / S``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from brainbench.analyses.base import (
+    RELIABILITY_THRESHOLD,
+    Analysis,
+    AnalysisError,
+    AnalysisResult,
+    check_scores,
+    combine_scores,
+    regions_in_order,
+    summary_numbers,
+    summary_table,
+)
+from brainbench.analyses.figures import new_figure, region_palette, style_axes, subtitle
+from brainbench.analyses.layer_profile import EV_LABEL
+from brainbench.analyses.stats import bootstrap_rows, multinomial_counts, percentile_interval, stimulus_bootstrap_ev
+
+STATISTICS = {
+    "median": lambda v: np.nanmedian(v, axis=0),
+    "mean": lambda v: np.nanmean(v, axis=0),
+}
+
+
+class LayerCorrespondence(Analysis):
+    name = "layer-correspondence"
+    description = ("Median and mean held-out EV per layer per region, with bootstrap CIs over neuroids "
+                   "and over stimuli (paper fig. 8).")
+
+    def run(self, scores: list[xr.Dataset], n_boot: int = 1000, level: float = 0.95, seed: int = 0,
+            threshold: float = RELIABILITY_THRESHOLD) -> AnalysisResult:
+        if n_boot < 10 or not 0 < level < 1:
+            raise AnalysisError("layer-correspondence needs n_boot >= 10 and 0 < level < 1.")
+        combined = combine_scores(scores)
+        dataset = correspondence(scores, combined, n_boot=n_boot, level=level, seed=seed)
+        numbers = summary_numbers(combined, threshold)
+        numbers["best_layer_by_region"] = {
+            stat: {str(r): str(b) for r, b in zip(dataset["region"].values, dataset[f"best_layer_{stat}"].values,
+                                                      strict=True)}
+            for stat in STATISTICS}
+        figure = plot(dataset, combined)
+        rows = ["| region | neuroids | best layer (median EV) | median EV there | "
+                f"{int(100 * level)}% CI over neuroids | {int(100 * level)}% CI over stimuli |",
+                "| --- | ---: | --- | ---: | --- | --- |"]
+        for k, region in enumerate(dataset["region"].values):
+            best = str(dataset["best_layer_median"].values[k])
+            sel = dataset.sel(region=region, layer=best)
+            rows.append(f"| {region} | {int(dataset['n_neuroids'].values[k])} | {best} | "
+                        f"{float(sel['median_ev']):.3f} | {_ci(sel['median_ci_neuroids'])} | "
+                        f"{_ci(sel['median_ci_stimuli'])} |")
+        markdown = ("Layer-to-region correspondence: per region, the layer with the highest median held-out "
+                    f"EV, with {int(100 * level)}% percentile bootstrap intervals ({n_boot} resamples) over "
+                    "neuroids and over stimuli (EV recomputed from stored out-of-fold predictions).\n\n"
+                    + "\n".join(rows) + "\n\n" + summary_table(numbers))
+        return AnalysisResult(self.name, dataset, {"layer_correspondence": figure}, numbers, markdown)
+
+
+def correspondence(scores: list[xr.Dataset], combined: xr.Dataset, n_boot: int = 1000, level: float = 0.95,
+                   seed: int = 0) -> xr.Dataset:
+    """Per region and layer: median/mean EV and their bootstrap intervals.
+
+    Returns:
+        Dataset with ``median_ev``, ``mean_ev`` ``(region, layer)``;
+        ``{median,mean}_ci_{neuroids,stimuli}`` ``(bound, region, layer)`` with
+        ``bound = [lower, upper]``; ``n_neuroids (region)``; ``best_layer_{median,mean} (region)``.
+    """
+    rng = np.random.default_rng(seed)
+    region = combined["region"].values
+    regions = regions_in_order(region)
+    layers = list(map(str, combined["layer"].values))
+    ev = combined["ev"].values
+    data: dict[str, Any] = {}
+    for stat, fn in STATISTICS.items():
+        with np.errstate(all="ignore"):
+            point = np.stack([fn(ev[region == r]) for r in regions])
+            neuroid_ci = np.stack([percentile_interval(bootstrap_rows(ev[region == r], fn, n_boot, rng), level)
+                                   for r in regions], axis=1)
+        data[f"{stat}_ev"] = (("region", "layer"), point)
+        data[f"{stat}_ci_neuroids"] = (("bound", "region", "layer"), neuroid_ci)
+        filled = np.where(np.isfinite(point), point, -np.inf)
+        data[f"best_layer_{stat}"] = (("region",), np.asarray([layers[k] for k in filled.argmax(axis=1)]))
+    stimulus = stimulus_bootstrap(scores, region, regions, n_boot, rng)
+    for stat in STATISTICS:
+        data[f"{stat}_ci_stimuli"] = (("bound", "region", "layer"), percentile_interval(stimulus[stat], level))
+    data["n_neuroids"] = (("region",), np.asarray([int((region == r).sum()) for r in regions]))
+    dataset = xr.Dataset(data, coords={"region": regions, "layer": layers, "bound": ["lower", "upper"]})
+    dataset.attrs.update({"model": combined.attrs["model"], "benchmarks": combined.attrs["benchmarks"],
+                          "readout": combined.attrs["readout"], "n_boot": n_boot, "level": level, "seed": seed,
+                          "ev": "held-out R^2 = 1 - SSE/SST on pooled out-of-fold predictions"})
+    return dataset
+
+
+def stimulus_bootstrap(scores: list[xr.Dataset], region: np.ndarray, regions: list[str], n_boot: int,
+                       rng: np.random.Generator, chunk: int = 50) -> dict[str, np.ndarray]:
+    """``{stat: (n_boot, K, L)}`` region statistics of EV recomputed on resampled stimuli."""
+    check_scores(scores)
+    n_layers = scores[0].sizes["layer"]
+    out = {stat: np.full((n_boot, len(regions), n_layers), np.nan) for stat in STATISTICS}
+    if not all("prediction" in d and "target" in d for d in scores):
+        return out  # no stored predictions: the interval stays NaN and the figure omits it
+    prepared = []
+    for dataset in scores:
+        prediction = dataset["prediction"].transpose("layer", "stimulus", "neuroid").values
+        target = dataset["target"].transpose("stimulus", "neuroid").values
+        rows = np.isfinite(prediction).all(axis=(0, 2)) & np.isfinite(target).all(axis=1)
+        prepared.append((prediction[:, rows], target[rows]))
+    for start in range(0, n_boot, chunk):
+        size = min(chunk, n_boot - start)
+        ev = np.concatenate([stimulus_bootstrap_ev(p, t, multinomial_counts(t.shape[0], size, rng), debias=True)
+                             for p, t in prepared], axis=2)  # (size, L, N)
+        for k, name in enumerate(regions):
+            block = ev[:, :, region == name]
+            with np.errstate(all="ignore"):
+                out["median"][start:start + size, k] = np.nanmedian(block, axis=2)
+                out["mean"][start:start + size, k] = np.nanmean(block, axis=2)
+    return out
+
+
+def plot(dataset: xr.Dataset, combined: xr.Dataset) -> Any:
+    """Median (left) and mean (right) EV per layer per region; band: neuroid CI, bars: stimulus CI."""
+    regions = list(map(str, dataset["region"].values))
+    layers = list(map(str, dataset["layer"].values))
+    palette = region_palette(regions)
+    figure, axes = new_figure(max(9.0, 1.3 * len(layers) + 3), 4.6, ncols=2, sharey=True)
+    x = np.arange(len(layers))
+    offsets = (np.arange(len(regions)) - (len(regions) - 1) / 2) * 0.06
+    level = int(100 * float(dataset.attrs["level"]))
+    for ax, stat in zip(axes, STATISTICS, strict=True):
+        for k, name in enumerate(regions):
+            colour = palette[name]
+            point = dataset[f"{stat}_ev"].values[k]
+            band = dataset[f"{stat}_ci_neuroids"].values[:, k]
+            bars = dataset[f"{stat}_ci_stimuli"].values[:, k]
+            ax.fill_between(x, band[0], band[1], color=colour, alpha=0.18, linewidth=0)
+            if np.isfinite(bars).any():
+                # a percentile interval need not contain the point estimate: draw it from its bounds
+                ax.errorbar(x + offsets[k], (bars[0] + bars[1]) / 2, yerr=(bars[1] - bars[0]) / 2, fmt="none",
+                            ecolor=colour, elinewidth=1.2, capsize=3)
+            ax.plot(x + offsets[k], point, color=colour, marker="o", linewidth=2,
+                    label=f"{name} (n = {int(dataset['n_neuroids'].values[k])})")
+        ax.axhline(0.0, color="0.3", linewidth=0.8, linestyle="--")
+        ax.set_xticks(x, layers, rotation=45, ha="right")
+        style_axes(ax, f"{stat.capitalize()} over neuroids", "model layer", EV_LABEL if stat == "median" else "")
+    axes[1].legend(frameon=False, fontsize=8, title="region", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    figure.suptitle("Layer-to-region correspondence: held-out EV per layer\n"
+                    + subtitle(combined.attrs["model"], json.loads(combined.attrs["benchmarks"]),
+                               combined.attrs["readout"])
+                    + f"\nshaded: {level}% CI over neuroids; bars: {level}% CI over stimuli "
+                      f"({dataset.attrs['n_boot']} bootstrap resamples)", fontsize=10)
+    figure.tight_layout()
+    return figure
+
+
+def _ci(values: xr.DataArray) -> str:
+    low, high = (float(v) for v in values.values)
+    return "-" if not np.isfinite([low, high]).all() else f"[{low:.3f}, {high:.3f}]"

@@ -1,0 +1,130 @@
+"""``layer-profile``: each neuroid's held-out EV (and r) at every model layer.
+
+The neuroid x layer matrix is the raw material of the paper's figures 8-15 (Cocjin &
+Sanchez-Iglesias, seed paper of this project): one pass of the model per benchmark,
+every layer scored with the same readout and splits.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from brainbench.analyses.base import (
+    RELIABILITY_THRESHOLD,
+    Analysis,
+    AnalysisResult,
+    combine_scores,
+    headline_values,
+    preferred_layers,
+    regions_in_order,
+    summary_numbers,
+    summary_table,
+)
+from brainbench.analyses.figures import new_figure, region_palette, style_axes, subtitle
+
+EV_LABEL = "explained variance (held-out R², fraction)"
+
+
+class LayerProfile(Analysis):
+    name = "layer-profile"
+    description = "Neuroid x layer matrix of held-out EV and r, with every neuroid coordinate kept."
+
+    def run(self, scores: list[xr.Dataset], threshold: float = RELIABILITY_THRESHOLD) -> AnalysisResult:
+        combined = combine_scores(scores)
+        layers = list(map(str, combined["layer"].values))
+        preferred = preferred_layers(combined["ev"].values)
+        dataset = combined.assign(
+            preferred_layer=("neuroid", np.asarray([layers[k] if k >= 0 else "" for k in preferred])),
+            headline_ev=("neuroid", headline_values(combined, "ev")),
+        )
+        dataset["ev"].attrs.update(long_name="held-out explained variance R^2 = 1 - SSE/SST", units="1")
+        dataset["r"].attrs.update(long_name="held-out Pearson r", units="1")
+        numbers = summary_numbers(combined, threshold)
+        figures = {"layer_profile_heatmap": heatmap(combined, preferred),
+                   "layer_profile_lines": profile_lines(combined)}
+        markdown = (f"Held-out explained variance of {numbers['n_neuroids']} neuroids at each of "
+                    f"{len(layers)} layers of {combined.attrs['model']} "
+                    f"({', '.join(json.loads(combined.attrs['benchmarks']))}; readout "
+                    f"{combined.attrs['readout']}).\n\n" + summary_table(numbers))
+        return AnalysisResult(self.name, dataset, figures, numbers, markdown)
+
+
+def sort_neuroids(region: np.ndarray, preferred: np.ndarray) -> np.ndarray:
+    """Order: by region (first-appearance order), then preferred layer, then original order."""
+    rank = {name: k for k, name in enumerate(regions_in_order(region))}
+    return np.lexsort((np.arange(region.size), preferred, [rank[r] for r in region]))
+
+
+def heatmap(combined: xr.Dataset, preferred: np.ndarray) -> Any:
+    """Neuroid x layer EV image with a region colour strip."""
+    from matplotlib.colors import ListedColormap, TwoSlopeNorm
+    from matplotlib.patches import Patch
+
+    region = combined["region"].values
+    order = sort_neuroids(region, preferred)
+    ev = combined["ev"].values[order]
+    layers = list(map(str, combined["layer"].values))
+    regions = regions_in_order(region)
+    palette = region_palette(regions)
+    finite = ev[np.isfinite(ev)]
+    top = max(float(np.percentile(finite, 99)) if finite.size else 1.0, 1e-3)
+    bottom = min(float(np.percentile(finite, 1)) if finite.size else -1.0, -1e-3)
+    height = min(10.0, 4.0 + 0.02 * ev.shape[0])
+    figure, (strip, ax) = new_figure(2.5 + 0.6 * len(layers), height, ncols=2,
+                                     gridspec_kw={"width_ratios": [0.04, 1], "wspace": 0.02})
+    codes = np.asarray([regions.index(r) for r in region[order]])[:, None]
+    strip.imshow(codes, aspect="auto", cmap=ListedColormap([palette[r] for r in regions]),
+                 vmin=-0.5, vmax=len(regions) - 0.5, interpolation="nearest")
+    strip.set_xticks([])
+    strip.set_ylabel(f"neuroid, sorted by region then preferred layer (n = {ev.shape[0]})")
+    strip.set_yticks([])
+    image = ax.imshow(ev, aspect="auto", cmap="RdBu_r", norm=TwoSlopeNorm(0.0, bottom, top),
+                      interpolation="nearest")
+    ax.set_xticks(range(len(layers)), layers, rotation=45, ha="right")
+    ax.set_yticks([])
+    ax.set_xlabel("model layer")
+    ax.set_title("Held-out explained variance per neuroid and layer\n"
+                 + subtitle(combined.attrs["model"], json.loads(combined.attrs["benchmarks"]),
+                            combined.attrs["readout"]), fontsize=10)
+    ticks = np.unique(np.round(np.concatenate([np.linspace(bottom, 0, 3), np.linspace(0, top, 4)]), 3))
+    colorbar = figure.colorbar(image, ax=ax, fraction=0.05, pad=0.02, ticks=ticks)
+    colorbar.set_label("held-out EV (R², fraction; clipped at 1st/99th pct.)")
+    colorbar.ax.yaxis.set_major_formatter("{x:.2f}")
+    figure.legend(handles=[Patch(color=palette[r], label=r) for r in regions], title="region",
+                  loc="lower center", ncols=min(len(regions), 6), frameon=False, bbox_to_anchor=(0.5, -0.02))
+    figure.subplots_adjust(bottom=0.2)
+    return figure
+
+
+def profile_lines(combined: xr.Dataset) -> Any:
+    """Each neuroid's EV profile (thin) and each region's median profile (thick)."""
+    region = combined["region"].values
+    ev = combined["ev"].values
+    layers = list(map(str, combined["layer"].values))
+    regions = regions_in_order(region)
+    palette = region_palette(regions)
+    figure, ax = new_figure(max(6.0, 0.8 * len(layers) + 2), 4.5)
+    x = np.arange(len(layers))
+    alpha = float(np.clip(8.0 / max(ev.shape[0], 1), 0.03, 0.4))
+    for name in regions:
+        rows = ev[region == name]
+        ax.plot(x, rows.T, color=palette[name], alpha=alpha, linewidth=0.6)
+        with np.errstate(all="ignore"):
+            median = np.nanmedian(rows, axis=0) if rows.size else np.full(len(layers), np.nan)
+        ax.plot(x, median, color=palette[name], linewidth=2.5, marker="o",
+                label=f"{name} median (n = {rows.shape[0]})")
+    ax.axhline(0.0, color="0.3", linewidth=0.8, linestyle="--")
+    ax.set_xticks(x, layers, rotation=45, ha="right")
+    finite = ev[np.isfinite(ev)]
+    if finite.size:
+        ax.set_ylim(max(float(np.percentile(finite, 1)), -1.0) - 0.05, float(finite.max()) + 0.05)
+    style_axes(ax, "Layer profiles of individual neuroids (thin) and region medians (thick)\n"
+               + subtitle(combined.attrs["model"], json.loads(combined.attrs["benchmarks"]), combined.attrs["readout"]),
+               "model layer", EV_LABEL)
+    ax.legend(frameon=False, fontsize=8)
+    figure.tight_layout()
+    return figure

@@ -1,0 +1,192 @@
+"""``profile-consistency``: are layer profiles more alike within a region than between?
+
+A neuroid's *layer profile* is its held-out EV at each layer (a vector of ``L`` values).
+Following the paper's figure 9, the Pearson correlation between two neuroids' profiles
+measures how alike they are regardless of their overall level of EV; the distributions
+of these correlations within each region and between each pair of regions are reported,
+and a permutation test asks whether same-region pairs correlate more than
+different-region pairs (statistic: mean within-pair r minus mean between-pair r; null:
+region labels shuffled across neuroids, region sizes kept).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from brainbench.analyses.base import (
+    RELIABILITY_THRESHOLD,
+    Analysis,
+    AnalysisError,
+    AnalysisResult,
+    combine_scores,
+    regions_in_order,
+    summary_numbers,
+    summary_table,
+)
+from brainbench.analyses.figures import new_figure, region_palette, style_axes, subtitle
+from brainbench.analyses.stats import pair_values, permutation_test, profile_correlation
+
+R_LABEL = "Pearson r between two neuroids' layer profiles"
+
+
+def defined_profiles(combined: xr.Dataset, metric: str = "ev", reliable_only: bool = False,
+                     threshold: float = RELIABILITY_THRESHOLD) -> tuple[xr.Dataset, np.ndarray, int]:
+    """Neuroids whose profile correlation is defined, and their ``(n, n)`` correlation matrix.
+
+    A profile with a NaN layer or no variation across layers has no correlation and is
+    dropped; ``reliable_only`` also drops neuroids with ceiling <= ``threshold``.
+    Returns:
+        (kept neuroids of ``combined``, correlation matrix, number dropped).
+    """
+    if metric not in combined:
+        raise AnalysisError(f"unknown profile metric {metric!r}; use ev, r or ceiled.")
+    profiles = combined[metric].values
+    corr = profile_correlation(profiles)
+    keep = np.isfinite(np.diag(corr))
+    if reliable_only:
+        keep &= combined["ceiling"].values > threshold
+    index = np.flatnonzero(keep)
+    return combined.isel(neuroid=index), corr[np.ix_(index, index)], int((~keep).sum())
+
+
+class ProfileConsistency(Analysis):
+    name = "profile-consistency"
+    description = ("Correlations between neuroids' layer profiles within and between regions (paper fig. 9), "
+                   "with a permutation test of within > between.")
+
+    def run(self, scores: list[xr.Dataset], metric: str = "ev", n_permutations: int = 1000, seed: int = 0,
+            reliable_only: bool = False, threshold: float = RELIABILITY_THRESHOLD) -> AnalysisResult:
+        combined = combine_scores(scores)
+        kept, corr, dropped = defined_profiles(combined, metric, reliable_only, threshold)
+        if kept.sizes["neuroid"] < 3:
+            raise AnalysisError(f"only {kept.sizes['neuroid']} neuroids have a defined layer profile; "
+                                "profile-consistency needs at least 3 (score more layers or neuroids).")
+        region = kept["region"].values
+        regions = regions_in_order(region)
+        n_regions = len(regions)
+        pair_stats = np.full((4, n_regions, n_regions), np.nan)  # mean, median, n pairs, fraction r > 0
+        distributions: dict[tuple[str, str], np.ndarray] = {}
+        for a, first in enumerate(regions):
+            for b, second in enumerate(regions):
+                values = pair_values(corr, region, first, second)
+                distributions[(first, second)] = values
+                if values.size:
+                    pair_stats[:, a, b] = [values.mean(), np.median(values), values.size, (values > 0).mean()]
+                else:
+                    pair_stats[2, a, b] = 0
+        test: dict[str, Any] = {"n_permutations": n_permutations, "statistic": "mean within-region r minus "
+                                "mean between-region r over distinct neuroid pairs"}
+        null = np.empty(0)
+        if n_regions >= 2 and n_permutations > 0:
+            observed, null, p = permutation_test(corr, region, n_permutations, np.random.default_rng(seed))
+            test.update(observed=round(observed, 6), p_value=round(p, 6),
+                        null_mean=round(float(null.mean()), 6), null_sd=round(float(null.std()), 6))
+        else:
+            test.update(observed=None, p_value=None,
+                        note="the within-vs-between permutation test needs neuroids of at least two regions")
+        coords = {"region": regions, "region_other": regions, "neuroid_id": ("neuroid", kept["neuroid_id"].values),
+                  "neuroid_region": ("neuroid", region),
+                  "neuroid_id_other": ("neuroid_other", kept["neuroid_id"].values)}
+        dataset = xr.Dataset({
+            "correlation": (("neuroid", "neuroid_other"), corr),
+            "pair_mean": (("region", "region_other"), pair_stats[0]),
+            "pair_median": (("region", "region_other"), pair_stats[1]),
+            "pair_count": (("region", "region_other"), pair_stats[2].astype(np.int64)),
+            "pair_fraction_positive": (("region", "region_other"), pair_stats[3]),
+            "null": (("permutation",), null),
+        }, coords=coords)
+        dataset["correlation"].attrs["long_name"] = R_LABEL + f" ({metric} at each layer)"
+        dataset.attrs.update({"model": combined.attrs["model"], "benchmarks": combined.attrs["benchmarks"],
+                              "readout": combined.attrs["readout"], "metric": metric, "seed": seed,
+                              "n_dropped_undefined": dropped, "test": json.dumps(test)})
+        numbers = summary_numbers(combined, threshold)
+        numbers["consistency"] = {
+            "metric": metric, "n_profiles": int(kept.sizes["neuroid"]), "n_dropped": dropped,
+            "within": {r: _describe(distributions[(r, r)]) for r in regions},
+            "between": {f"{a} x {b}": _describe(distributions[(a, b)])
+                        for i, a in enumerate(regions) for b in regions[i + 1:]},
+            "permutation_test": test,
+        }
+        figures = {"profile_consistency": histograms(distributions, regions, combined, metric)}
+        if null.size:
+            figures["profile_consistency_permutation"] = null_figure(null, test, combined)
+        markdown = _markdown(numbers, test, metric) + "\n\n" + summary_table(numbers)
+        return AnalysisResult(self.name, dataset, figures, numbers, markdown)
+
+
+def _describe(values: np.ndarray) -> dict[str, Any]:
+    if values.size == 0:
+        return {"n_pairs": 0}
+    return {"n_pairs": int(values.size), "mean": round(float(values.mean()), 6),
+            "median": round(float(np.median(values)), 6), "fraction_positive": round(float((values > 0).mean()), 6)}
+
+
+def _markdown(numbers: dict[str, Any], test: dict[str, Any], metric: str) -> str:
+    info = numbers["consistency"]
+    lines = [f"Correlation between the layer profiles ({metric} at each layer) of {info['n_profiles']} neuroids "
+             f"({info['n_dropped']} dropped: NaN or flat profile).", "",
+             "| pairs | n pairs | mean r | median r | r > 0 |", "| --- | ---: | ---: | ---: | ---: |"]
+    for label, group in (("within", info["within"]), ("between", info["between"])):
+        for name, d in group.items():
+            if d["n_pairs"]:
+                lines.append(f"| {label} {name} | {d['n_pairs']} | {d['mean']:.3f} | {d['median']:.3f} | "
+                             f"{100 * d['fraction_positive']:.1f}% |")
+    lines.append("")
+    if test.get("p_value") is not None:
+        lines.append(f"Permutation test (within > between, {test['n_permutations']} label shuffles): observed "
+                     f"difference {test['observed']:.4f} (null mean {test['null_mean']:.4f}, sd "
+                     f"{test['null_sd']:.4f}), one-sided p = {test['p_value']:.4g}.")
+    else:
+        lines.append(f"Permutation test: not run; {test['note']}.")
+    return "\n".join(lines)
+
+
+def histograms(distributions: dict[tuple[str, str], np.ndarray], regions: list[str], combined: xr.Dataset,
+               metric: str) -> Any:
+    """Lower-triangle grid: within-region histograms on the diagonal, between-region below."""
+    palette = region_palette(regions)
+    k = len(regions)
+    size = 2.6 if k > 1 else 5.0
+    figure, axes = new_figure(size * k + 0.8, size * k * 0.8 + 1.0, nrows=k, ncols=k, squeeze=False,
+                              sharex=True)
+    bins = np.linspace(-1, 1, 41)
+    for a, first in enumerate(regions):
+        for b, second in enumerate(regions):
+            ax = axes[a, b]
+            if b > a:
+                ax.set_visible(False)
+                continue
+            values = distributions[(first, second)]
+            colour = palette[first] if a == b else "0.45"
+            if values.size:
+                ax.hist(values, bins=bins, weights=np.full(values.size, 1.0 / values.size), color=colour,
+                        alpha=0.85)
+                ax.axvline(np.median(values), color="k", linewidth=1, linestyle="--")
+            kind = f"within {first}" if a == b else f"{first} x {second}"
+            style_axes(ax, f"{kind} ({values.size} pairs)", "", "")
+            ax.title.set_fontsize(9)
+    # shared axis labels: per-panel ones collide in a grid
+    figure.supxlabel(R_LABEL, fontsize=10)
+    figure.supylabel("fraction of the panel's neuroid pairs", fontsize=10)
+    figure.suptitle("Consistency of layer profiles within (diagonal) and between regions\n"
+                    + subtitle(combined.attrs["model"], json.loads(combined.attrs["benchmarks"]),
+                               combined.attrs["readout"])
+                    + f"; profile = {metric} at each layer; dashed: median", fontsize=10)
+    figure.tight_layout()
+    return figure
+
+
+def null_figure(null: np.ndarray, test: dict[str, Any], combined: xr.Dataset) -> Any:
+    figure, ax = new_figure(6.0, 4.0)
+    ax.hist(null, bins=40, color="0.6", label=f"shuffled region labels ({null.size})")
+    ax.axvline(test["observed"], color="#D55E00", linewidth=2, label=f"observed (p = {test['p_value']:.3g})")
+    style_axes(ax, "Permutation test: are profiles more similar within regions?\n"
+               + subtitle(combined.attrs["model"], json.loads(combined.attrs["benchmarks"]), combined.attrs["readout"]),
+               "mean within-region r minus mean between-region r", "number of permutations")
+    ax.legend(frameon=False, fontsize=8)
+    figure.tight_layout()
+    return figure

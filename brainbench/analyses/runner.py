@@ -1,0 +1,94 @@
+"""Run a registered analysis: score (cached) every benchmark x readout, analyse, write files."""
+
+from __future__ import annotations
+
+import inspect
+import os
+from typing import Any
+
+import xarray as xr
+
+from brainbench.analyses.base import Analysis, AnalysisError, AnalysisResult
+from brainbench.registry import get_registry, load_object
+from brainbench.registry.registry import Registry
+
+
+def load_analysis(analysis_id: str, registry: Registry | None = None) -> tuple[Analysis, dict[str, Any]]:
+    """The analysis object of a registry id and its declared default params."""
+    registry = registry or get_registry()
+    entry = registry.analysis(analysis_id)
+    target = load_object(entry.python_name)
+    analysis = target() if isinstance(target, type) else target
+    if not isinstance(analysis, Analysis) and not callable(getattr(analysis, "run", None)):
+        raise AnalysisError(f"{entry.python_name} is not an analysis (it has no run method).")
+    if not getattr(analysis, "name", ""):
+        analysis.name = entry.id
+    return analysis, dict(entry.params)
+
+
+def run_analysis(analysis: Analysis, scores: list[xr.Dataset], params: dict[str, Any] | None = None) -> AnalysisResult:
+    """``analysis.run(scores, **params)`` with unknown parameters reported clearly."""
+    params = dict(params or {})
+    accepted = inspect.signature(analysis.run).parameters
+    if not any(p.kind is p.VAR_KEYWORD for p in accepted.values()):
+        unknown = sorted(set(params) - set(accepted))
+        if unknown:
+            names = ", ".join(p for p in accepted if p != "scores")
+            raise AnalysisError(f"analysis {analysis.name!r} has no parameter {unknown[0]!r}; it takes: {names}.")
+    return analysis.run(scores, **params)
+
+
+def analyze(analysis_id: str, model: Any, benchmarks: list[Any], *, readouts: list[str] | None = None,
+            layers: list[str] | None = None, params: dict[str, Any] | None = None,
+            out: str | os.PathLike | None = None, seed: int = 0, device: str = "auto", progress: bool = True,
+            use_cache: bool = True, registry: Registry | None = None) -> AnalysisResult:
+    """Score ``model`` on every benchmark (and readout), run an analysis, optionally write it.
+
+    Args:
+        analysis_id: a registered analysis id (``brainbench analyze --list``).
+        model: model id or :class:`brainbench.models.base.TorchModel`.
+        benchmarks: benchmark ids or :class:`brainbench.benchmark.Benchmark` objects.
+        readouts: readout ids; one for most analyses (default: each benchmark's own), any
+            number for a multi-readout analysis (default: its :meth:`Analysis.default_readouts`).
+        params: analysis parameters, overriding those its manifest entry declares.
+        out: folder for ``<analysis>.nc``, figures (PNG + SVG), ``summary.md`` and ``summary.json``.
+    """
+    from tqdm.auto import tqdm
+
+    from brainbench.analyses.cache import cached_score
+    from brainbench.benchmark import Benchmark, resolve_benchmark
+
+    registry = registry or get_registry()
+    analysis, declared = load_analysis(analysis_id, registry)
+    if not benchmarks:
+        raise AnalysisError("name at least one benchmark to analyse.")
+    benches = [b if isinstance(b, Benchmark) else resolve_benchmark(b, registry) for b in benchmarks]
+    readout_list: list[str | None]
+    if getattr(analysis, "multi_readout", False):
+        readout_list = list(readouts or analysis.default_readouts(registry.ids("readouts")) or [None])
+    else:
+        if readouts and len(readouts) > 1:
+            raise AnalysisError(f"analysis {analysis_id!r} uses one readout; pass a single --readout "
+                                "(regime-comparison compares several).")
+        readout_list = [readouts[0] if readouts else None]
+    for readout in readout_list:
+        if readout is not None:
+            registry.readout(readout)  # unknown id: a clear error before any scoring
+    passes = [(b, r) for r in readout_list for b in benches]
+    model_id = model if isinstance(model, str) else model.identifier
+    scores = []
+    for bench, readout in tqdm(passes, desc=f"{analysis_id}: {model_id} x benchmark passes", unit="pass",
+                               disable=not progress):
+        dataset = cached_score(model, bench, readout=readout, layers=layers, seed=seed, device=device,
+                               use_cache=use_cache, progress=progress, registry=registry)
+        if "region" not in dataset.coords:
+            dataset.attrs["region"] = bench.entry.region or bench.identifier
+        scores.append(dataset)
+    merged = {**declared, **(params or {})}
+    if "seed" in inspect.signature(analysis.run).parameters:
+        merged.setdefault("seed", seed)  # one --seed drives splits, bootstraps and permutations
+    result = run_analysis(analysis, scores, merged)
+    if out is not None:
+        names = ", ".join(b.identifier for b in benches)
+        result.write(out, title=f"{analysis_id}: {model_id} on {names}")
+    return result

@@ -1,0 +1,303 @@
+"""Analyses on synthetic score datasets with planted layer preferences (fast, no model)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from brainbench.analyses import AnalysisError, combine_scores
+from brainbench.analyses.clustermap import Clustermap
+from brainbench.analyses.ev_distribution import EVDistribution
+from brainbench.analyses.figures import KNOWN_REGION_COLORS, region_color, region_palette
+from brainbench.analyses.layer_correspondence import LayerCorrespondence
+from brainbench.analyses.layer_profile import LayerProfile
+from brainbench.analyses.preferred_layer import PreferredLayer
+from brainbench.analyses.profile_consistency import ProfileConsistency
+from brainbench.analyses.regime_comparison import RegimeComparison
+from brainbench.analyses.stats import (
+    adjusted_rand_index,
+    cluster_order,
+    multinomial_counts,
+    permutation_test,
+    profile_correlation,
+    stimulus_bootstrap_ev,
+    within_minus_between,
+)
+from brainbench.metrics.regression import explained_variance, pearson_r
+
+LAYERS = ["l0", "l1", "l2", "l3", "l4", "l5"]
+
+
+def synthetic_scores(peaks: dict[str, int], n_per_region: int = 20, n_stimuli: int = 80, seed: int = 0,
+                     benchmark: str = "synthetic", readout: str = "simple", region_coord: bool = True,
+                     jitter: float = 0.15) -> xr.Dataset:
+    """A score dataset in brainbench.scoring's layout whose neuroids prefer planted layers.
+
+    Neuroid ``i`` of a region with peak layer ``p`` gets predictions ``target + noise`` whose
+    noise grows with ``|layer - p|`` (plus per-neuroid jitter), so its EV profile peaks at ``p``.
+    EV and r are computed from the stored predictions, as the scorer does.
+    """
+    rng = np.random.default_rng(seed)
+    regions = [name for name in peaks for _ in range(n_per_region)]
+    n = len(regions)
+    target = rng.standard_normal((n_stimuli, n)) * rng.uniform(0.5, 2.0, n)
+    prediction = np.empty((len(LAYERS), n_stimuli, n))
+    for i, name in enumerate(regions):
+        distance = np.abs(np.arange(len(LAYERS)) - peaks[name])
+        noise_sd = (0.5 + 0.35 * distance) * np.exp(jitter * rng.standard_normal(len(LAYERS)))
+        for layer in range(len(LAYERS)):
+            noise = noise_sd[layer] * target[:, i].std() * rng.standard_normal(n_stimuli)
+            prediction[layer, :, i] = target[:, i] + noise
+    ev = np.stack([explained_variance(prediction[k], target) for k in range(len(LAYERS))])
+    r = np.stack([pearson_r(prediction[k], target) for k in range(len(LAYERS))])
+    ceiling = rng.uniform(0.2, 0.95, n)
+    coords = {"layer": LAYERS, "neuroid_id": ("neuroid", [f"n{i}" for i in range(n)]),
+              "stimulus_id": ("stimulus", [f"s{k}" for k in range(n_stimuli)]),
+              "subject": ("neuroid", np.asarray(["m1", "m2"] * (n // 2) + ["m1"] * (n % 2)))}
+    if region_coord:
+        coords["region"] = ("neuroid", np.asarray(regions))
+    dataset = xr.Dataset({
+        "r": (("layer", "neuroid"), r),
+        "ev": (("layer", "neuroid"), ev),
+        "ceiled": (("layer", "neuroid"), r**2 / ceiling),
+        "prediction": (("layer", "stimulus", "neuroid"), prediction.astype(np.float32)),
+        "target": (("stimulus", "neuroid"), target),
+        "ceiling": (("neuroid",), ceiling),
+    }, coords=coords)
+    best = LAYERS[int(np.argmax(np.median(ev, axis=1)))]
+    dataset.attrs.update(model="synthetic-model", benchmark=benchmark, readout=readout, best_layer=best)
+    return dataset
+
+
+# ----------------------------------------------------------------------------- statistics
+def test_stimulus_bootstrap_matches_explicit_resample():
+    rng = np.random.default_rng(1)
+    prediction = rng.standard_normal((3, 30, 5))
+    target = prediction[1] + 0.5 * rng.standard_normal((30, 5))
+    counts = multinomial_counts(30, 4, rng)
+    ev = stimulus_bootstrap_ev(prediction, target, counts)
+    for b in range(4):
+        index = np.repeat(np.arange(30), counts[b])
+        for layer in range(3):
+            expected = explained_variance(prediction[layer, index], target[index])
+            np.testing.assert_allclose(ev[b, layer], expected, rtol=1e-10, atol=1e-10)
+    # all counts one: exactly the unresampled EV
+    np.testing.assert_allclose(stimulus_bootstrap_ev(prediction, target, np.ones((1, 30)))[0, 2],
+                               explained_variance(prediction[2], target), atol=1e-12)
+
+
+def test_stimulus_bootstrap_debias_centres_resampled_ev_on_the_point_estimate():
+    """A near-chance prediction over 60 stimuli: plain resampled EV sits ~(1 - EV)/S too low."""
+    rng = np.random.default_rng(3)
+    target = rng.standard_normal((60, 40))
+    prediction = (0.1 * target + rng.standard_normal((60, 40)) * 0.1)[None]
+    point = explained_variance(prediction[0], target)
+    counts = multinomial_counts(60, 4000, rng)
+    plain = stimulus_bootstrap_ev(prediction, target, counts).mean(axis=0)[0]
+    fixed = stimulus_bootstrap_ev(prediction, target, counts, debias=True).mean(axis=0)[0]
+    shift = (1 - point) / 60
+    assert np.mean(plain - point) == pytest.approx(-np.mean(shift), rel=0.25)
+    assert abs(np.mean(fixed - point)) < 0.15 * np.mean(shift)
+
+
+def test_profile_correlation_matches_numpy_and_flags_flat_profiles():
+    rng = np.random.default_rng(2)
+    profiles = rng.standard_normal((6, 5))
+    profiles[4] = 0.3  # flat: no correlation defined
+    corr = profile_correlation(profiles)
+    good = [0, 1, 2, 3, 5]
+    np.testing.assert_allclose(corr[np.ix_(good, good)], np.corrcoef(profiles[good]), atol=1e-12)
+    assert np.isnan(corr[4]).all() and np.isnan(corr[:, 4]).all()
+
+
+def test_within_minus_between_by_hand():
+    corr = np.array([[1.0, 0.8, 0.1, 0.0],
+                     [0.8, 1.0, 0.2, 0.3],
+                     [0.1, 0.2, 1.0, 0.6],
+                     [0.0, 0.3, 0.6, 1.0]])
+    labels = np.array(["A", "A", "B", "B"])
+    # within pairs: 0.8, 0.6 -> 0.7; between: 0.1, 0.0, 0.2, 0.3 -> 0.15 (diagonal never counts)
+    assert within_minus_between(corr, labels) == pytest.approx(0.55)
+
+
+def test_permutation_p_values_are_calibrated_under_the_null():
+    """Identical planted preferences: p roughly uniform (a diagonal or pairing bug would skew it)."""
+    p_values = []
+    for seed in range(20):
+        scores = synthetic_scores({"A": 2, "B": 2}, n_per_region=12, n_stimuli=40, seed=100 + seed, jitter=0.4)
+        combined = combine_scores([scores])
+        corr = profile_correlation(combined["ev"].values)
+        _, _, p = permutation_test(corr, combined["region"].values, 200, np.random.default_rng(seed))
+        p_values.append(p)
+    p_values = np.asarray(p_values)
+    assert 0.3 < p_values.mean() < 0.7
+    assert (p_values < 0.05).sum() <= 3
+
+
+def test_adjusted_rand_index_known_values():
+    assert adjusted_rand_index(np.array([1, 1, 2, 2]), np.array(["a", "a", "b", "b"])) == pytest.approx(1.0)
+    # Hubert & Arabie's index for this table, computed by hand: (1 - 1*2/6) / (1.5 - 1*2/6)... = -0.5
+    assert adjusted_rand_index(np.array([1, 1, 2, 2]), np.array(["a", "b", "a", "b"])) == pytest.approx(-0.5)
+
+
+# ----------------------------------------------------------------------------- analyses
+def test_layer_correspondence_recovers_planted_layers():
+    scores = synthetic_scores({"VISl": 1, "VISam": 4}, n_per_region=25)
+    result = LayerCorrespondence().run([scores], n_boot=200, seed=0)
+    data = result.dataset
+    assert list(data["region"].values) == ["VISl", "VISam"]
+    assert list(data["best_layer_median"].values) == ["l1", "l4"]
+    assert list(data["best_layer_mean"].values) == ["l1", "l4"]
+    assert result.numbers["best_layer_by_region"]["median"] == {"VISl": "l1", "VISam": "l4"}
+    for stat in ("median", "mean"):
+        point = data[f"{stat}_ev"].values
+        for kind in ("neuroids", "stimuli"):
+            ci = data[f"{stat}_ci_{kind}"].values
+            assert np.all(ci[0] <= point + 1e-9) and np.all(point <= ci[1] + 1e-9)
+            assert np.all(ci[1] - ci[0] > 0)
+    # the point estimate is the median of the per-neuroid EVs, not of something else
+    visl = scores["ev"].values[:, :25]
+    np.testing.assert_allclose(data["median_ev"].values[0], np.median(visl, axis=1))
+
+
+def test_profile_consistency_small_p_when_regions_differ():
+    scores = synthetic_scores({"VISl": 1, "VISam": 4}, n_per_region=15)
+    result = ProfileConsistency().run([scores], n_permutations=300, seed=0)
+    test = result.numbers["consistency"]["permutation_test"]
+    assert test["p_value"] < 0.01
+    assert test["observed"] > 0.5
+    within = result.numbers["consistency"]["within"]["VISl"]
+    between = result.numbers["consistency"]["between"]["VISl x VISam"]
+    assert within["n_pairs"] == 15 * 14 // 2 and between["n_pairs"] == 15 * 15
+    assert within["mean"] > between["mean"]
+    assert result.dataset["pair_count"].sel(region="VISl", region_other="VISam").item() == 225
+
+
+def test_profile_consistency_large_p_when_preferences_identical():
+    scores = synthetic_scores({"VISl": 3, "VISam": 3}, n_per_region=15, seed=5, jitter=0.4)
+    result = ProfileConsistency().run([scores], n_permutations=300, seed=0)
+    assert result.numbers["consistency"]["permutation_test"]["p_value"] > 0.05
+
+
+def test_profile_consistency_single_region_reports_within_only():
+    scores = synthetic_scores({"V4": 2}, n_per_region=10)
+    result = ProfileConsistency().run([scores], n_permutations=100)
+    test = result.numbers["consistency"]["permutation_test"]
+    assert test["p_value"] is None and "at least two regions" in test["note"]
+    assert result.numbers["consistency"]["within"]["V4"]["n_pairs"] == 45
+    assert "profile_consistency_permutation" not in result.figures
+
+
+def test_cluster_order_groups_planted_clusters():
+    scores = synthetic_scores({"A": 0, "B": 3, "C": 5}, n_per_region=10, seed=3)
+    rng = np.random.default_rng(0)
+    shuffle = rng.permutation(scores.sizes["neuroid"])  # clustering must not rely on input order
+    shuffled = scores.isel(neuroid=shuffle)
+    corr = profile_correlation(shuffled["ev"].values.T)
+    _, order = cluster_order(corr)
+    labels = shuffled["region"].values[order]
+    changes = int((labels[1:] != labels[:-1]).sum())
+    assert changes == 2  # three contiguous blocks
+    result = Clustermap().run([shuffled])
+    assert result.numbers["clustering"]["adjusted_rand_index_vs_region"] == pytest.approx(1.0)
+    position = result.dataset["leaf_position"].values
+    ordered = result.dataset["region"].values[np.argsort(position)]
+    assert int((ordered[1:] != ordered[:-1]).sum()) == 2
+
+
+def test_combine_scores_keeps_regions_and_falls_back_to_benchmark_id():
+    a = synthetic_scores({"VISl": 1}, n_per_region=4, benchmark="bench-a")
+    b = synthetic_scores({"x": 2}, n_per_region=3, benchmark="bench-b", region_coord=False)
+    combined = combine_scores([a, b])
+    assert list(combined["region"].values) == ["VISl"] * 4 + ["bench-b"] * 3
+    assert list(combined["benchmark"].values) == ["bench-a"] * 4 + ["bench-b"] * 3
+    # same ids in both benchmarks: made unique with the benchmark prefix
+    assert combined["neuroid_id"].values[0] == "bench-a/n0" and combined["neuroid_id"].values[-1] == "bench-b/n2"
+    assert "subject" in combined.coords
+    np.testing.assert_array_equal(combined["ev"].values[4:], b["ev"].values.T)
+    b.attrs["region"] = "V1"
+    assert list(combine_scores([a, b])["region"].values[4:]) == ["V1"] * 3
+    with pytest.raises(AnalysisError, match="different layers"):
+        combine_scores([a, b.isel(layer=[0, 1])])
+
+
+def test_summary_numbers_fractions():
+    scores = synthetic_scores({"VISl": 1, "VISam": 4}, n_per_region=10)
+    numbers = LayerProfile().run([scores]).numbers
+    combined = combine_scores([scores])
+    ev = combined["ev"].sel(layer=scores.attrs["best_layer"]).values
+    ceiling = combined["ceiling"].values
+    assert numbers["all"]["fraction_ev_positive"] == pytest.approx((ev > 0).mean())
+    reliable = ceiling > 0.5
+    assert numbers["all"]["n_reliable"] == int(reliable.sum())
+    assert numbers["all"]["fraction_reliable_ev_positive"] == pytest.approx((ev[reliable] > 0).mean())
+    assert numbers["by_region"]["VISl"]["modal_preferred_layer"] == "l1"
+    assert numbers["by_region"]["VISam"]["modal_preferred_layer"] == "l4"
+    assert sum(numbers["by_region"]["VISam"]["preferred_layer_counts"].values()) == 10
+
+
+def test_preferred_layer_counts():
+    scores = synthetic_scores({"VISl": 1, "VISam": 4}, n_per_region=10)
+    data = PreferredLayer().run([scores]).dataset
+    counts = data["count"]
+    assert counts.sum("layer").values.tolist() == [10, 10]
+    assert counts.sel(region="VISl").argmax("layer").item() == 1
+    assert counts.sel(region="VISam").argmax("layer").item() == 4
+
+
+def test_regime_comparison_aligns_readouts():
+    a = synthetic_scores({"VISl": 1}, n_per_region=8, readout="s1", seed=1)
+    b = synthetic_scores({"VISl": 1}, n_per_region=8, readout="s2", seed=2)
+    result = RegimeComparison().run([a, b])
+    data = result.dataset
+    assert list(data["readout"].values) == ["s1", "s2"]
+    np.testing.assert_allclose(data["headline_ev"].sel(readout="s2").values,
+                               b["ev"].sel(layer=b.attrs["best_layer"]).values)
+    assert RegimeComparison().default_readouts(["simple", "s2", "ridge-x", "sp1"]) == ["simple", "s2", "sp1"]
+    with pytest.raises(AnalysisError, match="other neuroids"):
+        RegimeComparison().run([a, b.isel(neuroid=slice(0, 5))])
+
+
+def test_region_colours_are_stable():
+    assert region_color("VISl") == KNOWN_REGION_COLORS["VISl"]
+    assert region_color("my-area") == region_color("my-area")
+    palette = region_palette(["VISl", "VISam", "a1", "a2", "a3"])
+    assert len(set(palette.values())) == 5
+
+
+# ----------------------------------------------------------------------------- files
+def _assert_real_picture(path):
+    import matplotlib.image as mpimg
+
+    assert path.stat().st_size > 10_000, path
+    pixels = mpimg.imread(path)
+    assert pixels.ndim == 3 and min(pixels.shape[:2]) > 200
+    assert pixels[..., :3].std() > 0.05  # not a blank canvas
+
+
+@pytest.mark.parametrize("analysis", [LayerProfile, LayerCorrespondence, ProfileConsistency, Clustermap,
+                                      EVDistribution, PreferredLayer])
+def test_outputs_are_real_figures_and_netcdf_round_trips(analysis, tmp_path):
+    scores = synthetic_scores({"VISl": 1, "VISam": 4, "VISp": 0}, n_per_region=8, n_stimuli=40)
+    params = {"n_boot": 50} if analysis is LayerCorrespondence else {}
+    if analysis is ProfileConsistency:
+        params = {"n_permutations": 100}
+    result = analysis().run([scores], **params)
+    paths = result.write(tmp_path, title="test")
+    result.close()
+    assert result.figures
+    for stem in result.figures:
+        _assert_real_picture(tmp_path / f"{stem}.png")
+        svg = (tmp_path / f"{stem}.svg").read_text()
+        assert svg.lstrip().startswith("<?xml") and "<svg" in svg
+    with xr.open_dataset(paths["data"], engine="netcdf4") as stored:
+        stored = stored.load()
+    assert stored.identical(result.dataset), analysis.name
+    summary = (tmp_path / "summary.md").read_text()
+    for stem in result.figures:
+        assert f"({stem}.png)" in summary
+    assert "| VISam |" in summary
+    assert json.loads((tmp_path / "summary.json").read_text())["n_neuroids"] == 24

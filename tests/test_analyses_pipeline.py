@@ -1,0 +1,171 @@
+"""Analyses end to end: a tiny TorchModel scored by brainbench.score on custom benchmarks
+with planted layer preferences, the score cache, and the ``brainbench analyze`` command."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+
+N_STIMULI = 120
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    """A two-conv-layer network, its stimuli, and neuroids planted on one layer or the other."""
+    import torch
+
+    from brainbench.data.stimuli import StimulusSet
+    from brainbench.models.base import TorchModel
+    from brainbench.registry.manifest import Preprocessing
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.ReLU(),
+                              torch.nn.Conv2d(4, 4, 3, padding=1, stride=2), torch.nn.ReLU())
+    model = TorchModel(net, {"c1": "1", "c2": "3"}, identifier="tiny-two-conv",
+                       preprocessing=Preprocessing(size=8, placement="resize"))
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(N_STIMULI, 8, 8, 3), dtype=np.uint8)
+    stimuli = StimulusSet.from_arrays(images, identifier="tiny-noise")
+    return model, stimuli
+
+
+def planted_benchmark(model, stimuli, layer: str, identifier: str, region: str | None, seed: int,
+                      n_neuroids: int = 6):
+    """Neuroids that are a sparse linear read-out of ``layer`` plus trial noise, 3 repetitions."""
+    import torch
+
+    from brainbench.activations import get_activations
+    from brainbench.benchmark import custom_benchmark
+    from brainbench.data.assembly import make_assembly
+
+    features = get_activations(model, stimuli, [layer], model.preprocessing, torch.device("cpu"),
+                               progress=False)[layer]
+    X = np.asarray(features, dtype=np.float64).reshape(N_STIMULI, -1)
+    X = (X - X.mean(0)) / (X.std(0) + 1e-9)
+    rng = np.random.default_rng(seed)
+    weights = rng.standard_normal((X.shape[1], n_neuroids)) * (rng.random((X.shape[1], n_neuroids)) < 0.05)
+    signal = X @ weights
+    signal /= signal.std(0)
+    trials = signal[None] + 0.3 * rng.standard_normal((3, N_STIMULI, n_neuroids))
+    coords = {"region": np.full(n_neuroids, region)} if region else {}
+    assembly = make_assembly(trials, stimulus_ids=stimuli.ids, neuroid_ids=[f"u{i}" for i in range(n_neuroids)],
+                             identifier=identifier, neuroid_coords=coords)
+    return custom_benchmark(assembly, stimuli, identifier=identifier, split={"kind": "kfold", "n_splits": 5})
+
+
+@pytest.fixture(scope="module")
+def benchmarks(tiny, tmp_path_factory):
+    model, stimuli = tiny
+    mp = pytest.MonkeyPatch()
+    mp.setenv("BRAINBENCH_HOME", str(tmp_path_factory.mktemp("home")))
+    try:
+        early = planted_benchmark(model, stimuli, "c1", "bench-early", "VISl", seed=1)
+        late = planted_benchmark(model, stimuli, "c2", "bench-late", None, seed=2)
+    finally:
+        mp.undo()
+    return early, late
+
+
+def test_layer_correspondence_through_the_scorer(tiny, benchmarks, tmp_path, fresh_home, monkeypatch):
+    from brainbench import scoring
+    from brainbench.analyses import analyze
+
+    model, _ = tiny
+    early, late = benchmarks
+    result = analyze("layer-correspondence", model, [early, late], params={"n_boot": 100}, out=tmp_path / "lc",
+                     device="cpu", progress=False)
+    data = result.dataset
+    # one assembly has a region coordinate, the other falls back to its benchmark id
+    assert list(data["region"].values) == ["VISl", "bench-late"]
+    assert data["best_layer_median"].sel(region="VISl").item() == "c1"
+    assert data["best_layer_median"].sel(region="bench-late").item() == "c2"
+    assert data["median_ev"].sel(region="VISl", layer="c1").item() > 0.3
+    assert (tmp_path / "lc" / "layer_correspondence.png").stat().st_size > 10_000
+    with xr.open_dataset(tmp_path / "lc" / "layer-correspondence.nc") as stored:
+        assert stored.load().identical(data)
+    cached = sorted((fresh_home / "scores").glob("*.nc"))
+    assert len(cached) == 2
+    result.close()
+
+    # a second run reads the score cache: the scorer must not be called again
+    def refuse(*args, **kwargs):
+        raise AssertionError("score() was called despite a cached score")
+
+    monkeypatch.setattr(scoring, "score", refuse)
+    again = analyze("layer-correspondence", model, [early, late], params={"n_boot": 100}, device="cpu",
+                    progress=False)
+    xr.testing.assert_identical(again.dataset, data)
+    again.close()
+    # another seed is another score: not served from the cache
+    with pytest.raises(AssertionError, match="despite a cached score"):
+        analyze("layer-profile", model, [early], seed=1, device="cpu", progress=False)
+
+
+def test_profile_consistency_through_the_scorer(tiny, benchmarks, fresh_home):
+    from brainbench.analyses import analyze
+
+    model, _ = tiny
+    early, late = benchmarks
+    result = analyze("profile-consistency", model, [early, late], params={"n_permutations": 200},
+                     device="cpu", progress=False)
+    test = result.numbers["consistency"]["permutation_test"]
+    # two layers: every profile is rising or falling, r = +1 or -1; planted layers split them by region
+    assert test["p_value"] < 0.05
+    assert result.numbers["consistency"]["within"]["VISl"]["mean"] > 0.9
+    assert result.numbers["consistency"]["between"]["VISl x bench-late"]["mean"] < -0.5
+    result.close()
+
+
+def test_score_key_changes_with_what_determines_the_numbers(tiny, benchmarks):
+    from brainbench.analyses.cache import score_key
+    from brainbench.registry import get_registry
+
+    model, _ = tiny
+    early, late = benchmarks
+    registry = get_registry()
+    base, _ = score_key(model, early, None, None, 0, registry)
+    assert score_key(model, early, None, None, 0, registry)[0] == base
+    assert score_key(model, early, None, None, 1, registry)[0] != base
+    assert score_key(model, early, None, ["c1"], 0, registry)[0] != base
+    assert score_key(model, late, None, None, 0, registry)[0] != base
+    import copy
+
+    import torch
+
+    from brainbench.models.base import TorchModel
+
+    net = copy.deepcopy(model.module)
+    with torch.no_grad():
+        net[0].bias.add_(1.0)  # new weights, same id and layers
+    other = TorchModel(net, model.layer_modules, identifier=model.identifier, preprocessing=model.preprocessing)
+    assert score_key(other, early, None, None, 0, registry)[0] != base
+    # new data under the same benchmark id and version: a new key
+    changed = planted_benchmark(model, early.load().stimuli, "c1", "bench-early", "VISl", seed=9)
+    assert score_key(model, changed, None, None, 0, registry)[0] != base
+
+
+def test_cli_list_and_errors(capsys):
+    from brainbench.cli.main import main
+
+    assert main(["analyze", "--list"]) == 0
+    out = capsys.readouterr().out
+    for name in ("layer-profile", "layer-correspondence", "profile-consistency", "clustermap", "ev-distribution",
+                 "regime-comparison"):
+        assert name in out
+    assert main(["analyze", "profile-consistensy", "alexnet", "cowley2023-V4"]) == 2
+    assert "profile-consistency" in capsys.readouterr().err  # the did-you-mean suggestion
+    assert main(["analyze", "layer-profile", "alexnet"]) == 2
+    assert "usage" in capsys.readouterr().err
+    assert main(["analyze", "layer-profile", "alexnet", "cowley2023-V4", "--readout", "simple,simple"]) == 2
+    assert "one readout" in capsys.readouterr().err
+    assert main(["analyze", "layer-profile", "alexnet", "cowley2023-V4", "--param", "oops"]) == 2
+    assert "key=value" in capsys.readouterr().err
+
+
+def test_unknown_analysis_parameter_is_a_clear_error():
+    from brainbench.analyses import AnalysisError, load_analysis, run_analysis
+
+    analysis, _ = load_analysis("profile-consistency")
+    with pytest.raises(AnalysisError, match="no parameter 'n_perm'.*n_permutations"):
+        run_analysis(analysis, [], {"n_perm": 5})
