@@ -1,8 +1,11 @@
 """Layer activations, extracted in batches and cached on disk.
 
 A layer's activations for a stimulus set are one float32 ``.npy`` file of shape
-``(stimulus, C, H, W)`` (or ``(stimulus, F)``), opened as a memory map so that a layer
-larger than memory is never loaded whole: readouts stream it in row blocks.
+``(stimulus, C, H, W)`` (or ``(stimulus, F)``). It is written batch by batch with plain
+file writes and read back through :class:`NpyRows`, which reads only the rows asked for,
+so a layer larger than memory is never loaded whole (readouts stream it in row blocks)
+and no file pages are mapped into the process (a memory map of a 2.5 GB conv1 file
+would count 2.5 GB towards the process's resident memory).
 
 Cache key: sha256 of (model weights hash, layer, its submodule, preprocessing,
 stimulus-set content hash) -- never ids alone, so new weights, new pixels or a new
@@ -50,7 +53,7 @@ def get_activations(model: TorchModel, stimuli: StimulusSet, layers: Sequence[st
     """Activations of ``layers`` for every stimulus, from the cache or one forward pass.
 
     Returns:
-        layer -> read-only float32 memmap ``(stimulus, C, H, W)`` or ``(stimulus, F)``.
+        layer -> :class:`NpyRows` ``(stimulus, C, H, W)`` or ``(stimulus, F)``, float32.
     """
     layers = model.check_layers(layers)
     files = {layer: _cache_file(model, layer, activation_key(model, layer, prep, stimuli))
@@ -58,7 +61,7 @@ def get_activations(model: TorchModel, stimuli: StimulusSet, layers: Sequence[st
     missing = [layer for layer in layers if not (use_cache and files[layer].is_file())]
     if missing:
         _extract(model, stimuli, missing, prep, device, batch_size, progress, files)
-    return {layer: np.load(files[layer], mmap_mode="r") for layer in layers}
+    return {layer: NpyRows(files[layer]) for layer in layers}
 
 
 def _extract(model: TorchModel, stimuli: StimulusSet, layers: list[str], prep: Preprocessing,
@@ -67,7 +70,7 @@ def _extract(model: TorchModel, stimuli: StimulusSet, layers: list[str], prep: P
 
     model.to(device)
     n = len(stimuli)
-    writers: dict[str, np.memmap] = {}
+    handles: dict[str, object] = {}
     temps = {layer: files[layer].with_name(f".{files[layer].name}.{os.getpid()}.tmp") for layer in layers}
     try:
         bar = tqdm(total=n, desc=f"{model.identifier} activations", unit="img", disable=not progress,
@@ -77,19 +80,72 @@ def _extract(model: TorchModel, stimuli: StimulusSet, layers: list[str], prep: P
             batch = torch.stack([to_tensor(stimuli.image(k), prep) for k in range(start, stop)]).to(device)
             outputs = model.forward_layers(batch, layers)
             for layer, value in outputs.items():
-                if layer not in writers:
+                if layer not in handles:
                     temps[layer].parent.mkdir(parents=True, exist_ok=True)
-                    writers[layer] = np.lib.format.open_memmap(
-                        temps[layer], mode="w+", dtype=np.float32, shape=(n, *value.shape[1:]))
-                writers[layer][start:stop] = value.float().cpu().numpy()
+                    handle = open(temps[layer], "wb")  # closed below, also on failure
+                    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)),
+                              "fortran_order": False, "shape": (n, *value.shape[1:])}
+                    np.lib.format.write_array_header_2_0(handle, header)
+                    handles[layer] = handle
+                handles[layer].write(np.ascontiguousarray(value.float().cpu().numpy()).tobytes())
             bar.update(stop - start)
         bar.close()
-        for layer, writer in writers.items():
-            writer.flush()
-            del writer
+        for layer, handle in handles.items():
+            handle.close()
             os.replace(temps[layer], files[layer])
-        writers.clear()
     finally:
-        writers.clear()
+        for handle in handles.values():
+            handle.close()
         for temp in temps.values():
             temp.unlink(missing_ok=True)
+
+
+class NpyRows:
+    """Row access to a C-ordered ``.npy`` file without mapping or loading it whole.
+
+    ``rows[a:b]`` reads rows a..b-1; ``np.asarray(rows)`` reads everything.
+
+    Attributes:
+        shape: the array's shape, ``(n, ...)``.
+        dtype: its dtype.
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        with open(self.path, "rb") as handle:
+            version = np.lib.format.read_magic(handle)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(handle)
+            else:
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(handle)
+            self._offset = handle.tell()
+        if fortran or dtype.hasobject:
+            raise ValueError(f"{self.path} is not a C-ordered numeric array.")
+        self.shape: tuple[int, ...] = tuple(shape)
+        self.dtype = dtype
+        self._row_items = int(np.prod(self.shape[1:], dtype=np.int64))
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __repr__(self) -> str:
+        return f"NpyRows({self.path.name}, shape={self.shape}, dtype={self.dtype})"
+
+    def __getitem__(self, index) -> np.ndarray:
+        if not isinstance(index, slice):
+            return np.asarray(self)[index]
+        start, stop, step = index.indices(self.shape[0])
+        if step != 1:
+            return np.asarray(self)[index]
+        count = max(0, stop - start)
+        data = np.fromfile(self.path, dtype=self.dtype, count=count * self._row_items,
+                           offset=self._offset + start * self._row_items * self.dtype.itemsize)
+        return data.reshape((count, *self.shape[1:]))
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        data = self[0:self.shape[0]]
+        return data if dtype is None else data.astype(dtype, copy=False)

@@ -100,3 +100,17 @@ def test_activation_cache_keys_on_content(fresh_home):
                                     ["conv2"])["conv2"].numpy()
     np.testing.assert_allclose(first["conv2"], expected, rtol=1e-5, atol=1e-6)
     assert not list((fresh_home / "activations").rglob("*.tmp"))
+
+
+def test_npy_rows_reads_blocks_without_mapping(tmp_path):
+    from brainbench.activations import NpyRows
+
+    array = np.arange(7 * 3 * 2 * 2, dtype=np.float32).reshape(7, 3, 2, 2)
+    np.save(tmp_path / "a.npy", array)
+    rows = NpyRows(tmp_path / "a.npy")
+    assert rows.shape == (7, 3, 2, 2) and rows.dtype == np.float32 and len(rows) == 7
+    np.testing.assert_array_equal(rows[2:5], array[2:5])
+    np.testing.assert_array_equal(rows[5:99], array[5:])
+    np.testing.assert_array_equal(np.asarray(rows), array)
+    np.testing.assert_array_equal(np.asarray(rows, dtype=np.float64), array.astype(np.float64))
+    np.testing.assert_array_equal(rows[::2], array[::2])

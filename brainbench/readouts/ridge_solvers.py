@@ -43,7 +43,7 @@ def gram(X, block: int = 256, dtype: torch.dtype | None = None,
     def rows(start: int, stop: int) -> torch.Tensor:
         chunk = X[start:stop]
         if not isinstance(chunk, torch.Tensor):
-            chunk = torch.from_numpy(np.array(chunk, copy=True))  # memmaps are read-only
+            chunk = torch.from_numpy(np.array(chunk, copy=not chunk.flags.writeable))
         return chunk.reshape(stop - start, -1).to(device=device, dtype=dtype)
 
     mean = torch.zeros(rows(0, 1).shape[1], dtype=torch.float64, device=device)
