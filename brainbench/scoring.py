@@ -309,15 +309,6 @@ def _clean(value: float) -> float | None:
 
 def write_score(dataset: xr.Dataset, path: Path) -> Path:
     """Write a score dataset to netCDF atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        encoded = dataset.copy()
-        for name in list(encoded.coords):
-            if encoded[name].dtype == object:
-                encoded[name] = encoded[name].astype(str)
-        encoded.to_netcdf(tmp, engine="netcdf4")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    from brainbench.data.netcdf import write_netcdf_atomic
+
+    return write_netcdf_atomic(dataset, path)

@@ -297,15 +297,6 @@ def _jsonable(value: Any) -> Any:
 
 def write_netcdf(dataset: xr.Dataset, path: Path) -> Path:
     """Write an analysis dataset atomically; object-typed arrays are stored as strings."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    encoded = dataset.copy()
-    for name in list(encoded.variables):
-        if encoded[name].dtype == object:
-            encoded[name] = encoded[name].astype(str)
-    try:
-        encoded.to_netcdf(tmp, engine="netcdf4")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    from brainbench.data.netcdf import write_netcdf_atomic
+
+    return write_netcdf_atomic(dataset, path)

@@ -156,16 +156,10 @@ def trial_mean(assembly: xr.DataArray) -> xr.DataArray:
 
 def save_assembly(assembly: xr.DataArray, path: str | os.PathLike) -> Path:
     """Write an assembly to netCDF atomically (temp file, then rename)."""
+    from brainbench.data.netcdf import write_netcdf_atomic
+
     validate_assembly(assembly)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        assembly.to_netcdf(tmp, engine="netcdf4")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return write_netcdf_atomic(assembly, path)
 
 
 def load_assembly(path: str | os.PathLike) -> xr.DataArray:
