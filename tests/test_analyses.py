@@ -28,6 +28,15 @@ from brainbench.analyses.stats import (
 )
 from brainbench.metrics.regression import explained_variance, pearson_r
 
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    """Analyses return open figures; close them so a long test run holds no memory."""
+    yield
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+
 LAYERS = ["l0", "l1", "l2", "l3", "l4", "l5"]
 
 
