@@ -46,3 +46,14 @@ def mirror(monkeypatch) -> Path:
         pytest.skip(f"real-data mirror not found at {path} (set BRAINBENCH_TEST_MIRROR)")
     monkeypatch.setenv("BRAINBENCH_MIRROR", str(path))
     return path
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Run a test with one torch thread (small solver tests gain nothing from two)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -15,13 +15,7 @@ import torch
 from brainbench.readouts.base import r2_columns
 from brainbench.readouts.factored import FactoredReadout
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _bump(H: int, W: int, centre: tuple[float, float], width: float) -> torch.Tensor:

@@ -13,13 +13,7 @@ from brainbench.readouts.laplacian import (
 )
 from brainbench.readouts.solvers.ridge_loo import loo_ridge_batched
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_penalty_of_a_centred_delta_is_the_sum_of_squared_kernel_entries():

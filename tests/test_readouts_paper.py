@@ -12,14 +12,7 @@ from brainbench.readouts.sgd import SimpleSGDReadout
 from brainbench.readouts.spatial import SpatialReadout
 from brainbench.readouts.subsample import DEFAULT_SUBSAMPLE, subsample_units
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # the CI box has 2 cores shared with other jobs; one thread avoids spin-wait thrashing
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _bump(H, W, centre, width):
