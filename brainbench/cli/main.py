@@ -53,8 +53,8 @@ def list_entries(
         import difflib
 
         close = difflib.get_close_matches(kind, KINDS, n=1)
-        _error(f"unknown kind {kind!r}{f'; did you mean {close[0]!r}?' if close else ''} "
-               f"Kinds: {', '.join(KINDS)}.")
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        _error(f"unknown kind {kind!r}{hint}; kinds are {', '.join(KINDS)}.")
     kinds = [kind] if kind else list(KINDS)
     if as_json:
         payload = {k: [{"id": e.id, "description": e.description, "aliases": e.aliases, "source": e.source}
