@@ -42,6 +42,7 @@ import numpy as np
 import xarray as xr
 
 from brainbench.benchmark import Benchmark, resolve_benchmark
+from brainbench.data.assembly import trial_mean
 from brainbench.errors import BrainbenchError
 from brainbench.registry import get_registry, load_object
 from brainbench.registry.registry import Registry
@@ -143,8 +144,7 @@ def score(model: Any, benchmark: Any, *, layers: list[str] | None = None, readou
             )
         assembly = assembly.isel(neuroid=keep)
         ceiling = ceiling[keep]
-    target = assembly.mean("repetition", skipna=True).values if trials is not None else assembly.values
-    target = np.asarray(target, dtype=np.float64)
+    target = np.asarray(trial_mean(assembly).transpose("stimulus", "neuroid").values, dtype=np.float64)
     n_stimuli, n_neuroids = target.shape
     stimulus_coords = {c: assembly[c].values for c in assembly.coords if assembly[c].dims == ("stimulus",)}
     stratify = stimulus_coords.get(bench.entry.split.stratify) if bench.entry.split.stratify else None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Annotated
 
@@ -27,7 +26,6 @@ def score_command(
     )] = None,
 ) -> None:
     """Score every layer of MODEL on BENCHMARK; print a per-layer table (or --json)."""
-    started = time.perf_counter()
     from brainbench.scoring import score, summarize
 
     layer_list = [x.strip() for x in layers.split(",") if x.strip()] if layers else None
@@ -44,7 +42,6 @@ def score_command(
     _print_table(summary)
     if out is not None:
         typer.echo(f"per-neuroid scores written to {out}")
-    _ = started
 
 
 def _print_table(summary: dict) -> None:

@@ -358,12 +358,5 @@ def _save_npy(array: np.ndarray, path: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def load(
-    area: str,
-    variant: str = "pinned",
-    window: str = "500ms",
-    trace: str = "corrected",
-    allensdk_manifest: str | None = None,
-) -> AllenNaturalScenes:
-    """Assembly plugin factory (named in ``registry.toml``)."""
-    return AllenNaturalScenes(area, variant, window, trace, allensdk_manifest)
+# The assembly plugin factory named in ``registry.toml``: the class itself.
+load = AllenNaturalScenes
