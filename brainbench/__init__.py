@@ -13,7 +13,17 @@ import os
 # brainbench is imported before torch starts its OpenMP runtime; set it yourself otherwise.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-__version__ = "0.1.0"
+def _version() -> str:
+    """The installed distribution's version: pyproject.toml is the one place it is written."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("brainbench")
+    except PackageNotFoundError:  # a source tree on sys.path without an install
+        return "0+unknown"
+
+
+__version__ = _version()
 
 __all__ = ["__version__", "score"]
 

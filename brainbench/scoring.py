@@ -1,9 +1,11 @@
 """The scorer: any model x any benchmark, every layer, on CPU or CUDA.
 
 For each layer: activations (cached, streamed), the benchmark's readout cross-validated
-over its splits, per-neuroid metrics on pooled out-of-fold predictions, and the ceiled
-score ``r^2 / ceiling``. The headline layer is chosen from training-fold validation
-scores only (leave-one-out or inner splits), never from test folds.
+over its splits, per-neuroid metrics on each split's test stimuli and on the pooled
+out-of-fold predictions, and the ceiled score of :mod:`brainbench.metrics.ceiled`
+(``sign(r) r^2 / ceiling`` with ``r`` the mean over splits of the test-fold r). The
+headline is nested: each split's test stimuli are scored at the layer chosen on that
+split's training stimuli only (leave-one-out or inner validation), never on test folds.
 
 The result is an :class:`xarray.Dataset`:
 
@@ -12,19 +14,26 @@ variable            dims                          meaning
 ==================  ============================  ==========================================
 ``r``               (layer, neuroid)              Pearson r, pooled out-of-fold predictions
 ``ev``              (layer, neuroid)              R^2 = 1 - SSE/SST, same predictions
-``ceiled``          (layer, neuroid)              r^2 / ceiling (NaN where ceiling <= 0)
 ``r_split``         (layer, split, neuroid)       Pearson r on each split's test stimuli
 ``ev_split``        (layer, split, neuroid)       R^2 on each split's test stimuli
+``r_split_mean``    (layer, neuroid)              mean over splits of ``r_split``
+``ceiled``          (layer, neuroid)              sign(r) r^2 / ceiling of ``r_split_mean``
+                                                  (NaN where the neuroid is unreliable)
+``headline_r``      (neuroid)                     per-split r at each split's chosen layer,
+                                                  averaged over splits
 ``val_score``       (layer, split, neuroid)       training-only validation R^2
 ``prediction``      (layer, stimulus, neuroid)    pooled out-of-fold predictions
 ``target``          (stimulus, neuroid)           trial-averaged responses
 ``ceiling``         (neuroid)                     split-half reliability (NaN if no trials)
+``reliable``        (neuroid)                     ceiling >= the headline's reliability floor
 ``param_<name>``    (layer, split, neuroid)       hyperparameters chosen per split
 ==================  ============================  ==========================================
 
 with every neuroid coordinate of the assembly kept, and attrs ``model``, ``benchmark``,
-``benchmark_version``, ``readout``, ``solver``, ``best_layer``, ``score`` and JSON
-strings ``provenance``, ``timings`` and ``selection``.
+``benchmark_version``, ``readout``, ``solver``, ``best_layer`` (the layer chosen in most
+splits), ``score`` (the headline), ``score_kind`` (``ceiled`` or ``uncorrected-r``),
+``score_note``, ``n_reliable``, ``reliability_floor`` and JSON strings ``layer_choice``,
+``provenance``, ``timings`` and ``selection``.
 """
 
 from __future__ import annotations
@@ -35,6 +44,7 @@ import json
 import os
 import platform
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +54,8 @@ import xarray as xr
 from brainbench.benchmark import Benchmark, resolve_benchmark
 from brainbench.data.assembly import trial_mean
 from brainbench.errors import BrainbenchError
+from brainbench.metrics.ceiled import headline, reliable_mask, signed_ceiled_r2
+from brainbench.metrics.regression import explained_variance, pearson_r
 from brainbench.registry import get_registry, load_object
 from brainbench.registry.registry import Registry
 
@@ -160,36 +172,46 @@ def score(model: Any, benchmark: Any, *, layers: list[str] | None = None, readou
     timings["activations_s"] = round(time.perf_counter() - tick, 3)
 
     metric_fns = {m: load_object(registry.metric(m).python_name) for m in bench.entry.metrics}
+    headline_entry = registry.metric(bench.entry.headline)
+    if headline_entry.kind != "ceiled":
+        raise BrainbenchError(f"benchmark {bench.identifier!r} names {headline_entry.id!r} as its headline, "
+                              f"which is a {headline_entry.kind}, not a ceiled score.")
     Y = torch.as_tensor(target, device=torch_device)
-    results: dict[str, Any] = {}
+    results: dict[str, LayerResult] = {}
     readout_time = metric_time = 0.0
     from tqdm.auto import tqdm
 
     for layer in tqdm(layers, desc=f"{bench.identifier} readout", unit="layer", disable=not progress, leave=False):
         tick = time.perf_counter()
-        X = features[layer]
-        if readout_obj.uses_gram:
-            cv = readout_obj.cross_validate(X, Y, splits)
-        else:
-            X_t = torch.from_numpy(np.array(X, dtype=np.float32)).to(torch_device)
-            if not readout_obj.needs_spatial:
-                X_t = X_t.reshape(X_t.shape[0], -1)
-            cv = readout_obj.cross_validate(X_t, Y.float(), splits)
+        cv = _cross_validate(readout_obj, features[layer], Y, splits)
         readout_time += time.perf_counter() - tick
         tick = time.perf_counter()
-        per_split_r = np.stack([_split_metric(metric_fns, "pearson-r", cv.split_predictions[k], target, s)
-                                for k, s in enumerate(splits)])
-        per_split_ev = np.stack([_split_metric(metric_fns, "explained-variance", cv.split_predictions[k], target, s)
-                                 for k, s in enumerate(splits)])
-        values = {name: fn(cv.predictions, target) for name, fn in metric_fns.items()}
-        results[layer] = (cv, values, per_split_r, per_split_ev)
+        results[layer] = LayerResult(
+            cv=cv,
+            pooled={name: fn(cv.predictions, target) for name, fn in metric_fns.items()},
+            r_split=np.stack([pearson_r(cv.split_predictions[k][s.test], target[s.test])
+                              for k, s in enumerate(splits)]),
+            ev_split=np.stack([explained_variance(cv.split_predictions[k][s.test], target[s.test])
+                               for k, s in enumerate(splits)]),
+        )
         metric_time += time.perf_counter() - tick
+    tick = time.perf_counter()
+    guard_layer = min(layers, key=lambda name: int(np.prod(features[name].shape[1:])))
+    check_no_test_leak(lambda: build_readout(readout_id, registry, seed)[0], features[guard_layer], Y, splits[0],
+                       results[guard_layer].cv.split_predictions[0], readout_id)
+    readout_time += time.perf_counter() - tick
     timings["readout_s"] = round(readout_time, 3)
     timings["metrics_s"] = round(metric_time, 3)
 
-    dataset = _assemble(results, layers, assembly, target, ceiling, splits)
-    val = dataset["val_score"].mean("split").median("neuroid")
-    best_layer = str(val.idxmax("layer").item()) if np.isfinite(val.values).any() else layers[0]
+    floor = float(headline_entry.params.get("reliability_floor", 0.3))
+    dataset = _assemble(results, layers, assembly, target, ceiling, splits, floor)
+    choice = choose_layers(dataset["val_score"])
+    best_layer = choice.best_layer
+    r_split = dataset["r_split"].transpose("layer", "split", "neuroid").values
+    with np.errstate(invalid="ignore"):
+        chosen_r = np.nanmean(r_split[choice.per_split, np.arange(len(splits))], axis=0)  # (neuroid,)
+    head = headline(chosen_r, ceiling, floor, has_repetitions=ceiling_entry is not None)
+    dataset["headline_r"] = (("neuroid",), chosen_r)
     dataset.attrs.update({
         "model": net.identifier,
         "benchmark": bench.identifier,
@@ -197,11 +219,18 @@ def score(model: Any, benchmark: Any, *, layers: list[str] | None = None, readou
         "readout": readout_id,
         "solver": solver,
         "readout_params": json.dumps(readout_params, sort_keys=True, default=str),
-        "metrics": json.dumps({m: registry.metric(m).version for m in bench.entry.metrics}),
+        "metrics": json.dumps({m: registry.metric(m).version
+                               for m in [*bench.entry.metrics, bench.entry.headline]}),
         "ceiling_formula": json.dumps({bench.entry.ceiling: registry.metric(bench.entry.ceiling).version}
                                       if ceiling_entry is not None else {}),
         "best_layer": best_layer,
-        "score": float(dataset["ceiled"].sel(layer=best_layer).median(skipna=True)),
+        "layer_choice": json.dumps({"per_split": [layers[k] for k in choice.per_split],
+                                    "beats_zero": choice.beats_zero}),
+        "score": head.value,
+        "score_kind": head.kind,
+        "score_note": head.reason,
+        "reliability_floor": floor,
+        "n_reliable": head.n_reliable,
         "selection": json.dumps({"n_total": n_total, "n_kept": int(n_neuroids), "reliability_threshold": threshold,
                                  "filters": bench.entry.selection}, default=str),
         "provenance": json.dumps(_provenance(net, torch_device, seed, assembly, loaded.stimuli.content_hash)),
@@ -214,39 +243,137 @@ def score(model: Any, benchmark: Any, *, layers: list[str] | None = None, readou
     return dataset
 
 
-def _split_metric(fns, name, split_prediction, target, split) -> np.ndarray:
-    fn = fns.get(name)
-    if fn is None:
-        return np.full(target.shape[1], np.nan)
-    return fn(split_prediction[split.test], target[split.test])
+def _cross_validate(readout, X, Y, splits: list):
+    """Cross-validate ``readout`` on one layer's features ``X (n, ...)`` and responses ``Y (n, N)``."""
+    import torch
+
+    if readout.uses_gram:
+        return readout.cross_validate(X, Y, splits)
+    X_t = torch.from_numpy(np.array(X, dtype=np.float32)).to(Y.device)
+    if not readout.needs_spatial:
+        X_t = X_t.reshape(X_t.shape[0], -1)
+    return readout.cross_validate(X_t, Y.float(), splits)
 
 
-def _assemble(results, layers, assembly, target, ceiling, splits) -> xr.Dataset:
+class LeakageError(BrainbenchError):
+    """A readout whose test predictions depend on the responses of its test stimuli."""
+
+
+def check_no_test_leak(new_readout, X, Y, split, reference: np.ndarray, readout_id: str) -> None:
+    """Refit one split with its test responses hidden; its test predictions must not change.
+
+    A fresh readout is cross-validated on ``split`` alone with the responses of the
+    split's test stimuli set to NaN. A readout that touches them in any arithmetic (a
+    fit on all rows, a mean over all stimuli, a layer or penalty chosen on test data)
+    then predicts NaN or something else than it did with them visible.
+
+    Args:
+        new_readout: ``() -> Readout``, a fresh instance with the run's parameters.
+        X: the layer's features ``(n, ...)``.
+        Y: ``(n, N)`` responses on the compute device.
+        split: the split to refit.
+        reference: ``(n, N)`` that split's predictions from the scoring run.
+    Raises:
+        LeakageError: naming the readout.
+    """
+    hidden = Y.clone()
+    hidden[split.test] = float("nan")
+    guard = _cross_validate(new_readout(), X, hidden, [split]).split_predictions[0][split.test]
+    expected = reference[split.test]
+    scale = float(np.nanstd(expected)) or 1.0
+    if not np.isfinite(guard).all() or np.abs(guard - expected).max() > 1e-5 * scale:
+        raise LeakageError(
+            f"readout {readout_id!r} uses the responses of test stimuli: its test predictions changed when "
+            "those responses were hidden, so its scores would be inflated; fit on the training stimuli only."
+        )
+
+
+@dataclass(frozen=True)
+class LayerResult:
+    """One layer's cross-validated fit and metrics.
+
+    Attributes:
+        cv: the readout's cross-validation result.
+        pooled: metric id -> ``(N,)`` on the pooled out-of-fold predictions.
+        r_split: ``(split, N)`` Pearson r on each split's test stimuli.
+        ev_split: ``(split, N)`` R^2 on each split's test stimuli.
+    """
+
+    cv: Any
+    pooled: dict[str, np.ndarray]
+    r_split: np.ndarray
+    ev_split: np.ndarray
+
+
+@dataclass(frozen=True)
+class LayerChoice:
+    """The layer chosen per split from that split's training data only.
+
+    Attributes:
+        per_split: ``(split,)`` index of the layer with the highest median validation
+            score on each split's training stimuli.
+        best_layer: the layer chosen most often (ties: the earlier layer).
+        beats_zero: whether that layer's median validation score is above 0 in most
+            splits, i.e. it predicts held-out training stimuli better than their mean.
+    """
+
+    per_split: np.ndarray
+    best_layer: str
+    beats_zero: bool
+
+
+def choose_layers(val_score: xr.DataArray) -> LayerChoice:
+    """Choose a layer per split from training-only validation scores.
+
+    Each split's test stimuli are scored at the layer chosen on *that split's* training
+    stimuli, so the headline never depends on a test stimulus through the layer choice
+    (choosing one layer from validation scores averaged over all splits would: every
+    stimulus is a training stimulus of the other splits).
+
+    Args:
+        val_score: ``(layer, split, neuroid)`` validation R^2 from training data only.
+    """
+    layers = [str(v) for v in val_score.layer.values]
+    values = val_score.transpose("layer", "split", "neuroid").values
+    with np.errstate(all="ignore"):
+        finite = np.isfinite(values)
+        medians = np.where(finite.any(-1), np.nanmedian(np.where(finite, values, np.nan), axis=-1), -np.inf)
+    per_split = np.argmax(medians, axis=0)  # (split,)
+    counts = np.bincount(per_split, minlength=len(layers))
+    best = int(np.argmax(counts))
+    wins = per_split == best
+    beats_zero = bool((medians[best, wins] > 0).mean() > 0.5) if wins.any() else False
+    return LayerChoice(per_split, layers[best], beats_zero)
+
+
+def _assemble(results: dict[str, LayerResult], layers: list[str], assembly: xr.DataArray, target: np.ndarray,
+              ceiling: np.ndarray, splits: list, reliability_floor: float) -> xr.Dataset:
     neuroid_coords = {c: ("neuroid", assembly[c].values) for c in assembly.coords if assembly[c].dims == ("neuroid",)}
     coords = {"layer": list(layers), "split": np.arange(len(splits)),
               "stimulus_id": ("stimulus", assembly.stimulus_id.values), **neuroid_coords}
-    first_values = results[layers[0]][1]
+    per_layer = [results[layer] for layer in layers]
     data: dict[str, Any] = {}
     names = {"pearson-r": "r", "explained-variance": "ev"}
-    for metric in first_values:
-        data[names.get(metric, metric)] = (("layer", "neuroid"), np.stack([results[lay][1][metric] for lay in layers]))
+    for metric in per_layer[0].pooled:
+        data[names.get(metric, metric)] = (("layer", "neuroid"), np.stack([res.pooled[metric] for res in per_layer]))
     for required in ("r", "ev"):
         if required not in data:
             data[required] = (("layer", "neuroid"), np.full((len(layers), target.shape[1]), np.nan))
-    r = data["r"][1]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ceiled = np.where(ceiling[None] > 0, r**2 / ceiling[None], np.nan)
-    data["ceiled"] = (("layer", "neuroid"), ceiled)
-    data["r_split"] = (("layer", "split", "neuroid"), np.stack([results[lay][2] for lay in layers]))
-    data["ev_split"] = (("layer", "split", "neuroid"), np.stack([results[lay][3] for lay in layers]))
-    data["val_score"] = (("layer", "split", "neuroid"), np.stack([results[lay][0].val_score for lay in layers]))
+    r_split = np.stack([res.r_split for res in per_layer])
+    data["r_split"] = (("layer", "split", "neuroid"), r_split)
+    data["ev_split"] = (("layer", "split", "neuroid"), np.stack([res.ev_split for res in per_layer]))
+    with np.errstate(invalid="ignore"):
+        r_mean = np.nanmean(np.where(np.isfinite(r_split), r_split, np.nan), axis=1)
+    data["r_split_mean"] = (("layer", "neuroid"), r_mean)
+    data["ceiled"] = (("layer", "neuroid"), signed_ceiled_r2(r_mean, ceiling, reliability_floor))
+    data["val_score"] = (("layer", "split", "neuroid"), np.stack([res.cv.val_score for res in per_layer]))
     data["prediction"] = (("layer", "stimulus", "neuroid"),
-                          np.stack([results[lay][0].predictions for lay in layers]).astype(np.float32))
+                          np.stack([res.cv.predictions for res in per_layer]).astype(np.float32))
     data["target"] = (("stimulus", "neuroid"), target)
     data["ceiling"] = (("neuroid",), np.asarray(ceiling, dtype=np.float64))
-    for name in results[layers[0]][0].params:
-        data[f"param_{name}"] = (("layer", "split", "neuroid"),
-                                 np.stack([results[lay][0].params[name] for lay in layers]))
+    data["reliable"] = (("neuroid",), reliable_mask(ceiling, reliability_floor))
+    for name in per_layer[0].cv.params:
+        data[f"param_{name}"] = (("layer", "split", "neuroid"), np.stack([res.cv.params[name] for res in per_layer]))
     return xr.Dataset(data, coords=coords)
 
 
@@ -274,12 +401,14 @@ def summarize(dataset: xr.Dataset, elapsed_s: float | None = None) -> dict[str, 
         sel = dataset.sel(layer=layer)
         layers[str(layer)] = {
             "median_r": _median(sel["r"]),
+            "median_r_split": _median(sel["r_split_mean"]),
             "median_ev": _median(sel["ev"]),
             "median_ceiled": _median(sel["ceiled"]),
             "n_neuroids": int(dataset.sizes["neuroid"]),
         }
     provenance = json.loads(dataset.attrs["provenance"])
     timings = json.loads(dataset.attrs["timings"])
+    choice = json.loads(dataset.attrs["layer_choice"])
     return {
         "model": dataset.attrs["model"],
         "benchmark": dataset.attrs["benchmark"],
@@ -289,7 +418,12 @@ def summarize(dataset: xr.Dataset, elapsed_s: float | None = None) -> dict[str, 
         "readout_params": json.loads(dataset.attrs["readout_params"]),
         "layers": layers,
         "best_layer": dataset.attrs["best_layer"],
+        "layer_choice": choice,
         "score": _clean(dataset.attrs["score"]),
+        "score_kind": dataset.attrs["score_kind"],
+        "score_note": dataset.attrs["score_note"],
+        "n_reliable": int(dataset.attrs["n_reliable"]),
+        "reliability_floor": float(dataset.attrs["reliability_floor"]),
         "ceiling": {"median": _median(dataset["ceiling"])},
         "selection": json.loads(dataset.attrs["selection"]),
         "provenance": {k: provenance[k] for k in ("brainbench", "torch", "device", "seed", "data_sha256", "weights")},

@@ -11,6 +11,13 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_MIRROR = REPO.parent / "shared" / "data" / "mirror"
 
 
+def pytest_collection_modifyitems(items):
+    """Every test that reads the real-data mirror carries the ``mirror`` marker (``-m "not mirror"``)."""
+    for item in items:
+        if "mirror" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.mirror)
+
+
 @pytest.fixture(scope="session")
 def session_home(tmp_path_factory) -> Path:
     """One BRAINBENCH_HOME for the session, so activation caches are shared between tests."""

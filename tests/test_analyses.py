@@ -272,7 +272,15 @@ def test_regime_comparison_aligns_readouts():
 
 def test_region_colours_are_stable():
     assert region_color("VISl") == KNOWN_REGION_COLORS["VISl"]
-    assert region_color("my-area") == region_color("my-area")
+    # stable across processes (a crc32, not Python's salted hash): the same colour in a fresh interpreter
+    import subprocess
+    import sys
+
+    code = "from brainbench.analyses.figures import region_color; print(region_color('my-area'))"
+    fresh = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={"PYTHONHASHSEED": "123", "PATH": ""}).stdout.strip()
+    assert fresh == region_color("my-area")
+    assert region_color("my-area").startswith("#") and region_color("my-area") not in KNOWN_REGION_COLORS.values()
     palette = region_palette(["VISl", "VISam", "a1", "a2", "a3"])
     assert len(set(palette.values())) == 5
 
@@ -310,3 +318,34 @@ def test_outputs_are_real_figures_and_netcdf_round_trips(analysis, tmp_path):
         assert f"({stem}.png)" in summary
     assert "| VISam |" in summary
     assert json.loads((tmp_path / "summary.json").read_text())["n_neuroids"] == 24
+
+
+# ----------------------------------------------------------------------------- no layer beats zero
+def _useless_scores() -> xr.Dataset:
+    """Scores whose every layer predicts worse than the mean (EV < 0 everywhere)."""
+    dataset = synthetic_scores({"VISp": 2, "VISl": 4})
+    rng = np.random.default_rng(5)
+    target = dataset["target"].values
+    shuffled = np.stack([target[rng.permutation(target.shape[0])] for _ in LAYERS]).astype(np.float32)
+    ev = np.stack([explained_variance(shuffled[k], target) for k in range(len(LAYERS))])
+    dataset["prediction"] = (("layer", "stimulus", "neuroid"), shuffled)
+    dataset["ev"] = (("layer", "neuroid"), ev)
+    assert (np.median(ev, axis=1) < 0).all()
+    return dataset
+
+
+def test_layer_correspondence_says_when_no_layer_beats_zero():
+    result = LayerCorrespondence().run([_useless_scores()], n_boot=20)
+    assert result.numbers["best_layer_by_region"]["median"] == {"VISp": None, "VISl": None}
+    assert list(result.dataset["best_layer_median"].values) == ["none", "none"]
+    assert "every layer's median EV <= 0" in result.markdown
+
+
+def test_preferred_layer_is_none_where_no_layer_beats_zero():
+    dataset = _useless_scores()
+    result = PreferredLayer().run([dataset])
+    best = dataset["ev"].max("layer").values
+    preferred = result.dataset["preferred_layer"].values
+    assert ((preferred == "none") == (best <= 0)).all() and (preferred == "none").any()
+    counts = result.numbers["by_region"]["VISp"]["preferred_layer_counts"]
+    assert counts["none"] == int(((preferred == "none") & (dataset["region"].values == "VISp")).sum())

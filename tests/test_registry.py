@@ -34,12 +34,17 @@ params = { alphas = [100.0] }
 [metrics.m]
 python_name = "pkg.mod:metric"
 
+[metrics.m-ceiled]
+python_name = "pkg.mod:ceiled"
+kind = "ceiled"
+
 [benchmarks.toy]
 version = 2
 assembly = "toy-data"
 readout = "ridge2-strong"
 metrics = ["m"]
 ceiling = "m"
+headline = "m-ceiled"
 aliases = ["toy-alias"]
 """
 

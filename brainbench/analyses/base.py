@@ -204,12 +204,23 @@ def headline_values(combined: xr.Dataset, variable: str = "ev") -> np.ndarray:
     return values[np.arange(values.shape[0]), index]
 
 
-def preferred_layers(values: np.ndarray) -> np.ndarray:
-    """``(neuroid,)`` index of each row's largest finite value, -1 for an all-NaN row."""
+#: The name analyses give a neuroid or region that no layer predicts better than zero.
+NO_LAYER = "none"
+
+
+def preferred_layers(values: np.ndarray, above: float | None = 0.0) -> np.ndarray:
+    """``(neuroid,)`` index of each row's largest finite value.
+
+    -1 for an all-NaN row and, unless ``above`` is None, for a row whose largest value
+    is not above ``above``: a layer with held-out EV <= 0 predicts no better than the
+    mean, so naming it the "preferred" layer would read like a real match.
+    """
     values = np.asarray(values, dtype=np.float64)
-    finite = np.isfinite(values).any(axis=1)
     filled = np.where(np.isfinite(values), values, -np.inf)
-    return np.where(finite, filled.argmax(axis=1), -1)
+    best = filled.argmax(axis=1)
+    top = filled[np.arange(values.shape[0]), best]
+    valid = np.isfinite(top) if above is None else np.isfinite(top) & (top > above)
+    return np.where(valid, best, -1)
 
 
 def summary_numbers(combined: xr.Dataset, threshold: float = RELIABILITY_THRESHOLD) -> dict[str, Any]:
@@ -233,6 +244,7 @@ def summary_numbers(combined: xr.Dataset, threshold: float = RELIABILITY_THRESHO
     for name in regions_in_order(region):
         mask = region == name
         counts = {layer: int((preferred[mask] == k).sum()) for k, layer in enumerate(layers)}
+        counts[NO_LAYER] = int((preferred[mask] == -1).sum())
         numbers["by_region"][name] = {
             **_fractions(ev[mask], ceiling[mask], threshold),
             "preferred_layer_counts": counts,
@@ -267,7 +279,8 @@ def summary_table(numbers: dict[str, Any]) -> str:
                 f"{_pct(entry['fraction_reliable_ev_positive'])} | |")
     note = (f"\nEV = held-out R^2 (1 - SSE/SST) at each benchmark's headline layer, chosen on training "
             f"folds only. Reliable: split-half ceiling > {numbers['reliability_threshold']}. Preferred "
-            "layer: the layer with the neuroid's highest held-out EV.")
+            f"layer: the layer with the neuroid's highest held-out EV; {NO_LAYER!r} where no layer's EV is "
+            "above 0 (no layer predicts that neuroid better than its mean).")
     return "\n".join(rows) + "\n" + note
 
 

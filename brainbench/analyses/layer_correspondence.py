@@ -23,6 +23,7 @@ import numpy as np
 import xarray as xr
 
 from brainbench.analyses.base import (
+    NO_LAYER,
     RELIABILITY_THRESHOLD,
     Analysis,
     AnalysisError,
@@ -56,8 +57,8 @@ class LayerCorrespondence(Analysis):
         dataset = correspondence(scores, combined, n_boot=n_boot, level=level, seed=seed)
         numbers = summary_numbers(combined, threshold)
         numbers["best_layer_by_region"] = {
-            stat: {str(r): str(b) for r, b in zip(dataset["region"].values, dataset[f"best_layer_{stat}"].values,
-                                                      strict=True)}
+            stat: {str(r): (str(b) if b != NO_LAYER else None)
+                   for r, b in zip(dataset["region"].values, dataset[f"best_layer_{stat}"].values, strict=True)}
             for stat in STATISTICS}
         figure = plot(dataset, combined)
         rows = ["| region | neuroids | best layer (median EV) | median EV there | "
@@ -65,8 +66,10 @@ class LayerCorrespondence(Analysis):
                 "| --- | ---: | --- | ---: | --- | --- |"]
         for k, region in enumerate(dataset["region"].values):
             best = str(dataset["best_layer_median"].values[k])
-            sel = dataset.sel(region=region, layer=best)
-            rows.append(f"| {region} | {int(dataset['n_neuroids'].values[k])} | {best} | "
+            shown = best if best != NO_LAYER else str(dataset["top_layer_median"].values[k])
+            sel = dataset.sel(region=region, layer=shown)
+            label = best if best != NO_LAYER else f"{NO_LAYER}: every layer's median EV <= 0 (highest: {shown})"
+            rows.append(f"| {region} | {int(dataset['n_neuroids'].values[k])} | {label} | "
                         f"{float(sel['median_ev']):.3f} | {_ci(sel['median_ci_neuroids'])} | "
                         f"{_ci(sel['median_ci_stimuli'])} |")
         markdown = ("Layer-to-region correspondence: per region, the layer with the highest median held-out "
@@ -83,7 +86,9 @@ def correspondence(scores: list[xr.Dataset], combined: xr.Dataset, n_boot: int =
     Returns:
         Dataset with ``median_ev``, ``mean_ev`` ``(region, layer)``;
         ``{median,mean}_ci_{neuroids,stimuli}`` ``(bound, region, layer)`` with
-        ``bound = [lower, upper]``; ``n_neuroids (region)``; ``best_layer_{median,mean} (region)``.
+        ``bound = [lower, upper]``; ``n_neuroids (region)``; ``top_layer_{median,mean} (region)``
+        (the layer of the highest statistic) and ``best_layer_{median,mean} (region)``: the
+        same, or ``"none"`` where that statistic is <= 0 at every layer.
     """
     rng = np.random.default_rng(seed)
     region = combined["region"].values
@@ -99,7 +104,11 @@ def correspondence(scores: list[xr.Dataset], combined: xr.Dataset, n_boot: int =
         data[f"{stat}_ev"] = (("region", "layer"), point)
         data[f"{stat}_ci_neuroids"] = (("bound", "region", "layer"), neuroid_ci)
         filled = np.where(np.isfinite(point), point, -np.inf)
-        data[f"best_layer_{stat}"] = (("region",), np.asarray([layers[k] for k in filled.argmax(axis=1)]))
+        top = filled.argmax(axis=1)
+        beats_zero = filled[np.arange(len(regions)), top] > 0
+        data[f"top_layer_{stat}"] = (("region",), np.asarray([layers[k] for k in top]))
+        data[f"best_layer_{stat}"] = (("region",), np.asarray([layers[k] if ok else NO_LAYER
+                                                               for k, ok in zip(top, beats_zero, strict=True)]))
     stimulus = stimulus_bootstrap(scores, region, regions, n_boot, rng)
     for stat in STATISTICS:
         data[f"{stat}_ci_stimuli"] = (("bound", "region", "layer"), percentile_interval(stimulus[stat], level))

@@ -14,6 +14,7 @@ import numpy as np
 import xarray as xr
 
 from brainbench.analyses.base import (
+    NO_LAYER,
     RELIABILITY_THRESHOLD,
     Analysis,
     AnalysisResult,
@@ -38,7 +39,7 @@ class LayerProfile(Analysis):
         layers = list(map(str, combined["layer"].values))
         preferred = preferred_layers(combined["ev"].values)
         dataset = combined.assign(
-            preferred_layer=("neuroid", np.asarray([layers[k] if k >= 0 else "" for k in preferred])),
+            preferred_layer=("neuroid", np.asarray([layers[k] if k >= 0 else NO_LAYER for k in preferred])),
             headline_ev=("neuroid", headline_values(combined, "ev")),
         )
         dataset["ev"].attrs.update(long_name="held-out explained variance R^2 = 1 - SSE/SST", units="1")

@@ -14,6 +14,7 @@ import numpy as np
 import xarray as xr
 
 from brainbench.analyses.base import (
+    NO_LAYER,
     RELIABILITY_THRESHOLD,
     Analysis,
     AnalysisResult,
@@ -44,7 +45,7 @@ class PreferredLayer(Analysis):
         best_ev = np.where(preferred >= 0, combined["ev"].values[np.arange(preferred.size), np.maximum(preferred, 0)],
                            np.nan)
         dataset = xr.Dataset({
-            "preferred_layer": (("neuroid",), np.asarray([layers[k] if k >= 0 else "" for k in preferred])),
+            "preferred_layer": (("neuroid",), np.asarray([layers[k] if k >= 0 else NO_LAYER for k in preferred])),
             "preferred_ev": (("neuroid",), best_ev),
             "count": (("region", "layer"), counts),
         }, coords={"neuroid_id": ("neuroid", combined["neuroid_id"].values),

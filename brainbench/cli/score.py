@@ -50,20 +50,41 @@ def _print_table(summary: dict) -> None:
 
     sel = summary["selection"]
     title = (f"{summary['model']} on {summary['benchmark']} v{summary['benchmark_version']} "
-             f"(readout {summary['readout']}/{summary['solver']}, {sel['n_kept']} of {sel['n_total']} neuroids)")
+             f"(readout {summary['readout']}/{summary['solver']}, {sel['n_kept']} of {sel['n_total']} neuroids, "
+             f"{summary['n_reliable']} reliable)")
     table = Table(title=title, title_justify="left")
-    for column in ("layer", "median r", "median EV", "median ceiled", "neuroids"):
+    for column in ("layer", "median r (pooled)", "median r (per split)", "median EV", "median ceiled", "neuroids"):
         table.add_column(column, justify="right" if column != "layer" else "left")
     for layer, row in summary["layers"].items():
         mark = " *" if layer == summary["best_layer"] else ""
-        table.add_row(layer + mark, *(_fmt(row[k]) for k in ("median_r", "median_ev", "median_ceiled")),
+        table.add_row(layer + mark, *(_fmt(row[k]) for k in ("median_r", "median_r_split", "median_ev",
+                                                               "median_ceiled")),
                       str(row["n_neuroids"]))
     console = Console()
     console.print(table)
-    ceiling = summary["ceiling"]["median"]
-    console.print(f"* best layer chosen on training folds only: {summary['best_layer']}; "
-                  f"score (median ceiled) {_fmt(summary['score'])}; median ceiling {_fmt(ceiling)}; "
-                  f"{summary['elapsed_s']:.1f} s")
+    for line in headline_lines(summary):
+        console.print(line)
+
+
+def headline_lines(summary: dict) -> list[str]:
+    """The sentences under the table that say what the headline number is."""
+    choice = summary["layer_choice"]["per_split"]
+    chosen = sum(1 for layer in choice if layer == summary["best_layer"])
+    lines = [f"* layer chosen on each split's training stimuli only: {summary['best_layer']} "
+             f"({chosen} of {len(choice)} splits)"]
+    if not summary["layer_choice"]["beats_zero"]:
+        lines.append("  no layer predicts held-out training stimuli better than their mean (validation R^2 <= 0): "
+                     "the chosen layer is the least bad, not a match")
+    floor = summary["reliability_floor"]
+    if summary["score_kind"] == "ceiled":
+        lines.append(f"score {_fmt(summary['score'])}: median ceiled score (signed fraction of explainable variance) "
+                     f"over {summary['n_reliable']} neuroids with split-half reliability >= {floor:g}; "
+                     f"median ceiling {_fmt(summary['ceiling']['median'])}")
+    else:
+        lines.append(f"score {_fmt(summary['score'])}: UNCORRECTED median per-split r ({summary['score_note']}); "
+                     f"not comparable with ceiled scores")
+    lines.append(f"{summary['elapsed_s']:.1f} s")
+    return lines
 
 
 def _fmt(value) -> str:

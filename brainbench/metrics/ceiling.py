@@ -5,7 +5,7 @@ the two half-means are correlated across stimuli per neuroid and the correlation
 Spearman-Brown corrected to the full number of trials, ``2 r / (1 + r)``; the ceiling is
 the mean over halvings. Under ``response = signal + independent noise`` this estimates
 ``var(signal) / var(trial mean)``: the largest r^2 any model can reach against the
-trial mean, so ``r^2 / ceiling`` is the fraction of explainable variance explained.
+trial mean; :mod:`brainbench.metrics.ceiled` turns it into the ceiled score.
 """
 
 from __future__ import annotations

@@ -125,7 +125,7 @@ class ReadoutEntry(_Entry):
 
 class MetricEntry(_Entry):
     python_name: PythonName
-    kind: Literal["metric", "ceiling"] = "metric"
+    kind: Literal["metric", "ceiling", "ceiled"] = "metric"
     version: int = Field(1, ge=1)
     params: dict[str, Any] = Field(default_factory=dict)
 
@@ -164,6 +164,7 @@ class BenchmarkEntry(_Entry):
     readout: str = "simple"
     metrics: list[str] = Field(default_factory=lambda: ["pearson-r", "explained-variance"])
     ceiling: str | None = "split-half"
+    headline: str = "ceiled-r2"
     split: SplitSpec = Field(default_factory=SplitSpec)
     selection: dict[str, Any] = Field(default_factory=dict)
     reliability_threshold: float | None = None

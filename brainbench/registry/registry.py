@@ -105,6 +105,7 @@ class Registry:
             refs += [("metrics", "metrics", m) for m in bench.metrics]
             if bench.ceiling:
                 refs.append(("ceiling", "metrics", bench.ceiling))
+            refs.append(("headline", "metrics", bench.headline))
             for field, kind, ref in refs:
                 if ref not in self._entries[kind] and ref not in self._aliases[kind]:
                     raise ManifestError(
