@@ -190,6 +190,9 @@ def score(model: Any, benchmark: Any, *, layers: list[str] | None = None, readou
     dataset = _assemble(results, layers, assembly, target, ceiling, splits)
     val = dataset["val_score"].mean("split").median("neuroid")
     best_layer = str(val.idxmax("layer").item()) if np.isfinite(val.values).any() else layers[0]
+    from brainbench.results.protocol import describe_protocol
+
+    protocol, protocol_detail = describe_protocol(net, bench, layers, readout_id, seed, registry)
     dataset.attrs.update({
         "model": net.identifier,
         "benchmark": bench.identifier,
@@ -206,6 +209,8 @@ def score(model: Any, benchmark: Any, *, layers: list[str] | None = None, readou
                                  "filters": bench.entry.selection}, default=str),
         "provenance": json.dumps(_provenance(net, torch_device, seed, assembly, loaded.stimuli.content_hash)),
         "format": SCORE_FORMAT,
+        "protocol": protocol,  # "declared" (a leaderboard cell) or "custom", see brainbench.results.protocol
+        "protocol_detail": json.dumps(protocol_detail, sort_keys=True),
     })
     timings["elapsed_s"] = round(time.perf_counter() - started + startup, 3)
     dataset.attrs["timings"] = json.dumps(timings)

@@ -4,7 +4,7 @@ For each run: the run is scored again from its model, benchmark, readout, seed a
 layers (activations recomputed unless asked otherwise) and compared with
 
 * the content key (the declarations and weights it was computed from have not changed),
-* the data, stimuli and weights hashes,
+* the data, stimuli and weights hashes, and the protocol (declared or custom),
 * the stored results file (its sha256 against the row),
 * every layer row (median r, EV, ceiled, neuroid count, best layer) and the headline
   score, within an absolute ``tolerance``,
@@ -109,6 +109,8 @@ def verify_run(store: ResultStore, run: dict[str, Any], tolerance: float = DEFAU
             stored, new = json.loads(stored), json.loads(new)
         if str(stored) != str(new):
             differ(column, stored, new)
+    if run.get("protocol") in ("declared", "custom") and attrs.get("protocol") != run["protocol"]:
+        differ("protocol", run["protocol"], attrs.get("protocol"))  # e.g. the model's declared layers changed
     if not _close(run["score"], _num(attrs.get("score")), tolerance):
         differ("score", run["score"], _num(attrs.get("score")))
     for row in rows:
