@@ -13,6 +13,7 @@ import pytest
 from brainbench.results.grid import Job, plan, run_grid
 from brainbench.results.store import ResultStore
 from brainbench.results.table import build, list_runs, render, render_runs
+from brainbench.results.verify import DEFAULT_TOLERANCE
 
 TESTS = Path(__file__).resolve().parent
 sys.path.insert(0, str(TESTS))
@@ -37,10 +38,12 @@ def _by_pair(store: ResultStore) -> dict:
     return {(r["model"], r["benchmark"]): r for r in store.runs()}
 
 
-def test_grid_on_two_workers_equals_serial(test_manifest, tmp_path):
+def test_grid_on_two_workers_reproduces_serial_within_the_promise(test_manifest, tmp_path):
+    # activations recomputed on both paths (workers and this process use different torch
+    # thread counts), so this checks the promise, not the cache
     parallel = ResultStore(tmp_path / "parallel.sqlite")
     extra = [Job("tiny-flaky", "gen-V1"), Job("tiny-broken", "gen-V1")]
-    results = run_grid(GRID + extra, parallel.path, workers=2, progress=False)
+    results = run_grid(GRID + extra, parallel.path, workers=2, progress=False, use_cache=False)
     status = {r.job.name: r.status for r in results}
     assert status == {**{j.name: "scored" for j in GRID}, "tiny-flaky x gen-V1": "scored",
                       "tiny-broken x gen-V1": "failed"}
@@ -49,21 +52,26 @@ def test_grid_on_two_workers_equals_serial(test_manifest, tmp_path):
     assert (tmp_path / "manifest" / "flaky.marker").is_file()  # it failed once, then the retry scored it
 
     serial = ResultStore(tmp_path / "serial.sqlite")
-    serial_results = run_grid(GRID, serial.path, workers=0, progress=False)
+    serial_results = run_grid(GRID, serial.path, workers=0, progress=False, use_cache=False)
     assert [r.status for r in serial_results] == ["scored"] * 4
 
     grid_runs, serial_runs = _by_pair(parallel), _by_pair(serial)
     assert len(grid_runs) == 5 and set(serial_runs) == {(j.model, j.benchmark) for j in GRID}
+    tol = DEFAULT_TOLERANCE  # "same seed, same numbers", as README.md and docs/leaderboard.md state it
     for pair, expected in serial_runs.items():
         got = grid_runs[pair]
-        assert got["content_key"] == expected["content_key"]
-        assert got["score"] == expected["score"] and got["best_layer"] == expected["best_layer"]
-        fields = ("layer", "median_r", "median_ev", "median_ceiled", "is_best_layer")
-        got_rows = [tuple(r[f] for f in fields) for r in parallel.rows(got["content_key"])]
-        assert got_rows == [tuple(r[f] for f in fields) for r in serial.rows(expected["content_key"])]
+        assert got["content_key"] == expected["content_key"] and got["protocol"] == "declared"
+        assert got["score"] == pytest.approx(expected["score"], abs=tol, rel=0)
+        assert got["best_layer"] == expected["best_layer"]
+        got_rows, want_rows = parallel.rows(got["content_key"]), serial.rows(expected["content_key"])
+        assert [(r["layer"], r["is_best_layer"]) for r in got_rows] == [(r["layer"], r["is_best_layer"])
+                                                                       for r in want_rows]
+        for a_row, b_row in zip(got_rows, want_rows, strict=True):
+            for field in ("median_r", "median_ev", "median_ceiled"):
+                assert a_row[field] == pytest.approx(b_row[field], abs=tol, rel=0), (pair, field)
         a, b = parallel.load_results(got), serial.load_results(expected)
-        for name in ("r", "ev", "ceiled", "ceiling", "prediction"):
-            np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=f"{pair} {name}")
+        for name in ("r", "ev", "ceiled", "ceiling"):
+            np.testing.assert_allclose(a[name].values, b[name].values, rtol=0, atol=tol, err_msg=f"{pair} {name}")
 
     # stored pairs with the same content key are skipped
     again = run_grid(GRID, parallel.path, workers=0, progress=False)

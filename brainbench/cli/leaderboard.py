@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from brainbench.errors import BrainbenchError
+from brainbench.results.verify import DEFAULT_TOLERANCE
 
 leaderboard_app = typer.Typer(
     help="Run (model, benchmark) grids into the results store, show the leaderboard, list every run, verify it.",
@@ -144,7 +145,9 @@ def runs_command(
 def verify_command(
     row: Annotated[str | None, typer.Argument(help="a row id or content key (prefix) to verify")] = None,
     all_rows: Annotated[bool, typer.Option("--all", help="verify every stored run")] = False,
-    tolerance: Annotated[float, typer.Option(help="largest absolute difference accepted")] = 1e-6,
+    tolerance: Annotated[float, typer.Option(
+        help="largest absolute difference accepted (default: what 'same seed, same numbers' promises)")
+    ] = DEFAULT_TOLERANCE,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda")] = "auto",
     use_cache: Annotated[bool, typer.Option(
         "--use-cache", help="reuse cached activations (default: recompute them)")] = False,

@@ -23,6 +23,12 @@ from typing import Any
 
 from brainbench.results.store import ResultStore, StoreError, _file_sha256, _finite_median, content_key, run_spec
 
+# What "same seed, same numbers" promises: a re-run of a stored run -- serially, on Dask
+# workers, with any torch thread count, on the same kind of device -- reproduces every
+# stored score (headline, per-layer medians, per-neuroid r, EV, ceiled, ceiling) within
+# this absolute difference. Not bit for bit: thread counts change the order of float
+# sums in the forward pass and the readout, and the activation cache keeps the first
+# copy it was given. The README and docs/leaderboard.md state it; tests check it.
 DEFAULT_TOLERANCE = 1e-6
 
 
