@@ -212,6 +212,9 @@ def score(model: Any, benchmark: Any, *, layers: list[str] | None = None, readou
         chosen_r = np.nanmean(r_split[choice.per_split, np.arange(len(splits))], axis=0)  # (neuroid,)
     head = headline(chosen_r, ceiling, floor, has_repetitions=ceiling_entry is not None)
     dataset["headline_r"] = (("neuroid",), chosen_r)
+    from brainbench.results.protocol import describe_protocol
+
+    protocol, protocol_detail = describe_protocol(net, bench, layers, readout_id, seed, registry)
     dataset.attrs.update({
         "model": net.identifier,
         "benchmark": bench.identifier,
@@ -235,6 +238,8 @@ def score(model: Any, benchmark: Any, *, layers: list[str] | None = None, readou
                                  "filters": bench.entry.selection}, default=str),
         "provenance": json.dumps(_provenance(net, torch_device, seed, assembly, loaded.stimuli.content_hash)),
         "format": SCORE_FORMAT,
+        "protocol": protocol,  # "declared" (a leaderboard cell) or "custom", see brainbench.results.protocol
+        "protocol_detail": json.dumps(protocol_detail, sort_keys=True),
     })
     timings["elapsed_s"] = round(time.perf_counter() - started + startup, 3)
     dataset.attrs["timings"] = json.dumps(timings)

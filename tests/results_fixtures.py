@@ -99,6 +99,10 @@ preprocessing = {{ size = 16 }}
 python_name = "results_fixtures:no_such_factory"
 layers = ["c1"]
 
+[readouts.simple-narrow]
+base = "simple"
+params = {{ alphas = {{ start = -1.0, stop = 1.0, num = 3 }} }}
+
 [assemblies.generated-v1]
 python_name = "results_fixtures:generated"
 params = {{ seed = 0, region = "V1" }}
@@ -129,11 +133,13 @@ def write_manifest(folder: Path) -> Path:
     return path
 
 
-def fake_dataset(index: int, n_neuroids: int = 7, layers: tuple[str, ...] = ("l1", "l2", "l3")):
+def fake_dataset(index: int, n_neuroids: int = 7, layers: tuple[str, ...] = ("l1", "l2", "l3"),
+                 protocol: str | None = "declared", seed: int = 0):
     """A score dataset with the scorer's layout and attrs, made without torch (seeded by ``index``).
 
     Model ``fake-<index>`` and benchmark ``fake-bench`` are in no manifest, so the store
-    keys it from the dataset's own attrs.
+    keys it from the dataset's own attrs. ``protocol`` None leaves out the protocol attrs
+    (a dataset of an older scorer).
     """
     import json
 
@@ -156,10 +162,13 @@ def fake_dataset(index: int, n_neuroids: int = 7, layers: tuple[str, ...] = ("l1
         "best_layer": best, "score": float(np.median(ds["ceiled"].sel(layer=best).values)),
         "selection": json.dumps({"n_total": n_neuroids}),
         "provenance": json.dumps({"brainbench": "0.1.0", "torch": "x", "numpy": np.__version__, "xarray": "x",
-                                  "python": "3", "device": "cpu", "seed": 0, "data_sha256": f"d{index}",
+                                  "python": "3", "device": "cpu", "seed": seed, "data_sha256": f"d{index}",
                                   "stimuli_sha256": "s", "weights": f"w{index}"}),
-        "timings": json.dumps({}), "format": 1,
+        "timings": json.dumps({}), "format": 1, "score_kind": "ceiled", "n_reliable": n_neuroids,
     })
+    if protocol is not None:
+        ds.attrs.update({"protocol": protocol, "protocol_detail": json.dumps({} if protocol == "declared"
+                                                                             else {"seed": seed})})
     return ds
 
 

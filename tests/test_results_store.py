@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import sqlite3
 import subprocess
@@ -133,13 +134,15 @@ def test_migration_from_schema_v1(test_manifest, tmp_path):
     assert "region" not in columns and "results_sha256" not in columns
 
     store = ResultStore(tmp_path / "v1.sqlite")
-    assert store.schema_version() == 2
+    assert store.schema_version() == store_module.SCHEMA_VERSION == 3
     (run,) = store.runs()
     assert run["region"] == "V1"  # from the installed benchmark's declaration
     assert run["results_sha256"] == store_module._file_sha256(nc)
     assert run["score"] == 0.25 and run["brainbench_version"] == "0.0.9"  # old data kept
+    assert run["protocol"] == "unknown"  # its spec ("{}") cannot say; never a leaderboard cell
     (row,) = store.rows()
     assert row["region"] == "V1" and row["median_ceiled"] == 0.25  # the view was rebuilt with the new column
+    assert row["protocol"] == "unknown"
 
 
 def test_migration_backfills_region_from_the_results_file(tmp_path):
@@ -233,3 +236,91 @@ def test_find_run_by_row_id_or_prefix(tmp_path):
     assert store.find_run(key[:10])["content_key"] == key
     with pytest.raises(StoreError, match="no run"):
         store.find_run("ffffffffff")
+
+
+def _v2_spec(layers, seed=0, readout="simple", declared_layers=("c1", "c2", "c3")):
+    return {"format": 1, "brainbench": "0.1.0", "weights": "w", "seed": seed, "layers": list(layers),
+            "model": {"id": "tiny-a", "layers": list(declared_layers)},
+            "benchmark": {"id": "gen-V1", "version": 1, "readout": "simple"},
+            "readout": {"id": readout, "solver": "exact-dual", "params": {}}}
+
+
+def _make_v2_store(path: Path, runs: dict[str, tuple[dict, list[str]]]) -> None:
+    """A schema-2 store (v1 tables plus v2's columns) with ``runs[key] = (spec, layers)``."""
+    conn = sqlite3.connect(path)
+    for statement in store_module._SCHEMA_V1.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+    conn.execute("ALTER TABLE runs ADD COLUMN region TEXT")
+    conn.execute("ALTER TABLE runs ADD COLUMN results_sha256 TEXT")
+    conn.execute("DROP VIEW scores")
+    conn.execute(store_module._SCORES_VIEW)
+    for minute, (key, (spec, layers)) in enumerate(runs.items()):
+        run = {"content_key": key, "model": "tiny-a", "benchmark": "gen-V1", "benchmark_version": 1,
+               "region": "V1", "readout": spec.get("readout", {}).get("id", "simple"), "solver": "exact-dual",
+               "readout_params": "{}", "metrics": "{}", "ceiling_formula": "{}", "selection": "{}",
+               "seed": spec.get("seed", 0), "device": "cpu", "brainbench_version": "0.1.0", "torch_version": "2",
+               "numpy_version": "1", "xarray_version": "1", "python_version": "3", "data_sha256": "d",
+               "stimuli_sha256": "s", "weights_sha256": "w", "spec": json.dumps(spec), "best_layer": layers[0],
+               "score": 0.1 * (minute + 1), "median_ceiling": 0.8, "results_file": f"results/{key}.nc",
+               "results_sha256": None, "timings": "{}", "created_at": f"2024-01-01T00:0{minute}:00"}
+        conn.execute(f"INSERT INTO runs ({', '.join(run)}) VALUES ({', '.join('?' * len(run))})",
+                     tuple(run.values()))
+        for layer in layers:
+            conn.execute("INSERT INTO layer_scores (content_key, layer, is_best_layer, median_r, median_ev,"
+                         " median_ceiled, n_neuroids) VALUES (?, ?, 0, 0.5, 0.2, 0.25, 5)", (key, layer))
+    conn.execute("PRAGMA user_version = 2")
+    conn.commit()
+    conn.close()
+
+
+def test_migration_from_schema_v2_judges_old_rows_by_what_they_stored(test_manifest, tmp_path, monkeypatch):
+    from brainbench.results.table import build
+
+    all_layers = ["c1", "c2", "c3"]
+    runs = {
+        "declared": (_v2_spec(all_layers), all_layers),
+        "subset": (_v2_spec(["c1"]), ["c1"]),
+        "seed": (_v2_spec(all_layers, seed=1), all_layers),
+        "readout": (_v2_spec(all_layers, readout="simple-narrow"), all_layers),  # or an alias: cannot tell
+        "no-declaration": ({"format": 1, "seed": 0, "layers": all_layers, "model": {"id": "tiny-a"},
+                            "benchmark": {"id": "gen-V1", "version": 1}, "readout": {"id": "simple"}}, all_layers),
+        "broken-spec": ({}, all_layers),
+    }
+    _make_v2_store(tmp_path / "v2.sqlite", {k * 4: v for k, v in runs.items()})
+    # the stored declarations are the evidence: the installed plugins (tiny-a declares only c1, c2
+    # now) must not be consulted
+    import brainbench.registry as registry_module
+
+    def no_registry(*args, **kwargs):
+        raise AssertionError("the migration consulted the installed plugins")
+
+    monkeypatch.setattr(registry_module, "get_registry", no_registry)
+    store = ResultStore(tmp_path / "v2.sqlite")
+    assert store.schema_version() == 3
+    got = {r["content_key"][: len(r["content_key"]) // 4]: r for r in store.runs()}
+    assert {k: r["protocol"] for k, r in got.items()} == {
+        "declared": "declared", "subset": "custom", "seed": "custom", "readout": "unknown",
+        "no-declaration": "unknown", "broken-spec": "unknown"}
+    assert json.loads(got["subset"]["protocol_detail"]) == {"layers": ["c1"]}
+    assert json.loads(got["seed"]["protocol_detail"]) == {"seed": 1}
+    assert json.loads(got["readout"]["protocol_detail"])["readout"] == "simple-narrow"
+    assert "not_stored" in json.loads(got["no-declaration"]["protocol_detail"])
+    assert got["declared"]["score"] == pytest.approx(0.1)  # old data kept
+    assert {r["protocol"] for r in store.rows() if r["content_key"] == "declared" * 4} == {"declared"}
+    # v2 rows carry the version-1 headline (r^2 / ceiling of the pooled r): listed, never in a cell
+    assert {r["score_kind"] for r in store.runs()} == {"legacy"}
+    assert build(store.runs()).columns == []
+
+
+def test_a_dataset_that_claims_declared_is_checked_against_its_spec(test_manifest, tmp_path):
+    import brainbench
+
+    dataset = brainbench.score("tiny-a", "gen-V1", layers=["c1"], progress=False)
+    assert dataset.attrs["protocol"] == "custom"
+    assert json.loads(dataset.attrs["protocol_detail"]) == {"layers": ["c1"]}
+    dataset.attrs["protocol"], dataset.attrs["protocol_detail"] = "declared", "{}"
+    store = ResultStore(tmp_path / "claims.sqlite")
+    store.record(dataset)
+    (run,) = store.runs()
+    assert run["protocol"] == "custom" and json.loads(run["protocol_detail"]) == {"layers": ["c1"]}

@@ -1,7 +1,8 @@
-"""``brainbench leaderboard run | show | verify``: grids, the table and its verification."""
+"""``brainbench leaderboard run | show | runs | verify``: grids, the table, every stored run, verification."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -9,8 +10,11 @@ from typing import Annotated
 
 import typer
 
+from brainbench.errors import BrainbenchError
+from brainbench.results.verify import DEFAULT_TOLERANCE
+
 leaderboard_app = typer.Typer(
-    help="Run (model, benchmark) grids into the results store, show the leaderboard, verify it.",
+    help="Run (model, benchmark) grids into the results store, show the leaderboard, list every run, verify it.",
     no_args_is_help=True,
 )
 
@@ -89,7 +93,12 @@ def show_command(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="write to this file")] = None,
     store: StoreOption = None,
 ) -> None:
-    """Models x benchmarks (with versions) of ceiled scores, plus per-region and overall means."""
+    """Models x benchmarks (with versions) of declared-protocol ceiled scores, plus region and overall means.
+
+    A cell shows only a run of the benchmark's declared protocol (every layer the model
+    declares, the benchmark's readout, seed 0, its declared splits); `brainbench
+    leaderboard runs` lists every other stored run.
+    """
     from brainbench.results.store import ResultStore
     from brainbench.results.table import build, render
 
@@ -105,11 +114,40 @@ def show_command(
     sys.stdout.write(text)
 
 
+@leaderboard_app.command("runs")
+def runs_command(
+    model: Annotated[str | None, typer.Argument(help="only runs of this model id")] = None,
+    benchmark: Annotated[str | None, typer.Argument(help="only runs of this benchmark id")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table, csv or json")] = "table",
+    store: StoreOption = None,
+) -> None:
+    """Every stored run with its layers, seed, readout, protocol and whether a leaderboard cell shows it."""
+    from brainbench.registry import get_registry
+    from brainbench.results.store import ResultStore
+    from brainbench.results.table import list_runs, render_runs
+
+    registry = get_registry()
+    # an alias names the same id; an id no manifest declares (a custom benchmark) is taken as given
+    with contextlib.suppress(BrainbenchError):
+        model = registry.model(model).id if model is not None else None
+    with contextlib.suppress(BrainbenchError):
+        benchmark = registry.benchmark(benchmark).id if benchmark is not None else None
+    target = ResultStore(store)
+    rows = list_runs(target.runs(), target.layers_by_run(), model, benchmark)
+    if not rows and fmt == "table":
+        what = " of " + " x ".join(x for x in (model, benchmark) if x) if (model or benchmark) else ""
+        typer.echo(f"no runs{what} in the results store {target.path}.", err=True)
+        return
+    sys.stdout.write(render_runs(rows, fmt))
+
+
 @leaderboard_app.command("verify")
 def verify_command(
     row: Annotated[str | None, typer.Argument(help="a row id or content key (prefix) to verify")] = None,
     all_rows: Annotated[bool, typer.Option("--all", help="verify every stored run")] = False,
-    tolerance: Annotated[float, typer.Option(help="largest absolute difference accepted")] = 1e-6,
+    tolerance: Annotated[float, typer.Option(
+        help="largest absolute difference accepted (default: what 'same seed, same numbers' promises)")
+    ] = DEFAULT_TOLERANCE,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda")] = "auto",
     use_cache: Annotated[bool, typer.Option(
         "--use-cache", help="reuse cached activations (default: recompute them)")] = False,

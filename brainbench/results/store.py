@@ -5,13 +5,16 @@ Location: ``--store PATH`` (or ``sqlite:///PATH``), else ``$BRAINBENCH_STORE``, 
 netCDF to ``results/<content key>.nc`` beside the database (so the default is
 ``$BRAINBENCH_HOME/results/``) and named, with its sha256, in the run's row.
 
-Tables (schema version 2, kept in ``PRAGMA user_version``):
+Tables (schema version 3, kept in ``PRAGMA user_version``):
 
 ``runs``: one row per scored (model, benchmark, benchmark version, readout
 configuration, seed, weights, data), keyed by its **content key** -- the sha256 of
 everything that determines the result (see :func:`run_spec`) -- with the full
 provenance: package versions, device, seed, data / stimuli / weights hashes, the metric
-and ceiling formulas by name and version, the headline score and the results file.
+and ceiling formulas by name and version, the headline score, the results file, and
+``protocol`` (``declared``, ``custom`` or ``unknown``, see
+:mod:`brainbench.results.protocol`) with ``protocol_detail`` (JSON: what differs).
+Only ``declared`` runs fill leaderboard cells.
 
 ``layer_scores``: one row per (run, layer): median r, median EV, median ceiled score
 (medians over neuroids with a finite value), the neuroid count and whether the layer is
@@ -39,13 +42,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from brainbench.errors import BrainbenchError
+from brainbench.results.protocol import CUSTOM, DECLARED, UNKNOWN, protocol_from_spec
+
+#: ``score_kind`` of rows stored before the version-2 headline (never shown in a cell).
+LEGACY = "legacy"
 
 if TYPE_CHECKING:  # pragma: no cover
     import xarray as xr
 
     from brainbench.registry.registry import Registry
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 KEY_FORMAT = 1
 STORE_ENV = "BRAINBENCH_STORE"
 # manifest fields that describe an entry but cannot change a number
@@ -142,8 +149,41 @@ CREATE VIEW scores AS
     FROM layer_scores AS l JOIN runs AS r USING (content_key)
 """
 
+
+def _migrate_2_to_3(conn: sqlite3.Connection, root: Path) -> None:
+    """v3 adds ``protocol`` and ``protocol_detail`` (which runs may fill a leaderboard cell).
+
+    Old rows are judged from what they stored -- their spec (the model's declared
+    layers, the benchmark's declared readout, the seed) and their layer rows -- with
+    :func:`brainbench.results.protocol.protocol_from_spec`, never from the plugins
+    installed now (they may have changed since). A row whose spec cannot settle it is
+    ``unknown`` and is listed but never shown in a cell.
+
+    v3 also adds ``score_kind`` (``ceiled`` or ``uncorrected-r``, see
+    :mod:`brainbench.metrics.ceiled`) and ``n_reliable``. Rows stored before brainbench
+    0.2.0 carry the version-1 headline (``r^2 / ceiling`` of the pooled r): their kind is
+    ``legacy``, and they are listed but never shown in a cell.
+    """
+    conn.execute(f"ALTER TABLE runs ADD COLUMN protocol TEXT NOT NULL DEFAULT '{UNKNOWN}'")
+    conn.execute("ALTER TABLE runs ADD COLUMN protocol_detail TEXT NOT NULL DEFAULT '{}'")
+    conn.execute(f"ALTER TABLE runs ADD COLUMN score_kind TEXT NOT NULL DEFAULT '{LEGACY}'")
+    conn.execute("ALTER TABLE runs ADD COLUMN n_reliable INTEGER")
+    conn.execute("DROP VIEW scores")
+    conn.execute(_SCORES_VIEW)
+    for key, spec_text in conn.execute("SELECT content_key, spec FROM runs").fetchall():
+        try:
+            spec = json.loads(spec_text)
+        except (TypeError, ValueError):
+            spec = {}
+        layers = [r[0] for r in conn.execute("SELECT layer FROM layer_scores WHERE content_key = ? ORDER BY id",
+                                             (key,))]
+        protocol, detail = protocol_from_spec(spec if isinstance(spec, dict) else {}, layers)
+        conn.execute("UPDATE runs SET protocol = ?, protocol_detail = ? WHERE content_key = ?",
+                     (protocol, json.dumps(detail, sort_keys=True), key))
+
+
 # MIGRATIONS[v] brings a database from version v to v + 1.
-MIGRATIONS = {1: _migrate_1_to_2}
+MIGRATIONS = {1: _migrate_1_to_2, 2: _migrate_2_to_3}
 
 
 def _region_from_file(path: Path) -> str | None:
@@ -193,7 +233,8 @@ def _declaration(entry: Any) -> dict[str, Any]:
 
 def run_spec(model: str, benchmark: str, readout: str | None, seed: int, layers: list[str],
              weights_sha256: str, registry: Registry | None = None,
-             dataset: xr.Dataset | None = None) -> dict[str, Any]:
+             dataset: xr.Dataset | None = None, benchmark_override: dict[str, Any] | None = None,
+             ) -> dict[str, Any]:
     """Everything that determines a run's numbers, as JSON-able data.
 
     The model's, benchmark's, assembly's, readout's (after ``base`` links), metrics' and
@@ -202,7 +243,10 @@ def run_spec(model: str, benchmark: str, readout: str | None, seed: int, layers:
     sha256 in the assembly's declaration, so the declaration stands for the data; the
     data and stimuli hashes the run saw are kept beside the key and checked by verify.
     A benchmark or model that no manifest declares (a custom benchmark, a model object)
-    falls back on what the score ``dataset`` records about it.
+    falls back on what the score ``dataset`` records about it. ``benchmark_override``:
+    the fields in which the scored benchmark object differed from its registered
+    declaration (``protocol_detail["benchmark"]``, e.g. other splits); they enter the
+    key so that such a run never replaces the declared one.
     """
     import brainbench
     from brainbench.registry import get_registry
@@ -210,6 +254,8 @@ def run_spec(model: str, benchmark: str, readout: str | None, seed: int, layers:
     registry = registry or get_registry()
     spec: dict[str, Any] = {"format": KEY_FORMAT, "brainbench": brainbench.__version__,
                             "weights": weights_sha256, "seed": int(seed), "layers": [str(x) for x in layers]}
+    if benchmark_override:
+        spec["benchmark_override"] = benchmark_override
     try:
         model_entry = registry.model(model)
         spec["model"] = {"id": model_entry.id, **_declaration(model_entry)}
@@ -248,8 +294,26 @@ def dataset_spec(dataset: xr.Dataset, registry: Registry | None = None) -> dict[
     """The :func:`run_spec` of a score dataset."""
     attrs = dataset.attrs
     provenance = json.loads(attrs["provenance"])
+    override = json.loads(attrs.get("protocol_detail", "{}")).get("benchmark")
     return run_spec(attrs["model"], attrs["benchmark"], attrs["readout"], provenance["seed"],
-                    [str(x) for x in dataset["layer"].values], provenance["weights"], registry, dataset)
+                    [str(x) for x in dataset["layer"].values], provenance["weights"], registry, dataset,
+                    benchmark_override=override)
+
+
+def dataset_protocol(dataset: xr.Dataset, spec: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The protocol of a score dataset: what the scorer recorded, checked against its spec.
+
+    A dataset without the attrs (an older scorer's) is ``unknown``; one that claims
+    ``declared`` while its spec shows a difference (layers, seed, readout) is ``custom``.
+    """
+    claimed = dataset.attrs.get("protocol")
+    if claimed not in (DECLARED, CUSTOM):
+        return UNKNOWN, {"not_stored": ["the score dataset's protocol"]}
+    detail = json.loads(dataset.attrs.get("protocol_detail", "{}"))
+    derived, derived_detail = protocol_from_spec(spec, [str(x) for x in dataset["layer"].values])
+    if claimed == DECLARED and derived == CUSTOM:
+        return CUSTOM, derived_detail
+    return claimed, detail
 
 
 # ---------------------------------------------------------------------------- the store
@@ -401,6 +465,7 @@ class ResultStore:
             regions = {str(v) for v in dataset["region"].values}
             region = regions.pop() if len(regions) == 1 else None
         score = attrs.get("score")
+        protocol, protocol_detail = dataset_protocol(dataset, spec)
         return {
             "content_key": key, "model": attrs["model"], "benchmark": attrs["benchmark"],
             "benchmark_version": int(attrs["benchmark_version"]), "region": region,
@@ -416,6 +481,9 @@ class ResultStore:
             "score": None if score is None or score != score else float(score),
             "median_ceiling": _finite_median(dataset["ceiling"].values),
             "results_file": relative, "results_sha256": digest, "timings": attrs.get("timings", "{}"),
+            "protocol": protocol, "protocol_detail": json.dumps(protocol_detail, sort_keys=True),
+            "score_kind": str(attrs.get("score_kind", LEGACY)),
+            "n_reliable": None if attrs.get("n_reliable") is None else int(attrs["n_reliable"]),
             "created_at": datetime.now(timezone.utc).isoformat(timespec="microseconds"),
         }
 
@@ -444,6 +512,14 @@ class ResultStore:
         """Every run row, oldest first."""
         with self.connect() as conn:
             return [dict(r) for r in conn.execute("SELECT * FROM runs ORDER BY created_at, content_key")]
+
+    def layers_by_run(self) -> dict[str, list[str]]:
+        """Every run's scored layers, in their order, by content key."""
+        out: dict[str, list[str]] = {}
+        with self.connect() as conn:
+            for row in conn.execute("SELECT content_key, layer FROM layer_scores ORDER BY id"):
+                out.setdefault(row["content_key"], []).append(row["layer"])
+        return out
 
     def rows(self, content_key: str | None = None) -> list[dict[str, Any]]:
         """Rows of the ``scores`` view (one per run and layer), optionally of one run."""

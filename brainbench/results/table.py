@@ -1,10 +1,23 @@
 """The leaderboard: models x benchmarks of ceiled scores, rendered from the results store.
 
-A cell is a run's headline score: the median over neuroids of ``r^2 / ceiling`` at the
-layer chosen on training folds only. Columns are (benchmark, version) -- plus the
-readout when a benchmark was scored with more than one readout configuration -- so a
-new benchmark version is a new column, never a silent change of an old one. When a
-cell has several runs (another seed, new weights), the most recent is shown.
+A cell is the headline score of a run of the benchmark's **declared protocol** (every
+layer the model declares, the benchmark's readout with its declared params, seed 0, the
+benchmark's declared splits; see :mod:`brainbench.results.protocol`): the median over
+reliable neuroids of the ceiled score ``sign(r) r^2 / ceiling`` (:mod:`brainbench.metrics.ceiled`)
+at the layers chosen on training stimuli only. A run without reliable neuroids has an
+uncorrected headline (median per-split r): its cell is marked ``u`` and left out of the
+means, which average ceiled scores only. Runs stored before the version-2 headline
+(``score_kind`` ``legacy``) never fill a cell. Runs of any
+other protocol (a layer subset, another seed or readout) and old runs whose protocol is
+unknown are kept in the store and listed by :func:`list_runs`, never shown in a cell.
+
+Columns are (benchmark, version) -- plus the readout when a benchmark's declared runs
+used more than one readout configuration -- so a new benchmark version is a new column,
+never a silent change of an old one. The store keeps one run per content key (a re-run
+with the same inputs replaces it), so several declared runs in one cell mean the inputs
+changed: new weights, new data, changed declarations or another brainbench version.
+The cell then shows the most recent of them and is marked (``*`` in text, markdown and
+HTML; ``declared_runs`` > 1 and ``other_runs`` in JSON).
 
 Means: a region's mean is the mean over that region's benchmarks *that have a score*;
 the overall mean is the mean of the region means (each region weighs the same). A
@@ -23,7 +36,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 FORMATS = ("table", "md", "csv", "html", "json")
+RUN_FORMATS = ("table", "csv", "json")
 MISSING = "–"
+MARK = "*"
+UNCORRECTED_MARK = "u"
+UNCORRECTED_NOTE = (f"{UNCORRECTED_MARK} uncorrected median per-split r: no neuroid of that run reached the "
+                    "reliability "
+                    "floor (e.g. data without repetitions), so there is no ceiling to divide by; not in the means.")
+MARK_NOTE = (f"{MARK} newest of several declared-protocol runs with different content keys (weights, data, "
+             "declarations or brainbench version changed); `brainbench leaderboard runs MODEL BENCHMARK` "
+             "lists them all.")
 
 
 @dataclass(frozen=True)
@@ -43,16 +65,29 @@ class Column:
 
 @dataclass
 class Leaderboard:
-    """Scores by model and column; ``cells[model][i]`` is the run row of column ``i`` or None."""
+    """Scores by model and column; ``cells[model][i]`` is the run row of column ``i`` or None.
+
+    ``others[model][i]``: the older declared runs of that cell (other content keys), newest first.
+    """
 
     columns: list[Column]
     models: list[str]
     cells: dict[str, list[dict[str, Any] | None]]
     regions: list[str] = field(default_factory=list)
+    others: dict[str, list[list[dict[str, Any]]]] = field(default_factory=dict)
+
+    def marked(self, model: str, index: int) -> bool:
+        """Whether the cell shows the newest of several declared runs."""
+        return bool(self.others.get(model) and self.others[model][index])
+
+    def uncorrected(self, model: str, index: int) -> bool:
+        """Whether the cell's headline is the uncorrected r (no reliable neuroids)."""
+        cell = self.cells[model][index]
+        return cell is not None and cell.get("score_kind") == UNCORRECTED
 
     def region_mean(self, model: str, region: str) -> float | None:
-        values = [c["score"] for c, col in zip(self.cells[model], self.columns, strict=True)
-                  if col.region == region and c is not None and _finite(c["score"])]
+        values = [c["score"] for k, (c, col) in enumerate(zip(self.cells[model], self.columns, strict=True))
+                  if col.region == region and c is not None and _finite(c["score"]) and not self.uncorrected(model, k)]
         return sum(values) / len(values) if values else None
 
     def overall(self, model: str) -> float | None:
@@ -68,12 +103,24 @@ def _finite(value: Any) -> bool:
     return value is not None and isinstance(value, (int, float)) and math.isfinite(value)
 
 
+def _cell_key(run: dict[str, Any]) -> tuple:
+    return run["model"], run["benchmark"], int(run["benchmark_version"]), run["readout"], run["readout_params"]
+
+
+CEILED, UNCORRECTED = "ceiled", "uncorrected-r"
+
+
+def is_declared(run: dict[str, Any]) -> bool:
+    """Whether a run row may fill a cell: the benchmark's declared protocol and a current headline."""
+    return run.get("protocol") == "declared" and run.get("score_kind") in (CEILED, UNCORRECTED)
+
+
 def build(runs: list[dict[str, Any]]) -> Leaderboard:
-    """The leaderboard of run rows (``ResultStore.runs()``)."""
-    latest: dict[tuple, dict[str, Any]] = {}
-    for run in sorted(runs, key=lambda r: r["created_at"]):
-        key = (run["model"], run["benchmark"], int(run["benchmark_version"]), run["readout"], run["readout_params"])
-        latest[key] = run
+    """The leaderboard of run rows (``ResultStore.runs()``); only declared-protocol runs count."""
+    history: dict[tuple, list[dict[str, Any]]] = {}
+    for run in sorted((r for r in runs if is_declared(r)), key=lambda r: (r["created_at"], r["content_key"])):
+        history.setdefault(_cell_key(run), []).append(run)
+    latest = {key: found[-1] for key, found in history.items()}
     configs: dict[tuple[str, int], set[tuple[str, str]]] = {}
     for _model, bench, version, readout, params in latest:
         configs.setdefault((bench, version), set()).add((readout, params))
@@ -84,9 +131,10 @@ def build(runs: list[dict[str, Any]]) -> Leaderboard:
             columns.append(Column(bench, version, readout, params, region or "unknown", len(readouts) > 1))
     columns.sort(key=lambda c: (c.region, c.benchmark, c.version, c.readout, c.readout_params))
     models = sorted({k[0] for k in latest})
-    cells = {m: [latest.get((m, c.benchmark, c.version, c.readout, c.readout_params)) for c in columns]
-             for m in models}
-    board = Leaderboard(columns, models, cells, sorted({c.region for c in columns}))
+    keys = {m: [(m, c.benchmark, c.version, c.readout, c.readout_params) for c in columns] for m in models}
+    cells = {m: [latest.get(k) for k in keys[m]] for m in models}
+    others = {m: [history.get(k, [])[-2::-1] for k in keys[m]] for m in models}
+    board = Leaderboard(columns, models, cells, sorted({c.region for c in columns}), others)
     # best overall first; models without any score last
     board.models.sort(key=lambda m: (board.overall(m) is None, -(board.overall(m) or 0.0), m))
     return board
@@ -101,11 +149,16 @@ def records(board: Leaderboard) -> list[dict[str, Any]]:
                                "coverage": f"{have}/{total}"}
         row["regions"] = {r: board.region_mean(model, r) for r in board.regions}
         row["benchmarks"] = {}
-        for col, cell in zip(board.columns, board.cells[model], strict=True):
+        for index, (col, cell) in enumerate(zip(board.columns, board.cells[model], strict=True)):
+            others = board.others.get(model, [[]] * len(board.columns))[index]
             row["benchmarks"][col.label] = None if cell is None else {
                 "score": cell["score"], "best_layer": cell["best_layer"], "content_key": cell["content_key"],
                 "region": col.region, "benchmark": col.benchmark, "version": col.version,
-                "readout": col.readout, "seed": cell["seed"], "created_at": cell["created_at"]}
+                "readout": col.readout, "seed": cell["seed"], "created_at": cell["created_at"],
+                "score_kind": cell.get("score_kind"), "n_reliable": cell.get("n_reliable"),
+                "declared_runs": 1 + len(others),
+                "other_runs": [{"content_key": o["content_key"], "score": o["score"], "created_at": o["created_at"]}
+                               for o in others]}
         out.append(row)
     return out
 
@@ -122,10 +175,24 @@ def _values(board: Leaderboard, model: str, rank: int) -> list[Any]:
             + cells + [f"{have}/{total}"])
 
 
-def _fmt(value: Any) -> str:
+def _marks(board: Leaderboard, model: str) -> list[str]:
+    """Per value of :func:`_values`: its marks (``u`` uncorrected, ``*`` newest of several)."""
+    prefix = 3 + len(board.regions)
+    cells = [(UNCORRECTED_MARK if board.uncorrected(model, i) else "") + (MARK if board.marked(model, i) else "")
+             for i in range(len(board.columns))]
+    return [""] * prefix + cells + [""]
+
+
+def _notes(marks: list[list[str]]) -> list[str]:
+    used = "".join("".join(row) for row in marks)
+    return [note for mark, note in ((UNCORRECTED_MARK, UNCORRECTED_NOTE), (MARK, MARK_NOTE)) if mark in used]
+
+
+def _fmt(value: Any, marked: str = "") -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return MISSING
-    return f"{value:.3f}" if isinstance(value, float) else str(value)
+    text = f"{value:.3f}" if isinstance(value, float) else str(value)
+    return text + marked
 
 
 def render(board: Leaderboard, fmt: str = "table") -> str:
@@ -139,6 +206,8 @@ def render(board: Leaderboard, fmt: str = "table") -> str:
                            "regions": board.regions, "models": records(board)}, indent=2)
     header = _header(board)
     rows = [_values(board, m, k) for k, m in enumerate(board.models, start=1)]
+    marks = [_marks(board, m) for m in board.models]
+    notes = _notes(marks)
     if fmt == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
@@ -149,19 +218,26 @@ def render(board: Leaderboard, fmt: str = "table") -> str:
     if fmt == "md":
         lines = ["| " + " | ".join(header) + " |",
                  "|" + "|".join(":---" if h == "model" else "---:" for h in header) + "|"]
-        lines += ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in rows]
+        lines += ["| " + " | ".join(_fmt(v, k) for v, k in zip(row, mark, strict=True)) + " |"
+                  for row, mark in zip(rows, marks, strict=True)]
         lines.append("")
-        lines.append(f"Scores: median ceiled r^2 at the layer chosen on training folds; {MISSING} = not scored "
-                     "(never counted as zero); means over the scored columns only.")
+        lines.append(f"Scores: median ceiled score (signed fraction of explainable variance, reliable neuroids) at "
+                     f"the layers chosen on training stimuli, runs of each benchmark's declared protocol only; "
+                     f"{MISSING} = not scored (never counted as zero); means over the scored columns only.")
+        for note in notes:
+            lines.append("")
+            lines.append(note)
         return "\n".join(lines) + "\n"
     if fmt == "html":
-        return _html(header, rows)
-    text = [[str(h) for h in header]] + [[_fmt(v) for v in row] for row in rows]
+        return _html(header, rows, marks, notes)
+    text = [[str(h) for h in header]] + [[_fmt(v, k) for v, k in zip(row, mark, strict=True)]
+                                         for row, mark in zip(rows, marks, strict=True)]
     widths = [max(len(r[i]) for r in text) for i in range(len(header))]
     out = ["  ".join(cell.ljust(w) if i == 1 else cell.rjust(w) for i, (cell, w) in enumerate(zip(r, widths,
                                                                                                  strict=True)))
            for r in text]
     out.insert(1, "  ".join("-" * w for w in widths))
+    out.extend(notes)
     return "\n".join(out) + "\n"
 
 
@@ -198,23 +274,107 @@ td.missing { color: #999; }
 """
 
 
-def _html(header: list[str], rows: list[list[Any]]) -> str:
+def _html(header: list[str], rows: list[list[Any]], marks: list[list[str]], notes: list[str]) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = []
-    for row in rows:
+    for row, row_marks in zip(rows, marks, strict=True):
         cells = []
-        for value in row:
+        for value, marked in zip(row, row_marks, strict=True):
             missing = value is None or (isinstance(value, float) and not math.isfinite(value))
             sort_value = "" if missing else (repr(value) if isinstance(value, float) else str(value))
             cls = ' class="missing"' if missing else ""
-            cells.append(f'<td data-v="{html.escape(sort_value)}"{cls}>{html.escape(_fmt(value))}</td>')
+            cells.append(f'<td data-v="{html.escape(sort_value)}"{cls}>{html.escape(_fmt(value, marked))}</td>')
         body.append("<tr>" + "".join(cells) + "</tr>")
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>brainbench leaderboard</title>"
         f"<style>{_STYLE}</style></head><body>\n<h1>brainbench leaderboard</h1>\n"
-        "<p>Median ceiled score (r&sup2; / split-half ceiling) at the layer chosen on training folds. "
-        f"{MISSING} = not scored, never counted as zero; means over scored columns only. "
-        "Click a column header to sort.</p>\n"
+        "<p>Median ceiled score (sign(r) r&sup2; / split-half ceiling, reliable neuroids) at the layers chosen on "
+        "training stimuli, runs of "
+        f"each benchmark's declared protocol only. {MISSING} = not scored, never counted as zero; means over "
+        "scored columns only. Click a column header to sort.</p>\n"
         f"<table><thead><tr>{head}</tr></thead><tbody>\n" + "\n".join(body)
-        + f"\n</tbody></table>\n<script>{_SCRIPT}</script>\n</body></html>\n"
+        + "\n</tbody></table>\n" + "".join(f"<p>{html.escape(note)}</p>\n" for note in notes)
+        + f"<script>{_SCRIPT}</script>\n</body></html>\n"
     )
+
+
+# ---------------------------------------------------------------------------- every run
+def list_runs(runs: list[dict[str, Any]], layers: dict[str, list[str]], model: str | None = None,
+              benchmark: str | None = None) -> list[dict[str, Any]]:
+    """Every stored run (optionally of one model and/or benchmark), with what the table makes of it.
+
+    Args:
+        runs: ``ResultStore.runs()``.
+        layers: ``ResultStore.layers_by_run()``.
+    Returns:
+        One JSON-able dict per run, ordered by model, benchmark, version and time, with
+        ``protocol`` (declared / custom / unknown), ``protocol_detail`` and ``cell``:
+        ``shown`` (the run a cell shows), ``superseded`` (declared, but a newer declared
+        run with another content key fills the cell) or ``no`` (never in a cell).
+    """
+    board = build(runs)
+    shown = {cell["content_key"] for cells in board.cells.values() for cell in cells if cell is not None}
+    out = []
+    for run in sorted(runs, key=lambda r: (r["model"], r["benchmark"], int(r["benchmark_version"]),
+                                           r["created_at"], r["content_key"])):
+        if (model is not None and run["model"] != model) or (benchmark is not None and run["benchmark"] != benchmark):
+            continue
+        key = run["content_key"]
+        cell = "shown" if key in shown else ("superseded" if is_declared(run) else "no")
+        out.append({
+            "content_key": key, "model": run["model"], "benchmark": run["benchmark"],
+            "version": int(run["benchmark_version"]), "readout": run["readout"],
+            "readout_params": json.loads(run["readout_params"] or "{}"), "seed": run["seed"],
+            "layers": layers.get(key, []), "protocol": run.get("protocol") or "unknown",
+            "protocol_detail": json.loads(run.get("protocol_detail") or "{}"), "cell": cell,
+            "score": run["score"], "best_layer": run["best_layer"], "created_at": run["created_at"],
+        })
+    return out
+
+
+def _layer_text(layers: list[str]) -> str:
+    return ",".join(layers) if len(layers) <= 3 else f"{layers[0]}..{layers[-1]} ({len(layers)})"
+
+
+def _detail_text(detail: dict[str, Any]) -> str:
+    parts = []
+    for name, value in detail.items():
+        if name == "layers":
+            value = _layer_text(value)
+        elif name == "not_stored":
+            value = "; ".join(value)
+        elif isinstance(value, (dict, list)):
+            value = json.dumps(value, sort_keys=True)
+        parts.append(f"{name}={value}")
+    return " ".join(parts)
+
+
+def render_runs(rows: list[dict[str, Any]], fmt: str = "table") -> str:
+    """The output of :func:`list_runs` as text in one of :data:`RUN_FORMATS`."""
+    if fmt not in RUN_FORMATS:
+        from brainbench.errors import BrainbenchError
+
+        raise BrainbenchError(f"unknown format {fmt!r}; use one of {', '.join(RUN_FORMATS)}.")
+    if fmt == "json":
+        return json.dumps(rows, indent=2) + "\n"
+    header = ["content_key", "model", "benchmark", "readout", "seed", "layers", "protocol", "cell", "score",
+              "best_layer", "created_at", "differs"]
+    values = [[r["content_key"], r["model"], f"{r['benchmark']} v{r['version']}", r["readout"], r["seed"],
+               r["layers"], r["protocol"], r["cell"], r["score"], r["best_layer"], r["created_at"],
+               r["protocol_detail"]] for r in rows]
+    if fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(header)
+        for row in values:
+            row[5] = ",".join(row[5])
+            row[8] = "" if row[8] is None else repr(row[8])
+            row[11] = json.dumps(row[11], sort_keys=True)
+            writer.writerow(row)
+        return buffer.getvalue()
+    text = [header] + [[r[0][:12], r[1], r[2], r[3], str(r[4]), _layer_text(r[5]), r[6], r[7], _fmt(r[8]), r[9],
+                        r[10][:19], _detail_text(r[11])] for r in values]
+    widths = [max(len(r[i]) for r in text) for i in range(len(header))]
+    out = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in text]
+    out.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(out) + "\n"

@@ -4,7 +4,7 @@ For each run: the run is scored again from its model, benchmark, readout, seed a
 layers (activations recomputed unless asked otherwise) and compared with
 
 * the content key (the declarations and weights it was computed from have not changed),
-* the data, stimuli and weights hashes,
+* the data, stimuli and weights hashes, and the protocol (declared or custom),
 * the stored results file (its sha256 against the row),
 * every layer row (median r, EV, ceiled, neuroid count, best layer) and the headline
   score, within an absolute ``tolerance``,
@@ -23,6 +23,12 @@ from typing import Any
 
 from brainbench.results.store import ResultStore, StoreError, _file_sha256, _finite_median, content_key, run_spec
 
+# What "same seed, same numbers" promises: a re-run of a stored run -- serially, on Dask
+# workers, with any torch thread count, on the same kind of device -- reproduces every
+# stored score (headline, per-layer medians, per-neuroid r, EV, ceiled, ceiling) within
+# this absolute difference. Not bit for bit: thread counts change the order of float
+# sums in the forward pass and the readout, and the activation cache keeps the first
+# copy it was given. The README and docs/leaderboard.md state it; tests check it.
 DEFAULT_TOLERANCE = 1e-6
 
 
@@ -109,6 +115,8 @@ def verify_run(store: ResultStore, run: dict[str, Any], tolerance: float = DEFAU
             stored, new = json.loads(stored), json.loads(new)
         if str(stored) != str(new):
             differ(column, stored, new)
+    if run.get("protocol") in ("declared", "custom") and attrs.get("protocol") != run["protocol"]:
+        differ("protocol", run["protocol"], attrs.get("protocol"))  # e.g. the model's declared layers changed
     if not _close(run["score"], _num(attrs.get("score")), tolerance):
         differ("score", run["score"], _num(attrs.get("score")))
     for row in rows:
