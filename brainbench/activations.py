@@ -66,7 +66,7 @@ def get_activations(model: TorchModel, stimuli: StimulusSet, layers: Sequence[st
 
 def _extract(model: TorchModel, stimuli: StimulusSet, layers: list[str], prep: Preprocessing,
              device: torch.device, batch_size: int, progress: bool, files: dict[str, Path]) -> None:
-    from tqdm.auto import tqdm
+    from brainbench.progress import tqdm
 
     model.to(device)
     n = len(stimuli)

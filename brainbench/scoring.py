@@ -116,6 +116,9 @@ def score(model: Any, benchmark: Any, *, layers: list[str] | None = None, readou
     Returns:
         The score dataset described in this module's docstring.
     """
+    from brainbench.arguments import check_score_arguments
+
+    check_score_arguments(layers=layers, device=device, seed=seed, batch_size=batch_size, out=out)
     started = time.perf_counter()
     startup = _process_age()
     import torch
@@ -179,7 +182,7 @@ def score(model: Any, benchmark: Any, *, layers: list[str] | None = None, readou
     Y = torch.as_tensor(target, device=torch_device)
     results: dict[str, LayerResult] = {}
     readout_time = metric_time = 0.0
-    from tqdm.auto import tqdm
+    from brainbench.progress import tqdm
 
     for layer in tqdm(layers, desc=f"{bench.identifier} readout", unit="layer", disable=not progress, leave=False):
         tick = time.perf_counter()

@@ -128,3 +128,34 @@ def test_npy_refuses_pickles(tmp_path):
     np.save(tmp_path / "bad.npy", np.array([object()]), allow_pickle=True)
     with pytest.raises(DataError):
         load_npy(tmp_path / "bad.npy")
+
+
+def test_offline_error_without_a_mirror_says_how_to_supply_the_file(fresh_home, monkeypatch):
+    with pytest.raises(OfflineError) as error:
+        fetch(remote())
+    message = str(error.value)
+    assert "toyset/sub/file.bin" in message
+    assert str(fresh_home / "data" / "toyset" / "sub" / "file.bin") in message
+    assert "BRAINBENCH_MIRROR=DIR" in message and "DIR/toyset/sub/file.bin" in message
+    assert "\n" not in message and message.endswith(".")
+
+
+def test_failed_download_names_file_cache_and_mirror(fresh_home, monkeypatch):
+    monkeypatch.delenv("BRAINBENCH_OFFLINE")
+    import pooch
+
+    def refuse(self, *args, **kwargs):
+        raise ConnectionError("connection refused\nby the test")
+
+    monkeypatch.setattr(pooch.Pooch, "fetch", refuse)
+    with pytest.raises(DataError) as error:
+        fetch(remote(), progress=False)
+    message = str(error.value)
+    assert "could not download toyset/sub/file.bin from http://127.0.0.1:9/file.bin (connection refused by the test)" \
+        in message
+    assert str(fresh_home / "data" / "toyset" / "sub" / "file.bin") in message
+    assert "BRAINBENCH_MIRROR=DIR" in message and "DIR/toyset/sub/file.bin" in message
+    assert "\n" not in message and message.endswith(".")
+    monkeypatch.setenv("BRAINBENCH_MIRROR", str(fresh_home / "mirror"))
+    with pytest.raises(DataError, match="BRAINBENCH_MIRROR=DIR supplies DIR/toyset/sub/file.bin"):
+        fetch(remote(), progress=False)

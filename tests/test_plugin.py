@@ -90,29 +90,29 @@ def test_plugin_check_reports_a_bad_python_name_and_reference(broken_copy):
     text = text.replace('readout = "simple"', 'readout = "simpel"')
     manifest.write_text(text)
     proc = _run(["plugin", "check", str(broken_copy)], {})
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     assert "models.example-cnn: 'brainbench_example.models' has no attribute 'tiny_cnn'" in proc.stderr
     assert "benchmarks.example-gabor-V1sim.readout': unknown readout 'simpel'" in proc.stderr
     assert "'simple'" in proc.stderr  # the suggestion
-    assert "2 problem(s)" in proc.stderr
+    assert "2 problems in" in proc.stderr
 
 
 def test_plugin_check_reports_a_malformed_manifest_and_entry_point(broken_copy, tmp_path):
     manifest = broken_copy / "brainbench_example" / "manifest.toml"
     manifest.write_text(manifest.read_text().replace('layers = ["conv1", "conv2", "conv3", "pool"]\n', ""))
     proc = _run(["plugin", "check", str(manifest)], {})
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     assert "key 'models.example-cnn.layers': Field required" in proc.stderr
 
     pyproject = broken_copy / "pyproject.toml"
     pyproject.write_text(pyproject.read_text().replace("brainbench_example:manifest_path",
                                                        "brainbench_example:manifest_file"))
     proc = _run(["plugin", "check", str(broken_copy)], {})
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     assert "entry point 'brainbench-example'" in proc.stderr and "manifest_file" in proc.stderr
 
     empty = tmp_path / "empty"
     empty.mkdir()
     (empty / "pyproject.toml").write_text('[project]\nname = "x"\n')
     proc = _run(["plugin", "check", str(empty)], {})
-    assert proc.returncode == 1 and "declares no entry point in group brainbench.manifests" in proc.stderr
+    assert proc.returncode == 2 and "declares no entry point in group brainbench.manifests" in proc.stderr

@@ -53,10 +53,9 @@ def analyze(analysis_id: str, model: Any, benchmarks: list[Any], *, readouts: li
         params: analysis parameters, overriding those its manifest entry declares.
         out: folder for ``<analysis>.nc``, figures (PNG + SVG), ``summary.md`` and ``summary.json``.
     """
-    from tqdm.auto import tqdm
-
     from brainbench.analyses.cache import cached_score
     from brainbench.benchmark import Benchmark, resolve_benchmark
+    from brainbench.progress import tqdm
 
     registry = registry or get_registry()
     analysis, declared = load_analysis(analysis_id, registry)

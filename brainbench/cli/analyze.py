@@ -70,12 +70,27 @@ def analyze_command(
     if not analysis or not model or not benchmarks:
         raise BrainbenchError("usage: brainbench analyze ANALYSIS MODEL BENCHMARK [BENCHMARK ...] [--out DIR]; "
                               "see brainbench analyze --list for the analyses.")
-    registry.analysis(analysis)  # an unknown id fails before anything is scored
+    # unknown ids and bad values fail here, before anything is loaded or scored
+    from brainbench.arguments import check_device, check_layer_names, check_out_dir, check_seed, split_ids
+
+    registry.analysis(analysis)
+    model_entry = registry.model(model)
+    for benchmark in benchmarks:
+        registry.benchmark(benchmark)
+    readouts = _split_list(readout)
+    if readout and not readouts:
+        raise BrainbenchError("--readout names nothing; give readout ids, or leave --readout out.")
+    for readout_id in readouts or []:
+        registry.readout(readout_id)
+    layer_list = check_layer_names(split_ids(layers, "--layers"), model_entry.layers, model_entry.id)
+    params = _parse_params(param or [])
+    check_seed(seed)
+    check_device(device)
+    out_dir = check_out_dir(out) or Path(f"brainbench-{analysis}-{model}")
     from brainbench.analyses import analyze
 
-    out_dir = out or Path(f"brainbench-{analysis}-{model}")
-    result = analyze(analysis, model, list(benchmarks), readouts=_split_list(readout),
-                     layers=_split_list([layers]) if layers else None, params=_parse_params(param or []),
+    result = analyze(analysis, model, list(benchmarks), readouts=readouts,
+                     layers=layer_list, params=params,
                      out=out_dir, seed=seed, device=device, progress=True, use_cache=not no_cache,
                      registry=registry)
     typer.echo(f"{analysis}: wrote {result.name}.nc, {2 * len(result.figures)} figure files and summary.md "

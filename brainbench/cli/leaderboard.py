@@ -23,8 +23,6 @@ StoreOption = Annotated[str | None, typer.Option(
     "$BRAINBENCH_HOME/results.sqlite)")]
 
 
-def _split(value: str | None) -> list[str] | None:
-    return [x.strip() for x in value.split(",") if x.strip()] if value else None
 
 
 @leaderboard_app.command("run")
@@ -44,28 +42,37 @@ def run_command(
     as_json: Annotated[bool, typer.Option("--json", help="print the job results as JSON")] = False,
 ) -> None:
     """Score every (model, benchmark) pair on Dask; pairs already stored with the same content key are skipped."""
+    from brainbench.arguments import check_device, check_seed, check_workers, split_ids
     from brainbench.registry import get_registry
-    from brainbench.results.grid import offline_benchmarks, offline_models, plan, run_grid
 
     if workers is not None and scheduler is not None:
-        raise typer.BadParameter("give --workers or --scheduler, not both.")
+        raise BrainbenchError("--workers and --scheduler cannot be combined; give --workers N for a local cluster "
+                              "or --scheduler ADDRESS for an existing one.")
+    check_workers(workers)
+    check_seed(seed)
+    check_device(device)
     registry = get_registry()
-    model_ids = _split(models)
+    model_ids = split_ids(models, "--models")
+    bench_ids = split_ids(benchmarks, "--benchmarks")
+    # unknown ids fail here, clearly, before the grid is planned or a worker started
+    if model_ids is not None:
+        model_ids = [registry.model(m).id for m in model_ids]
+    if bench_ids is not None:
+        bench_ids = [registry.benchmark(b).id for b in bench_ids]
+    if readout is not None:
+        registry.readout(readout)
+    from brainbench.results.grid import offline_benchmarks, offline_models, plan, run_grid
+
     if model_ids is None:
         model_ids, skipped = offline_models(registry)
         for model, why in skipped.items():
             typer.secho(f"not in the default grid: model {model}: {why}", fg=typer.colors.YELLOW, err=True)
-    else:
-        model_ids = [registry.model(m).id for m in model_ids]  # unknown ids fail here, clearly
-    bench_ids = _split(benchmarks)
     if bench_ids is None:
         bench_ids = offline_benchmarks(registry)
         missing = sorted(set(registry.ids("benchmarks")) - set(bench_ids))
         if missing:
             typer.secho(f"not in the default grid (data not available offline): {', '.join(missing)}",
                         fg=typer.colors.YELLOW, err=True)
-    else:
-        bench_ids = [registry.benchmark(b).id for b in bench_ids]
     jobs = plan(model_ids, bench_ids, readout, seed)
     if not jobs:
         typer.secho("error: nothing to run: no model or no benchmark selected.", fg=typer.colors.RED, err=True)
@@ -100,8 +107,12 @@ def show_command(
     leaderboard runs` lists every other stored run.
     """
     from brainbench.results.store import ResultStore
-    from brainbench.results.table import build, render
+    from brainbench.results.table import FORMATS, build, render
 
+    if fmt not in FORMATS:
+        raise BrainbenchError(f"unknown format {fmt!r}; pass --format with one of {', '.join(FORMATS)}.")
+    if output is not None and output.is_dir():
+        raise BrainbenchError(f"--output {output} is a folder; pass a file path such as {output / 'leaderboard.md'}.")
     target = ResultStore(store)
     board = build(target.runs())
     text = render(board, fmt)
@@ -154,11 +165,16 @@ def verify_command(
     store: StoreOption = None,
 ) -> None:
     """Re-run stored rows and report every difference beyond the tolerance (exit 1 if any)."""
+    from brainbench.arguments import check_device, check_tolerance
     from brainbench.results.store import ResultStore
     from brainbench.results.verify import verify
 
-    if (row is None) == (not all_rows):
-        raise typer.BadParameter("give a ROW (row id or content key) or --all.")
+    if row is None and not all_rows:
+        raise BrainbenchError("name the run to verify: give a ROW (row id or content key prefix) or --all.")
+    if row is not None and all_rows:
+        raise BrainbenchError(f"ROW {row!r} and --all cannot be combined; give one row or --all.")
+    check_tolerance(tolerance)
+    check_device(device)
     checks = verify(ResultStore(store), row, tolerance=tolerance, device=device, use_cache=use_cache)
     n_bad = 0
     for check in checks:

@@ -13,11 +13,32 @@ import sys
 from typing import Annotated
 
 import typer
+from typer.core import TyperGroup
 
 from brainbench.errors import BrainbenchError
-from brainbench.registry.manifest import KINDS
+from brainbench.registry.manifest import KINDS, singular
+
+
+class _Group(TyperGroup):
+    """The root group: before parsing, boolean flags of every command lose their ``<bool>`` metavar."""
+
+    def main(self, *args, **kwargs):
+        _hide_flag_metavars(self)
+        return super().main(*args, **kwargs)
+
+
+def _hide_flag_metavars(command) -> None:
+    """Show flags as ``--json``, not ``--json <bool>``: they take no value (``--help`` included)."""
+    context = command.context_class(command)
+    for param in command.get_params(context):  # also creates the --help option, then cached
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    for sub in getattr(command, "commands", {}).values():
+        _hide_flag_metavars(sub)
+
 
 app = typer.Typer(
+    cls=_Group,
     name="brainbench",
     help="Score how well deep-network layers predict real neurons. Every model, assembly, "
     "readout, metric, analysis and benchmark is a plugin declared in a manifest.",
@@ -35,7 +56,7 @@ COMMAND_MODULES: list[str] = [
 
 
 def _error(message: str) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    _print_error(message)
     raise typer.Exit(code=2)
 
 
@@ -94,7 +115,7 @@ def describe(
     registry = get_registry()
     kind, entry = registry.find(entry_id)
     data = entry.model_dump(mode="json")
-    data = {"kind": kind[:-1] if kind != "assemblies" else "assembly", **data}
+    data = {"kind": singular(kind), **data}
     if kind == "benchmarks":
         assembly = registry.assembly(entry.assembly)
         data["assembly_entry"] = {k: v for k, v in assembly.model_dump(mode="json").items()
@@ -133,7 +154,8 @@ def fetch(
     elif kind == "assemblies":
         source = load_object(entry.python_name)(**entry.params)
     else:
-        _error(f"{benchmark_id!r} is a {kind[:-1]}, not a benchmark or assembly.")
+        _error(f"{benchmark_id!r} is one of the {kind}, not a benchmark or assembly; "
+               "pass a benchmark id (see `brainbench list benchmarks`).")
     paths = source.fetch(progress=True)
     for path in paths:
         typer.echo(str(path))
@@ -156,23 +178,58 @@ def main(argv: list[str] | None = None) -> int:
     try:
         code = app(args=argv, standalone_mode=False, prog_name="brainbench")
     except BrainbenchError as error:
-        typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
+        _print_error(str(error))
         return 2
     except typer.Exit as done:
         return done.exit_code
     except KeyboardInterrupt:
         typer.secho("interrupted; nothing half-written was kept.", fg=typer.colors.YELLOW, err=True)
         return 130
-    except Exception as error:  # click usage errors
-        import click
-
-        if isinstance(error, click.exceptions.ClickException):
+    except Exception as error:
+        usage, abort, no_args_help = _parser_exceptions()
+        if isinstance(error, no_args_help):  # `brainbench` or `brainbench leaderboard` alone: the help
             error.show()
-            return error.exit_code
-        if isinstance(error, click.exceptions.Abort):
+            return 2
+        if isinstance(error, usage):
+            _print_error(_usage_sentence(error))
+            return 2
+        if isinstance(error, abort):
+            typer.secho("aborted; nothing was changed.", fg=typer.colors.YELLOW, err=True)
             return 1
         raise
     return code if isinstance(code, int) else 0
+
+
+def _print_error(message: str) -> None:
+    """``error: <message>`` on one line of stderr, whatever line breaks the message had."""
+    typer.secho(f"error: {' '.join(message.split())}", fg=typer.colors.RED, err=True)
+
+
+def _parser_exceptions() -> tuple[tuple[type, ...], tuple[type, ...], tuple[type, ...]]:
+    """``(usage errors, aborts, no-arguments help)`` of the parser typer uses.
+
+    Recent typer versions vendor click as ``typer._click`` and raise its exceptions, not
+    click's; older ones raise click's own. Both are recognised.
+    """
+    modules = []
+    for name in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            modules.append(importlib.import_module(name))
+        except ImportError:
+            continue
+    usage = tuple(m.ClickException for m in modules)
+    abort = (typer.Abort, *(m.Abort for m in modules if hasattr(m, "Abort")))
+    no_args_help = tuple(m.NoArgsIsHelpError for m in modules if hasattr(m, "NoArgsIsHelpError"))
+    return usage, abort, no_args_help
+
+
+def _usage_sentence(error: Exception) -> str:
+    """A parser error as one sentence that ends by pointing at the command's ``--help``."""
+    message = " ".join(error.format_message().split()).rstrip(".")
+    message = message[:1].lower() + message[1:]
+    context = getattr(error, "ctx", None)
+    command = context.command_path if context is not None else "brainbench"
+    return f"{message}; `{command} --help` shows the usage."
 
 
 if __name__ == "__main__":

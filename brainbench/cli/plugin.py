@@ -10,6 +10,8 @@ from typing import Annotated
 
 import typer
 
+from brainbench.errors import BrainbenchError
+
 plugin_app = typer.Typer(help="Tools for plugin authors.", no_args_is_help=True)
 
 CODE_KINDS = ("models", "assemblies", "readouts", "metrics", "analyses")
@@ -72,7 +74,7 @@ def find_manifests(path: Path) -> tuple[list[tuple[str, Path]], list[str]]:
 
 
 def check_plugin(path: Path) -> tuple[list[str], list[str]]:
-    """Validate a plugin: ``(ok lines, problems)``.
+    """Validate a plugin: ``(ok lines, problems)``, every problem found, not only the first.
 
     Reads each manifest with :func:`brainbench.registry.manifest.read_manifest`, checks
     it together with the other installed manifests (unique ids, known references) and
@@ -90,12 +92,15 @@ def check_plugin(path: Path) -> tuple[list[str], list[str]]:
     ok: list[str] = []
     package = path if path.is_dir() else path.parent
     for ep_name, manifest_path in found:
+        malformed: list[str] = []
         try:
-            manifest = read_manifest(manifest_path)
+            manifest = read_manifest(manifest_path, malformed)
         except ManifestError as error:
             problems.append(str(error))
             continue
-        ok.append(f"manifest {manifest_path} is valid")
+        problems.extend(malformed)  # every malformed entry; the well-formed ones are still checked
+        if not malformed:
+            ok.append(f"manifest {manifest_path} is valid")
         others = []
         for ep in entrypoints.get_group_all(ENTRY_POINT_GROUP):
             if ep.name == ep_name:  # this plugin, installed already: not a clash with itself
@@ -107,11 +112,11 @@ def check_plugin(path: Path) -> tuple[list[str], list[str]]:
                     others.append(read_manifest(other))
             except Exception as error:
                 problems.append(f"installed plugin {ep.name!r} is broken ({error}); its ids were not checked.")
-        try:
-            Registry([*others, manifest])
+        clashes: list[str] = []
+        Registry([*others, manifest], clashes)
+        problems.extend(clashes)
+        if not clashes:
             ok.append("ids are unique and every reference resolves")
-        except ManifestError as error:
-            problems.append(str(error))
         for kind in CODE_KINDS:
             for entry_id, entry in manifest.entries[kind].items():
                 python_name = getattr(entry, "python_name", None)
@@ -135,15 +140,23 @@ def check_plugin(path: Path) -> tuple[list[str], list[str]]:
 def check_command(
     path: Annotated[Path, typer.Argument(help="plugin package folder (with pyproject.toml) or a manifest TOML")],
 ) -> None:
-    """Validate a plugin's manifest and import every python_name it names, without running any."""
+    """Validate a plugin's manifest and import every python_name it names, without running any.
+
+    Reports every problem (malformed entries, unknown references, clashing ids, python_names
+    that do not import), then exits with status 2 if there was any.
+    """
+    if not path.exists():
+        raise BrainbenchError(f"{path} does not exist; pass a plugin package folder or a manifest TOML file.")
     ok, problems = check_plugin(path)
     for line in ok:
         typer.echo(f"ok       {line}")
     for line in problems:
         typer.secho(f"PROBLEM  {line}", fg=typer.colors.RED, err=True)
     if problems:
-        typer.secho(f"{len(problems)} problem(s) in {path}.", fg=typer.colors.RED, err=True)
-        raise typer.Exit(1)
+        noun = "problem" if len(problems) == 1 else "problems"
+        typer.secho(f"{len(problems)} {noun} in {path}; fix them and run the check again.",
+                    fg=typer.colors.RED, err=True)
+        raise typer.Exit(2)
     typer.echo(f"{path}: no problems.")
 
 

@@ -26,9 +26,10 @@ def score_command(
     )] = None,
 ) -> None:
     """Score every layer of MODEL on BENCHMARK; print a per-layer table (or --json)."""
+    layer_list = check_score_options(model, benchmark, layers=layers, readout=readout, device=device, seed=seed,
+                                     batch_size=batch_size, out=out)
     from brainbench.scoring import score, summarize
 
-    layer_list = [x.strip() for x in layers.split(",") if x.strip()] if layers else None
     dataset = score(model, benchmark, layers=layer_list, readout=readout, device=device, seed=seed,
                     out=out, progress=True, use_cache=not no_cache, batch_size=batch_size)
     if not no_store:
@@ -42,6 +43,35 @@ def score_command(
     _print_table(summary)
     if out is not None:
         typer.echo(f"per-neuroid scores written to {out}")
+
+
+def check_score_options(model: str, benchmark: str, *, layers: str | None, readout: str | None, device: str,
+                        seed: int, batch_size: int, out: Path | None) -> list[str] | None:
+    """Refuse bad options before anything is loaded: unknown ids, layers, device, seed, batch size, --out.
+
+    Returns the layer names (``None``: every layer the model declares).
+    """
+    from brainbench.arguments import (
+        check_batch_size,
+        check_device,
+        check_layer_names,
+        check_out_dir,
+        check_seed,
+        split_ids,
+    )
+    from brainbench.registry import get_registry
+
+    registry = get_registry()
+    entry = registry.model(model)
+    registry.benchmark(benchmark)
+    if readout is not None:
+        registry.readout(readout)
+    layer_list = check_layer_names(split_ids(layers, "--layers"), entry.layers, entry.id)
+    check_device(device)
+    check_seed(seed)
+    check_batch_size(batch_size)
+    check_out_dir(out)
+    return layer_list
 
 
 def _print_table(summary: dict) -> None:

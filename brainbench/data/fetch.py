@@ -126,12 +126,21 @@ def fetch(remote: RemoteFile, progress: bool = True) -> Path:
             check_hash(mirrored, remote)
             return mirrored
     if offline():
-        where = f" or {mirror / remote.dataset / remote.path}" if mirror else ""
         raise OfflineError(
             f"{remote.dataset}/{remote.path} is not available offline (BRAINBENCH_OFFLINE=1): "
-            f"put the file at {target}{where}, or unset BRAINBENCH_OFFLINE to download it from {remote.url}."
+            f"{_where_to_put(remote, target)}, or unset BRAINBENCH_OFFLINE to download it from {remote.url}."
         )
     return _download(remote, target, progress)
+
+
+def _where_to_put(remote: RemoteFile, target: Path) -> str:
+    """How a user supplies a file by hand: the cache path, or a mirror (named when one is set)."""
+    relative = f"{remote.dataset}/{remote.path}"
+    mirror = mirror_root()
+    if mirror is not None:
+        return (f"put the file at {target}, or at {mirror / remote.dataset / remote.path} "
+                f"(BRAINBENCH_MIRROR=DIR supplies DIR/{relative})")
+    return f"put the file at {target}, or set BRAINBENCH_MIRROR=DIR to a folder that holds it as DIR/{relative}"
 
 
 def _check_cached(target: Path, remote: RemoteFile) -> None:
@@ -161,14 +170,30 @@ def _download(remote: RemoteFile, target: Path, progress: bool) -> Path:
         allow_updates=False,
     )
     try:
-        local = Path(fetcher.fetch(target.name, progressbar=progress))
+        # pooch's bar is tqdm's: drawn only on a terminal, never as escape codes in a log
+        local = Path(fetcher.fetch(target.name, progressbar=progress and _stderr_is_terminal()))
     except ValueError as error:  # pooch raises ValueError on a hash mismatch
-        raise DataError(f"download of {remote.url} failed its hash check: {error}") from error
+        raise DataError(f"download of {remote.dataset}/{remote.path} from {remote.url} failed its hash check "
+                        f"({_one_line(error)}), so nothing was kept: {_where_to_put(remote, target)}.") from error
     except Exception as error:  # network errors: one sentence, the cause chained
-        raise DataError(f"could not download {remote.url}: {error}") from error
+        raise DataError(f"could not download {remote.dataset}/{remote.path} from {remote.url} "
+                        f"({_one_line(error)}): {_where_to_put(remote, target)}.") from error
     if remote.known_hash is None:
         _hash_record(remote).write_text(file_hash(local) + "\n")
     return local
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()).rstrip(".") or type(error).__name__
+
+
+def _stderr_is_terminal() -> bool:
+    import sys
+
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def fetch_all(remotes: Iterable[RemoteFile], progress: bool = True) -> list[Path]:

@@ -23,9 +23,15 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 KINDS = ("models", "assemblies", "readouts", "metrics", "analyses", "benchmarks")
+SINGULAR = {"models": "model", "assemblies": "assembly", "readouts": "readout", "metrics": "metric",
+            "analyses": "analysis", "benchmarks": "benchmark"}
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")
 PYTHON_NAME = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 
+
+def singular(kind: str) -> str:
+    """``"analyses"`` -> ``"analysis"``, ``"assemblies"`` -> ``"assembly"``: one entry of a kind, in messages."""
+    return SINGULAR.get(kind, kind)
 
 
 class _Entry(BaseModel):
@@ -191,44 +197,61 @@ class Manifest(BaseModel):
     entries: dict[str, dict[str, _Entry]]
 
 
-def parse_manifest(text: str, source: str) -> Manifest:
-    """Parse and validate manifest TOML; errors name ``source``, the key and the problem."""
+def parse_manifest(text: str, source: str, problems: list[str] | None = None) -> Manifest:
+    """Parse and validate manifest TOML; errors name ``source``, the key and the problem.
+
+    Without ``problems`` the first problem raises :class:`ManifestError`. With a list,
+    every problem (each malformed entry, each bad field) is appended to it and the
+    manifest of the entries that are well formed is returned (``plugin check`` reports all).
+    """
+    found: list[str] = []
+
+    def report(message: str) -> None:
+        if problems is None:
+            raise ManifestError(message)
+        found.append(message)
+
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
-        raise ManifestError(f"{source}: not valid TOML ({error}).") from error
-    unknown = sorted(set(data) - set(KINDS))
-    if unknown:
-        raise ManifestError(
-            f"{source}: unknown table [{unknown[0]}]; a manifest has tables {', '.join(KINDS)}."
-        )
+        report(f"{source}: not valid TOML ({error}).")
+        data = {}
+    for table in sorted(set(data) - set(KINDS)):
+        report(f"{source}: unknown table [{table}]; a manifest has tables {', '.join(KINDS)}.")
     entries: dict[str, dict[str, _Entry]] = {}
     for kind in KINDS:
         table = data.get(kind, {})
-        if not isinstance(table, dict):
-            raise ManifestError(f"{source}: [{kind}] must be a table of entries.")
         entries[kind] = {}
+        if not isinstance(table, dict):
+            report(f"{source}: [{kind}] must be a table of entries.")
+            continue
         for entry_id, body in table.items():
             key = f"{kind}.{entry_id}"
             if not ID_PATTERN.match(entry_id):
-                raise ManifestError(f"{source}: key {key!r}: {entry_id!r} is not a valid id.")
+                report(f"{source}: key {key!r}: {entry_id!r} is not a valid id.")
+                continue
             if not isinstance(body, dict):
-                raise ManifestError(f"{source}: key {key!r} must be a table.")
+                report(f"{source}: key {key!r} must be a table.")
+                continue
             try:
                 entry = ENTRY_TYPES[kind].model_validate({**body, "id": entry_id, "source": source})
             except ValidationError as error:
-                problem = error.errors()[0]
-                where = ".".join(str(p) for p in problem["loc"])
-                field = f"{key}.{where}" if where else key
-                raise ManifestError(f"{source}: key {field!r}: {problem['msg']}.") from None
+                for problem in error.errors():
+                    where = ".".join(str(p) for p in problem["loc"])
+                    field = f"{key}.{where}" if where else key
+                    report(f"{source}: key {field!r}: {problem['msg']}.")
+                continue
             entries[kind][entry_id] = entry
+    if problems is not None:
+        problems.extend(found)
     return Manifest(source=source, entries=entries)
 
 
-def read_manifest(path: str | Path) -> Manifest:
+def read_manifest(path: str | Path, problems: list[str] | None = None) -> Manifest:
+    """Read a manifest file (see :func:`parse_manifest` for ``problems``)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise ManifestError(f"cannot read manifest {path}: {error.strerror}.") from error
-    return parse_manifest(text, str(path))
+    return parse_manifest(text, str(path), problems)

@@ -29,6 +29,7 @@ from brainbench.registry.manifest import (
     ReadoutEntry,
     _Entry,
     read_manifest,
+    singular,
 )
 
 ENTRY_POINT_GROUP = "brainbench.manifests"
@@ -56,10 +57,13 @@ def _manifest_paths() -> list[Path]:
 class Registry:
     """All entries of all manifests, with ids unique across manifests.
 
-    Aliases resolve to their entry; ``list`` shows each entry once.
+    Aliases resolve to their entry; ``list`` shows each entry once. Without ``problems``
+    the first clash or unknown reference raises :class:`ManifestError`; with a list, every
+    one is appended to it (``plugin check`` reports all of them).
     """
 
-    def __init__(self, manifests: Iterable[Manifest]) -> None:
+    def __init__(self, manifests: Iterable[Manifest], problems: list[str] | None = None) -> None:
+        self._problems = problems
         self.manifests = list(manifests)
         self._entries: dict[str, dict[str, _Entry]] = {kind: {} for kind in KINDS}
         self._aliases: dict[str, dict[str, str]] = {kind: {} for kind in KINDS}
@@ -70,7 +74,7 @@ class Registry:
                     for name in (entry_id, *entry.aliases):
                         if name in owner:
                             other_kind, other_source = owner[name]
-                            raise ManifestError(
+                            self._report(
                                 f"id {name!r} is declared twice: as {other_kind}.{name} in "
                                 f"{other_source} and as {kind}.{entry_id} in {manifest.source}."
                             )
@@ -79,6 +83,11 @@ class Registry:
                     for alias in entry.aliases:
                         self._aliases[kind][alias] = entry_id
         self._check_references()
+
+    def _report(self, message: str) -> None:
+        if self._problems is None:
+            raise ManifestError(message)
+        self._problems.append(message)
 
     @classmethod
     def from_paths(cls, paths: Iterable[str | Path]) -> Registry:
@@ -91,13 +100,16 @@ class Registry:
             current = readout
             while current.base is not None:
                 if current.base not in self._entries["readouts"] and current.base not in self._aliases["readouts"]:
-                    raise ManifestError(
-                        f"{readout.source}: key 'readouts.{current.id}.base': unknown readout "
-                        f"{current.base!r}{_suggest(current.base, self.ids('readouts'))}."
-                    )
+                    if current is readout:  # a broken link further down is reported for its own entry
+                        self._report(
+                            f"{readout.source}: key 'readouts.{current.id}.base': unknown readout "
+                            f"{current.base!r}{_suggest(current.base, self.ids('readouts'))}."
+                        )
+                    break
                 current = self.get("readouts", current.base)
                 if current.id in seen:
-                    raise ManifestError(f"{readout.source}: readouts.{readout.id}: base chain loops.")
+                    self._report(f"{readout.source}: readouts.{readout.id}: base chain loops.")
+                    break
                 seen.add(current.id)
         for bench in self._entries["benchmarks"].values():
             assert isinstance(bench, BenchmarkEntry)
@@ -108,8 +120,8 @@ class Registry:
             refs.append(("headline", "metrics", bench.headline))
             for field, kind, ref in refs:
                 if ref not in self._entries[kind] and ref not in self._aliases[kind]:
-                    raise ManifestError(
-                        f"{bench.source}: key 'benchmarks.{bench.id}.{field}': unknown {kind[:-1]} "
+                    self._report(
+                        f"{bench.source}: key 'benchmarks.{bench.id}.{field}': unknown {singular(kind)} "
                         f"{ref!r}{_suggest(ref, self.ids(kind))}."
                     )
 
@@ -132,7 +144,7 @@ class Registry:
             elsewhere = [k for k in KINDS if entry_id in self._entries[k] or entry_id in self._aliases[k]]
             hint = f" ({entry_id!r} is one of the {elsewhere[0]})" if elsewhere else ""
             raise UnknownIdError(
-                f"unknown {kind[:-1] if kind != 'assemblies' else 'assembly'} {entry_id!r}{hint}"
+                f"unknown {singular(kind)} {entry_id!r}{hint}"
                 f"{_suggest(entry_id, self.ids(kind) or everything)}; `brainbench list {kind}` shows them all."
             ) from None
 

@@ -221,7 +221,7 @@ def _from_dict(data: dict[str, Any]) -> JobResult:
 
 
 def _progress(total: int, enabled: bool):
-    from tqdm.auto import tqdm
+    from brainbench.progress import tqdm
 
     return tqdm(total=total, desc="grid", unit="job", disable=not enabled, file=sys.stderr)
 

@@ -152,7 +152,7 @@ def _num(value: Any) -> float | None:
 def verify(store: ResultStore, ref: str | None = None, tolerance: float = DEFAULT_TOLERANCE,
            device: str = "auto", use_cache: bool = False, progress: bool = True) -> list[RunCheck]:
     """Verify one run (a row id or content key) or, with ``ref=None``, every stored run."""
-    from tqdm.auto import tqdm
+    from brainbench.progress import tqdm
 
     runs = [store.find_run(ref)] if ref is not None else store.runs()
     if not runs:

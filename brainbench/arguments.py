@@ -1,0 +1,103 @@
+"""Checks of the arguments a user passes, run before any data is loaded or any activation computed.
+
+The command line and :func:`brainbench.scoring.score` share them, so a bad ``seed``,
+``device``, ``batch_size``, ``layers`` or ``out`` fails in a second with one sentence
+instead of a traceback from deep inside torch after minutes of work. Nothing here
+imports torch.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+from brainbench.errors import BrainbenchError
+
+DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+
+
+def check_device(device: object) -> str:
+    """``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (a :class:`torch.device` passes as its string)."""
+    text = str(device)
+    if not DEVICE_PATTERN.match(text):
+        raise BrainbenchError(f"device {text!r} is not one of auto, cpu, cuda or cuda:N; "
+                              "pass --device auto, cpu or cuda.")
+    return text
+
+
+def check_seed(seed: object) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise BrainbenchError(f"seed must be an integer >= 0, got {seed!r}; pass --seed 0 or any larger integer.")
+    return seed
+
+
+def check_batch_size(batch_size: object) -> int:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise BrainbenchError(f"batch size must be an integer >= 1, got {batch_size!r}; "
+                              "pass --batch-size 32 or another positive number of images.")
+    return batch_size
+
+
+def check_tolerance(tolerance: float) -> float:
+    if not tolerance >= 0:  # also refuses NaN
+        raise BrainbenchError(f"tolerance must be a number >= 0, got {tolerance!r}; "
+                              "pass --tolerance 1e-6 or another non-negative difference.")
+    return tolerance
+
+
+def check_workers(workers: int | None) -> int | None:
+    if workers is not None and workers < 0:
+        raise BrainbenchError(f"--workers must be >= 0, got {workers}; pass 0 to run serially or a number of workers.")
+    return workers
+
+
+def check_out_dir(out: str | os.PathLike | None) -> Path | None:
+    """``out`` must be a folder or not exist yet (it is created when results are written)."""
+    if out is None:
+        return None
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise BrainbenchError(f"--out {path} is an existing file, but it must be a folder (or not exist yet); "
+                              "pass a folder path.")
+    return path
+
+
+def split_ids(value: str | None, option: str) -> list[str] | None:
+    """A comma-separated option: ``None`` when not given; an empty list is an error."""
+    if value is None:
+        return None
+    items = [part.strip() for part in value.split(",") if part.strip()]
+    if not items:
+        raise BrainbenchError(f"{option} {value!r} names nothing; give comma-separated names, or leave {option} out.")
+    return items
+
+
+def check_layer_names(layers: Sequence[str] | None, declared: Sequence[str] | None = None,
+                      model: str = "") -> list[str] | None:
+    """``None`` (every layer) or a non-empty list of layer names, each one of ``declared`` when given."""
+    if layers is None:
+        return None
+    if isinstance(layers, str) or not all(isinstance(layer, str) for layer in layers):
+        raise BrainbenchError(f"layers must be a list of layer names, got {layers!r}; pass e.g. --layers conv1,conv2.")
+    layers = list(layers)
+    if not layers:
+        raise BrainbenchError("layers is an empty list; name at least one layer (--layers conv1,conv2), "
+                              "or leave it out to score every layer.")
+    if declared is not None:
+        unknown = [layer for layer in layers if layer not in declared]
+        if unknown:
+            raise BrainbenchError(f"model {model!r} has no layer {unknown[0]!r}; its layers are "
+                                  f"{', '.join(declared)}.")
+    return layers
+
+
+def check_score_arguments(*, layers: Sequence[str] | None, device: object, seed: object, batch_size: object,
+                          out: str | os.PathLike | None) -> None:
+    """Every check :func:`brainbench.scoring.score` runs before it loads anything."""
+    check_layer_names(layers)
+    check_device(device)
+    check_seed(seed)
+    check_batch_size(batch_size)
+    check_out_dir(out)
