@@ -10,7 +10,14 @@ would count 2.5 GB towards the process's resident memory).
 Cache key: sha256 of (model weights hash, layer, its submodule, preprocessing,
 stimulus-set content hash) -- never ids alone, so new weights, new pixels or a new
 placement can never reuse stale activations. Files are written under a temporary name
-and renamed when complete; an interrupted run leaves no partial cache entry.
+(``.NAME.PID.tmp``) and renamed when complete; an interrupted run leaves no partial cache
+entry, and temporary files of dead processes are removed the next time the model's
+cache folder is used.
+
+Integrity: the sha256 of each file is computed while its batches are written and kept
+in a ``NAME.sha256`` sidecar (:mod:`brainbench.cache_integrity`). A cached file is
+hashed again before it is used (the layers in parallel threads); one that is truncated,
+altered or has no record is removed with a one-line warning and extracted again.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from brainbench import cache_integrity
 from brainbench.data.fetch import home
 from brainbench.data.stimuli import StimulusSet
 from brainbench.models.base import TorchModel
@@ -58,6 +66,13 @@ def get_activations(model: TorchModel, stimuli: StimulusSet, layers: Sequence[st
     layers = model.check_layers(layers)
     files = {layer: _cache_file(model, layer, activation_key(model, layer, prep, stimuli))
              for layer in layers}
+    for folder in {f.parent for f in files.values()}:
+        cache_integrity.clean_orphans(folder)
+    cached = [layer for layer in layers if use_cache and files[layer].is_file()]
+    reasons = cache_integrity.check_many([files[layer] for layer in cached])
+    for layer in cached:
+        if reasons[files[layer]] is not None:
+            cache_integrity.discard(files[layer], reasons[files[layer]])
     missing = [layer for layer in layers if not (use_cache and files[layer].is_file())]
     if missing:
         _extract(model, stimuli, missing, prep, device, batch_size, progress, files)
@@ -70,8 +85,8 @@ def _extract(model: TorchModel, stimuli: StimulusSet, layers: list[str], prep: P
 
     model.to(device)
     n = len(stimuli)
-    handles: dict[str, object] = {}
-    temps = {layer: files[layer].with_name(f".{files[layer].name}.{os.getpid()}.tmp") for layer in layers}
+    handles: dict[str, cache_integrity.HashingWriter] = {}
+    temps = {layer: cache_integrity.temp_path(files[layer]) for layer in layers}
     try:
         bar = tqdm(total=n, desc=f"{model.identifier} activations", unit="img", disable=not progress,
                    leave=False)
@@ -82,7 +97,7 @@ def _extract(model: TorchModel, stimuli: StimulusSet, layers: list[str], prep: P
             for layer, value in outputs.items():
                 if layer not in handles:
                     temps[layer].parent.mkdir(parents=True, exist_ok=True)
-                    handle = open(temps[layer], "wb")  # closed below, also on failure
+                    handle = cache_integrity.HashingWriter(temps[layer])  # closed below, also on failure
                     header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)),
                               "fortran_order": False, "shape": (n, *value.shape[1:])}
                     np.lib.format.write_array_header_2_0(handle, header)
@@ -92,7 +107,7 @@ def _extract(model: TorchModel, stimuli: StimulusSet, layers: list[str], prep: P
         bar.close()
         for layer, handle in handles.items():
             handle.close()
-            os.replace(temps[layer], files[layer])
+            cache_integrity.publish(temps[layer], files[layer], handle.hexdigest(), handle.size)
     finally:
         for handle in handles.values():
             handle.close()
@@ -124,6 +139,12 @@ class NpyRows:
         self.shape: tuple[int, ...] = tuple(shape)
         self.dtype = dtype
         self._row_items = int(np.prod(self.shape[1:], dtype=np.int64))
+
+    @property
+    def sha256(self) -> str | None:
+        """The file's recorded sha256 (checked by :func:`get_activations`), if any."""
+        entry = cache_integrity.recorded(self.path)
+        return None if entry is None else entry.get("sha256")
 
     @property
     def ndim(self) -> int:

@@ -239,7 +239,7 @@ def score(model: Any, benchmark: Any, *, layers: list[str] | None = None, readou
         "n_reliable": head.n_reliable,
         "selection": json.dumps({"n_total": n_total, "n_kept": int(n_neuroids), "reliability_threshold": threshold,
                                  "filters": bench.entry.selection}, default=str),
-        "provenance": json.dumps(_provenance(net, torch_device, seed, assembly, loaded.stimuli.content_hash)),
+        "provenance": json.dumps(_provenance(net, torch_device, seed, assembly, loaded.stimuli, features)),
         "format": SCORE_FORMAT,
         "protocol": protocol,  # "declared" (a leaderboard cell) or "custom", see brainbench.results.protocol
         "protocol_detail": json.dumps(protocol_detail, sort_keys=True),
@@ -385,7 +385,15 @@ def _assemble(results: dict[str, LayerResult], layers: list[str], assembly: xr.D
     return xr.Dataset(data, coords=coords)
 
 
-def _provenance(net, device, seed: int, assembly: xr.DataArray, stimulus_hash: str) -> dict[str, Any]:
+def _provenance(net, device, seed: int, assembly: xr.DataArray, stimuli, features: dict[str, Any]) -> dict[str, Any]:
+    """Versions, device, seed and the hashes of the bytes this score was computed from.
+
+    ``data_sha256`` hashes the assembly values actually scored (after any selection);
+    ``stimuli_sha256`` is the stimulus set's hash over the image bytes as read (cached
+    extracted images are checked against their record first, see
+    :func:`brainbench.data.fetch.extract_zip`); ``activations_sha256`` gives, per layer,
+    the checked sha256 of the activation file the readout read.
+    """
     import torch
 
     import brainbench
@@ -397,7 +405,8 @@ def _provenance(net, device, seed: int, assembly: xr.DataArray, stimulus_hash: s
         "device": str(device),
         "seed": seed,
         "data_sha256": assembly_hash(assembly),
-        "stimuli_sha256": stimulus_hash,
+        "stimuli_sha256": stimuli.content_hash,
+        "activations_sha256": {layer: getattr(rows, "sha256", None) for layer, rows in features.items()},
         "weights": net.weights_hash,
     }
 

@@ -5,7 +5,9 @@ determines the numbers: the model (registry entry, or the weights hash of a mode
 object), the benchmark (its full declaration, which carries its version, and the sha256
 of its loaded assembly and stimuli), the readout (id and resolved
 class and parameters), the seed, the layers and the score format. The device is not
-part of the key: CPU and CUDA agree to floating-point tolerance.
+part of the key: CPU and CUDA agree to floating-point tolerance. Each file's sha256 is
+kept in a sidecar and checked on read; a bad file is removed with a one-line warning
+and the score computed again.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 
 import xarray as xr
 
+from brainbench import cache_integrity
 from brainbench.registry import get_registry
 from brainbench.registry.registry import Registry
 
@@ -72,7 +75,8 @@ def cached_score(model: Any, benchmark: Any, *, readout: str | None = None, laye
     ``use_cache=False`` recomputes (activations too) and overwrites the cached score.
     """
     from brainbench.benchmark import Benchmark, resolve_benchmark
-    from brainbench.scoring import score, write_score
+    from brainbench.data.netcdf import write_netcdf_atomic
+    from brainbench.scoring import score
 
     registry = registry or get_registry()
     benchmark = benchmark if isinstance(benchmark, Benchmark) else resolve_benchmark(benchmark, registry)
@@ -80,10 +84,11 @@ def cached_score(model: Any, benchmark: Any, *, readout: str | None = None, laye
     model_id = model if isinstance(model, str) else model.identifier or "model"
     bench_id = benchmark.identifier
     path = score_dir() / f"{model_id}__{bench_id}__{readout or benchmark.entry.readout}__{key[:16]}.nc"
-    if use_cache and path.is_file():
+    cache_integrity.clean_orphans(path.parent)
+    if use_cache and cache_integrity.usable(path):
         with xr.open_dataset(path, engine="netcdf4") as stored:
             return stored.load()
     dataset = score(model, benchmark, layers=layers, readout=readout, device=device, seed=seed,
                     progress=progress, use_cache=use_cache, registry=registry)
-    write_score(dataset, path)
+    write_netcdf_atomic(dataset, path, record_hash=True)
     return dataset

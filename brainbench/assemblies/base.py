@@ -4,7 +4,8 @@ An assembly entry's ``python_name`` names a callable ``(**params) -> AssemblySou
 An :class:`AssemblySource` lists its remote files (for ``brainbench fetch`` and the
 download size) and builds the NeuralAssembly and StimulusSet. Built assemblies are
 cached as netCDF under ``$BRAINBENCH_HOME/assemblies`` keyed on whatever determines
-their content (files, windows, reader version), see :func:`cached_build`.
+their content (files, windows, reader version), with their sha256 in a sidecar checked
+on every read, see :func:`cached_build`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import xarray as xr
 
+from brainbench import cache_integrity
 from brainbench.data.assembly import AssemblyError, load_assembly, save_assembly, validate_assembly
 from brainbench.data.fetch import RemoteFile, fetch_all, home
 from brainbench.data.stimuli import StimulusSet
@@ -86,11 +88,15 @@ def content_key(**parts: object) -> str:
 def cached_build(identifier: str, key: str, build: Callable[[], xr.DataArray]) -> xr.DataArray:
     """Return the assembly cached under ``identifier``/``key``, building it once.
 
-    The file is written atomically; a failed build leaves no cache file behind.
+    The file is written atomically with its sha256 record; a failed build leaves no
+    cache file behind. A cached file that is truncated, altered or unrecorded is removed
+    with a one-line warning and built again.
     """
-    path = home() / "assemblies" / f"{identifier}-{key}.nc"
-    if path.is_file():
+    folder = home() / "assemblies"
+    path = folder / f"{identifier}-{key}.nc"
+    cache_integrity.clean_orphans(folder)
+    if cache_integrity.usable(path):
         return load_assembly(path)
     assembly = build()
-    save_assembly(assembly, path)
+    save_assembly(assembly, path, record_hash=True)
     return assembly

@@ -52,6 +52,7 @@ COMMAND_MODULES: list[str] = [
     "brainbench.cli.leaderboard",
     "brainbench.cli.plugin",
     "brainbench.cli.analyze",
+    "brainbench.cli.cache",
 ]
 
 

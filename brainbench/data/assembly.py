@@ -154,12 +154,15 @@ def trial_mean(assembly: xr.DataArray) -> xr.DataArray:
     return mean
 
 
-def save_assembly(assembly: xr.DataArray, path: str | os.PathLike) -> Path:
-    """Write an assembly to netCDF atomically (temp file, then rename)."""
+def save_assembly(assembly: xr.DataArray, path: str | os.PathLike, record_hash: bool = False) -> Path:
+    """Write an assembly to netCDF atomically (temp file, then rename).
+
+    ``record_hash``: also write its sha256 sidecar (for caches, see :mod:`brainbench.cache_integrity`).
+    """
     from brainbench.data.netcdf import write_netcdf_atomic
 
     validate_assembly(assembly)
-    return write_netcdf_atomic(assembly, path)
+    return write_netcdf_atomic(assembly, path, record_hash=record_hash)
 
 
 def load_assembly(path: str | os.PathLike) -> xr.DataArray:

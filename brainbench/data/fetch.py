@@ -15,10 +15,8 @@ download never leaves a partial file under its final name.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
-import tempfile
 import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -26,6 +24,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
+from brainbench.cache_integrity import file_hash
 from brainbench.errors import DataError, OfflineError
 
 HASH_ALGORITHMS = ("sha256", "sha1", "md5")
@@ -79,15 +78,6 @@ def offline() -> bool:
 
 def cache_path(remote: RemoteFile) -> Path:
     return home() / "data" / remote.dataset / remote.path
-
-
-def file_hash(path: str | os.PathLike, algorithm: str = "sha256") -> str:
-    """Hex digest of a file, read in 1 MiB blocks."""
-    digest = hashlib.new(algorithm)
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def check_hash(path: Path, remote: RemoteFile) -> None:
@@ -230,21 +220,30 @@ def safe_members(archive: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
 
 
 def extract_zip(archive_path: str | os.PathLike, destination: str | os.PathLike) -> Path:
-    """Extract a zip archive into ``destination`` atomically and safely.
+    """Extract a zip archive into ``destination`` atomically and safely, with a hash record.
 
     Members are checked before anything is written; the archive is unpacked into a
-    temporary sibling folder that is renamed into place once complete, so an interrupted
-    extraction leaves nothing under ``destination``. Returns ``destination``.
+    temporary sibling folder ``.NAME.PID.tmp``, the sha256 of every extracted file is
+    recorded in ``destination.sha256``, and the folder is renamed into place, so an
+    interrupted extraction leaves nothing under ``destination``. An existing folder is
+    checked against its record first; a changed, missing or unrecorded file makes it be
+    removed (with a one-line warning) and extracted again. Returns ``destination``.
     """
+    from brainbench import cache_integrity
+
     destination = Path(destination)
-    if destination.is_dir():
+    cache_integrity.clean_orphans(destination.parent)
+    if destination.is_dir() and cache_integrity.usable(destination):
         return destination
     destination.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(archive_path) as archive:
         members = safe_members(archive)
-        staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.", dir=destination.parent))
+        staging = cache_integrity.temp_path(destination)
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
         try:
             archive.extractall(staging, members=members)
+            cache_integrity.record_folder(staging, destination)
             try:
                 os.replace(staging, destination)
             except OSError:

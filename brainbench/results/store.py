@@ -197,11 +197,23 @@ def _region_from_file(path: Path) -> str | None:
 
 
 def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    from brainbench.cache_integrity import file_sha256
+
+    return file_sha256(path)
+
+
+def check_results_file(path: Path, run: dict[str, Any]) -> str | None:
+    """Why a run's results file cannot be used (missing, unreadable, changed), or None."""
+    if not path.is_file():
+        return "is missing"
+    expected = run.get("results_sha256")
+    if not expected:
+        return None  # rows of schema 1 carried no hash
+    try:
+        actual = _file_sha256(path)
+    except OSError:
+        return "cannot be read"
+    return None if actual == expected else "does not match the sha256 recorded in its run row"
 
 
 # ---------------------------------------------------------------------------- location
@@ -503,10 +515,11 @@ class ResultStore:
 
     # reading -----------------------------------------------------------------------
     def has(self, key: str) -> bool:
-        """Whether a complete run with this content key is stored (and its file exists)."""
+        """Whether a complete run with this content key is stored (its file intact)."""
         with self.connect() as conn:
-            row = conn.execute("SELECT results_file FROM runs WHERE content_key = ?", (key,)).fetchone()
-        return row is not None and (self.root / row["results_file"]).is_file()
+            row = conn.execute("SELECT results_file, results_sha256 FROM runs WHERE content_key = ?",
+                               (key,)).fetchone()
+        return row is not None and check_results_file(self.root / row["results_file"], dict(row)) is None
 
     def runs(self) -> list[dict[str, Any]]:
         """Every run row, oldest first."""
@@ -552,9 +565,12 @@ class ResultStore:
         import xarray as xr
 
         path = self.root / run["results_file"]
-        if not path.is_file():
-            raise StoreError(f"results file {path} of run {run['content_key'][:12]} is missing; "
-                             "re-run `brainbench leaderboard verify` after re-scoring it.")
+        reason = check_results_file(path, run)
+        if reason is not None:
+            raise StoreError(
+                f"results file {path} of run {run['content_key'][:12]} {reason} and cannot be rebuilt from "
+                f"the cache; score {run['model']} on {run['benchmark']} again to replace it."
+            )
         with xr.open_dataset(path, engine="netcdf4") as ds:
             return ds.load()
 

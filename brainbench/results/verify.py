@@ -87,7 +87,8 @@ def verify_run(store: ResultStore, run: dict[str, Any], tolerance: float = DEFAU
     else:
         if run.get("results_sha256") and _file_sha256(path) != run["results_sha256"]:
             differ("results file sha256", run["results_sha256"][:16], _file_sha256(path)[:16])
-        stored_ds = store.load_results(run)
+        else:  # a changed file is reported, not read (load_results refuses it)
+            stored_ds = store.load_results(run)
     rows = store.rows(key)
     layers = [r["layer"] for r in rows]
     registry = get_registry()

@@ -39,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
+from brainbench import cache_integrity
 from brainbench.assemblies.allen.experiments import (
     S3_URL,
     Experiment,
@@ -347,13 +348,13 @@ def _array_hash(array: np.ndarray) -> str:
 
 
 def _save_npy(array: np.ndarray, path: Path) -> None:
-    """Write ``array`` atomically (temp file, then rename)."""
+    """Write ``array`` atomically (temp file, its sha256 record, then rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = cache_integrity.temp_path(path)
     try:
         with open(tmp, "wb") as handle:
             np.save(handle, array, allow_pickle=False)
-        os.replace(tmp, path)
+        cache_integrity.publish(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
 
