@@ -20,6 +20,7 @@ import xarray as xr
 from brainbench.data.assembly import AssemblyError, load_assembly, save_assembly, validate_assembly
 from brainbench.data.fetch import RemoteFile, fetch_all, home
 from brainbench.data.stimuli import StimulusSet
+from brainbench.identifiers import check_identifier
 
 
 @dataclass
@@ -88,7 +89,7 @@ def cached_build(identifier: str, key: str, build: Callable[[], xr.DataArray]) -
 
     The file is written atomically; a failed build leaves no cache file behind.
     """
-    path = home() / "assemblies" / f"{identifier}-{key}.nc"
+    path = home() / "assemblies" / f"{check_identifier(identifier, 'assembly identifier')}-{key}.nc"
     if path.is_file():
         return load_assembly(path)
     assembly = build()
