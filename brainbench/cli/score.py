@@ -24,13 +24,18 @@ def score_command(
     store: Annotated[str | None, typer.Option(
         help="results store PATH or sqlite:///PATH (default $BRAINBENCH_STORE or $BRAINBENCH_HOME/results.sqlite)",
     )] = None,
+    threads: Annotated[int | None, typer.Option(
+        help="CPU threads for torch and BLAS (default: $BRAINBENCH_THREADS, $OMP_NUM_THREADS, $MKL_NUM_THREADS, "
+             "else chosen from the CPUs this process may use)",
+    )] = None,
 ) -> None:
     """Score every layer of MODEL on BENCHMARK; print a per-layer table (or --json)."""
     from brainbench.scoring import score, summarize
 
     layer_list = [x.strip() for x in layers.split(",") if x.strip()] if layers else None
     dataset = score(model, benchmark, layers=layer_list, readout=readout, device=device, seed=seed,
-                    out=out, progress=True, use_cache=not no_cache, batch_size=batch_size)
+                    out=out, progress=True, use_cache=not no_cache, batch_size=batch_size,
+                    threads=threads)
     if not no_store:
         from brainbench.results.store import record
 

@@ -248,8 +248,16 @@ def dataset_spec(dataset: xr.Dataset, registry: Registry | None = None) -> dict[
     """The :func:`run_spec` of a score dataset."""
     attrs = dataset.attrs
     provenance = json.loads(attrs["provenance"])
-    return run_spec(attrs["model"], attrs["benchmark"], attrs["readout"], provenance["seed"],
+    spec = run_spec(attrs["model"], attrs["benchmark"], attrs["readout"], provenance["seed"],
                     [str(x) for x in dataset["layer"].values], provenance["weights"], registry, dataset)
+    # a run with its own readout params or splits is not the declared protocol: its own key
+    overrides = json.loads(attrs.get("readout_overrides", "{}"))
+    if overrides:
+        spec["readout_overrides"] = overrides
+    splits = json.loads(attrs.get("split_spec", "{}"))
+    if splits.get("custom"):
+        spec["splits"] = splits
+    return spec
 
 
 # ---------------------------------------------------------------------------- the store
