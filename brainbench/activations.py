@@ -34,6 +34,7 @@ import torch
 from brainbench import cache_integrity
 from brainbench.data.fetch import home
 from brainbench.data.stimuli import StimulusSet
+from brainbench.identifiers import check_identifier
 from brainbench.models.base import TorchModel
 from brainbench.models.preprocess import to_tensor
 from brainbench.registry.manifest import Preprocessing
@@ -52,7 +53,8 @@ def activation_key(model: TorchModel, layer: str, prep: Preprocessing, stimuli: 
 
 
 def _cache_file(model: TorchModel, layer: str, key: str) -> Path:
-    return home() / "activations" / (model.identifier or "model") / f"{layer}-{key[:24]}.npy"
+    folder = check_identifier(model.identifier or "model", "model id")
+    return home() / "activations" / folder / f"{check_identifier(layer, 'layer name')}-{key[:24]}.npy"
 
 
 def get_activations(model: TorchModel, stimuli: StimulusSet, layers: Sequence[str],

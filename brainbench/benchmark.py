@@ -15,6 +15,7 @@ import xarray as xr
 from brainbench.assemblies.base import AssemblySource, InMemoryAssembly, LoadedAssembly
 from brainbench.data.assembly import AssemblyError
 from brainbench.data.stimuli import StimulusSet
+from brainbench.identifiers import check_identifier
 from brainbench.registry.manifest import BenchmarkEntry, SplitSpec
 from brainbench.registry.registry import Registry, load_object
 
@@ -26,10 +27,13 @@ class Benchmark:
     Attributes:
         entry: its declaration (id, version, readout, metrics, split, ...).
         source: the assembly plugin instance that loads its data.
+        splits: explicit ``(train, test)`` positions used instead of ``entry.split``
+            (see :func:`brainbench.splits.check_splits`), or None.
     """
 
     entry: BenchmarkEntry
     source: AssemblySource
+    splits: list | None = None
     _loaded: LoadedAssembly | None = field(default=None, repr=False)
 
     @property
@@ -72,19 +76,27 @@ def resolve_benchmark(benchmark_id: str, registry: Registry) -> Benchmark:
 def custom_benchmark(assembly: xr.DataArray, stimuli: StimulusSet, identifier: str | None = None,
                      readout: str = "simple", split: SplitSpec | dict | None = None,
                      ceiling: str | None = "split-half", version: int = 1,
-                     reliability_threshold: float | None = None) -> Benchmark:
+                     reliability_threshold: float | None = None, splits: list | None = None) -> Benchmark:
     """A benchmark over a user's own assembly and stimuli (see :mod:`brainbench.data.byod`).
 
     Args:
         assembly: a NeuralAssembly; trial data ``(repetition, stimulus, neuroid)`` enables
             the split-half ceiling, averaged data gets no ceiling.
         stimuli: the images, ids matching ``assembly.stimulus_id``.
+        identifier: default the assembly's; a safe name (see :mod:`brainbench.identifiers`).
+        splits: your own ``(train_indices, test_indices)`` pairs (positions into the
+            stimulus axis), e.g. a dataset's published 100/18 split, used instead of
+            ``split``; checked here and again by the scorer.
     """
-    identifier = identifier or str(assembly.attrs.get("identifier", "custom"))
+    identifier = check_identifier(identifier or str(assembly.attrs.get("identifier", "custom")), "benchmark identifier")
+    if splits is not None:
+        from brainbench.splits import check_splits  # imports torch
+
+        splits = check_splits(splits, assembly.sizes["stimulus"])
     if "repetition" not in assembly.dims:
         ceiling = None
     spec = split if isinstance(split, SplitSpec) else SplitSpec(**(split or {}))
     entry = BenchmarkEntry(id=identifier, version=version, assembly=identifier, readout=readout,
                            ceiling=ceiling, split=spec, reliability_threshold=reliability_threshold,
                            source="<custom>")
-    return Benchmark(entry=entry, source=InMemoryAssembly(assembly, stimuli))
+    return Benchmark(entry=entry, source=InMemoryAssembly(assembly, stimuli), splits=splits)

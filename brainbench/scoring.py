@@ -54,10 +54,12 @@ import xarray as xr
 from brainbench.benchmark import Benchmark, resolve_benchmark
 from brainbench.data.assembly import trial_mean
 from brainbench.errors import BrainbenchError
+from brainbench.identifiers import check_identifier
 from brainbench.metrics.ceiled import headline, reliable_mask, signed_ceiled_r2
 from brainbench.metrics.regression import explained_variance, pearson_r
 from brainbench.registry import get_registry, load_object
 from brainbench.registry.registry import Registry
+from brainbench.threads import scoped_threads
 
 SCORE_FORMAT = 1
 
@@ -72,11 +74,15 @@ def _process_age() -> float:
         return 0.0
 
 
-def build_readout(readout_id: str, registry: Registry, seed: int):
-    """Instantiate a registered readout (following ``base`` links), passing ``seed`` if accepted."""
+def build_readout(readout_id: str, registry: Registry, seed: int, overrides: dict[str, Any] | None = None):
+    """Instantiate a registered readout (following ``base`` links), passing ``seed`` if accepted.
+
+    ``overrides`` replace declared params (e.g. ``{"alphas": [0.1, 1, 10]}``); each key
+    must be an argument of the readout's constructor.
+    """
     python_name, solver, params = registry.resolve_readout(readout_id)
     cls = load_object(python_name)
-    params = dict(params)
+    params = {**params, **_check_overrides(readout_id, cls, overrides)}
     if "seed" in inspect.signature(cls).parameters:
         params.setdefault("seed", seed)
     try:
@@ -88,6 +94,20 @@ def build_readout(readout_id: str, registry: Registry, seed: int):
     return readout, (instance_solver if instance_solver not in ("", "unknown") else solver), params
 
 
+def _check_overrides(readout_id: str, cls: type, overrides: dict[str, Any] | None) -> dict[str, Any]:
+    if overrides is None:
+        return {}
+    if not isinstance(overrides, dict) or not all(isinstance(k, str) for k in overrides):
+        raise BrainbenchError(f"readout_params must be a dict of argument names to values, got {overrides!r}.")
+    accepted = inspect.signature(cls).parameters
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values()):
+        unknown = sorted(set(overrides) - set(accepted))
+        if unknown:
+            raise BrainbenchError(f"readout {readout_id!r} has no parameter {unknown[0]!r}; "
+                                  f"it accepts {', '.join(accepted) or 'none'}.")
+    return dict(overrides)
+
+
 def assembly_hash(assembly: xr.DataArray) -> str:
     """sha256 over the assembly's values and ids (the scored data's fingerprint)."""
     digest = hashlib.sha256()
@@ -97,10 +117,12 @@ def assembly_hash(assembly: xr.DataArray) -> str:
     return digest.hexdigest()
 
 
+@scoped_threads
 def score(model: Any, benchmark: Any, *, layers: list[str] | None = None, readout: str | None = None,
           device: str = "auto", seed: int = 0, out: str | os.PathLike | None = None,
           progress: bool = True, use_cache: bool = True, batch_size: int = 32,
-          registry: Registry | None = None) -> xr.Dataset:
+          registry: Registry | None = None, splits: list | None = None,
+          readout_params: dict[str, Any] | None = None, threads: int | None = None) -> xr.Dataset:
     """Score every requested layer of a model on a benchmark.
 
     Args:
@@ -113,6 +135,16 @@ def score(model: Any, benchmark: Any, *, layers: list[str] | None = None, readou
             any stochastic readout. Same seed, same numbers.
         out: folder to also write ``<model>__<benchmark>.nc`` into.
         use_cache: reuse cached activations.
+        splits: your own train/test split instead of the benchmark's: a list of
+            ``(train_indices, test_indices)`` pairs or :class:`brainbench.readouts.base.Split`,
+            positions into the assembly's stimulus axis (checked: in range, disjoint,
+            non-empty). Recorded in attrs ``custom_splits`` (1/0) and ``split_spec``.
+        readout_params: overrides of the readout's declared params, e.g.
+            ``{"alphas": [0.1, 1, 10]}`` or ``{"alphas": {"start": -2, "stop": 2, "num": 9}}``;
+            each key must be a constructor argument of the readout. Recorded in attrs
+            ``readout_params`` (the merged params) and ``readout_overrides``.
+        threads: CPU threads for torch and BLAS during the call (default: see
+            :mod:`brainbench.threads`); recorded in attrs ``threads``.
     Returns:
         The score dataset described in this module's docstring.
     """
@@ -126,7 +158,7 @@ def score(model: Any, benchmark: Any, *, layers: list[str] | None = None, readou
     from brainbench.activations import get_activations
     from brainbench.models.base import TorchModel, load_model, resolve_device
     from brainbench.models.preprocess import with_placement
-    from brainbench.splits import make_splits
+    from brainbench.splits import check_splits, make_splits, split_spec
 
     registry = registry or get_registry()
     timings: dict[str, float] = {"startup_s": round(startup, 3)}
@@ -136,7 +168,10 @@ def score(model: Any, benchmark: Any, *, layers: list[str] | None = None, readou
     torch_device = resolve_device(device)
     layers = net.check_layers(layers or net.layers)
     readout_id = readout or bench.entry.readout
-    readout_obj, solver, readout_params = build_readout(readout_id, registry, seed)
+    readout_overrides = readout_params
+    out_name = (f"{check_identifier(net.identifier or 'model', 'model id')}__"
+                f"{check_identifier(bench.identifier, 'benchmark id')}.nc")
+    readout_obj, solver, readout_params = build_readout(readout_id, registry, seed, readout_overrides)
 
     loaded = bench.load(progress=progress)
     assembly = loaded.assembly
@@ -165,7 +200,10 @@ def score(model: Any, benchmark: Any, *, layers: list[str] | None = None, readou
     stratify = stimulus_coords.get(bench.entry.split.stratify) if bench.entry.split.stratify else None
     if bench.entry.split.stratify and stratify is None and bench.entry.split.stratify in loaded.stimuli.metadata:
         stratify = loaded.stimuli.metadata[bench.entry.split.stratify]
-    splits = make_splits(bench.entry.split, n_stimuli, stratify, seed)
+    own_splits = splits is not None  # the caller's, not the benchmark's declared splits
+    custom = splits if splits is not None else bench.splits
+    splits = check_splits(custom if custom is not None else make_splits(bench.entry.split, n_stimuli, stratify, seed),
+                          n_stimuli)
     timings["load_s"] = round(time.perf_counter() - tick, 3)
 
     tick = time.perf_counter()
@@ -217,7 +255,8 @@ def score(model: Any, benchmark: Any, *, layers: list[str] | None = None, readou
     dataset["headline_r"] = (("neuroid",), chosen_r)
     from brainbench.results.protocol import describe_protocol
 
-    protocol, protocol_detail = describe_protocol(net, bench, layers, readout_id, seed, registry)
+    protocol, protocol_detail = describe_protocol(net, bench, layers, readout_id, seed, registry,
+                                                  readout_overrides=readout_overrides, own_splits=own_splits)
     dataset.attrs.update({
         "model": net.identifier,
         "benchmark": bench.identifier,
@@ -246,8 +285,11 @@ def score(model: Any, benchmark: Any, *, layers: list[str] | None = None, readou
     })
     timings["elapsed_s"] = round(time.perf_counter() - started + startup, 3)
     dataset.attrs["timings"] = json.dumps(timings)
+    dataset.attrs.update({"threads": int(threads), "custom_splits": int(custom is not None),
+                          "split_spec": json.dumps(split_spec(bench.entry.split, splits, custom is not None)),
+                          "readout_overrides": json.dumps(readout_overrides or {}, sort_keys=True, default=str)})
     if out is not None:
-        write_score(dataset, Path(out) / f"{net.identifier}__{bench.identifier}.nc")
+        write_score(dataset, Path(out) / out_name)
     return dataset
 
 

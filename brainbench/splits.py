@@ -49,3 +49,63 @@ def make_splits(spec: SplitSpec, n: int, stratify_values: Sequence | None = None
         fold[rng.permutation(n)] = np.arange(n) % spec.n_splits
     return [Split(train=np.flatnonzero(fold != k), test=np.flatnonzero(fold == k))
             for k in range(spec.n_splits)]
+
+
+def check_splits(splits: Sequence, n: int) -> list[Split]:
+    """Validate train/test splits of ``n`` stimuli; return them as :class:`Split` objects.
+
+    Args:
+        splits: :class:`Split` objects or ``(train_indices, test_indices)`` pairs, each a
+            sequence of integer positions into the stimulus axis.
+        n: number of stimuli.
+
+    Every split needs at least 2 training stimuli and 1 test stimulus, positions in
+    ``[0, n)``, no position twice and no position in both train and test.
+    """
+    if isinstance(splits, (Split, str, bytes)) or not isinstance(splits, Sequence) or len(splits) == 0:
+        raise BrainbenchError("splits must be a non-empty list of (train_indices, test_indices) pairs "
+                              "or Split objects.")
+    checked = []
+    for k, split in enumerate(splits):
+        if isinstance(split, Split):
+            parts = (split.train, split.test)
+        elif isinstance(split, Sequence) and not isinstance(split, (str, bytes)) and len(split) == 2:
+            parts = tuple(split)
+        else:
+            raise BrainbenchError(f"split {k} is not a (train_indices, test_indices) pair.")
+        arrays = []
+        for name, part in zip(("train", "test"), parts, strict=True):
+            array = np.asarray(part)
+            if array.ndim != 1 or not (array.dtype.kind in "iu" or (array.size == 0 and array.dtype.kind == "f")):
+                raise BrainbenchError(f"split {k}'s {name} indices must be a 1-d list of integer positions.")
+            array = array.astype(np.int64)
+            if array.size and (array.min() < 0 or array.max() >= n):
+                bad = array[(array < 0) | (array >= n)][0]
+                raise BrainbenchError(f"split {k}'s {name} index {bad} is out of range for {n} stimuli.")
+            if np.unique(array).size != array.size:
+                raise BrainbenchError(f"split {k}'s {name} indices repeat a stimulus.")
+            arrays.append(array)
+        train, test = arrays
+        if train.size < 2 or test.size < 1:
+            raise BrainbenchError(
+                f"split {k} has {train.size} training and {test.size} test stimuli; "
+                "a split needs at least 2 training stimuli and 1 test stimulus."
+            )
+        shared = np.intersect1d(train, test)
+        if shared.size:
+            raise BrainbenchError(f"split {k} uses stimulus {shared[0]} for both training and testing.")
+        checked.append(Split(train=train, test=test))
+    return checked
+
+
+def split_spec(spec: SplitSpec, splits: Sequence[Split], custom: bool) -> dict:
+    """A JSON-able record of the splits used: the declaration, or for custom splits their sizes and hash."""
+    if not custom:
+        return {"custom": False, **spec.model_dump()}
+    import hashlib
+
+    digest = hashlib.sha256()
+    for split in splits:
+        digest.update(split.train.tobytes() + b"|" + split.test.tobytes() + b";")
+    return {"custom": True, "n_splits": len(splits), "n_train": [int(s.train.size) for s in splits],
+            "n_test": [int(s.test.size) for s in splits], "sha256": digest.hexdigest()}

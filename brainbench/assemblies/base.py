@@ -22,6 +22,7 @@ from brainbench import cache_integrity
 from brainbench.data.assembly import AssemblyError, load_assembly, save_assembly, validate_assembly
 from brainbench.data.fetch import RemoteFile, fetch_all, home
 from brainbench.data.stimuli import StimulusSet
+from brainbench.identifiers import check_identifier
 
 
 @dataclass
@@ -93,7 +94,7 @@ def cached_build(identifier: str, key: str, build: Callable[[], xr.DataArray]) -
     with a one-line warning and built again.
     """
     folder = home() / "assemblies"
-    path = folder / f"{identifier}-{key}.nc"
+    path = folder / f"{check_identifier(identifier, 'assembly identifier')}-{key}.nc"
     cache_integrity.clean_orphans(folder)
     if cache_integrity.usable(path):
         return load_assembly(path)

@@ -24,6 +24,10 @@ def score_command(
     store: Annotated[str | None, typer.Option(
         help="results store PATH or sqlite:///PATH (default $BRAINBENCH_STORE or $BRAINBENCH_HOME/results.sqlite)",
     )] = None,
+    threads: Annotated[int | None, typer.Option(
+        help="CPU threads for torch and BLAS (default: $BRAINBENCH_THREADS, $OMP_NUM_THREADS, $MKL_NUM_THREADS, "
+             "else chosen from the CPUs this process may use)",
+    )] = None,
 ) -> None:
     """Score every layer of MODEL on BENCHMARK; print a per-layer table (or --json)."""
     layer_list = check_score_options(model, benchmark, layers=layers, readout=readout, device=device, seed=seed,
@@ -31,7 +35,8 @@ def score_command(
     from brainbench.scoring import score, summarize
 
     dataset = score(model, benchmark, layers=layer_list, readout=readout, device=device, seed=seed,
-                    out=out, progress=True, use_cache=not no_cache, batch_size=batch_size)
+                    out=out, progress=True, use_cache=not no_cache, batch_size=batch_size,
+                    threads=threads)
     if not no_store:
         from brainbench.results.store import record
 

@@ -58,6 +58,7 @@ def make_assembly(
             f"got shape {values.shape}."
         )
     dims = TRIAL_DIMS if values.ndim == 3 else MEAN_DIMS
+    sizes = {"stimulus": values.shape[-2], "neuroid": values.shape[-1]}
     coords: dict[str, tuple[str, np.ndarray]] = {
         "stimulus_id": ("stimulus", np.asarray([str(s) for s in stimulus_ids], dtype=object)),
         "neuroid_id": ("neuroid", np.asarray([str(n) for n in neuroid_ids], dtype=object)),
@@ -65,6 +66,10 @@ def make_assembly(
     for dim, extra in (("stimulus", stimulus_coords), ("neuroid", neuroid_coords)):
         for name, column in (extra or {}).items():
             coords[name] = (dim, _plain_array(column))
+    for name, (dim, column) in coords.items():
+        if column.ndim != 1 or len(column) != sizes[dim]:
+            raise AssemblyError(f"{dim} coordinate {name!r} has shape {column.shape} but the responses have "
+                                f"{sizes[dim]} {dim}s; give one value per {dim}.")
     all_attrs = {
         "identifier": identifier,
         "species": species,

@@ -6,11 +6,29 @@
     >>> result = brainbench.score("alexnet-untrained", custom_benchmark(data.assembly, data.stimuli))
 
 The result is accepted by every part of the scorer exactly like a built-in benchmark.
+The rules (each refusal is a :class:`~brainbench.errors.DataError` or
+:class:`~brainbench.data.assembly.AssemblyError` with one sentence):
+
+* **Response axes.** Default ``(stimulus, neuroid)`` for 2-d and ``(repetition, stimulus,
+  neuroid)`` for 3-d arrays; ``dims=`` names any other order. Without ``dims``, a shape
+  whose default stimulus axis does not match the number of images but another axis does
+  is refused rather than guessed.
+* **Image order.** A folder or ``.zip`` is read in natural order of the file names
+  (``img2`` before ``img10``); ``stimulus_ids=`` instead selects and orders its images by
+  file stem. Pixel ranges of arrays: see :mod:`brainbench.data.stimuli`.
+* **Identifier.** A safe file name (:mod:`brainbench.identifiers`): it names cache and
+  result files.
+* **Constant neuroids.** A neuroid whose (trial-averaged) response is the same for every
+  stimulus cannot be predicted (its r is undefined): it is dropped with a warning; if
+  every neuroid is constant the recordings are refused.
+* **Size.** At least :data:`MIN_STIMULI` stimuli (the smallest split has 2 training and
+  1 test stimulus).
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -18,49 +36,114 @@ from pathlib import Path
 import numpy as np
 
 from brainbench.assemblies.base import LoadedAssembly
-from brainbench.data.assembly import AssemblyError, load_assembly, make_assembly
+from brainbench.data.assembly import MEAN_DIMS, TRIAL_DIMS, AssemblyError, load_assembly, make_assembly
 from brainbench.data.fetch import load_npy, safe_members
-from brainbench.data.stimuli import StimulusSet
+from brainbench.data.stimuli import StimulusSet, natural_key
 from brainbench.errors import DataError
+from brainbench.identifiers import check_identifier
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp"}
+MIN_STIMULI = 3
 
 
-def _read_responses(responses) -> np.ndarray:
+def _numeric(values: np.ndarray, source: str) -> np.ndarray:
+    if values.dtype.kind == "c":
+        raise DataError(f"{source} holds complex numbers; pass the real part or magnitude you mean "
+                        "(e.g. np.abs(responses)).")
+    if values.dtype.kind not in "biuf":
+        raise DataError(f"{source} holds {values.dtype} values, not numbers; save the responses as a float array.")
+    return values.astype(float, copy=False)
+
+
+def _read_responses(responses) -> tuple[np.ndarray, bool]:
+    """``(values, from_netcdf)``; netCDF assemblies come in the canonical dim order."""
     if isinstance(responses, (str, os.PathLike)):
         path = Path(responses)
         if not path.is_file():
             raise DataError(f"responses file {path} does not exist.")
         if path.suffix == ".npy":
-            return load_npy(path)
+            return _numeric(load_npy(path), f"responses file {path.name}"), False
         if path.suffix in (".nc", ".nc4"):
-            return load_assembly(path).values
+            return load_assembly(path).values, True
         raise DataError(f"responses must be a .npy or .nc file, got {path.name}.")
-    return np.asarray(responses, dtype=float)
+    try:
+        values = np.asarray(responses)
+    except ValueError as error:
+        raise DataError("responses must be a rectangular numeric array (rows of equal length).") from error
+    return _numeric(values, "responses"), False
 
 
-def _read_images(images, identifier: str) -> StimulusSet:
+def _select_by_stem(candidates: Sequence[str], stimulus_ids: Sequence[str] | None, where: str) -> list[str]:
+    """``candidates`` (file or member names) in natural order, or those whose stems are ``stimulus_ids``."""
+    ordered = sorted(candidates, key=lambda name: natural_key(Path(name).name))
+    if stimulus_ids is None:
+        return ordered
+    by_stem: dict[str, list[str]] = {}
+    for name in ordered:
+        by_stem.setdefault(Path(name).stem, []).append(name)
+    ids = [str(i) for i in stimulus_ids]
+    missing = [i for i in ids if i not in by_stem]
+    if missing:
+        raise DataError(f"{len(missing)} stimulus_ids match no image file stem in {where}, e.g. {missing[0]!r}.")
+    doubled = next((i for i in ids if len(by_stem[i]) > 1), None)
+    if doubled is not None:
+        raise DataError(f"stimulus id {doubled!r} matches several files in {where} ({', '.join(by_stem[doubled])}).")
+    return [by_stem[i][0] for i in ids]
+
+
+def _read_images(images, identifier: str, stimulus_ids: Sequence[str] | None) -> tuple[StimulusSet, bool]:
+    """The stimulus set, and whether ``stimulus_ids`` already selected and ordered it."""
     if isinstance(images, StimulusSet):
-        return images
+        return (images if stimulus_ids is None else images.subset([str(i) for i in stimulus_ids])), True
     if isinstance(images, (str, os.PathLike)):
         path = Path(images)
         if path.is_dir():
-            files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-            if not files:
+            names = [p.name for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
+            if not names:
                 raise DataError(f"{path} holds no image files ({', '.join(sorted(IMAGE_SUFFIXES))}).")
-            return StimulusSet.from_files(files, identifier=identifier)
+            files = [path / n for n in _select_by_stem(names, stimulus_ids, str(path))]
+            return StimulusSet.from_files(files, identifier=identifier), True
         if path.suffix == ".zip" and path.is_file():
-            with zipfile.ZipFile(path) as archive:
-                members = sorted(i.filename for i in safe_members(archive)
-                                 if Path(i.filename).suffix.lower() in IMAGE_SUFFIXES)
-            return StimulusSet.from_zip(path, members, identifier=identifier)
+            try:
+                with zipfile.ZipFile(path) as archive:
+                    members = [i.filename for i in safe_members(archive)
+                               if not i.is_dir() and Path(i.filename).suffix.lower() in IMAGE_SUFFIXES]
+            except zipfile.BadZipFile as error:
+                raise DataError(f"{path} is not a readable zip archive.") from error
+            if not members:
+                raise DataError(f"{path} holds no image files ({', '.join(sorted(IMAGE_SUFFIXES))}).")
+            members = _select_by_stem(members, stimulus_ids, path.name)
+            return StimulusSet.from_zip(path, members, identifier=identifier), True
         raise DataError(f"images must be a folder, a .zip file, a list of files or an array; got {path}.")
     if isinstance(images, np.ndarray):
-        return StimulusSet.from_arrays(list(images), identifier=identifier)
+        return StimulusSet.from_arrays(list(images), identifier=identifier), False
     images = list(images)
     if images and isinstance(images[0], (str, os.PathLike)):
-        return StimulusSet.from_files(images, identifier=identifier)
-    return StimulusSet.from_arrays(images, identifier=identifier)
+        return StimulusSet.from_files(images, identifier=identifier), False
+    return StimulusSet.from_arrays(images, identifier=identifier), False
+
+
+def _canonical_axes(values: np.ndarray, dims: Sequence[str] | None, n_images: int) -> np.ndarray:
+    """``values`` transposed to ``(stimulus, neuroid)`` or ``(repetition, stimulus, neuroid)``."""
+    if values.ndim not in (2, 3):
+        raise AssemblyError(f"responses must be 2-d or 3-d, got shape {values.shape}.")
+    canonical = TRIAL_DIMS if values.ndim == 3 else MEAN_DIMS
+    if dims is None:
+        stimulus_axis = values.ndim - 2
+        others = [a for a in range(values.ndim) if a != stimulus_axis and values.shape[a] == n_images]
+        if values.shape[stimulus_axis] != n_images and others:
+            guess = list(canonical)
+            guess[stimulus_axis], guess[others[0]] = guess[others[0]], guess[stimulus_axis]
+            raise AssemblyError(
+                f"responses of shape {values.shape} are read as {canonical}, which does not match the "
+                f"{n_images} images, but axis {others[0]} does; say which axis is which, "
+                f"e.g. dims={tuple(guess)}."
+            )
+        return values
+    dims = tuple(str(d) for d in dims)
+    if sorted(dims) != sorted(canonical):
+        raise AssemblyError(f"dims={dims} must name each of {canonical} once for {values.ndim}-d responses.")
+    return values.transpose([dims.index(d) for d in canonical])
 
 
 def wrap_recordings(
@@ -68,6 +151,7 @@ def wrap_recordings(
     images,
     *,
     identifier: str = "custom",
+    dims: Sequence[str] | None = None,
     stimulus_ids: Sequence[str] | None = None,
     neuroid_ids: Sequence[str] | None = None,
     region: str | Sequence[str] | None = None,
@@ -81,33 +165,59 @@ def wrap_recordings(
     """A validated assembly plus stimulus set from a user's own recordings.
 
     Args:
-        responses: ``(stimulus, neuroid)`` averaged or ``(repetition, stimulus, neuroid)``
-            trial responses (NaN for missing trials), as an array or a ``.npy``/``.nc`` path.
-        images: a folder or ``.zip`` of images (sorted by name), a list of image paths,
-            an array ``(stimulus, H, W[, 3])``, a list of arrays, or a StimulusSet; the
-            k-th image belongs to the k-th stimulus of ``responses``.
-        stimulus_ids: default the image ids (file stems).
+        responses: an array or a ``.npy`` file of real numbers, ``(stimulus, neuroid)``
+            averaged or ``(repetition, stimulus, neuroid)`` trial responses (NaN for
+            missing trials) unless ``dims`` says otherwise; or a ``.nc`` assembly (its own
+            dims are used). Complex or non-numeric values are refused.
+        images: a folder or ``.zip`` of images (natural name order: ``img2`` before
+            ``img10``), a list of image paths (in the order given), an array
+            ``(stimulus, H, W[, 3])`` or a list of arrays (uint8 0-255, or float 0-1 or
+            0-255 by one rule for the whole set, see :mod:`brainbench.data.stimuli`),
+            or a StimulusSet; the k-th image belongs to the k-th stimulus of
+            ``responses``. Files are checked to be readable images.
+        identifier: names the assembly and its cache files; 1-128 letters, digits, ``.``,
+            ``_`` or ``-``, starting with a letter or digit, no ``..``.
+        dims: the axis names of ``responses`` in order, any permutation of
+            ``("repetition", "stimulus", "neuroid")`` (3-d) or ``("stimulus", "neuroid")``
+            (2-d), e.g. ``("neuroid", "stimulus", "repetition")``.
+        stimulus_ids: for a folder, a zip or a StimulusSet: the images to use, by file
+            stem (id), in response order; ids that match no file are refused. For a list
+            of files or arrays: the ids of the images, in order. Default the file stems
+            (``stim00000``, ... for arrays).
         neuroid_ids: default ``n0000``, ``n0001``, ...
         region: one region for all neuroids or one per neuroid.
+    Returns:
+        The assembly (constant neuroids dropped with a warning) and its stimulus set.
     """
-    values = _read_responses(responses)
-    stimuli = _read_images(images, identifier)
-    if values.ndim not in (2, 3):
-        raise AssemblyError(f"responses must be 2-d or 3-d, got shape {values.shape}.")
+    identifier = check_identifier(identifier, "identifier")
+    values, from_netcdf = _read_responses(responses)
+    if from_netcdf and dims is not None:
+        raise AssemblyError("dims= applies to arrays and .npy files; a .nc assembly names its own dims.")
+    stimuli, selected = _read_images(images, identifier, stimulus_ids)
+    stimuli.verify()
+    values = _canonical_axes(values, dims, len(stimuli))
     n_stimuli, n_neuroids = values.shape[-2], values.shape[-1]
     if len(stimuli) != n_stimuli:
         raise AssemblyError(
             f"{len(stimuli)} images but responses have {n_stimuli} stimuli (axis -2 of shape {values.shape})."
         )
-    ids = list(stimulus_ids) if stimulus_ids is not None else list(stimuli.ids)
-    if stimulus_ids is not None:
+    if n_stimuli < MIN_STIMULI:
+        raise AssemblyError(f"{n_stimuli} stimuli are too few to cross-validate; give at least {MIN_STIMULI}.")
+    if stimulus_ids is not None and not selected:
+        ids = [str(i) for i in stimulus_ids]
+        if len(ids) != n_stimuli:
+            raise AssemblyError(f"{len(ids)} stimulus_ids for {n_stimuli} stimuli.")
         stimuli = StimulusSet(ids, stimuli._sources, stimuli._kind, stimuli.metadata, identifier)
     coords = dict(neuroid_coords or {})
     if region is not None:
-        coords["region"] = [region] * n_neuroids if isinstance(region, str) else list(region)
+        regions = [region] * n_neuroids if isinstance(region, str) else [str(r) for r in region]
+        if len(regions) != n_neuroids:
+            raise AssemblyError(f"region lists {len(regions)} values for {n_neuroids} neuroids; "
+                                "give one region or one per neuroid.")
+        coords["region"] = regions
     assembly = make_assembly(
         values,
-        stimulus_ids=ids,
+        stimulus_ids=stimuli.ids,
         neuroid_ids=neuroid_ids if neuroid_ids is not None else [f"n{k:04d}" for k in range(n_neuroids)],
         identifier=identifier,
         species=species,
@@ -117,4 +227,23 @@ def wrap_recordings(
         neuroid_coords=coords,
         stimulus_coords=stimulus_coords,
     )
-    return LoadedAssembly(assembly, stimuli)
+    return LoadedAssembly(_drop_constant(assembly), stimuli)
+
+
+def _drop_constant(assembly):
+    """Drop (with a warning) neuroids whose trial-averaged response never varies; refuse if all do."""
+    values = assembly.values
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean = np.nanmean(values, axis=0) if values.ndim == 3 else values
+    constant = np.ptp(mean, axis=0) == 0
+    if not constant.any():
+        return assembly
+    ids = assembly.neuroid_id.values
+    if constant.all():
+        raise AssemblyError(f"every neuroid's response is the same for all {mean.shape[0]} stimuli; "
+                            "there is nothing to predict (check the responses' axes or units).")
+    dropped = ids[constant]
+    warnings.warn(f"dropping {dropped.size} of {ids.size} neuroids whose response is the same for every stimulus "
+                  f"(e.g. {', '.join(map(str, dropped[:3]))}); nothing can predict them.", UserWarning, stacklevel=3)
+    return assembly.isel(neuroid=np.flatnonzero(~constant))

@@ -4,6 +4,12 @@ Images come from files (any format Pillow reads), from members of a zip archive 
 from in-memory arrays. The content hash is the sha256 over the ordered image bytes
 (file bytes, or the raw array bytes with shape and dtype) and enters every cache key,
 so two stimulus sets with the same ids but different pixels never share a cache.
+
+Array pixel values follow one rule per stimulus set (never per image, so that a dark
+image in a 0-255 set is not read as 0-1): ``uint8`` is 0-255; other integer arrays must
+lie within [0, 255] and are read as 0-255; float (and bool) arrays are read as 0-1 when
+the set's largest value is at most 1, and as 0-255 when it is larger, in which case
+every value must lie within [0, 255]; a negative value, or anything else, is refused.
 """
 
 from __future__ import annotations
@@ -11,6 +17,8 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
+import struct
 import zipfile
 from collections.abc import Mapping, Sequence
 from functools import cached_property
@@ -20,6 +28,42 @@ import numpy as np
 from PIL import Image
 
 from brainbench.errors import DataError
+
+# what Pillow raises for a file that is not an image it can decode
+_IMAGE_ERRORS = (OSError, SyntaxError, ValueError, struct.error, Image.DecompressionBombError, EOFError)
+
+
+def natural_key(name: str) -> tuple:
+    """Sort key that orders digit runs by value: ``img2`` before ``img10`` (case-insensitive)."""
+    return tuple((0, int(part), part) if part.isdigit() else (1, 0, part.lower())
+                 for part in re.split(r"(\d+)", name) if part)
+
+
+def pixels_to_uint8(images: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Arrays in a stimulus set's one value range (see the module docstring) as ``uint8`` 0-255.
+
+    Args:
+        images: each ``(H, W)`` or ``(H, W, C)``.
+    Returns:
+        The same images, ``uint8``; ``uint8`` inputs are returned unchanged.
+    """
+    kinds = {im.dtype.kind for im in images}
+    if kinds - set("biuf"):
+        bad = next(im.dtype for im in images if im.dtype.kind not in "biuf")
+        raise DataError(f"image arrays must hold real numbers, not {bad}.")
+    if all(im.dtype == np.uint8 for im in images) or not images:
+        return list(images)
+    low = min(float(im.min()) for im in images if im.size)
+    high = max(float(im.max()) for im in images if im.size)
+    floats = kinds & set("fb")
+    scale = 255.0 if floats and high <= 1.0 else 1.0
+    if low < 0 or high > 255:
+        raise DataError(
+            f"image pixels range over [{low:g}, {high:g}]; give float images in [0, 1] or [0, 255] "
+            "(one range for the whole set) or uint8 images."
+        )
+    return [im if im.dtype == np.uint8 else np.rint(im.astype(np.float64) * scale).astype(np.uint8)
+            for im in images]
 
 
 class StimulusSet:
@@ -53,7 +97,7 @@ class StimulusSet:
     @classmethod
     def from_files(cls, paths: Sequence[str | os.PathLike], ids: Sequence[str] | None = None,
                    **kwargs) -> StimulusSet:
-        """Images from files; ids default to the file stems."""
+        """Images from files, in the order given; ids default to the file stems."""
         paths = [Path(p) for p in paths]
         for p in paths:
             if not p.is_file():
@@ -77,13 +121,18 @@ class StimulusSet:
     @classmethod
     def from_arrays(cls, images: np.ndarray | Sequence[np.ndarray], ids: Sequence[str] | None = None,
                     **kwargs) -> StimulusSet:
-        """Images from arrays ``(H, W)`` grayscale or ``(H, W, 3)`` RGB, uint8 or float in [0, 1]."""
+        """Images from arrays ``(H, W)`` grayscale or ``(H, W, 3)`` RGB.
+
+        Pixel values follow the module docstring's one-range-per-set rule (uint8 0-255,
+        float 0-1 or 0-255) and are stored as uint8.
+        """
         images = [np.asarray(im) for im in images]
         for k, im in enumerate(images):
             if im.ndim not in (2, 3) or (im.ndim == 3 and im.shape[2] not in (1, 3)):
                 raise DataError(f"image {k} has shape {im.shape}; expected (H, W) or (H, W, 3).")
-            if not np.isfinite(im.astype(float)).all():
+            if im.dtype.kind in "fc" and not np.isfinite(im).all():
                 raise DataError(f"image {k} contains NaN or infinite pixels.")
+        images = pixels_to_uint8(images)
         ids = ids if ids is not None else [f"stim{k:05d}" for k in range(len(images))]
         return cls(ids, images, "array", **kwargs)
 
@@ -105,9 +154,43 @@ class StimulusSet:
                 array = array[..., 0]
             image = Image.fromarray(array)
         else:
-            image = Image.open(io.BytesIO(self._read_bytes(index)))
-            image.load()
+            try:
+                image = Image.open(io.BytesIO(self._read_bytes(index)))
+                image.load()
+            except _IMAGE_ERRORS as error:
+                raise DataError(self._unreadable(index, error)) from error
         return image.convert("RGB")
+
+    def verify(self) -> StimulusSet:
+        """Check that every file or zip member is an image Pillow can read; return self.
+
+        Uses Pillow's ``verify()`` (headers and checksums, no full decode).
+        """
+        if self._kind == "array":
+            return self
+        archives: dict[Path, zipfile.ZipFile] = {}
+        try:
+            for k, source in enumerate(self._sources):
+                if self._kind == "zip":
+                    archive, member = source
+                    data = archives.setdefault(archive, zipfile.ZipFile(archive)).read(member)
+                else:
+                    data = Path(source).read_bytes()
+                try:
+                    with Image.open(io.BytesIO(data)) as image:
+                        image.verify()
+                except _IMAGE_ERRORS as error:
+                    raise DataError(self._unreadable(k, error)) from error
+        finally:
+            for zf in archives.values():
+                zf.close()
+        return self
+
+    def _unreadable(self, index: int, error: Exception) -> str:
+        source = self._sources[index]
+        where = f"{source[1]!r} in {Path(source[0]).name}" if self._kind == "zip" else str(source)
+        return f"stimulus {self.ids[index]!r} ({where}) is not an image Pillow can read ({type(error).__name__}); " \
+               "replace or remove it."
 
     def _read_bytes(self, index: int) -> bytes:
         source = self._sources[index]

@@ -111,7 +111,7 @@ def run_job(job: Job, store: str, env: dict[str, str] | None = None, device: str
     if target.has(key):
         return JobResult(job, "skipped", key, elapsed_s=time.perf_counter() - started).as_dict()
     dataset = score(net, bench.id, layers=layers, readout=readout, device=device, seed=job.seed,
-                    progress=False, use_cache=use_cache, registry=registry)
+                    progress=False, use_cache=use_cache, registry=registry, threads=torch_threads)
     stored = target.record(dataset, registry)
     if stored != key:  # the two paths to the key must agree, or skipping would be wrong
         raise BrainbenchError(f"internal: content key {stored[:12]} of the stored run differs from the "

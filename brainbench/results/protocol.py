@@ -9,7 +9,8 @@ reliability threshold, stimulus placement). A run is
 * ``custom`` when anything differs; ``protocol_detail`` (JSON) says what: ``layers`` (the
   scored layers), ``readout`` (the overriding readout id, whose params are its own),
   ``seed``, ``benchmark`` (the fields of the benchmark object that differ from its
-  registered declaration, e.g. ``split``),
+  registered declaration, e.g. ``split``), ``readout_params`` (params the caller
+  replaced) and ``splits`` (the caller's own train/test splits),
 * ``unknown`` for rows stored before the protocol was recorded, when what they kept
   cannot settle it (see :func:`protocol_from_spec`).
 
@@ -32,7 +33,8 @@ DECLARED_SEED = 0
 
 
 def describe_protocol(net: Any, bench: Any, layers: list[str], readout_id: str, seed: int,
-                      registry: Registry) -> tuple[str, dict[str, Any]]:
+                      registry: Registry, readout_overrides: dict[str, Any] | None = None,
+                      own_splits: bool = False) -> tuple[str, dict[str, Any]]:
     """The protocol of a run the scorer is about to store, and what differs from the declared one.
 
     Args:
@@ -42,6 +44,8 @@ def describe_protocol(net: Any, bench: Any, layers: list[str], readout_id: str, 
         layers: the layers scored, in order.
         readout_id: the readout used (the benchmark's or an override, id or alias).
         seed: the run's seed.
+        readout_overrides: readout params the caller replaced (``score(readout_params=...)``).
+        own_splits: whether the caller passed its own splits (``score(splits=...)``).
     Returns:
         ``("declared", {})`` or ``("custom", {what: value, ...})``.
     """
@@ -67,6 +71,10 @@ def describe_protocol(net: Any, bench: Any, layers: list[str], readout_id: str, 
         detail["readout"] = _readout_id(readout_id, registry)
     if int(seed) != DECLARED_SEED:
         detail["seed"] = int(seed)
+    if readout_overrides:
+        detail["readout_params"] = {k: str(v) for k, v in sorted(readout_overrides.items())}
+    if own_splits:
+        detail["splits"] = "custom"
     return (CUSTOM if detail else DECLARED), detail
 
 

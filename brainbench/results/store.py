@@ -307,9 +307,17 @@ def dataset_spec(dataset: xr.Dataset, registry: Registry | None = None) -> dict[
     attrs = dataset.attrs
     provenance = json.loads(attrs["provenance"])
     override = json.loads(attrs.get("protocol_detail", "{}")).get("benchmark")
-    return run_spec(attrs["model"], attrs["benchmark"], attrs["readout"], provenance["seed"],
+    spec = run_spec(attrs["model"], attrs["benchmark"], attrs["readout"], provenance["seed"],
                     [str(x) for x in dataset["layer"].values], provenance["weights"], registry, dataset,
                     benchmark_override=override)
+    # a run with its own readout params or splits is not the declared protocol: its own key
+    overrides = json.loads(attrs.get("readout_overrides", "{}"))
+    if overrides:
+        spec["readout_overrides"] = overrides
+    splits = json.loads(attrs.get("split_spec", "{}"))
+    if splits.get("custom"):
+        spec["splits"] = splits
+    return spec
 
 
 def dataset_protocol(dataset: xr.Dataset, spec: dict[str, Any]) -> tuple[str, dict[str, Any]]:
