@@ -41,7 +41,8 @@ def _by_pair(store: ResultStore) -> dict:
 def test_grid_on_two_workers_reproduces_serial_within_the_promise(test_manifest, tmp_path):
     # activations recomputed on both paths (workers and this process use different torch
     # thread counts), so this checks the promise, not the cache
-    parallel = ResultStore(tmp_path / "parallel.sqlite")
+    # each store keeps its per-neuroid files in results/ beside its database: one folder per store
+    parallel = ResultStore(tmp_path / "parallel" / "results.sqlite")
     extra = [Job("tiny-flaky", "gen-V1"), Job("tiny-broken", "gen-V1")]
     results = run_grid(GRID + extra, parallel.path, workers=2, progress=False, use_cache=False)
     status = {r.job.name: r.status for r in results}
@@ -51,7 +52,7 @@ def test_grid_on_two_workers_reproduces_serial_within_the_promise(test_manifest,
     assert "no_such_factory" in broken.error  # reported, with the cause
     assert (tmp_path / "manifest" / "flaky.marker").is_file()  # it failed once, then the retry scored it
 
-    serial = ResultStore(tmp_path / "serial.sqlite")
+    serial = ResultStore(tmp_path / "serial" / "results.sqlite")
     serial_results = run_grid(GRID, serial.path, workers=0, progress=False, use_cache=False)
     assert [r.status for r in serial_results] == ["scored"] * 4
 

@@ -48,10 +48,13 @@ def test_installed_plugin_is_listed_scored_and_on_the_leaderboard(installed_plug
     assert str(installed_plugin) in model["source"]  # found through the installed entry point
     assert any(b["id"] == "example-gabor-V1sim" for b in data["benchmarks"])
 
-    scored = _run(["score", "example-cnn", "example-gabor-V1sim", "--layers", "pool", "--json"], env)
+    # a layer subset is stored but is not the declared protocol: it never fills the cell
+    subset = _run(["score", "example-cnn", "example-gabor-V1sim", "--layers", "pool", "--json"], env)
+    assert subset.returncode == 0, subset.stderr
+    scored = _run(["score", "example-cnn", "example-gabor-V1sim", "--json"], env)
     assert scored.returncode == 0, scored.stderr
     summary = json.loads(scored.stdout)
-    assert summary["benchmark_version"] == 1 and set(summary["layers"]) == {"pool"}
+    assert summary["benchmark_version"] == 1 and set(summary["layers"]) == {"conv1", "conv2", "conv3", "pool"}
     assert summary["selection"]["n_kept"] == 40
     # simulated cells are reliable, and a random CNN predicts them above chance
     assert summary["ceiling"]["median"] > 0.5
