@@ -18,6 +18,14 @@ class ManifestError(BrainbenchError):
     """A malformed manifest or a clash between manifests."""
 
 
+class ManifestWarning(UserWarning):
+    """An installed third-party manifest that is broken or too new: it is named and skipped.
+
+    The other manifests still load, so one broken plugin never stops ``brainbench list``.
+    ``brainbench list --problems`` shows every skipped manifest, the key and the problem.
+    """
+
+
 class DataError(BrainbenchError):
     """A missing, corrupt or unsafe data file."""
 

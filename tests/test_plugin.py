@@ -72,11 +72,29 @@ def test_installed_plugin_is_listed_scored_and_on_the_leaderboard(installed_plug
     assert bare.returncode == 2 and "unknown id 'example-cnn'" in bare.stderr
 
 
+def test_listing_the_installed_plugin_imports_neither_it_nor_torch(installed_plugin):
+    """The entry point names the manifest as a resource: listing and describing run no plugin code."""
+    code = (
+        "import sys\n"
+        "from brainbench.cli.main import main\n"
+        "assert main(['list', '--json']) == 0\n"
+        "assert main(['describe', 'example-gabor-V1sim', '--json']) == 0\n"
+        "loaded = [m for m in ('torch', 'torchvision', 'brainbench_example') if m in sys.modules]\n"
+        "assert not loaded, loaded\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(installed_plugin), str(REPO)])}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert '"id": "example-cnn"' in result.stdout  # the plugin was listed, from its manifest alone
+    assert "warning" not in result.stderr
+
+
 def test_plugin_check_passes_the_example():
     proc = _run(["plugin", "check", str(PLUGIN)], {})
     assert proc.returncode == 0, proc.stderr
     assert "models.example-cnn: brainbench_example.models:small_cnn imports" in proc.stdout
     assert "assemblies.example-gabor-sim" in proc.stdout
+    assert "note" not in proc.stdout  # declares schema_version and names its manifest as a resource
 
 
 @pytest.fixture
@@ -108,11 +126,19 @@ def test_plugin_check_reports_a_malformed_manifest_and_entry_point(broken_copy, 
     assert "key 'models.example-cnn.layers': Field required" in proc.stderr
 
     pyproject = broken_copy / "pyproject.toml"
-    pyproject.write_text(pyproject.read_text().replace("brainbench_example:manifest_path",
-                                                       "brainbench_example:manifest_file"))
+    pyproject.write_text(pyproject.read_text().replace("brainbench_example:manifest.toml",
+                                                       "brainbench_example:manifest_file.toml"))
     proc = _run(["plugin", "check", str(broken_copy)], {})
     assert proc.returncode == 2
-    assert "entry point 'brainbench-example'" in proc.stderr and "manifest_file" in proc.stderr
+    assert "entry point 'brainbench-example'" in proc.stderr and "manifest_file.toml" in proc.stderr
+    assert "which does not exist" in proc.stderr
+
+    pyproject.write_text(pyproject.read_text().replace("brainbench_example:manifest_file.toml",
+                                                       "brainbench_example:manifest_function"))
+    proc = _run(["plugin", "check", str(broken_copy)], {})
+    assert proc.returncode == 2
+    assert "has no attribute 'manifest_function'" in proc.stderr
+    assert "names a function, so every `brainbench list` imports 'brainbench_example'" in proc.stdout
 
     empty = tmp_path / "empty"
     empty.mkdir()

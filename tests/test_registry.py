@@ -188,10 +188,13 @@ def test_wheel_packages_the_manifest(tmp_path):
         entry_points = next(n for n in names if n.endswith("entry_points.txt"))
         text = archive.read(entry_points).decode()
         archive.extractall(tmp_path / "site")
-    assert "[brainbench.manifests]" in text and "brainbench.registry.builtin:manifest_path" in text
-    code = ("from brainbench.registry.builtin import manifest_path; p = manifest_path(); "
-            "print(p); assert p.is_file()")
+    assert "[brainbench.manifests]" in text and "brainbench = brainbench:registry.toml" in text
+    # the installed wheel's entry point finds the packaged file, and listing reads it
+    code = ("from brainbench.registry.discovery import manifest_sources; "
+            "(builtin,) = [s for s in manifest_sources() if s.origin == 'builtin']; print(builtin.path); "
+            "from brainbench.cli.main import main; assert main(['describe', 'cowley2023-V4', '--json']) == 0")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             cwd=tmp_path, env={"PYTHONPATH": str(tmp_path / "site")})
     assert result.returncode == 0, result.stderr
-    assert str(tmp_path / "site") in result.stdout
+    assert result.stdout.splitlines()[0] == str(tmp_path / "site" / "brainbench" / "registry.toml")
+    assert f'"source": "{tmp_path / "site" / "brainbench" / "registry.toml"}"' in result.stdout

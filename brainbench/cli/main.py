@@ -7,16 +7,22 @@ import torch. Command modules listed in ``COMMAND_MODULES`` add their commands t
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import sys
-from typing import Annotated
+import warnings
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from typer.core import TyperGroup
 
-from brainbench.errors import BrainbenchError
+from brainbench.errors import BrainbenchError, ManifestWarning
 from brainbench.registry.manifest import KINDS, singular
+
+if TYPE_CHECKING:
+    from brainbench.registry.registry import ManifestProblem
 
 
 class _Group(TyperGroup):
@@ -66,17 +72,27 @@ def list_entries(
     kind: Annotated[str | None, typer.Argument(
         help=f"one of: {', '.join(KINDS)} (default: all)", show_default=False)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
+    problems: Annotated[bool, typer.Option(
+        "--problems", help="show the installed plugin manifests that were skipped, and why")] = False,
 ) -> None:
     """List registered plugins and benchmarks (without importing any plugin code)."""
     from brainbench.registry import get_registry
 
-    registry = get_registry()
     if kind is not None and kind not in KINDS:
         import difflib
 
         close = difflib.get_close_matches(kind, KINDS, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         _error(f"unknown kind {kind!r}{hint}; kinds are {', '.join(KINDS)}.")
+    if problems:
+        if kind is not None:
+            _error("--problems lists skipped manifests of every kind; drop the kind or drop --problems.")
+        with warnings.catch_warnings():  # listed below, not warned about as well
+            warnings.simplefilter("ignore", ManifestWarning)
+            registry = get_registry()
+        _list_problems(registry.skipped, as_json)
+        return
+    registry = get_registry()
     kinds = [kind] if kind else list(KINDS)
     if as_json:
         payload = {k: [{"id": e.id, "description": e.description, "aliases": e.aliases, "source": e.source}
@@ -97,6 +113,27 @@ def list_entries(
         for entry in entries:
             table.add_row(entry.id, _headline(entry.description))
         console.print(table)
+
+
+def _list_problems(skipped: list[ManifestProblem], as_json: bool) -> None:
+    """The skipped manifests: file (or entry point), key, problem and the entry point that declared it."""
+    if as_json:
+        payload = [{"file": p.file, "key": p.key, "problem": p.problem, "declared_by": p.declared_by}
+                   for p in skipped]
+        typer.echo(json.dumps({"problems": payload}, indent=2))
+        return
+    if not skipped:
+        typer.echo("no manifest was skipped: every installed manifest loaded.")
+        return
+    noun = "manifest was" if len(skipped) == 1 else "manifests were"
+    typer.echo(f"{len(skipped)} installed plugin {noun} skipped (fix or uninstall them):")
+    for problem in skipped:
+        typer.echo(f"\n{problem.file}")
+        if problem.key:
+            typer.echo(f"  key          {problem.key}")
+        typer.echo(f"  problem      {problem.problem}")
+        if problem.declared_by != problem.file:
+            typer.echo(f"  declared by  {problem.declared_by}")
 
 
 def _headline(text: str, width: int = 90) -> str:
@@ -177,7 +214,8 @@ for _module in COMMAND_MODULES:
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: user errors become one red sentence and exit code 2."""
     try:
-        code = app(args=argv, standalone_mode=False, prog_name="brainbench")
+        with _manifest_warnings_on_one_line():
+            code = app(args=argv, standalone_mode=False, prog_name="brainbench")
     except BrainbenchError as error:
         _print_error(str(error))
         return 2
@@ -199,6 +237,22 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         raise
     return code if isinstance(code, int) else 0
+
+
+@contextlib.contextmanager
+def _manifest_warnings_on_one_line() -> Iterator[None]:
+    """Show a skipped plugin manifest as ``warning: <message>``, one line of stderr (other warnings as usual)."""
+    previous = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        if issubclass(category, ManifestWarning):
+            typer.secho(f"warning: {' '.join(str(message).split())}", fg=typer.colors.YELLOW, err=True)
+        else:
+            previous(message, category, filename, lineno, file, line)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        yield
 
 
 def _print_error(message: str) -> None:

@@ -1,7 +1,9 @@
 """Pydantic schema of a brainbench manifest (a TOML file).
 
-A manifest has tables ``[models.ID]``, ``[assemblies.ID]``, ``[readouts.ID]``,
-``[metrics.ID]``, ``[analyses.ID]`` and ``[benchmarks.ID]``. Code is named as
+A manifest has a top-level ``schema_version`` (an integer, :data:`SCHEMA_VERSION`
+today; a manifest without one is read as schema 1) and tables ``[models.ID]``,
+``[assemblies.ID]``, ``[readouts.ID]``, ``[metrics.ID]``, ``[analyses.ID]`` and
+``[benchmarks.ID]``. Code is named as
 ``"package.module:attribute"`` (``python_name``) and imported only when used. Nothing
 here imports torch or any plugin code.
 """
@@ -21,6 +23,9 @@ if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
+
+SCHEMA_VERSION = 1
+"""The manifest schema this brainbench reads; a manifest declaring a higher one is refused."""
 
 KINDS = ("models", "assemblies", "readouts", "metrics", "analyses", "benchmarks")
 SINGULAR = {"models": "model", "assemblies": "assembly", "readouts": "readout", "metrics": "metric",
@@ -195,6 +200,7 @@ class Manifest(BaseModel):
 
     source: str
     entries: dict[str, dict[str, _Entry]]
+    schema_version: int | None = None  # as declared; None (not declared) is read as schema 1
 
 
 def parse_manifest(text: str, source: str, problems: list[str] | None = None) -> Manifest:
@@ -216,6 +222,7 @@ def parse_manifest(text: str, source: str, problems: list[str] | None = None) ->
     except tomllib.TOMLDecodeError as error:
         report(f"{source}: not valid TOML ({error}).")
         data = {}
+    schema_version = _schema_version(data.pop("schema_version", None), source, report)
     for table in sorted(set(data) - set(KINDS)):
         report(f"{source}: unknown table [{table}]; a manifest has tables {', '.join(KINDS)}.")
     entries: dict[str, dict[str, _Entry]] = {}
@@ -244,7 +251,27 @@ def parse_manifest(text: str, source: str, problems: list[str] | None = None) ->
             entries[kind][entry_id] = entry
     if problems is not None:
         problems.extend(found)
-    return Manifest(source=source, entries=entries)
+    return Manifest(source=source, entries=entries, schema_version=schema_version)
+
+
+def _schema_version(value: Any, source: str, report: Any) -> int | None:
+    """The declared ``schema_version`` (``None`` when absent); one newer than :data:`SCHEMA_VERSION` raises.
+
+    A newer schema always raises, even when collecting problems: its entries cannot be
+    read by this version's rules, so no entry of it is checked.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        report(f"{source}: key 'schema_version': must be a positive integer (the current schema is "
+               f"{SCHEMA_VERSION}), not {value!r}.")
+        return None
+    if value > SCHEMA_VERSION:
+        raise ManifestError(
+            f"{source}: key 'schema_version': the manifest uses schema {value}, but this brainbench reads "
+            f"schema {SCHEMA_VERSION} at most; upgrade brainbench to use it."
+        )
+    return value
 
 
 def read_manifest(path: str | Path, problems: list[str] | None = None) -> Manifest:

@@ -1,23 +1,29 @@
-"""Discovery and lookup of plugins declared in manifests.
+"""Lookup of plugins declared in manifests, and the registry of every installed manifest.
 
-Manifests are found through the entry-point group ``brainbench.manifests`` (the
-built-in ``registry.toml`` registers exactly like a third-party package) plus any paths
-in ``BRAINBENCH_MANIFESTS`` (separated by ``os.pathsep``) for a user's own manifest
-that is not packaged. An entry point's target is a path (``str``/``Path``/importlib
-resource) or a callable returning one. Plugin code is imported only by :func:`load_object`.
+:mod:`brainbench.registry.discovery` finds the manifests (entry-point group
+``brainbench.manifests`` -- the built-in ``registry.toml`` registers exactly like a
+third-party package -- plus the paths in ``BRAINBENCH_MANIFESTS``). :func:`get_registry`
+reads them: an installed plugin's manifest that is broken (malformed TOML or entries, an
+unknown reference, a schema newer than this brainbench, a file that cannot be found or
+read) is skipped with one :class:`~brainbench.errors.ManifestWarning` naming it; the
+built-in manifest and a user's own manifests are errors; ids clashing between manifests
+are always errors (ambiguous, not broken). Plugin code is imported only by :func:`load_object`.
 """
 
 from __future__ import annotations
 
 import difflib
 import importlib
-import os
+import re
+import warnings
 from collections.abc import Iterable
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from brainbench.errors import ManifestError, UnknownIdError
+from brainbench.errors import ManifestError, ManifestWarning, UnknownIdError
+from brainbench.registry.discovery import ENTRY_POINT_GROUP, ManifestSource, manifest_sources
 from brainbench.registry.manifest import (
     KINDS,
     AnalysisEntry,
@@ -32,26 +38,30 @@ from brainbench.registry.manifest import (
     singular,
 )
 
-ENTRY_POINT_GROUP = "brainbench.manifests"
+__all__ = ["ENTRY_POINT_GROUP", "ManifestProblem", "Registry", "build_registry", "get_registry", "load_object"]
 
 
-def _manifest_paths() -> list[Path]:
-    import entrypoints
+@dataclass(frozen=True)
+class ManifestProblem:
+    """Why a manifest was skipped: its ``file`` (or, when none was found, the entry point), ``key``, ``problem``."""
 
-    paths: list[Path] = []
-    for ep in sorted(entrypoints.get_group_all(ENTRY_POINT_GROUP), key=lambda e: e.name):
-        try:
-            target = ep.load()
-        except Exception as error:
-            raise ManifestError(
-                f"entry point {ep.name!r} in group {ENTRY_POINT_GROUP} ({ep.module_name}:{ep.object_name}) "
-                f"could not be loaded: {error}."
-            ) from error
-        target = target() if callable(target) else target
-        paths.append(Path(str(target)))
-    extra = os.environ.get("BRAINBENCH_MANIFESTS", "")
-    paths.extend(Path(p) for p in extra.split(os.pathsep) if p.strip())
-    return paths
+    file: str
+    key: str
+    problem: str
+    declared_by: str
+
+    def __str__(self) -> str:
+        key = f"key {self.key!r}: " if self.key else ""
+        return f"{self.file}: {key}{self.problem}"
+
+
+def _problem(message: str, file: str, declared_by: str) -> ManifestProblem:
+    """Split a :class:`ManifestError` message (``"FILE: key 'KEY': PROBLEM"``) into its parts."""
+    rest = message.removeprefix(f"{file}: ") if message.startswith(f"{file}: ") else message
+    match = re.match(r"^key '([^']+)'(?::\s*|\s+)(.*)$", rest, flags=re.DOTALL)
+    if match:
+        return ManifestProblem(file, match.group(1), match.group(2), declared_by)
+    return ManifestProblem(file, "", rest, declared_by)
 
 
 class Registry:
@@ -64,6 +74,8 @@ class Registry:
 
     def __init__(self, manifests: Iterable[Manifest], problems: list[str] | None = None) -> None:
         self._problems = problems
+        self.unresolved: list[tuple[str, str]] = []  # (manifest source, message) of each bad reference
+        self.skipped: list[ManifestProblem] = []  # installed manifests left out (see get_registry)
         self.manifests = list(manifests)
         self._entries: dict[str, dict[str, _Entry]] = {kind: {} for kind in KINDS}
         self._aliases: dict[str, dict[str, str]] = {kind: {} for kind in KINDS}
@@ -84,10 +96,13 @@ class Registry:
                         self._aliases[kind][alias] = entry_id
         self._check_references()
 
-    def _report(self, message: str) -> None:
+    def _report(self, message: str, source: str | None = None) -> None:
+        """Raise, or collect ``message``; ``source`` names the manifest at fault for a bad reference."""
         if self._problems is None:
             raise ManifestError(message)
         self._problems.append(message)
+        if source is not None:
+            self.unresolved.append((source, message))
 
     @classmethod
     def from_paths(cls, paths: Iterable[str | Path]) -> Registry:
@@ -103,12 +118,13 @@ class Registry:
                     if current is readout:  # a broken link further down is reported for its own entry
                         self._report(
                             f"{readout.source}: key 'readouts.{current.id}.base': unknown readout "
-                            f"{current.base!r}{_suggest(current.base, self.ids('readouts'))}."
+                            f"{current.base!r}{_suggest(current.base, self.ids('readouts'))}.",
+                            readout.source,
                         )
                     break
                 current = self.get("readouts", current.base)
                 if current.id in seen:
-                    self._report(f"{readout.source}: readouts.{readout.id}: base chain loops.")
+                    self._report(f"{readout.source}: readouts.{readout.id}: base chain loops.", readout.source)
                     break
                 seen.add(current.id)
         for bench in self._entries["benchmarks"].values():
@@ -122,7 +138,8 @@ class Registry:
                 if ref not in self._entries[kind] and ref not in self._aliases[kind]:
                     self._report(
                         f"{bench.source}: key 'benchmarks.{bench.id}.{field}': unknown {singular(kind)} "
-                        f"{ref!r}{_suggest(ref, self.ids(kind))}."
+                        f"{ref!r}{_suggest(ref, self.ids(kind))}.",
+                        bench.source,
                     )
 
     # lookup -------------------------------------------------------------------------
@@ -197,14 +214,62 @@ def _suggest(word: str, candidates: Iterable[str]) -> str:
     return f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
 
 
+def build_registry(sources: Iterable[ManifestSource]) -> Registry:
+    """The registry of ``sources``, leaving out broken third-party manifests (see the module docstring).
+
+    Each one left out is in ``registry.skipped`` and is warned about once, as a
+    :class:`ManifestWarning` naming the file (or entry point), the key and the problem.
+    A broken built-in or user manifest, and an id declared by two manifests, raise
+    :class:`ManifestError`.
+    """
+    skipped: list[ManifestProblem] = []
+
+    def skip(source: ManifestSource, message: str, file: str) -> None:
+        if source.strict:
+            raise ManifestError(message)
+        problem = _problem(message, file, source.declared_by)
+        skipped.append(problem)
+        text = " ".join(message.split()).rstrip(".")
+        if file != source.declared_by:
+            text += f" (declared by {source.declared_by})"
+        warnings.warn(f"skipped plugin manifest {text}; `brainbench list --problems` lists what was skipped.",
+                      ManifestWarning, stacklevel=3)
+
+    loaded: list[tuple[ManifestSource, Manifest]] = []
+    for source in sources:
+        if source.path is None:
+            skip(source, source.problem, source.declared_by)
+            continue
+        try:
+            loaded.append((source, read_manifest(source.path)))
+        except ManifestError as error:
+            skip(source, str(error), str(source.path))
+    while True:  # leaving a manifest out may break references into it, so check again
+        messages: list[str] = []
+        registry = Registry([manifest for _, manifest in loaded], messages)
+        references = {message for _, message in registry.unresolved}
+        clashes = [message for message in messages if message not in references]
+        if clashes:
+            raise ManifestError(clashes[0])
+        culprits = {file for file, _ in registry.unresolved}
+        if not culprits:
+            registry.skipped = skipped
+            return registry
+        for source, manifest in loaded:
+            if manifest.source in culprits:
+                first = next(message for file, message in registry.unresolved if file == manifest.source)
+                skip(source, first, manifest.source)
+        loaded = [(source, manifest) for source, manifest in loaded if manifest.source not in culprits]
+
+
 @lru_cache(maxsize=1)
-def _cached_registry(key: tuple[str, ...]) -> Registry:
-    return Registry.from_paths(key)
+def _cached_registry(sources: tuple[ManifestSource, ...]) -> Registry:
+    return build_registry(sources)
 
 
 def get_registry() -> Registry:
-    """The registry of every installed manifest (cached per set of manifest paths)."""
-    return _cached_registry(tuple(str(p) for p in _manifest_paths()))
+    """The registry of every installed manifest (cached per set of manifests found)."""
+    return _cached_registry(tuple(manifest_sources()))
 
 
 def load_object(python_name: str) -> Any:
