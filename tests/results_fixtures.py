@@ -134,12 +134,13 @@ def write_manifest(folder: Path) -> Path:
 
 
 def fake_dataset(index: int, n_neuroids: int = 7, layers: tuple[str, ...] = ("l1", "l2", "l3"),
-                 protocol: str | None = "declared", seed: int = 0):
+                 protocol: str | None = "declared", seed: int = 0, **attrs):
     """A score dataset with the scorer's layout and attrs, made without torch (seeded by ``index``).
 
-    Model ``fake-<index>`` and benchmark ``fake-bench`` are in no manifest, so the store
-    keys it from the dataset's own attrs. ``protocol`` None leaves out the protocol attrs
-    (a dataset of an older scorer).
+    Model ``fake-<index>`` and benchmark ``fake-bench`` (or ``attrs`` overrides, e.g.
+    ``model=``, ``benchmark=``, ``benchmark_version=``) are in no manifest; the run spec
+    and content key are built from the attrs as the scorer would (:func:`respec`).
+    ``protocol`` None leaves out the protocol attrs (a dataset of an older scorer).
     """
     import json
 
@@ -169,6 +170,29 @@ def fake_dataset(index: int, n_neuroids: int = 7, layers: tuple[str, ...] = ("l1
     if protocol is not None:
         ds.attrs.update({"protocol": protocol, "protocol_detail": json.dumps({} if protocol == "declared"
                                                                              else {"seed": seed})})
+    ds.attrs.update(attrs)
+    return respec(ds)
+
+
+def respec(ds):
+    """Set ``spec`` and ``content_key`` from a fake dataset's attrs (after changing them)."""
+    import json
+
+    from brainbench.content import KEY_FORMAT, content_key
+
+    attrs = ds.attrs
+    prov = json.loads(attrs["provenance"])
+    layers = [str(x) for x in ds["layer"].values]
+    spec = {
+        "format": KEY_FORMAT, "model": {"id": attrs["model"], "layers": layers}, "weights": prov["weights"],
+        "benchmark": {"id": attrs["benchmark"], "version": int(attrs["benchmark_version"]),
+                      "readout": attrs["readout"], "region": None},
+        "readout": {"id": attrs["readout"], "params": json.loads(attrs["readout_params"])},
+        "metrics": json.loads(attrs["metrics"]), "seed": int(prov["seed"]), "layers": layers,
+        "data_sha256": prov["data_sha256"], "stimuli_sha256": prov["stimuli_sha256"],
+    }
+    ds.attrs["spec"] = json.dumps(spec, sort_keys=True)
+    ds.attrs["content_key"] = content_key(spec)
     return ds
 
 

@@ -84,15 +84,16 @@ def test_layer_correspondence_through_the_scorer(tiny, benchmarks, tmp_path, fre
     assert (tmp_path / "lc" / "layer_correspondence.png").stat().st_size > 10_000
     with xr.open_dataset(tmp_path / "lc" / "layer-correspondence.nc") as stored:
         assert stored.load().identical(data)
-    cached = sorted((fresh_home / "scores").glob("*.nc"))
-    assert len(cached) == 2
+    from brainbench.results.store import ResultStore
+
+    assert len(ResultStore().runs()) == 2  # both scores recorded in the one results store
     result.close()
 
-    # a second run reads the score cache: the scorer must not be called again
+    # a second run reads the store: the scorer must not be called again
     def refuse(*args, **kwargs):
         raise AssertionError("score() was called despite a cached score")
 
-    monkeypatch.setattr(scoring, "score", refuse)
+    monkeypatch.setattr(scoring, "score_prepared", refuse)
     again = analyze("layer-correspondence", model, [early, late], params={"n_boot": 100}, device="cpu",
                     progress=False)
     xr.testing.assert_identical(again.dataset, data)
@@ -118,17 +119,21 @@ def test_profile_consistency_through_the_scorer(tiny, benchmarks, fresh_home):
 
 
 def test_score_key_changes_with_what_determines_the_numbers(tiny, benchmarks):
-    from brainbench.analyses.cache import score_key
     from brainbench.registry import get_registry
+    from brainbench.scoring import prepare
 
     model, _ = tiny
     early, late = benchmarks
     registry = get_registry()
-    base, _ = score_key(model, early, None, None, 0, registry)
-    assert score_key(model, early, None, None, 0, registry)[0] == base
-    assert score_key(model, early, None, None, 1, registry)[0] != base
-    assert score_key(model, early, None, ["c1"], 0, registry)[0] != base
-    assert score_key(model, late, None, None, 0, registry)[0] != base
+
+    def score_key(net, bench, layers, seed):
+        return prepare(net, bench, layers=layers, seed=seed, progress=False, registry=registry)[2].key
+
+    base = score_key(model, early, None, 0)
+    assert score_key(model, early, None, 0) == base
+    assert score_key(model, early, None, 1) != base
+    assert score_key(model, early, ["c1"], 0) != base
+    assert score_key(model, late, None, 0) != base
     import copy
 
     import torch
@@ -139,10 +144,10 @@ def test_score_key_changes_with_what_determines_the_numbers(tiny, benchmarks):
     with torch.no_grad():
         net[0].bias.add_(1.0)  # new weights, same id and layers
     other = TorchModel(net, model.layer_modules, identifier=model.identifier, preprocessing=model.preprocessing)
-    assert score_key(other, early, None, None, 0, registry)[0] != base
+    assert score_key(other, early, None, 0) != base
     # new data under the same benchmark id and version: a new key
     changed = planted_benchmark(model, early.load().stimuli, "c1", "bench-early", "VISl", seed=9)
-    assert score_key(model, changed, None, None, 0, registry)[0] != base
+    assert score_key(model, changed, None, 0) != base
 
 
 def test_cli_list_and_errors(capsys):

@@ -224,27 +224,28 @@ def test_cowley_images_replaced_in_the_cache_are_restored(mirror, fresh_home, ca
 
 
 # ---------------------------------------------------------------------------- score cache
-def test_truncated_score_cache_file_is_recomputed(fresh_home, caplog):
-    from brainbench.analyses.cache import cached_score, score_dir
+def test_truncated_stored_score_is_recomputed(fresh_home, caplog):
+    """analyze reads scores from the results store: a damaged file there is scored again, with a warning."""
     from brainbench.benchmark import custom_benchmark
+    from brainbench.results.store import ResultStore, scored
 
     loaded = rf.Generated(n_stimuli=24).load()
     bench = custom_benchmark(loaded.assembly, loaded.stimuli, identifier="gen-cache",
                              split={"kind": "kfold", "n_splits": 3})
     model = rf.tiny_model()
     model.identifier = "tiny-integrity"
-    first = cached_score(model, bench, progress=False, device="cpu")
-    (path,) = score_dir().glob("*.nc")
-    assert cache_integrity.check(path) is None
+    first = scored(model, bench, progress=False, device="cpu")
+    (run,) = ResultStore().runs()
+    path = ResultStore().root / run["results_file"]
     with open(path, "r+b") as handle:
         handle.truncate(200)
-    again = cached_score(model, bench, progress=False, device="cpu")
+    again = scored(model, bench, progress=False, device="cpu")
     for name in ("r", "ev", "ceiled", "ceiling"):
         np.testing.assert_allclose(again[name].values, first[name].values, rtol=1e-6, atol=1e-9)
     assert again.attrs["best_layer"] == first.attrs["best_layer"]
     messages = _warnings(caplog)
     assert len(messages) == 1 and str(path) in messages[0]
-    assert cache_integrity.check(path) is None
+    assert ResultStore().has(run["content_key"])  # rewritten, its hash recorded again
 
 
 # ---------------------------------------------------------------------------- results store

@@ -89,8 +89,7 @@ def _fake_store(tmp_path) -> ResultStore:
     specs = [("m1", "b-V4", "V4", 0), ("m1", "b-IT", "IT", 1), ("m2", "b-V4", "V4", 2)]
     scores = {}
     for model, bench, region, index in specs:
-        ds = rf.fake_dataset(index)
-        ds.attrs.update({"model": model, "benchmark": bench})
+        ds = rf.fake_dataset(index, model=model, benchmark=bench)
         ds = ds.assign_coords(region=("neuroid", [region] * ds.sizes["neuroid"]))
         store.record(ds)
         scores[(model, bench)] = ds.attrs["score"]
@@ -127,8 +126,7 @@ def test_leaderboard_means_never_count_missing_as_zero(tmp_path):
 
 def test_leaderboard_new_version_is_a_new_column(tmp_path):
     store, _ = _fake_store(tmp_path)
-    ds = rf.fake_dataset(7)
-    ds.attrs.update({"model": "m1", "benchmark": "b-V4", "benchmark_version": 2})
+    ds = rf.fake_dataset(7, model="m1", benchmark="b-V4", benchmark_version=2)
     store.record(ds)
     board = build(store.runs())
     assert [c.label for c in board.columns] == ["b-IT v1", "b-V4 v1", "b-V4 v2"]
@@ -260,11 +258,9 @@ def test_a_cell_with_several_declared_runs_shows_the_newest_and_is_marked(tmp_pa
     store = ResultStore(tmp_path / "marked.sqlite")
     keys = []
     for index in (1, 2):  # other data / weights hashes: another content key, same cell
-        ds = rf.fake_dataset(index)
-        ds.attrs.update({"model": "m1", "benchmark": "b-V4"})
+        ds = rf.fake_dataset(index, model="m1", benchmark="b-V4")
         keys.append(store.record(ds))
-    old_style = rf.fake_dataset(3, protocol=None)  # an older scorer's dataset: protocol unknown
-    old_style.attrs.update({"model": "m1", "benchmark": "b-V4"})
+    old_style = rf.fake_dataset(3, protocol=None, model="m1", benchmark="b-V4")  # protocol unknown
     store.record(old_style)
     board = build(store.runs())
     (cell,) = board.cells["m1"]
@@ -286,10 +282,8 @@ def test_a_cell_with_several_declared_runs_shows_the_newest_and_is_marked(tmp_pa
 def test_uncorrected_cells_are_marked_and_left_out_of_means(tmp_path):
     """A run without reliable neuroids shows its uncorrected r, marked, and is not averaged with ceiled scores."""
     store = ResultStore(tmp_path / "board.sqlite")
-    ceiled = rf.fake_dataset(0)
-    ceiled.attrs.update({"model": "m1", "benchmark": "b-V4"})
-    plain = rf.fake_dataset(1)
-    plain.attrs.update({"model": "m1", "benchmark": "b-V4b", "score_kind": "uncorrected-r", "n_reliable": 0})
+    ceiled = rf.fake_dataset(0, model="m1", benchmark="b-V4")
+    plain = rf.fake_dataset(1, model="m1", benchmark="b-V4b", score_kind="uncorrected-r", n_reliable=0)
     store.record(ceiled)
     store.record(plain)
     board = build(store.runs())
@@ -309,3 +303,55 @@ def test_runs_stored_before_the_v2_headline_never_fill_a_cell(tmp_path):
     store.record(old)
     assert build(store.runs()).columns == []
     assert store.runs()[0]["score_kind"] == "legacy"
+
+
+def test_a_readout_numerics_version_bump_re_scores_the_cell(tmp_path, monkeypatch):
+    """A solver fix declared as a new readout version is a new key: re-scored, not skipped."""
+    from brainbench.registry.registry import _cached_registry
+
+    folder = tmp_path / "manifest"
+    path = rf.write_manifest(folder)
+    monkeypatch.setenv("BRAINBENCH_MANIFESTS", str(path))
+    monkeypatch.setenv("PYTHONPATH", str(TESTS))
+    store = tmp_path / "results.sqlite"
+    jobs = [Job("tiny-a", "gen-V1")]
+
+    def run() -> list:
+        _cached_registry.cache_clear()
+        return run_grid(jobs, store, workers=0, progress=False)
+
+    text = path.read_text().replace('[benchmarks.gen-V1]\nversion = 1',
+                                    '[benchmarks.gen-V1]\nversion = 1\nreadout = "simple-narrow"')
+    path.write_text(text)
+    (first,) = run()
+    (again,) = run()
+    assert (first.status, again.status) == ("scored", "skipped")
+    path.write_text(text.replace('[readouts.simple-narrow]\nbase = "simple"',
+                                 '[readouts.simple-narrow]\nbase = "simple"\nversion = 2'))
+    (bumped,) = run()
+    assert bumped.status == "scored" and bumped.content_key != first.content_key
+    board = build(ResultStore(store).runs())
+    (cell,) = board.cells["tiny-a"]
+    assert cell["content_key"] == bumped.content_key and board.marked("tiny-a", 0)
+
+
+def test_score_then_analyze_refits_nothing(test_manifest, tmp_path, monkeypatch, capsys):
+    """`brainbench score` records the run; `analyze` reads it from the store under the same key."""
+    from brainbench.cli.main import main
+    from brainbench.readouts.ridge import RidgeReadout
+
+    fits = []
+    original = RidgeReadout.cross_validate
+
+    def counting(self, *args, **kwargs):
+        fits.append(1)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(RidgeReadout, "cross_validate", counting)
+    monkeypatch.setenv("BRAINBENCH_STORE", str(tmp_path / "results.sqlite"))
+    assert main(["score", "tiny-a", "gen-V1", "--json"]) == 0
+    after_score = len(fits)
+    assert after_score > 0
+    assert main(["analyze", "layer-profile", "tiny-a", "gen-V1", "--out", str(tmp_path / "out")]) == 0
+    assert len(fits) == after_score  # no readout was fitted again
+    assert (tmp_path / "out" / "layer-profile.nc").is_file()

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from brainbench.results import store as store_module
-from brainbench.results.store import ResultStore, StoreError, content_key, dataset_spec, store_path
+from brainbench.results.store import ResultStore, StoreError, store_path
 
 TESTS = Path(__file__).resolve().parent
 sys.path.insert(0, str(TESTS))
@@ -82,26 +82,37 @@ def test_round_trip_of_a_real_score(test_manifest, tmp_path):
 
 
 def test_content_key_follows_what_determines_the_result(test_manifest):
-    dataset = rf.fake_dataset(0)
-    base = content_key(dataset_spec(dataset))
-    assert content_key(dataset_spec(dataset.copy())) == base
-    for attr, value in (("readout_params", '{"alpha": 2.0}'), ("benchmark_version", 2)):
-        changed = dataset.copy()
-        changed.attrs[attr] = value
-        assert content_key(dataset_spec(changed)) != base, attr
-    other_seed = dataset.copy()
-    other_seed.attrs["provenance"] = dataset.attrs["provenance"].replace('"seed": 0', '"seed": 1')
-    assert content_key(dataset_spec(other_seed)) != base
-    other_weights = dataset.copy()
-    other_weights.attrs["provenance"] = dataset.attrs["provenance"].replace('"w0"', '"w9"')
-    assert content_key(dataset_spec(other_weights)) != base
-    # prose does not count: a registered benchmark's key ignores its description
+    """The one key (brainbench.scoring.spec): every input that can move a number changes it, prose does not."""
     from brainbench.registry import get_registry
-    from brainbench.results.store import run_spec
+    from brainbench.scoring import prepare
 
-    spec = run_spec("tiny-a", "gen-V1", None, 0, ["c1"], "w", get_registry())
-    assert spec["benchmark"]["split"]["n_splits"] == 4 and "description" not in spec["benchmark"]
-    assert spec["readout"]["id"] == "simple" and spec["ceiling"]["version"] == 1
+    def key(**options):
+        return prepare("tiny-a", "gen-V1", progress=False, registry=get_registry(), **options)[2]
+
+    base = key()
+    assert key().key == base.key  # same inputs, same key
+    for options in ({"seed": 1}, {"layers": ["c1"]}, {"readout": "simple-narrow"},
+                    {"readout_params": {"alphas": [1.0]}}, {"splits": [([0, 1, 2, 3, 4, 5], [6, 7])]}):
+        assert key(**options).key != base.key, options
+    content = base.content
+    assert content["benchmark"]["split"]["n_splits"] == 4 and "description" not in content["benchmark"]
+    assert content["readout"]["id"] == "simple" and content["readout"]["versions"] == {"simple": 1}
+    assert content["ceiling"]["version"] == 1 and content["headline"]["version"] == 2
+    assert content["data_sha256"] and content["stimuli_sha256"] and content["weights"]
+    assert "brainbench" not in content  # numerics versions, not the package version, mark code changes
+
+
+def test_a_dataset_without_a_spec_or_with_an_altered_one_is_refused(tmp_path):
+    store = ResultStore(tmp_path / "s.sqlite")
+    dataset = rf.fake_dataset(0)
+    tampered = dataset.copy()
+    tampered.attrs["spec"] = tampered.attrs["spec"].replace('"seed": 0', '"seed": 5')
+    with pytest.raises(StoreError, match="does not hash its run spec"):
+        store.record(tampered)
+    old = dataset.copy()
+    del old.attrs["spec"], old.attrs["content_key"]
+    with pytest.raises(StoreError, match="no run spec"):
+        store.record(old)
 
 
 def _make_v1_store(path: Path, results_file: Path) -> None:
@@ -136,12 +147,13 @@ def test_migration_from_schema_v1(test_manifest, tmp_path):
     store = ResultStore(tmp_path / "v1.sqlite")
     assert store.schema_version() == store_module.SCHEMA_VERSION == 3
     (run,) = store.runs()
-    assert run["region"] == "V1"  # from the installed benchmark's declaration
+    # from what the store holds (the results file's region coordinate), never from the installed plugins
+    assert run["region"] == "V4"
     assert run["results_sha256"] == store_module._file_sha256(nc)
     assert run["score"] == 0.25 and run["brainbench_version"] == "0.0.9"  # old data kept
     assert run["protocol"] == "unknown"  # its spec ("{}") cannot say; never a leaderboard cell
     (row,) = store.rows()
-    assert row["region"] == "V1" and row["median_ceiled"] == 0.25  # the view was rebuilt with the new column
+    assert row["region"] == "V4" and row["median_ceiled"] == 0.25  # the view was rebuilt with the new column
     assert row["protocol"] == "unknown"
 
 
@@ -224,7 +236,7 @@ def test_a_killed_run_leaves_no_partial_row(tmp_path):
         assert conn.execute("SELECT COUNT(*) FROM layer_scores").fetchone()[0] == 3
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     # the killed run's netCDF was written before the transaction: an orphan file, not a row
-    orphan = content_key(dataset_spec(rf.fake_dataset(2)))
+    orphan = rf.fake_dataset(2).attrs["content_key"]
     assert (tmp_path / "results" / f"{orphan}.nc").is_file() and not store.has(orphan)
 
 

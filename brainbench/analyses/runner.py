@@ -1,4 +1,4 @@
-"""Run a registered analysis: score (cached) every benchmark x readout, analyse, write files."""
+"""Run a registered analysis: score (through the results store) every benchmark x readout, analyse, write files."""
 
 from __future__ import annotations
 
@@ -41,8 +41,12 @@ def run_analysis(analysis: Analysis, scores: list[xr.Dataset], params: dict[str,
 def analyze(analysis_id: str, model: Any, benchmarks: list[Any], *, readouts: list[str] | None = None,
             layers: list[str] | None = None, params: dict[str, Any] | None = None,
             out: str | os.PathLike | None = None, seed: int = 0, device: str = "auto", progress: bool = True,
-            use_cache: bool = True, registry: Registry | None = None) -> AnalysisResult:
+            use_cache: bool = True, registry: Registry | None = None,
+            store: str | os.PathLike | None = None) -> AnalysisResult:
     """Score ``model`` on every benchmark (and readout), run an analysis, optionally write it.
+
+    Scores come from the results store when their content key is there (a run of
+    ``brainbench score`` is never refitted) and are recorded there otherwise.
 
     Args:
         analysis_id: a registered analysis id (``brainbench analyze --list``).
@@ -52,10 +56,12 @@ def analyze(analysis_id: str, model: Any, benchmarks: list[Any], *, readouts: li
             number for a multi-readout analysis (default: its :meth:`Analysis.default_readouts`).
         params: analysis parameters, overriding those its manifest entry declares.
         out: folder for ``<analysis>.nc``, figures (PNG + SVG), ``summary.md`` and ``summary.json``.
+        use_cache: reuse stored scores and cached activations (False recomputes and re-records).
+        store: the results store (default ``$BRAINBENCH_STORE`` or ``$BRAINBENCH_HOME/results.sqlite``).
     """
-    from brainbench.analyses.cache import cached_score
     from brainbench.benchmark import Benchmark, resolve_benchmark
     from brainbench.progress import tqdm
+    from brainbench.results.store import scored
 
     registry = registry or get_registry()
     analysis, declared = load_analysis(analysis_id, registry)
@@ -78,8 +84,8 @@ def analyze(analysis_id: str, model: Any, benchmarks: list[Any], *, readouts: li
     scores = []
     for bench, readout in tqdm(passes, desc=f"{analysis_id}: {model_id} x benchmark passes", unit="pass",
                                disable=not progress):
-        dataset = cached_score(model, bench, readout=readout, layers=layers, seed=seed, device=device,
-                               use_cache=use_cache, progress=progress, registry=registry)
+        dataset = scored(model, bench, store=store, readout=readout, layers=layers, seed=seed, device=device,
+                         use_cache=use_cache, progress=progress, registry=registry)
         if "region" not in dataset.coords:
             dataset.attrs["region"] = bench.entry.region or bench.identifier
         scores.append(dataset)

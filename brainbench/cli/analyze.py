@@ -51,6 +51,9 @@ def analyze_command(
     seed: Annotated[int, typer.Option(help="seed of splits, bootstraps and permutations")] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda")] = "auto",
     no_cache: Annotated[bool, typer.Option("--no-cache", help="recompute scores and activations")] = False,
+    store: Annotated[str | None, typer.Option(
+        help="results store the scores are read from and recorded in (default $BRAINBENCH_STORE or "
+             "$BRAINBENCH_HOME/results.sqlite)")] = None,
 ) -> None:
     """Run an analysis of MODEL over one or more BENCHMARKs and write data, figures and a summary."""
     from brainbench.registry import get_registry
@@ -92,7 +95,7 @@ def analyze_command(
     result = analyze(analysis, model, list(benchmarks), readouts=readouts,
                      layers=layer_list, params=params,
                      out=out_dir, seed=seed, device=device, progress=True, use_cache=not no_cache,
-                     registry=registry)
+                     registry=registry, store=store)
     typer.echo(f"{analysis}: wrote {result.name}.nc, {2 * len(result.figures)} figure files and summary.md "
                f"to {out_dir}")
     result.close()

@@ -41,13 +41,25 @@ def score_command(
         from brainbench.results.store import record
 
         record(dataset, store)
-    summary = summarize(dataset)
+    summary = summarize(dataset, elapsed_s=_process_age())
     if as_json:
         typer.echo(json.dumps(summary))
         return
     _print_table(summary)
     if out is not None:
         typer.echo(f"per-neuroid scores written to {out}")
+
+
+def _process_age() -> float | None:
+    """Wall seconds since this command's process started (Linux), else None (the call's own time is used)."""
+    import os
+
+    try:
+        ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        return max(0.0, uptime - ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def check_score_options(model: str, benchmark: str, *, layers: str | None, readout: str | None, device: str,

@@ -48,6 +48,7 @@ References:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -102,7 +103,8 @@ class Headline:
 
 
 def headline(r: np.ndarray, ceiling: np.ndarray, reliability_floor: float = 0.3,
-             has_repetitions: bool = True) -> Headline:
+             has_repetitions: bool = True, ceiled_fn: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+             ) -> Headline:
     """The headline of per-neuroid held-out correlations.
 
     Args:
@@ -110,12 +112,15 @@ def headline(r: np.ndarray, ceiling: np.ndarray, reliability_floor: float = 0.3,
         ceiling: ``(N,)`` split-half reliability (NaN without repetitions).
         reliability_floor: see :func:`signed_ceiled_r2`.
         has_repetitions: whether the data had trials to compute a ceiling from.
+        ceiled_fn: ``(r (N,), ceiling (N,)) -> (N,)``, NaN for unreliable neuroids
+            (default :func:`signed_ceiled_r2` at ``reliability_floor``).
     """
     r = np.asarray(r, dtype=np.float64)
     keep = reliable_mask(ceiling, reliability_floor)
     n_reliable = int(keep.sum())
     if n_reliable:
-        ceiled = signed_ceiled_r2(r, ceiling, reliability_floor)
+        ceiled = (ceiled_fn(r, ceiling) if ceiled_fn is not None
+                  else signed_ceiled_r2(r, ceiling, reliability_floor))
         finite = ceiled[np.isfinite(ceiled)]
         value = float(np.median(finite)) if finite.size else float("nan")
         return Headline(value, CEILED, n_reliable, r.size)

@@ -15,6 +15,10 @@ from PIL import Image
 
 from brainbench.registry.manifest import Preprocessing, StimulusPlacement
 
+#: Numerics version of this module's placement and normalisation code: bump it when a
+#: change moves any pixel a model sees (it enters every result's key).
+PREPROCESSING_VERSION = 1
+
 
 def with_placement(prep: Preprocessing, override: StimulusPlacement | None) -> Preprocessing:
     """The model's preprocessing with a benchmark's placement override applied."""

@@ -106,6 +106,9 @@ class StimulusPlacement(BaseModel):
 
 class ModelEntry(_Entry):
     python_name: PythonName
+    #: numerics version of the model's construction, weights and preprocessing: bump it when
+    #: a change to the factory moves any activation (it enters every result's key)
+    version: int = Field(1, ge=1)
     layers: list[str] = Field(min_length=1)
     params: dict[str, Any] = Field(default_factory=dict)
     preprocessing: Preprocessing = Field(default_factory=Preprocessing)
@@ -126,6 +129,9 @@ class ReadoutEntry(_Entry):
     base: str | None = None
     solver: str = ""
     params: dict[str, Any] = Field(default_factory=dict)
+    #: numerics version: bump it when a change to the readout's code moves any number
+    #: (it enters every result's key, so stored results are re-scored, never reused)
+    version: int = Field(1, ge=1)
 
     @model_validator(mode="after")
     def _one_of(self) -> ReadoutEntry:
@@ -135,10 +141,24 @@ class ReadoutEntry(_Entry):
 
 
 class MetricEntry(_Entry):
+    """A per-neuroid metric, a ceiling, or the ceiled headline.
+
+    ``kind = "metric"``: ``fn(prediction (n, N), target (n, N)) -> (N,)``, stored in the
+    score dataset as ``(layer, neuroid)`` variable ``variable`` (default: the id with
+    ``-`` as ``_``). ``kind = "ceiling"``: ``fn(trials (repetition, stimulus, neuroid),
+    seed=..., **params) -> (N,)``. ``kind = "ceiled"``: ``fn(r (..., N), ceiling (N,),
+    **params) -> (..., N)``, the headline (see :mod:`brainbench.metrics.ceiled`).
+    """
+
     python_name: PythonName
     kind: Literal["metric", "ceiling", "ceiled"] = "metric"
     version: int = Field(1, ge=1)
     params: dict[str, Any] = Field(default_factory=dict)
+    variable: str = ""
+
+    @property
+    def variable_name(self) -> str:
+        return self.variable or self.id.replace("-", "_")
 
 
 class AnalysisEntry(_Entry):

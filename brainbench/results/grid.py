@@ -1,7 +1,7 @@
 """Grids of (model, benchmark) jobs on Dask distributed, each job writing its rows.
 
 A job builds its model (for the weights hash), computes the run's content key
-(:func:`brainbench.results.store.run_spec`), returns at once when the store already
+(:class:`brainbench.scoring.spec.RunSpec`), returns at once when the store already
 holds that key, and otherwise scores and records the run from the worker. Writes from
 many workers are safe: the store serialises them (WAL, busy timeout, one transaction
 per run).
@@ -94,29 +94,21 @@ def run_job(job: Job, store: str, env: dict[str, str] | None = None, device: str
         _apply_environment(env)
     import torch
 
-    from brainbench.models.base import load_model
     from brainbench.registry import get_registry
-    from brainbench.results.store import ResultStore, content_key, run_spec
-    from brainbench.scoring import score
+    from brainbench.results.store import ResultStore
+    from brainbench.scoring import prepare, score_prepared
 
     if torch_threads:
         torch.set_num_threads(torch_threads)
     registry = get_registry()
-    net = load_model(registry.model(job.model))
-    bench = registry.benchmark(job.benchmark)
-    readout = registry.readout(job.readout or bench.readout).id
-    layers = net.check_layers(list(job.layers) if job.layers else net.layers)
-    key = content_key(run_spec(net.identifier, bench.id, readout, job.seed, layers, net.weights_hash, registry))
+    run, data, spec = prepare(job.model, job.benchmark, layers=list(job.layers) if job.layers else None,
+                              readout=job.readout, seed=job.seed, device=device, progress=False, registry=registry)
     target = ResultStore(store)
-    if target.has(key):
-        return JobResult(job, "skipped", key, elapsed_s=time.perf_counter() - started).as_dict()
-    dataset = score(net, bench.id, layers=layers, readout=readout, device=device, seed=job.seed,
-                    progress=False, use_cache=use_cache, registry=registry, threads=torch_threads)
-    stored = target.record(dataset, registry)
-    if stored != key:  # the two paths to the key must agree, or skipping would be wrong
-        raise BrainbenchError(f"internal: content key {stored[:12]} of the stored run differs from the "
-                              f"planned {key[:12]} for {job.name}.")
-    return JobResult(job, "scored", key, score=float(dataset.attrs["score"]),
+    if target.has(spec.key):  # the same inputs were scored: same numbers (use_cache governs activations)
+        return JobResult(job, "skipped", spec.key, elapsed_s=time.perf_counter() - started).as_dict()
+    dataset = score_prepared(run, data, spec, progress=False, use_cache=use_cache, threads=int(torch_threads or 1))
+    target.record(dataset)
+    return JobResult(job, "scored", spec.key, score=float(dataset.attrs["score"]),
                      best_layer=str(dataset.attrs["best_layer"]),
                      elapsed_s=time.perf_counter() - started).as_dict()
 

@@ -60,10 +60,10 @@ def describe_protocol(net: Any, bench: Any, layers: list[str], readout_id: str, 
         registered = registry.benchmark(bench.identifier)
     except BrainbenchError:  # a custom benchmark: the object's entry is its declaration
         registered = bench.entry
-    from brainbench.results.store import _PROSE_FIELDS
+    from brainbench.content import PROSE_FIELDS
 
-    ours = bench.entry.model_dump(mode="json", exclude=set(_PROSE_FIELDS))
-    theirs = registered.model_dump(mode="json", exclude=set(_PROSE_FIELDS))
+    ours = bench.entry.model_dump(mode="json", exclude=set(PROSE_FIELDS))
+    theirs = registered.model_dump(mode="json", exclude=set(PROSE_FIELDS))
     changed = {k: ours.get(k) for k in sorted(set(ours) | set(theirs)) if ours.get(k) != theirs.get(k)}
     if changed:
         detail["benchmark"] = changed

@@ -32,7 +32,6 @@ orphan results file that the next identical run overwrites).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import sqlite3
@@ -41,6 +40,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from brainbench.content import content_key
 from brainbench.errors import BrainbenchError
 from brainbench.results.protocol import CUSTOM, DECLARED, UNKNOWN, protocol_from_spec
 
@@ -50,13 +50,9 @@ LEGACY = "legacy"
 if TYPE_CHECKING:  # pragma: no cover
     import xarray as xr
 
-    from brainbench.registry.registry import Registry
 
 SCHEMA_VERSION = 3
-KEY_FORMAT = 1
 STORE_ENV = "BRAINBENCH_STORE"
-# manifest fields that describe an entry but cannot change a number
-_PROSE_FIELDS = frozenset({"id", "source", "description", "citation", "license", "url", "aliases", "info"})
 
 
 class StoreError(BrainbenchError):
@@ -116,25 +112,23 @@ CREATE VIEW scores AS
 def _migrate_1_to_2(conn: sqlite3.Connection, root: Path) -> None:
     """v2 adds ``region`` (for per-region means) and ``results_sha256`` (tamper check).
 
-    ``region`` is backfilled from the installed benchmark's declaration, else from the
-    results file's ``region`` coordinate when it is unique; ``results_sha256`` from the
-    file as it is at migration time (NULL when the file is gone).
+    ``region`` is backfilled from what the store holds -- the stored spec's benchmark
+    declaration, else the results file's ``region`` coordinate when it is unique -- never
+    from the plugins installed now; ``results_sha256`` from the file as it is at
+    migration time (NULL when the file is gone).
     """
     conn.execute("ALTER TABLE runs ADD COLUMN region TEXT")
     conn.execute("ALTER TABLE runs ADD COLUMN results_sha256 TEXT")
     # a view's `r.*` is expanded when created: rebuild it to include the new columns
     conn.execute("DROP VIEW scores")
     conn.execute(_SCORES_VIEW)
-    try:
-        from brainbench.registry import get_registry
-
-        benchmarks = {e.id: e for e in get_registry().entries("benchmarks")}
-    except BrainbenchError:
-        benchmarks = {}
-    for key, benchmark, results_file in conn.execute(
-            "SELECT content_key, benchmark, results_file FROM runs").fetchall():
+    for key, spec_text, results_file in conn.execute(
+            "SELECT content_key, spec, results_file FROM runs").fetchall():
         path = root / results_file
-        region = benchmarks[benchmark].region if benchmark in benchmarks else None
+        try:
+            region = (json.loads(spec_text).get("benchmark") or {}).get("region")
+        except (TypeError, ValueError, AttributeError):
+            region = None
         if not region and path.is_file():
             region = _region_from_file(path)
         digest = _file_sha256(path) if path.is_file() else None
@@ -239,85 +233,22 @@ def store_path(location: str | os.PathLike | None = None) -> Path:
 
 
 # ---------------------------------------------------------------------------- content key
-def _declaration(entry: Any) -> dict[str, Any]:
-    return {k: v for k, v in entry.model_dump(mode="json").items() if k not in _PROSE_FIELDS}
+def dataset_spec(dataset: xr.Dataset) -> tuple[dict[str, Any], str]:
+    """``(spec, content key)`` a score dataset carries (see :mod:`brainbench.scoring.spec`).
 
-
-def run_spec(model: str, benchmark: str, readout: str | None, seed: int, layers: list[str],
-             weights_sha256: str, registry: Registry | None = None,
-             dataset: xr.Dataset | None = None, benchmark_override: dict[str, Any] | None = None,
-             ) -> dict[str, Any]:
-    """Everything that determines a run's numbers, as JSON-able data.
-
-    The model's, benchmark's, assembly's, readout's (after ``base`` links), metrics' and
-    ceiling's declarations (without their prose), the model's weights hash, the seed, the
-    scored layers, brainbench's version and this key's format. Data files are pinned by
-    sha256 in the assembly's declaration, so the declaration stands for the data; the
-    data and stimuli hashes the run saw are kept beside the key and checked by verify.
-    A benchmark or model that no manifest declares (a custom benchmark, a model object)
-    falls back on what the score ``dataset`` records about it. ``benchmark_override``:
-    the fields in which the scored benchmark object differed from its registered
-    declaration (``protocol_detail["benchmark"]``, e.g. other splits); they enter the
-    key so that such a run never replaces the declared one.
+    The scorer resolved the spec once; the store never rebuilds it from other attrs or
+    the registry. A dataset without one (made by brainbench < 0.2), or whose key does not
+    hash its spec (altered after scoring), is refused.
     """
-    import brainbench
-    from brainbench.registry import get_registry
-
-    registry = registry or get_registry()
-    spec: dict[str, Any] = {"format": KEY_FORMAT, "brainbench": brainbench.__version__,
-                            "weights": weights_sha256, "seed": int(seed), "layers": [str(x) for x in layers]}
-    if benchmark_override:
-        spec["benchmark_override"] = benchmark_override
-    try:
-        model_entry = registry.model(model)
-        spec["model"] = {"id": model_entry.id, **_declaration(model_entry)}
-    except BrainbenchError:
-        spec["model"] = {"id": model}
-    try:
-        bench = registry.benchmark(benchmark)
-    except BrainbenchError:
-        if dataset is None:
-            raise
-        attrs = dataset.attrs
-        spec["benchmark"] = {"id": benchmark, "version": int(attrs["benchmark_version"]),
-                             "selection": json.loads(attrs.get("selection", "{}"))}
-        spec["readout"] = {"id": readout, "solver": attrs.get("solver", ""),
-                           "params": json.loads(attrs.get("readout_params", "{}"))}
-        spec["metrics"] = json.loads(attrs.get("metrics", "{}"))
-        spec["ceiling"] = json.loads(attrs.get("ceiling_formula", "{}"))
-        spec["data"] = json.loads(attrs["provenance"]).get("data_sha256")
-        return spec
-    readout_id = registry.readout(readout or bench.readout).id
-    python_name, solver, params = registry.resolve_readout(readout_id)
-    spec["benchmark"] = {"id": bench.id, **_declaration(bench)}
-    spec["assembly"] = _declaration(registry.assembly(bench.assembly))
-    spec["readout"] = {"id": readout_id, "python_name": python_name, "solver": solver, "params": params}
-    spec["metrics"] = {m: _declaration(registry.metric(m)) for m in bench.metrics}
-    spec["ceiling"] = _declaration(registry.metric(bench.ceiling)) if bench.ceiling else None
-    return spec
-
-
-def content_key(spec: dict[str, Any]) -> str:
-    """sha256 (hex) of a :func:`run_spec`."""
-    return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def dataset_spec(dataset: xr.Dataset, registry: Registry | None = None) -> dict[str, Any]:
-    """The :func:`run_spec` of a score dataset."""
-    attrs = dataset.attrs
-    provenance = json.loads(attrs["provenance"])
-    override = json.loads(attrs.get("protocol_detail", "{}")).get("benchmark")
-    spec = run_spec(attrs["model"], attrs["benchmark"], attrs["readout"], provenance["seed"],
-                    [str(x) for x in dataset["layer"].values], provenance["weights"], registry, dataset,
-                    benchmark_override=override)
-    # a run with its own readout params or splits is not the declared protocol: its own key
-    overrides = json.loads(attrs.get("readout_overrides", "{}"))
-    if overrides:
-        spec["readout_overrides"] = overrides
-    splits = json.loads(attrs.get("split_spec", "{}"))
-    if splits.get("custom"):
-        spec["splits"] = splits
-    return spec
+    text, key = dataset.attrs.get("spec"), dataset.attrs.get("content_key")
+    if not text or not key:
+        raise StoreError("this score dataset carries no run spec and key (it was made by brainbench < 0.2); "
+                         "score it again to store it.")
+    spec = json.loads(text)
+    if content_key(spec) != key:
+        raise StoreError(f"this score dataset's content key {key[:12]} does not hash its run spec: it was altered "
+                         "after scoring; score it again to store it.")
+    return spec, str(key)
 
 
 def dataset_protocol(dataset: xr.Dataset, spec: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -440,7 +371,7 @@ class ResultStore:
             return int(conn.execute("PRAGMA user_version").fetchone()[0])
 
     # writing -----------------------------------------------------------------------
-    def record(self, dataset: xr.Dataset, registry: Registry | None = None) -> str:
+    def record(self, dataset: xr.Dataset) -> str:
         """Store a score dataset: its netCDF, then its run row and one row per layer.
 
         A run with the same content key is replaced (same inputs, same numbers).
@@ -448,15 +379,12 @@ class ResultStore:
         Returns:
             the run's content key.
         """
-        from brainbench.registry import get_registry
         from brainbench.scoring import write_score
 
-        registry = registry or get_registry()
-        spec = dataset_spec(dataset, registry)
-        key = content_key(spec)
+        spec, key = dataset_spec(dataset)
         relative = f"results/{key}.nc"
         path = write_score(dataset, self.root / relative)  # atomic: temp file, then rename
-        run = self._run_row(dataset, spec, key, relative, _file_sha256(path), registry)
+        run = self._run_row(dataset, spec, key, relative, _file_sha256(path))
         layers = self._layer_rows(dataset, key)
         with self.connect() as conn, self.transaction(conn):
             conn.execute("DELETE FROM runs WHERE content_key = ?", (key,))
@@ -472,15 +400,12 @@ class ResultStore:
                      tuple(row.values()))
 
     @staticmethod
-    def _run_row(dataset, spec, key, relative, digest, registry) -> dict[str, Any]:
+    def _run_row(dataset: xr.Dataset, spec: dict[str, Any], key: str, relative: str, digest: str) -> dict[str, Any]:
         from datetime import datetime, timezone
 
         attrs = dataset.attrs
         prov = json.loads(attrs["provenance"])
-        try:
-            region = registry.benchmark(attrs["benchmark"]).region or None
-        except BrainbenchError:
-            region = None
+        region = (spec.get("benchmark") or {}).get("region") or None
         if region is None and "region" in dataset.coords:
             regions = {str(v) for v in dataset["region"].values}
             region = regions.pop() if len(regions) == 1 else None
@@ -528,6 +453,12 @@ class ResultStore:
             row = conn.execute("SELECT results_file, results_sha256 FROM runs WHERE content_key = ?",
                                (key,)).fetchone()
         return row is not None and check_results_file(self.root / row["results_file"], dict(row)) is None
+
+    def lookup(self, key: str) -> dict[str, Any] | None:
+        """The run row of a full content key, or None."""
+        with self.connect() as conn:
+            row = conn.execute("SELECT * FROM runs WHERE content_key = ?", (key,)).fetchone()
+        return None if row is None else dict(row)
 
     def runs(self) -> list[dict[str, Any]]:
         """Every run row, oldest first."""
@@ -583,8 +514,43 @@ class ResultStore:
             return ds.load()
 
 
-def record(dataset: xr.Dataset, store: str | os.PathLike | ResultStore | None = None,
-           registry: Registry | None = None) -> str:
+def record(dataset: xr.Dataset, store: str | os.PathLike | ResultStore | None = None) -> str:
     """Record a score dataset in the results store (default location); return its content key."""
     target = store if isinstance(store, ResultStore) else ResultStore(store)
-    return target.record(dataset, registry)
+    return target.record(dataset)
+
+
+def scored(model: Any, benchmark: Any, *, store: str | os.PathLike | ResultStore | None = None,
+           use_cache: bool = True, **options: Any) -> xr.Dataset:
+    """The run's stored score if its content key is in the store, else score it, record it and return it.
+
+    ``score``, ``analyze``, ``leaderboard run`` and ``verify`` all go through one key (see
+    :mod:`brainbench.scoring.spec`), so a run scored by one is never refitted by another.
+
+    Args:
+        model, benchmark: as for :func:`brainbench.score`.
+        store: the results store (default location when None).
+        use_cache: reuse a stored score and cached activations; False recomputes both.
+        options: the other keyword arguments of :func:`brainbench.score` (``layers``,
+            ``readout``, ``seed``, ``device``, ``progress``, ``registry``, ...).
+    """
+    import time
+
+    from brainbench.cache_integrity import logger
+    from brainbench.scoring import prepare, score_prepared
+
+    target = store if isinstance(store, ResultStore) else ResultStore(store)
+    keys = ("layers", "readout", "readout_params", "splits", "seed", "device", "progress", "registry")
+    started = time.perf_counter()
+    run, data, spec = prepare(model, benchmark, **{k: v for k, v in options.items() if k in keys})
+    stored = target.lookup(spec.key) if use_cache else None
+    if stored is not None:
+        path = target.root / stored["results_file"]
+        reason = check_results_file(path, stored)
+        if reason is None:
+            return target.load_results(stored)
+        logger.warning("warning: results file %s of run %s %s; scoring it again.", path, spec.key[:12], reason)
+    rest = {k: v for k, v in options.items() if k in ("progress", "batch_size", "threads", "out")}
+    dataset = score_prepared(run, data, spec, use_cache=use_cache, load_s=time.perf_counter() - started, **rest)
+    target.record(dataset)
+    return dataset

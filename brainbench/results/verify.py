@@ -21,7 +21,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from brainbench.results.store import ResultStore, StoreError, _file_sha256, _finite_median, content_key, run_spec
+from brainbench.results.store import ResultStore, StoreError, _file_sha256, _finite_median
 
 # What "same seed, same numbers" promises: a re-run of a stored run -- serially, on Dask
 # workers, with any torch thread count, on the same kind of device -- reproduces every
@@ -69,9 +69,8 @@ def verify_run(store: ResultStore, run: dict[str, Any], tolerance: float = DEFAU
     """Re-score one stored run and compare (see the module docstring)."""
     import numpy as np
 
-    from brainbench.models.base import load_model
     from brainbench.registry import get_registry
-    from brainbench.scoring import score
+    from brainbench.scoring import prepare, score_prepared
 
     check = RunCheck(run)
     key = run["content_key"]
@@ -90,16 +89,19 @@ def verify_run(store: ResultStore, run: dict[str, Any], tolerance: float = DEFAU
         else:  # a changed file is reported, not read (load_results refuses it)
             stored_ds = store.load_results(run)
     rows = store.rows(key)
-    layers = [r["layer"] for r in rows]
-    registry = get_registry()
-    net = load_model(registry.model(run["model"]))
-    spec = run_spec(run["model"], run["benchmark"], run["readout"], run["seed"], layers, net.weights_hash, registry)
-    if content_key(spec) != key:
-        stored_spec = json.loads(run["spec"])
-        changed = sorted(k for k in set(spec) | set(stored_spec) if spec.get(k) != stored_spec.get(k))
-        differ("content key (changed: " + ", ".join(changed) + ")", key[:16], content_key(spec)[:16])
-    dataset = score(net, run["benchmark"], layers=layers, readout=run["readout"], device=device,
-                    seed=run["seed"], progress=False, use_cache=use_cache, registry=registry)
+    stored_spec = json.loads(run["spec"])
+    if stored_spec.get("splits") not in (None, "declared") and "sha256" in (stored_spec.get("splits") or {}):
+        check.notes.append("run with the caller's own splits: only their hash is stored, so it cannot be re-run")
+        return check
+    overrides = stored_spec.get("readout_overrides") or None
+    run_obj, data, spec = prepare(run["model"], run["benchmark"], layers=[r["layer"] for r in rows],
+                                  readout=run["readout"], readout_params=overrides, seed=run["seed"], device=device,
+                                  progress=False, registry=get_registry())
+    if spec.key != key:
+        fresh = spec.content
+        changed = sorted(k for k in set(fresh) | set(stored_spec) if fresh.get(k) != stored_spec.get(k))
+        differ("content key (changed: " + ", ".join(changed) + ")", key[:16], spec.key[:16])
+    dataset = score_prepared(run_obj, data, spec, progress=False, use_cache=use_cache)
     attrs = dataset.attrs
     prov = json.loads(attrs["provenance"])
     for column, name in (("data_sha256", "data_sha256"), ("stimuli_sha256", "stimuli_sha256"),

@@ -1,0 +1,185 @@
+"""The scorer: any model x any benchmark, every layer, on CPU or CUDA.
+
+:func:`score` is six named stages, each in its own module, each touching only what the
+previous one handed it:
+
+1. **resolve** (:mod:`~brainbench.scoring.spec`): ids -> one frozen run spec and the live
+   model, benchmark and readout factory;
+2. **load** (:mod:`~brainbench.scoring.load`): assembly, stimuli, ceiling, selection,
+   target and splits; the spec is completed with the data's hashes, giving the
+   results store's key;
+3. **features** (:func:`brainbench.activations.get_activations`): one streamed, cached,
+   hash-checked feature source per layer;
+4. **fit** (:mod:`~brainbench.scoring.fit`): the readout cross-validated on each layer
+   (it chooses its own input form), then the leakage guard;
+5. **measure** (:mod:`~brainbench.scoring.measure`): the declared metrics, per-split r
+   and R^2, the nested layer choice and the headline;
+6. **assemble** (:mod:`~brainbench.scoring.assemble`): the typed per-layer results
+   become the dataset below, with the spec and its key in attrs.
+
+For each layer: activations (cached, streamed), the benchmark's readout cross-validated
+over its splits, per-neuroid metrics on each split's test stimuli and on the pooled
+out-of-fold predictions, and the ceiled score of :mod:`brainbench.metrics.ceiled`
+(``sign(r) r^2 / ceiling`` with ``r`` the mean over splits of the test-fold r). The
+headline is nested: each split's test stimuli are scored at the layer chosen on that
+split's training stimuli only (leave-one-out or inner validation), never on test folds.
+
+The result is an :class:`xarray.Dataset`:
+
+==================  ============================  ==========================================
+variable            dims                          meaning
+==================  ============================  ==========================================
+``r``               (layer, neuroid)              Pearson r, pooled out-of-fold predictions
+``ev``              (layer, neuroid)              R^2 = 1 - SSE/SST, same predictions
+``r_split``         (layer, split, neuroid)       Pearson r on each split's test stimuli
+``ev_split``        (layer, split, neuroid)       R^2 on each split's test stimuli
+``r_split_mean``    (layer, neuroid)              mean over splits of ``r_split``
+``ceiled``          (layer, neuroid)              sign(r) r^2 / ceiling of ``r_split_mean``
+                                                  (NaN where the neuroid is unreliable)
+``headline_r``      (neuroid)                     per-split r at each split's chosen layer,
+                                                  averaged over splits
+``val_score``       (layer, split, neuroid)       training-only validation R^2
+``prediction``      (layer, stimulus, neuroid)    pooled out-of-fold predictions
+``target``          (stimulus, neuroid)           trial-averaged responses
+``ceiling``         (neuroid)                     split-half reliability (NaN if no trials)
+``reliable``        (neuroid)                     ceiling >= the headline's reliability floor
+``param_<name>``    (layer, split, neuroid)       hyperparameters chosen per split
+==================  ============================  ==========================================
+
+with every neuroid coordinate of the assembly kept, and attrs ``model``, ``benchmark``,
+``benchmark_version``, ``readout``, ``solver``, ``best_layer`` (the layer chosen in most
+splits), ``score`` (the headline), ``score_kind`` (``ceiled`` or ``uncorrected-r``),
+``score_note``, ``n_reliable``, ``reliability_floor``, ``protocol``, ``content_key`` (the
+results store's key: sha256 of ``spec``) and JSON strings ``spec``, ``protocol_detail``,
+``layer_choice``, ``provenance``, ``timings`` (seconds of each stage of this call) and
+``selection``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import xarray as xr
+
+from brainbench.registry import get_registry
+from brainbench.registry.registry import Registry
+from brainbench.scoring.assemble import SCORE_FORMAT, assemble, data_hashes
+from brainbench.scoring.fit import LeakageError, check_no_test_leak, fit
+from brainbench.scoring.load import LoadedData, assembly_hash, load
+from brainbench.scoring.measure import choose_layers, measure
+from brainbench.scoring.spec import Resolved, RunSpec, build_readout, resolve
+from brainbench.scoring.summary import summarize, write_score
+from brainbench.threads import scoped_threads
+
+if TYPE_CHECKING:  # pragma: no cover
+    from brainbench.benchmark import Benchmark
+    from brainbench.models.base import TorchModel
+
+__all__ = [
+    "SCORE_FORMAT", "LeakageError", "LoadedData", "Resolved", "RunSpec", "assembly_hash", "build_readout",
+    "check_no_test_leak", "choose_layers", "prepare", "resolve", "score", "score_prepared", "summarize",
+    "write_score",
+]
+
+
+def prepare(model: str | TorchModel, benchmark: str | Benchmark, *, layers: list[str] | None = None,
+            readout: str | None = None, readout_params: dict[str, Any] | None = None, splits: list | None = None,
+            seed: int = 0, device: str = "auto", progress: bool = True,
+            registry: Registry | None = None) -> tuple[Resolved, LoadedData, RunSpec]:
+    """Stages 1 and 2: the resolved run, its loaded data and its complete spec (with the key).
+
+    The results store, ``analyze`` and ``leaderboard run`` call this to look a run up
+    before deciding whether to score it.
+    """
+    registry = registry or get_registry()
+    run = resolve(model, benchmark, layers=layers, readout=readout, readout_params=readout_params, splits=splits,
+                  seed=seed, device=device, registry=registry)
+    data = load(run, progress=progress)
+    own_splits = data.split_record if data.split_record.get("custom") else None
+    return run, data, run.spec.with_data(*data_hashes(data), splits=own_splits)
+
+
+@scoped_threads
+def score(model: str | TorchModel, benchmark: str | Benchmark, *, layers: list[str] | None = None,
+          readout: str | None = None, device: str = "auto", seed: int = 0, out: str | os.PathLike | None = None,
+          progress: bool = True, use_cache: bool = True, batch_size: int = 32, registry: Registry | None = None,
+          splits: list | None = None, readout_params: dict[str, Any] | None = None,
+          threads: int | None = None) -> xr.Dataset:
+    """Score every requested layer of a model on a benchmark.
+
+    Args:
+        model: a model id or a :class:`brainbench.models.base.TorchModel`.
+        benchmark: a benchmark id (or alias) or a :class:`brainbench.benchmark.Benchmark`.
+        layers: layer names (default: every layer the model declares).
+        readout: a readout id overriding the benchmark's (e.g. ``spatial``, ``s2``).
+        device: ``auto``, ``cpu`` or ``cuda``.
+        seed: seeds the splits (with the benchmark's own seed), the ceiling halvings and
+            any stochastic readout. Same seed, same numbers.
+        out: folder to also write ``<model>__<benchmark>.nc`` into.
+        use_cache: reuse cached activations.
+        batch_size: images per forward pass.
+        splits: your own train/test split instead of the benchmark's: a list of
+            ``(train_indices, test_indices)`` pairs or :class:`brainbench.splits.Split`,
+            positions into the assembly's stimulus axis (checked: in range, disjoint,
+            non-empty). Recorded in attrs ``custom_splits`` (1/0) and ``split_spec``.
+        readout_params: overrides of the readout's declared params, e.g.
+            ``{"alphas": [0.1, 1, 10]}`` or ``{"alphas": {"start": -2, "stop": 2, "num": 9}}``;
+            each key must be a constructor argument of the readout. Recorded in attrs
+            ``readout_params`` (the merged params) and ``readout_overrides``.
+        threads: CPU threads for torch and BLAS during the call (default: see
+            :mod:`brainbench.threads`); recorded in attrs ``threads``.
+    Returns:
+        The score dataset described in this module's docstring.
+    """
+    from brainbench.arguments import check_score_arguments
+
+    check_score_arguments(layers=layers, device=device, seed=seed, batch_size=batch_size, out=out)
+    started = time.perf_counter()
+    prepared = prepare(model, benchmark, layers=layers, readout=readout, readout_params=readout_params,
+                       splits=splits, seed=seed, device=device, progress=progress, registry=registry)
+    return score_prepared(*prepared, out=out, progress=progress, use_cache=use_cache, batch_size=batch_size,
+                          threads=int(threads or 1), load_s=time.perf_counter() - started)
+
+
+def score_prepared(run: Resolved, data: LoadedData, spec: RunSpec, *, out: str | os.PathLike | None = None,
+                   progress: bool = True, use_cache: bool = True, batch_size: int = 32, threads: int = 1,
+                   load_s: float = 0.0) -> xr.Dataset:
+    """Stages 3 to 6 of :func:`score` on the result of :func:`prepare` (which looked the key up)."""
+    from brainbench.activations import get_activations
+    from brainbench.identifiers import check_identifier
+    from brainbench.models.preprocess import with_placement
+
+    started = time.perf_counter() - load_s
+    clock = _Clock()
+    clock.laps["load_s"] = round(load_s, 3)
+    out_name = (f"{check_identifier(spec.model or 'model', 'model id')}__"
+                f"{check_identifier(spec.benchmark, 'benchmark id')}.nc")
+    prep = with_placement(run.net.preprocessing, run.bench.entry.stimulus_placement)
+    features = get_activations(run.net, data.stimuli, list(spec.layers), prep, run.device, batch_size=batch_size,
+                               progress=progress, use_cache=use_cache)
+    clock.lap("activations_s")
+    fits = fit(run, data, features, progress=progress)
+    clock.lap("readout_s")
+    measured = measure(run, data, fits)
+    clock.lap("metrics_s")
+    clock.laps["elapsed_s"] = round(time.perf_counter() - started, 3)  # this call only, not the process
+    dataset = assemble(run, spec, data, measured, features, clock.laps, threads=threads)
+    if out is not None:
+        write_score(dataset, Path(out) / out_name)
+    return dataset
+
+
+class _Clock:
+    """Wall seconds of consecutive stages."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._tick = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = round(now - self._tick, 3)
+        self._tick = now

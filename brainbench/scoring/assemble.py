@@ -1,0 +1,116 @@
+"""Stage 6, assemble: the typed per-layer results become the score :class:`xarray.Dataset`."""
+
+from __future__ import annotations
+
+import json
+import platform
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from brainbench.metrics.ceiled import reliable_mask
+from brainbench.scoring.load import LoadedData, assembly_hash
+from brainbench.scoring.measure import Measured, ceiled_values
+from brainbench.scoring.spec import Resolved, RunSpec
+
+#: Layout version of the score dataset.
+SCORE_FORMAT = 2
+
+
+def assemble(run: Resolved, spec: RunSpec, data: LoadedData, measured: Measured, features: Mapping[str, Any],
+             timings: dict[str, float], threads: int) -> xr.Dataset:
+    """Stage 6: the score dataset (layout in :mod:`brainbench.scoring`), with its spec and key in attrs."""
+    layers = list(spec.layers)
+    per_layer = [measured.layers[layer] for layer in layers]
+    assembly = data.assembly
+    neuroid_coords = {c: ("neuroid", assembly[c].values) for c in assembly.coords if assembly[c].dims == ("neuroid",)}
+    coords = {"layer": layers, "split": np.arange(len(data.splits)),
+              "stimulus_id": ("stimulus", assembly.stimulus_id.values), **neuroid_coords}
+    values: dict[str, Any] = {}
+    for name in per_layer[0].pooled:
+        values[name] = (("layer", "neuroid"), np.stack([scores.pooled[name] for scores in per_layer]))
+    r_split = np.stack([scores.r_split for scores in per_layer])
+    values["r_split"] = (("layer", "split", "neuroid"), r_split)
+    values["ev_split"] = (("layer", "split", "neuroid"), np.stack([scores.ev_split for scores in per_layer]))
+    with np.errstate(invalid="ignore"):
+        r_mean = np.nanmean(np.where(np.isfinite(r_split), r_split, np.nan), axis=1)
+    values["r_split_mean"] = (("layer", "neuroid"), r_mean)
+    values["ceiled"] = (("layer", "neuroid"), ceiled_values(run, r_mean, data.ceiling))
+    values["headline_r"] = (("neuroid",), measured.headline_r)
+    values["val_score"] = (("layer", "split", "neuroid"), np.stack([scores.cv.val_score for scores in per_layer]))
+    values["prediction"] = (("layer", "stimulus", "neuroid"),
+                            np.stack([scores.cv.predictions for scores in per_layer]).astype(np.float32))
+    values["target"] = (("stimulus", "neuroid"), data.target)
+    values["ceiling"] = (("neuroid",), data.ceiling)
+    values["reliable"] = (("neuroid",), reliable_mask(data.ceiling, measured.reliability_floor))
+    for name in per_layer[0].cv.params:
+        values[f"param_{name}"] = (("layer", "split", "neuroid"),
+                                   np.stack([scores.cv.params[name] for scores in per_layer]))
+    dataset = xr.Dataset(values, coords=coords)
+    choice, head = measured.choice, measured.headline
+    content = spec.content
+    dataset.attrs.update({
+        "model": spec.model,
+        "benchmark": spec.benchmark,
+        "benchmark_version": run.bench.entry.version,
+        "readout": spec.readout,
+        "solver": run.solver,
+        "readout_params": json.dumps(run.readout_params, sort_keys=True, default=str),
+        "readout_overrides": json.dumps(content.get("readout_overrides", {}), sort_keys=True, default=str),
+        "metrics": json.dumps({m: d["version"] for m, d in content["metrics"].items()}
+                              | {content["headline"]["id"]: content["headline"]["version"]}),
+        "ceiling_formula": json.dumps({run.ceiling.id: run.ceiling.version}
+                                      if run.ceiling is not None and data.has_repetitions else {}),
+        "best_layer": choice.best_layer,
+        "layer_choice": json.dumps({"per_split": [layers[k] for k in choice.per_split],
+                                    "beats_zero": choice.beats_zero}),
+        "score": head.value,
+        "score_kind": head.kind,
+        "score_note": head.reason,
+        "reliability_floor": measured.reliability_floor,
+        "n_reliable": head.n_reliable,
+        "selection": json.dumps(data.selection, default=str),
+        "custom_splits": int(bool(data.split_record.get("custom"))),
+        "split_spec": json.dumps(data.split_record, default=str),
+        "threads": int(threads),
+        "provenance": json.dumps(provenance(run, spec, data, features)),
+        "protocol": spec.protocol,  # "declared" (a leaderboard cell) or "custom", see brainbench.results.protocol
+        "protocol_detail": json.dumps(spec.protocol_detail, sort_keys=True),
+        "spec": spec.to_json(),
+        "content_key": spec.key,
+        "format": SCORE_FORMAT,
+        "timings": json.dumps(timings),
+    })
+    return dataset
+
+
+def provenance(run: Resolved, spec: RunSpec, data: LoadedData, features: Mapping[str, Any]) -> dict[str, Any]:
+    """Versions, device, seed and the hashes of the bytes this score was computed from.
+
+    ``data_sha256`` hashes the assembly values actually scored (after any selection);
+    ``stimuli_sha256`` is the stimulus set's hash over the image bytes as read (cached
+    extracted images are checked against their record first, see
+    :func:`brainbench.data.fetch.extract_zip`); ``activations_sha256`` gives, per layer,
+    the checked sha256 of the activation file the readout read.
+    """
+    import torch
+
+    import brainbench
+
+    return {
+        "brainbench": brainbench.__version__, "torch": torch.__version__, "numpy": np.__version__,
+        "xarray": xr.__version__, "python": platform.python_version(),
+        "device": str(run.device),
+        "seed": spec.seed,
+        "data_sha256": spec.content["data_sha256"],
+        "stimuli_sha256": spec.content["stimuli_sha256"],
+        "activations_sha256": {layer: getattr(rows, "sha256", None) for layer, rows in features.items()},
+        "weights": run.net.weights_hash,
+    }
+
+
+def data_hashes(data: LoadedData) -> tuple[str, str]:
+    """``(assembly sha256, stimuli sha256)`` of the data actually scored."""
+    return assembly_hash(data.assembly), data.stimuli.content_hash

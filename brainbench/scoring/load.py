@@ -1,0 +1,98 @@
+"""Stage 2, load: the benchmark's assembly and stimuli, its ceiling, the target and the splits."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from brainbench.data.assembly import trial_mean
+from brainbench.data.stimuli import StimulusSet
+from brainbench.errors import BrainbenchError
+from brainbench.registry import load_object
+from brainbench.scoring.spec import Resolved
+
+
+@dataclass(frozen=True)
+class LoadedData:
+    """What the fit and measure stages score against.
+
+    Attributes:
+        assembly: the assembly after selection and the reliability threshold.
+        stimuli: the benchmark's images, in the assembly's stimulus order.
+        target: ``(stimulus, neuroid)`` float64 trial-averaged responses.
+        ceiling: ``(neuroid,)`` the ceiling (NaN without repetitions or a ceiling).
+        has_repetitions: whether a ceiling could be computed from trials.
+        splits: the train/test splits of the stimuli.
+        split_record: JSON-able record of the splits (declaration, or hash of the caller's).
+        selection: JSON-able record of the neuroid selection (counts, threshold, filters).
+    """
+
+    assembly: xr.DataArray
+    stimuli: StimulusSet
+    target: np.ndarray
+    ceiling: np.ndarray
+    has_repetitions: bool
+    splits: list
+    split_record: dict[str, Any]
+    selection: dict[str, Any]
+
+
+def assembly_hash(assembly: xr.DataArray) -> str:
+    """sha256 over the assembly's values and ids (the scored data's fingerprint)."""
+    digest = hashlib.sha256()
+    digest.update(np.ascontiguousarray(assembly.values, dtype=np.float64).tobytes())
+    for coord in ("stimulus_id", "neuroid_id"):
+        digest.update("\0".join(map(str, assembly[coord].values)).encode())
+    return digest.hexdigest()
+
+
+def load(run: Resolved, progress: bool = True) -> LoadedData:
+    """Stage 2: load the benchmark's data, compute its ceiling, select neuroids, make the splits."""
+    from brainbench.splits import check_splits, make_splits, split_spec
+
+    bench = run.bench
+    loaded = bench.load(progress=progress)
+    assembly = loaded.assembly
+    has_trials = "repetition" in assembly.dims
+    n_total = assembly.sizes["neuroid"]
+    if run.ceiling is not None and has_trials:
+        trials = assembly.transpose("repetition", "stimulus", "neuroid").values
+        ceiling = load_object(run.ceiling.python_name)(trials, seed=run.spec.seed, **run.ceiling.params)
+    else:
+        ceiling = np.full(n_total, np.nan)
+    threshold = bench.entry.reliability_threshold
+    if threshold is not None:
+        if run.ceiling is None or not has_trials:
+            raise BrainbenchError(f"benchmark {bench.identifier!r} sets a reliability threshold but has no trial data.")
+        keep = np.flatnonzero(ceiling > threshold)
+        if keep.size == 0:
+            raise BrainbenchError(f"no neuroid of {bench.identifier!r} has split-half reliability above {threshold}.")
+        assembly = assembly.isel(neuroid=keep)
+        ceiling = ceiling[keep]
+    target = np.asarray(trial_mean(assembly).transpose("stimulus", "neuroid").values, dtype=np.float64)
+    n_stimuli = target.shape[0]
+    stratify_by = bench.entry.split.stratify
+    stratify = None
+    if stratify_by:
+        if stratify_by in assembly.coords and assembly[stratify_by].dims == ("stimulus",):
+            stratify = assembly[stratify_by].values
+        elif stratify_by in loaded.stimuli.metadata:
+            stratify = loaded.stimuli.metadata[stratify_by]
+    custom = run.splits if run.splits is not None else bench.splits
+    splits = check_splits(custom if custom is not None else make_splits(bench.entry.split, n_stimuli, stratify,
+                                                                        run.spec.seed), n_stimuli)
+    return LoadedData(
+        assembly=assembly,
+        stimuli=loaded.stimuli,
+        target=target,
+        ceiling=np.asarray(ceiling, dtype=np.float64),
+        has_repetitions=run.ceiling is not None and has_trials,
+        splits=splits,
+        split_record=split_spec(bench.entry.split, splits, custom is not None),
+        selection={"n_total": n_total, "n_kept": int(target.shape[1]), "reliability_threshold": threshold,
+                   "filters": bench.entry.selection},
+    )

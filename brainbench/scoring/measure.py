@@ -1,0 +1,134 @@
+"""Stage 5, measure: per-neuroid metrics of every layer, the layer choice and the headline.
+
+For every layer: the benchmark's declared metrics on the pooled out-of-fold predictions,
+and Pearson r and R^2 on each split's test stimuli. The headline is nested: each split's
+test stimuli are scored at the layer chosen on that split's training stimuli
+(:func:`choose_layers`), and summarised by the benchmark's ceiled metric
+(:mod:`brainbench.metrics.ceiled`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from brainbench.metrics.ceiled import Headline, headline
+from brainbench.metrics.regression import explained_variance, pearson_r
+from brainbench.readouts.base import CVResult
+from brainbench.registry import load_object
+from brainbench.scoring.load import LoadedData
+from brainbench.scoring.spec import Resolved
+
+#: Variables every regression score has: computed here when no declared metric names them.
+CORE_METRICS = {"r": pearson_r, "ev": explained_variance}
+
+
+@dataclass(frozen=True)
+class LayerScores:
+    """One layer's fit and per-neuroid metrics.
+
+    Attributes:
+        cv: the readout's cross-validation result.
+        pooled: variable name -> ``(N,)`` on the pooled out-of-fold predictions.
+        r_split: ``(split, N)`` Pearson r on each split's test stimuli.
+        ev_split: ``(split, N)`` R^2 on each split's test stimuli.
+    """
+
+    cv: CVResult
+    pooled: dict[str, np.ndarray]
+    r_split: np.ndarray
+    ev_split: np.ndarray
+
+
+@dataclass(frozen=True)
+class LayerChoice:
+    """The layer chosen per split from that split's training data only.
+
+    Attributes:
+        per_split: ``(split,)`` index of the layer with the highest median validation
+            score on each split's training stimuli.
+        best_layer: the layer chosen most often (ties: the earlier layer).
+        beats_zero: whether that layer's median validation score is above 0 in most
+            splits, i.e. it predicts held-out training stimuli better than their mean.
+    """
+
+    per_split: np.ndarray
+    best_layer: str
+    beats_zero: bool
+
+
+@dataclass(frozen=True)
+class Measured:
+    """Everything the assemble stage turns into a dataset.
+
+    Attributes:
+        layers: layer -> :class:`LayerScores`, in the run's layer order.
+        choice: the nested layer choice.
+        headline_r: ``(N,)`` per-split r at each split's chosen layer, averaged over splits.
+        headline: the headline number and what it is.
+        reliability_floor: the floor the ceiled metric declares.
+    """
+
+    layers: dict[str, LayerScores]
+    choice: LayerChoice
+    headline_r: np.ndarray
+    headline: Headline
+    reliability_floor: float
+
+
+def measure(run: Resolved, data: LoadedData, fits: Mapping[str, CVResult]) -> Measured:
+    """Stage 5: the declared metrics per layer, the layer choice and the headline."""
+    target, splits = data.target, data.splits
+    layers = {}
+    for layer, cv in fits.items():
+        pooled = {name: fn(cv.predictions, target) for name, fn in run.metrics.items()}
+        for name, fn in CORE_METRICS.items():
+            pooled.setdefault(name, fn(cv.predictions, target))
+        layers[layer] = LayerScores(
+            cv=cv,
+            pooled=pooled,
+            r_split=np.stack([pearson_r(cv.split_predictions[k][s.test], target[s.test])
+                              for k, s in enumerate(splits)]),
+            ev_split=np.stack([explained_variance(cv.split_predictions[k][s.test], target[s.test])
+                               for k, s in enumerate(splits)]),
+        )
+    val_score = np.stack([scores.cv.val_score for scores in layers.values()])  # (layer, split, neuroid)
+    choice = choose_layers(val_score, list(layers))
+    r_split = np.stack([scores.r_split for scores in layers.values()])
+    with np.errstate(invalid="ignore"):
+        chosen_r = np.nanmean(r_split[choice.per_split, np.arange(len(splits))], axis=0)
+    floor = float(run.headline.params.get("reliability_floor", 0.3))
+    head = headline(chosen_r, data.ceiling, floor, has_repetitions=data.has_repetitions,
+                    ceiled_fn=lambda r, ceiling: ceiled_values(run, r, ceiling))
+    return Measured(layers, choice, chosen_r, head, floor)
+
+
+def ceiled_values(run: Resolved, r: np.ndarray, ceiling: np.ndarray) -> np.ndarray:
+    """The benchmark's ceiled metric of ``r (..., N)`` against ``ceiling (N,)``."""
+    return load_object(run.headline.python_name)(r, ceiling, **run.headline.params)
+
+
+def choose_layers(val_score: np.ndarray, layers: list[str]) -> LayerChoice:
+    """Choose a layer per split from training-only validation scores.
+
+    Each split's test stimuli are scored at the layer chosen on *that split's* training
+    stimuli, so the headline never depends on a test stimulus through the layer choice
+    (choosing one layer from validation scores averaged over all splits would: every
+    stimulus is a training stimulus of the other splits).
+
+    Args:
+        val_score: ``(layer, split, neuroid)`` validation R^2 from training data only.
+        layers: the layer names, in that order.
+    """
+    values = np.asarray(val_score, dtype=np.float64)
+    with np.errstate(all="ignore"):
+        finite = np.isfinite(values)
+        medians = np.where(finite.any(-1), np.nanmedian(np.where(finite, values, np.nan), axis=-1), -np.inf)
+    per_split = np.argmax(medians, axis=0)  # (split,)
+    counts = np.bincount(per_split, minlength=len(layers))
+    best = int(np.argmax(counts))
+    wins = per_split == best
+    beats_zero = bool((medians[best, wins] > 0).mean() > 0.5) if wins.any() else False
+    return LayerChoice(per_split, layers[best], beats_zero)

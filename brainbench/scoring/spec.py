@@ -1,0 +1,245 @@
+"""Stage 1, resolve: ids and options become one frozen :class:`RunSpec`.
+
+A run spec holds everything that determines a run's numbers, as JSON-able data: the
+model's declaration and weights hash, the benchmark's, assembly's, readout's (after
+``base`` links, with every numerics version along the chain), metrics', ceiling's and
+headline's declarations (without their prose), the preprocessing code's numerics
+version, the seed, the layers, any caller overrides (readout params, own splits) and,
+once loaded (:meth:`RunSpec.with_data`), the sha256 of the assembly values and the
+stimulus images actually scored. Its :attr:`RunSpec.key` is the results store's one
+key: ``score``, ``analyze``, ``leaderboard run`` and ``verify`` all compute it here, so
+a numerics change (a bumped version) re-scores instead of reusing, and the same inputs
+are never scored twice.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from brainbench.content import KEY_FORMAT, content_key, declaration
+from brainbench.errors import BrainbenchError
+from brainbench.registry import load_object
+from brainbench.registry.registry import Registry
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+    from brainbench.benchmark import Benchmark
+    from brainbench.models.base import TorchModel
+    from brainbench.readouts.base import Readout
+    from brainbench.registry.manifest import MetricEntry
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything that determines one run's numbers (see the module docstring).
+
+    Attributes:
+        model: model id.
+        benchmark: benchmark id.
+        readout: readout id actually used (the benchmark's or an override).
+        layers: scored layers, in order.
+        seed: the run's seed.
+        protocol: ``declared`` (may fill a leaderboard cell) or ``custom``.
+        protocol_detail: what differs from the declared protocol.
+        content: the JSON-able content the key hashes.
+    """
+
+    model: str
+    benchmark: str
+    readout: str
+    layers: tuple[str, ...]
+    seed: int
+    protocol: str
+    protocol_detail: dict[str, Any]
+    content: dict[str, Any] = field(repr=False)
+
+    @property
+    def complete(self) -> bool:
+        """Whether the data hashes are in (:meth:`with_data`); only then is the key final."""
+        return "data_sha256" in self.content
+
+    @property
+    def key(self) -> str:
+        """sha256 (hex) of :attr:`content`: the results store's content key."""
+        if not self.complete:
+            raise BrainbenchError("a run's key needs its data hashes; load the benchmark first.")
+        return content_key(self.content)
+
+    def with_data(self, data_sha256: str, stimuli_sha256: str, splits: dict[str, Any] | None = None) -> RunSpec:
+        """The spec completed with the hashes of the assembly and stimuli actually scored.
+
+        ``splits``: the record of splits that are not the benchmark's declared ones (their
+        sizes and sha256, see :func:`brainbench.splits.split_spec`).
+        """
+        extra: dict[str, Any] = {"data_sha256": data_sha256, "stimuli_sha256": stimuli_sha256}
+        if splits is not None:
+            extra["splits"] = splits
+        return replace(self, content={**self.content, **extra})
+
+    def to_json(self) -> str:
+        return json.dumps(self.content, sort_keys=True, default=str)
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A run spec plus the live objects the later stages use.
+
+    Attributes:
+        spec: the run spec (without data hashes until loaded).
+        net: the model.
+        bench: the benchmark.
+        device: the compute device.
+        new_readout: ``() -> Readout``, a fresh, unfitted readout with the run's params.
+        solver: the readout's solver name, as recorded.
+        readout_params: the readout's params after overrides.
+        metrics: declared metrics' variable name -> ``fn(prediction (n, N), target (n, N)) -> (N,)``.
+        ceiling: the ceiling's entry, or None.
+        headline: the headline metric's entry.
+        splits: the caller's own splits (None: the benchmark's).
+    """
+
+    spec: RunSpec
+    net: TorchModel
+    bench: Benchmark
+    device: torch.device
+    new_readout: Callable[[], Readout]
+    solver: str
+    readout_params: dict[str, Any]
+    metrics: dict[str, Callable[..., Any]]
+    ceiling: MetricEntry | None
+    headline: MetricEntry
+    splits: list | None = None
+
+
+def build_readout(readout_id: str, registry: Registry, seed: int,
+                  overrides: dict[str, Any] | None = None) -> tuple[Readout, str, dict[str, Any]]:
+    """Instantiate a registered readout (following ``base`` links), passing ``seed`` if accepted.
+
+    ``overrides`` replace declared params (e.g. ``{"alphas": [0.1, 1, 10]}``); each key
+    must be an argument of the readout's constructor.
+
+    Returns:
+        ``(readout, solver name, params used)``.
+    """
+    python_name, solver, params = registry.resolve_readout(readout_id)
+    cls = load_object(python_name)
+    params = {**params, **_check_overrides(readout_id, cls, overrides)}
+    if "seed" in inspect.signature(cls).parameters:
+        params.setdefault("seed", seed)
+    try:
+        readout = cls(**params)
+    except TypeError as error:
+        raise BrainbenchError(f"readout {readout_id!r} does not accept its declared params: {error}.") from error
+    instance_solver = str(getattr(readout, "solver", "") or "")
+    return readout, (instance_solver if instance_solver not in ("", "unknown") else solver), params
+
+
+def _check_overrides(readout_id: str, cls: type, overrides: dict[str, Any] | None) -> dict[str, Any]:
+    if overrides is None:
+        return {}
+    if not isinstance(overrides, dict) or not all(isinstance(k, str) for k in overrides):
+        raise BrainbenchError(f"readout_params must be a dict of argument names to values, got {overrides!r}.")
+    accepted = inspect.signature(cls).parameters
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values()):
+        unknown = sorted(set(overrides) - set(accepted))
+        if unknown:
+            raise BrainbenchError(f"readout {readout_id!r} has no parameter {unknown[0]!r}; "
+                                  f"it accepts {', '.join(accepted) or 'none'}.")
+    return dict(overrides)
+
+
+def resolve(model: Any, benchmark: Any, *, layers: Sequence[str] | None = None, readout: str | None = None,
+            readout_params: dict[str, Any] | None = None, splits: list | None = None, seed: int = 0,
+            device: str = "auto", registry: Registry) -> Resolved:
+    """Stage 1: resolve ids (or objects) into a :class:`Resolved` run.
+
+    Args:
+        model: a model id or a :class:`~brainbench.models.base.TorchModel`.
+        benchmark: a benchmark id (or alias) or a :class:`~brainbench.benchmark.Benchmark`.
+        layers: layers to score (default: every layer the model declares).
+        readout: a readout id overriding the benchmark's.
+        readout_params: overrides of the readout's declared params.
+        splits: the caller's own ``(train, test)`` splits.
+        seed: the run's seed.
+        device: ``auto``, ``cpu`` or ``cuda``.
+    """
+    from brainbench.benchmark import Benchmark, resolve_benchmark
+    from brainbench.models.base import TorchModel, load_model, resolve_device
+    from brainbench.models.preprocess import PREPROCESSING_VERSION
+    from brainbench.results.protocol import describe_protocol
+
+    bench = benchmark if isinstance(benchmark, Benchmark) else resolve_benchmark(benchmark, registry)
+    net = model if isinstance(model, TorchModel) else load_model(registry.model(model))
+    torch_device = resolve_device(device)
+    chosen = net.check_layers(list(layers) if layers else net.layers)
+    readout_id = registry.readout(readout or bench.entry.readout).id
+    _, solver, params = build_readout(readout_id, registry, seed, readout_params)
+    headline_entry = registry.metric(bench.entry.headline)
+    if headline_entry.kind != "ceiled":
+        raise BrainbenchError(f"benchmark {bench.identifier!r} names {headline_entry.id!r} as its headline, "
+                              f"which is a {headline_entry.kind}, not a ceiled score.")
+    ceiling_entry = registry.metric(bench.entry.ceiling) if bench.entry.ceiling else None
+    if ceiling_entry is not None and ceiling_entry.kind != "ceiling":
+        raise BrainbenchError(f"benchmark {bench.identifier!r} names {ceiling_entry.id!r} as its ceiling, "
+                              f"which is a {ceiling_entry.kind}, not a ceiling.")
+    metric_entries = {m: registry.metric(m) for m in bench.entry.metrics}
+    for entry in metric_entries.values():
+        if entry.kind != "metric":
+            raise BrainbenchError(f"benchmark {bench.identifier!r} lists {entry.id!r} as a metric, "
+                                  f"but it is a {entry.kind}.")
+    protocol, detail = describe_protocol(net, bench, chosen, readout_id, seed, registry,
+                                         readout_overrides=readout_params, own_splits=splits is not None)
+    content: dict[str, Any] = {
+        "format": KEY_FORMAT,
+        "model": _model_part(net, registry),
+        "weights": net.weights_hash,
+        "preprocessing_version": PREPROCESSING_VERSION,
+        "benchmark": {"id": bench.identifier, **declaration(bench.entry)},
+        "assembly": _assembly_part(bench, registry),
+        "readout": {"id": readout_id, **_readout_part(readout_id, registry), "solver": solver, "params": params},
+        "metrics": {m: declaration(e) for m, e in metric_entries.items()},
+        "ceiling": declaration(ceiling_entry) if ceiling_entry is not None else None,
+        "headline": {"id": headline_entry.id, **declaration(headline_entry)},
+        "seed": int(seed),
+        "layers": list(chosen),
+    }
+    if readout_params:
+        content["readout_overrides"] = readout_params
+    if detail.get("benchmark"):
+        content["benchmark_override"] = detail["benchmark"]
+    if splits is not None:
+        content["splits"] = "custom"  # completed with their hash by the load stage
+    spec = RunSpec(model=net.identifier, benchmark=bench.identifier, readout=readout_id, layers=tuple(chosen),
+                   seed=int(seed), protocol=protocol, protocol_detail=detail, content=content)
+    metrics = {e.variable_name: load_object(e.python_name) for e in metric_entries.values()}
+    return Resolved(spec=spec, net=net, bench=bench, device=torch_device,
+                    new_readout=lambda: build_readout(readout_id, registry, seed, readout_params)[0],
+                    solver=solver, readout_params=params, metrics=metrics, ceiling=ceiling_entry,
+                    headline=headline_entry, splits=splits)
+
+
+def _model_part(net: TorchModel, registry: Registry) -> dict[str, Any]:
+    try:
+        entry = registry.model(net.identifier)
+    except BrainbenchError:  # a model object no manifest declares
+        return {"id": net.identifier, "layers": list(net.layers), "preprocessing": net.preprocessing.model_dump()}
+    return {"id": entry.id, **declaration(entry)}
+
+
+def _assembly_part(bench: Benchmark, registry: Registry) -> dict[str, Any] | None:
+    try:
+        return declaration(registry.assembly(bench.entry.assembly))
+    except BrainbenchError:  # a custom benchmark: its data hash stands for it
+        return None
+
+
+def _readout_part(readout_id: str, registry: Registry) -> dict[str, Any]:
+    """The python name at the end of the ``base`` chain and every numerics version along it."""
+    chain = [registry.readout(readout_id)]
+    while chain[-1].base is not None:
+        chain.append(registry.readout(chain[-1].base))
+    return {"python_name": chain[-1].python_name, "versions": {e.id: e.version for e in chain}}

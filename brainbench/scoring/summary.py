@@ -1,0 +1,66 @@
+"""Summaries of a score dataset: the ``brainbench score --json`` object, and its netCDF file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+
+def summarize(dataset: xr.Dataset, elapsed_s: float | None = None) -> dict[str, Any]:
+    """The ``brainbench score --json`` object of a score dataset."""
+    layers = {}
+    for layer in dataset.layer.values:
+        sel = dataset.sel(layer=layer)
+        layers[str(layer)] = {
+            "median_r": _median(sel["r"]),
+            "median_r_split": _median(sel["r_split_mean"]),
+            "median_ev": _median(sel["ev"]),
+            "median_ceiled": _median(sel["ceiled"]),
+            "n_neuroids": int(dataset.sizes["neuroid"]),
+        }
+    provenance = json.loads(dataset.attrs["provenance"])
+    timings = json.loads(dataset.attrs["timings"])
+    choice = json.loads(dataset.attrs["layer_choice"])
+    return {
+        "model": dataset.attrs["model"],
+        "benchmark": dataset.attrs["benchmark"],
+        "benchmark_version": int(dataset.attrs["benchmark_version"]),
+        "readout": dataset.attrs["readout"],
+        "solver": dataset.attrs["solver"],
+        "readout_params": json.loads(dataset.attrs["readout_params"]),
+        "layers": layers,
+        "best_layer": dataset.attrs["best_layer"],
+        "layer_choice": choice,
+        "score": _clean(dataset.attrs["score"]),
+        "score_kind": dataset.attrs["score_kind"],
+        "score_note": dataset.attrs["score_note"],
+        "n_reliable": int(dataset.attrs["n_reliable"]),
+        "protocol": dataset.attrs.get("protocol"),
+        "content_key": dataset.attrs.get("content_key"),
+        "reliability_floor": float(dataset.attrs["reliability_floor"]),
+        "ceiling": {"median": _median(dataset["ceiling"])},
+        "selection": json.loads(dataset.attrs["selection"]),
+        "provenance": {k: provenance[k] for k in ("brainbench", "torch", "device", "seed", "data_sha256", "weights")},
+        "timings": {k: v for k, v in timings.items() if k != "elapsed_s"},
+        "elapsed_s": timings["elapsed_s"] if elapsed_s is None else round(elapsed_s, 3),
+    }
+
+
+def _median(values: xr.DataArray) -> float | None:
+    finite = values.values[np.isfinite(values.values)]
+    return _clean(float(np.median(finite))) if finite.size else None
+
+
+def _clean(value: float) -> float | None:
+    return None if value is None or not np.isfinite(value) else round(float(value), 6)
+
+
+def write_score(dataset: xr.Dataset, path: Path) -> Path:
+    """Write a score dataset to netCDF atomically."""
+    from brainbench.data.netcdf import write_netcdf_atomic
+
+    return write_netcdf_atomic(dataset, path)
