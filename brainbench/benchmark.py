@@ -76,7 +76,8 @@ def resolve_benchmark(benchmark_id: str, registry: Registry) -> Benchmark:
 def custom_benchmark(assembly: xr.DataArray, stimuli: StimulusSet, identifier: str | None = None,
                      readout: str = "simple", split: SplitSpec | dict | None = None,
                      ceiling: str | None = "split-half", version: int = 1,
-                     reliability_threshold: float | None = None, splits: list | None = None) -> Benchmark:
+                     reliability_threshold: float | None = None, splits: list | None = None,
+                     kind: str = "regression", metrics: list[str] | None = None) -> Benchmark:
     """A benchmark over a user's own assembly and stimuli (see :mod:`brainbench.data.byod`).
 
     Args:
@@ -87,6 +88,9 @@ def custom_benchmark(assembly: xr.DataArray, stimuli: StimulusSet, identifier: s
         splits: your own ``(train_indices, test_indices)`` pairs (positions into the
             stimulus axis), e.g. a dataset's published 100/18 split, used instead of
             ``split``; checked here and again by the scorer.
+        kind: ``regression`` (a readout per neuroid) or ``representation`` (RDMs compared
+            directly, e.g. with ``metrics=["rdm-similarity"]``); see :mod:`brainbench.scoring.kinds`.
+        metrics: metric ids (default: the benchmark default, Pearson r and explained variance).
     """
     identifier = check_identifier(identifier or str(assembly.attrs.get("identifier", "custom")), "benchmark identifier")
     if splits is not None:
@@ -96,7 +100,8 @@ def custom_benchmark(assembly: xr.DataArray, stimuli: StimulusSet, identifier: s
     if "repetition" not in assembly.dims:
         ceiling = None
     spec = split if isinstance(split, SplitSpec) else SplitSpec(**(split or {}))
+    extra = {"metrics": list(metrics)} if metrics is not None else {}
     entry = BenchmarkEntry(id=identifier, version=version, assembly=identifier, readout=readout,
                            ceiling=ceiling, split=spec, reliability_threshold=reliability_threshold,
-                           source="<custom>")
+                           kind=kind, source="<custom>", **extra)
     return Benchmark(entry=entry, source=InMemoryAssembly(assembly, stimuli), splits=splits)

@@ -96,11 +96,19 @@ def _print_table(summary: dict) -> None:
     from rich.table import Table
 
     sel = summary["selection"]
+    if summary.get("benchmark_kind") == "representation":
+        how = f"layer RDMs against {summary['layers'][next(iter(summary['layers']))]['n_neuroids']} site RDM(s)"
+        unit = "sites"
+    else:
+        how = f"readout {summary['readout']}/{summary['solver']}"
+        unit = "neuroids"
     title = (f"{summary['model']} on {summary['benchmark']} v{summary['benchmark_version']} "
-             f"(readout {summary['readout']}/{summary['solver']}, {sel['n_kept']} of {sel['n_total']} neuroids, "
-             f"{summary['n_reliable']} reliable)")
+             f"({how}, {sel['n_kept']} of {sel['n_total']} neuroids, {summary['n_reliable']} reliable {unit})")
     table = Table(title=title, title_justify="left")
-    for column in ("layer", "median r (pooled)", "median r (per split)", "median EV", "median ceiled", "neuroids"):
+    columns = ("layer", "median r (pooled)", "median r (per split)", "median EV", "median ceiled", "neuroids")
+    if summary.get("benchmark_kind") == "representation":
+        columns = ("layer", "RDM r (all stimuli)", "RDM r (per split)", "median EV", "median ceiled", "sites")
+    for column in columns:
         table.add_column(column, justify="right" if column != "layer" else "left")
     for layer, row in summary["layers"].items():
         mark = " *" if layer == summary["best_layer"] else ""

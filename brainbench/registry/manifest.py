@@ -148,10 +148,13 @@ class MetricEntry(_Entry):
     ``-`` as ``_``). ``kind = "ceiling"``: ``fn(trials (repetition, stimulus, neuroid),
     seed=..., **params) -> (N,)``. ``kind = "ceiled"``: ``fn(r (..., N), ceiling (N,),
     **params) -> (..., N)``, the headline (see :mod:`brainbench.metrics.ceiled`).
+    ``kind = "representation"``: a class built with ``params`` whose ``compare(model_rdm,
+    neural_rdm, stimuli)`` and ``reliability(trials, seed)`` score and ceil a representation
+    benchmark (see :class:`brainbench.metrics.rsa.RDMSimilarity`).
     """
 
     python_name: PythonName
-    kind: Literal["metric", "ceiling", "ceiled"] = "metric"
+    kind: Literal["metric", "ceiling", "ceiled", "representation"] = "metric"
     version: int = Field(1, ge=1)
     params: dict[str, Any] = Field(default_factory=dict)
     variable: str = ""
@@ -190,6 +193,15 @@ class SplitSpec(BaseModel):
 
 
 class BenchmarkEntry(_Entry):
+    """A benchmark: data, protocol and metrics.
+
+    ``kind = "regression"``: a readout fitted per split maps each layer onto every neuroid,
+    scored by per-neuroid ``metrics`` and ceiled by ``ceiling``. ``kind = "representation"``:
+    no readout; the one ``metrics`` entry (of kind ``representation``) compares each layer's
+    representation with each site's directly (see :mod:`brainbench.scoring.kinds`).
+    """
+
+    kind: Literal["regression", "representation"] = "regression"
     version: int = Field(ge=1)
     assembly: str
     readout: str = "simple"

@@ -440,7 +440,8 @@ class ResultStore:
             sel = dataset.sel(layer=layer)
             rows.append({
                 "content_key": key, "layer": str(layer), "is_best_layer": int(str(layer) == best),
-                "median_r": _finite_median(sel["r"].values), "median_ev": _finite_median(sel["ev"].values),
+                "median_r": _finite_median(sel["r"].values),
+                 "median_ev": _finite_median(sel["ev"].values if "ev" in sel else []),
                 "median_ceiled": _finite_median(sel["ceiled"].values),
                 "n_neuroids": int(dataset.sizes["neuroid"]),
             })

@@ -125,7 +125,8 @@ def verify_run(store: ResultStore, run: dict[str, Any], tolerance: float = DEFAU
     for row in rows:
         layer = row["layer"]
         sel = dataset.sel(layer=layer)
-        fresh = {"median_r": _finite_median(sel["r"].values), "median_ev": _finite_median(sel["ev"].values),
+        fresh = {"median_r": _finite_median(sel["r"].values),
+                 "median_ev": _finite_median(sel["ev"].values if "ev" in sel else []),
                  "median_ceiled": _finite_median(sel["ceiled"].values),
                  "n_neuroids": int(dataset.sizes["neuroid"]),
                  "is_best_layer": int(layer == attrs["best_layer"])}

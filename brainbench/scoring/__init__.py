@@ -66,10 +66,10 @@ import xarray as xr
 
 from brainbench.registry import get_registry
 from brainbench.registry.registry import Registry
-from brainbench.scoring.assemble import SCORE_FORMAT, assemble, data_hashes
-from brainbench.scoring.fit import LeakageError, check_no_test_leak, fit
+from brainbench.scoring.assemble import SCORE_FORMAT, data_hashes
+from brainbench.scoring.fit import LeakageError, check_no_test_leak
 from brainbench.scoring.load import LoadedData, assembly_hash, load
-from brainbench.scoring.measure import choose_layers, measure
+from brainbench.scoring.measure import choose_layers
 from brainbench.scoring.spec import Resolved, RunSpec, build_readout, resolve
 from brainbench.scoring.summary import summarize, write_score
 from brainbench.threads import scoped_threads
@@ -152,8 +152,7 @@ def score_prepared(run: Resolved, data: LoadedData, spec: RunSpec, *, out: str |
     from brainbench.identifiers import check_identifier
     from brainbench.models.preprocess import with_placement
 
-    started = time.perf_counter() - load_s
-    clock = _Clock()
+    clock = _Clock(started=time.perf_counter() - load_s)
     clock.laps["load_s"] = round(load_s, 3)
     out_name = (f"{check_identifier(spec.model or 'model', 'model id')}__"
                 f"{check_identifier(spec.benchmark, 'benchmark id')}.nc")
@@ -161,25 +160,26 @@ def score_prepared(run: Resolved, data: LoadedData, spec: RunSpec, *, out: str |
     features = get_activations(run.net, data.stimuli, list(spec.layers), prep, run.device, batch_size=batch_size,
                                progress=progress, use_cache=use_cache)
     clock.lap("activations_s")
-    fits = fit(run, data, features, progress=progress)
-    clock.lap("readout_s")
-    measured = measure(run, data, fits)
-    clock.lap("metrics_s")
-    clock.laps["elapsed_s"] = round(time.perf_counter() - started, 3)  # this call only, not the process
-    dataset = assemble(run, spec, data, measured, features, clock.laps, threads=threads)
+    dataset = run.kind.evaluate(run, data, spec, features, progress, clock, threads)
     if out is not None:
         write_score(dataset, Path(out) / out_name)
     return dataset
 
 
 class _Clock:
-    """Wall seconds of consecutive stages."""
+    """Wall seconds of consecutive stages of one call."""
 
-    def __init__(self) -> None:
+    def __init__(self, started: float) -> None:
         self.laps: dict[str, float] = {}
+        self._started = started
         self._tick = time.perf_counter()
 
     def lap(self, name: str) -> None:
         now = time.perf_counter()
         self.laps[name] = round(now - self._tick, 3)
         self._tick = now
+
+    def finish(self) -> dict[str, float]:
+        """The laps plus ``elapsed_s``: this call only, not the process (a notebook, a worker)."""
+        self.laps["elapsed_s"] = round(time.perf_counter() - self._started, 3)
+        return self.laps

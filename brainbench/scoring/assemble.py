@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from brainbench.metrics.ceiled import reliable_mask
+from brainbench.metrics.ceiled import Headline, reliable_mask
 from brainbench.scoring.load import LoadedData, assembly_hash
-from brainbench.scoring.measure import Measured, ceiled_values
+from brainbench.scoring.measure import LayerChoice, Measured, ceiled_values
 from brainbench.scoring.spec import Resolved, RunSpec
 
 #: Layout version of the score dataset.
@@ -49,13 +49,22 @@ def assemble(run: Resolved, spec: RunSpec, data: LoadedData, measured: Measured,
         values[f"param_{name}"] = (("layer", "split", "neuroid"),
                                    np.stack([scores.cv.params[name] for scores in per_layer]))
     dataset = xr.Dataset(values, coords=coords)
-    choice, head = measured.choice, measured.headline
+    dataset.attrs.update(run_attrs(run, spec, data, measured.choice, measured.headline, measured.reliability_floor,
+                                   features, timings, threads))
+    return dataset
+
+
+def run_attrs(run: Resolved, spec: RunSpec, data: LoadedData, choice: LayerChoice, head: Headline, floor: float,
+              features: Mapping[str, Any], timings: dict[str, float], threads: int) -> dict[str, Any]:
+    """The attrs every score dataset carries, whatever its benchmark's kind."""
+    layers = list(spec.layers)
     content = spec.content
-    dataset.attrs.update({
+    return {
         "model": spec.model,
         "benchmark": spec.benchmark,
         "benchmark_version": run.bench.entry.version,
-        "readout": spec.readout,
+        "benchmark_kind": run.kind.name,
+        "readout": spec.readout if run.kind.uses_readout else "",
         "solver": run.solver,
         "readout_params": json.dumps(run.readout_params, sort_keys=True, default=str),
         "readout_overrides": json.dumps(content.get("readout_overrides", {}), sort_keys=True, default=str),
@@ -69,7 +78,7 @@ def assemble(run: Resolved, spec: RunSpec, data: LoadedData, measured: Measured,
         "score": head.value,
         "score_kind": head.kind,
         "score_note": head.reason,
-        "reliability_floor": measured.reliability_floor,
+        "reliability_floor": floor,
         "n_reliable": head.n_reliable,
         "selection": json.dumps(data.selection, default=str),
         "custom_splits": int(bool(data.split_record.get("custom"))),
@@ -82,8 +91,7 @@ def assemble(run: Resolved, spec: RunSpec, data: LoadedData, measured: Measured,
         "content_key": spec.key,
         "format": SCORE_FORMAT,
         "timings": json.dumps(timings),
-    })
-    return dataset
+    }
 
 
 def provenance(run: Resolved, spec: RunSpec, data: LoadedData, features: Mapping[str, Any]) -> dict[str, Any]:

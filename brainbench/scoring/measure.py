@@ -122,8 +122,11 @@ def choose_layers(val_score: np.ndarray, layers: list[str]) -> LayerChoice:
         val_score: ``(layer, split, neuroid)`` validation R^2 from training data only.
         layers: the layer names, in that order.
     """
+    import warnings
+
     values = np.asarray(val_score, dtype=np.float64)
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN layers: -inf below, never chosen
         finite = np.isfinite(values)
         medians = np.where(finite.any(-1), np.nanmedian(np.where(finite, values, np.nan), axis=-1), -np.inf)
     per_split = np.argmax(medians, axis=0)  # (split,)

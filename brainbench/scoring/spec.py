@@ -31,7 +31,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from brainbench.benchmark import Benchmark
     from brainbench.models.base import TorchModel
     from brainbench.readouts.base import Readout
-    from brainbench.registry.manifest import MetricEntry
+    from brainbench.scoring.kinds import Kind
+
+from brainbench.registry.manifest import MetricEntry
+
 
 @dataclass(frozen=True)
 class RunSpec:
@@ -93,10 +96,12 @@ class Resolved:
         net: the model.
         bench: the benchmark.
         device: the compute device.
+        kind: the benchmark's kind (:mod:`brainbench.scoring.kinds`).
         new_readout: ``() -> Readout``, a fresh, unfitted readout with the run's params.
         solver: the readout's solver name, as recorded.
         readout_params: the readout's params after overrides.
-        metrics: declared metrics' variable name -> ``fn(prediction (n, N), target (n, N)) -> (N,)``.
+        metrics: declared metrics' variable name -> ``fn(prediction (n, N), target (n, N)) -> (N,)``
+            (regression), or the representation metric's instance (representation).
         ceiling: the ceiling's entry, or None.
         headline: the headline metric's entry.
         splits: the caller's own splits (None: the benchmark's).
@@ -106,6 +111,7 @@ class Resolved:
     net: TorchModel
     bench: Benchmark
     device: torch.device
+    kind: Kind
     new_readout: Callable[[], Readout]
     solver: str
     readout_params: dict[str, Any]
@@ -171,13 +177,23 @@ def resolve(model: Any, benchmark: Any, *, layers: Sequence[str] | None = None, 
     from brainbench.models.base import TorchModel, load_model, resolve_device
     from brainbench.models.preprocess import PREPROCESSING_VERSION
     from brainbench.results.protocol import describe_protocol
+    from brainbench.scoring.kinds import KINDS
 
     bench = benchmark if isinstance(benchmark, Benchmark) else resolve_benchmark(benchmark, registry)
+    kind = KINDS[bench.entry.kind]
     net = model if isinstance(model, TorchModel) else load_model(registry.model(model))
     torch_device = resolve_device(device)
     chosen = net.check_layers(list(layers) if layers else net.layers)
+    if not kind.uses_readout and (readout is not None or readout_params):
+        raise BrainbenchError(f"benchmark {bench.identifier!r} is a {kind.name} benchmark: it fits no readout, "
+                              "so --readout and readout_params do not apply.")
     readout_id = registry.readout(readout or bench.entry.readout).id
-    _, solver, params = build_readout(readout_id, registry, seed, readout_params)
+    if kind.uses_readout:
+        _, solver, params = build_readout(readout_id, registry, seed, readout_params)
+        readout_part: dict[str, Any] | None = {"id": readout_id, **_readout_part(readout_id, registry),
+                                               "solver": solver, "params": params}
+    else:
+        solver, params, readout_part = "none", {}, None
     headline_entry = registry.metric(bench.entry.headline)
     if headline_entry.kind != "ceiled":
         raise BrainbenchError(f"benchmark {bench.identifier!r} names {headline_entry.id!r} as its headline, "
@@ -188,9 +204,12 @@ def resolve(model: Any, benchmark: Any, *, layers: Sequence[str] | None = None, 
                               f"which is a {ceiling_entry.kind}, not a ceiling.")
     metric_entries = {m: registry.metric(m) for m in bench.entry.metrics}
     for entry in metric_entries.values():
-        if entry.kind != "metric":
-            raise BrainbenchError(f"benchmark {bench.identifier!r} lists {entry.id!r} as a metric, "
-                                  f"but it is a {entry.kind}.")
+        if entry.kind != kind.metric_kind:
+            raise BrainbenchError(f"benchmark {bench.identifier!r} is a {kind.name} benchmark and lists "
+                                  f"{entry.id!r}, a {entry.kind}; it needs metrics of kind {kind.metric_kind!r}.")
+    if kind.metric_kind == "representation" and len(metric_entries) != 1:
+        raise BrainbenchError(f"representation benchmark {bench.identifier!r} must list exactly one "
+                              "representation metric.")
     protocol, detail = describe_protocol(net, bench, chosen, readout_id, seed, registry,
                                          readout_overrides=readout_params, own_splits=splits is not None)
     content: dict[str, Any] = {
@@ -200,7 +219,7 @@ def resolve(model: Any, benchmark: Any, *, layers: Sequence[str] | None = None, 
         "preprocessing_version": PREPROCESSING_VERSION,
         "benchmark": {"id": bench.identifier, **declaration(bench.entry)},
         "assembly": _assembly_part(bench, registry),
-        "readout": {"id": readout_id, **_readout_part(readout_id, registry), "solver": solver, "params": params},
+        "readout": readout_part,
         "metrics": {m: declaration(e) for m, e in metric_entries.items()},
         "ceiling": declaration(ceiling_entry) if ceiling_entry is not None else None,
         "headline": {"id": headline_entry.id, **declaration(headline_entry)},
@@ -215,11 +234,22 @@ def resolve(model: Any, benchmark: Any, *, layers: Sequence[str] | None = None, 
         content["splits"] = "custom"  # completed with their hash by the load stage
     spec = RunSpec(model=net.identifier, benchmark=bench.identifier, readout=readout_id, layers=tuple(chosen),
                    seed=int(seed), protocol=protocol, protocol_detail=detail, content=content)
-    metrics = {e.variable_name: load_object(e.python_name) for e in metric_entries.values()}
-    return Resolved(spec=spec, net=net, bench=bench, device=torch_device,
+    metrics = {e.variable_name: _load_metric(e) for e in metric_entries.values()}
+    return Resolved(spec=spec, net=net, bench=bench, device=torch_device, kind=kind,
                     new_readout=lambda: build_readout(readout_id, registry, seed, readout_params)[0],
                     solver=solver, readout_params=params, metrics=metrics, ceiling=ceiling_entry,
                     headline=headline_entry, splits=splits)
+
+
+def _load_metric(entry: MetricEntry) -> Any:
+    """A metric's function, or for a representation metric the instance its params build."""
+    target = load_object(entry.python_name)
+    if entry.kind != "representation":
+        return target
+    try:
+        return target(**entry.params)
+    except TypeError as error:
+        raise BrainbenchError(f"metric {entry.id!r} does not accept its declared params: {error}.") from error
 
 
 def _model_part(net: TorchModel, registry: Registry) -> dict[str, Any]:

@@ -16,10 +16,10 @@ def summarize(dataset: xr.Dataset, elapsed_s: float | None = None) -> dict[str, 
     for layer in dataset.layer.values:
         sel = dataset.sel(layer=layer)
         layers[str(layer)] = {
-            "median_r": _median(sel["r"]),
-            "median_r_split": _median(sel["r_split_mean"]),
-            "median_ev": _median(sel["ev"]),
-            "median_ceiled": _median(sel["ceiled"]),
+            "median_r": _median(sel.get("r")),
+            "median_r_split": _median(sel.get("r_split_mean")),
+            "median_ev": _median(sel.get("ev")),  # None for representation benchmarks (no predictions)
+            "median_ceiled": _median(sel.get("ceiled")),
             "n_neuroids": int(dataset.sizes["neuroid"]),
         }
     provenance = json.loads(dataset.attrs["provenance"])
@@ -29,6 +29,7 @@ def summarize(dataset: xr.Dataset, elapsed_s: float | None = None) -> dict[str, 
         "model": dataset.attrs["model"],
         "benchmark": dataset.attrs["benchmark"],
         "benchmark_version": int(dataset.attrs["benchmark_version"]),
+        "benchmark_kind": dataset.attrs.get("benchmark_kind", "regression"),
         "readout": dataset.attrs["readout"],
         "solver": dataset.attrs["solver"],
         "readout_params": json.loads(dataset.attrs["readout_params"]),
@@ -50,7 +51,9 @@ def summarize(dataset: xr.Dataset, elapsed_s: float | None = None) -> dict[str, 
     }
 
 
-def _median(values: xr.DataArray) -> float | None:
+def _median(values: xr.DataArray | None) -> float | None:
+    if values is None:
+        return None
     finite = values.values[np.isfinite(values.values)]
     return _clean(float(np.median(finite))) if finite.size else None
 

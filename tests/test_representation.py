@@ -1,0 +1,100 @@
+"""Representation benchmarks: RDMs compared directly, no readout, through the same scorer and store."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import brainbench
+from brainbench.benchmark import custom_benchmark
+from brainbench.data.byod import wrap_recordings
+from brainbench.errors import BrainbenchError
+from brainbench.metrics.rsa import compare_rdms, correlation_rdm, pattern_rdm, split_half_rdm_reliability
+from brainbench.models.base import TorchModel
+from brainbench.models.preprocess import to_tensor
+from brainbench.registry.manifest import Preprocessing
+
+PREP = Preprocessing(size=16, mean=[0.0] * 3, std=[1.0] * 3, placement="resize")
+
+
+def _model() -> TorchModel:
+    module = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(4), torch.nn.AdaptiveAvgPool2d(2), torch.nn.Flatten())
+    return TorchModel(module, {"fine": "0", "coarse": "1"}, identifier="rsa-pools", preprocessing=PREP)
+
+
+def test_correlation_rdm_matches_numpy_and_streams():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(37, 5, 3))
+    expected = 1 - np.corrcoef(X.reshape(37, -1))
+    np.testing.assert_allclose(correlation_rdm(X, block=8), expected, atol=1e-12)
+
+
+def test_compare_pearson_and_spearman():
+    rng = np.random.default_rng(1)
+    a = pattern_rdm(rng.normal(size=(20, 6)))
+    assert compare_rdms(a, a) == pytest.approx(1.0)
+    assert compare_rdms(a, a**3, method="spearman") == pytest.approx(1.0)  # monotone: rank-identical
+    assert compare_rdms(a, a**3) < 1.0
+    with pytest.raises(BrainbenchError, match="unknown RDM comparison"):
+        compare_rdms(a, a, method="kendall")
+
+
+def test_rdm_reliability_of_signal_and_of_noise():
+    rng = np.random.default_rng(2)
+    signal = rng.normal(size=(40, 30))
+    reliable = signal[None] + 0.3 * rng.normal(size=(8, 40, 30))
+    noise = rng.normal(size=(8, 40, 30))
+    assert split_half_rdm_reliability(reliable) > 0.9
+    assert abs(split_half_rdm_reliability(noise)) < 0.15
+
+
+def _planted(noise: float = 0.8, seed: int = 0):
+    """Two sites (regions) of 16 units each whose signal is the 4 x 4 pooled image itself.
+
+    The layer ``fine`` is that image in 3 identical channels, so each site's noise-free
+    RDM equals the layer's RDM exactly (a pattern repeated has the same correlations).
+    """
+    rng = np.random.default_rng(seed)
+    images = rng.random((90, 16, 16))
+    from brainbench.data.stimuli import StimulusSet
+
+    stimuli = StimulusSet.from_arrays(list(images))
+    batch = torch.stack([to_tensor(stimuli.image(k), PREP) for k in range(len(stimuli))])
+    fine = _model().forward_layers(batch, ["fine"])["fine"].reshape(90, -1).double().numpy()
+    responses = fine[:, :32]  # channels 0 and 1: site A, site B
+    trials = responses[None] + noise * responses.std() * rng.normal(size=(6, *responses.shape))
+    return images, trials
+
+
+def test_a_planted_layer_is_found_and_ceiled(one_torch_thread):
+    images, trials = _planted()
+    data = wrap_recordings(trials, images, identifier="rsa-planted", region=["A"] * 16 + ["B"] * 16)
+    bench = custom_benchmark(data.assembly, data.stimuli, kind="representation", metrics=["rdm-similarity"])
+    dataset = brainbench.score(_model(), bench, progress=False)
+    assert dataset.attrs["benchmark_kind"] == "representation"
+    assert dataset.attrs["best_layer"] == "fine"
+    assert list(dataset["neuroid_id"].values) == ["A", "B"] and dataset.attrs["n_reliable"] == 2
+    assert ((dataset["ceiling"].values > 0.6) & (dataset["ceiling"].values < 0.95)).all()  # noisy, not trivial
+    # the planted layer's RDM is the sites' signal RDM: all of the explainable RDM variance
+    assert abs(dataset.attrs["score"] - 1.0) < 0.1
+    assert dataset["r"].sel(layer="fine").min() > dataset["r"].sel(layer="coarse").max()
+
+
+def test_a_representation_benchmark_takes_no_readout_and_only_representation_metrics(one_torch_thread):
+    images, trials = _planted()
+    data = wrap_recordings(trials, images, identifier="rsa-planted2")
+    bench = custom_benchmark(data.assembly, data.stimuli, kind="representation", metrics=["rdm-similarity"])
+    with pytest.raises(BrainbenchError, match="fits no readout"):
+        brainbench.score(_model(), bench, readout="spatial", progress=False)
+    wrong = custom_benchmark(data.assembly, data.stimuli, kind="representation", metrics=["pearson-r"])
+    with pytest.raises(BrainbenchError, match="needs metrics of kind 'representation'"):
+        brainbench.score(_model(), wrong, progress=False)
+
+
+def test_rsa_runs_on_real_v4(mirror, one_torch_thread):
+    """The same metric on a per-neuroid benchmark: the population RDM of the trial means as one site."""
+    dataset = brainbench.score("alexnet-untrained", "cowley2023-V4-rsa", layers=["conv3", "pool5"], progress=False)
+    assert dataset.sizes["neuroid"] == 1 and dataset.attrs["n_reliable"] == 1
+    assert 0.6 < float(dataset["ceiling"].item()) < 0.95
+    assert 0.05 < float(dataset["r"].max()) < 0.4  # an untrained network: weakly similar, not 0 and not 1
