@@ -9,7 +9,8 @@ data           ``data/`` downloads, ``extracted/`` archives    yes (from the mir
                                                                or the network)
 activations    ``activations/`` layer ``.npy`` files           yes
 assemblies     ``assemblies/`` built NeuralAssembly netCDF     yes
-scores         ``scores/`` the analyses' score cache           yes
+scores         ``scores/`` score files of brainbench < 0.2       not used any more
+                (``analyze`` now reads the results store)
 results        ``results.sqlite`` and ``results/`` netCDF      no: re-score the run
 =============  ==============================================  =====================
 
