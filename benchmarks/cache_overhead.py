@@ -3,8 +3,9 @@
 Runs ``brainbench score MODEL BENCHMARK --json --no-store`` as fresh processes, once to
 fill the cache (not timed), then ``--pairs`` times each way, interleaved (checked,
 unchecked, checked, ...; the order inside each pair alternates) so drifting machine load
-hits both alike. "Unchecked" sets ``BRAINBENCH_VERIFY=0``, which skips the sha256
-comparison of every cached file (sizes are still compared). Prints one JSON object:
+hits both alike; wall and CPU (user + system) seconds are both reported. "Unchecked"
+sets ``BRAINBENCH_VERIFY=0``, which skips the sha256 comparison of every cached file
+(sizes are still compared). Prints one JSON object:
 wall seconds of every run, the medians, their ratio, and the median of the per-pair
 ratios.
 
@@ -31,15 +32,20 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def run_once(model: str, benchmark: str, env: dict[str, str]) -> tuple[float, dict]:
-    """Wall seconds of one ``brainbench score`` process and its JSON summary."""
+def run_once(model: str, benchmark: str, env: dict[str, str]) -> tuple[float, float, dict]:
+    """Wall seconds and CPU seconds (user + system) of one ``brainbench score`` process, and its JSON."""
+    import resource
+
     command = [sys.executable, "-m", "brainbench.cli.main", "score", model, benchmark, "--json", "--no-store"]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if done.returncode != 0:
         raise SystemExit(f"brainbench score failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
-    return elapsed, json.loads(done.stdout.strip().splitlines()[-1])
+    return elapsed, cpu, json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
@@ -57,15 +63,17 @@ def main() -> None:
     checked_env = {**env, "BRAINBENCH_VERIFY": "1"}
     unchecked_env = {**env, "BRAINBENCH_VERIFY": "0"}
 
-    _, first = run_once(args.model, args.benchmark, checked_env)  # fills the cache
+    _, _, first = run_once(args.model, args.benchmark, checked_env)  # fills the cache
     times: dict[str, list[float]] = {"checked": [], "unchecked": []}
+    cpu: dict[str, list[float]] = {"checked": [], "unchecked": []}
     scores = set()
     for pair in range(args.pairs):
         order = ("checked", "unchecked") if pair % 2 == 0 else ("unchecked", "checked")
         for label in order:
-            elapsed, summary = run_once(args.model, args.benchmark,
-                                        checked_env if label == "checked" else unchecked_env)
+            elapsed, seconds, summary = run_once(args.model, args.benchmark,
+                                                 checked_env if label == "checked" else unchecked_env)
             times[label].append(round(elapsed, 3))
+            cpu[label].append(round(seconds, 3))
             scores.add(summary["score"])
     medians = {label: statistics.median(values) for label, values in times.items()}
     pair_ratios = [c / u for c, u in zip(times["checked"], times["unchecked"], strict=True)]
@@ -76,6 +84,9 @@ def main() -> None:
         "wall_s": times, "median_s": medians,
         "ratio_of_medians": round(medians["checked"] / medians["unchecked"], 4),
         "median_pair_ratio": round(statistics.median(pair_ratios), 4),
+        # CPU time (user + system) moves less than wall time when other work shares the cores
+        "cpu_s": cpu, "cpu_ratio_of_medians": round(statistics.median(cpu["checked"])
+                                                    / statistics.median(cpu["unchecked"]), 4),
     }))
 
 
