@@ -6,7 +6,7 @@ MODEL ?= alexnet-untrained
 BENCHMARK ?= cowley2023-V4
 ARGS ?=
 
-.PHONY: setup test score lint
+.PHONY: setup test score lint typecheck
 
 setup: $(VENV)/.installed
 
@@ -20,7 +20,10 @@ $(VENV)/.installed: pyproject.toml
 lint: setup
 	$(BIN)/ruff check .
 
-test: setup lint
+typecheck: setup
+	$(BIN)/mypy
+
+test: setup lint typecheck
 	$(BIN)/pytest -q
 
 score: setup

@@ -6,6 +6,7 @@ Importing this package is cheap: torch and the plugins load only when used.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 # MKL's OpenMP threads spin while they wait; whenever another process competes for the
 # cores, that made a 576 x 576 eigh 10-50x slower (3 s instead of 0.05 s on 2 cores).
@@ -28,7 +29,7 @@ __version__ = _version()
 __all__ = ["__version__", "score"]
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     if name == "score":
         from brainbench.scoring import score
 

@@ -27,8 +27,10 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import torch
 
 from brainbench import cache_integrity
@@ -59,7 +61,7 @@ def _cache_file(model: TorchModel, layer: str, key: str) -> Path:
 
 def get_activations(model: TorchModel, stimuli: StimulusSet, layers: Sequence[str],
                     prep: Preprocessing, device: torch.device, batch_size: int = 32,
-                    progress: bool = True, use_cache: bool = True) -> dict[str, np.ndarray]:
+                    progress: bool = True, use_cache: bool = True) -> dict[str, NpyRows]:
     """Activations of ``layers`` for every stimulus, from the cache or one forward pass.
 
     Returns:
@@ -73,8 +75,9 @@ def get_activations(model: TorchModel, stimuli: StimulusSet, layers: Sequence[st
     cached = [layer for layer in layers if use_cache and files[layer].is_file()]
     reasons = cache_integrity.check_many([files[layer] for layer in cached])
     for layer in cached:
-        if reasons[files[layer]] is not None:
-            cache_integrity.discard(files[layer], reasons[files[layer]])
+        reason = reasons[files[layer]]
+        if reason is not None:
+            cache_integrity.discard(files[layer], reason)
     missing = [layer for layer in layers if not (use_cache and files[layer].is_file())]
     if missing:
         _extract(model, stimuli, missing, prep, device, batch_size, progress, files)
@@ -158,7 +161,7 @@ class NpyRows:
     def __repr__(self) -> str:
         return f"NpyRows({self.path.name}, shape={self.shape}, dtype={self.dtype})"
 
-    def __getitem__(self, index) -> np.ndarray:
+    def __getitem__(self, index: int | slice | tuple[Any, ...]) -> np.ndarray:
         if not isinstance(index, slice):
             return np.asarray(self)[index]
         start, stop, step = index.indices(self.shape[0])
@@ -169,6 +172,6 @@ class NpyRows:
                            offset=self._offset + start * self._row_items * self.dtype.itemsize)
         return data.reshape((count, *self.shape[1:]))
 
-    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+    def __array__(self, dtype: npt.DTypeLike | None = None, copy: bool | None = None) -> np.ndarray:
         data = self[0:self.shape[0]]
         return data if dtype is None else data.astype(dtype, copy=False)

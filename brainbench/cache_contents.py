@@ -24,9 +24,13 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from brainbench import cache_integrity
 from brainbench.errors import BrainbenchError
+
+if TYPE_CHECKING:
+    from brainbench.data.fetch import RemoteFile
 
 FOLDERS: dict[str, tuple[str, ...]] = {
     "data": ("data", "extracted"),
@@ -157,13 +161,14 @@ def _skip(path: Path) -> bool:
     return path.name.endswith(cache_integrity.SUFFIX) or bool(cache_integrity.TEMP_NAME.match(path.name))
 
 
-def _declared_downloads() -> dict[Path, object]:
+def _declared_downloads() -> dict[Path, RemoteFile]:
     """Cached download path -> its RemoteFile, for every registered assembly that lists one."""
     from brainbench.data.fetch import cache_path
     from brainbench.registry import get_registry, load_object
 
-    found: dict[Path, object] = {}
-    for entry in get_registry().entries("assemblies"):
+    registry = get_registry()
+    found: dict[Path, RemoteFile] = {}
+    for entry in map(registry.assembly, registry.ids("assemblies")):
         try:
             remotes = load_object(entry.python_name)(**entry.params).remote_files()
         except Exception:  # a plugin that cannot be built here declares nothing we can check

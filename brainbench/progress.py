@@ -10,10 +10,13 @@ it is removed when done (``leave=False``), so only the outer bar stays on screen
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tqdm.std import tqdm as ProgressBar
 
 
-def tqdm(iterable: Any = None, *, disable: bool | None = False, **kwargs: Any):
+def tqdm(iterable: Any = None, *, disable: bool | None = False, **kwargs: Any) -> ProgressBar[Any]:
     """:func:`tqdm.auto.tqdm` with brainbench's defaults; same arguments.
 
     ``disable=True`` turns the bar off; otherwise it is drawn only when its ``file``

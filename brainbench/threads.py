@@ -19,7 +19,7 @@ import contextlib
 import functools
 import math
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -69,11 +69,11 @@ def cgroup_cpu_limit(root: Path = CGROUP_ROOT, proc_cgroup: Path = PROC_CGROUP) 
             except ValueError:
                 return None
     for sub in ("cpu", "cpu,cpuacct", "cpuacct,cpu"):
-        quota, period = _read(root / sub / "cpu.cfs_quota_us"), _read(root / sub / "cpu.cfs_period_us")
-        if quota is None:
+        quota_us, period_us = _read(root / sub / "cpu.cfs_quota_us"), _read(root / sub / "cpu.cfs_period_us")
+        if quota_us is None:
             continue
         try:
-            q, p = int(quota), int(period or 100000)
+            q, p = int(quota_us), int(period_us or 100000)
         except ValueError:
             return None
         return None if q <= 0 or p <= 0 else q / p
@@ -110,14 +110,14 @@ def _parse(value: object, source: str) -> int:
     return count
 
 
-def resolve_threads(threads: int | None = None, environ: dict[str, str] | None = None,
+def resolve_threads(threads: int | None = None, environ: Mapping[str, str] | None = None,
                     cpus: int | None = None) -> int:
     """The thread count to use: ``threads``, else the first set of :data:`ENV_VARS`, else the default."""
     if threads is not None:
         return _parse(threads, "threads")
-    environ = os.environ if environ is None else environ
+    env: Mapping[str, str] = os.environ if environ is None else environ
     for name in ENV_VARS:
-        value = environ.get(name, "").strip()
+        value = env.get(name, "").strip()
         if value:
             return _parse(value, name)
     return default_threads(cpus)
@@ -150,7 +150,7 @@ def scoped_threads(fn: F) -> F:
     """
 
     @functools.wraps(fn)
-    def wrapper(*args, threads: int | None = None, **kwargs):
+    def wrapper(*args: Any, threads: int | None = None, **kwargs: Any) -> Any:
         count = resolve_threads(threads)
         with limit_threads(count):
             return fn(*args, threads=count, **kwargs)

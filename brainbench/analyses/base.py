@@ -18,14 +18,18 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import xarray as xr
 
 from brainbench.errors import BrainbenchError
+
+if TYPE_CHECKING:  # matplotlib is the optional `analysis` extra
+    from matplotlib.figure import Figure
 
 #: A neuroid counts as reliable when its split-half ceiling exceeds this (Spearman-Brown
 #: corrected reliability of the trial-averaged response; 0.5 means at least half of its
@@ -51,7 +55,7 @@ class AnalysisResult:
 
     name: str
     dataset: xr.Dataset
-    figures: dict[str, Any] = field(default_factory=dict)
+    figures: dict[str, Figure] = field(default_factory=dict)
     numbers: dict[str, Any] = field(default_factory=dict)
     markdown: str = ""
 
@@ -83,11 +87,12 @@ class AnalysisResult:
         return paths
 
     def close(self) -> None:
-        """Release the figures' memory (matplotlib keeps them until closed)."""
-        import matplotlib.pyplot as plt
-
+        """Release the figures' memory (pyplot keeps the figures it made until they are closed)."""
+        pyplot = sys.modules.get("matplotlib.pyplot")  # only a plugin's pyplot figures need it
         for figure in self.figures.values():
-            plt.close(figure)
+            if pyplot is not None:
+                pyplot.close(figure)
+            figure.clear()
 
 
 class Analysis:
@@ -102,7 +107,8 @@ class Analysis:
     description: ClassVar[str] = ""
     multi_readout: ClassVar[bool] = False
 
-    def run(self, scores: list[xr.Dataset], **params: Any) -> AnalysisResult:
+    def run(self, scores: list[xr.Dataset], *args: Any, **params: Any) -> AnalysisResult:
+        """Analyse ``scores``; ``params`` are the subclass's own keyword parameters (``--param``)."""
         raise NotImplementedError
 
     def default_readouts(self, available: list[str]) -> list[str] | None:
@@ -152,20 +158,23 @@ def combine_scores(scores: list[xr.Dataset], variables: tuple[str, ...] = ("ev",
         if list(map(str, dataset["layer"].values)) != layers:
             raise AnalysisError("score datasets were made on different layers; score every benchmark "
                                 "on the same layers.")
-    shared = set.intersection(*({c for c in d.coords if d[c].dims == ("neuroid",)} for d in scores))
+    shared = set.intersection(*({str(c) for c in d.coords if d[c].dims == ("neuroid",)} for d in scores))
     shared -= {"neuroid_id", "region", "benchmark"}
     parts = []
     for dataset in scores:
         n = dataset.sizes["neuroid"]
         benchmark = str(dataset.attrs.get("benchmark", "unknown"))
-        data = {v: (("neuroid", "layer"), dataset[v].transpose("neuroid", "layer").values.astype(np.float64))
-                for v in variables if v in dataset}
+        data: dict[str, tuple[tuple[str, ...], np.ndarray]] = {
+            v: (("neuroid", "layer"), dataset[v].transpose("neuroid", "layer").values.astype(np.float64))
+            for v in variables
+            if v in dataset
+        }
         ceiling = dataset["ceiling"].values if "ceiling" in dataset else np.full(n, np.nan)
         data["ceiling"] = (("neuroid",), np.asarray(ceiling, dtype=np.float64))
         best = str(dataset.attrs.get("best_layer", layers[0]))
         data["headline_layer"] = (("neuroid",), np.full(n, best))
         ids = dataset["neuroid_id"].values if "neuroid_id" in dataset.coords else np.arange(n)
-        coords = {
+        coords: dict[str, Any] = {
             "layer": layers,
             "neuroid_id": ("neuroid", np.asarray([str(i) for i in ids])),
             "benchmark": ("neuroid", np.full(n, benchmark)),
@@ -248,7 +257,7 @@ def summary_numbers(combined: xr.Dataset, threshold: float = RELIABILITY_THRESHO
         numbers["by_region"][name] = {
             **_fractions(ev[mask], ceiling[mask], threshold),
             "preferred_layer_counts": counts,
-            "modal_preferred_layer": max(counts, key=counts.get) if mask.any() else None,
+            "modal_preferred_layer": max(counts, key=lambda layer: counts[layer]) if mask.any() else None,
         }
     return numbers
 

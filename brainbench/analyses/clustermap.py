@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import itertools
 import json
-from typing import Any
 
 import numpy as np
 import xarray as xr
+from matplotlib.figure import Figure
 
 from brainbench.analyses.base import (
     RELIABILITY_THRESHOLD,
@@ -97,8 +97,13 @@ class Clustermap(Analysis):
         return AnalysisResult(self.name, dataset, figures, numbers, markdown)
 
 
-def draw(corr: np.ndarray, region: np.ndarray, regions: list[str], method: str, label: str, title: str) -> Any:
-    """A seaborn clustermap of ``corr`` (re-clustered for this subset) with region colour bars."""
+def draw(corr: np.ndarray, region: np.ndarray, regions: list[str], method: str, label: str, title: str) -> Figure:
+    """A seaborn clustermap of ``corr`` (re-clustered for this subset) with region colour bars.
+
+    seaborn draws a clustermap on a pyplot figure (in whatever backend is active; it never
+    selects one); the figure is then released from pyplot, like every analysis figure.
+    """
+    import matplotlib.pyplot as plt
     import seaborn as sns
     from matplotlib.patches import Patch
 
@@ -118,4 +123,6 @@ def draw(corr: np.ndarray, region: np.ndarray, regions: list[str], method: str, 
                            loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     grid.figure.suptitle(f"Clustered correlations between layer profiles: {label}\n{title}\n"
                          f"colour: {R_LABEL}; bars: region", fontsize=10, y=1.09)
-    return grid.figure
+    figure: Figure = grid.figure
+    plt.close(figure)  # pyplot forgets it (no window, no notebook auto-display); it still saves
+    return figure

@@ -8,10 +8,10 @@ predicted, so a low EV there says little about the model.
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import numpy as np
 import xarray as xr
+from matplotlib.figure import Figure
 
 from brainbench.analyses.base import (
     RELIABILITY_THRESHOLD,
@@ -23,7 +23,7 @@ from brainbench.analyses.base import (
     summary_numbers,
     summary_table,
 )
-from brainbench.analyses.figures import new_figure, region_palette, style_axes, subtitle
+from brainbench.analyses.figures import new_figure_grid, region_palette, style_axes, subtitle
 from brainbench.analyses.layer_profile import EV_LABEL
 
 
@@ -46,12 +46,13 @@ class EVDistribution(Analysis):
         return AnalysisResult(self.name, dataset, {"ev_distribution": figure}, numbers, markdown)
 
 
-def plot(combined: xr.Dataset, ev: np.ndarray, threshold: float, bins: int) -> Any:
+def plot(combined: xr.Dataset, ev: np.ndarray, threshold: float, bins: int) -> Figure:
     region = combined["region"].values
     ceiling = combined["ceiling"].values
     regions = regions_in_order(region)
     palette = region_palette(regions)
-    figure, (left, right) = new_figure(11.0, 4.3, ncols=2)
+    figure, axes = new_figure_grid(11.0, 4.3, ncols=2)
+    left, right = axes[0]
     finite = ev[np.isfinite(ev)]
     low = max(float(np.percentile(finite, 1)), -2.0) if finite.size else -1.0
     edges = np.linspace(min(low, 0.0), max(float(finite.max()) if finite.size else 1.0, 0.05), bins + 1)

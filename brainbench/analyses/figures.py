@@ -1,4 +1,8 @@
-"""Shared figure style: one colour per brain region in every figure, Agg backend.
+"""Shared figure style: one colour per brain region in every figure.
+
+Figures are plain :class:`matplotlib.figure.Figure` objects, made without pyplot: they
+work headless under any backend and never change the backend a notebook or script chose
+(the CLI selects Agg itself, in ``brainbench.cli.analyze``).
 
 Known regions get fixed colours (the Allen Brain Observatory areas, macaque ventral
 stream areas); any other region gets a stable colour from its name, so a region keeps
@@ -9,13 +13,11 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterable
+from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only; never open a window (headless machines, CI)
-
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
 #: Fixed colours (Okabe-Ito and Tableau hues, colour-blind distinguishable in the common pairs).
 KNOWN_REGION_COLORS: dict[str, str] = {
@@ -57,13 +59,24 @@ def region_palette(regions: Iterable[str]) -> dict[str, str]:
     return palette
 
 
-def new_figure(width: float = 7.0, height: float = 4.5, **kwargs) -> tuple[Figure, object]:
-    """A figure and axes with the house style (inches; 150 dpi when written)."""
-    figure, axes = plt.subplots(figsize=(width, height), **kwargs)
-    return figure, axes
+def new_figure(width: float = 7.0, height: float = 4.5) -> tuple[Figure, Axes]:
+    """A figure with one axes in the house style (inches; 150 dpi when written), outside pyplot."""
+    figure = Figure(figsize=(width, height))
+    return figure, figure.add_subplot()
 
 
-def style_axes(ax, title: str, xlabel: str, ylabel: str) -> None:
+def new_figure_grid(width: float, height: float, nrows: int = 1, ncols: int = 1,
+                    **kwargs: Any) -> tuple[Figure, np.ndarray]:
+    """A figure with an ``nrows`` x ``ncols`` array of axes (always 2-D), outside pyplot.
+
+    ``kwargs`` go to :meth:`matplotlib.figure.Figure.subplots` (``sharey``, ``gridspec_kw``, ...).
+    """
+    figure = Figure(figsize=(width, height))
+    axes = figure.subplots(nrows, ncols, squeeze=False, **kwargs)
+    return figure, np.asarray(axes)
+
+
+def style_axes(ax: Axes, title: str, xlabel: str, ylabel: str) -> None:
     ax.set_title(title, fontsize=11)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
+from matplotlib.figure import Figure
 
 from brainbench.analyses.base import (
     NO_LAYER,
@@ -34,7 +35,7 @@ from brainbench.analyses.base import (
     summary_numbers,
     summary_table,
 )
-from brainbench.analyses.figures import new_figure, region_palette, style_axes, subtitle
+from brainbench.analyses.figures import new_figure_grid, region_palette, style_axes, subtitle
 from brainbench.analyses.layer_profile import EV_LABEL
 from brainbench.analyses.stats import bootstrap_rows, multinomial_counts, percentile_interval, stimulus_bootstrap_ev
 
@@ -146,12 +147,13 @@ def stimulus_bootstrap(scores: list[xr.Dataset], region: np.ndarray, regions: li
     return out
 
 
-def plot(dataset: xr.Dataset, combined: xr.Dataset) -> Any:
+def plot(dataset: xr.Dataset, combined: xr.Dataset) -> Figure:
     """Median (left) and mean (right) EV per layer per region; band: neuroid CI, bars: stimulus CI."""
     regions = list(map(str, dataset["region"].values))
     layers = list(map(str, dataset["layer"].values))
     palette = region_palette(regions)
-    figure, axes = new_figure(max(9.0, 1.3 * len(layers) + 3), 4.6, ncols=2, sharey=True)
+    figure, grid = new_figure_grid(max(9.0, 1.3 * len(layers) + 3), 4.6, ncols=2, sharey=True)
+    axes = list(grid[0])
     x = np.arange(len(layers))
     offsets = (np.arange(len(regions)) - (len(regions) - 1) / 2) * 0.06
     level = int(100 * float(dataset.attrs["level"]))

@@ -8,10 +8,10 @@ every layer scored with the same readout and splits.
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import numpy as np
 import xarray as xr
+from matplotlib.figure import Figure
 
 from brainbench.analyses.base import (
     NO_LAYER,
@@ -25,7 +25,7 @@ from brainbench.analyses.base import (
     summary_numbers,
     summary_table,
 )
-from brainbench.analyses.figures import new_figure, region_palette, style_axes, subtitle
+from brainbench.analyses.figures import new_figure, new_figure_grid, region_palette, style_axes, subtitle
 
 EV_LABEL = "explained variance (held-out R², fraction)"
 
@@ -57,10 +57,10 @@ class LayerProfile(Analysis):
 def sort_neuroids(region: np.ndarray, preferred: np.ndarray) -> np.ndarray:
     """Order: by region (first-appearance order), then preferred layer, then original order."""
     rank = {name: k for k, name in enumerate(regions_in_order(region))}
-    return np.lexsort((np.arange(region.size), preferred, [rank[r] for r in region]))
+    return np.lexsort((np.arange(region.size), preferred, np.asarray([rank[r] for r in region])))
 
 
-def heatmap(combined: xr.Dataset, preferred: np.ndarray) -> Any:
+def heatmap(combined: xr.Dataset, preferred: np.ndarray) -> Figure:
     """Neuroid x layer EV image with a region colour strip."""
     from matplotlib.colors import ListedColormap, TwoSlopeNorm
     from matplotlib.patches import Patch
@@ -75,8 +75,9 @@ def heatmap(combined: xr.Dataset, preferred: np.ndarray) -> Any:
     top = max(float(np.percentile(finite, 99)) if finite.size else 1.0, 1e-3)
     bottom = min(float(np.percentile(finite, 1)) if finite.size else -1.0, -1e-3)
     height = min(10.0, 4.0 + 0.02 * ev.shape[0])
-    figure, (strip, ax) = new_figure(2.5 + 0.6 * len(layers), height, ncols=2,
-                                     gridspec_kw={"width_ratios": [0.04, 1], "wspace": 0.02})
+    figure, axes = new_figure_grid(2.5 + 0.6 * len(layers), height, ncols=2,
+                                   gridspec_kw={"width_ratios": [0.04, 1], "wspace": 0.02})
+    strip, ax = axes[0]
     codes = np.asarray([regions.index(r) for r in region[order]])[:, None]
     strip.imshow(codes, aspect="auto", cmap=ListedColormap([palette[r] for r in regions]),
                  vmin=-0.5, vmax=len(regions) - 0.5, interpolation="nearest")
@@ -101,7 +102,7 @@ def heatmap(combined: xr.Dataset, preferred: np.ndarray) -> Any:
     return figure
 
 
-def profile_lines(combined: xr.Dataset) -> Any:
+def profile_lines(combined: xr.Dataset) -> Figure:
     """Each neuroid's EV profile (thin) and each region's median profile (thick)."""
     region = combined["region"].values
     ev = combined["ev"].values

@@ -8,10 +8,10 @@ headline score of a benchmark never uses it.
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import numpy as np
 import xarray as xr
+from matplotlib.figure import Figure
 
 from brainbench.analyses.base import (
     NO_LAYER,
@@ -60,7 +60,7 @@ class PreferredLayer(Analysis):
         return AnalysisResult(self.name, dataset, {"preferred_layer": figure}, numbers, markdown)
 
 
-def plot(counts: np.ndarray, regions: list[str], layers: list[str], combined: xr.Dataset) -> Any:
+def plot(counts: np.ndarray, regions: list[str], layers: list[str], combined: xr.Dataset) -> Figure:
     palette = region_palette(regions)
     figure, ax = new_figure(max(6.0, 0.9 * len(layers) + 2), 4.3)
     x = np.arange(len(layers))

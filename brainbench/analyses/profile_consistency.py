@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
+from matplotlib.figure import Figure
 
 from brainbench.analyses.base import (
     RELIABILITY_THRESHOLD,
@@ -27,7 +28,7 @@ from brainbench.analyses.base import (
     summary_numbers,
     summary_table,
 )
-from brainbench.analyses.figures import new_figure, region_palette, style_axes, subtitle
+from brainbench.analyses.figures import new_figure, new_figure_grid, region_palette, style_axes, subtitle
 from brainbench.analyses.stats import pair_values, permutation_test, profile_correlation
 
 R_LABEL = "Pearson r between two neuroids' layer profiles"
@@ -146,13 +147,12 @@ def _markdown(numbers: dict[str, Any], test: dict[str, Any], metric: str) -> str
 
 
 def histograms(distributions: dict[tuple[str, str], np.ndarray], regions: list[str], combined: xr.Dataset,
-               metric: str) -> Any:
+               metric: str) -> Figure:
     """Lower-triangle grid: within-region histograms on the diagonal, between-region below."""
     palette = region_palette(regions)
     k = len(regions)
     size = 2.6 if k > 1 else 5.0
-    figure, axes = new_figure(size * k + 0.8, size * k * 0.8 + 1.0, nrows=k, ncols=k, squeeze=False,
-                              sharex=True)
+    figure, axes = new_figure_grid(size * k + 0.8, size * k * 0.8 + 1.0, nrows=k, ncols=k, sharex=True)
     bins = np.linspace(-1, 1, 41)
     for a, first in enumerate(regions):
         for b, second in enumerate(regions):
@@ -180,7 +180,7 @@ def histograms(distributions: dict[tuple[str, str], np.ndarray], regions: list[s
     return figure
 
 
-def null_figure(null: np.ndarray, test: dict[str, Any], combined: xr.Dataset) -> Any:
+def null_figure(null: np.ndarray, test: dict[str, Any], combined: xr.Dataset) -> Figure:
     figure, ax = new_figure(6.0, 4.0)
     ax.hist(null, bins=40, color="0.6", label=f"shuffled region labels ({null.size})")
     ax.axvline(test["observed"], color="#D55E00", linewidth=2, label=f"observed (p = {test['p_value']:.3g})")

@@ -9,10 +9,12 @@ readout's own headline layer (chosen on training folds only).
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import xarray as xr
+from matplotlib.collections import PolyCollection
+from matplotlib.figure import Figure
 
 from brainbench.analyses.base import (
     RELIABILITY_THRESHOLD,
@@ -65,13 +67,14 @@ class RegimeComparison(Analysis):
         rows = ["| readout | median EV | max EV | EV > 0 | headline layer |", "| --- | ---: | ---: | ---: | --- |"]
         for k, name in enumerate(readouts):
             values = ev[k][np.isfinite(ev[k])]
-            entry = {"median_ev": float(np.median(values)) if values.size else None,
-                     "max_ev": float(values.max()) if values.size else None,
-                     "fraction_ev_positive": float((values > 0).mean()) if values.size else None,
-                     "headline_layer": str(best[k]), "summary": summary_numbers(combined[name], threshold)}
-            numbers["readouts"][name] = entry
-            rows.append(f"| {name} | {_f(entry['median_ev'])} | {_f(entry['max_ev'])} | "
-                        f"{_f(100 * entry['fraction_ev_positive'] if values.size else None, '.1f')}% | {best[k]} |")
+            median = float(np.median(values)) if values.size else None
+            top = float(values.max()) if values.size else None
+            positive = float((values > 0).mean()) if values.size else None
+            numbers["readouts"][name] = {"median_ev": median, "max_ev": top, "fraction_ev_positive": positive,
+                                         "headline_layer": str(best[k]),
+                                         "summary": summary_numbers(combined[name], threshold)}
+            rows.append(f"| {name} | {_f(median)} | {_f(top)} | "
+                        f"{_f(None if positive is None else 100 * positive, '.1f')}% | {best[k]} |")
         if len(readouts) == 1:
             rows.append("\nOnly one readout was scored; register or pass more with --readout to compare.")
         markdown = "Held-out EV per readout configuration at each readout's headline layer.\n\n" + "\n".join(rows)
@@ -83,7 +86,7 @@ def _f(value: float | None, spec: str = ".3f") -> str:
     return "-" if value is None else format(value, spec)
 
 
-def plot(ev: np.ndarray, readouts: list[str], combined: xr.Dataset) -> Any:
+def plot(ev: np.ndarray, readouts: list[str], combined: xr.Dataset) -> Figure:
     region = combined["region"].values
     regions = regions_in_order(region)
     palette = region_palette(regions)
@@ -98,7 +101,8 @@ def plot(ev: np.ndarray, readouts: list[str], combined: xr.Dataset) -> Any:
                 data.append(values)
         if data:
             parts = ax.violinplot(data, positions=positions, widths=width * 0.95, showmedians=True)
-            for body in parts["bodies"]:
+            # matplotlib's stubs type every value of this dict as one Collection; "bodies" is a list of them
+            for body in cast("list[PolyCollection]", parts["bodies"]):
                 body.set_facecolor(palette[name])
                 body.set_edgecolor(palette[name])
                 body.set_alpha(0.55)

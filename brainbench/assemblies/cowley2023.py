@@ -12,12 +12,17 @@ repeats per image (NaN-padded to 10).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, TypedDict
+
 import numpy as np
 
 from brainbench.assemblies.base import AssemblySource, LoadedAssembly, cached_build, content_key
 from brainbench.data.assembly import AssemblyError, make_assembly
 from brainbench.data.fetch import RemoteFile, extract_zip, fetch, home, load_npy
 from brainbench.data.stimuli import StimulusSet
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 COMMIT = "f4552ad9d34a466ebc66658f72a08a8e5038f1cf"
 BASE_URL = f"https://raw.githubusercontent.com/cowleygroup/V4_compact_models/{COMMIT}/data_V4_responses"
@@ -28,7 +33,13 @@ CITATION = (
 )
 READER_VERSION = 1
 
-SESSIONS = {
+class _Session(TypedDict):
+    images: tuple[str, str, int]  # (path, sha256, size in bytes)
+    responses: tuple[str, str, int]
+    subject: str
+
+
+SESSIONS: dict[str, _Session] = {
     "210325": {
         "images": ("images/images_210325.zip",
                    "992774eca3508a2ad01accb1a31f5f3e3d90248c49f4eec314f2a915a263e454", 1841475),
@@ -60,7 +71,7 @@ class Cowley2023(AssemblySource):
 
     def load(self, progress: bool = True) -> LoadedAssembly:
         archive = fetch(self._images, progress)
-        digest = self._images.known_hash.partition(":")[2][:12]
+        digest = SESSIONS[self.session]["images"][1][:12]  # the archive's sha256
         folder = extract_zip(archive, home() / "extracted" / DATASET / f"images_{self.session}_{digest}")
         members = [f"image{k:04d}.jpg" for k in range(1, 641)]
         missing = [m for m in members if not (folder / m).is_file()]
@@ -73,7 +84,7 @@ class Cowley2023(AssemblySource):
         assembly = cached_build(self.identifier, key, lambda: self._build(stimuli.ids, progress))
         return LoadedAssembly(assembly, stimuli)
 
-    def _build(self, stimulus_ids: list[str], progress: bool):
+    def _build(self, stimulus_ids: list[str], progress: bool) -> xr.DataArray:
         raw = load_npy(fetch(self._responses, progress))
         if raw.ndim != 3 or raw.shape[1] != len(stimulus_ids):
             raise AssemblyError(

@@ -110,14 +110,15 @@ def _main_variable(dataset: xr.Dataset, path: Path) -> xr.DataArray:
 
 def _variables_along(dataset: xr.Dataset, dim: str, skip: str) -> dict[str, np.ndarray]:
     """Every 1-d variable along ``dim`` (brainio stores index levels as plain variables)."""
-    out = {}
-    for name, var in dataset.variables.items():
+    out: dict[str, np.ndarray] = {}
+    for key, var in dataset.variables.items():
+        name = str(key)
         if name in (skip, *DIMS) or name.rstrip("_") in DIMS or var.dims != (dim,):
             continue
         values = var.values
         if values.dtype.kind == "S":
             values = values.astype(str)
-        out[str(name)] = values
+        out[name] = values
     return out
 
 

@@ -90,6 +90,9 @@ def analyze_command(
     check_seed(seed)
     check_device(device)
     out_dir = check_out_dir(out) or Path(f"brainbench-{analysis}-{model}")
+    import matplotlib
+
+    matplotlib.use("Agg")  # this command only writes files: never open a window (headless machines, CI)
     from brainbench.analyses import analyze
 
     result = analyze(analysis, model, list(benchmarks), readouts=readouts,

@@ -16,11 +16,12 @@ cache_app = typer.Typer(
 
 
 def _size(n: int) -> str:
+    value = float(n)
     for unit in ("B", "kB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
-        n /= 1000
-    return f"{n:,.1f} TB"  # pragma: no cover
+        if value < 1000 or unit == "GB":
+            return f"{value:,.0f} {unit}" if unit == "B" else f"{value:,.1f} {unit}"
+        value /= 1000
+    return f"{value:,.1f} TB"  # pragma: no cover
 
 
 @cache_app.command("show")

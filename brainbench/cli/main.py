@@ -13,7 +13,7 @@ import json
 import sys
 import warnings
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from typer.core import TyperGroup
@@ -28,13 +28,16 @@ if TYPE_CHECKING:
 class _Group(TyperGroup):
     """The root group: before parsing, boolean flags of every command lose their ``<bool>`` metavar."""
 
-    def main(self, *args, **kwargs):
+    def main(self, *args: Any, **kwargs: Any) -> Any:
         _hide_flag_metavars(self)
         return super().main(*args, **kwargs)
 
 
-def _hide_flag_metavars(command) -> None:
-    """Show flags as ``--json``, not ``--json <bool>``: they take no value (``--help`` included)."""
+def _hide_flag_metavars(command: Any) -> None:
+    """Show flags as ``--json``, not ``--json <bool>``: they take no value (``--help`` included).
+
+    ``command`` is a click command or group, of click itself or of the click typer vendors.
+    """
     context = command.context_class(command)
     for param in command.get_params(context):  # also creates the --help option, then cached
         if getattr(param, "is_flag", False) and param.metavar is None:
@@ -149,12 +152,13 @@ def describe(
 ) -> None:
     """Show everything a manifest declares about one id (without importing plugin code)."""
     from brainbench.registry import get_registry
+    from brainbench.registry.manifest import BenchmarkEntry
 
     registry = get_registry()
     kind, entry = registry.find(entry_id)
     data = entry.model_dump(mode="json")
     data = {"kind": singular(kind), **data}
-    if kind == "benchmarks":
+    if isinstance(entry, BenchmarkEntry):
         assembly = registry.assembly(entry.assembly)
         data["assembly_entry"] = {k: v for k, v in assembly.model_dump(mode="json").items()
                                   if k in ("description", "citation", "license", "url", "species", "info")}
@@ -184,12 +188,13 @@ def fetch(
     """Download (or find in the cache or BRAINBENCH_MIRROR) every data file of a benchmark."""
     from brainbench.benchmark import resolve_benchmark
     from brainbench.registry import get_registry, load_object
+    from brainbench.registry.manifest import AssemblyEntry
 
     registry = get_registry()
     kind, entry = registry.find(benchmark_id)
     if kind == "benchmarks":
         source = resolve_benchmark(benchmark_id, registry).source
-    elif kind == "assemblies":
+    elif isinstance(entry, AssemblyEntry):
         source = load_object(entry.python_name)(**entry.params)
     else:
         _error(f"{benchmark_id!r} is one of the {kind}, not a benchmark or assembly; "
@@ -260,7 +265,7 @@ def _print_error(message: str) -> None:
     typer.secho(f"error: {' '.join(message.split())}", fg=typer.colors.RED, err=True)
 
 
-def _parser_exceptions() -> tuple[tuple[type, ...], tuple[type, ...], tuple[type, ...]]:
+def _parser_exceptions() -> tuple[tuple[type[Any], ...], tuple[type[Any], ...], tuple[type[Any], ...]]:
     """``(usage errors, aborts, no-arguments help)`` of the parser typer uses.
 
     Recent typer versions vendor click as ``typer._click`` and raise its exceptions, not
@@ -280,7 +285,9 @@ def _parser_exceptions() -> tuple[tuple[type, ...], tuple[type, ...], tuple[type
 
 def _usage_sentence(error: Exception) -> str:
     """A parser error as one sentence that ends by pointing at the command's ``--help``."""
-    message = " ".join(error.format_message().split()).rstrip(".")
+    format_message = getattr(error, "format_message", None)  # click's (or typer's vendored click's) exceptions
+    text = format_message() if callable(format_message) else str(error)
+    message = " ".join(text.split()).rstrip(".")
     message = message[:1].lower() + message[1:]
     context = getattr(error, "ctx", None)
     command = context.command_path if context is not None else "brainbench"

@@ -142,7 +142,7 @@ def headline_lines(summary: dict) -> list[str]:
     return lines
 
 
-def _fmt(value) -> str:
+def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 

@@ -11,8 +11,9 @@ netCDF with :meth:`xarray.DataArray.identical`.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -31,8 +32,8 @@ class AssemblyError(BrainbenchError):
 def make_assembly(
     values: np.ndarray,
     *,
-    stimulus_ids,
-    neuroid_ids,
+    stimulus_ids: Iterable[object],
+    neuroid_ids: Iterable[object],
     identifier: str,
     species: str = "unknown",
     units: str = "unknown",
@@ -70,7 +71,7 @@ def make_assembly(
         if column.ndim != 1 or len(column) != sizes[dim]:
             raise AssemblyError(f"{dim} coordinate {name!r} has shape {column.shape} but the responses have "
                                 f"{sizes[dim]} {dim}s; give one value per {dim}.")
-    all_attrs = {
+    all_attrs: dict[str, Any] = {
         "identifier": identifier,
         "species": species,
         "units": units,
@@ -84,11 +85,21 @@ def make_assembly(
     return assembly
 
 
-def _plain_array(column) -> np.ndarray:
+def _plain_array(column: object) -> np.ndarray:
     array = np.asarray(column)
     if array.dtype.kind in "OUS":
         return np.asarray([str(v) for v in array], dtype=object)
     return array
+
+
+def _first_repeat(values: list[Any]) -> Any:
+    """The first value that has appeared before (``values`` has a repeat)."""
+    seen: set[Any] = set()
+    for value in values:
+        if value in seen:
+            return value
+        seen.add(value)
+    return None
 
 
 def validate_assembly(assembly: xr.DataArray) -> xr.DataArray:
@@ -111,8 +122,7 @@ def validate_assembly(assembly: xr.DataArray) -> xr.DataArray:
             raise AssemblyError(f"assembly needs a coordinate {coord!r} along {dim!r}.")
         ids = assembly[coord].values
         if len(set(ids.tolist())) != len(ids):
-            seen: set = set()
-            dup = next(i for i in ids.tolist() if i in seen or seen.add(i))
+            dup = _first_repeat(ids.tolist())
             raise AssemblyError(f"{coord} must be unique; {dup!r} appears more than once.")
     for name, index in assembly.indexes.items():
         if getattr(index, "nlevels", 1) > 1:

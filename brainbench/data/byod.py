@@ -32,8 +32,10 @@ import warnings
 import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any, TypeAlias
 
 import numpy as np
+import xarray as xr
 
 from brainbench.assemblies.base import LoadedAssembly
 from brainbench.data.assembly import MEAN_DIMS, TRIAL_DIMS, AssemblyError, load_assembly, make_assembly
@@ -41,6 +43,15 @@ from brainbench.data.fetch import load_npy, safe_members
 from brainbench.data.stimuli import StimulusSet, natural_key
 from brainbench.errors import DataError
 from brainbench.identifiers import check_identifier
+
+#: ``responses`` of :func:`wrap_recordings`: an array (or nested sequences) of numbers, or a
+#: ``.npy`` / ``.nc`` file.
+ResponsesLike: TypeAlias = "np.ndarray | Sequence[Any] | str | os.PathLike[str]"
+#: ``images`` of :func:`wrap_recordings`: a StimulusSet, a folder or ``.zip``, a list of image
+#: files, an array ``(stimulus, H, W[, 3])`` or a list of arrays.
+ImagesLike: TypeAlias = (
+    "StimulusSet | str | os.PathLike[str] | np.ndarray | Sequence[str | os.PathLike[str]] | Sequence[np.ndarray]"
+)
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp"}
 MIN_STIMULI = 3
@@ -55,7 +66,7 @@ def _numeric(values: np.ndarray, source: str) -> np.ndarray:
     return values.astype(float, copy=False)
 
 
-def _read_responses(responses) -> tuple[np.ndarray, bool]:
+def _read_responses(responses: ResponsesLike) -> tuple[np.ndarray, bool]:
     """``(values, from_netcdf)``; netCDF assemblies come in the canonical dim order."""
     if isinstance(responses, (str, os.PathLike)):
         path = Path(responses)
@@ -91,7 +102,7 @@ def _select_by_stem(candidates: Sequence[str], stimulus_ids: Sequence[str] | Non
     return [by_stem[i][0] for i in ids]
 
 
-def _read_images(images, identifier: str, stimulus_ids: Sequence[str] | None) -> tuple[StimulusSet, bool]:
+def _read_images(images: ImagesLike, identifier: str, stimulus_ids: Sequence[str] | None) -> tuple[StimulusSet, bool]:
     """The stimulus set, and whether ``stimulus_ids`` already selected and ordered it."""
     if isinstance(images, StimulusSet):
         return (images if stimulus_ids is None else images.subset([str(i) for i in stimulus_ids])), True
@@ -117,10 +128,13 @@ def _read_images(images, identifier: str, stimulus_ids: Sequence[str] | None) ->
         raise DataError(f"images must be a folder, a .zip file, a list of files or an array; got {path}.")
     if isinstance(images, np.ndarray):
         return StimulusSet.from_arrays(list(images), identifier=identifier), False
-    images = list(images)
-    if images and isinstance(images[0], (str, os.PathLike)):
-        return StimulusSet.from_files(images, identifier=identifier), False
-    return StimulusSet.from_arrays(images, identifier=identifier), False
+    items = list(images)
+    files = [Path(p) for p in items if isinstance(p, (str, os.PathLike))]
+    if files:
+        if len(files) != len(items):
+            raise DataError("a list of images must hold only image files or only arrays, not both.")
+        return StimulusSet.from_files(files, identifier=identifier), False
+    return StimulusSet.from_arrays([np.asarray(im) for im in items], identifier=identifier), False
 
 
 def _canonical_axes(values: np.ndarray, dims: Sequence[str] | None, n_images: int) -> np.ndarray:
@@ -147,8 +161,8 @@ def _canonical_axes(values: np.ndarray, dims: Sequence[str] | None, n_images: in
 
 
 def wrap_recordings(
-    responses,
-    images,
+    responses: ResponsesLike,
+    images: ImagesLike,
     *,
     identifier: str = "custom",
     dims: Sequence[str] | None = None,
@@ -159,8 +173,8 @@ def wrap_recordings(
     units: str = "unknown",
     response_window_ms: tuple[float, float] = (float("nan"), float("nan")),
     citation: str = "",
-    neuroid_coords: Mapping[str, Sequence] | None = None,
-    stimulus_coords: Mapping[str, Sequence] | None = None,
+    neuroid_coords: Mapping[str, Sequence[Any]] | None = None,
+    stimulus_coords: Mapping[str, Sequence[Any]] | None = None,
 ) -> LoadedAssembly:
     """A validated assembly plus stimulus set from a user's own recordings.
 
@@ -230,7 +244,7 @@ def wrap_recordings(
     return LoadedAssembly(_drop_constant(assembly), stimuli)
 
 
-def _drop_constant(assembly):
+def _drop_constant(assembly: xr.DataArray) -> xr.DataArray:
     """Drop (with a warning) neuroids whose trial-averaged response never varies; refuse if all do."""
     values = assembly.values
     with warnings.catch_warnings():

@@ -23,6 +23,7 @@ import zipfile
 from collections.abc import Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -33,7 +34,7 @@ from brainbench.errors import DataError
 _IMAGE_ERRORS = (OSError, SyntaxError, ValueError, struct.error, Image.DecompressionBombError, EOFError)
 
 
-def natural_key(name: str) -> tuple:
+def natural_key(name: str) -> tuple[tuple[int, int, str], ...]:
     """Sort key that orders digit runs by value: ``img2`` before ``img10`` (case-insensitive)."""
     return tuple((0, int(part), part) if part.isdigit() else (1, 0, part.lower())
                  for part in re.split(r"(\d+)", name) if part)
@@ -77,7 +78,7 @@ class StimulusSet:
     """
 
     def __init__(self, ids: Sequence[str], sources: Sequence[object], kind: str,
-                 metadata: Mapping[str, Sequence] | None = None, identifier: str = "") -> None:
+                 metadata: Mapping[str, Sequence[Any]] | None = None, identifier: str = "") -> None:
         ids = [str(i) for i in ids]
         if len(set(ids)) != len(ids):
             dup = next(i for i in ids if ids.count(i) > 1)
@@ -85,7 +86,8 @@ class StimulusSet:
         if len(sources) != len(ids):
             raise DataError(f"{len(ids)} stimulus ids but {len(sources)} images.")
         self.ids: list[str] = ids
-        self._sources = list(sources)
+        # by kind: a Path ("file"), an (archive Path, member name) pair ("zip") or a uint8 array ("array")
+        self._sources: list[Any] = list(sources)
         self._kind = kind
         self.identifier = identifier
         self.metadata = {k: list(v) for k, v in (metadata or {}).items()}
@@ -96,18 +98,21 @@ class StimulusSet:
     # construction -----------------------------------------------------------------
     @classmethod
     def from_files(cls, paths: Sequence[str | os.PathLike], ids: Sequence[str] | None = None,
-                   **kwargs) -> StimulusSet:
-        """Images from files, in the order given; ids default to the file stems."""
-        paths = [Path(p) for p in paths]
-        for p in paths:
+                   **kwargs: Any) -> StimulusSet:
+        """Images from files, in the order given; ids default to the file stems.
+
+        ``kwargs`` (``metadata``, ``identifier``) go to :class:`StimulusSet`.
+        """
+        files = [Path(p) for p in paths]
+        for p in files:
             if not p.is_file():
                 raise DataError(f"stimulus image {p} does not exist.")
-        ids = ids if ids is not None else [p.stem for p in paths]
-        return cls(ids, paths, "file", **kwargs)
+        ids = ids if ids is not None else [p.stem for p in files]
+        return cls(ids, files, "file", **kwargs)
 
     @classmethod
     def from_zip(cls, archive: str | os.PathLike, members: Sequence[str],
-                 ids: Sequence[str] | None = None, **kwargs) -> StimulusSet:
+                 ids: Sequence[str] | None = None, **kwargs: Any) -> StimulusSet:
         """Images read lazily from members of one zip archive."""
         archive = Path(archive)
         with zipfile.ZipFile(archive) as zf:
@@ -120,7 +125,7 @@ class StimulusSet:
 
     @classmethod
     def from_arrays(cls, images: np.ndarray | Sequence[np.ndarray], ids: Sequence[str] | None = None,
-                    **kwargs) -> StimulusSet:
+                    **kwargs: Any) -> StimulusSet:
         """Images from arrays ``(H, W)`` grayscale or ``(H, W, 3)`` RGB.
 
         Pixel values follow the module docstring's one-range-per-set rule (uint8 0-255,

@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from brainbench.data.fetch import offline
 from brainbench.models.base import ModelError, TorchModel
+
+if TYPE_CHECKING:
+    from torchvision.models import WeightsEnum
 
 LAYERS = {
     "conv1": "features.1",
@@ -30,7 +34,7 @@ LAYERS = {
 }
 
 
-def _weights_file(weights) -> Path:
+def _weights_file(weights: WeightsEnum) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(weights.url)
 
 

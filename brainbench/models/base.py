@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from functools import cached_property
+from typing import Any
 
 import torch
 
@@ -89,7 +90,7 @@ class TorchModel:
         outputs: dict[str, torch.Tensor] = {}
         handles = []
         for layer in layers:
-            def hook(_module, _inputs, output, layer=layer):
+            def hook(_module: torch.nn.Module, _inputs: Any, output: torch.Tensor, layer: str = layer) -> None:
                 outputs[layer] = output.detach().clone()
 
             handles.append(named[self.layer_modules[layer]].register_forward_hook(hook))

@@ -35,17 +35,17 @@ def place(image: Image.Image, prep: Preprocessing) -> Image.Image:
     inner = max(1, round(size * prep.canvas_fraction))
     width, height = image.size
     if prep.placement == "resize":
-        placed = image.resize((inner, inner), Image.BICUBIC)
+        placed = image.resize((inner, inner), Image.Resampling.BICUBIC)
     elif prep.placement == "center-crop":
         scale = inner / min(width, height)
         resized = image.resize((max(inner, round(width * scale)), max(inner, round(height * scale))),
-                               Image.BICUBIC)
+                               Image.Resampling.BICUBIC)
         left = (resized.width - inner) // 2
         top = (resized.height - inner) // 2
         placed = resized.crop((left, top, left + inner, top + inner))
     else:  # pad: whole image inside the square, gray bars
         scale = inner / max(width, height)
-        resized = image.resize((max(1, round(width * scale)), max(1, round(height * scale))), Image.BICUBIC)
+        resized = image.resize((max(1, round(width * scale)), max(1, round(height * scale))), Image.Resampling.BICUBIC)
         placed = Image.new("RGB", (inner, inner), _gray(prep.background))
         placed.paste(resized, ((inner - resized.width) // 2, (inner - resized.height) // 2))
     if inner == size:

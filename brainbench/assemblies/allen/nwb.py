@@ -37,10 +37,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from brainbench.errors import DataError
+
+if TYPE_CHECKING:
+    import h5py
 
 READER_VERSION = 1
 PIPELINE = "processing/brain_observatory_pipeline"
@@ -83,7 +87,7 @@ class NaturalScenesSession:
     end: np.ndarray
 
 
-def _open(path: str | os.PathLike):
+def _open(path: str | os.PathLike) -> h5py.File:
     import h5py
 
     path = Path(path)
@@ -98,7 +102,7 @@ def _open(path: str | os.PathLike):
         ) from None
 
 
-def _dataset(handle, key: str, path: Path) -> np.ndarray:
+def _dataset(handle: h5py.Group, key: str, path: Path) -> np.ndarray:
     try:
         return handle[key][()]
     except KeyError:
@@ -112,7 +116,7 @@ def _dataset(handle, key: str, path: Path) -> np.ndarray:
         ) from None
 
 
-def _text(value) -> str:
+def _text(value: object) -> str:
     if isinstance(value, bytes):
         return value.decode("utf-8")
     if isinstance(value, np.ndarray):
@@ -122,7 +126,7 @@ def _text(value) -> str:
     return str(value)
 
 
-def read_metadata(handle, path: Path) -> dict:
+def read_metadata(handle: h5py.Group, path: Path) -> dict[str, Any]:
     """Experiment metadata from ``general/``; missing fields are left out."""
     fields = {
         "experiment_id": "general/session_id",
@@ -132,7 +136,7 @@ def read_metadata(handle, path: Path) -> dict:
         "imaging_depth": "general/optophysiology/imaging_plane_1/imaging depth",
         "genotype": "general/subject/genotype",
     }
-    meta: dict = {}
+    meta: dict[str, Any] = {}
     for name, key in fields.items():
         if key in handle:
             meta[name] = _text(handle[key][()])
@@ -161,12 +165,12 @@ def _pipeline_major(version: str) -> float:
         return 0.0
 
 
-def _presentation_group(handle, path: Path):
+def _presentation_group(handle: h5py.Group, path: Path) -> h5py.Group:
     if PRESENTATION not in handle:
         raise DataError(
             f"{path} has no {PRESENTATION} group; it is not a Brain Observatory NWB v1 file."
         )
-    matches = []
+    matches: list[h5py.Group] = []
     handle[PRESENTATION].visititems(
         lambda name, obj: (
             matches.append(obj)
@@ -185,7 +189,7 @@ def _presentation_group(handle, path: Path):
     return matches[0]
 
 
-def read_stimulus_table(handle, path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def read_stimulus_table(handle: h5py.Group, path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(frame, start, end)``, each ``(presentation,)`` int64, sorted by ``(start, end)``."""
     group = _presentation_group(handle, path)
     frame = np.asarray(_dataset(group, "data", path)).reshape(-1)
@@ -216,7 +220,7 @@ def read_template(path: str | os.PathLike) -> np.ndarray:
     return np.asarray(template, dtype=np.uint8)
 
 
-def _corrected_traces(handle, path: Path, version: str) -> np.ndarray:
+def _corrected_traces(handle: h5py.Group, path: Path, version: str) -> np.ndarray:
     if _pipeline_major(version) >= 2.0:
         cell = _dataset(handle, f"{FLUORESCENCE}/imaging_plane_1_demixed_signal/data", path)
         neuropil = _dataset(handle, f"{FLUORESCENCE}/imaging_plane_1_neuropil_response/data", path)

@@ -36,6 +36,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -73,6 +74,9 @@ from brainbench.data.fetch import (
 )
 from brainbench.data.stimuli import StimulusSet
 from brainbench.errors import DataError
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 DATASET = "allen-brain-observatory"
 MANIFEST_ENV = "BRAINBENCH_ALLENSDK_MANIFEST"
@@ -178,8 +182,9 @@ class AllenNaturalScenes(AssemblySource):
             found = self._from_allensdk(experiment, remote, progress)
             if found is not None:
                 return found
+        mirror = mirror_root()
         local = cache_path(remote).is_file() or (
-            mirror_root() is not None and (mirror_root() / remote.dataset / remote.path).is_file()
+            mirror is not None and (mirror / remote.dataset / remote.path).is_file()
         )
         if not local and not offline():
             # resolve Allen's own download route only when a download is about to happen
@@ -189,6 +194,8 @@ class AllenNaturalScenes(AssemblySource):
     def _from_allensdk(
         self, experiment: Experiment, remote: RemoteFile, progress: bool
     ) -> Path | None:
+        if self.allensdk_manifest is None:
+            return None
         path = allensdk_nwb_path(self.allensdk_manifest, experiment.experiment_id)
         if not path.is_file() and not offline():
             try:
@@ -253,23 +260,21 @@ class AllenNaturalScenes(AssemblySource):
         _save_npy(template, path)
         return template
 
-    def _build(self, progress: bool):
+    def _build(self, progress: bool) -> xr.DataArray:
         if not self.experiments:
             raise DataError(f"{self.identifier} pins no experiments.")
-        blocks, coords = (
-            [],
-            {
-                k: []
-                for k in (
-                    "region",
-                    "experiment_id",
-                    "container_id",
-                    "cre_line",
-                    "imaging_depth",
-                    "cell_specimen_id",
-                )
-            },
-        )
+        blocks: list[np.ndarray] = []
+        coords: dict[str, list[Any]] = {
+            k: []
+            for k in (
+                "region",
+                "experiment_id",
+                "container_id",
+                "cre_line",
+                "imaging_depth",
+                "cell_specimen_id",
+            )
+        }
         reference: np.ndarray | None = None
         for experiment in self.experiments:
             path = self.locate(experiment, progress)
@@ -301,6 +306,8 @@ class AllenNaturalScenes(AssemblySource):
             coords["cre_line"] += [experiment.cre_line] * n
             coords["imaging_depth"] += [experiment.imaging_depth] * n
             coords["cell_specimen_id"] += session.cell_specimen_ids.tolist()
+        if reference is None:  # not reached: self.experiments is not empty
+            raise DataError(f"{self.identifier} read no experiments.")
         size = max(b.shape[0] for b in blocks)
         padded = [
             np.concatenate([b, np.full((size - b.shape[0], *b.shape[1:]), np.nan)]) for b in blocks
