@@ -70,7 +70,8 @@ def analyze(analysis_id: str, model: Any, benchmarks: list[Any], *, readouts: li
     benches = [b if isinstance(b, Benchmark) else resolve_benchmark(b, registry) for b in benchmarks]
     readout_list: list[str | None]
     if getattr(analysis, "multi_readout", False):
-        readout_list = list(readouts or analysis.default_readouts(registry.ids("readouts")) or [None])
+        chosen: list[str] = list(readouts or analysis.default_readouts(registry.ids("readouts")) or [])
+        readout_list = [*chosen] if chosen else [None]
     else:
         if readouts and len(readouts) > 1:
             raise AnalysisError(f"analysis {analysis_id!r} uses one readout; pass a single --readout "

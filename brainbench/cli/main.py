@@ -249,7 +249,8 @@ def _manifest_warnings_on_one_line() -> Iterator[None]:
     """Show a skipped plugin manifest as ``warning: <message>``, one line of stderr (other warnings as usual)."""
     previous = warnings.showwarning
 
-    def show(message, category, filename, lineno, file=None, line=None) -> None:
+    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+             file: Any = None, line: str | None = None) -> None:
         if issubclass(category, ManifestWarning):
             typer.secho(f"warning: {' '.join(str(message).split())}", fg=typer.colors.YELLOW, err=True)
         else:

@@ -240,9 +240,12 @@ def offline_benchmarks(registry: Registry) -> list[str]:
 def offline_models(registry: Registry) -> tuple[list[str], dict[str, str]]:
     """Models that can be built here (``BRAINBENCH_OFFLINE`` honoured), and why the others cannot."""
     from brainbench.models.base import load_model
+    from brainbench.registry.manifest import ModelEntry
 
     ok, skipped = [], {}
     for entry in registry.entries("models"):
+        if not isinstance(entry, ModelEntry):  # entries("models") holds model entries only
+            raise BrainbenchError(f"internal: {entry.id!r} listed as a model is a {type(entry).__name__}.")
         try:
             load_model(entry)
         except BrainbenchError as error:

@@ -115,7 +115,7 @@ def verify_run(store: ResultStore, run: dict[str, Any], tolerance: float = DEFAU
     for column in ("benchmark_version", "solver", "readout_params", "metrics", "ceiling_formula", "best_layer"):
         stored, new = run[column], attrs.get(column)
         if column in ("readout_params", "metrics", "ceiling_formula"):
-            stored, new = json.loads(stored), json.loads(new)
+            stored, new = json.loads(stored), json.loads(new or "{}")
         if str(stored) != str(new):
             differ(column, stored, new)
     if run.get("protocol") in ("declared", "custom") and attrs.get("protocol") != run["protocol"]:

@@ -115,7 +115,7 @@ class Resolved:
     new_readout: Callable[[], Readout]
     solver: str
     readout_params: dict[str, Any]
-    metrics: dict[str, Callable[..., Any]]
+    metrics: dict[str, Any]
     ceiling: MetricEntry | None
     headline: MetricEntry
     splits: list | None = None
