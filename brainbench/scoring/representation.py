@@ -105,6 +105,7 @@ def evaluate(run: Resolved, data: LoadedData, spec: RunSpec, features: Mapping[s
             "r_split_mean": (("layer", "neuroid"), r_mean),
             "ceiled": (("layer", "neuroid"), ceiled_values(run, r_mean, ceiling)),
             "headline_r": (("neuroid",), chosen),
+            "headline_ceiled": (("neuroid",), ceiled_values(run, chosen, ceiling)),
             "val_score": (("layer", "split", "neuroid"), val),
             "ceiling": (("neuroid",), ceiling),
             "reliable": (("neuroid",), reliable_mask(ceiling, floor)),
