@@ -84,6 +84,43 @@ def _model() -> TorchModel:
     return TorchModel(module, {"fine": "0", "coarse": "1"}, identifier="rsa-pools", preprocessing=PREP)
 
 
+def _planted_score(rng: np.random.Generator, n: int = 80, sigma_ratio: float = 1.5, holdout: int = 10):
+    stimuli = StimulusSet.from_arrays(list(rng.random((n, 16, 16))))
+    batch = torch.stack([to_tensor(stimuli.image(k), PREP) for k in range(n)])
+    fine = _model().forward_layers(batch, ["fine"])["fine"].reshape(n, -1).double().numpy()
+    signal = correlation_rdm(fine)
+    rows, cols = np.triu_indices(n, k=1)
+    v = signal[rows, cols].var()
+    sigma = np.sqrt(v * sigma_ratio)
+    rho = v / (v + sigma**2)
+    rdms = []
+    for _ in range(2):
+        noise = np.zeros((n, n))
+        noise[rows, cols] = sigma * rng.normal(size=rows.size)
+        rdms.append(signal + noise + noise.T)
+    assembly = make_rdm_assembly(np.stack(rdms), site_ids=["A", "B"], stimulus_ids=stimuli.ids,
+                                 identifier="planted-rdms",
+                                 site_coords={"region": ["X", "Y"], "ceiling": [rho, 2 * rho]})
+    bench = custom_benchmark(assembly, stimuli, split={"kind": "holdout", "n_splits": holdout, "test_fraction": 0.5})
+    return brainbench.score(_model(), bench, progress=False), rho
+
+
+def test_analyses_run_on_representation_scores_and_say_which_ci_is_shown(one_torch_thread):
+    from brainbench.analyses.base import AnalysisError
+    from brainbench.analyses.ev_distribution import EVDistribution
+    from brainbench.analyses.layer_correspondence import LayerCorrespondence
+
+    dataset, _ = _planted_score(np.random.default_rng(4), n=40, holdout=4)
+    result = LayerCorrespondence().run([dataset], n_boot=20)
+    assert result.dataset.attrs["metric"] == "r"
+    np.testing.assert_allclose(result.dataset["median_r"].sel(region="X").values, dataset["r"].values[:, 0])
+    assert "only the CI over neuroids (here: sites) is shown" in result.markdown
+    assert result.numbers["stimulus_ci"] is False
+    result.close()
+    with pytest.raises(AnalysisError, match="has no per-layer 'ev'"):
+        EVDistribution().run([dataset])
+
+
 def test_a_planted_rdm_is_matched_to_its_layer_with_the_known_ceiled_score(one_torch_thread):
     """Sites whose RDM is layer ``fine``'s RDM plus noise of known variance.
 
