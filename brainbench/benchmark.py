@@ -13,7 +13,7 @@ import numpy as np
 import xarray as xr
 
 from brainbench.assemblies.base import AssemblySource, InMemoryAssembly, LoadedAssembly
-from brainbench.data.assembly import AssemblyError
+from brainbench.data.assembly import AssemblyError, is_rdm_assembly, unit_dim
 from brainbench.data.stimuli import StimulusSet
 from brainbench.identifiers import check_identifier
 from brainbench.registry.manifest import BenchmarkEntry, SplitSpec
@@ -50,17 +50,18 @@ class Benchmark:
 
 
 def select_neuroids(assembly: xr.DataArray, selection: dict) -> xr.DataArray:
-    """Keep neuroids whose coordinates equal the selection's values (a value or a list)."""
-    keep = np.ones(assembly.sizes["neuroid"], dtype=bool)
+    """Keep neuroids (an RDM assembly's sites) whose coordinates equal the selection's values (a value or a list)."""
+    dim = unit_dim(assembly)
+    keep = np.ones(assembly.sizes[dim], dtype=bool)
     for coord, wanted in selection.items():
-        if coord not in assembly.coords or assembly[coord].dims != ("neuroid",):
-            raise AssemblyError(f"selection uses neuroid coordinate {coord!r}, which the assembly lacks.")
+        if coord not in assembly.coords or assembly[coord].dims != (dim,):
+            raise AssemblyError(f"selection uses {dim} coordinate {coord!r}, which the assembly lacks.")
         values = np.asarray([str(v) for v in assembly[coord].values])
         wanted_list = [str(w) for w in (wanted if isinstance(wanted, list) else [wanted])]
         keep &= np.isin(values, wanted_list)
     if not keep.any():
-        raise AssemblyError(f"selection {selection} keeps no neuroid.")
-    return assembly.isel(neuroid=np.flatnonzero(keep)) if not keep.all() else assembly
+        raise AssemblyError(f"selection {selection} keeps no {dim}.")
+    return assembly.isel({dim: np.flatnonzero(keep)}) if not keep.all() else assembly
 
 
 def resolve_benchmark(benchmark_id: str, registry: Registry) -> Benchmark:
@@ -82,7 +83,10 @@ def custom_benchmark(assembly: xr.DataArray, stimuli: StimulusSet, identifier: s
 
     Args:
         assembly: a NeuralAssembly; trial data ``(repetition, stimulus, neuroid)`` enables
-            the split-half ceiling, averaged data gets no ceiling.
+            the split-half ceiling, averaged data gets no ceiling. An RDM assembly
+            ``(site, stimulus, stimulus_b)`` (:func:`brainbench.data.assembly.make_rdm_assembly`)
+            makes a representation benchmark ceiled by its ``ceiling`` coordinate
+            (``ceiling="rdm-given-reliability"``, the default for it).
         stimuli: the images, ids matching ``assembly.stimulus_id``.
         identifier: default the assembly's; a safe name (see :mod:`brainbench.identifiers`).
         splits: your own ``(train_indices, test_indices)`` pairs (positions into the
@@ -97,7 +101,11 @@ def custom_benchmark(assembly: xr.DataArray, stimuli: StimulusSet, identifier: s
         from brainbench.splits import check_splits  # imports torch
 
         splits = check_splits(splits, assembly.sizes["stimulus"])
-    if "repetition" not in assembly.dims:
+    if is_rdm_assembly(assembly):
+        kind = "representation"
+        metrics = metrics or ["rdm-similarity"]
+        ceiling = "rdm-given-reliability" if ceiling == "split-half" and "ceiling" in assembly.coords else ceiling
+    elif "repetition" not in assembly.dims:
         ceiling = None
     spec = split if isinstance(split, SplitSpec) else SplitSpec(**(split or {}))
     extra = {"metrics": list(metrics)} if metrics is not None else {}

@@ -17,8 +17,16 @@ PROSE_FIELDS = frozenset({"id", "source", "description", "citation", "license", 
 
 
 def declaration(entry: Any) -> dict[str, Any]:
-    """An entry's manifest declaration without its prose fields."""
-    return {k: v for k, v in entry.model_dump(mode="json").items() if k not in PROSE_FIELDS}
+    """An entry's manifest declaration without its prose fields.
+
+    Fields an entry type lists in ``KEY_OMIT_DEFAULTS`` are left out while they hold their
+    default, so adding such a field does not change the key of runs stored before it.
+    """
+    omit = getattr(type(entry), "KEY_OMIT_DEFAULTS", ())
+    fields = getattr(type(entry), "model_fields", {})
+    dumped = entry.model_dump(mode="json")
+    return {k: v for k, v in dumped.items()
+            if k not in PROSE_FIELDS and not (k in omit and k in fields and v == fields[k].default)}
 
 
 def content_key(content: dict[str, Any]) -> str:

@@ -12,6 +12,13 @@ Analyses never assume one assembly: :func:`combine_scores` concatenates neuroids
 every benchmark along one ``neuroid`` dim, keeping every neuroid coordinate the
 datasets share, plus ``benchmark`` and ``region`` (the assembly's ``region`` coordinate,
 else the dataset's ``region`` attr, else the benchmark id).
+
+The per-layer score an analysis profiles is a *declared* choice, not a guess: a score
+dataset names it in its attr ``analysis_metric`` (regression scores have none and mean
+``ev``, held-out R^2; representation scores declare ``r``, the similarity of the layer's
+RDM with the site's RDM), a caller may override it (``metric=``), and
+:func:`combine_scores` records it as the combined dataset's ``metric`` attr, which every
+analysis reads. For representation scores a "neuroid" is a site.
 """
 
 from __future__ import annotations
@@ -126,12 +133,49 @@ def region_of(dataset: xr.Dataset) -> np.ndarray:
     return np.full(n, label)
 
 
-def check_scores(scores: list[xr.Dataset]) -> None:
+#: Axis labels of the per-layer scores analyses profile (see the module docstring).
+METRIC_LABELS = {
+    "ev": "explained variance (held-out R², fraction)",
+    "r": "r (correlation)",
+    "ceiled": "ceiled score (sign(r) r² / ceiling)",
+}
+#: The per-layer score of a dataset that declares none (regression scores).
+DEFAULT_METRIC = "ev"
+
+
+def declared_metric(scores: list[xr.Dataset], requested: str | None = None) -> str:
+    """The per-layer score to analyse: ``requested``, else the datasets' ``analysis_metric`` attr, else ``ev``.
+
+    Raises:
+        AnalysisError: when the datasets declare different metrics and none is requested,
+            or a dataset lacks the chosen variable.
+    """
+    if requested is None:
+        declared = {str(d.attrs.get("analysis_metric") or DEFAULT_METRIC) for d in scores}
+        if len(declared) > 1:
+            raise AnalysisError(f"the score datasets declare different per-layer scores "
+                                f"({', '.join(sorted(declared))}); analyse one kind of benchmark at a time "
+                                "or pass metric=.")
+        requested = declared.pop() if declared else DEFAULT_METRIC
+    for k, dataset in enumerate(scores):
+        if requested not in dataset or dataset[requested].dims != ("layer", "neuroid"):
+            raise AnalysisError(f"score dataset {k} ({dataset.attrs.get('benchmark', '?')}) has no per-layer "
+                                f"{requested!r}; choose one of ev, r or ceiled that it has.")
+    return requested
+
+
+def metric_label(metric: str) -> str:
+    """The axis label of a per-layer score."""
+    return METRIC_LABELS.get(metric, metric)
+
+
+def check_scores(scores: list[xr.Dataset], metric: str | None = None) -> None:
     """Raise :class:`AnalysisError` unless every item is a score dataset of one model."""
     if not scores:
         raise AnalysisError("an analysis needs at least one score dataset; pass a benchmark.")
+    metric = metric or str(scores[0].attrs.get("analysis_metric") or DEFAULT_METRIC)
     for k, dataset in enumerate(scores):
-        missing = [v for v in ("ev", "r") if v not in dataset]
+        missing = [v for v in (metric, "r") if v not in dataset]
         if missing or "layer" not in dataset.dims or "neuroid" not in dataset.dims:
             raise AnalysisError(f"score dataset {k} lacks {missing or ['layer/neuroid dims']}; "
                                 "pass datasets made by brainbench.score.")
@@ -141,18 +185,25 @@ def check_scores(scores: list[xr.Dataset]) -> None:
                             "analyse one model at a time.")
 
 
-def combine_scores(scores: list[xr.Dataset], variables: tuple[str, ...] = ("ev", "r", "ceiled")) -> xr.Dataset:
+def combine_scores(scores: list[xr.Dataset], variables: tuple[str, ...] = ("ev", "r", "ceiled"),
+                   metric: str | None = None) -> xr.Dataset:
     """Concatenate per-neuroid, per-layer scores of several benchmarks along ``neuroid``.
 
     Args:
         scores: score datasets of one model and one readout; all must share their layers.
+        metric: the per-layer score to analyse (default: the declared one, see
+            :func:`declared_metric`); recorded as attrs ``metric`` and ``metric_label``.
     Returns:
         Dataset with ``variables`` as ``(neuroid, layer)``, ``ceiling (neuroid)``,
         ``headline (neuroid)`` (each benchmark's training-chosen best layer), and coords
         ``neuroid_id``, ``benchmark``, ``region`` and every neuroid coord all datasets share.
         Neuroid ids are prefixed with the benchmark id when two benchmarks share an id.
     """
-    check_scores(scores)
+    if not scores:
+        raise AnalysisError("an analysis needs at least one score dataset; pass a benchmark.")
+    metric = declared_metric(scores, metric)
+    check_scores(scores, metric)
+    variables = tuple(dict.fromkeys((*variables, metric)))
     layers = list(map(str, scores[0]["layer"].values))
     for dataset in scores[1:]:
         if list(map(str, dataset["layer"].values)) != layers:
@@ -193,6 +244,9 @@ def combine_scores(scores: list[xr.Dataset], variables: tuple[str, ...] = ("ev",
         "model": str(scores[0].attrs.get("model", "")),
         "benchmarks": json.dumps([str(d.attrs.get("benchmark", "")) for d in scores]),
         "readout": str(scores[0].attrs.get("readout", "")),
+        "metric": metric,
+        "metric_label": metric_label(metric),
+        "has_predictions": int(all("prediction" in d and "target" in d for d in scores)),
     })
     return combined
 
@@ -205,8 +259,9 @@ def regions_in_order(region: np.ndarray) -> list[str]:
     return list(seen)
 
 
-def headline_values(combined: xr.Dataset, variable: str = "ev") -> np.ndarray:
-    """``(neuroid,)`` ``variable`` at each neuroid's benchmark headline layer."""
+def headline_values(combined: xr.Dataset, variable: str | None = None) -> np.ndarray:
+    """``(neuroid,)`` ``variable`` (default: the combined ``metric``) at each neuroid's benchmark headline layer."""
+    variable = variable or str(combined.attrs.get("metric", DEFAULT_METRIC))
     values = combined[variable].values
     layers = list(map(str, combined["layer"].values))
     index = np.asarray([layers.index(str(b)) for b in combined["headline_layer"].values])
@@ -239,15 +294,17 @@ def summary_numbers(combined: xr.Dataset, threshold: float = RELIABILITY_THRESHO
     fractions are not inflated by picking a layer on test data. A neuroid is *reliable*
     when its split-half ceiling exceeds ``threshold``.
     """
-    ev = headline_values(combined, "ev")
+    metric = str(combined.attrs.get("metric", DEFAULT_METRIC))
+    ev = headline_values(combined, metric)
     ceiling = combined["ceiling"].values
     region = combined["region"].values
     layers = list(map(str, combined["layer"].values))
-    preferred = preferred_layers(combined["ev"].values)
+    preferred = preferred_layers(combined[metric].values)
     numbers: dict[str, Any] = {
         "n_neuroids": int(ev.size),
+        "metric": metric,
         "reliability_threshold": threshold,
-        "all": _fractions(ev, ceiling, threshold),
+        "all": _fractions(ev, ceiling, threshold, metric),
         "by_region": {},
     }
     for name in regions_in_order(region):
@@ -255,41 +312,51 @@ def summary_numbers(combined: xr.Dataset, threshold: float = RELIABILITY_THRESHO
         counts = {layer: int((preferred[mask] == k).sum()) for k, layer in enumerate(layers)}
         counts[NO_LAYER] = int((preferred[mask] == -1).sum())
         numbers["by_region"][name] = {
-            **_fractions(ev[mask], ceiling[mask], threshold),
+            **_fractions(ev[mask], ceiling[mask], threshold, metric),
             "preferred_layer_counts": counts,
             "modal_preferred_layer": max(counts, key=lambda layer: counts[layer]) if mask.any() else None,
         }
     return numbers
 
 
-def _fractions(ev: np.ndarray, ceiling: np.ndarray, threshold: float) -> dict[str, Any]:
+def _fractions(ev: np.ndarray, ceiling: np.ndarray, threshold: float, metric: str = DEFAULT_METRIC
+               ) -> dict[str, Any]:
+    """Summary of the headline-layer ``metric`` values (keys named after the metric, ``ev`` by default)."""
     finite = np.isfinite(ev)
     reliable = finite & (ceiling > threshold)
     return {
         "n": int(ev.size),
-        "median_ev_headline": _number(np.median(ev[finite])) if finite.any() else None,
-        "fraction_ev_positive": _number((ev[finite] > 0).mean()) if finite.any() else None,
+        f"median_{metric}_headline": _number(np.median(ev[finite])) if finite.any() else None,
+        f"fraction_{metric}_positive": _number((ev[finite] > 0).mean()) if finite.any() else None,
         "n_reliable": int(reliable.sum()),
-        "fraction_reliable_ev_positive": _number((ev[reliable] > 0).mean()) if reliable.any() else None,
+        f"fraction_reliable_{metric}_positive": _number((ev[reliable] > 0).mean()) if reliable.any() else None,
     }
 
 
 def summary_table(numbers: dict[str, Any]) -> str:
     """Markdown table of :func:`summary_numbers`."""
-    rows = ["| region | neuroids | median EV (headline layer) | EV > 0 | reliable | reliable with EV > 0 "
-            "| modal preferred layer |", "| --- | ---: | ---: | ---: | ---: | ---: | --- |"]
+    metric = numbers.get("metric", DEFAULT_METRIC)
+    name_of = {"ev": "EV", "r": "r", "ceiled": "ceiled"}.get(metric, metric)
+    rows = [f"| region | neuroids | median {name_of} (headline layer) | {name_of} > 0 | reliable | reliable with "
+            f"{name_of} > 0 | modal preferred layer |", "| --- | ---: | ---: | ---: | ---: | ---: | --- |"]
     for name, entry in numbers["by_region"].items():
-        rows.append(f"| {name} | {entry['n']} | {_fmt(entry['median_ev_headline'])} | "
-                    f"{_pct(entry['fraction_ev_positive'])} | {entry['n_reliable']} | "
-                    f"{_pct(entry['fraction_reliable_ev_positive'])} | {entry['modal_preferred_layer']} |")
+        rows.append(f"| {name} | {entry['n']} | {_fmt(entry[f'median_{metric}_headline'])} | "
+                    f"{_pct(entry[f'fraction_{metric}_positive'])} | {entry['n_reliable']} | "
+                    f"{_pct(entry[f'fraction_reliable_{metric}_positive'])} | {entry['modal_preferred_layer']} |")
     entry = numbers["all"]
-    rows.append(f"| **all** | {entry['n']} | {_fmt(entry['median_ev_headline'])} | "
-                f"{_pct(entry['fraction_ev_positive'])} | {entry['n_reliable']} | "
-                f"{_pct(entry['fraction_reliable_ev_positive'])} | |")
-    note = (f"\nEV = held-out R^2 (1 - SSE/SST) at each benchmark's headline layer, chosen on training "
-            f"folds only. Reliable: split-half ceiling > {numbers['reliability_threshold']}. Preferred "
-            f"layer: the layer with the neuroid's highest held-out EV; {NO_LAYER!r} where no layer's EV is "
-            "above 0 (no layer predicts that neuroid better than its mean).")
+    rows.append(f"| **all** | {entry['n']} | {_fmt(entry[f'median_{metric}_headline'])} | "
+                f"{_pct(entry[f'fraction_{metric}_positive'])} | {entry['n_reliable']} | "
+                f"{_pct(entry[f'fraction_reliable_{metric}_positive'])} | |")
+    if metric == "ev":
+        what = "EV = held-out R^2 (1 - SSE/SST)"
+    elif metric == "r":
+        what = ("r = correlation of the layer's RDM with each site's RDM over stimulus pairs (representation "
+                "benchmarks: a neuroid is a site)")
+    else:
+        what = f"{name_of} = the score's {metric!r} variable"
+    note = (f"\n{what} at each benchmark's headline layer, chosen on training stimuli only. Reliable: "
+            f"ceiling > {numbers['reliability_threshold']}. Preferred layer: the layer with the neuroid's "
+            f"highest {name_of}; {NO_LAYER!r} where no layer's {name_of} is above 0.")
     return "\n".join(rows) + "\n" + note
 
 

@@ -38,13 +38,14 @@ class Clustermap(Analysis):
     description = ("Hierarchical clustering of the layer-profile correlation matrix with region colour bars "
                    "(figs. 10-15).")
 
-    def run(self, scores: list[xr.Dataset], metric: str = "ev", method: str = "average",
+    def run(self, scores: list[xr.Dataset], metric: str | None = None, method: str = "average",
             n_clusters: int | None = None, panels: str = "auto", reliable_only: bool = False,
             threshold: float = RELIABILITY_THRESHOLD) -> AnalysisResult:
         if panels not in ("auto", "all"):
             raise AnalysisError(f"clustermap panels must be 'auto' (all, each region, each pair) or 'all'; "
                                 f"got {panels!r}.")
-        combined = combine_scores(scores)
+        combined = combine_scores(scores, metric=metric)
+        metric = str(combined.attrs["metric"])  # the declared per-layer score unless one is asked for
         kept, corr, dropped = defined_profiles(combined, metric, reliable_only, threshold)
         n = kept.sizes["neuroid"]
         if n < 3:

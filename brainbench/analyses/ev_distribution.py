@@ -33,7 +33,7 @@ class EVDistribution(Analysis):
 
     def run(self, scores: list[xr.Dataset], threshold: float = RELIABILITY_THRESHOLD,
             bins: int = 30) -> AnalysisResult:
-        combined = combine_scores(scores)
+        combined = combine_scores(scores, metric="ev")  # an EV analysis: scores without EV are refused
         ev = headline_values(combined, "ev")
         dataset = xr.Dataset({"headline_ev": (("neuroid",), ev), "ceiling": combined["ceiling"],
                               "headline_layer": combined["headline_layer"]},

@@ -17,6 +17,7 @@ with two percentile bootstrap confidence intervals that answer different questio
 from __future__ import annotations
 
 import json
+import warnings
 from typing import Any
 
 import numpy as np
@@ -29,20 +30,20 @@ from brainbench.analyses.base import (
     Analysis,
     AnalysisError,
     AnalysisResult,
-    check_scores,
     combine_scores,
+    metric_label,
     regions_in_order,
     summary_numbers,
     summary_table,
 )
 from brainbench.analyses.figures import new_figure_grid, region_palette, style_axes, subtitle
-from brainbench.analyses.layer_profile import EV_LABEL
 from brainbench.analyses.stats import bootstrap_rows, multinomial_counts, percentile_interval, stimulus_bootstrap_ev
 
 STATISTICS = {
     "median": lambda v: np.nanmedian(v, axis=0),
     "mean": lambda v: np.nanmean(v, axis=0),
 }
+STATISTICS_FIRST = next(iter(STATISTICS))
 
 
 class LayerCorrespondence(Analysis):
@@ -51,10 +52,12 @@ class LayerCorrespondence(Analysis):
                    "and over stimuli (paper fig. 8).")
 
     def run(self, scores: list[xr.Dataset], n_boot: int = 1000, level: float = 0.95, seed: int = 0,
-            threshold: float = RELIABILITY_THRESHOLD) -> AnalysisResult:
+            threshold: float = RELIABILITY_THRESHOLD, metric: str | None = None) -> AnalysisResult:
         if n_boot < 10 or not 0 < level < 1:
             raise AnalysisError("layer-correspondence needs n_boot >= 10 and 0 < level < 1.")
-        combined = combine_scores(scores)
+        combined = combine_scores(scores, metric=metric)
+        metric = str(combined.attrs["metric"])
+        name_of = "EV" if metric == "ev" else metric
         dataset = correspondence(scores, combined, n_boot=n_boot, level=level, seed=seed)
         numbers = summary_numbers(combined, threshold)
         numbers["best_layer_by_region"] = {
@@ -62,30 +65,38 @@ class LayerCorrespondence(Analysis):
                    for r, b in zip(dataset["region"].values, dataset[f"best_layer_{stat}"].values, strict=True)}
             for stat in STATISTICS}
         figure = plot(dataset, combined)
-        rows = ["| region | neuroids | best layer (median EV) | median EV there | "
+        rows = [f"| region | neuroids | best layer (median {name_of}) | median {name_of} there | "
                 f"{int(100 * level)}% CI over neuroids | {int(100 * level)}% CI over stimuli |",
                 "| --- | ---: | --- | ---: | --- | --- |"]
         for k, region in enumerate(dataset["region"].values):
             best = str(dataset["best_layer_median"].values[k])
             shown = best if best != NO_LAYER else str(dataset["top_layer_median"].values[k])
             sel = dataset.sel(region=region, layer=shown)
-            label = best if best != NO_LAYER else f"{NO_LAYER}: every layer's median EV <= 0 (highest: {shown})"
+            label = (best if best != NO_LAYER
+                     else f"{NO_LAYER}: every layer's median {name_of} <= 0 (highest: {shown})")
             rows.append(f"| {region} | {int(dataset['n_neuroids'].values[k])} | {label} | "
-                        f"{float(sel['median_ev']):.3f} | {_ci(sel['median_ci_neuroids'])} | "
+                        f"{float(sel[f'median_{metric}']):.3f} | {_ci(sel['median_ci_neuroids'])} | "
                         f"{_ci(sel['median_ci_stimuli'])} |")
-        markdown = ("Layer-to-region correspondence: per region, the layer with the highest median held-out "
-                    f"EV, with {int(100 * level)}% percentile bootstrap intervals ({n_boot} resamples) over "
-                    "neuroids and over stimuli (EV recomputed from stored out-of-fold predictions).\n\n"
+        if combined.attrs["has_predictions"]:
+            intervals = (f"{int(100 * level)}% percentile bootstrap intervals ({n_boot} resamples) over neuroids "
+                         "and over stimuli (EV recomputed from stored out-of-fold predictions)")
+        else:
+            intervals = (f"{int(100 * level)}% percentile bootstrap intervals ({n_boot} resamples) over neuroids "
+                         "only: these scores store no predictions to resample stimuli from, so **only the CI over "
+                         "neuroids (here: sites) is shown** and the CI over stimuli is left blank")
+        markdown = (f"Layer-to-region correspondence: per region, the layer with the highest median {name_of} "
+                    f"({metric_label(metric)}), with {intervals}.\n\n"
                     + "\n".join(rows) + "\n\n" + summary_table(numbers))
+        numbers["stimulus_ci"] = bool(combined.attrs["has_predictions"])
         return AnalysisResult(self.name, dataset, {"layer_correspondence": figure}, numbers, markdown)
 
 
 def correspondence(scores: list[xr.Dataset], combined: xr.Dataset, n_boot: int = 1000, level: float = 0.95,
                    seed: int = 0) -> xr.Dataset:
-    """Per region and layer: median/mean EV and their bootstrap intervals.
+    """Per region and layer: median/mean of the combined ``metric`` (EV by default) and their bootstrap intervals.
 
     Returns:
-        Dataset with ``median_ev``, ``mean_ev`` ``(region, layer)``;
+        Dataset with ``median_<metric>``, ``mean_<metric>`` ``(region, layer)`` (``median_ev``, ``mean_ev``);
         ``{median,mean}_ci_{neuroids,stimuli}`` ``(bound, region, layer)`` with
         ``bound = [lower, upper]``; ``n_neuroids (region)``; ``top_layer_{median,mean} (region)``
         (the layer of the highest statistic) and ``best_layer_{median,mean} (region)``: the
@@ -95,14 +106,15 @@ def correspondence(scores: list[xr.Dataset], combined: xr.Dataset, n_boot: int =
     region = combined["region"].values
     regions = regions_in_order(region)
     layers = list(map(str, combined["layer"].values))
-    ev = combined["ev"].values
+    metric = str(combined.attrs.get("metric", "ev"))
+    ev = combined[metric].values
     data: dict[str, Any] = {}
     for stat, fn in STATISTICS.items():
         with np.errstate(all="ignore"):
             point = np.stack([fn(ev[region == r]) for r in regions])
             neuroid_ci = np.stack([percentile_interval(bootstrap_rows(ev[region == r], fn, n_boot, rng), level)
                                    for r in regions], axis=1)
-        data[f"{stat}_ev"] = (("region", "layer"), point)
+        data[f"{stat}_{metric}"] = (("region", "layer"), point)
         data[f"{stat}_ci_neuroids"] = (("bound", "region", "layer"), neuroid_ci)
         filled = np.where(np.isfinite(point), point, -np.inf)
         top = filled.argmax(axis=1)
@@ -112,11 +124,14 @@ def correspondence(scores: list[xr.Dataset], combined: xr.Dataset, n_boot: int =
                                                                for k, ok in zip(top, beats_zero, strict=True)]))
     stimulus = stimulus_bootstrap(scores, region, regions, n_boot, rng)
     for stat in STATISTICS:
-        data[f"{stat}_ci_stimuli"] = (("bound", "region", "layer"), percentile_interval(stimulus[stat], level))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # no stored predictions: all-NaN, left blank
+            data[f"{stat}_ci_stimuli"] = (("bound", "region", "layer"), percentile_interval(stimulus[stat], level))
     data["n_neuroids"] = (("region",), np.asarray([int((region == r).sum()) for r in regions]))
     dataset = xr.Dataset(data, coords={"region": regions, "layer": layers, "bound": ["lower", "upper"]})
     dataset.attrs.update({"model": combined.attrs["model"], "benchmarks": combined.attrs["benchmarks"],
                           "readout": combined.attrs["readout"], "n_boot": n_boot, "level": level, "seed": seed,
+                          "metric": metric, "metric_label": metric_label(metric),
                           "ev": "held-out R^2 = 1 - SSE/SST on pooled out-of-fold predictions"})
     return dataset
 
@@ -124,7 +139,6 @@ def correspondence(scores: list[xr.Dataset], combined: xr.Dataset, n_boot: int =
 def stimulus_bootstrap(scores: list[xr.Dataset], region: np.ndarray, regions: list[str], n_boot: int,
                        rng: np.random.Generator, chunk: int = 50) -> dict[str, np.ndarray]:
     """``{stat: (n_boot, K, L)}`` region statistics of EV recomputed on resampled stimuli."""
-    check_scores(scores)
     n_layers = scores[0].sizes["layer"]
     out = {stat: np.full((n_boot, len(regions), n_layers), np.nan) for stat in STATISTICS}
     if not all("prediction" in d and "target" in d for d in scores):
@@ -157,10 +171,12 @@ def plot(dataset: xr.Dataset, combined: xr.Dataset) -> Figure:
     x = np.arange(len(layers))
     offsets = (np.arange(len(regions)) - (len(regions) - 1) / 2) * 0.06
     level = int(100 * float(dataset.attrs["level"]))
+    metric = str(dataset.attrs.get("metric", "ev"))
+    unit = "sites" if metric != "ev" and "site" in combined.coords else "neuroids"
     for ax, stat in zip(axes, STATISTICS, strict=True):
         for k, name in enumerate(regions):
             colour = palette[name]
-            point = dataset[f"{stat}_ev"].values[k]
+            point = dataset[f"{stat}_{metric}"].values[k]
             band = dataset[f"{stat}_ci_neuroids"].values[:, k]
             bars = dataset[f"{stat}_ci_stimuli"].values[:, k]
             ax.fill_between(x, band[0], band[1], color=colour, alpha=0.18, linewidth=0)
@@ -172,12 +188,16 @@ def plot(dataset: xr.Dataset, combined: xr.Dataset) -> Figure:
                     label=f"{name} (n = {int(dataset['n_neuroids'].values[k])})")
         ax.axhline(0.0, color="0.3", linewidth=0.8, linestyle="--")
         ax.set_xticks(x, layers, rotation=45, ha="right")
-        style_axes(ax, f"{stat.capitalize()} over neuroids", "model layer", EV_LABEL if stat == "median" else "")
+        style_axes(ax, f"{stat.capitalize()} over {unit}", "model layer",
+                   metric_label(metric) if stat == "median" else "")
     axes[1].legend(frameon=False, fontsize=8, title="region", loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    figure.suptitle("Layer-to-region correspondence: held-out EV per layer\n"
+    has_bars = bool(np.isfinite(dataset[f"{STATISTICS_FIRST}_ci_stimuli"].values).any())
+    bars_text = f"; bars: {level}% CI over stimuli" if has_bars else " (no CI over stimuli: no stored predictions)"
+    what = "held-out EV" if metric == "ev" else metric_label(metric)
+    figure.suptitle(f"Layer-to-region correspondence: {what} per layer\n"
                     + subtitle(combined.attrs["model"], json.loads(combined.attrs["benchmarks"]),
                                combined.attrs["readout"])
-                    + f"\nshaded: {level}% CI over neuroids; bars: {level}% CI over stimuli "
+                    + f"\nshaded: {level}% CI over {unit}{bars_text} "
                       f"({dataset.attrs['n_boot']} bootstrap resamples)", fontsize=10)
     figure.tight_layout()
     return figure

@@ -20,6 +20,7 @@ from brainbench.analyses.base import (
     AnalysisResult,
     combine_scores,
     headline_values,
+    metric_label,
     preferred_layers,
     regions_in_order,
     summary_numbers,
@@ -34,20 +35,25 @@ class LayerProfile(Analysis):
     name = "layer-profile"
     description = "Neuroid x layer matrix of held-out EV and r, with every neuroid coordinate kept."
 
-    def run(self, scores: list[xr.Dataset], threshold: float = RELIABILITY_THRESHOLD) -> AnalysisResult:
-        combined = combine_scores(scores)
+    def run(self, scores: list[xr.Dataset], threshold: float = RELIABILITY_THRESHOLD,
+            metric: str | None = None) -> AnalysisResult:
+        combined = combine_scores(scores, metric=metric)
+        metric = str(combined.attrs["metric"])
         layers = list(map(str, combined["layer"].values))
-        preferred = preferred_layers(combined["ev"].values)
+        preferred = preferred_layers(combined[metric].values)
         dataset = combined.assign(
             preferred_layer=("neuroid", np.asarray([layers[k] if k >= 0 else NO_LAYER for k in preferred])),
-            headline_ev=("neuroid", headline_values(combined, "ev")),
+            **{f"headline_{metric}": ("neuroid", headline_values(combined, metric))},
         )
-        dataset["ev"].attrs.update(long_name="held-out explained variance R^2 = 1 - SSE/SST", units="1")
-        dataset["r"].attrs.update(long_name="held-out Pearson r", units="1")
+        if "ev" in dataset:
+            dataset["ev"].attrs.update(long_name="held-out explained variance R^2 = 1 - SSE/SST", units="1")
+        dataset["r"].attrs.update(long_name="held-out Pearson r" if metric == "ev"
+                                  else "Pearson r between the layer's RDM and the site's RDM", units="1")
         numbers = summary_numbers(combined, threshold)
         figures = {"layer_profile_heatmap": heatmap(combined, preferred),
                    "layer_profile_lines": profile_lines(combined)}
-        markdown = (f"Held-out explained variance of {numbers['n_neuroids']} neuroids at each of "
+        what = "Held-out explained variance" if metric == "ev" else metric_label(metric)
+        markdown = (f"{what} of {numbers['n_neuroids']} neuroids at each of "
                     f"{len(layers)} layers of {combined.attrs['model']} "
                     f"({', '.join(json.loads(combined.attrs['benchmarks']))}; readout "
                     f"{combined.attrs['readout']}).\n\n" + summary_table(numbers))
@@ -67,7 +73,8 @@ def heatmap(combined: xr.Dataset, preferred: np.ndarray) -> Figure:
 
     region = combined["region"].values
     order = sort_neuroids(region, preferred)
-    ev = combined["ev"].values[order]
+    metric = str(combined.attrs.get("metric", "ev"))
+    ev = combined[metric].values[order]
     layers = list(map(str, combined["layer"].values))
     regions = regions_in_order(region)
     palette = region_palette(regions)
@@ -89,12 +96,14 @@ def heatmap(combined: xr.Dataset, preferred: np.ndarray) -> Figure:
     ax.set_xticks(range(len(layers)), layers, rotation=45, ha="right")
     ax.set_yticks([])
     ax.set_xlabel("model layer")
-    ax.set_title("Held-out explained variance per neuroid and layer\n"
+    ax.set_title(("Held-out explained variance" if metric == "ev" else metric_label(metric))
+                 + " per neuroid and layer\n"
                  + subtitle(combined.attrs["model"], json.loads(combined.attrs["benchmarks"]),
                             combined.attrs["readout"]), fontsize=10)
     ticks = np.unique(np.round(np.concatenate([np.linspace(bottom, 0, 3), np.linspace(0, top, 4)]), 3))
     colorbar = figure.colorbar(image, ax=ax, fraction=0.05, pad=0.02, ticks=ticks)
-    colorbar.set_label("held-out EV (R², fraction; clipped at 1st/99th pct.)")
+    colorbar.set_label(f"{'held-out EV (R², fraction' if metric == 'ev' else metric_label(metric) + ' ('}"
+                       "; clipped at 1st/99th pct.)")
     colorbar.ax.yaxis.set_major_formatter("{x:.2f}")
     figure.legend(handles=[Patch(color=palette[r], label=r) for r in regions], title="region",
                   loc="lower center", ncols=min(len(regions), 6), frameon=False, bbox_to_anchor=(0.5, -0.02))
@@ -105,7 +114,8 @@ def heatmap(combined: xr.Dataset, preferred: np.ndarray) -> Figure:
 def profile_lines(combined: xr.Dataset) -> Figure:
     """Each neuroid's EV profile (thin) and each region's median profile (thick)."""
     region = combined["region"].values
-    ev = combined["ev"].values
+    metric = str(combined.attrs.get("metric", "ev"))
+    ev = combined[metric].values
     layers = list(map(str, combined["layer"].values))
     regions = regions_in_order(region)
     palette = region_palette(regions)
@@ -126,7 +136,7 @@ def profile_lines(combined: xr.Dataset) -> Figure:
         ax.set_ylim(max(float(np.percentile(finite, 1)), -1.0) - 0.05, float(finite.max()) + 0.05)
     style_axes(ax, "Layer profiles of individual neuroids (thin) and region medians (thick)\n"
                + subtitle(combined.attrs["model"], json.loads(combined.attrs["benchmarks"]), combined.attrs["readout"]),
-               "model layer", EV_LABEL)
+               "model layer", metric_label(metric))
     ax.legend(frameon=False, fontsize=8)
     figure.tight_layout()
     return figure

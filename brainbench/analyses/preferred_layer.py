@@ -33,7 +33,7 @@ class PreferredLayer(Analysis):
 
     def run(self, scores: list[xr.Dataset], threshold: float = RELIABILITY_THRESHOLD,
             reliable_only: bool = False) -> AnalysisResult:
-        combined = combine_scores(scores)
+        combined = combine_scores(scores, metric="ev")  # an EV analysis: scores without EV are refused
         if reliable_only:
             combined = combined.isel(neuroid=np.flatnonzero(combined["ceiling"].values > threshold))
         layers = list(map(str, combined["layer"].values))

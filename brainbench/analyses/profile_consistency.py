@@ -59,9 +59,10 @@ class ProfileConsistency(Analysis):
     description = ("Correlations between neuroids' layer profiles within and between regions (paper fig. 9), "
                    "with a permutation test of within > between.")
 
-    def run(self, scores: list[xr.Dataset], metric: str = "ev", n_permutations: int = 1000, seed: int = 0,
+    def run(self, scores: list[xr.Dataset], metric: str | None = None, n_permutations: int = 1000, seed: int = 0,
             reliable_only: bool = False, threshold: float = RELIABILITY_THRESHOLD) -> AnalysisResult:
-        combined = combine_scores(scores)
+        combined = combine_scores(scores, metric=metric)
+        metric = str(combined.attrs["metric"])  # the declared per-layer score unless one is asked for
         kept, corr, dropped = defined_profiles(combined, metric, reliable_only, threshold)
         if kept.sizes["neuroid"] < 3:
             raise AnalysisError(f"only {kept.sizes['neuroid']} neuroids have a defined layer profile; "

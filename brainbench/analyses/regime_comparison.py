@@ -46,7 +46,7 @@ class RegimeComparison(Analysis):
         for dataset in scores:
             by_readout.setdefault(str(dataset.attrs.get("readout", "")), []).append(dataset)
         readouts = list(by_readout)
-        combined = {r: combine_scores(v) for r, v in by_readout.items()}
+        combined = {r: combine_scores(v, metric="ev") for r, v in by_readout.items()}
         first = combined[readouts[0]]
         ids = first["neuroid_id"].values
         for name, c in combined.items():

@@ -6,6 +6,15 @@ Index coordinates ``stimulus_id`` and ``neuroid_id`` are unique strings; every o
 piece of metadata is a plain (non-index) coordinate along one dim. There is never a
 pandas MultiIndex, so assemblies survive xarray upgrades and round-trip through
 netCDF with :meth:`xarray.DataArray.identical`.
+
+An **RDM assembly** holds no responses but one representational dissimilarity matrix
+per recording site, for data published only as matrices (e.g. Conwell et al. 2021): dims
+``(site, stimulus, stimulus_b)``, coordinates ``site_id`` (unique strings), ``region``
+and any other per-site metadata along ``site``, ``stimulus_id`` along ``stimulus`` and
+the same ids as ``stimulus_b_id`` along ``stimulus_b``; each matrix symmetric, finite,
+with a zero diagonal (dissimilarities, ``1 - r``). Its ``ceiling`` coordinate (site),
+when present, is the reliability of each matrix. Representation benchmarks score it
+directly (:mod:`brainbench.scoring.representation`); selections act on its sites.
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ from brainbench.errors import BrainbenchError
 
 TRIAL_DIMS = ("repetition", "stimulus", "neuroid")
 MEAN_DIMS = ("stimulus", "neuroid")
+RDM_DIMS = ("site", "stimulus", "stimulus_b")
 REQUIRED_ATTRS = ("identifier", "species", "units", "response_window_ms", "citation")
 
 
@@ -112,9 +122,11 @@ def validate_assembly(assembly: xr.DataArray) -> xr.DataArray:
     if not isinstance(assembly, xr.DataArray):
         raise AssemblyError(f"an assembly must be an xarray.DataArray, got {type(assembly).__name__}.")
     dims = tuple(assembly.dims)
+    if dims == RDM_DIMS:
+        return validate_rdm_assembly(assembly)
     if dims not in (TRIAL_DIMS, MEAN_DIMS):
         raise AssemblyError(
-            f"assembly dims must be {MEAN_DIMS} or {TRIAL_DIMS}; got {dims}. "
+            f"assembly dims must be {MEAN_DIMS}, {TRIAL_DIMS} or {RDM_DIMS}; got {dims}. "
             "Transpose it, e.g. assembly.transpose('repetition', 'stimulus', 'neuroid')."
         )
     for dim, coord in (("stimulus", "stimulus_id"), ("neuroid", "neuroid_id")):
@@ -154,6 +166,74 @@ def validate_assembly(assembly: xr.DataArray) -> xr.DataArray:
                 f"{assembly.neuroid_id.values[n]!r}; NaN may only pad missing trials."
             )
     return assembly
+
+
+def make_rdm_assembly(rdms: np.ndarray, *, site_ids, stimulus_ids, identifier: str, species: str = "unknown",
+                      citation: str = "", site_coords: Mapping[str, object] | None = None,
+                      attrs: Mapping[str, object] | None = None) -> xr.DataArray:
+    """Build and validate an RDM assembly (see the module docstring).
+
+    Args:
+        rdms: ``(site, stimulus, stimulus)`` dissimilarities (``1 - r``), symmetric, zero diagonal.
+        site_ids: ``(site,)`` unique ids, converted to strings.
+        stimulus_ids: ``(stimulus,)`` unique ids, the row (and column) order of every matrix.
+        site_coords: per-site metadata (``region``, ``ceiling``, ...), each ``(site,)``.
+    """
+    rdms = np.asarray(rdms, dtype=np.float64)
+    if rdms.ndim != 3 or rdms.shape[1] != rdms.shape[2]:
+        raise AssemblyError(f"RDMs must be 3-d (site, stimulus, stimulus) with square matrices; got {rdms.shape}.")
+    stimuli = np.asarray([str(s) for s in stimulus_ids], dtype=object)
+    coords: dict[str, tuple[str, np.ndarray]] = {
+        "site_id": ("site", np.asarray([str(s) for s in site_ids], dtype=object)),
+        "stimulus_id": ("stimulus", stimuli),
+        "stimulus_b_id": ("stimulus_b", stimuli.copy()),
+    }
+    for name, column in (site_coords or {}).items():
+        coords[name] = ("site", _plain_array(column))
+    for name, (dim, column) in coords.items():
+        size = rdms.shape[RDM_DIMS.index(dim)]
+        if column.ndim != 1 or len(column) != size:
+            raise AssemblyError(f"{dim} coordinate {name!r} has shape {column.shape} but the RDMs have "
+                                f"{size} {dim}s; give one value per {dim}.")
+    all_attrs = {"identifier": identifier, "species": species, "units": "1 - Pearson r", "citation": citation,
+                 "response_window_ms": np.asarray([np.nan, np.nan])}
+    all_attrs.update(attrs or {})
+    assembly = xr.DataArray(rdms, dims=RDM_DIMS, coords=coords, attrs=all_attrs, name="rdms")
+    return validate_rdm_assembly(assembly)
+
+
+def validate_rdm_assembly(assembly: xr.DataArray, atol: float = 1e-9) -> xr.DataArray:
+    """Check the RDM assembly contract (module docstring); return it unchanged or raise."""
+    for dim, coord in (("site", "site_id"), ("stimulus", "stimulus_id"), ("stimulus_b", "stimulus_b_id")):
+        if coord not in assembly.coords or assembly[coord].dims != (dim,):
+            raise AssemblyError(f"an RDM assembly needs a coordinate {coord!r} along {dim!r}.")
+    for coord in ("site_id", "stimulus_id"):
+        ids = [str(v) for v in assembly[coord].values]
+        if len(set(ids)) != len(ids):
+            raise AssemblyError(f"{coord} must be unique; {next(i for i in ids if ids.count(i) > 1)!r} repeats.")
+    if [str(v) for v in assembly["stimulus_id"].values] != [str(v) for v in assembly["stimulus_b_id"].values]:
+        raise AssemblyError("an RDM assembly's rows and columns must list the same stimuli in the same order.")
+    missing = [a for a in REQUIRED_ATTRS if a not in assembly.attrs]
+    if missing:
+        raise AssemblyError(f"assembly attrs lack {missing}; make_rdm_assembly() fills them in.")
+    values = np.asarray(assembly.values, dtype=np.float64)
+    if not np.isfinite(values).all():
+        raise AssemblyError("an RDM assembly must hold finite dissimilarities only.")
+    if not np.allclose(values, values.transpose(0, 2, 1), atol=atol, rtol=0):
+        raise AssemblyError("every RDM of an RDM assembly must be symmetric.")
+    if np.abs(np.diagonal(values, axis1=1, axis2=2)).max(initial=0.0) > atol:
+        raise AssemblyError("every RDM of an RDM assembly must have a zero diagonal (dissimilarities, 1 - r).")
+    return assembly
+
+
+def is_rdm_assembly(assembly: xr.DataArray) -> bool:
+    """Whether ``assembly`` holds per-site RDMs rather than responses."""
+    return tuple(assembly.dims) == RDM_DIMS
+
+
+def unit_dim(assembly: xr.DataArray) -> str:
+    """The dim selections act on: ``site`` for an RDM assembly, else ``neuroid``."""
+    return "site" if is_rdm_assembly(assembly) else "neuroid"
 
 
 def is_trial_assembly(assembly: xr.DataArray) -> bool:

@@ -87,8 +87,9 @@ class Headline:
     """One run's headline number and what it is.
 
     Attributes:
-        value: the median over reliable neuroids of the ceiled score, or (``kind`` =
-            ``uncorrected-r``) the median over all neuroids of the per-split mean r.
+        value: the median (or the benchmark's declared ``site_aggregate``) over reliable
+            neuroids of the ceiled score, or (``kind`` = ``uncorrected-r``) the same
+            aggregate over all neuroids of the per-split mean r.
         kind: ``ceiled`` or ``uncorrected-r``.
         n_reliable: neuroids at or above the reliability floor.
         n_neuroids: neuroids scored.
@@ -102,9 +103,13 @@ class Headline:
     reason: str = ""
 
 
+#: How a headline summarises its neuroids (or sites): a benchmark's ``site_aggregate``.
+AGGREGATES: dict[str, Callable[[np.ndarray], float]] = {"median": np.median, "mean": np.mean}
+
+
 def headline(r: np.ndarray, ceiling: np.ndarray, reliability_floor: float = 0.3,
              has_repetitions: bool = True, ceiled_fn: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
-             ) -> Headline:
+             aggregate: str = "median") -> Headline:
     """The headline of per-neuroid held-out correlations.
 
     Args:
@@ -114,7 +119,15 @@ def headline(r: np.ndarray, ceiling: np.ndarray, reliability_floor: float = 0.3,
         has_repetitions: whether the data had trials to compute a ceiling from.
         ceiled_fn: ``(r (N,), ceiling (N,)) -> (N,)``, NaN for unreliable neuroids
             (default :func:`signed_ceiled_r2` at ``reliability_floor``).
+        aggregate: ``median`` (default) or ``mean`` over the reliable neuroids (e.g. an
+            area's few sites, where each site weighs the same); the uncorrected fallback
+            uses the same aggregate.
     """
+    if aggregate not in AGGREGATES:
+        from brainbench.errors import BrainbenchError
+
+        raise BrainbenchError(f"unknown headline aggregate {aggregate!r}; use one of {', '.join(AGGREGATES)}.")
+    summarise = AGGREGATES[aggregate]
     r = np.asarray(r, dtype=np.float64)
     keep = reliable_mask(ceiling, reliability_floor)
     n_reliable = int(keep.sum())
@@ -122,10 +135,10 @@ def headline(r: np.ndarray, ceiling: np.ndarray, reliability_floor: float = 0.3,
         ceiled = (ceiled_fn(r, ceiling) if ceiled_fn is not None
                   else signed_ceiled_r2(r, ceiling, reliability_floor))
         finite = ceiled[np.isfinite(ceiled)]
-        value = float(np.median(finite)) if finite.size else float("nan")
+        value = float(summarise(finite)) if finite.size else float("nan")
         return Headline(value, CEILED, n_reliable, r.size)
     finite = r[np.isfinite(r)]
-    value = float(np.median(finite)) if finite.size else float("nan")
+    value = float(summarise(finite)) if finite.size else float("nan")
     reason = ("no repetitions, so no ceiling" if not has_repetitions
               else f"no neuroid has split-half reliability >= {reliability_floor:g}")
     return Headline(value, UNCORRECTED, 0, r.size, reason)

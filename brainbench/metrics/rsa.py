@@ -127,6 +127,33 @@ def split_half_rdm_reliability(trials: np.ndarray, n_splits: int = 20, seed: int
     return float(np.mean(values))
 
 
+def given_rdm_reliability(assembly: Any, coord: str = "ceiling") -> np.ndarray:
+    """The reliability an RDM assembly gives with its matrices: its ``coord`` coordinate.
+
+    For data published as RDMs (no trials to split), the reliability of each site's
+    matrix can only be the one its authors computed and published beside it.
+
+    Args:
+        assembly: an RDM assembly ``(site, stimulus, stimulus_b)``.
+        coord: the ``(site,)`` coordinate holding each matrix's reliability.
+    Returns:
+        ``(site,)`` float64.
+    """
+    from brainbench.data.assembly import AssemblyError
+
+    if coord not in assembly.coords or assembly[coord].dims != ("site",):
+        raise AssemblyError(f"the RDM assembly has no per-site {coord!r} coordinate to read its ceiling from.")
+    return np.asarray(assembly[coord].values, dtype=np.float64)
+
+
+given_rdm_reliability.input = "rdm-assembly"  # type: ignore[attr-defined]  # read by the load stage
+
+
+def similarity_to_rdm(similarity: np.ndarray) -> np.ndarray:
+    """``(..., n, n)`` similarity matrices (Pearson r) as dissimilarities ``1 - r`` (this module's convention)."""
+    return 1.0 - np.asarray(similarity, dtype=np.float64)
+
+
 class RDMSimilarity:
     """The representation metric of representation benchmarks (``kind = "representation"``).
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -213,6 +213,12 @@ class BenchmarkEntry(_Entry):
     reliability_threshold: float | None = None
     stimulus_placement: StimulusPlacement = Field(default_factory=StimulusPlacement)
     region: str = ""
+    site_aggregate: Literal["median", "mean"] = "median"
+
+    #: Fields added after the first schema whose *default* is left out of the declaration
+    #: a run's key hashes (:func:`brainbench.content.declaration`), so that adding them did
+    #: not change the key of any run stored before; a non-default value is hashed.
+    KEY_OMIT_DEFAULTS: ClassVar[tuple[str, ...]] = ("site_aggregate",)
 
 
 ENTRY_TYPES: dict[str, type[_Entry]] = {

@@ -1,4 +1,11 @@
-"""Stage 2, load: the benchmark's assembly and stimuli, its ceiling, the target and the splits."""
+"""Stage 2, load: the benchmark's assembly and stimuli, its ceiling, the target and the splits.
+
+An assembly of responses gives the target (trial means) and, with trials, the declared
+ceiling. An RDM assembly (:func:`brainbench.data.assembly.make_rdm_assembly`) gives the
+site RDMs themselves and the ceiling its declared ceiling reads from it (e.g. the
+``ceiling`` coordinate); there is then no target, and only representation benchmarks can
+score it.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +16,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from brainbench.data.assembly import trial_mean
+from brainbench.data.assembly import is_rdm_assembly, trial_mean, unit_dim
 from brainbench.data.stimuli import StimulusSet
 from brainbench.errors import BrainbenchError
 from brainbench.registry import load_object
@@ -23,29 +30,35 @@ class LoadedData:
     Attributes:
         assembly: the assembly after selection and the reliability threshold.
         stimuli: the benchmark's images, in the assembly's stimulus order.
-        target: ``(stimulus, neuroid)`` float64 trial-averaged responses.
-        ceiling: ``(neuroid,)`` the ceiling (NaN without repetitions or a ceiling).
-        has_repetitions: whether a ceiling could be computed from trials.
+        target: ``(stimulus, neuroid)`` float64 trial-averaged responses; ``None`` when the
+            assembly provides RDMs instead of responses.
+        ceiling: ``(neuroid,)`` the ceiling (NaN without repetitions or a ceiling); for an
+            RDM assembly ``(site,)``, each site RDM's reliability.
+        has_repetitions: whether a ceiling could be computed (from trials, or given with
+            the RDMs).
         splits: the train/test splits of the stimuli.
         split_record: JSON-able record of the splits (declaration, or hash of the caller's).
         selection: JSON-able record of the neuroid selection (counts, threshold, filters).
+        rdms: ``(site, stimulus, stimulus)`` float64 dissimilarities when the assembly
+            provides them (an RDM assembly), else None.
     """
 
     assembly: xr.DataArray
     stimuli: StimulusSet
-    target: np.ndarray
+    target: np.ndarray | None
     ceiling: np.ndarray
     has_repetitions: bool
     splits: list
     split_record: dict[str, Any]
     selection: dict[str, Any]
+    rdms: np.ndarray | None = None
 
 
 def assembly_hash(assembly: xr.DataArray) -> str:
     """sha256 over the assembly's values and ids (the scored data's fingerprint)."""
     digest = hashlib.sha256()
     digest.update(np.ascontiguousarray(assembly.values, dtype=np.float64).tobytes())
-    for coord in ("stimulus_id", "neuroid_id"):
+    for coord in ("stimulus_id", "site_id" if is_rdm_assembly(assembly) else "neuroid_id"):
         digest.update("\0".join(map(str, assembly[coord].values)).encode())
     return digest.hexdigest()
 
@@ -57,6 +70,8 @@ def load(run: Resolved, progress: bool = True) -> LoadedData:
     bench = run.bench
     loaded = bench.load(progress=progress)
     assembly = loaded.assembly
+    if is_rdm_assembly(assembly):
+        return _load_rdms(run, loaded.assembly, loaded.stimuli)
     has_trials = "repetition" in assembly.dims
     n_total = assembly.sizes["neuroid"]
     if run.ceiling is not None and has_trials:
@@ -95,4 +110,45 @@ def load(run: Resolved, progress: bool = True) -> LoadedData:
         split_record=split_spec(bench.entry.split, splits, custom is not None),
         selection={"n_total": n_total, "n_kept": int(target.shape[1]), "reliability_threshold": threshold,
                    "filters": bench.entry.selection},
+    )
+
+
+def _load_rdms(run: Resolved, assembly: xr.DataArray, stimuli: StimulusSet) -> LoadedData:
+    """Stage 2 for an RDM assembly: the site RDMs, their declared ceiling, the splits."""
+    from brainbench.splits import check_splits, make_splits, split_spec
+
+    bench = run.bench
+    if run.kind.uses_readout:
+        raise BrainbenchError(f"benchmark {bench.identifier!r} fits a readout, but its assembly provides RDMs, not "
+                              "responses; declare it with kind = \"representation\".")
+    if bench.entry.reliability_threshold is not None:
+        raise BrainbenchError(f"benchmark {bench.identifier!r} sets a reliability threshold, which only applies to "
+                              "trial data; remove it (an RDM's reliability ceils its score instead).")
+    n_sites = assembly.sizes[unit_dim(assembly)]
+    ceiling = np.full(n_sites, np.nan)
+    if run.ceiling is not None:
+        reader = load_object(run.ceiling.python_name)
+        if getattr(reader, "input", "trials") != "rdm-assembly":
+            raise BrainbenchError(f"benchmark {bench.identifier!r} names ceiling {run.ceiling.id!r}, which needs "
+                                  "trials, but its assembly provides RDMs; name a ceiling that reads RDM "
+                                  "assemblies (e.g. rdm-given-reliability).")
+        ceiling = np.asarray(reader(assembly, **run.ceiling.params), dtype=np.float64)
+    n_stimuli = assembly.sizes["stimulus"]
+    stratify = None
+    if bench.entry.split.stratify and bench.entry.split.stratify in stimuli.metadata:
+        stratify = stimuli.metadata[bench.entry.split.stratify]
+    custom = run.splits if run.splits is not None else bench.splits
+    splits = check_splits(custom if custom is not None else make_splits(bench.entry.split, n_stimuli, stratify,
+                                                                        run.spec.seed), n_stimuli)
+    return LoadedData(
+        assembly=assembly,
+        stimuli=stimuli,
+        target=None,
+        ceiling=ceiling,
+        has_repetitions=run.ceiling is not None and bool(np.isfinite(ceiling).any()),
+        splits=splits,
+        split_record=split_spec(bench.entry.split, splits, custom is not None),
+        selection={"n_total": n_sites, "n_kept": n_sites, "reliability_threshold": None,
+                   "filters": bench.entry.selection, "unit": "site"},
+        rdms=np.asarray(assembly.transpose("site", "stimulus", "stimulus_b").values, dtype=np.float64),
     )

@@ -101,7 +101,8 @@ def measure(run: Resolved, data: LoadedData, fits: Mapping[str, CVResult]) -> Me
         chosen_r = np.nanmean(r_split[choice.per_split, np.arange(len(splits))], axis=0)
     floor = float(run.headline.params.get("reliability_floor", 0.3))
     head = headline(chosen_r, data.ceiling, floor, has_repetitions=data.has_repetitions,
-                    ceiled_fn=lambda r, ceiling: ceiled_values(run, r, ceiling))
+                    ceiled_fn=lambda r, ceiling: ceiled_values(run, r, ceiling),
+                    aggregate=run.bench.entry.site_aggregate)
     return Measured(layers, choice, chosen_r, head, floor)
 
 

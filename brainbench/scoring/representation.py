@@ -1,14 +1,20 @@
 """Stages 4-6 of representation benchmarks: model RDMs against neural RDMs, no readout.
 
-Sites: the assembly's ``region`` values (one site per region), or all its neuroids as one
-site. Per layer and site, the benchmark's representation metric compares the layer's
-RDM with the site's RDM (built from trial means) on all stimuli (``r``) and, per split,
+Sites and their RDMs (:func:`neural_sites`): an RDM assembly gives them directly (one
+site per matrix, ceiled by the reliability its declared ceiling reads, every site
+coordinate kept); an assembly of responses gives one site per ``region`` value (or all
+its neuroids as one site), whose RDM is built from trial means and ceiled by the
+metric's split-half RDM reliability. From there one code path takes the RDMs as its
+input. Per layer and site, the benchmark's representation metric compares the layer's
+RDM with the site's RDM on all stimuli (``r``) and, per split,
 on the split's test stimuli (``r_split``) and training stimuli (``val_score``, which
 chooses the layer). The headline is nested exactly like a regression benchmark's: each
 split's test pairs are scored at the layer chosen on its training pairs, and ceiled by
-each site's RDM reliability (:mod:`brainbench.metrics.ceiled`). The score dataset uses
-the regression layout with one "neuroid" per site (coordinate ``site``), so the store,
-the leaderboard and every summary read it unchanged.
+each site's RDM reliability (:mod:`brainbench.metrics.ceiled`), summarised over sites by
+the benchmark's ``site_aggregate`` (median or mean). The score dataset uses the regression
+layout with one "neuroid" per site (coordinate ``site``), so the store, the leaderboard
+and every summary read it unchanged; it has no predictions, and its attr
+``analysis_metric = "r"`` tells the analyses which variable is its per-layer score.
 """
 
 from __future__ import annotations
@@ -35,19 +41,40 @@ def sites_of(assembly: xr.DataArray) -> dict[str, np.ndarray]:
     return {"all": np.ones(assembly.sizes["neuroid"], dtype=bool)}
 
 
+def neural_sites(metric: Any, data: LoadedData, seed: int
+                 ) -> tuple[list[str], np.ndarray, np.ndarray, dict[str, tuple[str, np.ndarray]]]:
+    """Each site's name, RDM, ceiling and coordinates, from an RDM assembly or from responses.
+
+    Returns:
+        ``(names, rdms (site, stimulus, stimulus), ceiling (site,), coords)`` with
+        ``coords`` the score dataset's per-site coordinates (dim ``neuroid``).
+    """
+    if data.rdms is not None:
+        assembly = data.assembly
+        names = [str(v) for v in assembly["site_id"].values]
+        coords = {c: ("neuroid", assembly[c].values) for c in assembly.coords
+                  if assembly[c].dims == ("site",) and c not in ("site_id", "ceiling")}
+        coords.setdefault("region", ("neuroid", np.asarray(names, dtype=object)))
+        return names, data.rdms, np.asarray(data.ceiling, dtype=np.float64), coords
+    sites = sites_of(data.assembly)
+    names = list(sites)
+    rdms = np.stack([pattern_rdm(data.target[:, mask]) for mask in sites.values()])
+    trials = (data.assembly.transpose("repetition", "stimulus", "neuroid").values
+              if data.has_repetitions else None)
+    ceiling = np.asarray([metric.reliability(trials[:, :, mask], seed=seed) if trials is not None else np.nan
+                          for mask in sites.values()])
+    counts = np.asarray([int(mask.sum()) for mask in sites.values()])
+    return names, rdms, ceiling, {"region": ("neuroid", np.asarray(names, dtype=object)),
+                                  "n_units": ("neuroid", counts)}
+
+
 def evaluate(run: Resolved, data: LoadedData, spec: RunSpec, features: Mapping[str, Any], *, progress: bool,
              clock: Any, threads: int) -> xr.Dataset:
     """Score every layer's RDM against every site's RDM; the score dataset (one row per site)."""
     from brainbench.progress import tqdm
 
     (metric,) = run.metrics.values()
-    sites = sites_of(data.assembly)
-    names = list(sites)
-    neural = {name: pattern_rdm(data.target[:, mask]) for name, mask in sites.items()}
-    trials = (data.assembly.transpose("repetition", "stimulus", "neuroid").values
-              if data.has_repetitions else None)
-    ceiling = np.asarray([metric.reliability(trials[:, :, mask], seed=spec.seed) if trials is not None else np.nan
-                          for mask in sites.values()])
+    names, neural, ceiling, site_coords = neural_sites(metric, data, spec.seed)
     layers = list(spec.layers)
     n_layers, n_splits, n_sites = len(layers), len(data.splits), len(names)
     r = np.full((n_layers, n_sites), np.nan)
@@ -56,11 +83,11 @@ def evaluate(run: Resolved, data: LoadedData, spec: RunSpec, features: Mapping[s
     for i, layer in enumerate(tqdm(layers, desc=f"{spec.benchmark} RDMs", unit="layer", disable=not progress,
                                    leave=False)):
         model_rdm = correlation_rdm(features[layer])
-        for j, name in enumerate(names):
-            r[i, j] = metric.compare(model_rdm, neural[name])
+        for j in range(n_sites):
+            r[i, j] = metric.compare(model_rdm, neural[j])
             for k, split in enumerate(data.splits):
-                r_split[i, k, j] = metric.compare(model_rdm, neural[name], split.test)
-                val[i, k, j] = metric.compare(model_rdm, neural[name], split.train)
+                r_split[i, k, j] = metric.compare(model_rdm, neural[j], split.test)
+                val[i, k, j] = metric.compare(model_rdm, neural[j], split.train)
     clock.lap("readout_s")
     choice = choose_layers(val, layers)
     with np.errstate(invalid="ignore"):
@@ -68,9 +95,9 @@ def evaluate(run: Resolved, data: LoadedData, spec: RunSpec, features: Mapping[s
         r_mean = np.nanmean(r_split, axis=1)
     floor = float(run.headline.params.get("reliability_floor", 0.3))
     head = headline(chosen, ceiling, floor, has_repetitions=data.has_repetitions,
-                    ceiled_fn=lambda values, ceil: ceiled_values(run, values, ceil))
+                    ceiled_fn=lambda values, ceil: ceiled_values(run, values, ceil),
+                    aggregate=run.bench.entry.site_aggregate)
     clock.lap("metrics_s")
-    counts = np.asarray([int(mask.sum()) for mask in sites.values()])
     dataset = xr.Dataset(
         {
             "r": (("layer", "neuroid"), r),
@@ -78,14 +105,16 @@ def evaluate(run: Resolved, data: LoadedData, spec: RunSpec, features: Mapping[s
             "r_split_mean": (("layer", "neuroid"), r_mean),
             "ceiled": (("layer", "neuroid"), ceiled_values(run, r_mean, ceiling)),
             "headline_r": (("neuroid",), chosen),
+            "headline_ceiled": (("neuroid",), ceiled_values(run, chosen, ceiling)),
             "val_score": (("layer", "split", "neuroid"), val),
             "ceiling": (("neuroid",), ceiling),
             "reliable": (("neuroid",), reliable_mask(ceiling, floor)),
         },
         coords={"layer": layers, "split": np.arange(n_splits), "neuroid_id": ("neuroid", names),
-                "region": ("neuroid", names), "site": ("neuroid", np.ones(n_sites, dtype=bool)),
-                "n_units": ("neuroid", counts)},
+                "site": ("neuroid", np.ones(n_sites, dtype=bool)), **site_coords},
     )
     dataset.attrs.update(run_attrs(run, spec, data, choice, head, floor, features, clock.finish(), threads))
     dataset.attrs["representation_metric"] = f"{type(metric).__name__}({getattr(metric, 'method', '')})"
+    dataset.attrs["site_aggregate"] = run.bench.entry.site_aggregate
+    dataset.attrs["analysis_metric"] = "r"
     return dataset

@@ -48,7 +48,39 @@ def summarize(dataset: xr.Dataset, elapsed_s: float | None = None) -> dict[str, 
         "provenance": {k: provenance[k] for k in ("brainbench", "torch", "device", "seed", "data_sha256", "weights")},
         "timings": {k: v for k, v in timings.items() if k != "elapsed_s"},
         "elapsed_s": timings["elapsed_s"] if elapsed_s is None else round(elapsed_s, 3),
+        **({"sites": sites(dataset)} if "site" in dataset.coords else {}),
     }
+
+
+def sites(dataset: xr.Dataset) -> dict[str, Any]:
+    """Per site of a representation score: its coordinates, ceiling, r per layer and headline parts.
+
+    ``r``: the layer RDM's similarity with the site's RDM over all stimulus pairs;
+    ``r_test``: mean over splits of the same on test pairs; ``headline_r``: per-split test
+    r at each split's training-chosen layer, averaged; ``headline_ceiled``: its
+    ``sign(r) r^2 / ceiling`` (None where the site is below the reliability floor).
+    """
+    out: dict[str, Any] = {}
+    layers = [str(v) for v in dataset.layer.values]
+    skip = {"neuroid_id", "site"}
+    for k, name in enumerate(str(v) for v in dataset["neuroid_id"].values):
+        entry: dict[str, Any] = {c: _plain(dataset[c].values[k]) for c in dataset.coords
+                                 if dataset[c].dims == ("neuroid",) and c not in skip}
+        entry["ceiling"] = _clean(float(dataset["ceiling"].values[k]))
+        entry["reliable"] = bool(dataset["reliable"].values[k])
+        entry["r"] = {layer: _clean(float(dataset["r"].values[i, k])) for i, layer in enumerate(layers)}
+        entry["r_test"] = {layer: _clean(float(dataset["r_split_mean"].values[i, k])) for i, layer in enumerate(layers)}
+        entry["headline_r"] = _clean(float(dataset["headline_r"].values[k]))
+        if "headline_ceiled" in dataset:
+            entry["headline_ceiled"] = _clean(float(dataset["headline_ceiled"].values[k]))
+        out[name] = entry
+    return out
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        value = value.item()
+    return _clean(value) if isinstance(value, float) else value
 
 
 def _median(values: xr.DataArray | None) -> float | None:
@@ -58,7 +90,7 @@ def _median(values: xr.DataArray | None) -> float | None:
     return _clean(float(np.median(finite))) if finite.size else None
 
 
-def _clean(value: float) -> float | None:
+def _clean(value: float | None) -> float | None:
     return None if value is None or not np.isfinite(value) else round(float(value), 6)
 
 
