@@ -8,6 +8,7 @@ every layer scored with the same readout and splits.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -41,10 +42,11 @@ class LayerProfile(Analysis):
         metric = str(combined.attrs["metric"])
         layers = list(map(str, combined["layer"].values))
         preferred = preferred_layers(combined[metric].values)
-        dataset = combined.assign(
-            preferred_layer=("neuroid", np.asarray([layers[k] if k >= 0 else NO_LAYER for k in preferred])),
-            **{f"headline_{metric}": ("neuroid", headline_values(combined, metric))},
-        )
+        added: dict[str, Any] = {
+            "preferred_layer": ("neuroid", np.asarray([layers[k] if k >= 0 else NO_LAYER for k in preferred])),
+            f"headline_{metric}": ("neuroid", headline_values(combined, metric)),
+        }
+        dataset = combined.assign(added)
         if "ev" in dataset:
             dataset["ev"].attrs.update(long_name="held-out explained variance R^2 = 1 - SSE/SST", units="1")
         dataset["r"].attrs.update(long_name="held-out Pearson r" if metric == "ev"

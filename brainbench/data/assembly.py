@@ -20,7 +20,7 @@ directly (:mod:`brainbench.scoring.representation`); selections act on its sites
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -168,7 +168,8 @@ def validate_assembly(assembly: xr.DataArray) -> xr.DataArray:
     return assembly
 
 
-def make_rdm_assembly(rdms: np.ndarray, *, site_ids, stimulus_ids, identifier: str, species: str = "unknown",
+def make_rdm_assembly(rdms: np.ndarray, *, site_ids: Sequence[object], stimulus_ids: Sequence[object],
+                      identifier: str, species: str = "unknown",
                       citation: str = "", site_coords: Mapping[str, object] | None = None,
                       attrs: Mapping[str, object] | None = None) -> xr.DataArray:
     """Build and validate an RDM assembly (see the module docstring).
@@ -195,8 +196,8 @@ def make_rdm_assembly(rdms: np.ndarray, *, site_ids, stimulus_ids, identifier: s
         if column.ndim != 1 or len(column) != size:
             raise AssemblyError(f"{dim} coordinate {name!r} has shape {column.shape} but the RDMs have "
                                 f"{size} {dim}s; give one value per {dim}.")
-    all_attrs = {"identifier": identifier, "species": species, "units": "1 - Pearson r", "citation": citation,
-                 "response_window_ms": np.asarray([np.nan, np.nan])}
+    all_attrs: dict[str, Any] = {"identifier": identifier, "species": species, "units": "1 - Pearson r",
+                                 "citation": citation, "response_window_ms": np.asarray([np.nan, np.nan])}
     all_attrs.update(attrs or {})
     assembly = xr.DataArray(rdms, dims=RDM_DIMS, coords=coords, attrs=all_attrs, name="rdms")
     return validate_rdm_assembly(assembly)

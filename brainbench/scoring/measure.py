@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from brainbench.errors import BrainbenchError
 from brainbench.metrics.ceiled import Headline, headline
 from brainbench.metrics.regression import explained_variance, pearson_r
 from brainbench.readouts.base import CVResult
@@ -81,6 +82,8 @@ class Measured:
 def measure(run: Resolved, data: LoadedData, fits: Mapping[str, CVResult]) -> Measured:
     """Stage 5: the declared metrics per layer, the layer choice and the headline."""
     target, splits = data.target, data.splits
+    if target is None:  # an RDM assembly: only representation benchmarks take one (checked at load)
+        raise BrainbenchError(f"benchmark {run.bench.identifier!r} has no responses to regress onto.")
     layers = {}
     for layer, cv in fits.items():
         pooled = {name: fn(cv.predictions, target) for name, fn in run.metrics.items()}

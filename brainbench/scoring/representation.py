@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from brainbench.errors import BrainbenchError
 from brainbench.metrics.ceiled import headline, reliable_mask
 from brainbench.metrics.rsa import correlation_rdm, pattern_rdm
 from brainbench.scoring.assemble import run_attrs
@@ -52,10 +53,12 @@ def neural_sites(metric: Any, data: LoadedData, seed: int
     if data.rdms is not None:
         assembly = data.assembly
         names = [str(v) for v in assembly["site_id"].values]
-        coords = {c: ("neuroid", assembly[c].values) for c in assembly.coords
+        coords = {str(c): ("neuroid", assembly[c].values) for c in assembly.coords
                   if assembly[c].dims == ("site",) and c not in ("site_id", "ceiling")}
         coords.setdefault("region", ("neuroid", np.asarray(names, dtype=object)))
         return names, data.rdms, np.asarray(data.ceiling, dtype=np.float64), coords
+    if data.target is None:
+        raise BrainbenchError("a representation benchmark needs either site RDMs or responses.")
     sites = sites_of(data.assembly)
     names = list(sites)
     rdms = np.stack([pattern_rdm(data.target[:, mask]) for mask in sites.values()])
