@@ -83,7 +83,7 @@ def build_readout(readout_id: str, registry: Registry, seed: int):
         readout = cls(**params)
     except TypeError as error:
         raise BrainbenchError(f"readout {readout_id!r} does not accept its declared params: {error}.") from error
-    # the instance knows best: a readout may switch solver (e.g. to Adam when L1 is asked for)
+    # the solver actually run (e.g. Adam when L1 is asked for) comes back in CVResult.info
     instance_solver = getattr(readout, "solver", "")
     return readout, (instance_solver if instance_solver not in ("", "unknown") else solver), params
 
@@ -195,6 +195,7 @@ def score(model: Any, benchmark: Any, *, layers: list[str] | None = None, readou
                                for k, s in enumerate(splits)]),
         )
         metric_time += time.perf_counter() - tick
+    solver = str(results[layers[0]].cv.info.get("solver", solver)) if layers else solver
     tick = time.perf_counter()
     guard_layer = min(layers, key=lambda name: int(np.prod(features[name].shape[1:])))
     check_no_test_leak(lambda: build_readout(readout_id, registry, seed)[0], features[guard_layer], Y, splits[0],
@@ -244,15 +245,10 @@ def score(model: Any, benchmark: Any, *, layers: list[str] | None = None, readou
 
 
 def _cross_validate(readout, X, Y, splits: list):
-    """Cross-validate ``readout`` on one layer's features ``X (n, ...)`` and responses ``Y (n, N)``."""
-    import torch
+    """Cross-validate ``readout`` on one layer's feature source ``X (n, ...)`` and responses ``Y (n, N)``."""
+    from brainbench.readouts.cv import cross_validate
 
-    if readout.uses_gram:
-        return readout.cross_validate(X, Y, splits)
-    X_t = torch.from_numpy(np.array(X, dtype=np.float32)).to(Y.device)
-    if not readout.needs_spatial:
-        X_t = X_t.reshape(X_t.shape[0], -1)
-    return readout.cross_validate(X_t, Y.float(), splits)
+    return cross_validate(readout, X, Y, splits)
 
 
 class LeakageError(BrainbenchError):
