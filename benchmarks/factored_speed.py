@@ -48,7 +48,8 @@ def run_once(tree: Path, args: argparse.Namespace, readout: str) -> dict:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(tree), args.pythonpath) if p)}
     command = [sys.executable, "-c", code, "score", args.model, args.benchmark, "--layers", args.layer,
                "--readout", readout, "--json", "--no-store"]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    # cwd = the tree: ``python -c`` puts the working directory first on sys.path
+    done = subprocess.run(command, env=env, cwd=tree, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(f"{tree.name} {readout} failed:\n{done.stderr[-2000:]}")
     report = json.loads(done.stdout)

@@ -141,7 +141,7 @@ def _job_synthetic(args: dict) -> dict:
         y = Y.double().cpu().numpy()[split.test]
         ev = 1 - ((y - pred) ** 2).sum(0) / ((y - y.mean(0)) ** 2).sum(0)
         out["per_layer"][layer] = float(np.median(ev))
-        out["solver"] = readout.solver
+        out["solver"] = cv.info["solver"]
     out["ev_max"] = max(out["per_layer"].values())
     return out
 
