@@ -11,10 +11,13 @@ activation cache, which goes to a temporary BRAINBENCH_HOME unless --home is giv
 
     .venv/bin/python benchmarks/majajhong_memory.py
     .venv/bin/python benchmarks/majajhong_memory.py --n-images 320 --layers conv1,conv5
+    # the paper's readouts on streamed features (any registered readout id):
+    .venv/bin/python benchmarks/majajhong_memory.py --layers conv3,conv5 --readout spatial
+    .venv/bin/python benchmarks/majajhong_memory.py --layers conv3,conv5 --readout factored
 
 Prints one JSON object: sizes, wall time, the scorer's phase timings, and peak resident
-memory of this process (``ru_maxrss``: torch allocates outside Python's heap, so
-tracemalloc would miss most of it).
+memory of this process (``ru_maxrss`` and ``VmHWM``: torch allocates outside Python's
+heap, so tracemalloc would miss most of it).
 """
 
 from __future__ import annotations
@@ -38,6 +41,17 @@ def peak_rss_mb() -> float:
     """Peak resident set size of this process in MB (Linux reports ru_maxrss in KiB)."""
     scale = 1 / 1024 if sys.platform != "darwin" else 1 / 1024**2
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
+
+
+def vmhwm_mb() -> float | None:
+    """``VmHWM`` (peak resident set) of this process in MB, from /proc (Linux only)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
 
 
 def make_images(folder: Path, n: int, size: int, seed: int) -> list[Path]:
@@ -91,6 +105,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--image-size", type=int, default=256)
     parser.add_argument("--layers", default=None,
                         help="comma-separated (default: all the model declares)")
+    parser.add_argument("--readout", default=None,
+                        help="readout id overriding the declaration's (e.g. spatial, factored)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--home", type=Path, default=None,
@@ -121,7 +137,7 @@ def main(argv: list[str] | None = None) -> dict:
         layers = args.layers.split(",") if args.layers else None
         tick = time.perf_counter()
         result = brainbench.score(args.model, bench, layers=layers, device=args.device,
-                                  seed=args.seed, progress=False, use_cache=False,
+                                  seed=args.seed, progress=False, use_cache=False, readout=args.readout,
                                   batch_size=args.batch_size)
         score_s = time.perf_counter() - tick
         report = {
@@ -140,6 +156,11 @@ def main(argv: list[str] | None = None) -> dict:
             "timings": json.loads(result.attrs["timings"]),
             "peak_rss_mb_after_data": round(rss_after_data),
             "peak_rss_mb": round(peak_rss_mb()),
+            "peak_vmhwm_mb": round(vmhwm_mb() or 0),
+            "readout": result.attrs["readout"],
+            "solver": result.attrs["solver"],
+            "median_ev": {str(layer): round(float(np.nanmedian(result["ev"].sel(layer=layer).values)), 4)
+                          for layer in result.layer.values},
             "best_layer": result.attrs["best_layer"],
         }
     finally:

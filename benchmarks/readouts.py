@@ -117,9 +117,10 @@ def _job_synthetic(args: dict) -> dict:
     import numpy as np
     import torch
 
-    from brainbench.readouts.base import Split
+    from brainbench.readouts.cv import cross_validate
     from brainbench.registry.registry import get_registry
     from brainbench.scoring import build_readout
+    from brainbench.splits import Split
 
     rid = args["readout"] if args["readout"] == "simple" else f"bench-{args['readout']}"
     readout, _, _ = build_readout(rid, get_registry(), 0)
@@ -129,11 +130,10 @@ def _job_synthetic(args: dict) -> dict:
         order = np.random.default_rng(0).permutation(X.shape[0])
         n_test = int(round(0.15 * X.shape[0]))
         split = Split(np.sort(order[n_test:]), np.sort(order[:n_test]))
-        Xin = X if readout.needs_spatial else X.reshape(X.shape[0], -1)
         if args["device"] == "cuda":
             torch.cuda.synchronize()
         tick = time.perf_counter()
-        cv = readout.cross_validate(Xin, Y, [split])
+        cv = cross_validate(readout, X, Y, [split])
         if args["device"] == "cuda":
             torch.cuda.synchronize()
         out["readout_s"] += time.perf_counter() - tick
@@ -141,7 +141,7 @@ def _job_synthetic(args: dict) -> dict:
         y = Y.double().cpu().numpy()[split.test]
         ev = 1 - ((y - pred) ** 2).sum(0) / ((y - y.mean(0)) ** 2).sum(0)
         out["per_layer"][layer] = float(np.median(ev))
-        out["solver"] = readout.solver
+        out["solver"] = cv.info["solver"]
     out["ev_max"] = max(out["per_layer"].values())
     return out
 

@@ -5,7 +5,7 @@ with the straightforward implementation anyone would write: one Gram matrix of t
 mean-centred features for all stimuli; per split, centre the training block,
 ``scipy.linalg.eigh`` it, pick each neuroid's alpha by closed-form leave-one-out
 (``e_i / (1 - H_ii)``, exact for ridge with an unpenalised intercept) and predict the
-test stimuli. Same maths as :mod:`brainbench.readouts.ridge_solvers`, independent code.
+test stimuli. Same maths as :mod:`brainbench.readouts.solvers.ridge`, independent code.
 """
 
 from __future__ import annotations

@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from brainbench.errors import BrainbenchError
-from brainbench.readouts.base import Split
 from brainbench.registry.manifest import SplitSpec
+
+
+@dataclass
+class Split:
+    """One train/test split of stimulus positions.
+
+    Attributes:
+        train: ``(n_train,)`` int64 positions into the stimulus axis.
+        test: ``(n_test,)`` int64 positions, disjoint from ``train``.
+    """
+
+    train: np.ndarray
+    test: np.ndarray
 
 
 def make_splits(spec: SplitSpec, n: int, stratify_values: Sequence | None = None,

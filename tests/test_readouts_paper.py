@@ -178,8 +178,11 @@ def test_subsample_semantics():
 def test_l1_forces_adam_and_bad_solver_is_a_clear_error():
     from brainbench.errors import BrainbenchError
 
-    assert SpatialReadout(solver="exact", l1=1.0).solver == "adam"
+    # constructor arguments are kept as given; fit resolves the solver it runs into solver_
+    X, Y = torch.randn(12, 1, 3, 3), torch.randn(12, 1)
+    l1 = SpatialReadout(solver="exact", l1=1.0, max_iter=5)
+    assert l1.resolve_solver() == "adam" and l1.fit(X, Y).solver_ == "adam" and l1.solver == "exact"
     with pytest.raises(BrainbenchError, match="solver"):
-        FactoredReadout(solver="newton")
+        FactoredReadout(solver="newton").fit(X, Y)
     with pytest.raises(BrainbenchError, match="l2 > 0 or laplace > 0"):
         SpatialReadout(l2=0.0, laplace=0.0).fit(torch.randn(10, 1, 3, 3), torch.randn(10, 1))

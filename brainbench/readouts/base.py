@@ -1,41 +1,47 @@
 """The readout contract: a linear map from model features to neuroid responses.
 
-A readout is scikit-learn-like: hyperparameters are constructor arguments, ``fit(X, Y)``
-learns state stored in attributes with a trailing underscore and returns ``self``,
-``predict(X)`` returns predictions. Inputs are torch tensors; the readout computes on
-``X.device`` (CPU or CUDA) and is batched over neuroids.
+A readout is scikit-learn-like: hyperparameters are constructor arguments stored
+unchanged (:meth:`Readout.get_params`, :func:`clone`), ``fit(X, Y)`` validates them,
+learns state stored in attributes with a trailing underscore (``solver_`` is the solver
+actually run) and returns ``self``, ``predict(X)`` returns predictions. Inputs are torch
+tensors; the readout computes on the requested device and is batched over neuroids.
 
 Shapes:
     X: ``(n, C, H, W)`` convolutional features (spatial readouts use the layout) or
        ``(n, F)`` flat features; readouts that do not need the layout flatten it.
     Y: ``(n, N)`` responses of N neuroids to n stimuli.
 
-:meth:`Readout.cross_validate` runs every split. The default fits once per split; a
-readout with a cheaper route (the dual ridge shares one Gram matrix across splits)
-overrides it. It returns a :class:`CVResult` whose ``val_score`` is computed from
-training data only (leave-one-out or an inner validation split), so that the scorer can
-choose a layer without looking at any test fold.
+Cross-validation lives outside the estimator, in :func:`brainbench.readouts.cv.cross_validate`,
+and talks to a readout through three methods:
+
+* ``prepare(features, device)``: the readout reads a feature source
+  (:class:`brainbench.readouts.features.FeatureSource`) once, in the form it needs (the
+  default: the whole ``(n, ...)`` tensor; the dual ridges: Gram matrices streamed from
+  row blocks), for all stimuli of every split;
+* ``fit_prepared(prepared, Y, rows)``: fit on the stimuli ``rows`` (reading only
+  ``Y[rows]``);
+* ``predict_prepared(prepared, rows)``: predict the stimuli ``rows``.
+
+``val_score_`` is computed from training data only (leave-one-out or an inner validation
+split), so that the scorer can choose a layer without looking at any test fold.
 """
 
 from __future__ import annotations
 
+import copy
+import inspect
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
+from brainbench.readouts.features import FeatureSource, load_rows
+from brainbench.readouts.solvers.common import choose_solver, r2_columns
+from brainbench.splits import Split
 
-@dataclass
-class Split:
-    """One train/test split of stimulus positions.
-
-    Attributes:
-        train: ``(n_train,)`` int64 positions into the stimulus axis.
-        test: ``(n_test,)`` int64 positions, disjoint from ``train``.
-    """
-
-    train: np.ndarray
-    test: np.ndarray
+__all__ = ["CVResult", "Readout", "Split", "as_tensor", "clone", "pool_predictions", "r2_columns"]
 
 
 @dataclass
@@ -69,27 +75,67 @@ def as_tensor(array, device: torch.device | str | None = None,
     return tensor.to(device=device or "cpu", dtype=dtype or tensor.dtype)
 
 
-def r2_columns(y_true: torch.Tensor, y_pred: torch.Tensor) -> torch.Tensor:
-    """Per-column R^2 = 1 - SSE/SST, ``(n, N) -> (N,)``; 0 where SST is 0."""
-    resid = ((y_true - y_pred) ** 2).sum(0)
-    total = ((y_true - y_true.mean(0)) ** 2).sum(0)
-    return torch.where(total > 0, 1 - resid / total.clamp_min(1e-300), torch.zeros_like(total))
+def pool_predictions(split_predictions: np.ndarray) -> np.ndarray:
+    """``(n_splits, n, N) -> (n, N)``: each stimulus from the split that tested it.
+
+    Where several splits test the same stimulus (repeated holdouts) their mean is used.
+    """
+    with np.errstate(invalid="ignore"):
+        counts = np.isfinite(split_predictions).sum(0)
+        total = np.nansum(split_predictions, axis=0)
+        return np.where(counts > 0, total / np.maximum(counts, 1), np.nan)
 
 
 class Readout:
-    """Base class of every readout. Subclasses implement ``fit`` and ``predict``.
+    """Base class of every readout.
+
+    Subclasses implement ``fit`` and ``predict`` on tensors, and may override
+    ``prepare`` / ``fit_prepared`` / ``predict_prepared`` for a cheaper route through
+    cross-validation (the defaults load the whole layer once and call ``fit`` /
+    ``predict`` on row subsets).
 
     Class attributes:
-        needs_spatial: the readout uses the ``(C, H, W)`` layout of X.
-        uses_gram: the readout can work from the ``(n, n)`` Gram matrix alone
-            (see :meth:`cross_validate_gram`); the scorer then streams activations.
-        solver: a short name of the fitting method, recorded with every score.
+        SOLVERS: solver name -> pure solver function (see :mod:`brainbench.readouts.solvers`).
+        name: the readout's name in messages.
+        spatial: ``prepare`` keeps the ``(C, H, W)`` layout (else ``(n, F)``).
     """
 
-    needs_spatial: bool = False
-    uses_gram: bool = False
-    solver: str = "unknown"
+    SOLVERS: ClassVar[Mapping[str, Callable]] = {}
+    name: ClassVar[str] = "readout"
+    spatial: ClassVar[bool] = False
 
+    # ---------------------------------------------------------------- parameters
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        signature = inspect.signature(cls.__init__)
+        return [p.name for p in signature.parameters.values()
+                if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+
+    def get_params(self) -> dict[str, object]:
+        """Constructor arguments, as given (for provenance and :func:`clone`)."""
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def resolve_solver(self) -> str:
+        """The solver ``fit`` will run (validated); subclasses may map choices onto names.
+
+        A readout without a ``SOLVERS`` table (e.g. a plugin's own) reports its
+        ``solver`` attribute, or ``"unknown"``.
+        """
+        name = str(getattr(self, "solver", next(iter(self.SOLVERS), "unknown")))
+        if self.SOLVERS:
+            choose_solver(self.SOLVERS, name, self.name)
+        return name
+
+    def solver_function(self) -> Callable:
+        """The pure solver function of :meth:`resolve_solver`."""
+        return choose_solver(self.SOLVERS, self.resolve_solver(), self.name)
+
+    @property
+    def working_dtype(self) -> torch.dtype:
+        """The torch dtype named by the ``dtype`` parameter (float32 if none)."""
+        return getattr(torch, str(getattr(self, "dtype", "float32")))
+
+    # ---------------------------------------------------------------- estimator
     def fit(self, X: torch.Tensor, Y: torch.Tensor) -> Readout:  # pragma: no cover - contract
         raise NotImplementedError
 
@@ -103,49 +149,35 @@ class Readout:
             raise NotImplementedError(f"{type(self).__name__} does not record a validation score.")
         return score
 
-    def get_params(self) -> dict[str, object]:
-        """Constructor arguments (for provenance)."""
-        return {k: v for k, v in vars(self).items() if not k.endswith("_") and not k.startswith("_")}
-
     def chosen_params(self) -> dict[str, torch.Tensor]:
         """Hyperparameters chosen during fit, each ``(N,)``; empty if none."""
         return {}
 
-    def cross_validate(self, X: torch.Tensor, Y: torch.Tensor, splits: list[Split]) -> CVResult:
-        """Fit on each split's train stimuli, predict its test stimuli.
+    # ---------------------------------------------------------------- cross-validation hooks
+    def prepare(self, features: FeatureSource, device: torch.device | str) -> Any:
+        """Read ``features`` ``(n, ...)`` once for every split; default: the whole tensor.
 
-        Args:
-            X: ``(n, ...)`` features on the compute device.
-            Y: ``(n, N)`` responses on the same device.
-            splits: train/test positions into the n stimuli.
+        Spatial readouts keep ``(n, C, H, W)``, the others get ``(n, F)``, in the
+        readout's ``dtype`` on ``device``.
         """
-        n, N = Y.shape
-        split_predictions = np.full((len(splits), n, N), np.nan)
-        val = np.full((len(splits), N), np.nan)
-        params: dict[str, list[np.ndarray]] = {}
-        for k, split in enumerate(splits):
-            train = torch.as_tensor(split.train, device=X.device)
-            test = torch.as_tensor(split.test, device=X.device)
-            self.fit(X[train], Y[train])
-            split_predictions[k, split.test] = self.predict(X[test]).double().cpu().numpy()
-            val[k] = self.validation_score().double().cpu().numpy()
-            for name, value in self.chosen_params().items():
-                params.setdefault(name, []).append(value.double().cpu().numpy())
-        return CVResult(
-            predictions=pool_predictions(split_predictions),
-            split_predictions=split_predictions,
-            val_score=val,
-            params={k: np.stack(v) for k, v in params.items()},
-            info={"solver": self.solver},
-        )
+        self.resolve_solver()
+        return load_rows(features, device, self.working_dtype, flatten=not self.spatial)
+
+    def fit_prepared(self, prepared: Any, Y: torch.Tensor, rows: torch.Tensor) -> Readout:
+        """Fit on the stimuli ``rows`` ``(n_train,)`` of ``prepared``; reads ``Y[rows]`` only."""
+        return self.fit(prepared[rows], Y[rows])
+
+    def predict_prepared(self, prepared: Any, rows: torch.Tensor) -> torch.Tensor:
+        """``(len(rows), N)`` predictions for the stimuli ``rows`` of ``prepared``."""
+        return self.predict(prepared[rows])
+
+    def cross_validate(self, X: FeatureSource, Y: torch.Tensor, splits: list[Split]) -> CVResult:
+        """Shorthand for :func:`brainbench.readouts.cv.cross_validate` (``self`` stays unfitted)."""
+        from brainbench.readouts.cv import cross_validate
+
+        return cross_validate(self, X, Y, splits)
 
 
-def pool_predictions(split_predictions: np.ndarray) -> np.ndarray:
-    """``(n_splits, n, N) -> (n, N)``: each stimulus from the split that tested it.
-
-    Where several splits test the same stimulus (repeated holdouts) their mean is used.
-    """
-    with np.errstate(invalid="ignore"):
-        counts = np.isfinite(split_predictions).sum(0)
-        total = np.nansum(split_predictions, axis=0)
-        return np.where(counts > 0, total / np.maximum(counts, 1), np.nan)
+def clone(readout: Readout) -> Readout:
+    """An unfitted copy of ``readout`` with the same constructor arguments."""
+    return type(readout)(**copy.deepcopy(readout.get_params()))

@@ -2,28 +2,25 @@
 
 Eq. 1 of the reference paper (a weight per feature and neuroid plus a bias) with an L2
 penalty, solved exactly in the dual (stimulus x stimulus) form; see
-:mod:`brainbench.readouts.ridge_solvers` for the maths. In cross-validation one Gram
-matrix of all stimuli serves every split, and each split's alpha is chosen per neuroid
-by closed-form leave-one-out error on that split's training stimuli only.
+:mod:`brainbench.readouts.solvers.ridge` for the maths. In cross-validation
+:meth:`RidgeReadout.prepare` streams one Gram matrix of all stimuli from row blocks; it
+serves every split, and each split's alpha is chosen per neuroid by closed-form
+leave-one-out on that split's training stimuli only.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-import numpy as np
 import torch
 
 from brainbench.errors import BrainbenchError
-from brainbench.readouts.base import CVResult, Readout, Split, pool_predictions
-from brainbench.readouts.ridge_solvers import (
-    DualRidgeFit,
-    alpha_grid,
-    center_train,
-    fit_dual_ridge_loo,
-    gram,
-    predict_dual_ridge,
-)
+from brainbench.readouts.base import Readout
+from brainbench.readouts.features import FeatureSource
+from brainbench.readouts.solvers.common import parse_alphas
+from brainbench.readouts.solvers.ridge import center_train, fit_dual_ridge_loo, gram, predict_dual_ridge
+
+ALPHA_SCALES = ("mean-eigenvalue", "none")
 
 
 class RidgeReadout(Readout):
@@ -36,42 +33,63 @@ class RidgeReadout(Readout):
             eigenvalue of the centred training Gram matrix (so one grid suits layers of
             any scale); ``"none"`` uses them as absolute penalties.
         neuroid_batch: neuroids per batch in the leave-one-out search.
+        solver: only ``"exact-dual"``.
     """
 
-    uses_gram = True
-    solver = "exact-dual"
+    SOLVERS = {"exact-dual": fit_dual_ridge_loo}
+    name = "simple"
 
     def __init__(self, alphas: Sequence[float] | Mapping[str, float] = (0.1, 1.0, 10.0),
-                 alpha_scale: str = "mean-eigenvalue", neuroid_batch: int = 4096) -> None:
-        if alpha_scale not in ("mean-eigenvalue", "none"):
-            raise BrainbenchError(f"alpha_scale must be 'mean-eigenvalue' or 'none', not {alpha_scale!r}.")
-        self.alphas = dict(alphas) if isinstance(alphas, Mapping) else [float(a) for a in alphas]
+                 alpha_scale: str = "mean-eigenvalue", neuroid_batch: int = 4096,
+                 solver: str = "exact-dual") -> None:
+        self.alphas = alphas
         self.alpha_scale = alpha_scale
         self.neuroid_batch = neuroid_batch
+        self.solver = solver
+
+    def _validate(self) -> None:
+        self.resolve_solver()
+        if self.alpha_scale not in ALPHA_SCALES:
+            raise BrainbenchError(f"alpha_scale must be 'mean-eigenvalue' or 'none', not {self.alpha_scale!r}.")
 
     def _candidates(self, K_train: torch.Tensor) -> torch.Tensor:
-        if isinstance(self.alphas, dict):
-            grid = alpha_grid(float(self.alphas["start"]), float(self.alphas["stop"]), int(self.alphas["num"]))
-        else:
-            grid = torch.tensor(self.alphas, dtype=torch.float64)
-        if (grid <= 0).any():
-            raise BrainbenchError("ridge alphas must be positive.")
-        grid = grid.to(K_train.device)
+        grid = parse_alphas(self.alphas).to(K_train.device)
         if self.alpha_scale == "mean-eigenvalue":
             scale = torch.diagonal(center_train(K_train.double())).mean().clamp_min(1e-12)
             grid = grid * scale
         return grid
 
-    # scikit-learn-like API -------------------------------------------------------
-    def fit(self, X: torch.Tensor, Y: torch.Tensor) -> RidgeReadout:
-        """Fit on ``X (n, ...)`` and ``Y (n, N)``; keeps the training features for predict."""
-        self.X_train_ = X.reshape(X.shape[0], -1)
-        K = self.X_train_ @ self.X_train_.T
-        self.K_train_ = K.double()
-        self.fit_ = fit_dual_ridge_loo(self.K_train_, Y, self._candidates(self.K_train_), self.neuroid_batch)
+    # ------------------------------------------------------------------ on a Gram matrix
+    def prepare(self, features: FeatureSource, device: torch.device | str) -> torch.Tensor:
+        """``(n, n)`` float64 Gram matrix of ``features`` ``(n, ...)``, streamed in row blocks."""
+        self._validate()
+        return gram(features, device=device)
+
+    def fit_prepared(self, prepared: torch.Tensor, Y: torch.Tensor, rows: torch.Tensor) -> RidgeReadout:
+        """Fit on the ``rows`` of the Gram matrix ``prepared`` ``(n, n)`` and ``Y[rows]``."""
+        self._validate()
+        K = prepared.double()
+        self.rows_ = rows
+        self.K_train_ = K[rows][:, rows]
+        Y_train = Y.to(device=K.device, dtype=torch.float64)[rows]
+        self.fit_ = self.solver_function()(self.K_train_, Y_train, self._candidates(self.K_train_),
+                                           self.neuroid_batch)
         self.val_score_ = self.fit_.loo_r2
         self.alpha_ = self.fit_.alpha
+        self.solver_ = self.solver
         return self
+
+    def predict_prepared(self, prepared: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        """``(len(rows), N)`` predictions from the Gram matrix rows of the stimuli ``rows``."""
+        return predict_dual_ridge(self.fit_, prepared.double()[rows][:, self.rows_], self.K_train_)
+
+    # ------------------------------------------------------------------ on tensors
+    def fit(self, X: torch.Tensor, Y: torch.Tensor) -> RidgeReadout:
+        """Fit on ``X (n, ...)`` and ``Y (n, N)``; keeps the training features for predict."""
+        self._validate()
+        self.X_train_ = X.reshape(X.shape[0], -1)
+        K = (self.X_train_ @ self.X_train_.T).double()
+        return self.fit_prepared(K, Y, torch.arange(X.shape[0], device=K.device))
 
     def predict(self, X: torch.Tensor) -> torch.Tensor:
         """``(m, N)`` predictions for ``X (m, ...)``."""
@@ -80,39 +98,3 @@ class RidgeReadout(Readout):
 
     def chosen_params(self) -> dict[str, torch.Tensor]:
         return {"alpha": self.alpha_}
-
-    # fast cross-validation -------------------------------------------------------
-    def cross_validate(self, X, Y: torch.Tensor, splits: list[Split]) -> CVResult:
-        """Cross-validate from one Gram matrix of ``X (n, ...)``, streamed in row blocks."""
-        return self.cross_validate_gram(gram(X, device=Y.device), Y, splits)
-
-    def cross_validate_gram(self, K: torch.Tensor, Y: torch.Tensor, splits: list[Split]) -> CVResult:
-        """Cross-validate from the ``(n, n)`` Gram matrix ``K`` of all stimuli.
-
-        Args:
-            K: ``(n, n)`` Gram matrix (any feature centring).
-            Y: ``(n, N)`` responses.
-            splits: train/test positions.
-        """
-        K = K.double()
-        Y = Y.to(device=K.device, dtype=torch.float64)
-        n, N = Y.shape
-        split_predictions = np.full((len(splits), n, N), np.nan)
-        val = np.empty((len(splits), N))
-        alpha = np.empty((len(splits), N))
-        for k, split in enumerate(splits):
-            train = torch.as_tensor(split.train, device=K.device)
-            test = torch.as_tensor(split.test, device=K.device)
-            K_train = K[train][:, train]
-            fit: DualRidgeFit = fit_dual_ridge_loo(K_train, Y[train], self._candidates(K_train),
-                                                   self.neuroid_batch)
-            split_predictions[k, split.test] = predict_dual_ridge(fit, K[test][:, train], K_train).cpu().numpy()
-            val[k] = fit.loo_r2.cpu().numpy()
-            alpha[k] = fit.alpha.cpu().numpy()
-        return CVResult(
-            predictions=pool_predictions(split_predictions),
-            split_predictions=split_predictions,
-            val_score=val,
-            params={"alpha": alpha},
-            info={"solver": self.solver},
-        )

@@ -26,14 +26,16 @@ Solvers:
   laplace / l2`` (``K = sum_c Z_c diag(1/e) Z_c^T`` with penalty ``laplace`` when l2 = 0).
   The data-fit term stays in that dual form: no ``(C*H*W) x N`` weight matrix is built
   (:meth:`SpatialReadout.kernel` builds it in neuroid batches only when asked). The
-  Gram matrices of every stimulus are computed once and serve every split in
-  :meth:`SpatialReadout.cross_validate`. Unfixed hyperparameters (``l2``/``laplace``
+  Gram matrices of every stimulus are streamed from row blocks of the feature source
+  once (:meth:`SpatialReadout.prepare`) and serve every split. The maths is in
+  :mod:`brainbench.readouts.solvers.generalized`. Unfixed hyperparameters (``l2``/``laplace``
   None) are chosen per neuroid by exact leave-one-out on the training fold over
   ``laplace_ratios`` (rho) x ``alphas`` (l2, relative to the mean eigenvalue of the
   centred training Gram matrix), with the core's :func:`fit_dual_ridge_loo`.
 * ``adam``: the paper's method (any of L1/L2/Laplacian), as in
-  :mod:`brainbench.readouts.sgd`. With ``l1 > 0`` the closed form does not apply and the
-  readout uses ``adam`` whatever ``solver`` says (``self.solver`` records it).
+  :mod:`brainbench.readouts.sgd`. With ``l1 > 0`` the closed form does not apply and
+  ``fit`` runs ``adam`` whatever ``solver`` says; ``solver_`` records what ran
+  (``solver`` itself is kept as given).
 """
 
 from __future__ import annotations
@@ -42,95 +44,39 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
 from brainbench.errors import BrainbenchError
-from brainbench.readouts.base import CVResult, Readout, Split, as_tensor, pool_predictions
-from brainbench.readouts.laplacian import penalty_eigh
-from brainbench.readouts.ridge_solvers import (
-    DualRidgeFit,
-    alpha_grid,
-    center_train,
-    fit_dual_ridge_loo,
-    predict_dual_ridge,
+from brainbench.readouts.base import Readout, as_tensor
+from brainbench.readouts.features import FeatureSource
+from brainbench.readouts.solvers.adam import fit_linear_adam
+from brainbench.readouts.solvers.common import Grid, as_list, choose_solver, parse_alphas, penalty_grid
+from brainbench.readouts.solvers.generalized import (
+    Family,
+    family_grams,
+    family_grams_streamed,
+    predict_families,
+    solve_families,
 )
-from brainbench.readouts.sgd import Grid, fit_linear_adam, penalty_grid
+from brainbench.readouts.solvers.laplacian import penalty_eigh
 from brainbench.readouts.solvers.scaling import Standardizer
 
-SOLVERS = ("exact", "adam")
+DEFAULT_ALPHAS = {"start": -3.0, "stop": 4.0, "num": 15}
 
 
 @dataclass
-class Family:
-    """One spatial smoothing of the features: Gram ``sum_c Z_c diag(d) Z_c^T``.
+class SpatialGrams:
+    """What ``exact`` cross-validation needs of a layer: Gram matrices of all stimuli.
 
     Attributes:
-        rho: laplace / l2 of this family (``inf`` for a pure Laplacian, l2 = 0).
-        alphas: ``(A,)`` ridge penalties; relative to the mean eigenvalue if ``relative``.
-        relative: see ``alphas``.
+        grams: one ``(n, n)`` float64 Gram per family of :meth:`SpatialReadout.families`.
+        K_plain: ``(n, n)`` Gram of the unsmoothed features (for the feature scale).
+        map_shape: ``(C, H, W)``.
     """
 
-    rho: float
-    alphas: torch.Tensor
-    relative: bool
-
-    def weights(self, evals: torch.Tensor) -> torch.Tensor | None:
-        """``(HW,)`` spectral weights ``d``, or None for the identity (rho = 0)."""
-        if self.rho == 0:
-            return None
-        if math.isinf(self.rho):
-            return 1.0 / evals.clamp_min(1e-12)
-        return 1.0 / (1.0 + self.rho * evals)
-
-    def params(self, alpha: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Absolute ``(l2, laplace)`` of chosen absolute ``alpha`` ``(N,)``."""
-        if math.isinf(self.rho):
-            return torch.zeros_like(alpha), alpha
-        return alpha, alpha * self.rho
-
-
-def family_grams(X: torch.Tensor, families: list[Family], channel_batch: int = 16,
-                 keep_projection: bool = False) -> tuple[list[torch.Tensor], torch.Tensor | None, bool]:
-    """Gram matrices of every family over all stimuli of ``X``.
-
-    Args:
-        X: ``(n, C, H, W)`` features, already centred (any centring: kernel centring on
-            a training subset removes it).
-        families: the smoothings.
-        channel_batch: channels projected at once (bounds memory at ``n*batch*H*W``).
-        keep_projection: also return the features in the basis used, ``(n, C, H*W)``.
-
-    Returns:
-        one ``(n, n)`` float64 Gram per family; the features ``Z`` (or None); whether
-        ``Z`` is in the Laplacian eigenbasis ``X V`` (True) or the pixel basis (False:
-        no family smooths, so the ``n*C*(H*W)^2`` projection is skipped).
-    """
-    n, C, H, W = X.shape
-    project = any(f.rho != 0 for f in families)
-    # the (HW, HW) eigendecomposition is only needed when some family smooths
-    evals, V = penalty_eigh(H, W, X.device, X.dtype) if project else (None, None)
-    weights = [f.weights(evals) if project else None for f in families]
-    grams = [torch.zeros(n, n, dtype=torch.float64, device=X.device) for _ in families]
-    Z_all = torch.empty(n, C, H * W, dtype=X.dtype, device=X.device) if keep_projection else None
-    for c0 in range(0, C, channel_batch):
-        c1 = min(C, c0 + channel_batch)
-        block = X[:, c0:c1].reshape(n, c1 - c0, H * W)
-        Z = block @ V if project else block
-        if Z_all is not None:
-            Z_all[:, c0:c1] = Z
-        flat = Z.reshape(n, -1)
-        for K, d in zip(grams, weights, strict=True):
-            # V is orthonormal, so the identity family's Gram is the same in either basis
-            Zw = flat if d is None else (Z * d).reshape(n, -1)
-            K += (Zw @ flat.T).double()
-    return grams, Z_all, project
-
-
-def _feature_scale2(K_plain_train: torch.Tensor, n_features: int) -> torch.Tensor:
-    """Squared RMS of the centred training features, from their Gram matrix."""
-    n = K_plain_train.shape[0]
-    return (torch.diagonal(center_train(K_plain_train)).sum() / (n * n_features)).clamp_min(1e-30)
+    grams: list[torch.Tensor]
+    K_plain: torch.Tensor
+    map_shape: tuple[int, int, int]
 
 
 class SpatialReadout(Readout):
@@ -153,8 +99,9 @@ class SpatialReadout(Readout):
         seed: seeds the inner split of ``adam``.
     """
 
-    needs_spatial = True
-    uses_gram = False
+    SOLVERS = {"exact": solve_families, "adam": fit_linear_adam}
+    name = "spatial"
+    spatial = True
 
     def __init__(self, solver: str = "exact", l2: Grid | None = None, laplace: Grid | None = None,
                  l1: Grid = 0.0, laplace_ratios: Sequence[float] = (0.0, 1.0, 10.0, 100.0),
@@ -162,30 +109,27 @@ class SpatialReadout(Readout):
                  lr: float | None = None, max_iter: int = 1000, patience: int = 50,
                  val_fraction: float = 0.15, neuroid_batch: int = 256, channel_batch: int = 16,
                  seed: int = 0, dtype: str = "float32") -> None:
-        if solver not in SOLVERS:
-            raise BrainbenchError(f"spatial solver must be one of {SOLVERS}, not {solver!r}.")
+        self.solver = solver
         self.l1, self.l2, self.laplace = l1, l2, laplace
-        has_l1 = any(float(v) != 0 for v in ([l1] if isinstance(l1, (int, float)) else l1))
-        # L1 has no closed form: fall back to the paper's optimiser and record it.
-        self.solver = "adam" if has_l1 else solver
-        self.laplace_ratios = [float(r) for r in laplace_ratios]
-        if alphas is None:
-            alphas = {"start": -3.0, "stop": 4.0, "num": 15}
-        self.alphas = dict(alphas) if isinstance(alphas, Mapping) else [float(a) for a in alphas]
+        self.laplace_ratios = laplace_ratios
+        self.alphas = alphas
         self.lr, self.max_iter, self.patience = lr, max_iter, patience
         self.val_fraction = val_fraction
         self.neuroid_batch, self.channel_batch = neuroid_batch, channel_batch
         self.seed = seed
         self.dtype = dtype
 
+    def resolve_solver(self) -> str:
+        """``solver``, or ``"adam"`` when an L1 weight is set (it has no closed form)."""
+        choose_solver(self.SOLVERS, self.solver, self.name)
+        return "adam" if any(v != 0 for v in as_list(self.l1)) else self.solver
+
     # ------------------------------------------------------------------ exact
-    def _families(self) -> list[Family]:
+    def families(self) -> list[Family]:
+        """The smoothing families ``exact`` searches (validates ``l2`` / ``laplace``)."""
         if self.l2 is None and self.laplace is None:
-            if isinstance(self.alphas, dict):
-                rel = alpha_grid(float(self.alphas["start"]), float(self.alphas["stop"]), int(self.alphas["num"]))
-            else:
-                rel = torch.tensor(self.alphas, dtype=torch.float64)
-            return [Family(rho, rel, True) for rho in self.laplace_ratios]
+            rel = parse_alphas(DEFAULT_ALPHAS if self.alphas is None else self.alphas)
+            return [Family(float(rho), rel, True) for rho in self.laplace_ratios]
         by_rho: dict[float, list[float]] = {}
         for g in penalty_grid(l2=self.l2 or 0.0, laplace=self.laplace or 0.0):
             if g["l2"] < 0 or g["laplace"] < 0 or g["l2"] + g["laplace"] == 0:
@@ -197,55 +141,66 @@ class SpatialReadout(Readout):
                 by_rho.setdefault(math.inf, []).append(g["laplace"])
         return [Family(rho, torch.tensor(a, dtype=torch.float64), False) for rho, a in by_rho.items()]
 
-    def _solve(self, grams: list[torch.Tensor], K_plain: torch.Tensor, train: torch.Tensor,
-               Y_train: torch.Tensor, n_features: int) -> dict:
-        """Fit every family on ``train`` positions of the Gram matrices, pick per neuroid."""
-        scale2 = _feature_scale2(K_plain[train][:, train], n_features)
-        fits: list[DualRidgeFit] = []
-        for fam, K in zip(self.families_, grams, strict=False):
-            K_tt = K[train][:, train] / scale2
-            alphas = fam.alphas.to(K.device)
-            if fam.relative:
-                alphas = alphas * torch.diagonal(center_train(K_tt)).mean().clamp_min(1e-12)
-            fits.append(fit_dual_ridge_loo(K_tt, Y_train, alphas, self.neuroid_batch))
-        loo = torch.stack([f.loo_r2 for f in fits])          # (n_fam, N)
-        family = loo.argmax(0)
-        l2 = torch.zeros_like(fits[0].alpha)
-        lap = torch.zeros_like(l2)
-        for i, (fam, fit) in enumerate(zip(self.families_, fits, strict=False)):
-            a, b = fam.params(fit.alpha)
-            l2 = torch.where(family == i, a, l2)
-            lap = torch.where(family == i, b, lap)
-        return {"fits": fits, "family": family, "scale2": scale2, "val": loo.gather(0, family[None]).squeeze(0),
-                "l2": l2, "laplace": lap}
+    def _responses(self, Y: torch.Tensor, device: torch.device | str) -> torch.Tensor:
+        # responses at the working precision, solved in float64
+        return as_tensor(Y, device, self.working_dtype).to(torch.float64)
 
-    def _predict_exact(self, state: dict, grams_test_train: list[torch.Tensor],
-                       grams_train: list[torch.Tensor]) -> torch.Tensor:
-        out = None
-        for i, (fit, K_mt, K_tt) in enumerate(zip(state["fits"], grams_test_train, grams_train, strict=False)):
-            pred = predict_dual_ridge(fit, K_mt / state["scale2"], K_tt / state["scale2"])
-            out = pred if out is None else torch.where(state["family"] == i, pred, out)
-        return out
+    @staticmethod
+    def _check_shape(shape: tuple[int, ...]) -> None:
+        if len(shape) != 4:
+            raise BrainbenchError(f"the spatial readout needs (n, C, H, W) features, got shape {tuple(shape)}.")
+
+    # ------------------------------------------------------------------ cross-validation hooks
+    def prepare(self, features: FeatureSource, device: torch.device | str):
+        """``exact``: :class:`SpatialGrams` streamed from row blocks; ``adam``: the whole tensor."""
+        self._check_shape(tuple(features.shape))
+        if self.resolve_solver() == "adam":
+            return super().prepare(features, device)
+        grams = family_grams_streamed(features, self.families() + [Family(0.0, torch.ones(1), False)],
+                                      device, self.working_dtype, self.channel_batch)
+        K_plain = grams.pop()
+        return SpatialGrams(grams, K_plain, tuple(features.shape[1:]))
+
+    def fit_prepared(self, prepared, Y: torch.Tensor, rows: torch.Tensor) -> SpatialReadout:
+        """Fit on the stimuli ``rows``; ``exact`` reads only the ``rows`` of the Gram matrices."""
+        if not isinstance(prepared, SpatialGrams):
+            return super().fit_prepared(prepared, Y, rows)
+        self.solver_ = self.resolve_solver()
+        self.families_ = self.families()
+        self.map_shape_ = prepared.map_shape
+        self.rows_ = rows
+        Y_train = self._responses(Y, prepared.K_plain.device)[rows]
+        self.state_ = solve_families(self.families_, prepared.grams, prepared.K_plain, rows, Y_train,
+                                     math.prod(prepared.map_shape), self.neuroid_batch)
+        self.val_score_ = self.state_["val"]
+        return self
+
+    def predict_prepared(self, prepared, rows: torch.Tensor) -> torch.Tensor:
+        """``(len(rows), N)`` predictions for the stimuli ``rows``."""
+        if not isinstance(prepared, SpatialGrams):
+            return super().predict_prepared(prepared, rows)
+        return predict_families(self.state_, [K[rows][:, self.rows_] for K in prepared.grams],
+                                [K[self.rows_][:, self.rows_] for K in prepared.grams])
 
     # ------------------------------------------------------------------ API
     def fit(self, X: torch.Tensor, Y: torch.Tensor) -> SpatialReadout:
         """X ``(n, C, H, W)``, Y ``(n, N)``."""
-        if X.dim() != 4:
-            raise BrainbenchError(f"the spatial readout needs (n, C, H, W) features, got shape {tuple(X.shape)}.")
+        self._check_shape(tuple(X.shape))
+        self.solver_ = self.resolve_solver()
         self.map_shape_ = tuple(X.shape[1:])
-        if self.solver == "adam":
+        if self.solver_ == "adam":
             return self._fit_adam(X, Y)
-        X = X.to(getattr(torch, self.dtype))
-        Y = as_tensor(Y, X.device, torch.float64)
-        self.families_ = self._families()
+        X = X.to(self.working_dtype)
+        Y = self._responses(Y, X.device)
+        self.families_ = self.families()
         self.x_mean_ = X.mean(0, keepdim=True)
-        Xc = X - self.x_mean_
         grams, Z, self.projected_ = family_grams(
-            Xc, self.families_ + [Family(0.0, torch.ones(1), False)], self.channel_batch,
+            X - self.x_mean_, self.families_ + [Family(0.0, torch.ones(1), False)], self.channel_batch,
             keep_projection=True)
         K_plain = grams.pop()
         train = torch.arange(X.shape[0], device=X.device)
-        self.state_ = self._solve(grams, K_plain, train, Y, int(X[0].numel()))
+        self.state_ = solve_families(self.families_, grams, K_plain, train, Y, int(X[0].numel()),
+                                     self.neuroid_batch)
         self.Z_train_, self.grams_train_ = Z, grams
         self.val_score_ = self.state_["val"]
         return self
@@ -268,15 +223,21 @@ class SpatialReadout(Readout):
                 K += (Zw.reshape(n_test, -1) @ Ztr.T).double()
         return out
 
+    def _need_features(self) -> None:
+        if not hasattr(self, "Z_train_"):
+            raise BrainbenchError("this spatial readout was fitted on Gram matrices; "
+                                  "refit it with fit(X, Y) to predict new features or read its kernel.")
+
     def predict(self, X: torch.Tensor) -> torch.Tensor:
         """``(m, C, H, W) -> (m, N)``."""
-        if self.solver == "adam":
+        if self.solver_ == "adam":
             Z = self.scaler_.x(X.reshape(X.shape[0], -1).to(self.coef_.dtype))
             return self.scaler_.unscale_y(Z @ self.coef_.T + self.intercept_)
-        return self._predict_exact(self.state_, self._test_grams(X), self.grams_train_)
+        self._need_features()
+        return predict_families(self.state_, self._test_grams(X), self.grams_train_)
 
     def chosen_params(self) -> dict[str, torch.Tensor]:
-        if self.solver == "adam":
+        if self.solver_ == "adam":
             return {k: torch.tensor([g[k] for g in self.grid_], device=self.chosen_.device)[self.chosen_]
                     for k in ("l1", "l2", "laplace")}
         return {"l2": self.state_["l2"], "laplace": self.state_["laplace"]}
@@ -288,11 +249,12 @@ class SpatialReadout(Readout):
         pass ``neuroids`` to bound memory.
         """
         C, H, W = self.map_shape_
-        if self.solver == "adam":
+        if self.solver_ == "adam":
             # back to response units (adam fits z-scored responses)
             coef = self.coef_ * self.scaler_.y_std[:, None]
             coef = coef if neuroids is None else coef[neuroids]
             return coef.reshape(-1, C, H, W)
+        self._need_features()
         evals, V = (penalty_eigh(H, W, self.Z_train_.device, torch.float64) if self.projected_
                     else (None, None))
         family = self.state_["family"]
@@ -314,39 +276,9 @@ class SpatialReadout(Readout):
             out[sel] = (u @ V.T if self.projected_ else u) / scale
         return out.reshape(len(idx), C, H, W)
 
-    def cross_validate(self, X: torch.Tensor, Y: torch.Tensor, splits: list[Split]) -> CVResult:
-        """``exact``: one set of family Gram matrices over all stimuli serves every split."""
-        if self.solver == "adam":
-            return super().cross_validate(X, Y, splits)
-        if X.dim() != 4:
-            raise BrainbenchError(f"the spatial readout needs (n, C, H, W) features, got shape {tuple(X.shape)}.")
-        X = X.to(getattr(torch, self.dtype))
-        Y = as_tensor(Y, X.device, torch.float64)
-        self.families_ = self._families()
-        grams, _, _ = family_grams(X - X.mean(0, keepdim=True),
-                                   self.families_ + [Family(0.0, torch.ones(1), False)],
-                                   self.channel_batch)
-        K_plain = grams.pop()
-        n, N = Y.shape
-        split_predictions = np.full((len(splits), n, N), np.nan)
-        val = np.empty((len(splits), N))
-        params = {"l2": np.empty((len(splits), N)), "laplace": np.empty((len(splits), N))}
-        for k, split in enumerate(splits):
-            train = torch.as_tensor(split.train, device=X.device)
-            test = torch.as_tensor(split.test, device=X.device)
-            state = self._solve(grams, K_plain, train, Y[train], int(X[0].numel()))
-            pred = self._predict_exact(state, [K[test][:, train] for K in grams],
-                                       [K[train][:, train] for K in grams])
-            split_predictions[k, split.test] = pred.cpu().numpy()
-            val[k] = state["val"].cpu().numpy()
-            for name in params:
-                params[name][k] = state[name].cpu().numpy()
-        return CVResult(pool_predictions(split_predictions), split_predictions, val, params,
-                        info={"solver": self.solver})
-
     # ------------------------------------------------------------------ adam
     def _fit_adam(self, X: torch.Tensor, Y: torch.Tensor) -> SpatialReadout:
-        dtype = getattr(torch, self.dtype)
+        dtype = self.working_dtype
         Xf = X.reshape(X.shape[0], -1).to(dtype)
         Y = as_tensor(Y, X.device, dtype)
         self.scaler_ = Standardizer.fit(Xf, Y)

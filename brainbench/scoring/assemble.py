@@ -51,6 +51,8 @@ def assemble(run: Resolved, spec: RunSpec, data: LoadedData, measured: Measured,
     dataset = xr.Dataset(values, coords=coords)
     dataset.attrs.update(run_attrs(run, spec, data, measured.choice, measured.headline, measured.reliability_floor,
                                    features, timings, threads))
+    # the solver actually run (e.g. Adam when L1 is asked for), as the cross-validation reports it
+    dataset.attrs["solver"] = str(per_layer[0].cv.info.get("solver", run.solver))
     return dataset
 
 

@@ -24,15 +24,14 @@ class LeakageError(BrainbenchError):
 
 
 def cross_validate(readout: Readout, features: Any, Y: Any, splits: list) -> CVResult:
-    """Cross-validate ``readout`` on one layer's features ``(n, ...)`` and responses ``Y (n, N)``."""
-    import torch
+    """Cross-validate ``readout`` on one layer's feature source ``(n, ...)`` and responses ``Y (n, N)``.
 
-    if readout.uses_gram:
-        return readout.cross_validate(features, Y, splits)
-    X = torch.from_numpy(np.array(features, dtype=np.float32)).to(Y.device)
-    if not readout.needs_spatial:
-        X = X.reshape(X.shape[0], -1)
-    return readout.cross_validate(X, Y.float(), splits)
+    The readout reads the source in the form it needs (:meth:`~brainbench.readouts.base.Readout.prepare`);
+    the scorer never looks inside it.
+    """
+    from brainbench.readouts.cv import cross_validate as run
+
+    return run(readout, features, Y, splits)
 
 
 def fit(run: Resolved, data: LoadedData, features: Mapping[str, Any], progress: bool = True) -> dict[str, CVResult]:
