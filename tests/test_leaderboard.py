@@ -341,13 +341,13 @@ def test_score_then_analyze_refits_nothing(test_manifest, tmp_path, monkeypatch,
     from brainbench.readouts.ridge import RidgeReadout
 
     fits = []
-    original = RidgeReadout.cross_validate
+    original = RidgeReadout.fit_prepared
 
     def counting(self, *args, **kwargs):
         fits.append(1)
         return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(RidgeReadout, "cross_validate", counting)
+    monkeypatch.setattr(RidgeReadout, "fit_prepared", counting)  # one call per split and layer
     monkeypatch.setenv("BRAINBENCH_STORE", str(tmp_path / "results.sqlite"))
     assert main(["score", "tiny-a", "gen-V1", "--json"]) == 0
     after_score = len(fits)
