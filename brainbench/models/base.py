@@ -124,6 +124,7 @@ class TorchModel:
         Returns:
             layer -> ``(B, C, H, W)`` (or ``(B, F)`` for fully connected layers).
         """
+        layers = self.check_layers(layers)  # a module path becomes a layer here too
         named = dict(self.module.named_modules())
         outputs: dict[str, torch.Tensor] = {}
         handles = []
