@@ -181,7 +181,9 @@ def _markdown(results: dict, verdicts: list[dict], machine: dict, elapsed: float
         note = f" ({v['note']})" if v["note"] else ""
         cites = ", ".join(f"[{c}]" for c in v["citations"])
         lines.append(f"| {v['claim']} {cites} | {v['evidence']}{note} | {mark} |")
-    lines += ["", "Disagreements are reported as they came out, not tuned away.", "", "## References", ""]
+    lines += ["", "Disagreements are reported as they came out, not tuned away. The intermediate-layer claim is "
+              "made in the literature for trained networks; the untrained rows are shown for contrast.",
+              "", "## References", ""]
     lines += [f"- [{key}] {text}" for key, text in CITATIONS.items()]
     lines += ["", "## Models", "",
               "- `mobilenetv2-imagenet`: ImageNet-trained MobileNetV2 (width 1.0), classifier removed, from the "
