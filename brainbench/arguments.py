@@ -12,8 +12,12 @@ import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from brainbench.errors import BrainbenchError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from brainbench.registry.manifest import ModelEntry
 
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
@@ -91,6 +95,20 @@ def check_layer_names(layers: Sequence[str] | None, declared: Sequence[str] | No
             raise BrainbenchError(f"model {model!r} has no layer {unknown[0]!r}; its layers are "
                                   f"{', '.join(declared)}.")
     return layers
+
+
+def check_entry_layers(entry: ModelEntry, layers: Sequence[str] | None) -> list[str] | None:
+    """``layers`` checked against a model entry before scoring (``None``: every declared layer).
+
+    Declared names are checked without building the network; only a name the entry does
+    not declare builds it, to see whether it is a module path (:meth:`TorchModel.check_layers`).
+    """
+    layers = check_layer_names(layers)
+    if layers is None or all(layer in entry.layers for layer in layers):
+        return layers
+    from brainbench.models.base import load_model
+
+    return load_model(entry).check_layers(layers)
 
 
 def check_score_arguments(*, layers: Sequence[str] | None, device: object, seed: object, batch_size: object,

@@ -27,3 +27,12 @@ def check_identifier(value: object, what: str = "identifier") -> str:
             "or '-', starting with a letter or digit and without '..' (e.g. 'lab-v1-session1')."
         )
     return value
+
+
+def model_file_name(model_id: str) -> str:
+    """A model id as a safe name: a family id's ``/`` and ``:`` become ``--``.
+
+    ``torchvision/resnet18:untrained`` -> ``torchvision--resnet18--untrained``; any other
+    id must already be safe (:func:`check_identifier`).
+    """
+    return check_identifier(model_id.replace("/", "--").replace(":", "--"), "model id")

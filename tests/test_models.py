@@ -14,7 +14,7 @@ from PIL import Image
 from brainbench.activations import get_activations
 from brainbench.data.stimuli import StimulusSet
 from brainbench.models.alexnet import alexnet
-from brainbench.models.base import ModelError, load_model, resolve_device
+from brainbench.models.base import ModelError, TorchModel, load_model, resolve_device
 from brainbench.models.preprocess import place, to_tensor, with_placement
 from brainbench.registry import get_registry
 from brainbench.registry.manifest import Preprocessing, StimulusPlacement
@@ -114,3 +114,33 @@ def test_npy_rows_reads_blocks_without_mapping(tmp_path):
     np.testing.assert_array_equal(np.asarray(rows), array)
     np.testing.assert_array_equal(np.asarray(rows, dtype=np.float64), array.astype(np.float64))
     np.testing.assert_array_equal(rows[::2], array[::2])
+
+
+def _batchnorm_net(seed: int = 0) -> torch.nn.Module:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.ReLU())
+
+
+def test_weights_hash_of_a_batchnorm_network_is_stable_and_sees_one_changed_weight():
+    """BatchNorm's 0-dim ``num_batches_tracked`` buffer once crashed the hash (a 0-dim view as bytes)."""
+    first = TorchModel(_batchnorm_net(), {"bn": "1"})
+    second = TorchModel(_batchnorm_net(), {"bn": "1"})
+    assert first.module.state_dict()["1.num_batches_tracked"].dim() == 0
+    assert first.weights_hash == second.weights_hash
+    changed = _batchnorm_net()
+    with torch.no_grad():
+        changed[1].weight[2] += 1e-3
+    assert TorchModel(changed, {"bn": "1"}).weights_hash != first.weights_hash
+    counted = _batchnorm_net()
+    counted[1].num_batches_tracked += 1  # the 0-dim buffer's bytes are hashed too
+    assert TorchModel(counted, {"bn": "1"}).weights_hash != first.weights_hash
+
+
+def test_a_module_path_is_accepted_as_a_layer_and_a_typo_is_not():
+    model = alexnet(pretrained=False)
+    assert model.check_layers(["conv1", "features.3"]) == ["conv1", "features.3"]
+    out = model.forward_layers(torch.zeros(1, 3, 224, 224), ["features.3"])
+    assert out["features.3"].shape == (1, 192, 27, 27)
+    with pytest.raises(ModelError, match="no layer 'features.99'.*brainbench layers"):
+        model.check_layers(["features.99"])

@@ -74,7 +74,7 @@ def analyze_command(
         raise BrainbenchError("usage: brainbench analyze ANALYSIS MODEL BENCHMARK [BENCHMARK ...] [--out DIR]; "
                               "see brainbench analyze --list for the analyses.")
     # unknown ids and bad values fail here, before anything is loaded or scored
-    from brainbench.arguments import check_device, check_layer_names, check_out_dir, check_seed, split_ids
+    from brainbench.arguments import check_device, check_entry_layers, check_out_dir, check_seed, split_ids
 
     registry.analysis(analysis)
     model_entry = registry.model(model)
@@ -85,7 +85,7 @@ def analyze_command(
         raise BrainbenchError("--readout names nothing; give readout ids, or leave --readout out.")
     for readout_id in readouts or []:
         registry.readout(readout_id)
-    layer_list = check_layer_names(split_ids(layers, "--layers"), model_entry.layers, model_entry.id)
+    layer_list = check_entry_layers(model_entry, split_ids(layers, "--layers"))
     params = _parse_params(param or [])
     check_seed(seed)
     check_device(device)

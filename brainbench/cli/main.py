@@ -62,6 +62,7 @@ COMMAND_MODULES: list[str] = [
     "brainbench.cli.plugin",
     "brainbench.cli.analyze",
     "brainbench.cli.cache",
+    "brainbench.cli.layers",
 ]
 
 
@@ -95,11 +96,17 @@ def list_entries(
             registry = get_registry()
         _list_problems(registry.skipped, as_json)
         return
+    from brainbench.registry.registry import MODEL_FAMILIES
+
     registry = get_registry()
     kinds = [kind] if kind else list(KINDS)
     if as_json:
         payload = {k: [{"id": e.id, "description": e.description, "aliases": e.aliases, "source": e.source}
                        for e in registry.entries(k)] for k in kinds}
+        if "models" in payload:  # a family is one row: its id pattern (nothing is imported to list it)
+            payload["models"] += [{"id": f.pattern, "description": f.description, "aliases": [],
+                                   "source": f"model family {f.prefix}", "family": True}
+                                  for f in MODEL_FAMILIES.values()]
         typer.echo(json.dumps(payload, indent=2))
         return
     from rich.console import Console
@@ -115,6 +122,9 @@ def list_entries(
         table.add_column("description")
         for entry in entries:
             table.add_row(entry.id, _headline(entry.description))
+        if k == "models":
+            for family in MODEL_FAMILIES.values():
+                table.add_row(family.pattern, _headline(family.description))
         console.print(table)
 
 

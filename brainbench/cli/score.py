@@ -71,7 +71,7 @@ def check_score_options(model: str, benchmark: str, *, layers: str | None, reado
     from brainbench.arguments import (
         check_batch_size,
         check_device,
-        check_layer_names,
+        check_entry_layers,
         check_out_dir,
         check_seed,
         split_ids,
@@ -83,7 +83,7 @@ def check_score_options(model: str, benchmark: str, *, layers: str | None, reado
     registry.benchmark(benchmark)
     if readout is not None:
         registry.readout(readout)
-    layer_list = check_layer_names(split_ids(layers, "--layers"), entry.layers, entry.id)
+    layer_list = check_entry_layers(entry, split_ids(layers, "--layers"))
     check_device(device)
     check_seed(seed)
     check_batch_size(batch_size)

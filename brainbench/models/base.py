@@ -66,16 +66,55 @@ class TorchModel:
         for name, tensor in sorted(self.module.state_dict().items()):
             array = tensor.detach().cpu().contiguous()
             digest.update(f"{name}:{tuple(array.shape)}:{array.dtype}".encode())
-            digest.update(array.view(torch.uint8).numpy().tobytes() if array.numel() else b"")
+            # reshape(-1) first: a 0-dim tensor (BatchNorm's num_batches_tracked) cannot be viewed as bytes
+            digest.update(array.reshape(-1).view(torch.uint8).numpy().tobytes() if array.numel() else b"")
         return digest.hexdigest()
 
     def check_layers(self, layers: Sequence[str]) -> list[str]:
-        unknown = [layer for layer in layers if layer not in self.layer_modules]
+        """``layers`` if each is a declared layer name or a dotted module path of the network.
+
+        A module path (``"layer3.1.conv2"``) becomes a layer of the same name, read from
+        that submodule's output; ``brainbench layers MODEL`` lists the paths.
+        """
+        named = dict(self.module.named_modules())
+        unknown = [layer for layer in layers if layer not in self.layer_modules and (not layer or layer not in named)]
         if unknown:
             raise ModelError(
-                f"model {self.identifier!r} has no layer {unknown[0]!r}; its layers are {', '.join(self.layers)}."
+                f"model {self.identifier!r} has no layer {unknown[0]!r}; its layers are {', '.join(self.layers)}, "
+                f"and any module path that `brainbench layers {self.identifier}` lists is accepted too."
             )
+        for layer in layers:
+            self.layer_modules.setdefault(layer, layer)
         return list(layers)
+
+    @torch.no_grad()
+    def module_shapes(self, size: int | None = None) -> list[tuple[str, tuple[int, ...] | None]]:
+        """Every submodule's dotted path and output shape for one zero image.
+
+        Args:
+            size: input side in pixels (default: the model's preprocessing size, 224 for most).
+        Returns:
+            ``(path, shape)`` in the order of ``named_modules()``, the shape without the batch
+            axis (``(C, H, W)``, ``(tokens, D)`` or ``(F,)``); None where the output is not a tensor.
+        """
+        side = size or self.preprocessing.size
+        shapes: dict[str, tuple[int, ...] | None] = {}
+        handles = []
+        for path, sub in self.module.named_modules():
+            if not path:
+                continue
+
+            def hook(_module, _inputs, output, path=path):
+                shapes[path] = tuple(output.shape[1:]) if isinstance(output, torch.Tensor) else None
+
+            handles.append(sub.register_forward_hook(hook))
+        device = next(iter(self.module.parameters()), torch.zeros(())).device
+        try:
+            self.module(torch.zeros(1, 3, side, side, device=device))
+        finally:
+            for handle in handles:
+                handle.remove()
+        return [(path, shapes[path]) for path, _ in self.module.named_modules() if path in shapes]
 
     @torch.no_grad()
     def forward_layers(self, batch: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
@@ -86,11 +125,15 @@ class TorchModel:
         Returns:
             layer -> ``(B, C, H, W)`` (or ``(B, F)`` for fully connected layers).
         """
+        layers = self.check_layers(layers)  # a module path becomes a layer here too
         named = dict(self.module.named_modules())
         outputs: dict[str, torch.Tensor] = {}
         handles = []
         for layer in layers:
-            def hook(_module: torch.nn.Module, _inputs: Any, output: torch.Tensor, layer: str = layer) -> None:
+            def hook(_module: torch.nn.Module, _inputs: Any, output: Any, layer: str = layer) -> None:
+                if not isinstance(output, torch.Tensor):
+                    raise ModelError(f"layer {layer!r} ({self.layer_modules[layer]}) outputs a "
+                                     f"{type(output).__name__}, not a tensor; pick another module path.")
                 outputs[layer] = output.detach().clone()
 
             handles.append(named[self.layer_modules[layer]].register_forward_hook(hook))
@@ -99,6 +142,10 @@ class TorchModel:
         finally:
             for handle in handles:
                 handle.remove()
+        silent = [layer for layer in layers if layer not in outputs]
+        if silent:
+            raise ModelError(f"layer {silent[0]!r} ({self.layer_modules[silent[0]]}) does not run in the network's "
+                             "eval-mode forward pass (an auxiliary head?); pick another module path.")
         return outputs
 
     def to(self, device: torch.device) -> TorchModel:

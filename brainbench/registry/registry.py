@@ -38,7 +38,35 @@ from brainbench.registry.manifest import (
     singular,
 )
 
-__all__ = ["ENTRY_POINT_GROUP", "ManifestProblem", "Registry", "build_registry", "get_registry", "load_object"]
+__all__ = ["ENTRY_POINT_GROUP", "MODEL_FAMILIES", "ManifestProblem", "ModelFamily", "Registry", "build_registry",
+           "get_registry", "load_object"]
+
+
+@dataclass(frozen=True)
+class ModelFamily:
+    """Models named ``PREFIX/NAME`` that no manifest lists one by one (e.g. every torchvision network).
+
+    ``resolver`` names (as ``"package.module:attribute"``, imported only when such an id is
+    looked up) a function ``(model id) -> ModelEntry`` that synthesizes the id's entry, or
+    raises a :class:`~brainbench.errors.BrainbenchError` saying in one sentence what is wrong
+    with it. ``pattern`` and ``description`` are what ``brainbench list models`` shows.
+    """
+
+    prefix: str
+    resolver: str
+    pattern: str
+    description: str
+
+
+#: The model families :meth:`Registry.model` resolves; an id a manifest declares always wins.
+MODEL_FAMILIES: dict[str, ModelFamily] = {
+    "torchvision": ModelFamily(
+        prefix="torchvision", resolver="brainbench.models.torchvision_zoo:model_entry",
+        pattern="torchvision/<arch>[:WEIGHTS|:untrained]",
+        description="any torchvision classification network, with its torchvision weights (default DEFAULT) or "
+                    "seeded random init; `brainbench layers MODEL` lists its module paths",
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -175,6 +203,10 @@ class Registry:
                              "`brainbench list` shows every id.")
 
     def model(self, entry_id: str) -> ModelEntry:
+        """A model's entry; an undeclared id ``PREFIX/NAME`` of a :data:`MODEL_FAMILIES` family is synthesized."""
+        family = MODEL_FAMILIES.get(entry_id.partition("/")[0]) if "/" in entry_id else None
+        if family is not None and entry_id not in self._entries["models"] and entry_id not in self._aliases["models"]:
+            return load_object(family.resolver)(entry_id)
         return self.get("models", entry_id)
 
     def assembly(self, entry_id: str) -> AssemblyEntry:

@@ -149,12 +149,12 @@ def score_prepared(run: Resolved, data: LoadedData, spec: RunSpec, *, out: str |
                    load_s: float = 0.0) -> xr.Dataset:
     """Stages 3 to 6 of :func:`score` on the result of :func:`prepare` (which looked the key up)."""
     from brainbench.activations import get_activations
-    from brainbench.identifiers import check_identifier
+    from brainbench.identifiers import check_identifier, model_file_name
     from brainbench.models.preprocess import with_placement
 
     clock = _Clock(started=time.perf_counter() - load_s)
     clock.laps["load_s"] = round(load_s, 3)
-    out_name = (f"{check_identifier(spec.model or 'model', 'model id')}__"
+    out_name = (f"{model_file_name(spec.model or 'model')}__"
                 f"{check_identifier(spec.benchmark, 'benchmark id')}.nc")
     prep = with_placement(run.net.preprocessing, run.bench.entry.stimulus_placement)
     features = get_activations(run.net, data.stimuli, list(spec.layers), prep, run.device, batch_size=batch_size,
