@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -22,7 +22,8 @@ def layers_command(
     net = load_model(get_registry().model(model))
     declared = {net.layer_modules[layer]: layer for layer in net.layers}
     size = net.preprocessing.size
-    rows = [{"path": path, "shape": list(shape) if shape is not None else None, "default": path in declared,
+    rows: list[dict[str, Any]] = [
+            {"path": path, "shape": list(shape) if shape is not None else None, "default": path in declared,
              "layer": declared.get(path, "")} for path, shape in net.module_shapes(size)]
     if as_json:
         typer.echo(json.dumps({"model": net.identifier, "input": [3, size, size], "modules": rows}, indent=2))

@@ -101,8 +101,9 @@ def list_entries(
     registry = get_registry()
     kinds = [kind] if kind else list(KINDS)
     if as_json:
-        payload = {k: [{"id": e.id, "description": e.description, "aliases": e.aliases, "source": e.source}
-                       for e in registry.entries(k)] for k in kinds}
+        payload: dict[str, list[dict[str, Any]]] = {
+            k: [{"id": e.id, "description": e.description, "aliases": e.aliases, "source": e.source}
+                for e in registry.entries(k)] for k in kinds}
         if "models" in payload:  # a family is one row: its id pattern (nothing is imported to list it)
             payload["models"] += [{"id": f.pattern, "description": f.description, "aliases": [],
                                    "source": f"model family {f.prefix}", "family": True}

@@ -104,7 +104,7 @@ class TorchModel:
             if not path:
                 continue
 
-            def hook(_module, _inputs, output, path=path):
+            def hook(_module: torch.nn.Module, _inputs: Any, output: Any, path: str = path) -> None:
                 shapes[path] = tuple(output.shape[1:]) if isinstance(output, torch.Tensor) else None
 
             handles.append(sub.register_forward_hook(hook))
