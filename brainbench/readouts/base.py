@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
+import numpy.typing as npt
 import torch
 
 from brainbench.readouts.features import FeatureSource, load_rows
@@ -65,7 +66,7 @@ class CVResult:
     info: dict[str, object] = field(default_factory=dict)
 
 
-def as_tensor(array, device: torch.device | str | None = None,
+def as_tensor(array: npt.ArrayLike | torch.Tensor, device: torch.device | str | None = None,
               dtype: torch.dtype | None = None) -> torch.Tensor:
     """Convert numpy arrays or memmaps to a tensor on ``device`` without an extra copy."""
     if isinstance(array, torch.Tensor):

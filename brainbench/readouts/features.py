@@ -10,9 +10,10 @@ numpy array or memmap, or a torch tensor. Readouts read it either in row blocks
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
+import numpy.typing as npt
 import torch
 
 DEFAULT_BLOCK_BYTES = 256 * 2**20
@@ -26,12 +27,12 @@ class FeatureSource(Protocol):
     def shape(self) -> tuple[int, ...]: ...  # pragma: no cover - protocol
 
     @property
-    def dtype(self): ...  # pragma: no cover - protocol
+    def dtype(self) -> np.dtype[Any] | torch.dtype: ...  # pragma: no cover - protocol
 
-    def __getitem__(self, index: slice): ...  # pragma: no cover - protocol
+    def __getitem__(self, index: slice) -> np.ndarray | torch.Tensor: ...  # pragma: no cover - protocol
 
 
-def torch_dtype(dtype) -> torch.dtype:
+def torch_dtype(dtype: npt.DTypeLike | torch.dtype) -> torch.dtype:
     """The torch dtype of a numpy or torch dtype."""
     if isinstance(dtype, torch.dtype):
         return dtype

@@ -57,8 +57,8 @@ from brainbench.readouts.solvers.generalized import (
     family_grams_streamed,
     predict_families,
     solve_families,
+    spectral_weights,
 )
-from brainbench.readouts.solvers.laplacian import penalty_eigh
 from brainbench.readouts.solvers.scaling import Standardizer
 
 DEFAULT_ALPHAS = {"start": -3.0, "stop": 4.0, "num": 15}
@@ -146,25 +146,28 @@ class SpatialReadout(Readout):
         return as_tensor(Y, device, self.working_dtype).to(torch.float64)
 
     @staticmethod
-    def _check_shape(shape: tuple[int, ...]) -> None:
+    def _map_shape(shape: tuple[int, ...]) -> tuple[int, int, int]:
+        """``(C, H, W)`` of ``(n, C, H, W)`` features (checks there are four dimensions)."""
         if len(shape) != 4:
             raise BrainbenchError(f"the spatial readout needs (n, C, H, W) features, got shape {tuple(shape)}.")
+        return shape[1], shape[2], shape[3]
 
     # ------------------------------------------------------------------ cross-validation hooks
-    def prepare(self, features: FeatureSource, device: torch.device | str):
+    def prepare(self, features: FeatureSource, device: torch.device | str) -> SpatialGrams | torch.Tensor:
         """``exact``: :class:`SpatialGrams` streamed from row blocks; ``adam``: the whole tensor."""
-        self._check_shape(tuple(features.shape))
+        map_shape = self._map_shape(tuple(features.shape))
         if self.resolve_solver() == "adam":
             return super().prepare(features, device)
         grams = family_grams_streamed(features, self.families() + [Family(0.0, torch.ones(1), False)],
                                       device, self.working_dtype, self.channel_batch)
         K_plain = grams.pop()
-        return SpatialGrams(grams, K_plain, tuple(features.shape[1:]))
+        return SpatialGrams(grams, K_plain, map_shape)
 
-    def fit_prepared(self, prepared, Y: torch.Tensor, rows: torch.Tensor) -> SpatialReadout:
+    def fit_prepared(self, prepared: SpatialGrams | torch.Tensor, Y: torch.Tensor,
+                     rows: torch.Tensor) -> SpatialReadout:
         """Fit on the stimuli ``rows``; ``exact`` reads only the ``rows`` of the Gram matrices."""
         if not isinstance(prepared, SpatialGrams):
-            return super().fit_prepared(prepared, Y, rows)
+            return self.fit(prepared[rows], Y[rows])     # the base's default, typed as this class
         self.solver_ = self.resolve_solver()
         self.families_ = self.families()
         self.map_shape_ = prepared.map_shape
@@ -175,7 +178,7 @@ class SpatialReadout(Readout):
         self.val_score_ = self.state_["val"]
         return self
 
-    def predict_prepared(self, prepared, rows: torch.Tensor) -> torch.Tensor:
+    def predict_prepared(self, prepared: SpatialGrams | torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
         """``(len(rows), N)`` predictions for the stimuli ``rows``."""
         if not isinstance(prepared, SpatialGrams):
             return super().predict_prepared(prepared, rows)
@@ -185,9 +188,9 @@ class SpatialReadout(Readout):
     # ------------------------------------------------------------------ API
     def fit(self, X: torch.Tensor, Y: torch.Tensor) -> SpatialReadout:
         """X ``(n, C, H, W)``, Y ``(n, N)``."""
-        self._check_shape(tuple(X.shape))
+        map_shape = self._map_shape(tuple(X.shape))
         self.solver_ = self.resolve_solver()
-        self.map_shape_ = tuple(X.shape[1:])
+        self.map_shape_ = map_shape
         if self.solver_ == "adam":
             return self._fit_adam(X, Y)
         X = X.to(self.working_dtype)
@@ -208,17 +211,15 @@ class SpatialReadout(Readout):
     def _test_grams(self, X: torch.Tensor) -> list[torch.Tensor]:
         n_test = X.shape[0]
         C, H, W = self.map_shape_
-        evals, V = (penalty_eigh(H, W, X.device, self.Z_train_.dtype) if self.projected_
-                    else (None, None))
+        V, weights = spectral_weights(self.families_, self.projected_, H, W, X.device, self.Z_train_.dtype)
         Xc = (X.to(self.Z_train_.dtype) - self.x_mean_).reshape(n_test, C, H * W)
         out = [torch.zeros(n_test, self.Z_train_.shape[0], dtype=torch.float64, device=X.device)
                for _ in self.families_]
         for c0 in range(0, C, self.channel_batch):
             c1 = min(C, c0 + self.channel_batch)
-            Zt = Xc[:, c0:c1] @ V if self.projected_ else Xc[:, c0:c1]
+            Zt = Xc[:, c0:c1] if V is None else Xc[:, c0:c1] @ V
             Ztr = self.Z_train_[:, c0:c1].reshape(self.Z_train_.shape[0], -1)
-            for K, fam in zip(out, self.families_, strict=False):
-                d = fam.weights(evals) if self.projected_ else None
+            for K, d in zip(out, weights, strict=False):
                 Zw = Zt if d is None else Zt * d
                 K += (Zw.reshape(n_test, -1) @ Ztr.T).double()
         return out
@@ -255,8 +256,8 @@ class SpatialReadout(Readout):
             coef = coef if neuroids is None else coef[neuroids]
             return coef.reshape(-1, C, H, W)
         self._need_features()
-        evals, V = (penalty_eigh(H, W, self.Z_train_.device, torch.float64) if self.projected_
-                    else (None, None))
+        V, weights = spectral_weights(self.families_, self.projected_, H, W, self.Z_train_.device,
+                                      torch.float64)
         family = self.state_["family"]
         idx = torch.arange(len(family), device=family.device)
         if neuroids is not None:
@@ -265,15 +266,14 @@ class SpatialReadout(Readout):
         Zc = self.Z_train_.double()
         Zc = Zc - Zc.mean(0, keepdim=True)
         scale = self.state_["scale2"].sqrt()
-        for i, (fam, fit) in enumerate(zip(self.families_, self.state_["fits"], strict=False)):
+        for i, (d, fit) in enumerate(zip(weights, self.state_["fits"], strict=False)):
             sel = (family[idx] == i).nonzero().squeeze(1)
             if len(sel) == 0:
                 continue
-            d = fam.weights(evals) if self.projected_ else None
             u = torch.einsum("nck,nl->lck", Zc, fit.coef[:, idx[sel]])      # (l, C, HW)
             if d is not None:
                 u = u * d
-            out[sel] = (u @ V.T if self.projected_ else u) / scale
+            out[sel] = (u if V is None else u @ V.T) / scale
         return out.reshape(len(idx), C, H, W)
 
     # ------------------------------------------------------------------ adam

@@ -61,13 +61,14 @@ def adam_fit(params: dict[str, torch.Tensor], forward: Forward, penalty: Penalty
     sched = (torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 0.5 * (1 + math.cos(math.pi * t / max_iter)))
              if cosine else None)
     n_fit = X_fit.shape[0]
-    early = X_val is not None and Y_val is not None and len(Y_val) > 0
+    # early stopping on (X_val, Y_val, their total sum of squares), or None: run max_iter
+    held_out: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+    if X_val is not None and Y_val is not None and len(Y_val) > 0:
+        held_out = (X_val, Y_val, (Y_val - Y_val.mean(0)).pow(2).sum(0))
     B = Y_fit.shape[1]
     best = {k: v.detach().clone() for k, v in zip(names, leaves, strict=False)}
     best_sse = torch.full((B,), math.inf, dtype=Y_fit.dtype, device=Y_fit.device)
     best_iter = torch.zeros(B, dtype=torch.long, device=Y_fit.device)
-    if early:
-        sst = (Y_val - Y_val.mean(0)).pow(2).sum(0)
     it = 0
     for it in range(1, max_iter + 1):
         current = dict(zip(names, leaves, strict=False))
@@ -78,10 +79,11 @@ def adam_fit(params: dict[str, torch.Tensor], forward: Forward, penalty: Penalty
         opt.step()
         if sched is not None:
             sched.step()
-        if not early:
+        if held_out is None:
             continue
+        X_v, Y_v, _ = held_out
         with torch.no_grad():
-            sse = (Y_val - forward(current, X_val)).pow(2).sum(0)
+            sse = (Y_v - forward(current, X_v)).pow(2).sum(0)
             better = sse < best_sse
             if better.any():
                 best_sse = torch.where(better, sse, best_sse)
@@ -92,8 +94,8 @@ def adam_fit(params: dict[str, torch.Tensor], forward: Forward, penalty: Penalty
             if it - int(best_iter.max()) >= patience:
                 break
     with torch.no_grad():
-        if early:
-            val_r2 = 1 - best_sse / sst.clamp_min(1e-300)
+        if held_out is not None:
+            val_r2 = 1 - best_sse / held_out[2].clamp_min(1e-300)
         else:
             best = {k: v.detach().clone() for k, v in zip(names, leaves, strict=False)}
             best_iter.fill_(it)

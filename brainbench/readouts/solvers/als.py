@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import torch
 
+from brainbench.errors import BrainbenchError
 from brainbench.readouts.solvers.common import inner_split, r2_columns
 from brainbench.readouts.solvers.laplacian import penalty_eigh
 from brainbench.readouts.solvers.ridge import center_train, fit_dual_ridge_loo, loo_ridge_batched, ridge_batched
@@ -143,10 +144,13 @@ def als_fit(Z: torch.Tensor, Y: torch.Tensor, mask: torch.Tensor, alphas: torch.
     B = Y.shape[1]
     Z2 = Z.reshape(n * C, K)
     Zt2 = Z.transpose(1, 2).reshape(n * K, C)
-    Zv2 = Z_val.reshape(-1, K) if Z_val is not None else None
     y = Y.T.contiguous()                                            # (B, n)
     rel_f, rel_m = rel if rel is not None else (None, None)
-    val = Z_val is not None and Y_val is not None and len(Y_val) > 0
+    # validation stimuli as (Z_val (m*C, K), Y_val, m), or None
+    held_out: tuple[torch.Tensor, torch.Tensor, int] | None = None
+    if Z_val is not None and Y_val is not None and len(Y_val) > 0:
+        held_out = (Z_val.reshape(-1, K), Y_val, Z_val.shape[0])
+    val = held_out is not None
     best = torch.full((B,), -math.inf, dtype=Z.dtype, device=Z.device)
     kept: dict[str, torch.Tensor] = {}
     sweeps = 0
@@ -166,8 +170,9 @@ def als_fit(Z: torch.Tensor, Y: torch.Tensor, mask: torch.Tensor, alphas: torch.
         # move the scale into the features so the next feature step sees a unit mask
         norm = mask.norm(dim=1, keepdim=True).clamp_min(1e-30)
         mask, feat = mask / norm, feat * norm
-        if val:
-            score = r2_columns(Y_val, _predict(Zv2, mask, feat, Z_val.shape[0]))
+        if held_out is not None:
+            Zv2, Yv, m = held_out
+            score = r2_columns(Yv, _predict(Zv2, mask, feat, m))
         else:
             score = loo if loo is not None else kept.get("score", best)
         state = {"mask": mask, "feat": feat, "score": score, "alpha_feature": a_f, "alpha_mask": a_m,
@@ -231,26 +236,37 @@ def fit_factored_als(Xs: torch.Tensor, Ys: torch.Tensor, *, ratios: list[float],
     warm_idx = fit_idx if honest else torch.arange(n, device=device)
     Z = Xs.reshape(n, C, H * W)
     kernels = ridge_kernels(Z[warm_idx].reshape(len(warm_idx), -1), Ys[warm_idx], warm_alphas, neuroid_batch)
-    V = evals = Zv = None
+    # (evals, V, Z V): features in the Laplacian eigenbasis, shared by all ratios
+    eigenbasis: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
     if any(r > 0 for r in ratios):
         evals, V = penalty_eigh(H, W, device, dtype)
-        Zv = Z @ V          # features in the Laplacian eigenbasis, shared by all ratios
+        eigenbasis = (evals, V, Z @ V)
     alphas = alphas.to(device)
 
     def run(rows: torch.Tensor, cols: torch.Tensor, mask0: torch.Tensor, ratio: float,
             rel: tuple[torch.Tensor, torch.Tensor] | None, sweeps: int, use_val: bool,
             first: tuple[torch.Tensor, ...] | None = None) -> ALSResult:
         """ALS on stimuli ``rows`` (centred there) for neuroids ``cols``; pixel-basis masks in and out."""
-        Zr = Z if ratio == 0 else Zv
+        V: torch.Tensor | None = None
+        scales: torch.Tensor | None = None
+        if ratio == 0:
+            Zr, start = Z, mask0
+        else:
+            if eigenbasis is None:
+                raise BrainbenchError("factored ALS: a nonzero Laplacian ratio needs the eigenbasis, "
+                                      "computed only when some ratio is positive.")
+            evals, V, Zr = eigenbasis
+            start = mask0 @ V
+            if ratio > 0:
+                scales = (1.0 + ratio * evals).rsqrt()
         Zfit = Zr[rows]
         mean_z, mean_y = Zfit.mean(0), Ys[rows][:, cols].mean(0)
-        scales = (1.0 + ratio * evals).rsqrt() if ratio > 0 else None
-        res = als_fit(Zfit - mean_z, Ys[rows][:, cols] - mean_y, mask0 if ratio == 0 else mask0 @ V, alphas,
+        res = als_fit(Zfit - mean_z, Ys[rows][:, cols] - mean_y, start, alphas,
                       sweeps, scales,
                       Z_val=(Zr[val_idx] - mean_z) if use_val else None,
                       Y_val=(Ys[val_idx][:, cols] - mean_y) if use_val else None,
                       rel=rel, search_every_sweep=not honest, first_feature=first)
-        if ratio > 0:
+        if ratio > 0 and V is not None:
             res.mask = res.mask @ V.T
         return res
 
@@ -278,6 +294,7 @@ def fit_factored_als(Xs: torch.Tensor, Ys: torch.Tensor, *, ratios: list[float],
             if len(sel) == 0:
                 continue
             res = fits[r]
+            picked: slice | torch.Tensor
             if honest:
                 res = run(all_rows, cols[sel], res.mask[sel], ratio, (res.rel_feature[sel], res.rel_mask[sel]),
                           refit_iter, False)

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal, overload
 
 import torch
 
+from brainbench.errors import BrainbenchError
 from brainbench.readouts.features import FeatureSource, block_rows, read_rows, torch_dtype
 from brainbench.readouts.solvers.laplacian import penalty_eigh
 from brainbench.readouts.solvers.ridge import DualRidgeFit, center_train, fit_dual_ridge_loo, predict_dual_ridge
@@ -54,6 +56,30 @@ class Family:
         return alpha, alpha * self.rho
 
 
+def spectral_weights(families: list[Family], project: bool, height: int, width: int,
+                     device: torch.device | str, dtype: torch.dtype
+                     ) -> tuple[torch.Tensor | None, list[torch.Tensor | None]]:
+    """The Laplacian eigenbasis ``V`` ``(HW, HW)`` and each family's weights ``d`` ``(HW,)``.
+
+    Without ``project`` (no family smooths) the ``(HW, HW)`` eigendecomposition is skipped:
+    ``V`` is None (the pixel basis) and so is every ``d`` (the identity).
+    """
+    if not project:
+        return None, [None] * len(families)
+    evals, V = penalty_eigh(height, width, device, dtype)
+    return V, [f.weights(evals) for f in families]
+
+
+@overload
+def family_grams(X: torch.Tensor, families: list[Family], channel_batch: int = ...,
+                 keep_projection: Literal[False] = ...) -> tuple[list[torch.Tensor], None, bool]: ...
+
+
+@overload
+def family_grams(X: torch.Tensor, families: list[Family], channel_batch: int = ..., *,
+                 keep_projection: Literal[True]) -> tuple[list[torch.Tensor], torch.Tensor, bool]: ...
+
+
 def family_grams(X: torch.Tensor, families: list[Family], channel_batch: int = 16,
                  keep_projection: bool = False) -> tuple[list[torch.Tensor], torch.Tensor | None, bool]:
     """Gram matrices of every family over all stimuli of ``X``.
@@ -73,14 +99,13 @@ def family_grams(X: torch.Tensor, families: list[Family], channel_batch: int = 1
     n, C, H, W = X.shape
     project = any(f.rho != 0 for f in families)
     # the (HW, HW) eigendecomposition is only needed when some family smooths
-    evals, V = penalty_eigh(H, W, X.device, X.dtype) if project else (None, None)
-    weights = [f.weights(evals) if project else None for f in families]
+    V, weights = spectral_weights(families, project, H, W, X.device, X.dtype)
     grams = [torch.zeros(n, n, dtype=torch.float64, device=X.device) for _ in families]
     Z_all = torch.empty(n, C, H * W, dtype=X.dtype, device=X.device) if keep_projection else None
     for c0 in range(0, C, channel_batch):
         c1 = min(C, c0 + channel_batch)
         block = X[:, c0:c1].reshape(n, c1 - c0, H * W)
-        Z = block @ V if project else block
+        Z = block if V is None else block @ V
         if Z_all is not None:
             Z_all[:, c0:c1] = Z
         flat = Z.reshape(n, -1)
@@ -128,9 +153,7 @@ def family_grams_streamed(source: FeatureSource, families: list[Family], device:
     for start in range(0, n, rows):
         mean += read_rows(source, start, min(n, start + rows), device, dtype).sum(0).double()
     mean = (mean / n).to(dtype)
-    project = any(f.rho != 0 for f in families)
-    evals, V = penalty_eigh(H, W, device, dtype) if project else (None, None)
-    weights = [f.weights(evals) if project else None for f in families]
+    V, weights = spectral_weights(families, any(f.rho != 0 for f in families), H, W, device, dtype)
     grams = [torch.zeros(n, n, dtype=torch.float64, device=device) for _ in families]
 
     def centred(start: int) -> torch.Tensor:
@@ -144,8 +167,8 @@ def family_grams_streamed(source: FeatureSource, families: list[Family], device:
             bi, bj = left.shape[0], right.shape[0]
             for c0 in range(0, C, channel_batch):
                 c1 = min(C, c0 + channel_batch)
-                Zl = left[:, c0:c1] @ V if project else left[:, c0:c1]
-                Zr = (right[:, c0:c1] @ V if project else right[:, c0:c1]).reshape(bj, -1)
+                Zl = left[:, c0:c1] if V is None else left[:, c0:c1] @ V
+                Zr = (right[:, c0:c1] if V is None else right[:, c0:c1] @ V).reshape(bj, -1)
                 for K, d in zip(grams, weights, strict=True):
                     Zw = Zl.reshape(bi, -1) if d is None else (Zl * d).reshape(bi, -1)
                     K[i:i + bi, j:j + bj] += (Zw @ Zr.T).double()
@@ -192,8 +215,10 @@ def solve_families(families: list[Family], grams: list[torch.Tensor], K_plain: t
 def predict_families(state: dict, grams_test_train: list[torch.Tensor],
                      grams_train: list[torch.Tensor]) -> torch.Tensor:
     """``(m, N)`` predictions of :func:`solve_families`'s ``state`` from ``(m, n_train)`` kernels."""
-    out = None
+    out: torch.Tensor | None = None
     for i, (fit, K_mt, K_tt) in enumerate(zip(state["fits"], grams_test_train, grams_train, strict=False)):
         pred = predict_dual_ridge(fit, K_mt / state["scale2"], K_tt / state["scale2"])
         out = pred if out is None else torch.where(state["family"] == i, pred, out)
+    if out is None:
+        raise BrainbenchError("predict_families needs at least one fitted family and its Gram matrices.")
     return out

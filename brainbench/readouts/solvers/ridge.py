@@ -26,10 +26,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from brainbench.readouts.features import FeatureSource
 from brainbench.readouts.solvers.common import r2_from_sse
 
 
-def gram(X, block: int = 256, dtype: torch.dtype | None = None,
+def gram(X: FeatureSource, block: int = 256, dtype: torch.dtype | None = None,
          device: torch.device | str | None = None) -> torch.Tensor:
     """Gram matrix of mean-centred features, accumulated over row blocks.
 
