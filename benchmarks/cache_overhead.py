@@ -70,24 +70,36 @@ def main() -> None:
     for pair in range(args.pairs):
         order = ("checked", "unchecked") if pair % 2 == 0 else ("unchecked", "checked")
         for label in order:
-            elapsed, seconds, summary = run_once(args.model, args.benchmark,
-                                                 checked_env if label == "checked" else unchecked_env)
+            elapsed, seconds, summary = run_once(
+                args.model, args.benchmark, checked_env if label == "checked" else unchecked_env
+            )
             times[label].append(round(elapsed, 3))
             cpu[label].append(round(seconds, 3))
             scores.add(summary["score"])
     medians = {label: statistics.median(values) for label, values in times.items()}
     pair_ratios = [c / u for c, u in zip(times["checked"], times["unchecked"], strict=True)]
     cache_bytes = sum(p.stat().st_size for p in home.rglob("*") if p.is_file())
-    print(json.dumps({
-        "model": args.model, "benchmark": args.benchmark, "pairs": args.pairs,
-        "cache_gb": round(cache_bytes / 1e9, 3), "score": first["score"], "scores_seen": sorted(scores),
-        "wall_s": times, "median_s": medians,
-        "ratio_of_medians": round(medians["checked"] / medians["unchecked"], 4),
-        "median_pair_ratio": round(statistics.median(pair_ratios), 4),
-        # CPU time (user + system) moves less than wall time when other work shares the cores
-        "cpu_s": cpu, "cpu_ratio_of_medians": round(statistics.median(cpu["checked"])
-                                                    / statistics.median(cpu["unchecked"]), 4),
-    }))
+    print(
+        json.dumps(
+            {
+                "model": args.model,
+                "benchmark": args.benchmark,
+                "pairs": args.pairs,
+                "cache_gb": round(cache_bytes / 1e9, 3),
+                "score": first["score"],
+                "scores_seen": sorted(scores),
+                "wall_s": times,
+                "median_s": medians,
+                "ratio_of_medians": round(medians["checked"] / medians["unchecked"], 4),
+                "median_pair_ratio": round(statistics.median(pair_ratios), 4),
+                # CPU time (user + system) moves less than wall time when other work shares the cores
+                "cpu_s": cpu,
+                "cpu_ratio_of_medians": round(
+                    statistics.median(cpu["checked"]) / statistics.median(cpu["unchecked"]), 4
+                ),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -46,16 +46,31 @@ def run_once(tree: Path, args: argparse.Namespace, readout: str) -> dict:
     preload = f"import {args.preload}; " if args.preload else ""
     code = f"import sys; {preload}from brainbench.cli.main import main; sys.argv[0] = 'brainbench'; sys.exit(main())"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(tree), args.pythonpath) if p)}
-    command = [sys.executable, "-c", code, "score", args.model, args.benchmark, "--layers", args.layer,
-               "--readout", readout, "--json", "--no-store"]
+    command = [
+        sys.executable,
+        "-c",
+        code,
+        "score",
+        args.model,
+        args.benchmark,
+        "--layers",
+        args.layer,
+        "--readout",
+        readout,
+        "--json",
+        "--no-store",
+    ]
     # cwd = the tree: ``python -c`` puts the working directory first on sys.path
     done = subprocess.run(command, env=env, cwd=tree, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(f"{tree.name} {readout} failed:\n{done.stderr[-2000:]}")
     report = json.loads(done.stdout)
     layer = report["best_layer"]
-    return {"readout_s": report["timings"]["readout_s"], "median_ev": report["layers"][layer]["median_ev"],
-            "solver": report["solver"]}
+    return {
+        "readout_s": report["timings"]["readout_s"],
+        "median_ev": report["layers"][layer]["median_ev"],
+        "solver": report["solver"],
+    }
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -86,16 +101,23 @@ def main(argv: list[str] | None = None) -> dict:
                 print(f"round {k + 1}: {version} {readout}: {result}", file=sys.stderr, flush=True)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    table = {key: {"readout_s_median": statistics.median(r["readout_s"] for r in rows),
-                   "readout_s": [r["readout_s"] for r in rows],
-                   "median_ev": statistics.median(r["median_ev"] for r in rows),
-                   "solver": rows[0]["solver"]} for key, rows in runs.items()}
+    table = {
+        key: {
+            "readout_s_median": statistics.median(r["readout_s"] for r in rows),
+            "readout_s": [r["readout_s"] for r in rows],
+            "median_ev": statistics.median(r["median_ev"] for r in rows),
+            "solver": rows[0]["solver"],
+        }
+        for key, rows in runs.items()
+    }
     print("| version | readout | readout_s (median) | runs | median EV |")
     print("|---|---|---:|---|---:|")
     for key, row in table.items():
         version, readout = key.split(" ", 1)
-        print(f"| {version} | {readout} | {row['readout_s_median']:.1f} | "
-              f"{', '.join(f'{t:.1f}' for t in row['readout_s'])} | {row['median_ev']:.4f} |")
+        print(
+            f"| {version} | {readout} | {row['readout_s_median']:.1f} | "
+            f"{', '.join(f'{t:.1f}' for t in row['readout_s'])} | {row['median_ev']:.4f} |"
+        )
     if args.json:
         args.json.write_text(json.dumps({"args": vars(args) | {"json": str(args.json)}, "table": table}, indent=1))
     return table

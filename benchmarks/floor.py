@@ -48,8 +48,7 @@ def main() -> None:
     stimuli = bench.load(progress=False).stimuli
     from brainbench.models.base import load_model
 
-    prep = with_placement(load_model(registry.model("alexnet-untrained")).preprocessing,
-                          bench.entry.stimulus_placement)
+    prep = with_placement(load_model(registry.model("alexnet-untrained")).preprocessing, bench.entry.stimulus_placement)
     images = torch.stack([to_tensor(stimuli.image(k), prep) for k in range(len(stimuli))])
     device = torch.device(args.device)
 
@@ -60,10 +59,11 @@ def main() -> None:
     outputs: dict[str, list[torch.Tensor]] = {layer: [] for layer in layers}
     for layer in layers:
         modules[LAYERS[layer]].register_forward_hook(
-            lambda _m, _i, out, layer=layer: outputs[layer].append(out.detach().flatten(1).cpu()))
+            lambda _m, _i, out, layer=layer: outputs[layer].append(out.detach().flatten(1).cpu())
+        )
     with torch.no_grad():
         for start in range(0, len(images), 32):
-            net(images[start:start + 32].to(device))
+            net(images[start : start + 32].to(device))
     features = {layer: torch.cat(chunks) for layer, chunks in outputs.items()}
     forward = time.perf_counter() - tick
 
@@ -73,8 +73,16 @@ def main() -> None:
         X = X - X.mean(0)
         (X @ X.T).double().cpu()
     gram = time.perf_counter() - tick
-    print(json.dumps({"startup_s": round(startup, 3), "forward_s": round(forward, 3), "gram_s": round(gram, 3),
-                      "floor_s": round(startup + forward + gram, 3)}))
+    print(
+        json.dumps(
+            {
+                "startup_s": round(startup, 3),
+                "forward_s": round(forward, 3),
+                "gram_s": round(gram, 3),
+                "floor_s": round(startup + forward + gram, 3),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -33,8 +33,17 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     has_mirror = bool(os.environ.get("BRAINBENCH_MIRROR")) and Path(os.environ["BRAINBENCH_MIRROR"]).is_dir()
     cases = args.cases or ("v4," if has_mirror else "") + "allen-10k,majaj"
-    forwarded = ["--device", args.device, "--cases", cases, "--timeout", str(args.timeout),
-                 "--methods", ",".join(suite.CUDA_METHODS), "--no-e2e"]
+    forwarded = [
+        "--device",
+        args.device,
+        "--cases",
+        cases,
+        "--timeout",
+        str(args.timeout),
+        "--methods",
+        ",".join(suite.CUDA_METHODS),
+        "--no-e2e",
+    ]
     for flag in ("json", "md", "layers"):
         if getattr(args, flag):
             forwarded += [f"--{flag}", str(getattr(args, flag))]

@@ -97,21 +97,25 @@ def make_assembly(n_images: int, n_neuroids: int, max_reps: int, seed: int):
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="alexnet-untrained")
-    parser.add_argument("--benchmark", default="majajhong2015-IT",
-                        help="registered benchmark whose declaration is used")
+    parser.add_argument(
+        "--benchmark", default="majajhong2015-IT", help="registered benchmark whose declaration is used"
+    )
     parser.add_argument("--n-images", type=int, default=3200)
     parser.add_argument("--n-neuroids", type=int, default=N_V4 + N_IT)
     parser.add_argument("--max-reps", type=int, default=50)
     parser.add_argument("--image-size", type=int, default=256)
-    parser.add_argument("--layers", default=None,
-                        help="comma-separated (default: all the model declares)")
-    parser.add_argument("--readout", default=None,
-                        help="readout id overriding the declaration's (e.g. spatial, factored)")
+    parser.add_argument("--layers", default=None, help="comma-separated (default: all the model declares)")
+    parser.add_argument(
+        "--readout", default=None, help="readout id overriding the declaration's (e.g. spatial, factored)"
+    )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--home", type=Path, default=None,
-                        help="BRAINBENCH_HOME to use (default: a temporary folder, removed "
-                        "afterwards)")
+    parser.add_argument(
+        "--home",
+        type=Path,
+        default=None,
+        help="BRAINBENCH_HOME to use (default: a temporary folder, removed afterwards)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
@@ -136,9 +140,17 @@ def main(argv: list[str] | None = None) -> dict:
         bench = Benchmark(entry=entry, source=InMemoryAssembly(assembly, stimuli))
         layers = args.layers.split(",") if args.layers else None
         tick = time.perf_counter()
-        result = brainbench.score(args.model, bench, layers=layers, device=args.device,
-                                  seed=args.seed, progress=False, use_cache=False, readout=args.readout,
-                                  batch_size=args.batch_size)
+        result = brainbench.score(
+            args.model,
+            bench,
+            layers=layers,
+            device=args.device,
+            seed=args.seed,
+            progress=False,
+            use_cache=False,
+            readout=args.readout,
+            batch_size=args.batch_size,
+        )
         score_s = time.perf_counter() - tick
         report = {
             "model": args.model,
@@ -159,8 +171,10 @@ def main(argv: list[str] | None = None) -> dict:
             "peak_vmhwm_mb": round(vmhwm_mb() or 0),
             "readout": result.attrs["readout"],
             "solver": result.attrs["solver"],
-            "median_ev": {str(layer): round(float(np.nanmedian(result["ev"].sel(layer=layer).values)), 4)
-                          for layer in result.layer.values},
+            "median_ev": {
+                str(layer): round(float(np.nanmedian(result["ev"].sel(layer=layer).values)), 4)
+                for layer in result.layer.values
+            },
             "best_layer": result.attrs["best_layer"],
         }
     finally:

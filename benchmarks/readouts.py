@@ -47,18 +47,26 @@ READOUTS = [  # (registered id, label); solver comes from the readout instance
     ("factored", "factored als"),
     ("factored-adam", "factored adam"),
 ]
-ALLEN_SHAPES = {"conv1": (64, 55, 55), "conv2": (192, 27, 27), "conv3": (384, 13, 13),
-                "conv4": (256, 13, 13), "conv5": (256, 13, 13)}
+ALLEN_SHAPES = {
+    "conv1": (64, 55, 55),
+    "conv2": (192, 27, 27),
+    "conv3": (384, 13, 13),
+    "conv4": (256, 13, 13),
+    "conv5": (256, 13, 13),
+}
 
 
 def _manifest(max_iter: int) -> str:
-    lines = ['[readouts.factored-adam]', 'base = "factored"', 'solver = "adam"',
-             'params = { solver = "adam" }', '']
+    lines = ["[readouts.factored-adam]", 'base = "factored"', 'solver = "adam"', 'params = { solver = "adam" }', ""]
     for rid, _ in READOUTS:
         if rid in ("simple",):
             continue
-        lines += [f"[readouts.bench-{rid}]", f'base = "{rid}"',
-                  f"params = {{ max_iter = {max_iter}, patience = {max(20, max_iter // 10)} }}", ""]
+        lines += [
+            f"[readouts.bench-{rid}]",
+            f'base = "{rid}"',
+            f"params = {{ max_iter = {max_iter}, patience = {max(20, max_iter // 10)} }}",
+            "",
+        ]
     return "\n".join(lines)
 
 
@@ -75,16 +83,27 @@ def _job_v4(args: dict) -> dict:
 
     rid = args["readout"] if args["readout"] == "simple" else f"bench-{args['readout']}"
     tick = time.perf_counter()
-    ds = brainbench.score(args["model"], "cowley2023-V4-paper", layers=args["layers"], readout=rid,
-                          device=args["device"], seed=0, progress=False)
+    ds = brainbench.score(
+        args["model"],
+        "cowley2023-V4-paper",
+        layers=args["layers"],
+        readout=rid,
+        device=args["device"],
+        seed=0,
+        progress=False,
+    )
     wall = time.perf_counter() - tick
     ev = ds["ev_split"].isel(split=0).median("neuroid")
     timings = json.loads(ds.attrs.get("timings", "{}")) if isinstance(ds.attrs.get("timings"), str) else {}
-    return {"readout_s": timings.get("readout_s", wall), "wall_s": wall, "solver": ds.attrs.get("solver"),
-            "best_layer": ds.attrs.get("best_layer"),
-            "ev_best_layer": float(ev.sel(layer=ds.attrs.get("best_layer"))),
-            "ev_max": float(ev.max()),
-            "per_layer": {str(k): float(v) for k, v in zip(ev.layer.values, ev.values, strict=True)}}
+    return {
+        "readout_s": timings.get("readout_s", wall),
+        "wall_s": wall,
+        "solver": ds.attrs.get("solver"),
+        "best_layer": ds.attrs.get("best_layer"),
+        "ev_best_layer": float(ev.sel(layer=ds.attrs.get("best_layer"))),
+        "ev_max": float(ev.max()),
+        "per_layer": {str(k): float(v) for k, v in zip(ev.layer.values, ev.values, strict=True)},
+    }
 
 
 def synthetic_case(shape: tuple[int, int, int], n_neuroids: int, seed: int, device: str, n: int = 118):
@@ -159,13 +178,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--part", choices=["v4", "synthetic", "both"], default="both")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--quick", action="store_true",
-                        help="CPU-sized: 100 neuroids, layers conv3+conv5, Adam capped at 300 iterations")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="CPU-sized: 100 neuroids, layers conv3+conv5, Adam capped at 300 iterations",
+    )
     parser.add_argument("--max-iter", type=int, default=None)
     parser.add_argument("--neuroids", type=int, default=None)
     parser.add_argument("--layers", default=None, help="comma-separated (default: conv1..conv5)")
-    parser.add_argument("--model", default="alexnet-untrained",
-                        help="model id for the V4 part (alexnet needs torchvision's weights)")
+    parser.add_argument(
+        "--model", default="alexnet-untrained", help="model id for the V4 part (alexnet needs torchvision's weights)"
+    )
     parser.add_argument("--readouts", default=",".join(r for r, _ in READOUTS))
     parser.add_argument("--timeout", type=int, default=1800, help="seconds per job")
     parser.add_argument("--out", default=None, help="write the markdown table here")
@@ -188,11 +211,22 @@ def main() -> None:
     rows = []
     for part in parts:
         for rid in opts.readouts.split(","):
-            job = {"part": part, "readout": rid, "device": opts.device, "layers": layers,
-                   "neuroids": neuroids, "model": opts.model}
+            job = {
+                "part": part,
+                "readout": rid,
+                "device": opts.device,
+                "layers": layers,
+                "neuroids": neuroids,
+                "model": opts.model,
+            }
             try:
-                proc = subprocess.run([sys.executable, __file__, "--job", json.dumps(job)], env=env,
-                                      capture_output=True, text=True, timeout=opts.timeout)
+                proc = subprocess.run(
+                    [sys.executable, __file__, "--job", json.dumps(job)],
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    timeout=opts.timeout,
+                )
                 line = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
                 res = json.loads(line[-1][7:]) if line else {"error": proc.stderr.strip().splitlines()[-1:]}
             except subprocess.TimeoutExpired:
@@ -200,10 +234,12 @@ def main() -> None:
             res.update(part=part, readout=rid, label=labels.get(rid, rid))
             rows.append(res)
             print(json.dumps(res), flush=True)
-    header = (f"device {opts.device}; layers {','.join(layers)}; Adam max_iter {max_iter}; "
-              f"synthetic neuroids {neuroids}; V4 model {opts.model}\n\n"
-              "| data | readout | solver | readout time (s) | peak mem (MB) | median EV, chosen layer | "
-              "median EV, best layer | per layer |\n|---|---|---|---|---|---|---|---|")
+    header = (
+        f"device {opts.device}; layers {','.join(layers)}; Adam max_iter {max_iter}; "
+        f"synthetic neuroids {neuroids}; V4 model {opts.model}\n\n"
+        "| data | readout | solver | readout time (s) | peak mem (MB) | median EV, chosen layer | "
+        "median EV, best layer | per layer |\n|---|---|---|---|---|---|---|---|"
+    )
     lines = [header]
     for r in rows:
         if "error" in r:
@@ -211,8 +247,10 @@ def main() -> None:
             continue
         per = ", ".join(f"{k} {v:.3f}" for k, v in r["per_layer"].items())
         chosen = f"{r['ev_best_layer']:.3f} ({r['best_layer']})" if "ev_best_layer" in r else "n/a"
-        lines.append(f"| {r['part']} | {r['label']} | {r.get('solver')} | {r['readout_s']:.1f} | "
-                     f"{r['peak_mb']:.0f} | {chosen} | {r['ev_max']:.3f} | {per} |")
+        lines.append(
+            f"| {r['part']} | {r['label']} | {r.get('solver')} | {r['readout_s']:.1f} | "
+            f"{r['peak_mb']:.0f} | {chosen} | {r['ev_max']:.3f} | {per} |"
+        )
     table = "\n".join(lines)
     print(table)
     if opts.out:

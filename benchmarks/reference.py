@@ -20,8 +20,9 @@ def centred_gram(X: np.ndarray) -> np.ndarray:
     return (Xc @ Xc.T).astype(np.float64)
 
 
-def dual_ridge_loo_cv(X: np.ndarray, Y: np.ndarray, splits: list[tuple[np.ndarray, np.ndarray]],
-                      alphas: np.ndarray) -> np.ndarray:
+def dual_ridge_loo_cv(
+    X: np.ndarray, Y: np.ndarray, splits: list[tuple[np.ndarray, np.ndarray]], alphas: np.ndarray
+) -> np.ndarray:
     """Pooled out-of-fold predictions ``(n, N)`` of per-neuroid-alpha ridge.
 
     Args:

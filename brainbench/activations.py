@@ -43,14 +43,17 @@ from brainbench.registry.manifest import Preprocessing
 
 
 def activation_key(model: TorchModel, layer: str, prep: Preprocessing, stimuli: StimulusSet) -> str:
-    blob = json.dumps({
-        "weights": model.weights_hash,
-        "layer": layer,
-        "module": model.layer_modules[layer],
-        "preprocessing": prep.model_dump(),
-        "stimuli": stimuli.content_hash,
-        "format": 1,
-    }, sort_keys=True)
+    blob = json.dumps(
+        {
+            "weights": model.weights_hash,
+            "layer": layer,
+            "module": model.layer_modules[layer],
+            "preprocessing": prep.model_dump(),
+            "stimuli": stimuli.content_hash,
+            "format": 1,
+        },
+        sort_keys=True,
+    )
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
@@ -59,17 +62,23 @@ def _cache_file(model: TorchModel, layer: str, key: str) -> Path:
     return home() / "activations" / folder / f"{check_identifier(layer, 'layer name')}-{key[:24]}.npy"
 
 
-def get_activations(model: TorchModel, stimuli: StimulusSet, layers: Sequence[str],
-                    prep: Preprocessing, device: torch.device, batch_size: int = 32,
-                    progress: bool = True, use_cache: bool = True) -> dict[str, NpyRows]:
+def get_activations(
+    model: TorchModel,
+    stimuli: StimulusSet,
+    layers: Sequence[str],
+    prep: Preprocessing,
+    device: torch.device,
+    batch_size: int = 32,
+    progress: bool = True,
+    use_cache: bool = True,
+) -> dict[str, NpyRows]:
     """Activations of ``layers`` for every stimulus, from the cache or one forward pass.
 
     Returns:
         layer -> :class:`NpyRows` ``(stimulus, C, H, W)`` or ``(stimulus, F)``, float32.
     """
     layers = model.check_layers(layers)
-    files = {layer: _cache_file(model, layer, activation_key(model, layer, prep, stimuli))
-             for layer in layers}
+    files = {layer: _cache_file(model, layer, activation_key(model, layer, prep, stimuli)) for layer in layers}
     for folder in {f.parent for f in files.values()}:
         cache_integrity.clean_orphans(folder)
     cached = [layer for layer in layers if use_cache and files[layer].is_file()]
@@ -84,8 +93,16 @@ def get_activations(model: TorchModel, stimuli: StimulusSet, layers: Sequence[st
     return {layer: NpyRows(files[layer]) for layer in layers}
 
 
-def _extract(model: TorchModel, stimuli: StimulusSet, layers: list[str], prep: Preprocessing,
-             device: torch.device, batch_size: int, progress: bool, files: dict[str, Path]) -> None:
+def _extract(
+    model: TorchModel,
+    stimuli: StimulusSet,
+    layers: list[str],
+    prep: Preprocessing,
+    device: torch.device,
+    batch_size: int,
+    progress: bool,
+    files: dict[str, Path],
+) -> None:
     from brainbench.progress import tqdm
 
     model.to(device)
@@ -93,8 +110,7 @@ def _extract(model: TorchModel, stimuli: StimulusSet, layers: list[str], prep: P
     handles: dict[str, cache_integrity.HashingWriter] = {}
     temps = {layer: cache_integrity.temp_path(files[layer]) for layer in layers}
     try:
-        bar = tqdm(total=n, desc=f"{model.identifier} activations", unit="img", disable=not progress,
-                   leave=False)
+        bar = tqdm(total=n, desc=f"{model.identifier} activations", unit="img", disable=not progress, leave=False)
         for start in range(0, n, batch_size):
             stop = min(n, start + batch_size)
             batch = torch.stack([to_tensor(stimuli.image(k), prep) for k in range(start, stop)]).to(device)
@@ -103,8 +119,11 @@ def _extract(model: TorchModel, stimuli: StimulusSet, layers: list[str], prep: P
                 if layer not in handles:
                     temps[layer].parent.mkdir(parents=True, exist_ok=True)
                     handle = cache_integrity.HashingWriter(temps[layer])  # closed below, also on failure
-                    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)),
-                              "fortran_order": False, "shape": (n, *value.shape[1:])}
+                    header = {
+                        "descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)),
+                        "fortran_order": False,
+                        "shape": (n, *value.shape[1:]),
+                    }
                     np.lib.format.write_array_header_2_0(handle, header)
                     handles[layer] = handle
                 handles[layer].write(np.ascontiguousarray(value.float().cpu().numpy()).tobytes())
@@ -168,10 +187,14 @@ class NpyRows:
         if step != 1:
             return np.asarray(self)[index]
         count = max(0, stop - start)
-        data = np.fromfile(self.path, dtype=self.dtype, count=count * self._row_items,
-                           offset=self._offset + start * self._row_items * self.dtype.itemsize)
+        data = np.fromfile(
+            self.path,
+            dtype=self.dtype,
+            count=count * self._row_items,
+            offset=self._offset + start * self._row_items * self.dtype.itemsize,
+        )
         return data.reshape((count, *self.shape[1:]))
 
     def __array__(self, dtype: npt.DTypeLike | None = None, copy: bool | None = None) -> np.ndarray:
-        data = self[0:self.shape[0]]
+        data = self[0 : self.shape[0]]
         return data if dtype is None else data.astype(dtype, copy=False)

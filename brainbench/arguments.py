@@ -26,8 +26,9 @@ def check_device(device: object) -> str:
     """``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (a :class:`torch.device` passes as its string)."""
     text = str(device)
     if not DEVICE_PATTERN.match(text):
-        raise BrainbenchError(f"device {text!r} is not one of auto, cpu, cuda or cuda:N; "
-                              "pass --device auto, cpu or cuda.")
+        raise BrainbenchError(
+            f"device {text!r} is not one of auto, cpu, cuda or cuda:N; pass --device auto, cpu or cuda."
+        )
     return text
 
 
@@ -39,15 +40,19 @@ def check_seed(seed: object) -> int:
 
 def check_batch_size(batch_size: object) -> int:
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise BrainbenchError(f"batch size must be an integer >= 1, got {batch_size!r}; "
-                              "pass --batch-size 32 or another positive number of images.")
+        raise BrainbenchError(
+            f"batch size must be an integer >= 1, got {batch_size!r}; "
+            "pass --batch-size 32 or another positive number of images."
+        )
     return batch_size
 
 
 def check_tolerance(tolerance: float) -> float:
     if not tolerance >= 0:  # also refuses NaN
-        raise BrainbenchError(f"tolerance must be a number >= 0, got {tolerance!r}; "
-                              "pass --tolerance 1e-6 or another non-negative difference.")
+        raise BrainbenchError(
+            f"tolerance must be a number >= 0, got {tolerance!r}; "
+            "pass --tolerance 1e-6 or another non-negative difference."
+        )
     return tolerance
 
 
@@ -63,8 +68,9 @@ def check_out_dir(out: str | os.PathLike | None) -> Path | None:
         return None
     path = Path(out)
     if path.exists() and not path.is_dir():
-        raise BrainbenchError(f"--out {path} is an existing file, but it must be a folder (or not exist yet); "
-                              "pass a folder path.")
+        raise BrainbenchError(
+            f"--out {path} is an existing file, but it must be a folder (or not exist yet); pass a folder path."
+        )
     return path
 
 
@@ -78,8 +84,9 @@ def split_ids(value: str | None, option: str) -> list[str] | None:
     return items
 
 
-def check_layer_names(layers: Sequence[str] | None, declared: Sequence[str] | None = None,
-                      model: str = "") -> list[str] | None:
+def check_layer_names(
+    layers: Sequence[str] | None, declared: Sequence[str] | None = None, model: str = ""
+) -> list[str] | None:
     """``None`` (every layer) or a non-empty list of layer names, each one of ``declared`` when given."""
     if layers is None:
         return None
@@ -87,13 +94,14 @@ def check_layer_names(layers: Sequence[str] | None, declared: Sequence[str] | No
         raise BrainbenchError(f"layers must be a list of layer names, got {layers!r}; pass e.g. --layers conv1,conv2.")
     layers = list(layers)
     if not layers:
-        raise BrainbenchError("layers is an empty list; name at least one layer (--layers conv1,conv2), "
-                              "or leave it out to score every layer.")
+        raise BrainbenchError(
+            "layers is an empty list; name at least one layer (--layers conv1,conv2), "
+            "or leave it out to score every layer."
+        )
     if declared is not None:
         unknown = [layer for layer in layers if layer not in declared]
         if unknown:
-            raise BrainbenchError(f"model {model!r} has no layer {unknown[0]!r}; its layers are "
-                                  f"{', '.join(declared)}.")
+            raise BrainbenchError(f"model {model!r} has no layer {unknown[0]!r}; its layers are {', '.join(declared)}.")
     return layers
 
 
@@ -111,8 +119,9 @@ def check_entry_layers(entry: ModelEntry, layers: Sequence[str] | None) -> list[
     return load_model(entry).check_layers(layers)
 
 
-def check_score_arguments(*, layers: Sequence[str] | None, device: object, seed: object, batch_size: object,
-                          out: str | os.PathLike | None) -> None:
+def check_score_arguments(
+    *, layers: Sequence[str] | None, device: object, seed: object, batch_size: object, out: str | os.PathLike | None
+) -> None:
     """Every check :func:`brainbench.scoring.score` runs before it loads anything."""
     check_layer_names(layers)
     check_device(device)

@@ -74,11 +74,19 @@ def resolve_benchmark(benchmark_id: str, registry: Registry) -> Benchmark:
     return Benchmark(entry=entry, source=source)
 
 
-def custom_benchmark(assembly: xr.DataArray, stimuli: StimulusSet, identifier: str | None = None,
-                     readout: str = "simple", split: SplitSpec | dict | None = None,
-                     ceiling: str | None = "split-half", version: int = 1,
-                     reliability_threshold: float | None = None, splits: list | None = None,
-                     kind: str = "regression", metrics: list[str] | None = None) -> Benchmark:
+def custom_benchmark(
+    assembly: xr.DataArray,
+    stimuli: StimulusSet,
+    identifier: str | None = None,
+    readout: str = "simple",
+    split: SplitSpec | dict | None = None,
+    ceiling: str | None = "split-half",
+    version: int = 1,
+    reliability_threshold: float | None = None,
+    splits: list | None = None,
+    kind: str = "regression",
+    metrics: list[str] | None = None,
+) -> Benchmark:
     """A benchmark over a user's own assembly and stimuli (see :mod:`brainbench.data.byod`).
 
     Args:
@@ -109,7 +117,16 @@ def custom_benchmark(assembly: xr.DataArray, stimuli: StimulusSet, identifier: s
         ceiling = None
     spec = split if isinstance(split, SplitSpec) else SplitSpec(**(split or {}))
     extra = {"metrics": list(metrics)} if metrics is not None else {}
-    entry = BenchmarkEntry(id=identifier, version=version, assembly=identifier, readout=readout,
-                           ceiling=ceiling, split=spec, reliability_threshold=reliability_threshold,
-                           kind=kind, source="<custom>", **extra)
+    entry = BenchmarkEntry(
+        id=identifier,
+        version=version,
+        assembly=identifier,
+        readout=readout,
+        ceiling=ceiling,
+        split=spec,
+        reliability_threshold=reliability_threshold,
+        kind=kind,
+        source="<custom>",
+        **extra,
+    )
     return Benchmark(entry=entry, source=InMemoryAssembly(assembly, stimuli), splits=splits)

@@ -224,10 +224,16 @@ def _check_results(report: Report) -> None:
         file = store.root / run["results_file"]
         reason = check_results_file(file, run)
         if reason is not None:
-            report.problems.append(Problem(
-                "results", file, reason, rebuildable=False,
-                advice=f"it cannot be rebuilt from the cache: score {run['model']} on {run['benchmark']} again "
-                       "to replace it"))
+            report.problems.append(
+                Problem(
+                    "results",
+                    file,
+                    reason,
+                    rebuildable=False,
+                    advice=f"it cannot be rebuilt from the cache: score {run['model']} on {run['benchmark']} again "
+                    "to replace it",
+                )
+            )
 
 
 def verify(kinds: list[str] | None = None, fix: bool = False) -> Report:

@@ -121,8 +121,9 @@ def record(path: str | os.PathLike, sha256: str | None = None, size: int | None 
     return sha256
 
 
-def publish(tmp: str | os.PathLike, path: str | os.PathLike, sha256: str | None = None,
-            size: int | None = None) -> Path:
+def publish(
+    tmp: str | os.PathLike, path: str | os.PathLike, sha256: str | None = None, size: int | None = None
+) -> Path:
     """Record the hash of the complete temporary file ``tmp`` for ``path``, then rename it there.
 
     ``sha256`` and ``size`` are computed from ``tmp`` unless given (a streamed write).

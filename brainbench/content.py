@@ -25,8 +25,11 @@ def declaration(entry: Any) -> dict[str, Any]:
     omit = getattr(type(entry), "KEY_OMIT_DEFAULTS", ())
     fields = getattr(type(entry), "model_fields", {})
     dumped = entry.model_dump(mode="json")
-    return {k: v for k, v in dumped.items()
-            if k not in PROSE_FIELDS and not (k in omit and k in fields and v == fields[k].default)}
+    return {
+        k: v
+        for k, v in dumped.items()
+        if k not in PROSE_FIELDS and not (k in omit and k in fields and v == fields[k].default)
+    }
 
 
 def content_key(content: dict[str, Any]) -> str:

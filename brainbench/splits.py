@@ -24,8 +24,7 @@ class Split:
     test: np.ndarray
 
 
-def make_splits(spec: SplitSpec, n: int, stratify_values: Sequence | None = None,
-                seed: int = 0) -> list[Split]:
+def make_splits(spec: SplitSpec, n: int, stratify_values: Sequence | None = None, seed: int = 0) -> list[Split]:
     """Splits of ``n`` stimuli as declared by ``spec``.
 
     Args:
@@ -60,8 +59,7 @@ def make_splits(spec: SplitSpec, n: int, stratify_values: Sequence | None = None
             offset += len(members)
     else:
         fold[rng.permutation(n)] = np.arange(n) % spec.n_splits
-    return [Split(train=np.flatnonzero(fold != k), test=np.flatnonzero(fold == k))
-            for k in range(spec.n_splits)]
+    return [Split(train=np.flatnonzero(fold != k), test=np.flatnonzero(fold == k)) for k in range(spec.n_splits)]
 
 
 def check_splits(splits: Sequence, n: int) -> list[Split]:
@@ -76,8 +74,9 @@ def check_splits(splits: Sequence, n: int) -> list[Split]:
     ``[0, n)``, no position twice and no position in both train and test.
     """
     if isinstance(splits, (Split, str, bytes)) or not isinstance(splits, Sequence) or len(splits) == 0:
-        raise BrainbenchError("splits must be a non-empty list of (train_indices, test_indices) pairs "
-                              "or Split objects.")
+        raise BrainbenchError(
+            "splits must be a non-empty list of (train_indices, test_indices) pairs or Split objects."
+        )
     checked = []
     for k, split in enumerate(splits):
         if isinstance(split, Split):
@@ -120,5 +119,10 @@ def split_spec(spec: SplitSpec, splits: Sequence[Split], custom: bool) -> dict:
     digest = hashlib.sha256()
     for split in splits:
         digest.update(split.train.tobytes() + b"|" + split.test.tobytes() + b";")
-    return {"custom": True, "n_splits": len(splits), "n_train": [int(s.train.size) for s in splits],
-            "n_test": [int(s.test.size) for s in splits], "sha256": digest.hexdigest()}
+    return {
+        "custom": True,
+        "n_splits": len(splits),
+        "n_train": [int(s.train.size) for s in splits],
+        "n_test": [int(s.test.size) for s in splits],
+        "sha256": digest.hexdigest(),
+    }

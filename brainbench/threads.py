@@ -110,8 +110,9 @@ def _parse(value: object, source: str) -> int:
     return count
 
 
-def resolve_threads(threads: int | None = None, environ: Mapping[str, str] | None = None,
-                    cpus: int | None = None) -> int:
+def resolve_threads(
+    threads: int | None = None, environ: Mapping[str, str] | None = None, cpus: int | None = None
+) -> int:
     """The thread count to use: ``threads``, else the first set of :data:`ENV_VARS`, else the default."""
     if threads is not None:
         return _parse(threads, "threads")

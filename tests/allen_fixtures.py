@@ -38,9 +38,7 @@ class Truth:
 
 def make_template(seed: int = 0, shape: tuple[int, int] = (6, 8)) -> np.ndarray:
     """118 tiny grayscale scenes, uint8 ``(118, H, W)``."""
-    return np.random.default_rng(1000 + seed).integers(
-        0, 256, size=(N_SCENES, *shape), dtype=np.uint8
-    )
+    return np.random.default_rng(1000 + seed).integers(0, 256, size=(N_SCENES, *shape), dtype=np.uint8)
 
 
 def write_nwb(
@@ -108,9 +106,7 @@ def write_nwb(
         )
         h["general/optophysiology/imaging_plane_1/location"] = np.bytes_(area)
         h["general/optophysiology/imaging_plane_1/imaging depth"] = np.bytes_(b"175 microns")
-        h["general/generated_by"] = np.array(
-            [b"brainbench-test-fixture", pipeline_version.encode()]
-        )
+        h["general/generated_by"] = np.array([b"brainbench-test-fixture", pipeline_version.encode()])
         h[f"{PIPE}/DfOverF/imaging_plane_1/data"] = dff
         h[f"{PIPE}/DfOverF/imaging_plane_1/timestamps"] = timestamps
         fl = f"{PIPE}/Fluorescence"

@@ -73,8 +73,9 @@ def _png(seed: int, size: int) -> bytes:
     return buffer.getvalue()
 
 
-def make_miniature(root: Path, images_per_object_variation: int = 5, image_size: int = 24,
-                   seed: int = 0, evil_zip: bool = False) -> Miniature:
+def make_miniature(
+    root: Path, images_per_object_variation: int = 5, image_size: int = 24, seed: int = 0, evil_zip: bool = False
+) -> Miniature:
     """Write the three brainio files under ``root/mirror/brainio-brainscore``.
 
     ``3 objects x 2 variations (0 and 3) x images_per_object_variation`` images; 2 or 3
@@ -91,9 +92,16 @@ def make_miniature(root: Path, images_per_object_variation: int = 5, image_size:
         for variation in (0, 3):
             for k in range(images_per_object_variation):
                 image_id = hashlib.sha1(f"{obj}-{variation}-{k}".encode()).hexdigest()
-                rows.append({"image_id": image_id, "object_name": obj, "category_name": category,
-                             "variation": variation, "s": round(0.5 + 0.1 * k, 2),
-                             "filename": f"{image_id}.png"})
+                rows.append(
+                    {
+                        "image_id": image_id,
+                        "object_name": obj,
+                        "category_name": category,
+                        "variation": variation,
+                        "s": round(0.5 + 0.1 * k, 2),
+                        "filename": f"{image_id}.png",
+                    }
+                )
     table = pd.DataFrame(rows).sample(frac=1.0, random_state=seed).reset_index(drop=True)
     table.to_csv(folder / mh.CSV_FILE, index=False)
 
@@ -140,7 +148,10 @@ def make_miniature(root: Path, images_per_object_variation: int = 5, image_size:
         name="dicarlo.MajajHong2015.public",
     )
     dataset = data.to_dataset()
-    dataset.to_netcdf(folder / mh.ASSEMBLY_FILE, engine="netcdf4",
-                      encoding={v: {"zlib": True, "complevel": 1} for v in dataset.data_vars})
+    dataset.to_netcdf(
+        folder / mh.ASSEMBLY_FILE,
+        engine="netcdf4",
+        encoding={v: {"zlib": True, "complevel": 1} for v in dataset.data_vars},
+    )
     hashes = {name: sha1(folder / name) for name in (mh.ASSEMBLY_FILE, mh.CSV_FILE, mh.ZIP_FILE)}
     return Miniature(mirror=root / "mirror", table=table, n_reps=n_reps, sha1=hashes)

@@ -34,8 +34,10 @@ def tiny_model(width: int = 4, seed: int = 0, fail_once: str = ""):
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         net = torch.nn.Sequential(
-            torch.nn.Conv2d(3, width, 3, stride=2, padding=1), torch.nn.ReLU(),
-            torch.nn.Conv2d(width, 2 * width, 3, stride=2, padding=1), torch.nn.ReLU(),
+            torch.nn.Conv2d(3, width, 3, stride=2, padding=1),
+            torch.nn.ReLU(),
+            torch.nn.Conv2d(width, 2 * width, 3, stride=2, padding=1),
+            torch.nn.ReLU(),
         )
     return TorchModel(net, {"c1": "1", "c2": "3"})
 
@@ -47,8 +49,15 @@ class Generated(AssemblySource):
     noise, so a linear readout of the images predicts it well above chance.
     """
 
-    def __init__(self, n_stimuli: int = 40, n_neuroids: int = 5, n_repetitions: int = 4,
-                 seed: int = 0, region: str = "V1", noise: float = 0.5) -> None:
+    def __init__(
+        self,
+        n_stimuli: int = 40,
+        n_neuroids: int = 5,
+        n_repetitions: int = 4,
+        seed: int = 0,
+        region: str = "V1",
+        noise: float = 0.5,
+    ) -> None:
         self.identifier = f"generated-{seed}"
         self.n_stimuli, self.n_neuroids, self.n_repetitions = n_stimuli, n_neuroids, n_repetitions
         self.seed, self.region, self.noise = seed, region, noise
@@ -65,8 +74,12 @@ class Generated(AssemblySource):
         trials = drive[None] + self.noise * rng.normal(size=(self.n_repetitions, *drive.shape))
         ids = [f"g{self.seed}-{k:03d}" for k in range(self.n_stimuli)]
         assembly = make_assembly(
-            trials, stimulus_ids=ids, neuroid_ids=[f"n{k}" for k in range(self.n_neuroids)],
-            identifier=self.identifier, species="simulated", units="a.u.",
+            trials,
+            stimulus_ids=ids,
+            neuroid_ids=[f"n{k}" for k in range(self.n_neuroids)],
+            identifier=self.identifier,
+            species="simulated",
+            units="a.u.",
             neuroid_coords={"region": np.full(self.n_neuroids, self.region, dtype=object)},
         )
         return LoadedAssembly(assembly, StimulusSet.from_arrays(list(images), ids=ids))
@@ -133,8 +146,14 @@ def write_manifest(folder: Path) -> Path:
     return path
 
 
-def fake_dataset(index: int, n_neuroids: int = 7, layers: tuple[str, ...] = ("l1", "l2", "l3"),
-                 protocol: str | None = "declared", seed: int = 0, **attrs):
+def fake_dataset(
+    index: int,
+    n_neuroids: int = 7,
+    layers: tuple[str, ...] = ("l1", "l2", "l3"),
+    protocol: str | None = "declared",
+    seed: int = 0,
+    **attrs,
+):
     """A score dataset with the scorer's layout and attrs, made without torch (seeded by ``index``).
 
     Model ``fake-<index>`` and benchmark ``fake-bench`` (or ``attrs`` overrides, e.g.
@@ -150,26 +169,56 @@ def fake_dataset(index: int, n_neuroids: int = 7, layers: tuple[str, ...] = ("l1
     r = rng.uniform(-0.2, 0.9, size=(len(layers), n_neuroids))
     ceiling = rng.uniform(0.5, 1.0, size=n_neuroids)
     ds = xr.Dataset(
-        {"r": (("layer", "neuroid"), r), "ev": (("layer", "neuroid"), r**2 - 0.01),
-         "ceiled": (("layer", "neuroid"), r**2 / ceiling[None]), "ceiling": (("neuroid",), ceiling)},
-        coords={"layer": list(layers), "neuroid_id": ("neuroid", [f"n{k}" for k in range(n_neuroids)]),
-                "region": ("neuroid", ["V4"] * n_neuroids)},
+        {
+            "r": (("layer", "neuroid"), r),
+            "ev": (("layer", "neuroid"), r**2 - 0.01),
+            "ceiled": (("layer", "neuroid"), r**2 / ceiling[None]),
+            "ceiling": (("neuroid",), ceiling),
+        },
+        coords={
+            "layer": list(layers),
+            "neuroid_id": ("neuroid", [f"n{k}" for k in range(n_neuroids)]),
+            "region": ("neuroid", ["V4"] * n_neuroids),
+        },
     )
     best = layers[int(np.argmax(np.median(r, axis=1)))]
-    ds.attrs.update({
-        "model": f"fake-{index}", "benchmark": "fake-bench", "benchmark_version": 1, "readout": "simple",
-        "solver": "exact-dual", "readout_params": json.dumps({"alpha": 1.0}),
-        "metrics": json.dumps({"pearson-r": 1}), "ceiling_formula": json.dumps({"split-half": 1}),
-        "best_layer": best, "score": float(np.median(ds["ceiled"].sel(layer=best).values)),
-        "selection": json.dumps({"n_total": n_neuroids}),
-        "provenance": json.dumps({"brainbench": "0.1.0", "torch": "x", "numpy": np.__version__, "xarray": "x",
-                                  "python": "3", "device": "cpu", "seed": seed, "data_sha256": f"d{index}",
-                                  "stimuli_sha256": "s", "weights": f"w{index}"}),
-        "timings": json.dumps({}), "format": 1, "score_kind": "ceiled", "n_reliable": n_neuroids,
-    })
+    ds.attrs.update(
+        {
+            "model": f"fake-{index}",
+            "benchmark": "fake-bench",
+            "benchmark_version": 1,
+            "readout": "simple",
+            "solver": "exact-dual",
+            "readout_params": json.dumps({"alpha": 1.0}),
+            "metrics": json.dumps({"pearson-r": 1}),
+            "ceiling_formula": json.dumps({"split-half": 1}),
+            "best_layer": best,
+            "score": float(np.median(ds["ceiled"].sel(layer=best).values)),
+            "selection": json.dumps({"n_total": n_neuroids}),
+            "provenance": json.dumps(
+                {
+                    "brainbench": "0.1.0",
+                    "torch": "x",
+                    "numpy": np.__version__,
+                    "xarray": "x",
+                    "python": "3",
+                    "device": "cpu",
+                    "seed": seed,
+                    "data_sha256": f"d{index}",
+                    "stimuli_sha256": "s",
+                    "weights": f"w{index}",
+                }
+            ),
+            "timings": json.dumps({}),
+            "format": 1,
+            "score_kind": "ceiled",
+            "n_reliable": n_neuroids,
+        }
+    )
     if protocol is not None:
-        ds.attrs.update({"protocol": protocol, "protocol_detail": json.dumps({} if protocol == "declared"
-                                                                             else {"seed": seed})})
+        ds.attrs.update(
+            {"protocol": protocol, "protocol_detail": json.dumps({} if protocol == "declared" else {"seed": seed})}
+        )
     ds.attrs.update(attrs)
     return respec(ds)
 
@@ -184,12 +233,21 @@ def respec(ds):
     prov = json.loads(attrs["provenance"])
     layers = [str(x) for x in ds["layer"].values]
     spec = {
-        "format": KEY_FORMAT, "model": {"id": attrs["model"], "layers": layers}, "weights": prov["weights"],
-        "benchmark": {"id": attrs["benchmark"], "version": int(attrs["benchmark_version"]),
-                      "readout": attrs["readout"], "region": None},
+        "format": KEY_FORMAT,
+        "model": {"id": attrs["model"], "layers": layers},
+        "weights": prov["weights"],
+        "benchmark": {
+            "id": attrs["benchmark"],
+            "version": int(attrs["benchmark_version"]),
+            "readout": attrs["readout"],
+            "region": None,
+        },
         "readout": {"id": attrs["readout"], "params": json.loads(attrs["readout_params"])},
-        "metrics": json.loads(attrs["metrics"]), "seed": int(prov["seed"]), "layers": layers,
-        "data_sha256": prov["data_sha256"], "stimuli_sha256": prov["stimuli_sha256"],
+        "metrics": json.loads(attrs["metrics"]),
+        "seed": int(prov["seed"]),
+        "layers": layers,
+        "data_sha256": prov["data_sha256"],
+        "stimuli_sha256": prov["stimuli_sha256"],
     }
     ds.attrs["spec"] = json.dumps(spec, sort_keys=True)
     ds.attrs["content_key"] = content_key(spec)

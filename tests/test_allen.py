@@ -36,9 +36,7 @@ def _allen_by_hand(traces, frame, start, end, window_sweeps, trace="corrected"):
             rel = 100 * (cut / cut[:, :inter].mean(axis=1, keepdims=True) - 1)
             out[k] = rel[:, inter : inter + window_sweeps * sweep].mean(axis=1)
         else:
-            out[k] = cut[:, inter : inter + window_sweeps * sweep].mean(axis=1) - cut[
-                :, :inter
-            ].mean(axis=1)
+            out[k] = cut[:, inter : inter + window_sweeps * sweep].mean(axis=1) - cut[:, :inter].mean(axis=1)
     return out, sweep
 
 
@@ -104,9 +102,7 @@ def test_responses_match_hand_computed_windows(tmp_path, window, sweeps, trace):
     # the scene with a dropped presentation is NaN-padded, every other one is complete
     assert np.isnan(reps[3, 5]).all() and not np.isnan(np.delete(reps, 5, axis=1)).any()
     # blanks are not scenes: 4 blocks x 3 blanks were dropped
-    assert (
-        int((truth.frame < 0).sum()) == 12 and int(np.isfinite(reps[..., 0]).sum()) == 118 * 4 - 1
-    )
+    assert int((truth.frame < 0).sum()) == 12 and int(np.isfinite(reps[..., 0]).sum()) == 118 * 4 - 1
 
 
 def test_response_recovers_planted_tuning(tmp_path):
@@ -115,9 +111,7 @@ def test_response_recovers_planted_tuning(tmp_path):
     per_trial = trial_responses(session.traces, session.start, 7, "250ms")
     mean = np.nanmean(repetitions(session.frame, per_trial), axis=0)
     for c in range(3):
-        assert (
-            np.corrcoef(mean[:, c], truth.tuning[:, c])[0, 1] > 0.8
-        )  # baselines hold earlier responses
+        assert np.corrcoef(mean[:, c], truth.tuning[:, c])[0, 1] > 0.8  # baselines hold earlier responses
 
 
 def test_trials_without_full_baseline_are_dropped():
@@ -157,13 +151,8 @@ def test_rma_route(monkeypatch):
     url = exps.rma_query_url(501889084)
     assert url.startswith("http://api.brain-map.org/api/v2/data/query.json?q=model::WellKnownFile")
     assert "[attachable_id$eq501889084]" in url and "well_known_file_type[name$eqNWBOphys]" in url
-    answer = json.dumps(
-        {"success": True, "msg": [{"download_link": "/api/v2/well_known_file_download/123"}]}
-    )
-    assert (
-        exps.parse_rma_response(answer, 1)
-        == "http://api.brain-map.org/api/v2/well_known_file_download/123"
-    )
+    answer = json.dumps({"success": True, "msg": [{"download_link": "/api/v2/well_known_file_download/123"}]})
+    assert exps.parse_rma_response(answer, 1) == "http://api.brain-map.org/api/v2/well_known_file_download/123"
     with pytest.raises(DataError, match="did not list an NWB file"):
         exps.parse_rma_response(json.dumps({"success": True, "msg": []}), 1)
 
@@ -202,10 +191,7 @@ def test_assembly_from_mirror(allen_mirror, fresh_home):
     assert a.dims == ("repetition", "stimulus", "neuroid") and a.shape == (4, 118, 12)
     assert list(a.stimulus_id.values[:2]) == ["natural_scene_000", "natural_scene_001"]
     first = patched[0]
-    assert (
-        a.neuroid_id.values[0]
-        == f"{first.experiment_id}-{truths[first.experiment_id].cell_specimen_ids[0]}"
-    )
+    assert a.neuroid_id.values[0] == f"{first.experiment_id}-{truths[first.experiment_id].cell_specimen_ids[0]}"
     for coord in (
         "region",
         "experiment_id",
@@ -245,9 +231,7 @@ def test_cache_is_used_and_never_rereads_nwb(allen_mirror, fresh_home, monkeypat
     assert again.stimuli.content_hash == first.stimuli.content_hash
     # another window is another cache entry
     other = src.load("VISl", window="250ms").load(progress=False)
-    assert not np.allclose(
-        np.nan_to_num(other.assembly.values), np.nan_to_num(first.assembly.values)
-    )
+    assert not np.allclose(np.nan_to_num(other.assembly.values), np.nan_to_num(first.assembly.values))
 
 
 def test_allensdk_manifest_reused_without_allensdk(monkeypatch, tmp_path, fresh_home):
@@ -286,10 +270,7 @@ def test_download_url_resolved_only_when_downloading(monkeypatch, tmp_path, fres
     monkeypatch.delenv("BRAINBENCH_OFFLINE")
     monkeypatch.setattr(src, "fetch", lambda remote, progress: fetched.append(remote) or Path("x"))
     source.locate(patched[0], progress=False)
-    assert (
-        calls == [patched[0].experiment_id]
-        and fetched[0].url == f"https://x/{patched[0].experiment_id}"
-    )
+    assert calls == [patched[0].experiment_id] and fetched[0].url == f"https://x/{patched[0].experiment_id}"
     assert fetched[0].known_hash == f"sha256:{patched[0].sha256}"
 
 
@@ -298,9 +279,7 @@ def test_download_url_resolved_only_when_downloading(monkeypatch, tmp_path, fres
 
 def _nothing_cached(home: Path) -> None:
     assert not list(home.glob("assemblies/*")), "an assembly was written although the build failed"
-    assert not list(home.glob("extracted/**/*.npy")), (
-        "a template was written although the build failed"
-    )
+    assert not list(home.glob("extracted/**/*.npy")), "a template was written although the build failed"
 
 
 def test_truncated_and_corrupt_files(tmp_path):
@@ -328,9 +307,7 @@ def test_hash_mismatch_leaves_no_cache(allen_mirror, fresh_home, monkeypatch):
 
 def test_experiment_without_natural_scenes(tmp_path):
     truth = write_nwb(tmp_path / "e.nwb", 1, n_cells=2, natural_scenes=False)
-    with pytest.raises(
-        DataError, match="no natural_scenes stimulus .*spontaneous.*three_session_B"
-    ):
+    with pytest.raises(DataError, match="no natural_scenes stimulus .*spontaneous.*three_session_B"):
         read_session(truth.path)
     with pytest.raises(DataError, match="does not hold the natural scenes"):
         read_template(truth.path)
@@ -356,9 +333,7 @@ def test_templates_that_differ_leave_no_cache(monkeypatch, tmp_path, fresh_home)
     template = truths[odd.experiment_id].template.copy()
     template[17, 0, 0] ^= 1
     write_nwb(truths[odd.experiment_id].path, odd.experiment_id, seed=2, template=template)
-    fixed = tuple(patched[:2]) + (
-        dataclasses.replace(odd, sha256=file_hash(truths[odd.experiment_id].path)),
-    )
+    fixed = tuple(patched[:2]) + (dataclasses.replace(odd, sha256=file_hash(truths[odd.experiment_id].path)),)
     monkeypatch.setattr(src, "pinned", lambda a, variant="pinned": fixed)
     monkeypatch.setenv("BRAINBENCH_MIRROR", str(mirror))
     with pytest.raises(DataError, match=f"template of experiment {odd.experiment_id}.*differs"):
@@ -392,8 +367,7 @@ def test_bad_parameters():
 def test_allensdk_reads_the_same(tmp_path):
     pytest.importorskip(
         "allensdk",
-        reason="allensdk is an optional extra (Python<3.12, numpy<1.24); "
-        "not installed in this environment",
+        reason="allensdk is an optional extra (Python<3.12, numpy<1.24); not installed in this environment",
     )
     from allensdk.brain_observatory.natural_scenes import NaturalScenes
     from allensdk.core.brain_observatory_nwb_data_set import BrainObservatoryNwbDataSet
@@ -407,9 +381,7 @@ def test_allensdk_reads_the_same(tmp_path):
     session = read_session(truth.path)
     np.testing.assert_array_equal(table.frame.values, session.frame)
     np.testing.assert_array_equal(table.start.values, session.start)
-    np.testing.assert_array_equal(
-        ds.get_stimulus_template("natural_scenes"), read_template(truth.path)
-    )
+    np.testing.assert_array_equal(ds.get_stimulus_template("natural_scenes"), read_template(truth.path))
     _, corrected = ds.get_corrected_fluorescence_traces()
     np.testing.assert_allclose(corrected, session.traces)
     ns = NaturalScenes(ds)

@@ -56,8 +56,13 @@ def test_rdm_assembly_round_trips_and_is_validated(tmp_path):
     rng = np.random.default_rng(1)
     rdms = np.stack([correlation_rdm(rng.normal(size=(6, 4))) for _ in range(2)])
     rdms[:, np.arange(6), np.arange(6)] = 0.0
-    assembly = make_rdm_assembly(rdms, site_ids=["a", "b"], stimulus_ids=[f"s{k}" for k in range(6)],
-                                 identifier="toy-rdms", site_coords={"region": ["X", "Y"], "ceiling": [0.5, 0.7]})
+    assembly = make_rdm_assembly(
+        rdms,
+        site_ids=["a", "b"],
+        stimulus_ids=[f"s{k}" for k in range(6)],
+        identifier="toy-rdms",
+        site_coords={"region": ["X", "Y"], "ceiling": [0.5, 0.7]},
+    )
     path = save_assembly(assembly, tmp_path / "toy.nc")
     assert load_assembly(path).identical(assembly)
     bad = rdms.copy()
@@ -98,9 +103,13 @@ def _planted_score(rng: np.random.Generator, n: int = 80, sigma_ratio: float = 1
         noise = np.zeros((n, n))
         noise[rows, cols] = sigma * rng.normal(size=rows.size)
         rdms.append(signal + noise + noise.T)
-    assembly = make_rdm_assembly(np.stack(rdms), site_ids=["A", "B"], stimulus_ids=stimuli.ids,
-                                 identifier="planted-rdms",
-                                 site_coords={"region": ["X", "Y"], "ceiling": [rho, 2 * rho]})
+    assembly = make_rdm_assembly(
+        np.stack(rdms),
+        site_ids=["A", "B"],
+        stimulus_ids=stimuli.ids,
+        identifier="planted-rdms",
+        site_coords={"region": ["X", "Y"], "ceiling": [rho, 2 * rho]},
+    )
     bench = custom_benchmark(assembly, stimuli, split={"kind": "holdout", "n_splits": holdout, "test_fraction": 0.5})
     return brainbench.score(_model(), bench, progress=False), rho
 
@@ -144,9 +153,13 @@ def test_a_planted_rdm_is_matched_to_its_layer_with_the_known_ceiled_score(one_t
         noise = np.zeros((n, n))
         noise[rows, cols] = sigma * rng.normal(size=rows.size)
         rdms.append(signal + noise + noise.T)
-    assembly = make_rdm_assembly(np.stack(rdms), site_ids=["A", "B"], stimulus_ids=stimuli.ids,
-                                 identifier="planted-rdms",
-                                 site_coords={"region": ["X", "X"], "ceiling": [rho, 2 * rho]})
+    assembly = make_rdm_assembly(
+        np.stack(rdms),
+        site_ids=["A", "B"],
+        stimulus_ids=stimuli.ids,
+        identifier="planted-rdms",
+        site_coords={"region": ["X", "X"], "ceiling": [rho, 2 * rho]},
+    )
     bench = custom_benchmark(assembly, stimuli, split={"kind": "holdout", "n_splits": 10, "test_fraction": 0.5})
     dataset = brainbench.score(_model(), bench, progress=False)
     assert dataset.attrs["best_layer"] == "fine"
@@ -165,7 +178,8 @@ def _real_inputs(mirror):
         pytest.skip("the conwell2021 files are not in the mirror")
     similarities = conwell2021.read_similarities(folder / "rdms_reliable.pkl")
     scenes = conwell2021.scene_images(
-        mirror / "allen-scenes-31px" / "Allen_data_170513" / "all_input_scenes_118_961.npy").reshape(118, -1)
+        mirror / "allen-scenes-31px" / "Allen_data_170513" / "all_input_scenes_118_961.npy"
+    ).reshape(118, -1)
     return similarities, conwell2021.read_ceilings(folder / "rdms_noise_ceiling.csv"), scenes
 
 

@@ -24,9 +24,7 @@ def mini_visl(monkeypatch, tmp_path):
     assert len(chosen) == 11
     mirror = tmp_path / "mirror"
     truths = write_area(mirror / src.DATASET, chosen, n_cells=3)
-    patched = tuple(
-        dataclasses.replace(e, sha256=file_hash(truths[e.experiment_id].path)) for e in chosen
-    )
+    patched = tuple(dataclasses.replace(e, sha256=file_hash(truths[e.experiment_id].path)) for e in chosen)
     monkeypatch.setattr(src, "pinned", lambda area, variant="pinned": patched)
     monkeypatch.setenv("BRAINBENCH_MIRROR", str(mirror))
     return patched, truths
@@ -59,13 +57,16 @@ def test_score_allen_visl_json(mini_visl, fresh_home, capsys):
     # The miniature cells respond reliably (ceiling ~0.79) but at random to the scenes: no
     # image feature predicts them. Pooled r is then strongly negative (fold offsets), the
     # per-split r and the ceiled headline about 0. Golden values of the generated files:
-    golden = {"conv1": (-0.298601, -0.031144, -0.024467, -0.001233),
-              "conv4": (-0.263906, -0.015499, -0.025603, -0.000305)}
+    golden = {
+        "conv1": (-0.298601, -0.031144, -0.024467, -0.001233),
+        "conv4": (-0.263906, -0.015499, -0.025603, -0.000305),
+    }
     for layer, (r, r_split, ev, ceiled) in golden.items():
         row = result["layers"][layer]
         assert row["n_neuroids"] == selection["n_kept"] == 33
         assert (row["median_r"], row["median_r_split"], row["median_ev"], row["median_ceiled"]) == pytest.approx(
-            (r, r_split, ev, ceiled), abs=1e-6)
+            (r, r_split, ev, ceiled), abs=1e-6
+        )
     assert result["best_layer"] == "conv4" and result["n_reliable"] == 33
     assert result["score"] == pytest.approx(-0.00024, abs=1e-6)
     assert result["ceiling"]["median"] == pytest.approx(0.786775, abs=1e-6)
@@ -84,25 +85,19 @@ def test_reliability_threshold_drops_unreliable_cells(mini_visl, fresh_home, mon
 
     path = truths[patched[4].experiment_id].path
     with h5py.File(path, "r+") as h:
-        base = (
-            "processing/brain_observatory_pipeline/Fluorescence/imaging_plane_1_demixed_signal/data"
-        )
+        base = "processing/brain_observatory_pipeline/Fluorescence/imaging_plane_1_demixed_signal/data"
         data = h[base][()]
         rng = np.random.default_rng(0)
         h[base][...] = 300.0 + 2.0 * rng.standard_normal(data.shape) + (data - data)
         np_path = base.replace("demixed_signal", "neuropil_response")
         h[np_path][...] = 0.0
-    fixed = tuple(
-        dataclasses.replace(e, sha256=file_hash(truths[e.experiment_id].path)) for e in patched
-    )
+    fixed = tuple(dataclasses.replace(e, sha256=file_hash(truths[e.experiment_id].path)) for e in patched)
     monkeypatch.setattr(src, "pinned", lambda area, variant="pinned": fixed)
     loaded = src.load("VISl").load(progress=False)
     reliability = split_half_reliability(loaded.assembly.values, seed=0)
     noisy = loaded.assembly.experiment_id.values == patched[4].experiment_id
     assert (reliability[noisy] < 0.5).all() and (reliability[~noisy] > 0.5).all()
-    result = brainbench.score(
-        "alexnet-untrained", "allen-VISl", layers=["conv1"], device="cpu", progress=False
-    )
+    result = brainbench.score("alexnet-untrained", "allen-VISl", layers=["conv1"], device="cpu", progress=False)
     selection = json.loads(result.attrs["selection"])
     assert selection == {"n_total": 33, "n_kept": 30, "reliability_threshold": 0.5, "filters": {}}
     assert patched[4].experiment_id not in set(result.experiment_id.values.tolist())

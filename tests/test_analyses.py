@@ -37,12 +37,20 @@ def _close_figures():
 
     plt.close("all")
 
+
 LAYERS = ["l0", "l1", "l2", "l3", "l4", "l5"]
 
 
-def synthetic_scores(peaks: dict[str, int], n_per_region: int = 20, n_stimuli: int = 80, seed: int = 0,
-                     benchmark: str = "synthetic", readout: str = "simple", region_coord: bool = True,
-                     jitter: float = 0.15) -> xr.Dataset:
+def synthetic_scores(
+    peaks: dict[str, int],
+    n_per_region: int = 20,
+    n_stimuli: int = 80,
+    seed: int = 0,
+    benchmark: str = "synthetic",
+    readout: str = "simple",
+    region_coord: bool = True,
+    jitter: float = 0.15,
+) -> xr.Dataset:
     """A score dataset in brainbench.scoring's layout whose neuroids prefer planted layers.
 
     Neuroid ``i`` of a region with peak layer ``p`` gets predictions ``target + noise`` whose
@@ -63,19 +71,25 @@ def synthetic_scores(peaks: dict[str, int], n_per_region: int = 20, n_stimuli: i
     ev = np.stack([explained_variance(prediction[k], target) for k in range(len(LAYERS))])
     r = np.stack([pearson_r(prediction[k], target) for k in range(len(LAYERS))])
     ceiling = rng.uniform(0.2, 0.95, n)
-    coords = {"layer": LAYERS, "neuroid_id": ("neuroid", [f"n{i}" for i in range(n)]),
-              "stimulus_id": ("stimulus", [f"s{k}" for k in range(n_stimuli)]),
-              "subject": ("neuroid", np.asarray(["m1", "m2"] * (n // 2) + ["m1"] * (n % 2)))}
+    coords = {
+        "layer": LAYERS,
+        "neuroid_id": ("neuroid", [f"n{i}" for i in range(n)]),
+        "stimulus_id": ("stimulus", [f"s{k}" for k in range(n_stimuli)]),
+        "subject": ("neuroid", np.asarray(["m1", "m2"] * (n // 2) + ["m1"] * (n % 2))),
+    }
     if region_coord:
         coords["region"] = ("neuroid", np.asarray(regions))
-    dataset = xr.Dataset({
-        "r": (("layer", "neuroid"), r),
-        "ev": (("layer", "neuroid"), ev),
-        "ceiled": (("layer", "neuroid"), r**2 / ceiling),
-        "prediction": (("layer", "stimulus", "neuroid"), prediction.astype(np.float32)),
-        "target": (("stimulus", "neuroid"), target),
-        "ceiling": (("neuroid",), ceiling),
-    }, coords=coords)
+    dataset = xr.Dataset(
+        {
+            "r": (("layer", "neuroid"), r),
+            "ev": (("layer", "neuroid"), ev),
+            "ceiled": (("layer", "neuroid"), r**2 / ceiling),
+            "prediction": (("layer", "stimulus", "neuroid"), prediction.astype(np.float32)),
+            "target": (("stimulus", "neuroid"), target),
+            "ceiling": (("neuroid",), ceiling),
+        },
+        coords=coords,
+    )
     best = LAYERS[int(np.argmax(np.median(ev, axis=1)))]
     dataset.attrs.update(model="synthetic-model", benchmark=benchmark, readout=readout, best_layer=best)
     return dataset
@@ -94,8 +108,11 @@ def test_stimulus_bootstrap_matches_explicit_resample():
             expected = explained_variance(prediction[layer, index], target[index])
             np.testing.assert_allclose(ev[b, layer], expected, rtol=1e-10, atol=1e-10)
     # all counts one: exactly the unresampled EV
-    np.testing.assert_allclose(stimulus_bootstrap_ev(prediction, target, np.ones((1, 30)))[0, 2],
-                               explained_variance(prediction[2], target), atol=1e-12)
+    np.testing.assert_allclose(
+        stimulus_bootstrap_ev(prediction, target, np.ones((1, 30)))[0, 2],
+        explained_variance(prediction[2], target),
+        atol=1e-12,
+    )
 
 
 def test_stimulus_bootstrap_debias_centres_resampled_ev_on_the_point_estimate():
@@ -123,10 +140,7 @@ def test_profile_correlation_matches_numpy_and_flags_flat_profiles():
 
 
 def test_within_minus_between_by_hand():
-    corr = np.array([[1.0, 0.8, 0.1, 0.0],
-                     [0.8, 1.0, 0.2, 0.3],
-                     [0.1, 0.2, 1.0, 0.6],
-                     [0.0, 0.3, 0.6, 1.0]])
+    corr = np.array([[1.0, 0.8, 0.1, 0.0], [0.8, 1.0, 0.2, 0.3], [0.1, 0.2, 1.0, 0.6], [0.0, 0.3, 0.6, 1.0]])
     labels = np.array(["A", "A", "B", "B"])
     # within pairs: 0.8, 0.6 -> 0.7; between: 0.1, 0.0, 0.2, 0.3 -> 0.15 (diagonal never counts)
     assert within_minus_between(corr, labels) == pytest.approx(0.55)
@@ -263,8 +277,9 @@ def test_regime_comparison_aligns_readouts():
     result = RegimeComparison().run([a, b])
     data = result.dataset
     assert list(data["readout"].values) == ["s1", "s2"]
-    np.testing.assert_allclose(data["headline_ev"].sel(readout="s2").values,
-                               b["ev"].sel(layer=b.attrs["best_layer"]).values)
+    np.testing.assert_allclose(
+        data["headline_ev"].sel(readout="s2").values, b["ev"].sel(layer=b.attrs["best_layer"]).values
+    )
     assert RegimeComparison().default_readouts(["simple", "s2", "ridge-x", "sp1"]) == ["simple", "s2", "sp1"]
     with pytest.raises(AnalysisError, match="other neuroids"):
         RegimeComparison().run([a, b.isel(neuroid=slice(0, 5))])
@@ -277,8 +292,13 @@ def test_region_colours_are_stable():
     import sys
 
     code = "from brainbench.analyses.figures import region_color; print(region_color('my-area'))"
-    fresh = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                           env={"PYTHONHASHSEED": "123", "PATH": ""}).stdout.strip()
+    fresh = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONHASHSEED": "123", "PATH": ""},
+    ).stdout.strip()
     assert fresh == region_color("my-area")
     assert region_color("my-area").startswith("#") and region_color("my-area") not in KNOWN_REGION_COLORS.values()
     palette = region_palette(["VISl", "VISam", "a1", "a2", "a3"])
@@ -295,8 +315,9 @@ def _assert_real_picture(path):
     assert pixels[..., :3].std() > 0.05  # not a blank canvas
 
 
-@pytest.mark.parametrize("analysis", [LayerProfile, LayerCorrespondence, ProfileConsistency, Clustermap,
-                                      EVDistribution, PreferredLayer])
+@pytest.mark.parametrize(
+    "analysis", [LayerProfile, LayerCorrespondence, ProfileConsistency, Clustermap, EVDistribution, PreferredLayer]
+)
 def test_outputs_are_real_figures_and_netcdf_round_trips(analysis, tmp_path):
     scores = synthetic_scores({"VISl": 1, "VISam": 4, "VISp": 0}, n_per_region=8, n_stimuli=40)
     params = {"n_boot": 50} if analysis is LayerCorrespondence else {}

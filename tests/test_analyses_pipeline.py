@@ -20,18 +20,22 @@ def tiny():
     from brainbench.registry.manifest import Preprocessing
 
     torch.manual_seed(0)
-    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.ReLU(),
-                              torch.nn.Conv2d(4, 4, 3, padding=1, stride=2), torch.nn.ReLU())
-    model = TorchModel(net, {"c1": "1", "c2": "3"}, identifier="tiny-two-conv",
-                       preprocessing=Preprocessing(size=8, placement="resize"))
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.Conv2d(4, 4, 3, padding=1, stride=2),
+        torch.nn.ReLU(),
+    )
+    model = TorchModel(
+        net, {"c1": "1", "c2": "3"}, identifier="tiny-two-conv", preprocessing=Preprocessing(size=8, placement="resize")
+    )
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, size=(N_STIMULI, 8, 8, 3), dtype=np.uint8)
     stimuli = StimulusSet.from_arrays(images, identifier="tiny-noise")
     return model, stimuli
 
 
-def planted_benchmark(model, stimuli, layer: str, identifier: str, region: str | None, seed: int,
-                      n_neuroids: int = 6):
+def planted_benchmark(model, stimuli, layer: str, identifier: str, region: str | None, seed: int, n_neuroids: int = 6):
     """Neuroids that are a sparse linear read-out of ``layer`` plus trial noise, 3 repetitions."""
     import torch
 
@@ -39,8 +43,7 @@ def planted_benchmark(model, stimuli, layer: str, identifier: str, region: str |
     from brainbench.benchmark import custom_benchmark
     from brainbench.data.assembly import make_assembly
 
-    features = get_activations(model, stimuli, [layer], model.preprocessing, torch.device("cpu"),
-                               progress=False)[layer]
+    features = get_activations(model, stimuli, [layer], model.preprocessing, torch.device("cpu"), progress=False)[layer]
     X = np.asarray(features, dtype=np.float64).reshape(N_STIMULI, -1)
     X = (X - X.mean(0)) / (X.std(0) + 1e-9)
     rng = np.random.default_rng(seed)
@@ -49,8 +52,13 @@ def planted_benchmark(model, stimuli, layer: str, identifier: str, region: str |
     signal /= signal.std(0)
     trials = signal[None] + 0.3 * rng.standard_normal((3, N_STIMULI, n_neuroids))
     coords = {"region": np.full(n_neuroids, region)} if region else {}
-    assembly = make_assembly(trials, stimulus_ids=stimuli.ids, neuroid_ids=[f"u{i}" for i in range(n_neuroids)],
-                             identifier=identifier, neuroid_coords=coords)
+    assembly = make_assembly(
+        trials,
+        stimulus_ids=stimuli.ids,
+        neuroid_ids=[f"u{i}" for i in range(n_neuroids)],
+        identifier=identifier,
+        neuroid_coords=coords,
+    )
     return custom_benchmark(assembly, stimuli, identifier=identifier, split={"kind": "kfold", "n_splits": 5})
 
 
@@ -73,8 +81,15 @@ def test_layer_correspondence_through_the_scorer(tiny, benchmarks, tmp_path, fre
 
     model, _ = tiny
     early, late = benchmarks
-    result = analyze("layer-correspondence", model, [early, late], params={"n_boot": 100}, out=tmp_path / "lc",
-                     device="cpu", progress=False)
+    result = analyze(
+        "layer-correspondence",
+        model,
+        [early, late],
+        params={"n_boot": 100},
+        out=tmp_path / "lc",
+        device="cpu",
+        progress=False,
+    )
     data = result.dataset
     # one assembly has a region coordinate, the other falls back to its benchmark id
     assert list(data["region"].values) == ["VISl", "bench-late"]
@@ -94,8 +109,7 @@ def test_layer_correspondence_through_the_scorer(tiny, benchmarks, tmp_path, fre
         raise AssertionError("score() was called despite a cached score")
 
     monkeypatch.setattr(scoring, "score_prepared", refuse)
-    again = analyze("layer-correspondence", model, [early, late], params={"n_boot": 100}, device="cpu",
-                    progress=False)
+    again = analyze("layer-correspondence", model, [early, late], params={"n_boot": 100}, device="cpu", progress=False)
     xr.testing.assert_identical(again.dataset, data)
     again.close()
     # another seed is another score: not served from the cache
@@ -108,8 +122,9 @@ def test_profile_consistency_through_the_scorer(tiny, benchmarks, fresh_home):
 
     model, _ = tiny
     early, late = benchmarks
-    result = analyze("profile-consistency", model, [early, late], params={"n_permutations": 200},
-                     device="cpu", progress=False)
+    result = analyze(
+        "profile-consistency", model, [early, late], params={"n_permutations": 200}, device="cpu", progress=False
+    )
     test = result.numbers["consistency"]["permutation_test"]
     # two layers: every profile is rising or falling, r = +1 or -1; planted layers split them by region
     assert test["p_value"] < 0.05
@@ -155,8 +170,14 @@ def test_cli_list_and_errors(capsys):
 
     assert main(["analyze", "--list"]) == 0
     out = capsys.readouterr().out
-    for name in ("layer-profile", "layer-correspondence", "profile-consistency", "clustermap", "ev-distribution",
-                 "regime-comparison"):
+    for name in (
+        "layer-profile",
+        "layer-correspondence",
+        "profile-consistency",
+        "clustermap",
+        "ev-distribution",
+        "regime-comparison",
+    ):
         assert name in out
     assert main(["analyze", "profile-consistensy", "alexnet", "cowley2023-V4"]) == 2
     assert "profile-consistency" in capsys.readouterr().err  # the did-you-mean suggestion

@@ -27,7 +27,7 @@ def tiny():
     W = rng.standard_normal((100, N))
     Y = X.reshape(n, -1) @ W * 0.1 + rng.standard_normal((n, N)) * np.linspace(0.2, 3, N)
     splits = suite.kfold(n, seed=0, n_splits=4)
-    alphas = 10.0 ** suite.ALPHA_EXPONENTS * suite.mean_eigenvalue(X)
+    alphas = 10.0**suite.ALPHA_EXPONENTS * suite.mean_eigenvalue(X)
     return X, Y, splits, alphas
 
 

@@ -193,8 +193,9 @@ def test_score_with_explicit_splits_readout_params_and_threads(one_torch_thread)
     model, data = _tiny()
     splits = [(list(range(0, 18)), list(range(18, 24))), Split(np.arange(6, 24), np.arange(6))]
     bench = custom_benchmark(data.assembly, data.stimuli)
-    result = brainbench.score(model, bench, splits=splits, readout_params={"alphas": [2.0], "alpha_scale": "none"},
-                              threads=1, progress=False)
+    result = brainbench.score(
+        model, bench, splits=splits, readout_params={"alphas": [2.0], "alpha_scale": "none"}, threads=1, progress=False
+    )
     assert result.sizes["split"] == 2
     tested = np.isfinite(result["prediction"].sel(layer="pool").values[:, 0])
     assert tested.sum() == 12 and tested[:6].all() and tested[18:].all() and not tested[6:18].any()
@@ -203,22 +204,27 @@ def test_score_with_explicit_splits_readout_params_and_threads(one_torch_thread)
     assert json.loads(result.attrs["readout_overrides"]) == {"alphas": [2.0], "alpha_scale": "none"}
     assert result.attrs["custom_splits"] == 1 and json.loads(result.attrs["split_spec"])["n_test"] == [6, 6]
     assert result.attrs["threads"] == 1 and torch.get_num_threads() == 1
-    own = brainbench.score(model, custom_benchmark(data.assembly, data.stimuli, splits=splits[:1]),
-                           progress=False, threads=1)
+    own = brainbench.score(
+        model, custom_benchmark(data.assembly, data.stimuli, splits=splits[:1]), progress=False, threads=1
+    )
     assert own.sizes["split"] == 1 and own.attrs["custom_splits"] == 1
-    declared = brainbench.score(model, custom_benchmark(data.assembly, data.stimuli, split={"n_splits": 3}),
-                                progress=False, threads=1)
+    declared = brainbench.score(
+        model, custom_benchmark(data.assembly, data.stimuli, split={"n_splits": 3}), progress=False, threads=1
+    )
     assert declared.attrs["custom_splits"] == 0 and json.loads(declared.attrs["split_spec"])["n_splits"] == 3
 
 
-@pytest.mark.parametrize(("splits", "message"), [
-    ([([0, 1, 2], [2, 3])], "both training and testing"),
-    ([([0, 1, 2], [24])], "index 24 is out of range for 24 stimuli"),
-    ([([0, 1, 2], [])], "at least 2 training stimuli and 1 test"),
-    ([([0, 0, 1], [3])], "repeat a stimulus"),
-    ([([0.5, 1], [3])], "integer positions"),
-    ([], "non-empty list"),
-])
+@pytest.mark.parametrize(
+    ("splits", "message"),
+    [
+        ([([0, 1, 2], [2, 3])], "both training and testing"),
+        ([([0, 1, 2], [24])], "index 24 is out of range for 24 stimuli"),
+        ([([0, 1, 2], [])], "at least 2 training stimuli and 1 test"),
+        ([([0, 0, 1], [3])], "repeat a stimulus"),
+        ([([0.5, 1], [3])], "integer positions"),
+        ([], "non-empty list"),
+    ],
+)
 def test_bad_splits_are_refused(splits, message):
     from brainbench.splits import check_splits
 
@@ -232,5 +238,6 @@ def test_unknown_readout_params_are_refused(one_torch_thread):
 
     model, data = _tiny()
     with pytest.raises(BrainbenchError, match="has no parameter 'alpha'; it accepts alphas"):
-        brainbench.score(model, custom_benchmark(data.assembly, data.stimuli), readout_params={"alpha": 1.0},
-                         progress=False)
+        brainbench.score(
+            model, custom_benchmark(data.assembly, data.stimuli), readout_params={"alpha": 1.0}, progress=False
+        )

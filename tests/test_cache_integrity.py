@@ -135,8 +135,9 @@ def test_provenance_names_the_activation_hashes_read(activations, fresh_home):
     from brainbench.benchmark import custom_benchmark
 
     loaded = rf.Generated(n_stimuli=24).load()
-    bench = custom_benchmark(loaded.assembly, loaded.stimuli, identifier="gen-integrity",
-                             split={"kind": "kfold", "n_splits": 3})
+    bench = custom_benchmark(
+        loaded.assembly, loaded.stimuli, identifier="gen-integrity", split={"kind": "kfold", "n_splits": 3}
+    )
     model = rf.tiny_model()
     model.identifier = "tiny-integrity"
     dataset = score(model, bench, progress=False, device="cpu")
@@ -230,8 +231,9 @@ def test_truncated_stored_score_is_recomputed(fresh_home, caplog):
     from brainbench.results.store import ResultStore, scored
 
     loaded = rf.Generated(n_stimuli=24).load()
-    bench = custom_benchmark(loaded.assembly, loaded.stimuli, identifier="gen-cache",
-                             split={"kind": "kfold", "n_splits": 3})
+    bench = custom_benchmark(
+        loaded.assembly, loaded.stimuli, identifier="gen-cache", split={"kind": "kfold", "n_splits": 3}
+    )
     model = rf.tiny_model()
     model.identifier = "tiny-integrity"
     first = scored(model, bench, progress=False, device="cpu")

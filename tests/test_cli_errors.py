@@ -67,14 +67,17 @@ def _no_work_done(home: Path) -> None:
 
 
 # ------------------------------------------------------------------ parse errors
-@pytest.mark.parametrize(("args", "fragment"), [
-    ([*SCORE, "--seed", "abc"], "'--seed'"),
-    (["score"], "missing argument"),
-    (["bogus"], "no such command 'bogus'"),
-    (["--bogus"], "no such option: --bogus"),
-    ([*SCORE, "--bogus"], "no such option: --bogus"),
-    (["leaderboard", "verify", "--tolerance", "x"], "'--tolerance'"),
-])
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        ([*SCORE, "--seed", "abc"], "'--seed'"),
+        (["score"], "missing argument"),
+        (["bogus"], "no such command 'bogus'"),
+        (["--bogus"], "no such option: --bogus"),
+        ([*SCORE, "--bogus"], "no such option: --bogus"),
+        (["leaderboard", "verify", "--tolerance", "x"], "'--tolerance'"),
+    ],
+)
 def test_parse_errors_are_one_sentence(tiny, capsys, args, fragment):
     line = _cli(capsys, args)
     assert fragment in line and "--help` shows the usage" in line
@@ -85,23 +88,32 @@ def test_parse_errors_through_the_console_entry_point(tiny, tmp_path):
     """The installed command, in a subprocess: the vendored parser's errors were tracebacks."""
     env = {**os.environ, "BRAINBENCH_HOME": str(tiny)}
     for args in (["score"], [*SCORE, "--seed", "abc"], ["bogus"], ["leaderboard", "verify"]):
-        proc = subprocess.run([sys.executable, "-m", "brainbench.cli.main", *args], capture_output=True,
-                              text=True, env=env, timeout=120, cwd=tmp_path)
+        proc = subprocess.run(
+            [sys.executable, "-m", "brainbench.cli.main", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            cwd=tmp_path,
+        )
         assert proc.returncode == 2, (args, proc.stderr)
         _one_sentence(proc.stderr)
     _no_work_done(tiny)
 
 
 # ----------------------------------------------------- bad values, refused up front
-@pytest.mark.parametrize(("extra", "fragment"), [
-    (["--device", "gpu"], "device 'gpu' is not one of auto, cpu, cuda"),
-    (["--seed", "-1"], "seed must be an integer >= 0, got -1"),
-    (["--batch-size", "0"], "batch size must be an integer >= 1, got 0"),
-    (["--layers", ""], "--layers '' names nothing"),
-    (["--layers", " , "], "--layers ' , ' names nothing"),
-    (["--layers", "c1,c9"], "model 'tiny-a' has no layer 'c9'; its layers are c1, c2"),
-    (["--readout", "simpel"], "unknown readout 'simpel' (did you mean 'simple'"),
-])
+@pytest.mark.parametrize(
+    ("extra", "fragment"),
+    [
+        (["--device", "gpu"], "device 'gpu' is not one of auto, cpu, cuda"),
+        (["--seed", "-1"], "seed must be an integer >= 0, got -1"),
+        (["--batch-size", "0"], "batch size must be an integer >= 1, got 0"),
+        (["--layers", ""], "--layers '' names nothing"),
+        (["--layers", " , "], "--layers ' , ' names nothing"),
+        (["--layers", "c1,c9"], "model 'tiny-a' has no layer 'c9'; its layers are c1, c2"),
+        (["--readout", "simpel"], "unknown readout 'simpel' (did you mean 'simple'"),
+    ],
+)
 def test_score_refuses_bad_values_before_any_work(tiny, capsys, extra, fragment):
     assert fragment in _cli(capsys, [*SCORE, *extra])
     _no_work_done(tiny)
@@ -122,26 +134,37 @@ def test_score_out_must_be_a_folder(tiny, capsys, tmp_path):
     assert existing.read_text() == "not a folder"
 
 
-@pytest.mark.parametrize(("args", "fragment"), [
-    (["leaderboard", "verify"], "give a ROW"),
-    (["leaderboard", "verify", "1", "--all"], "cannot be combined"),
-    (["leaderboard", "verify", "1", "--tolerance", "-1"], "tolerance must be a number >= 0, got -1.0"),
-    (["leaderboard", "verify", "--all", "--device", "gpu"], "device 'gpu'"),
-    (["leaderboard", "run", "--workers", "2", "--scheduler", "tcp://127.0.0.1:1"],
-     "--workers and --scheduler cannot be combined"),
-    (["leaderboard", "run", "--models", "tiny-a", "--benchmarks", "gen-V1", "--workers", "-1"],
-     "--workers must be >= 0"),
-    (["leaderboard", "run", "--models", "tiny-a", "--benchmarks", "gen-V1", "--workers", "0", "--seed", "-2"],
-     "seed must be an integer >= 0"),
-    (["leaderboard", "run", "--models", "tiny-z", "--benchmarks", "gen-V1", "--workers", "0"],
-     "unknown model 'tiny-z'"),
-    (["leaderboard", "run", "--models", ",", "--workers", "0"], "--models ',' names nothing"),
-    (["leaderboard", "show", "--format", "xml"], "unknown format 'xml'"),
-    (["analyze", "layer-profile", "tiny-a", "gen-V1", "--seed", "-1"], "seed must be an integer >= 0"),
-    (["analyze", "layer-profile", "tiny-a", "gen-V1", "--layers", "c7"], "has no layer 'c7'"),
-    (["analyze", "layer-profile", "tiny-a", "gen-V1", "--device", "tpu"], "device 'tpu'"),
-    (["analyze", "no-such-analysis", "tiny-a", "gen-V1"], "unknown analysis 'no-such-analysis'"),
-])
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["leaderboard", "verify"], "give a ROW"),
+        (["leaderboard", "verify", "1", "--all"], "cannot be combined"),
+        (["leaderboard", "verify", "1", "--tolerance", "-1"], "tolerance must be a number >= 0, got -1.0"),
+        (["leaderboard", "verify", "--all", "--device", "gpu"], "device 'gpu'"),
+        (
+            ["leaderboard", "run", "--workers", "2", "--scheduler", "tcp://127.0.0.1:1"],
+            "--workers and --scheduler cannot be combined",
+        ),
+        (
+            ["leaderboard", "run", "--models", "tiny-a", "--benchmarks", "gen-V1", "--workers", "-1"],
+            "--workers must be >= 0",
+        ),
+        (
+            ["leaderboard", "run", "--models", "tiny-a", "--benchmarks", "gen-V1", "--workers", "0", "--seed", "-2"],
+            "seed must be an integer >= 0",
+        ),
+        (
+            ["leaderboard", "run", "--models", "tiny-z", "--benchmarks", "gen-V1", "--workers", "0"],
+            "unknown model 'tiny-z'",
+        ),
+        (["leaderboard", "run", "--models", ",", "--workers", "0"], "--models ',' names nothing"),
+        (["leaderboard", "show", "--format", "xml"], "unknown format 'xml'"),
+        (["analyze", "layer-profile", "tiny-a", "gen-V1", "--seed", "-1"], "seed must be an integer >= 0"),
+        (["analyze", "layer-profile", "tiny-a", "gen-V1", "--layers", "c7"], "has no layer 'c7'"),
+        (["analyze", "layer-profile", "tiny-a", "gen-V1", "--device", "tpu"], "device 'tpu'"),
+        (["analyze", "no-such-analysis", "tiny-a", "gen-V1"], "unknown analysis 'no-such-analysis'"),
+    ],
+)
 def test_other_commands_refuse_bad_values_before_any_work(tiny, capsys, args, fragment):
     assert fragment in _cli(capsys, args)
     _no_work_done(tiny)
@@ -157,14 +180,17 @@ def test_verify_with_zero_tolerance_is_accepted(tiny, capsys):
 
 
 # ------------------------------------------------------------------ the Python API
-@pytest.mark.parametrize(("kwargs", "fragment"), [
-    ({"seed": -1}, "seed must be an integer >= 0"),
-    ({"seed": 1.5}, "seed must be an integer >= 0"),
-    ({"batch_size": 0}, "batch size must be an integer >= 1"),
-    ({"device": "gpu"}, "device 'gpu'"),
-    ({"layers": []}, "layers is an empty list"),
-    ({"layers": "c1"}, "must be a list of layer names"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "fragment"),
+    [
+        ({"seed": -1}, "seed must be an integer >= 0"),
+        ({"seed": 1.5}, "seed must be an integer >= 0"),
+        ({"batch_size": 0}, "batch size must be an integer >= 1"),
+        ({"device": "gpu"}, "device 'gpu'"),
+        ({"layers": []}, "layers is an empty list"),
+        ({"layers": "c1"}, "must be a list of layer names"),
+    ],
+)
 def test_score_api_checks_arguments_first(tiny, kwargs, fragment):
     from brainbench.scoring import score
 
@@ -253,9 +279,18 @@ def test_kind_names_are_singular_in_messages(tiny, capsys):
 
 
 # ------------------------------------------------------------------ --help
-@pytest.mark.parametrize("args", [["--help"], ["score", "--help"], ["leaderboard", "run", "--help"],
-                                  ["leaderboard", "verify", "--help"], ["list", "--help"],
-                                  ["analyze", "--help"], ["plugin", "check", "--help"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--help"],
+        ["score", "--help"],
+        ["leaderboard", "run", "--help"],
+        ["leaderboard", "verify", "--help"],
+        ["list", "--help"],
+        ["analyze", "--help"],
+        ["plugin", "check", "--help"],
+    ],
+)
 def test_help_shows_no_value_after_flags(capsys, args):
     from brainbench.cli.main import main
 
@@ -270,8 +305,9 @@ def test_help_shows_no_value_after_flags(capsys, args):
 # ------------------------------------------------------------------ progress bars
 def _piped_stderr(args: list[str], home: Path, cwd: Path) -> bytes:
     env = {**os.environ, "BRAINBENCH_HOME": str(home), "TERM": "xterm"}
-    proc = subprocess.run([sys.executable, "-m", "brainbench.cli.main", *args], capture_output=True,
-                          env=env, timeout=300, cwd=cwd)
+    proc = subprocess.run(
+        [sys.executable, "-m", "brainbench.cli.main", *args], capture_output=True, env=env, timeout=300, cwd=cwd
+    )
     assert proc.returncode == 0, proc.stderr.decode()
     return proc.stderr  # bytes: text mode would turn the bars' carriage returns into newlines
 
@@ -281,8 +317,11 @@ def test_piped_scoring_writes_no_escape_codes(tiny, tmp_path):
     assert b"\x1b[" not in stderr and b"\r" not in stderr, stderr
     assert any((tiny / "activations").rglob("*.npy"))  # it did run the bars' code paths
     # an analysis nests bars (activations and readout inside its passes): cursor moves, unless piped
-    stderr = _piped_stderr(["analyze", "layer-profile", "tiny-a", "gen-V1", "--no-cache",
-                            "--out", str(tmp_path / "analysis")], tiny, tmp_path)
+    stderr = _piped_stderr(
+        ["analyze", "layer-profile", "tiny-a", "gen-V1", "--no-cache", "--out", str(tmp_path / "analysis")],
+        tiny,
+        tmp_path,
+    )
     assert b"\x1b[" not in stderr and b"\r" not in stderr, stderr
 
 

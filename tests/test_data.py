@@ -26,8 +26,14 @@ def trial_assembly(rng, n_rep=4, n_stim=6, n_neuroid=3):
     values = rng.normal(size=(n_rep, n_stim, n_neuroid))
     values[3, 0, :] = np.nan  # one missing trial
     return make_assembly(
-        values, stimulus_ids=[f"s{k}" for k in range(n_stim)], neuroid_ids=[f"n{k}" for k in range(n_neuroid)],
-        identifier="toy", species="mouse", units="dF/F", response_window_ms=(0, 500), citation="Toy 2026",
+        values,
+        stimulus_ids=[f"s{k}" for k in range(n_stim)],
+        neuroid_ids=[f"n{k}" for k in range(n_neuroid)],
+        identifier="toy",
+        species="mouse",
+        units="dF/F",
+        response_window_ms=(0, 500),
+        citation="Toy 2026",
         neuroid_coords={"region": ["VISp", "VISl", "VISl"], "depth": [175, 275, 375]},
         stimulus_coords={"category": ["a", "b", "a", "b", "a", "b"]},
     )
@@ -145,19 +151,31 @@ def test_custom_benchmark_scores_user_data():
     images = rng.integers(0, 255, size=(40, 16, 16), dtype=np.uint8)
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1))
-    model = TorchModel(net, {"relu": "1", "pool": "2"}, identifier="tiny",
-                       preprocessing=Preprocessing(size=16))
+    model = TorchModel(net, {"relu": "1", "pool": "2"}, identifier="tiny", preprocessing=Preprocessing(size=16))
     # responses that a linear map of the pooled features explains well
-    feats = model.forward_layers(torch.stack([
-        __import__("brainbench.models.preprocess", fromlist=["to_tensor"]).to_tensor(
-            StimulusSet.from_arrays(list(images)).image(k), model.preprocessing) for k in range(40)
-    ]), ["pool"])["pool"].reshape(40, -1).double().numpy()
+    feats = (
+        model.forward_layers(
+            torch.stack(
+                [
+                    __import__("brainbench.models.preprocess", fromlist=["to_tensor"]).to_tensor(
+                        StimulusSet.from_arrays(list(images)).image(k), model.preprocessing
+                    )
+                    for k in range(40)
+                ]
+            ),
+            ["pool"],
+        )["pool"]
+        .reshape(40, -1)
+        .double()
+        .numpy()
+    )
     weights = rng.normal(size=(feats.shape[1], 3))
     signal = feats @ weights
     trials = signal[None] + 0.1 * signal.std() * rng.normal(size=(4, 40, 3))
     data = wrap_recordings(trials, images, identifier="user-data", region="V1")
-    result = brainbench.score(model, custom_benchmark(data.assembly, data.stimuli, split={"n_splits": 5}),
-                              progress=False)
+    result = brainbench.score(
+        model, custom_benchmark(data.assembly, data.stimuli, split={"n_splits": 5}), progress=False
+    )
     assert isinstance(result, xr.Dataset)
     assert result.attrs["benchmark"] == "user-data"
     assert float(result["r"].sel(layer="pool").median()) > 0.9

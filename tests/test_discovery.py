@@ -49,18 +49,29 @@ def make_distribution(site: Path, name: str, entry_points: dict[str, str], files
 def run_cli(site: Path, *args: str, env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, **(env_extra or {})}
     env["PYTHONPATH"] = os.pathsep.join([str(site), str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])
-    return subprocess.run([sys.executable, "-m", "brainbench.cli.main", *args], capture_output=True, text=True,
-                          env=env, cwd=site, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "brainbench.cli.main", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=site,
+        timeout=120,
+    )
 
 
 @pytest.fixture
 def broken_site(tmp_path) -> Path:
     """One good plugin and one distribution whose five manifests are broken in five ways."""
     site = tmp_path / "site"
-    make_distribution(site, "fine-plugin", {"fine": "fine_plugin:manifest.toml"},
-                      {"fine_plugin/__init__.py": TRAP, "fine_plugin/manifest.toml": GOOD_PLUGIN})
     make_distribution(
-        site, "broken-plugins",
+        site,
+        "fine-plugin",
+        {"fine": "fine_plugin:manifest.toml"},
+        {"fine_plugin/__init__.py": TRAP, "fine_plugin/manifest.toml": GOOD_PLUGIN},
+    )
+    make_distribution(
+        site,
+        "broken-plugins",
         {
             "bad-name": "broken_plugins:bad_name.toml",
             "bad-toml": "broken_plugins:bad_toml.toml",
@@ -75,7 +86,7 @@ def broken_site(tmp_path) -> Path:
             "broken_plugins/future.toml": "schema_version = 99\n[gadgets.new-kind]\nthing = 1\n",
             # a built-in assembly (fine) and a readout nobody declares
             "broken_plugins/bad_ref.toml": "[benchmarks.bad-ref-bench]\nversion = 1\nassembly = 'cowley2023-210325'\n"
-                                           "readout = 'simpel'\n",
+            "readout = 'simpel'\n",
         },
     )
     return site
@@ -109,10 +120,17 @@ def test_list_problems_shows_file_key_and_problem(broken_site):
     shown = run_cli(broken_site, "list", "--problems", "--json")
     assert shown.returncode == 0, shown.stderr
     assert "warning:" not in shown.stderr  # listed on stdout, not warned about twice
-    problems = {Path(p["file"]).name if p["file"].startswith("/") else p["file"]: p
-                for p in json.loads(shown.stdout)["problems"]}
-    assert set(problems) == {"bad_name.toml", "bad_toml.toml", "future.toml", "bad_ref.toml",
-                             next(k for k in problems if k.startswith("entry point 'missing'"))}
+    problems = {
+        Path(p["file"]).name if p["file"].startswith("/") else p["file"]: p
+        for p in json.loads(shown.stdout)["problems"]
+    }
+    assert set(problems) == {
+        "bad_name.toml",
+        "bad_toml.toml",
+        "future.toml",
+        "bad_ref.toml",
+        next(k for k in problems if k.startswith("entry point 'missing'")),
+    }
     assert problems["bad_name.toml"]["key"] == "models.bad-name-net.python_name"
     assert "must look like" in problems["bad_name.toml"]["problem"]
     assert problems["bad_toml.toml"]["key"] == "" and "not valid TOML" in problems["bad_toml.toml"]["problem"]
@@ -129,8 +147,10 @@ def test_list_problems_shows_file_key_and_problem(broken_site):
     table = run_cli(broken_site, "list", "--problems")
     assert table.returncode == 0, table.stderr
     assert table.stdout.startswith("5 installed plugin manifests were skipped")
-    assert f"\n{broken_site / 'broken_plugins' / 'bad_name.toml'}\n  key          models.bad-name-net.python_name\n" \
+    assert (
+        f"\n{broken_site / 'broken_plugins' / 'bad_name.toml'}\n  key          models.bad-name-net.python_name\n"
         in table.stdout
+    )
 
     checked = run_cli(broken_site, "plugin", "check")
     assert checked.returncode == 2
@@ -158,10 +178,18 @@ def test_listing_imports_no_plugin_code_nor_torch(broken_site):
 def test_an_id_clash_between_plugins_is_still_an_error(tmp_path):
     site = tmp_path / "site"
     clash = "[models.same-net]\npython_name = 'a.b:c'\nlayers = ['a']\n"
-    make_distribution(site, "plugin-one", {"one": "plugin_one:manifest.toml"},
-                      {"plugin_one/__init__.py": TRAP, "plugin_one/manifest.toml": clash})
-    make_distribution(site, "plugin-two", {"two": "plugin_two:manifest.toml"},
-                      {"plugin_two/__init__.py": TRAP, "plugin_two/manifest.toml": clash})
+    make_distribution(
+        site,
+        "plugin-one",
+        {"one": "plugin_one:manifest.toml"},
+        {"plugin_one/__init__.py": TRAP, "plugin_one/manifest.toml": clash},
+    )
+    make_distribution(
+        site,
+        "plugin-two",
+        {"two": "plugin_two:manifest.toml"},
+        {"plugin_two/__init__.py": TRAP, "plugin_two/manifest.toml": clash},
+    )
     listed = run_cli(site, "list")
     assert listed.returncode == 2
     assert "id 'same-net' is declared twice" in listed.stderr
@@ -171,11 +199,16 @@ def test_an_id_clash_between_plugins_is_still_an_error(tmp_path):
 
 def test_the_callable_form_still_works_and_imports_its_module(tmp_path):
     site = tmp_path / "site"
-    make_distribution(site, "old-style", {"old": "old_style:manifest_path"}, {
-        "old_style/__init__.py": "from pathlib import Path\n\n"
-                                 "def manifest_path():\n    return Path(__file__).parent / 'manifest.toml'\n",
-        "old_style/manifest.toml": "[models.old-net]\npython_name = 'old_style.m:net'\nlayers = ['a']\n",
-    })
+    make_distribution(
+        site,
+        "old-style",
+        {"old": "old_style:manifest_path"},
+        {
+            "old_style/__init__.py": "from pathlib import Path\n\n"
+            "def manifest_path():\n    return Path(__file__).parent / 'manifest.toml'\n",
+            "old_style/manifest.toml": "[models.old-net]\npython_name = 'old_style.m:net'\nlayers = ['a']\n",
+        },
+    )
     make_distribution(site, "old-broken", {"old-broken": "old_broken_missing:manifest_path"}, {})
     listed = run_cli(site, "list", "models", "--json")
     assert listed.returncode == 0, listed.stderr
@@ -219,17 +252,24 @@ def test_broken_user_and_builtin_manifests_are_errors(tmp_path):
 
 def test_skipping_a_plugin_skips_the_plugins_that_rely_on_it(tmp_path):
     base = tmp_path / "base.toml"
-    base.write_text("[assemblies.base-data]\npython_name = 'a.b:c'\n"
-                    "[benchmarks.base-bench]\nversion = 1\nassembly = 'base-data'\nreadout = 'nope'\n")
+    base.write_text(
+        "[assemblies.base-data]\npython_name = 'a.b:c'\n"
+        "[benchmarks.base-bench]\nversion = 1\nassembly = 'base-data'\nreadout = 'nope'\n"
+    )
     user = tmp_path / "user.toml"
-    user.write_text("[benchmarks.user-bench]\nversion = 1\nassembly = 'base-data'\nreadout = 'r'\n"
-                    "metrics = []\nceiling = ''\nheadline = 'm'\n[metrics.m]\npython_name = 'a.b:c'\n"
-                    "[readouts.r]\npython_name = 'a.b:C'\n")
+    user.write_text(
+        "[benchmarks.user-bench]\nversion = 1\nassembly = 'base-data'\nreadout = 'r'\n"
+        "metrics = []\nceiling = ''\nheadline = 'm'\n[metrics.m]\npython_name = 'a.b:c'\n"
+        "[readouts.r]\npython_name = 'a.b:C'\n"
+    )
     with pytest.warns(ManifestWarning) as caught:
-        registry = build_registry([ManifestSource("plugin", "entry point 'base'", base),
-                                   ManifestSource("plugin", "entry point 'user'", user)])
-    assert [problem.key for problem in registry.skipped] == ["benchmarks.base-bench.readout",
-                                                             "benchmarks.user-bench.assembly"]
+        registry = build_registry(
+            [ManifestSource("plugin", "entry point 'base'", base), ManifestSource("plugin", "entry point 'user'", user)]
+        )
+    assert [problem.key for problem in registry.skipped] == [
+        "benchmarks.base-bench.readout",
+        "benchmarks.user-bench.assembly",
+    ]
     assert len(caught) == 2 and registry.ids("benchmarks") == []
 
 
@@ -247,12 +287,15 @@ def test_entry_point_forms_and_resource_values(tmp_path):
     assert locate_resource("brainbench:registry.toml") == REPO / "registry.toml"  # the source checkout's root
 
 
-@pytest.mark.parametrize(("declared", "fragment"), [
-    ("schema_version = 0\n", "must be a positive integer"),
-    ("schema_version = '1'\n", "must be a positive integer"),
-    ("schema_version = true\n", "must be a positive integer"),
-    (f"schema_version = {SCHEMA_VERSION + 1}\n", "upgrade brainbench"),
-])
+@pytest.mark.parametrize(
+    ("declared", "fragment"),
+    [
+        ("schema_version = 0\n", "must be a positive integer"),
+        ("schema_version = '1'\n", "must be a positive integer"),
+        ("schema_version = true\n", "must be a positive integer"),
+        (f"schema_version = {SCHEMA_VERSION + 1}\n", "upgrade brainbench"),
+    ],
+)
 def test_schema_version_is_checked(declared, fragment):
     with pytest.raises(ManifestError, match=fragment) as error:
         parse_manifest(declared, "plugin/manifest.toml")

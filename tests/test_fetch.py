@@ -151,8 +151,10 @@ def test_failed_download_names_file_cache_and_mirror(fresh_home, monkeypatch):
     with pytest.raises(DataError) as error:
         fetch(remote(), progress=False)
     message = str(error.value)
-    assert "could not download toyset/sub/file.bin from http://127.0.0.1:9/file.bin (connection refused by the test)" \
+    assert (
+        "could not download toyset/sub/file.bin from http://127.0.0.1:9/file.bin (connection refused by the test)"
         in message
+    )
     assert str(fresh_home / "data" / "toyset" / "sub" / "file.bin") in message
     assert "BRAINBENCH_MIRROR=DIR" in message and "DIR/toyset/sub/file.bin" in message
     assert "\n" not in message and message.endswith(".")

@@ -47,8 +47,13 @@ def test_analyses_keep_the_chosen_backend(tmp_path):
     env["MPLCONFIGDIR"] = str(tmp_path / "mplconfig")
     # "svg" and "pdf" are non-interactive backends other than Agg, so they run headless.
     for backend in ("svg", "pdf"):
-        done = subprocess.run([sys.executable, "-c", SCRIPT, backend, str(TESTS), str(tmp_path)],
-                              capture_output=True, text=True, env=env, timeout=300)
+        done = subprocess.run(
+            [sys.executable, "-c", SCRIPT, backend, str(TESTS), str(tmp_path)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+        )
         assert done.returncode == 0, done.stderr[-3000:]
         assert done.stdout.strip().splitlines()[-1] == f"backend {backend}"
     assert (tmp_path / "clustermap" / "clustermap.png").stat().st_size > 10_000

@@ -39,8 +39,14 @@ def _features(model: TorchModel, images: np.ndarray) -> np.ndarray:
     return model.forward_layers(batch, ["flat"])["flat"].double().numpy()[:, :4]
 
 
-def _planted(fraction: float, n_stimuli: int = 400, n_neuroids: int = 30, n_reps: int = 6,
-             reliability: float = 0.7, seed: int = 0):
+def _planted(
+    fraction: float,
+    n_stimuli: int = 400,
+    n_neuroids: int = 30,
+    n_reps: int = 6,
+    reliability: float = 0.7,
+    seed: int = 0,
+):
     """Trials whose signal is ``fraction`` predictable from the pooled features.
 
     The signal of each neuroid is ``sqrt(fraction) * a + sqrt(1 - fraction) * b`` with
@@ -140,8 +146,12 @@ def test_noise_scores_about_zero_and_never_high(one_torch_thread):
         images = rng.random((60, 64, 64))
         responses = rng.normal(size=(5, 60, 20))
         data = wrap_recordings(responses, images, identifier=f"noise-{seed}")
-        dataset = brainbench.score("alexnet-untrained", custom_benchmark(data.assembly, data.stimuli),
-                                   layers=["conv3", "pool5"], progress=False)
+        dataset = brainbench.score(
+            "alexnet-untrained",
+            custom_benchmark(data.assembly, data.stimuli),
+            layers=["conv3", "pool5"],
+            progress=False,
+        )
         scores.append(dataset.attrs["score"])
         assert dataset.attrs["score"] < 0.25, (seed, dataset.attrs["score"])
         assert int(dataset.attrs["n_reliable"]) <= 3  # a few noise neuroids pass the floor by chance
@@ -165,6 +175,8 @@ def test_the_headline_layer_is_chosen_per_split_from_training_data(one_torch_thr
     assert len(choice["per_split"]) == dataset.sizes["split"]
     assert choice["beats_zero"] is True
     # the headline r is, per split, the test r at that split's chosen layer
-    expected = np.mean([dataset["r_split"].sel(layer=layer).isel(split=k).values
-                        for k, layer in enumerate(choice["per_split"])], axis=0)
+    expected = np.mean(
+        [dataset["r_split"].sel(layer=layer).isel(split=k).values for k, layer in enumerate(choice["per_split"])],
+        axis=0,
+    )
     np.testing.assert_allclose(dataset["headline_r"].values, expected)

@@ -46,8 +46,11 @@ def test_grid_on_two_workers_reproduces_serial_within_the_promise(test_manifest,
     extra = [Job("tiny-flaky", "gen-V1"), Job("tiny-broken", "gen-V1")]
     results = run_grid(GRID + extra, parallel.path, workers=2, progress=False, use_cache=False)
     status = {r.job.name: r.status for r in results}
-    assert status == {**{j.name: "scored" for j in GRID}, "tiny-flaky x gen-V1": "scored",
-                      "tiny-broken x gen-V1": "failed"}
+    assert status == {
+        **{j.name: "scored" for j in GRID},
+        "tiny-flaky x gen-V1": "scored",
+        "tiny-broken x gen-V1": "failed",
+    }
     broken = next(r for r in results if r.status == "failed")
     assert "no_such_factory" in broken.error  # reported, with the cause
     assert (tmp_path / "manifest" / "flaky.marker").is_file()  # it failed once, then the retry scored it
@@ -65,8 +68,9 @@ def test_grid_on_two_workers_reproduces_serial_within_the_promise(test_manifest,
         assert got["score"] == pytest.approx(expected["score"], abs=tol, rel=0)
         assert got["best_layer"] == expected["best_layer"]
         got_rows, want_rows = parallel.rows(got["content_key"]), serial.rows(expected["content_key"])
-        assert [(r["layer"], r["is_best_layer"]) for r in got_rows] == [(r["layer"], r["is_best_layer"])
-                                                                       for r in want_rows]
+        assert [(r["layer"], r["is_best_layer"]) for r in got_rows] == [
+            (r["layer"], r["is_best_layer"]) for r in want_rows
+        ]
         for a_row, b_row in zip(got_rows, want_rows, strict=True):
             for field in ("median_r", "median_ev", "median_ceiled"):
                 assert a_row[field] == pytest.approx(b_row[field], abs=tol, rel=0), (pair, field)
@@ -155,8 +159,9 @@ def test_verify_passes_untouched_and_flags_tampered(test_manifest, tmp_path, cap
     # the CLI: one row by id, exit code 1 and the difference printed; the untouched run exits 0
     assert main(["leaderboard", "verify", str(row["row_id"]), "--store", str(store.path)]) == 1
     assert "median_ceiled" in capsys.readouterr().out
-    assert main(["leaderboard", "verify", runs[("tiny-a", "gen-V1")]["content_key"][:12],
-                 "--store", str(store.path)]) == 0
+    assert (
+        main(["leaderboard", "verify", runs[("tiny-a", "gen-V1")]["content_key"][:12], "--store", str(store.path)]) == 0
+    )
 
     # a tampered results file is caught by its hash
     path = store.root / runs[("tiny-a", "gen-V1")]["results_file"]
@@ -199,8 +204,14 @@ def test_only_declared_protocol_runs_fill_a_cell(test_manifest, tmp_path, capsys
     custom = [r for r in runs.values() if r["content_key"] != declared["content_key"]]
     assert {r["protocol"] for r in custom} == {"custom"}
     details = sorted(json.dumps(json.loads(r["protocol_detail"]), sort_keys=True) for r in custom)
-    assert details == sorted([json.dumps({"layers": [other_layer]}), json.dumps({"layers": ["c2"], "seed": 1}),
-                              json.dumps({"seed": 1}), json.dumps({"readout": "simple-narrow"})])
+    assert details == sorted(
+        [
+            json.dumps({"layers": [other_layer]}),
+            json.dumps({"layers": ["c2"], "seed": 1}),
+            json.dumps({"seed": 1}),
+            json.dumps({"readout": "simple-narrow"}),
+        ]
+    )
     assert all(r["score"] != declared["score"] for r in custom)  # so the cell below could have changed
 
     board = build(store.runs())
@@ -320,14 +331,18 @@ def test_a_readout_numerics_version_bump_re_scores_the_cell(tmp_path, monkeypatc
         _cached_registry.cache_clear()
         return run_grid(jobs, store, workers=0, progress=False)
 
-    text = path.read_text().replace('[benchmarks.gen-V1]\nversion = 1',
-                                    '[benchmarks.gen-V1]\nversion = 1\nreadout = "simple-narrow"')
+    text = path.read_text().replace(
+        "[benchmarks.gen-V1]\nversion = 1", '[benchmarks.gen-V1]\nversion = 1\nreadout = "simple-narrow"'
+    )
     path.write_text(text)
     (first,) = run()
     (again,) = run()
     assert (first.status, again.status) == ("scored", "skipped")
-    path.write_text(text.replace('[readouts.simple-narrow]\nbase = "simple"',
-                                 '[readouts.simple-narrow]\nbase = "simple"\nversion = 2'))
+    path.write_text(
+        text.replace(
+            '[readouts.simple-narrow]\nbase = "simple"', '[readouts.simple-narrow]\nbase = "simple"\nversion = 2'
+        )
+    )
     (bumped,) = run()
     assert bumped.status == "scored" and bumped.content_key != first.content_key
     board = build(ResultStore(store).runs())

@@ -121,12 +121,12 @@ def test_region_parameter_keeps_only_that_region(mini):
 
 def test_remote_files_are_the_pinned_brainio_files():
     files = {r.path: r for r in mh.MajajHong2015().remote_files()}
-    assert set(files) == {"assy_dicarlo_MajajHong2015_public.nc", "stimulus_hvm-public.csv",
-                          "stimulus_hvm-public.zip"}
+    assert set(files) == {"assy_dicarlo_MajajHong2015_public.nc", "stimulus_hvm-public.csv", "stimulus_hvm-public.zip"}
     nc = files["assy_dicarlo_MajajHong2015_public.nc"]
     assert nc.known_hash == "sha1:13d28ca0ce88ee550b54db3004374ae19096e9b9"
-    assert nc.url == ("https://brainscore-storage.s3.amazonaws.com/brainio-brainscore/"
-                      "assy_dicarlo_MajajHong2015_public.nc")
+    assert nc.url == (
+        "https://brainscore-storage.s3.amazonaws.com/brainio-brainscore/assy_dicarlo_MajajHong2015_public.nc"
+    )
     csv, archive = files["stimulus_hvm-public.csv"], files["stimulus_hvm-public.zip"]
     assert csv.known_hash == "sha1:5ca7a3da00d8e9c694a9cd725df5ba0ad6d735af"
     assert archive.known_hash == "sha1:8aa44e038d7b551efa8077467622f9d48d72e473"
@@ -135,8 +135,10 @@ def test_remote_files_are_the_pinned_brainio_files():
 def test_sha1_mismatch_is_refused(env, monkeypatch):
     miniature = make_miniature(env)  # real pinned sha1s: the miniature cannot match them
     monkeypatch.setenv("BRAINBENCH_MIRROR", str(miniature.mirror))
-    message = (r"has sha1 [0-9a-f]{12}\.\.\., but brainio-brainscore/stimulus_hvm-public\.csv "
-               r"must have 5ca7a3da00d8.*delete it and fetch again")
+    message = (
+        r"has sha1 [0-9a-f]{12}\.\.\., but brainio-brainscore/stimulus_hvm-public\.csv "
+        r"must have 5ca7a3da00d8.*delete it and fetch again"
+    )
     with pytest.raises(DataError, match=message):
         mh.load().load(progress=False)
 
@@ -174,8 +176,12 @@ def test_benchmark_entries(region, n_alias):
     assert python_name == "brainbench.assemblies.majajhong2015:load"
     assert bench.selection == {"region": region}
     assert bench.readout == "simple" and bench.ceiling == "split-half"
-    assert (bench.split.kind, bench.split.n_splits, bench.split.stratify, bench.split.seed) == \
-        ("kfold", 10, "object_name", 0)
+    assert (bench.split.kind, bench.split.n_splits, bench.split.stratify, bench.split.seed) == (
+        "kfold",
+        10,
+        "object_name",
+        0,
+    )
     assert bench.stimulus_placement.canvas_fraction == 1.0
     assert bench.info["n_neuroids"] == {"V4": 88, "IT": 168}[region]
 
@@ -215,10 +221,12 @@ def test_declared_placement_fills_the_input_and_half_canvas_gives_gray_borders()
 
 
 # ---------------------------------------------------------------------- splits + score
-needs_splits = pytest.mark.skipif(importlib.util.find_spec("brainbench.splits") is None,
-                                  reason="brainbench.splits is not written yet")
-needs_scoring = pytest.mark.skipif(importlib.util.find_spec("brainbench.scoring") is None,
-                                   reason="brainbench.scoring is not written yet")
+needs_splits = pytest.mark.skipif(
+    importlib.util.find_spec("brainbench.splits") is None, reason="brainbench.splits is not written yet"
+)
+needs_scoring = pytest.mark.skipif(
+    importlib.util.find_spec("brainbench.scoring") is None, reason="brainbench.scoring is not written yet"
+)
 
 
 @needs_splits
@@ -244,8 +252,9 @@ def test_stratified_splits_keep_every_object_in_train_and_test(mini):
 def test_end_to_end_score_offline_on_the_miniature(mini):
     import brainbench
 
-    result = brainbench.score("alexnet-untrained", "majajhong2015-IT", layers=["conv1", "conv5"],
-                              device="cpu", progress=False)
+    result = brainbench.score(
+        "alexnet-untrained", "majajhong2015-IT", layers=["conv1", "conv5"], device="cpu", progress=False
+    )
     assert isinstance(result, xr.Dataset)
     assert result.attrs["benchmark"] == "majajhong2015-IT"
     assert list(result.layer.values) == ["conv1", "conv5"]
@@ -253,8 +262,7 @@ def test_end_to_end_score_offline_on_the_miniature(mini):
     assert list(result["region"].values) == ["IT"] * 3
     assert list(result["stimulus_id"].values) == list(mini.table["image_id"])
     # target = trial mean of the planted values 16 s + n + rep / 4
-    expected = np.asarray([[16.0 * s + n + (k - 1) / 8.0 for n in (0, 2, 4)]
-                           for s, k in enumerate(mini.n_reps)])
+    expected = np.asarray([[16.0 * s + n + (k - 1) / 8.0 for n in (0, 2, 4)] for s, k in enumerate(mini.n_reps)])
     np.testing.assert_allclose(result["target"].values, expected)
     # planted responses differ by 16 between images and by at most 0.5 between trials
     assert (result["ceiling"].values > 0.99).all()
@@ -269,8 +277,9 @@ def test_cli_score_json_through_the_alias(mini):
 
     from brainbench.cli.main import app
 
-    run = CliRunner().invoke(app, ["score", "alexnet-untrained", "macaque-IT", "--layers", "conv1",
-                                   "--device", "cpu", "--json"])
+    run = CliRunner().invoke(
+        app, ["score", "alexnet-untrained", "macaque-IT", "--layers", "conv1", "--device", "cpu", "--json"]
+    )
     assert run.exit_code == 0, run.output
     summary = json.loads(run.stdout.strip().splitlines()[-1])
     assert summary["benchmark"] == "majajhong2015-IT"

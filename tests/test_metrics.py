@@ -96,5 +96,5 @@ def test_split_half_per_neuroid_missing_pattern_matches_one_neuroid_at_a_time():
     trials[4, 20:, 2] = np.nan
     together = split_half_reliability(trials, n_splits=5, seed=7)
     for j in range(3):
-        alone = split_half_reliability(trials[:, :, j:j + 1], n_splits=5, seed=7)
+        alone = split_half_reliability(trials[:, :, j : j + 1], n_splits=5, seed=7)
         assert together[j] == pytest.approx(alone[0], abs=1e-12)

@@ -90,14 +90,16 @@ def test_activation_cache_keys_on_content(fresh_home):
     # new pixels, new placement or new weights: new cache entries
     images[0] = images[0] ^ 1
     get_activations(model, StimulusSet.from_arrays(images), ["conv2"], prep, torch.device("cpu"), progress=False)
-    get_activations(model, stimuli, ["conv2"], Preprocessing(size=64, placement="pad"), torch.device("cpu"),
-                    progress=False)
+    get_activations(
+        model, stimuli, ["conv2"], Preprocessing(size=64, placement="pad"), torch.device("cpu"), progress=False
+    )
     other = alexnet(pretrained=False, seed=5)
     other.identifier = "alexnet-untrained"
     get_activations(other, stimuli, ["conv2"], prep, torch.device("cpu"), progress=False)
     assert len(sorted((fresh_home / "activations").rglob("*.npy"))) == 4
-    expected = model.forward_layers(torch.stack([to_tensor(stimuli.image(k), prep) for k in range(3)]),
-                                    ["conv2"])["conv2"].numpy()
+    expected = model.forward_layers(torch.stack([to_tensor(stimuli.image(k), prep) for k in range(3)]), ["conv2"])[
+        "conv2"
+    ].numpy()
     np.testing.assert_allclose(first["conv2"], expected, rtol=1e-5, atol=1e-6)
     assert not list((fresh_home / "activations").rglob("*.tmp"))
 

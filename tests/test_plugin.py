@@ -26,8 +26,23 @@ def installed_plugin(tmp_path_factory) -> Path:
     source = work / "src"
     shutil.copytree(PLUGIN, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
     target = work / "site"
-    proc = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-                           "--target", str(target), str(source)], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     assert (target / "brainbench_example" / "manifest.toml").is_file()  # the manifest ships as package data
     return target
@@ -126,15 +141,17 @@ def test_plugin_check_reports_a_malformed_manifest_and_entry_point(broken_copy, 
     assert "key 'models.example-cnn.layers': Field required" in proc.stderr
 
     pyproject = broken_copy / "pyproject.toml"
-    pyproject.write_text(pyproject.read_text().replace("brainbench_example:manifest.toml",
-                                                       "brainbench_example:manifest_file.toml"))
+    pyproject.write_text(
+        pyproject.read_text().replace("brainbench_example:manifest.toml", "brainbench_example:manifest_file.toml")
+    )
     proc = _run(["plugin", "check", str(broken_copy)], {})
     assert proc.returncode == 2
     assert "entry point 'brainbench-example'" in proc.stderr and "manifest_file.toml" in proc.stderr
     assert "which does not exist" in proc.stderr
 
-    pyproject.write_text(pyproject.read_text().replace("brainbench_example:manifest_file.toml",
-                                                       "brainbench_example:manifest_function"))
+    pyproject.write_text(
+        pyproject.read_text().replace("brainbench_example:manifest_file.toml", "brainbench_example:manifest_function")
+    )
     proc = _run(["plugin", "check", str(broken_copy)], {})
     assert proc.returncode == 2
     assert "has no attribute 'manifest_function'" in proc.stderr

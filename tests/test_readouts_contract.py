@@ -68,8 +68,15 @@ def test_the_solver_run_is_reported_not_written_into_the_parameters():
     assert readout.solver == "exact" and result.info["solver"] == "adam"
 
 
-@pytest.mark.parametrize("make", [lambda: RidgeReadout(solver="cg"), lambda: SimpleSGDReadout(solver="lbfgs"),
-                                  lambda: SpatialReadout(solver="newton"), lambda: FactoredReadout(solver="em")])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: RidgeReadout(solver="cg"),
+        lambda: SimpleSGDReadout(solver="lbfgs"),
+        lambda: SpatialReadout(solver="newton"),
+        lambda: FactoredReadout(solver="em"),
+    ],
+)
 def test_an_unknown_solver_is_one_sentence_at_fit(make):
     readout = make()  # constructing never fails
     X, Y, _ = _data(n=12)
@@ -118,8 +125,9 @@ def test_ridge_streams_row_blocks_and_matches_fit_predict(source):
     assert max(rows.reads) <= 16 < X.shape[0]
     for k, split in enumerate(splits):
         single = RidgeReadout(alphas={"start": -2, "stop": 2, "num": 9}).fit(X[split.train].double(), Y[split.train])
-        np.testing.assert_allclose(result.split_predictions[k, split.test], single.predict(X[split.test].double()),
-                                   atol=1e-5)
+        np.testing.assert_allclose(
+            result.split_predictions[k, split.test], single.predict(X[split.test].double()), atol=1e-5
+        )
 
 
 def test_spatial_exact_streams_row_blocks_with_the_same_predictions(source, monkeypatch):
@@ -139,7 +147,7 @@ def test_readouts_that_need_the_whole_layer_read_it_in_blocks(source):
     rows = CountingRows(NpyRows(path))
     streamed = cross_validate(FactoredReadout(n_iter=2), rows, Y, splits)
     whole = cross_validate(FactoredReadout(n_iter=2), X, Y, splits)
-    assert rows.reads and sum(rows.reads) == X.shape[0]   # once, by slices
+    assert rows.reads and sum(rows.reads) == X.shape[0]  # once, by slices
     np.testing.assert_array_equal(streamed.split_predictions, whole.split_predictions)
 
 

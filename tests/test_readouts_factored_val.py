@@ -51,8 +51,8 @@ def test_als_val_score_ranks_the_true_layer_and_tracks_held_out_r2(seed):
         # inner holdout of 60 stimuli, 200 test stimuli, 16 neuroids: the medians agreed to
         # 0.07 over seeds 0-5 (the old last-mask-step LOO was off by ~0.8 on the big layer)
         assert abs(val[name].median() - test[name].median()) < 0.15, (name, val[name], test[name])
-    assert test["true"].median() > test["big"].median() + 0.3        # the planted truth
-    assert val["true"].median() > val["big"].median() + 0.3          # what the scorer sees
+    assert test["true"].median() > test["big"].median() + 0.3  # the planted truth
+    assert val["true"].median() > val["big"].median() + 0.3  # what the scorer sees
     assert (val["true"] > val["big"]).float().mean() >= 0.9
 
 

@@ -36,8 +36,7 @@ def test_penalty_sums_over_channels_per_neuroid():
     w = torch.randn(3, 2, 4, 5, dtype=torch.float64)
     per = laplacian_penalty(w)
     assert per.shape == (3,)
-    assert per[1].item() == pytest.approx(laplacian_penalty(w[1:2, :1]).item()
-                                           + laplacian_penalty(w[1:2, 1:]).item())
+    assert per[1].item() == pytest.approx(laplacian_penalty(w[1:2, :1]).item() + laplacian_penalty(w[1:2, 1:]).item())
 
 
 def test_operator_quadratic_form_and_eigendecomposition_match_the_convolution():
@@ -71,8 +70,7 @@ def test_batched_loo_ridge_matches_brute_force(d):
             keep = torch.arange(n) != i
             Ai, yi = A[b][keep], y[b][keep]
             mu, my = Ai.mean(0), yi.mean()
-            wi = torch.linalg.solve((Ai - mu).T @ (Ai - mu) + a * torch.eye(d, dtype=A.dtype),
-                                    (Ai - mu).T @ (yi - my))
+            wi = torch.linalg.solve((Ai - mu).T @ (Ai - mu) + a * torch.eye(d, dtype=A.dtype), (Ai - mu).T @ (yi - my))
             resid.append(y[b][i] - my - (A[b][i] - mu) @ wi)
         brute = 1 - torch.stack(resid).pow(2).sum() / y[b].pow(2).sum()
         assert loo[b].item() == pytest.approx(brute.item(), abs=1e-10)

@@ -41,8 +41,9 @@ def test_spatial_exact_and_adam_agree_on_l2_plus_laplacian():
     X = torch.randn(n, C, H, W, generator=gen, dtype=torch.float64)
     Y = _respond(X, _smooth_kernels(N, C, H, W, gen), 0.8, gen)
     exact = SpatialReadout(solver="exact", l2=1.0, laplace=2.0, dtype="float64").fit(X[:45], Y[:45])
-    adam = SpatialReadout(solver="adam", l2=1.0, laplace=2.0, val_fraction=0.0, max_iter=1500, lr=0.02,
-                          dtype="float64").fit(X[:45], Y[:45])
+    adam = SpatialReadout(
+        solver="adam", l2=1.0, laplace=2.0, val_fraction=0.0, max_iter=1500, lr=0.02, dtype="float64"
+    ).fit(X[:45], Y[:45])
     p_exact, p_adam = exact.predict(X[45:]), adam.predict(X[45:])
     assert torch.allclose(p_adam, p_exact, rtol=0, atol=1e-3 * p_exact.abs().max().item())
     assert torch.allclose(adam.kernel(), exact.kernel(), atol=1e-3 * exact.kernel().abs().max().item())
@@ -108,7 +109,7 @@ def _factored_problem(seed, n, r2=0.8):
     kernels = torch.zeros(N, C, H, W, dtype=torch.float64)
     for j, c in enumerate(centres):
         feat = torch.zeros(C, dtype=torch.float64)
-        feat[j % C], feat[(j + 2) % C] = 1.0, -0.7       # a sparse feature vector
+        feat[j % C], feat[(j + 2) % C] = 1.0, -0.7  # a sparse feature vector
         kernels[j] = feat[:, None, None] * _bump(H, W, c, 0.8)
     return X, _respond(X, kernels, r2, gen), centres
 
@@ -172,7 +173,7 @@ def test_subsample_semantics():
     assert len(subsample_units(5000, 0.1, 0)) == 500
     kept = subsample_units(5000, 300, 3)
     assert len(kept) == 300 and len(set(kept.tolist())) == 300 and kept.max() < 5000
-    assert subsample_units(100, 1000, 0) is None      # asking for more than exist keeps all
+    assert subsample_units(100, 1000, 0) is None  # asking for more than exist keeps all
 
 
 def test_l1_forces_adam_and_bad_solver_is_a_clear_error():

@@ -140,8 +140,14 @@ def run_cli(*args: str, env_extra: dict | None = None) -> subprocess.CompletedPr
     import os
 
     env = {**os.environ, **(env_extra or {})}
-    return subprocess.run([sys.executable, "-m", "brainbench.cli.main", *args], capture_output=True,
-                          text=True, env=env, cwd=REPO, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "brainbench.cli.main", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=120,
+    )
 
 
 def test_list_and_describe_do_not_import_torch():
@@ -164,8 +170,9 @@ def test_list_json_and_aliases_not_duplicated(tmp_path):
     assert result.returncode == 0, result.stderr
     ids = [e["id"] for e in json.loads(result.stdout)["benchmarks"]]
     assert "toy" in ids and "toy-alias" not in ids
-    described = json.loads(run_cli("describe", "toy-alias", "--json",
-                                   env_extra={"BRAINBENCH_MANIFESTS": str(path)}).stdout)
+    described = json.loads(
+        run_cli("describe", "toy-alias", "--json", env_extra={"BRAINBENCH_MANIFESTS": str(path)}).stdout
+    )
     assert described["id"] == "toy" and described["aliases"] == ["toy-alias"]
 
 
@@ -190,11 +197,18 @@ def test_wheel_packages_the_manifest(tmp_path):
         archive.extractall(tmp_path / "site")
     assert "[brainbench.manifests]" in text and "brainbench = brainbench:registry.toml" in text
     # the installed wheel's entry point finds the packaged file, and listing reads it
-    code = ("from brainbench.registry.discovery import manifest_sources; "
-            "(builtin,) = [s for s in manifest_sources() if s.origin == 'builtin']; print(builtin.path); "
-            "from brainbench.cli.main import main; assert main(['describe', 'cowley2023-V4', '--json']) == 0")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            cwd=tmp_path, env={"PYTHONPATH": str(tmp_path / "site")})
+    code = (
+        "from brainbench.registry.discovery import manifest_sources; "
+        "(builtin,) = [s for s in manifest_sources() if s.origin == 'builtin']; print(builtin.path); "
+        "from brainbench.cli.main import main; assert main(['describe', 'cowley2023-V4', '--json']) == 0"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(tmp_path / "site")},
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[0] == str(tmp_path / "site" / "brainbench" / "registry.toml")
     assert f'"source": "{tmp_path / "site" / "brainbench" / "registry.toml"}"' in result.stdout

@@ -91,8 +91,13 @@ def test_content_key_follows_what_determines_the_result(test_manifest):
 
     base = key()
     assert key().key == base.key  # same inputs, same key
-    for options in ({"seed": 1}, {"layers": ["c1"]}, {"readout": "simple-narrow"},
-                    {"readout_params": {"alphas": [1.0]}}, {"splits": [([0, 1, 2, 3, 4, 5], [6, 7])]}):
+    for options in (
+        {"seed": 1},
+        {"layers": ["c1"]},
+        {"readout": "simple-narrow"},
+        {"readout_params": {"alphas": [1.0]}},
+        {"splits": [([0, 1, 2, 3, 4, 5], [6, 7])]},
+    ):
         assert key(**options).key != base.key, options
     content = base.content
     assert content["benchmark"]["split"]["n_splits"] == 4 and "description" not in content["benchmark"]
@@ -120,16 +125,41 @@ def _make_v1_store(path: Path, results_file: Path) -> None:
     for statement in store_module._SCHEMA_V1.split(";"):
         if statement.strip():
             conn.execute(statement)
-    run = {"content_key": "k" * 64, "model": "tiny-a", "benchmark": "gen-V1", "benchmark_version": 1,
-           "readout": "simple", "solver": "exact-dual", "readout_params": "{}", "metrics": "{}",
-           "ceiling_formula": "{}", "selection": "{}", "seed": 0, "device": "cpu", "brainbench_version": "0.0.9",
-           "torch_version": "2", "numpy_version": "1", "xarray_version": "1", "python_version": "3",
-           "data_sha256": "d", "stimuli_sha256": "s", "weights_sha256": "w", "spec": "{}", "best_layer": "c1",
-           "score": 0.25, "median_ceiling": 0.8, "results_file": f"results/{results_file.name}",
-           "timings": "{}", "created_at": "2024-01-01T00:00:00"}
+    run = {
+        "content_key": "k" * 64,
+        "model": "tiny-a",
+        "benchmark": "gen-V1",
+        "benchmark_version": 1,
+        "readout": "simple",
+        "solver": "exact-dual",
+        "readout_params": "{}",
+        "metrics": "{}",
+        "ceiling_formula": "{}",
+        "selection": "{}",
+        "seed": 0,
+        "device": "cpu",
+        "brainbench_version": "0.0.9",
+        "torch_version": "2",
+        "numpy_version": "1",
+        "xarray_version": "1",
+        "python_version": "3",
+        "data_sha256": "d",
+        "stimuli_sha256": "s",
+        "weights_sha256": "w",
+        "spec": "{}",
+        "best_layer": "c1",
+        "score": 0.25,
+        "median_ceiling": 0.8,
+        "results_file": f"results/{results_file.name}",
+        "timings": "{}",
+        "created_at": "2024-01-01T00:00:00",
+    }
     conn.execute(f"INSERT INTO runs ({', '.join(run)}) VALUES ({', '.join('?' * len(run))})", tuple(run.values()))
-    conn.execute("INSERT INTO layer_scores (content_key, layer, is_best_layer, median_r, median_ev, median_ceiled,"
-                 " n_neuroids) VALUES (?, 'c1', 1, 0.5, 0.2, 0.25, 5)", ("k" * 64,))
+    conn.execute(
+        "INSERT INTO layer_scores (content_key, layer, is_best_layer, median_r, median_ev, median_ceiled,"
+        " n_neuroids) VALUES (?, 'c1', 1, 0.5, 0.2, 0.25, 5)",
+        ("k" * 64,),
+    )
     conn.execute("PRAGMA user_version = 1")
     conn.commit()
     conn.close()
@@ -251,10 +281,16 @@ def test_find_run_by_row_id_or_prefix(tmp_path):
 
 
 def _v2_spec(layers, seed=0, readout="simple", declared_layers=("c1", "c2", "c3")):
-    return {"format": 1, "brainbench": "0.1.0", "weights": "w", "seed": seed, "layers": list(layers),
-            "model": {"id": "tiny-a", "layers": list(declared_layers)},
-            "benchmark": {"id": "gen-V1", "version": 1, "readout": "simple"},
-            "readout": {"id": readout, "solver": "exact-dual", "params": {}}}
+    return {
+        "format": 1,
+        "brainbench": "0.1.0",
+        "weights": "w",
+        "seed": seed,
+        "layers": list(layers),
+        "model": {"id": "tiny-a", "layers": list(declared_layers)},
+        "benchmark": {"id": "gen-V1", "version": 1, "readout": "simple"},
+        "readout": {"id": readout, "solver": "exact-dual", "params": {}},
+    }
 
 
 def _make_v2_store(path: Path, runs: dict[str, tuple[dict, list[str]]]) -> None:
@@ -268,19 +304,44 @@ def _make_v2_store(path: Path, runs: dict[str, tuple[dict, list[str]]]) -> None:
     conn.execute("DROP VIEW scores")
     conn.execute(store_module._SCORES_VIEW)
     for minute, (key, (spec, layers)) in enumerate(runs.items()):
-        run = {"content_key": key, "model": "tiny-a", "benchmark": "gen-V1", "benchmark_version": 1,
-               "region": "V1", "readout": spec.get("readout", {}).get("id", "simple"), "solver": "exact-dual",
-               "readout_params": "{}", "metrics": "{}", "ceiling_formula": "{}", "selection": "{}",
-               "seed": spec.get("seed", 0), "device": "cpu", "brainbench_version": "0.1.0", "torch_version": "2",
-               "numpy_version": "1", "xarray_version": "1", "python_version": "3", "data_sha256": "d",
-               "stimuli_sha256": "s", "weights_sha256": "w", "spec": json.dumps(spec), "best_layer": layers[0],
-               "score": 0.1 * (minute + 1), "median_ceiling": 0.8, "results_file": f"results/{key}.nc",
-               "results_sha256": None, "timings": "{}", "created_at": f"2024-01-01T00:0{minute}:00"}
-        conn.execute(f"INSERT INTO runs ({', '.join(run)}) VALUES ({', '.join('?' * len(run))})",
-                     tuple(run.values()))
+        run = {
+            "content_key": key,
+            "model": "tiny-a",
+            "benchmark": "gen-V1",
+            "benchmark_version": 1,
+            "region": "V1",
+            "readout": spec.get("readout", {}).get("id", "simple"),
+            "solver": "exact-dual",
+            "readout_params": "{}",
+            "metrics": "{}",
+            "ceiling_formula": "{}",
+            "selection": "{}",
+            "seed": spec.get("seed", 0),
+            "device": "cpu",
+            "brainbench_version": "0.1.0",
+            "torch_version": "2",
+            "numpy_version": "1",
+            "xarray_version": "1",
+            "python_version": "3",
+            "data_sha256": "d",
+            "stimuli_sha256": "s",
+            "weights_sha256": "w",
+            "spec": json.dumps(spec),
+            "best_layer": layers[0],
+            "score": 0.1 * (minute + 1),
+            "median_ceiling": 0.8,
+            "results_file": f"results/{key}.nc",
+            "results_sha256": None,
+            "timings": "{}",
+            "created_at": f"2024-01-01T00:0{minute}:00",
+        }
+        conn.execute(f"INSERT INTO runs ({', '.join(run)}) VALUES ({', '.join('?' * len(run))})", tuple(run.values()))
         for layer in layers:
-            conn.execute("INSERT INTO layer_scores (content_key, layer, is_best_layer, median_r, median_ev,"
-                         " median_ceiled, n_neuroids) VALUES (?, ?, 0, 0.5, 0.2, 0.25, 5)", (key, layer))
+            conn.execute(
+                "INSERT INTO layer_scores (content_key, layer, is_best_layer, median_r, median_ev,"
+                " median_ceiled, n_neuroids) VALUES (?, ?, 0, 0.5, 0.2, 0.25, 5)",
+                (key, layer),
+            )
     conn.execute("PRAGMA user_version = 2")
     conn.commit()
     conn.close()
@@ -295,8 +356,17 @@ def test_migration_from_schema_v2_judges_old_rows_by_what_they_stored(test_manif
         "subset": (_v2_spec(["c1"]), ["c1"]),
         "seed": (_v2_spec(all_layers, seed=1), all_layers),
         "readout": (_v2_spec(all_layers, readout="simple-narrow"), all_layers),  # or an alias: cannot tell
-        "no-declaration": ({"format": 1, "seed": 0, "layers": all_layers, "model": {"id": "tiny-a"},
-                            "benchmark": {"id": "gen-V1", "version": 1}, "readout": {"id": "simple"}}, all_layers),
+        "no-declaration": (
+            {
+                "format": 1,
+                "seed": 0,
+                "layers": all_layers,
+                "model": {"id": "tiny-a"},
+                "benchmark": {"id": "gen-V1", "version": 1},
+                "readout": {"id": "simple"},
+            },
+            all_layers,
+        ),
         "broken-spec": ({}, all_layers),
     }
     _make_v2_store(tmp_path / "v2.sqlite", {k * 4: v for k, v in runs.items()})
@@ -312,8 +382,13 @@ def test_migration_from_schema_v2_judges_old_rows_by_what_they_stored(test_manif
     assert store.schema_version() == 3
     got = {r["content_key"][: len(r["content_key"]) // 4]: r for r in store.runs()}
     assert {k: r["protocol"] for k, r in got.items()} == {
-        "declared": "declared", "subset": "custom", "seed": "custom", "readout": "unknown",
-        "no-declaration": "unknown", "broken-spec": "unknown"}
+        "declared": "declared",
+        "subset": "custom",
+        "seed": "custom",
+        "readout": "unknown",
+        "no-declaration": "unknown",
+        "broken-spec": "unknown",
+    }
     assert json.loads(got["subset"]["protocol_detail"]) == {"layers": ["c1"]}
     assert json.loads(got["seed"]["protocol_detail"]) == {"seed": 1}
     assert json.loads(got["readout"]["protocol_detail"])["readout"] == "simple-narrow"

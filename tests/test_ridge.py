@@ -81,7 +81,8 @@ def test_planted_weights_give_the_known_out_of_fold_r2():
     Y = signal + rng.normal(size=(n, N)) * noise_sd
     splits = make_splits(SplitSpec(n_splits=5), n)
     cv = RidgeReadout(alphas={"start": -4, "stop": 2, "num": 13}).cross_validate(
-        torch.from_numpy(X), torch.from_numpy(Y), splits)
+        torch.from_numpy(X), torch.from_numpy(Y), splits
+    )
     from brainbench.metrics.regression import explained_variance
 
     ev = explained_variance(cv.predictions, Y)
@@ -108,5 +109,7 @@ def test_bad_alphas_refused():
 
     with pytest.raises(BrainbenchError, match="positive"):
         RidgeReadout(alphas=[0.0, 1.0], alpha_scale="none").cross_validate(
-            torch.ones(4, 2, dtype=torch.float64).cumsum(0), torch.ones(4, 1, dtype=torch.float64),
-            [Split(np.arange(3), np.array([3]))])
+            torch.ones(4, 2, dtype=torch.float64).cumsum(0),
+            torch.ones(4, 1, dtype=torch.float64),
+            [Split(np.arange(3), np.array([3]))],
+        )

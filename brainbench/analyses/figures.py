@@ -32,8 +32,18 @@ KNOWN_REGION_COLORS: dict[str, str] = {
     "V4": "#009E73",
     "IT": "#D55E00",
 }
-_FALLBACK = ["#4E79A7", "#F28E2B", "#59A14F", "#B07AA1", "#9C755F", "#EDC948", "#76B7B2",
-             "#FF9DA7", "#BAB0AC", "#E15759"]
+_FALLBACK = [
+    "#4E79A7",
+    "#F28E2B",
+    "#59A14F",
+    "#B07AA1",
+    "#9C755F",
+    "#EDC948",
+    "#76B7B2",
+    "#FF9DA7",
+    "#BAB0AC",
+    "#E15759",
+]
 
 
 def region_color(region: str) -> str:
@@ -65,8 +75,9 @@ def new_figure(width: float = 7.0, height: float = 4.5) -> tuple[Figure, Axes]:
     return figure, figure.add_subplot()
 
 
-def new_figure_grid(width: float, height: float, nrows: int = 1, ncols: int = 1,
-                    **kwargs: Any) -> tuple[Figure, np.ndarray]:
+def new_figure_grid(
+    width: float, height: float, nrows: int = 1, ncols: int = 1, **kwargs: Any
+) -> tuple[Figure, np.ndarray]:
     """A figure with an ``nrows`` x ``ncols`` array of axes (always 2-D), outside pyplot.
 
     ``kwargs`` go to :meth:`matplotlib.figure.Figure.subplots` (``sharey``, ``gridspec_kw``, ...).

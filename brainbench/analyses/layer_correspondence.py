@@ -48,11 +48,20 @@ STATISTICS_FIRST = next(iter(STATISTICS))
 
 class LayerCorrespondence(Analysis):
     name = "layer-correspondence"
-    description = ("Median and mean held-out EV per layer per region, with bootstrap CIs over neuroids "
-                   "and over stimuli (paper fig. 8).")
+    description = (
+        "Median and mean held-out EV per layer per region, with bootstrap CIs over neuroids "
+        "and over stimuli (paper fig. 8)."
+    )
 
-    def run(self, scores: list[xr.Dataset], n_boot: int = 1000, level: float = 0.95, seed: int = 0,
-            threshold: float = RELIABILITY_THRESHOLD, metric: str | None = None) -> AnalysisResult:
+    def run(
+        self,
+        scores: list[xr.Dataset],
+        n_boot: int = 1000,
+        level: float = 0.95,
+        seed: int = 0,
+        threshold: float = RELIABILITY_THRESHOLD,
+        metric: str | None = None,
+    ) -> AnalysisResult:
         if n_boot < 10 or not 0 < level < 1:
             raise AnalysisError("layer-correspondence needs n_boot >= 10 and 0 < level < 1.")
         combined = combine_scores(scores, metric=metric)
@@ -61,38 +70,50 @@ class LayerCorrespondence(Analysis):
         dataset = correspondence(scores, combined, n_boot=n_boot, level=level, seed=seed)
         numbers = summary_numbers(combined, threshold)
         numbers["best_layer_by_region"] = {
-            stat: {str(r): (str(b) if b != NO_LAYER else None)
-                   for r, b in zip(dataset["region"].values, dataset[f"best_layer_{stat}"].values, strict=True)}
-            for stat in STATISTICS}
+            stat: {
+                str(r): (str(b) if b != NO_LAYER else None)
+                for r, b in zip(dataset["region"].values, dataset[f"best_layer_{stat}"].values, strict=True)
+            }
+            for stat in STATISTICS
+        }
         figure = plot(dataset, combined)
-        rows = [f"| region | neuroids | best layer (median {name_of}) | median {name_of} there | "
-                f"{int(100 * level)}% CI over neuroids | {int(100 * level)}% CI over stimuli |",
-                "| --- | ---: | --- | ---: | --- | --- |"]
+        rows = [
+            f"| region | neuroids | best layer (median {name_of}) | median {name_of} there | "
+            f"{int(100 * level)}% CI over neuroids | {int(100 * level)}% CI over stimuli |",
+            "| --- | ---: | --- | ---: | --- | --- |",
+        ]
         for k, region in enumerate(dataset["region"].values):
             best = str(dataset["best_layer_median"].values[k])
             shown = best if best != NO_LAYER else str(dataset["top_layer_median"].values[k])
             sel = dataset.sel(region=region, layer=shown)
-            label = (best if best != NO_LAYER
-                     else f"{NO_LAYER}: every layer's median {name_of} <= 0 (highest: {shown})")
-            rows.append(f"| {region} | {int(dataset['n_neuroids'].values[k])} | {label} | "
-                        f"{float(sel[f'median_{metric}']):.3f} | {_ci(sel['median_ci_neuroids'])} | "
-                        f"{_ci(sel['median_ci_stimuli'])} |")
+            label = best if best != NO_LAYER else f"{NO_LAYER}: every layer's median {name_of} <= 0 (highest: {shown})"
+            rows.append(
+                f"| {region} | {int(dataset['n_neuroids'].values[k])} | {label} | "
+                f"{float(sel[f'median_{metric}']):.3f} | {_ci(sel['median_ci_neuroids'])} | "
+                f"{_ci(sel['median_ci_stimuli'])} |"
+            )
         if combined.attrs["has_predictions"]:
-            intervals = (f"{int(100 * level)}% percentile bootstrap intervals ({n_boot} resamples) over neuroids "
-                         "and over stimuli (EV recomputed from stored out-of-fold predictions)")
+            intervals = (
+                f"{int(100 * level)}% percentile bootstrap intervals ({n_boot} resamples) over neuroids "
+                "and over stimuli (EV recomputed from stored out-of-fold predictions)"
+            )
         else:
-            intervals = (f"{int(100 * level)}% percentile bootstrap intervals ({n_boot} resamples) over neuroids "
-                         "only: these scores store no predictions to resample stimuli from, so **only the CI over "
-                         "neuroids (here: sites) is shown** and the CI over stimuli is left blank")
-        markdown = (f"Layer-to-region correspondence: per region, the layer with the highest median {name_of} "
-                    f"({metric_label(metric)}), with {intervals}.\n\n"
-                    + "\n".join(rows) + "\n\n" + summary_table(numbers))
+            intervals = (
+                f"{int(100 * level)}% percentile bootstrap intervals ({n_boot} resamples) over neuroids "
+                "only: these scores store no predictions to resample stimuli from, so **only the CI over "
+                "neuroids (here: sites) is shown** and the CI over stimuli is left blank"
+            )
+        markdown = (
+            f"Layer-to-region correspondence: per region, the layer with the highest median {name_of} "
+            f"({metric_label(metric)}), with {intervals}.\n\n" + "\n".join(rows) + "\n\n" + summary_table(numbers)
+        )
         numbers["stimulus_ci"] = bool(combined.attrs["has_predictions"])
         return AnalysisResult(self.name, dataset, {"layer_correspondence": figure}, numbers, markdown)
 
 
-def correspondence(scores: list[xr.Dataset], combined: xr.Dataset, n_boot: int = 1000, level: float = 0.95,
-                   seed: int = 0) -> xr.Dataset:
+def correspondence(
+    scores: list[xr.Dataset], combined: xr.Dataset, n_boot: int = 1000, level: float = 0.95, seed: int = 0
+) -> xr.Dataset:
     """Per region and layer: median/mean of the combined ``metric`` (EV by default) and their bootstrap intervals.
 
     Returns:
@@ -112,16 +133,19 @@ def correspondence(scores: list[xr.Dataset], combined: xr.Dataset, n_boot: int =
     for stat, fn in STATISTICS.items():
         with np.errstate(all="ignore"):
             point = np.stack([fn(ev[region == r]) for r in regions])
-            neuroid_ci = np.stack([percentile_interval(bootstrap_rows(ev[region == r], fn, n_boot, rng), level)
-                                   for r in regions], axis=1)
+            neuroid_ci = np.stack(
+                [percentile_interval(bootstrap_rows(ev[region == r], fn, n_boot, rng), level) for r in regions], axis=1
+            )
         data[f"{stat}_{metric}"] = (("region", "layer"), point)
         data[f"{stat}_ci_neuroids"] = (("bound", "region", "layer"), neuroid_ci)
         filled = np.where(np.isfinite(point), point, -np.inf)
         top = filled.argmax(axis=1)
         beats_zero = filled[np.arange(len(regions)), top] > 0
         data[f"top_layer_{stat}"] = (("region",), np.asarray([layers[k] for k in top]))
-        data[f"best_layer_{stat}"] = (("region",), np.asarray([layers[k] if ok else NO_LAYER
-                                                               for k, ok in zip(top, beats_zero, strict=True)]))
+        data[f"best_layer_{stat}"] = (
+            ("region",),
+            np.asarray([layers[k] if ok else NO_LAYER for k, ok in zip(top, beats_zero, strict=True)]),
+        )
     stimulus = stimulus_bootstrap(scores, region, regions, n_boot, rng)
     for stat in STATISTICS:
         with warnings.catch_warnings():
@@ -129,15 +153,30 @@ def correspondence(scores: list[xr.Dataset], combined: xr.Dataset, n_boot: int =
             data[f"{stat}_ci_stimuli"] = (("bound", "region", "layer"), percentile_interval(stimulus[stat], level))
     data["n_neuroids"] = (("region",), np.asarray([int((region == r).sum()) for r in regions]))
     dataset = xr.Dataset(data, coords={"region": regions, "layer": layers, "bound": ["lower", "upper"]})
-    dataset.attrs.update({"model": combined.attrs["model"], "benchmarks": combined.attrs["benchmarks"],
-                          "readout": combined.attrs["readout"], "n_boot": n_boot, "level": level, "seed": seed,
-                          "metric": metric, "metric_label": metric_label(metric),
-                          "ev": "held-out R^2 = 1 - SSE/SST on pooled out-of-fold predictions"})
+    dataset.attrs.update(
+        {
+            "model": combined.attrs["model"],
+            "benchmarks": combined.attrs["benchmarks"],
+            "readout": combined.attrs["readout"],
+            "n_boot": n_boot,
+            "level": level,
+            "seed": seed,
+            "metric": metric,
+            "metric_label": metric_label(metric),
+            "ev": "held-out R^2 = 1 - SSE/SST on pooled out-of-fold predictions",
+        }
+    )
     return dataset
 
 
-def stimulus_bootstrap(scores: list[xr.Dataset], region: np.ndarray, regions: list[str], n_boot: int,
-                       rng: np.random.Generator, chunk: int = 50) -> dict[str, np.ndarray]:
+def stimulus_bootstrap(
+    scores: list[xr.Dataset],
+    region: np.ndarray,
+    regions: list[str],
+    n_boot: int,
+    rng: np.random.Generator,
+    chunk: int = 50,
+) -> dict[str, np.ndarray]:
     """``{stat: (n_boot, K, L)}`` region statistics of EV recomputed on resampled stimuli."""
     n_layers = scores[0].sizes["layer"]
     out = {stat: np.full((n_boot, len(regions), n_layers), np.nan) for stat in STATISTICS}
@@ -151,13 +190,15 @@ def stimulus_bootstrap(scores: list[xr.Dataset], region: np.ndarray, regions: li
         prepared.append((prediction[:, rows], target[rows]))
     for start in range(0, n_boot, chunk):
         size = min(chunk, n_boot - start)
-        ev = np.concatenate([stimulus_bootstrap_ev(p, t, multinomial_counts(t.shape[0], size, rng), debias=True)
-                             for p, t in prepared], axis=2)  # (size, L, N)
+        ev = np.concatenate(
+            [stimulus_bootstrap_ev(p, t, multinomial_counts(t.shape[0], size, rng), debias=True) for p, t in prepared],
+            axis=2,
+        )  # (size, L, N)
         for k, name in enumerate(regions):
             block = ev[:, :, region == name]
             with np.errstate(all="ignore"):
-                out["median"][start:start + size, k] = np.nanmedian(block, axis=2)
-                out["mean"][start:start + size, k] = np.nanmean(block, axis=2)
+                out["median"][start : start + size, k] = np.nanmedian(block, axis=2)
+                out["mean"][start : start + size, k] = np.nanmean(block, axis=2)
     return out
 
 
@@ -182,23 +223,39 @@ def plot(dataset: xr.Dataset, combined: xr.Dataset) -> Figure:
             ax.fill_between(x, band[0], band[1], color=colour, alpha=0.18, linewidth=0)
             if np.isfinite(bars).any():
                 # a percentile interval need not contain the point estimate: draw it from its bounds
-                ax.errorbar(x + offsets[k], (bars[0] + bars[1]) / 2, yerr=(bars[1] - bars[0]) / 2, fmt="none",
-                            ecolor=colour, elinewidth=1.2, capsize=3)
-            ax.plot(x + offsets[k], point, color=colour, marker="o", linewidth=2,
-                    label=f"{name} (n = {int(dataset['n_neuroids'].values[k])})")
+                ax.errorbar(
+                    x + offsets[k],
+                    (bars[0] + bars[1]) / 2,
+                    yerr=(bars[1] - bars[0]) / 2,
+                    fmt="none",
+                    ecolor=colour,
+                    elinewidth=1.2,
+                    capsize=3,
+                )
+            ax.plot(
+                x + offsets[k],
+                point,
+                color=colour,
+                marker="o",
+                linewidth=2,
+                label=f"{name} (n = {int(dataset['n_neuroids'].values[k])})",
+            )
         ax.axhline(0.0, color="0.3", linewidth=0.8, linestyle="--")
         ax.set_xticks(x, layers, rotation=45, ha="right")
-        style_axes(ax, f"{stat.capitalize()} over {unit}", "model layer",
-                   metric_label(metric) if stat == "median" else "")
+        style_axes(
+            ax, f"{stat.capitalize()} over {unit}", "model layer", metric_label(metric) if stat == "median" else ""
+        )
     axes[1].legend(frameon=False, fontsize=8, title="region", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     has_bars = bool(np.isfinite(dataset[f"{STATISTICS_FIRST}_ci_stimuli"].values).any())
     bars_text = f"; bars: {level}% CI over stimuli" if has_bars else " (no CI over stimuli: no stored predictions)"
     what = "held-out EV" if metric == "ev" else metric_label(metric)
-    figure.suptitle(f"Layer-to-region correspondence: {what} per layer\n"
-                    + subtitle(combined.attrs["model"], json.loads(combined.attrs["benchmarks"]),
-                               combined.attrs["readout"])
-                    + f"\nshaded: {level}% CI over {unit}{bars_text} "
-                      f"({dataset.attrs['n_boot']} bootstrap resamples)", fontsize=10)
+    figure.suptitle(
+        f"Layer-to-region correspondence: {what} per layer\n"
+        + subtitle(combined.attrs["model"], json.loads(combined.attrs["benchmarks"]), combined.attrs["readout"])
+        + f"\nshaded: {level}% CI over {unit}{bars_text} "
+        f"({dataset.attrs['n_boot']} bootstrap resamples)",
+        fontsize=10,
+    )
     figure.tight_layout()
     return figure
 

@@ -36,8 +36,9 @@ class LayerProfile(Analysis):
     name = "layer-profile"
     description = "Neuroid x layer matrix of held-out EV and r, with every neuroid coordinate kept."
 
-    def run(self, scores: list[xr.Dataset], threshold: float = RELIABILITY_THRESHOLD,
-            metric: str | None = None) -> AnalysisResult:
+    def run(
+        self, scores: list[xr.Dataset], threshold: float = RELIABILITY_THRESHOLD, metric: str | None = None
+    ) -> AnalysisResult:
         combined = combine_scores(scores, metric=metric)
         metric = str(combined.attrs["metric"])
         layers = list(map(str, combined["layer"].values))
@@ -49,16 +50,24 @@ class LayerProfile(Analysis):
         dataset = combined.assign(added)
         if "ev" in dataset:
             dataset["ev"].attrs.update(long_name="held-out explained variance R^2 = 1 - SSE/SST", units="1")
-        dataset["r"].attrs.update(long_name="held-out Pearson r" if metric == "ev"
-                                  else "Pearson r between the layer's RDM and the site's RDM", units="1")
+        dataset["r"].attrs.update(
+            long_name="held-out Pearson r"
+            if metric == "ev"
+            else "Pearson r between the layer's RDM and the site's RDM",
+            units="1",
+        )
         numbers = summary_numbers(combined, threshold)
-        figures = {"layer_profile_heatmap": heatmap(combined, preferred),
-                   "layer_profile_lines": profile_lines(combined)}
+        figures = {
+            "layer_profile_heatmap": heatmap(combined, preferred),
+            "layer_profile_lines": profile_lines(combined),
+        }
         what = "Held-out explained variance" if metric == "ev" else metric_label(metric)
-        markdown = (f"{what} of {numbers['n_neuroids']} neuroids at each of "
-                    f"{len(layers)} layers of {combined.attrs['model']} "
-                    f"({', '.join(json.loads(combined.attrs['benchmarks']))}; readout "
-                    f"{combined.attrs['readout']}).\n\n" + summary_table(numbers))
+        markdown = (
+            f"{what} of {numbers['n_neuroids']} neuroids at each of "
+            f"{len(layers)} layers of {combined.attrs['model']} "
+            f"({', '.join(json.loads(combined.attrs['benchmarks']))}; readout "
+            f"{combined.attrs['readout']}).\n\n" + summary_table(numbers)
+        )
         return AnalysisResult(self.name, dataset, figures, numbers, markdown)
 
 
@@ -84,31 +93,46 @@ def heatmap(combined: xr.Dataset, preferred: np.ndarray) -> Figure:
     top = max(float(np.percentile(finite, 99)) if finite.size else 1.0, 1e-3)
     bottom = min(float(np.percentile(finite, 1)) if finite.size else -1.0, -1e-3)
     height = min(10.0, 4.0 + 0.02 * ev.shape[0])
-    figure, axes = new_figure_grid(2.5 + 0.6 * len(layers), height, ncols=2,
-                                   gridspec_kw={"width_ratios": [0.04, 1], "wspace": 0.02})
+    figure, axes = new_figure_grid(
+        2.5 + 0.6 * len(layers), height, ncols=2, gridspec_kw={"width_ratios": [0.04, 1], "wspace": 0.02}
+    )
     strip, ax = axes[0]
     codes = np.asarray([regions.index(r) for r in region[order]])[:, None]
-    strip.imshow(codes, aspect="auto", cmap=ListedColormap([palette[r] for r in regions]),
-                 vmin=-0.5, vmax=len(regions) - 0.5, interpolation="nearest")
+    strip.imshow(
+        codes,
+        aspect="auto",
+        cmap=ListedColormap([palette[r] for r in regions]),
+        vmin=-0.5,
+        vmax=len(regions) - 0.5,
+        interpolation="nearest",
+    )
     strip.set_xticks([])
     strip.set_ylabel(f"neuroid, sorted by region then preferred layer (n = {ev.shape[0]})")
     strip.set_yticks([])
-    image = ax.imshow(ev, aspect="auto", cmap="RdBu_r", norm=TwoSlopeNorm(0.0, bottom, top),
-                      interpolation="nearest")
+    image = ax.imshow(ev, aspect="auto", cmap="RdBu_r", norm=TwoSlopeNorm(0.0, bottom, top), interpolation="nearest")
     ax.set_xticks(range(len(layers)), layers, rotation=45, ha="right")
     ax.set_yticks([])
     ax.set_xlabel("model layer")
-    ax.set_title(("Held-out explained variance" if metric == "ev" else metric_label(metric))
-                 + " per neuroid and layer\n"
-                 + subtitle(combined.attrs["model"], json.loads(combined.attrs["benchmarks"]),
-                            combined.attrs["readout"]), fontsize=10)
+    ax.set_title(
+        ("Held-out explained variance" if metric == "ev" else metric_label(metric))
+        + " per neuroid and layer\n"
+        + subtitle(combined.attrs["model"], json.loads(combined.attrs["benchmarks"]), combined.attrs["readout"]),
+        fontsize=10,
+    )
     ticks = np.unique(np.round(np.concatenate([np.linspace(bottom, 0, 3), np.linspace(0, top, 4)]), 3))
     colorbar = figure.colorbar(image, ax=ax, fraction=0.05, pad=0.02, ticks=ticks)
-    colorbar.set_label(f"{'held-out EV (R², fraction' if metric == 'ev' else metric_label(metric) + ' ('}"
-                       "; clipped at 1st/99th pct.)")
+    colorbar.set_label(
+        f"{'held-out EV (R², fraction' if metric == 'ev' else metric_label(metric) + ' ('}; clipped at 1st/99th pct.)"
+    )
     colorbar.ax.yaxis.set_major_formatter("{x:.2f}")
-    figure.legend(handles=[Patch(color=palette[r], label=r) for r in regions], title="region",
-                  loc="lower center", ncols=min(len(regions), 6), frameon=False, bbox_to_anchor=(0.5, -0.02))
+    figure.legend(
+        handles=[Patch(color=palette[r], label=r) for r in regions],
+        title="region",
+        loc="lower center",
+        ncols=min(len(regions), 6),
+        frameon=False,
+        bbox_to_anchor=(0.5, -0.02),
+    )
     figure.subplots_adjust(bottom=0.2)
     return figure
 
@@ -129,16 +153,19 @@ def profile_lines(combined: xr.Dataset) -> Figure:
         ax.plot(x, rows.T, color=palette[name], alpha=alpha, linewidth=0.6)
         with np.errstate(all="ignore"):
             median = np.nanmedian(rows, axis=0) if rows.size else np.full(len(layers), np.nan)
-        ax.plot(x, median, color=palette[name], linewidth=2.5, marker="o",
-                label=f"{name} median (n = {rows.shape[0]})")
+        ax.plot(x, median, color=palette[name], linewidth=2.5, marker="o", label=f"{name} median (n = {rows.shape[0]})")
     ax.axhline(0.0, color="0.3", linewidth=0.8, linestyle="--")
     ax.set_xticks(x, layers, rotation=45, ha="right")
     finite = ev[np.isfinite(ev)]
     if finite.size:
         ax.set_ylim(max(float(np.percentile(finite, 1)), -1.0) - 0.05, float(finite.max()) + 0.05)
-    style_axes(ax, "Layer profiles of individual neuroids (thin) and region medians (thick)\n"
-               + subtitle(combined.attrs["model"], json.loads(combined.attrs["benchmarks"]), combined.attrs["readout"]),
-               "model layer", metric_label(metric))
+    style_axes(
+        ax,
+        "Layer profiles of individual neuroids (thin) and region medians (thick)\n"
+        + subtitle(combined.attrs["model"], json.loads(combined.attrs["benchmarks"]), combined.attrs["readout"]),
+        "model layer",
+        metric_label(metric),
+    )
     ax.legend(frameon=False, fontsize=8)
     figure.tight_layout()
     return figure

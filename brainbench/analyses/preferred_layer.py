@@ -31,8 +31,9 @@ class PreferredLayer(Analysis):
     name = "preferred-layer"
     description = "Each neuroid's best-predicting layer and the distribution of preferred layers per region."
 
-    def run(self, scores: list[xr.Dataset], threshold: float = RELIABILITY_THRESHOLD,
-            reliable_only: bool = False) -> AnalysisResult:
+    def run(
+        self, scores: list[xr.Dataset], threshold: float = RELIABILITY_THRESHOLD, reliable_only: bool = False
+    ) -> AnalysisResult:
         combined = combine_scores(scores, metric="ev")  # an EV analysis: scores without EV are refused
         if reliable_only:
             combined = combined.isel(neuroid=np.flatnonzero(combined["ceiling"].values > threshold))
@@ -40,23 +41,35 @@ class PreferredLayer(Analysis):
         preferred = preferred_layers(combined["ev"].values)
         region = combined["region"].values
         regions = regions_in_order(region)
-        counts = np.asarray([[int(((region == r) & (preferred == k)).sum()) for k in range(len(layers))]
-                             for r in regions])
-        best_ev = np.where(preferred >= 0, combined["ev"].values[np.arange(preferred.size), np.maximum(preferred, 0)],
-                           np.nan)
-        dataset = xr.Dataset({
-            "preferred_layer": (("neuroid",), np.asarray([layers[k] if k >= 0 else NO_LAYER for k in preferred])),
-            "preferred_ev": (("neuroid",), best_ev),
-            "count": (("region", "layer"), counts),
-        }, coords={"neuroid_id": ("neuroid", combined["neuroid_id"].values),
-                   "neuroid_region": ("neuroid", region), "region": regions, "layer": layers})
+        counts = np.asarray(
+            [[int(((region == r) & (preferred == k)).sum()) for k in range(len(layers))] for r in regions]
+        )
+        best_ev = np.where(
+            preferred >= 0, combined["ev"].values[np.arange(preferred.size), np.maximum(preferred, 0)], np.nan
+        )
+        dataset = xr.Dataset(
+            {
+                "preferred_layer": (("neuroid",), np.asarray([layers[k] if k >= 0 else NO_LAYER for k in preferred])),
+                "preferred_ev": (("neuroid",), best_ev),
+                "count": (("region", "layer"), counts),
+            },
+            coords={
+                "neuroid_id": ("neuroid", combined["neuroid_id"].values),
+                "neuroid_region": ("neuroid", region),
+                "region": regions,
+                "layer": layers,
+            },
+        )
         dataset.attrs.update({k: combined.attrs[k] for k in ("model", "benchmarks", "readout")})
         dataset.attrs["reliable_only"] = int(reliable_only)
         numbers = summary_numbers(combined, threshold)
         figure = plot(counts, regions, layers, combined)
-        markdown = ("Preferred layer = the layer with the neuroid's highest held-out EV"
-                    + (f" (reliable neuroids only, ceiling > {threshold})" if reliable_only else "")
-                    + ".\n\n" + summary_table(numbers))
+        markdown = (
+            "Preferred layer = the layer with the neuroid's highest held-out EV"
+            + (f" (reliable neuroids only, ceiling > {threshold})" if reliable_only else "")
+            + ".\n\n"
+            + summary_table(numbers)
+        )
         return AnalysisResult(self.name, dataset, {"preferred_layer": figure}, numbers, markdown)
 
 
@@ -67,12 +80,21 @@ def plot(counts: np.ndarray, regions: list[str], layers: list[str], combined: xr
     width = 0.8 / max(len(regions), 1)
     for k, name in enumerate(regions):
         total = max(int(counts[k].sum()), 1)
-        ax.bar(x + (k - (len(regions) - 1) / 2) * width, counts[k] / total, width=width, color=palette[name],
-               label=f"{name} (n = {int(counts[k].sum())})")
+        ax.bar(
+            x + (k - (len(regions) - 1) / 2) * width,
+            counts[k] / total,
+            width=width,
+            color=palette[name],
+            label=f"{name} (n = {int(counts[k].sum())})",
+        )
     ax.set_xticks(x, layers, rotation=45, ha="right")
-    style_axes(ax, "Preferred layer per neuroid (layer of highest held-out EV)\n"
-               + subtitle(combined.attrs["model"], json.loads(combined.attrs["benchmarks"]), combined.attrs["readout"]),
-               "model layer", "fraction of the region's neuroids")
+    style_axes(
+        ax,
+        "Preferred layer per neuroid (layer of highest held-out EV)\n"
+        + subtitle(combined.attrs["model"], json.loads(combined.attrs["benchmarks"]), combined.attrs["readout"]),
+        "model layer",
+        "fraction of the region's neuroids",
+    )
     ax.legend(frameon=False, fontsize=8, title="region")
     figure.tight_layout()
     return figure

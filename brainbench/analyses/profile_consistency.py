@@ -34,8 +34,9 @@ from brainbench.analyses.stats import pair_values, permutation_test, profile_cor
 R_LABEL = "Pearson r between two neuroids' layer profiles"
 
 
-def defined_profiles(combined: xr.Dataset, metric: str = "ev", reliable_only: bool = False,
-                     threshold: float = RELIABILITY_THRESHOLD) -> tuple[xr.Dataset, np.ndarray, int]:
+def defined_profiles(
+    combined: xr.Dataset, metric: str = "ev", reliable_only: bool = False, threshold: float = RELIABILITY_THRESHOLD
+) -> tuple[xr.Dataset, np.ndarray, int]:
     """Neuroids whose profile correlation is defined, and their ``(n, n)`` correlation matrix.
 
     A profile with a NaN layer or no variation across layers has no correlation and is
@@ -56,17 +57,28 @@ def defined_profiles(combined: xr.Dataset, metric: str = "ev", reliable_only: bo
 
 class ProfileConsistency(Analysis):
     name = "profile-consistency"
-    description = ("Correlations between neuroids' layer profiles within and between regions (paper fig. 9), "
-                   "with a permutation test of within > between.")
+    description = (
+        "Correlations between neuroids' layer profiles within and between regions (paper fig. 9), "
+        "with a permutation test of within > between."
+    )
 
-    def run(self, scores: list[xr.Dataset], metric: str | None = None, n_permutations: int = 1000, seed: int = 0,
-            reliable_only: bool = False, threshold: float = RELIABILITY_THRESHOLD) -> AnalysisResult:
+    def run(
+        self,
+        scores: list[xr.Dataset],
+        metric: str | None = None,
+        n_permutations: int = 1000,
+        seed: int = 0,
+        reliable_only: bool = False,
+        threshold: float = RELIABILITY_THRESHOLD,
+    ) -> AnalysisResult:
         combined = combine_scores(scores, metric=metric)
         metric = str(combined.attrs["metric"])  # the declared per-layer score unless one is asked for
         kept, corr, dropped = defined_profiles(combined, metric, reliable_only, threshold)
         if kept.sizes["neuroid"] < 3:
-            raise AnalysisError(f"only {kept.sizes['neuroid']} neuroids have a defined layer profile; "
-                                "profile-consistency needs at least 3 (score more layers or neuroids).")
+            raise AnalysisError(
+                f"only {kept.sizes['neuroid']} neuroids have a defined layer profile; "
+                "profile-consistency needs at least 3 (score more layers or neuroids)."
+            )
         region = kept["region"].values
         regions = regions_in_order(region)
         n_regions = len(regions)
@@ -80,37 +92,64 @@ class ProfileConsistency(Analysis):
                     pair_stats[:, a, b] = [values.mean(), np.median(values), values.size, (values > 0).mean()]
                 else:
                     pair_stats[2, a, b] = 0
-        test: dict[str, Any] = {"n_permutations": n_permutations, "statistic": "mean within-region r minus "
-                                "mean between-region r over distinct neuroid pairs"}
+        test: dict[str, Any] = {
+            "n_permutations": n_permutations,
+            "statistic": "mean within-region r minus mean between-region r over distinct neuroid pairs",
+        }
         null = np.empty(0)
         if n_regions >= 2 and n_permutations > 0:
             observed, null, p = permutation_test(corr, region, n_permutations, np.random.default_rng(seed))
-            test.update(observed=round(observed, 6), p_value=round(p, 6),
-                        null_mean=round(float(null.mean()), 6), null_sd=round(float(null.std()), 6))
+            test.update(
+                observed=round(observed, 6),
+                p_value=round(p, 6),
+                null_mean=round(float(null.mean()), 6),
+                null_sd=round(float(null.std()), 6),
+            )
         else:
-            test.update(observed=None, p_value=None,
-                        note="the within-vs-between permutation test needs neuroids of at least two regions")
-        coords = {"region": regions, "region_other": regions, "neuroid_id": ("neuroid", kept["neuroid_id"].values),
-                  "neuroid_region": ("neuroid", region),
-                  "neuroid_id_other": ("neuroid_other", kept["neuroid_id"].values)}
-        dataset = xr.Dataset({
-            "correlation": (("neuroid", "neuroid_other"), corr),
-            "pair_mean": (("region", "region_other"), pair_stats[0]),
-            "pair_median": (("region", "region_other"), pair_stats[1]),
-            "pair_count": (("region", "region_other"), pair_stats[2].astype(np.int64)),
-            "pair_fraction_positive": (("region", "region_other"), pair_stats[3]),
-            "null": (("permutation",), null),
-        }, coords=coords)
+            test.update(
+                observed=None,
+                p_value=None,
+                note="the within-vs-between permutation test needs neuroids of at least two regions",
+            )
+        coords = {
+            "region": regions,
+            "region_other": regions,
+            "neuroid_id": ("neuroid", kept["neuroid_id"].values),
+            "neuroid_region": ("neuroid", region),
+            "neuroid_id_other": ("neuroid_other", kept["neuroid_id"].values),
+        }
+        dataset = xr.Dataset(
+            {
+                "correlation": (("neuroid", "neuroid_other"), corr),
+                "pair_mean": (("region", "region_other"), pair_stats[0]),
+                "pair_median": (("region", "region_other"), pair_stats[1]),
+                "pair_count": (("region", "region_other"), pair_stats[2].astype(np.int64)),
+                "pair_fraction_positive": (("region", "region_other"), pair_stats[3]),
+                "null": (("permutation",), null),
+            },
+            coords=coords,
+        )
         dataset["correlation"].attrs["long_name"] = R_LABEL + f" ({metric} at each layer)"
-        dataset.attrs.update({"model": combined.attrs["model"], "benchmarks": combined.attrs["benchmarks"],
-                              "readout": combined.attrs["readout"], "metric": metric, "seed": seed,
-                              "n_dropped_undefined": dropped, "test": json.dumps(test)})
+        dataset.attrs.update(
+            {
+                "model": combined.attrs["model"],
+                "benchmarks": combined.attrs["benchmarks"],
+                "readout": combined.attrs["readout"],
+                "metric": metric,
+                "seed": seed,
+                "n_dropped_undefined": dropped,
+                "test": json.dumps(test),
+            }
+        )
         numbers = summary_numbers(combined, threshold)
         numbers["consistency"] = {
-            "metric": metric, "n_profiles": int(kept.sizes["neuroid"]), "n_dropped": dropped,
+            "metric": metric,
+            "n_profiles": int(kept.sizes["neuroid"]),
+            "n_dropped": dropped,
             "within": {r: _describe(distributions[(r, r)]) for r in regions},
-            "between": {f"{a} x {b}": _describe(distributions[(a, b)])
-                        for i, a in enumerate(regions) for b in regions[i + 1:]},
+            "between": {
+                f"{a} x {b}": _describe(distributions[(a, b)]) for i, a in enumerate(regions) for b in regions[i + 1 :]
+            },
             "permutation_test": test,
         }
         figures = {"profile_consistency": histograms(distributions, regions, combined, metric)}
@@ -123,32 +162,45 @@ class ProfileConsistency(Analysis):
 def _describe(values: np.ndarray) -> dict[str, Any]:
     if values.size == 0:
         return {"n_pairs": 0}
-    return {"n_pairs": int(values.size), "mean": round(float(values.mean()), 6),
-            "median": round(float(np.median(values)), 6), "fraction_positive": round(float((values > 0).mean()), 6)}
+    return {
+        "n_pairs": int(values.size),
+        "mean": round(float(values.mean()), 6),
+        "median": round(float(np.median(values)), 6),
+        "fraction_positive": round(float((values > 0).mean()), 6),
+    }
 
 
 def _markdown(numbers: dict[str, Any], test: dict[str, Any], metric: str) -> str:
     info = numbers["consistency"]
-    lines = [f"Correlation between the layer profiles ({metric} at each layer) of {info['n_profiles']} neuroids "
-             f"({info['n_dropped']} dropped: NaN or flat profile).", "",
-             "| pairs | n pairs | mean r | median r | r > 0 |", "| --- | ---: | ---: | ---: | ---: |"]
+    lines = [
+        f"Correlation between the layer profiles ({metric} at each layer) of {info['n_profiles']} neuroids "
+        f"({info['n_dropped']} dropped: NaN or flat profile).",
+        "",
+        "| pairs | n pairs | mean r | median r | r > 0 |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
     for label, group in (("within", info["within"]), ("between", info["between"])):
         for name, d in group.items():
             if d["n_pairs"]:
-                lines.append(f"| {label} {name} | {d['n_pairs']} | {d['mean']:.3f} | {d['median']:.3f} | "
-                             f"{100 * d['fraction_positive']:.1f}% |")
+                lines.append(
+                    f"| {label} {name} | {d['n_pairs']} | {d['mean']:.3f} | {d['median']:.3f} | "
+                    f"{100 * d['fraction_positive']:.1f}% |"
+                )
     lines.append("")
     if test.get("p_value") is not None:
-        lines.append(f"Permutation test (within > between, {test['n_permutations']} label shuffles): observed "
-                     f"difference {test['observed']:.4f} (null mean {test['null_mean']:.4f}, sd "
-                     f"{test['null_sd']:.4f}), one-sided p = {test['p_value']:.4g}.")
+        lines.append(
+            f"Permutation test (within > between, {test['n_permutations']} label shuffles): observed "
+            f"difference {test['observed']:.4f} (null mean {test['null_mean']:.4f}, sd "
+            f"{test['null_sd']:.4f}), one-sided p = {test['p_value']:.4g}."
+        )
     else:
         lines.append(f"Permutation test: not run; {test['note']}.")
     return "\n".join(lines)
 
 
-def histograms(distributions: dict[tuple[str, str], np.ndarray], regions: list[str], combined: xr.Dataset,
-               metric: str) -> Figure:
+def histograms(
+    distributions: dict[tuple[str, str], np.ndarray], regions: list[str], combined: xr.Dataset, metric: str
+) -> Figure:
     """Lower-triangle grid: within-region histograms on the diagonal, between-region below."""
     palette = region_palette(regions)
     k = len(regions)
@@ -164,8 +216,7 @@ def histograms(distributions: dict[tuple[str, str], np.ndarray], regions: list[s
             values = distributions[(first, second)]
             colour = palette[first] if a == b else "0.45"
             if values.size:
-                ax.hist(values, bins=bins, weights=np.full(values.size, 1.0 / values.size), color=colour,
-                        alpha=0.85)
+                ax.hist(values, bins=bins, weights=np.full(values.size, 1.0 / values.size), color=colour, alpha=0.85)
                 ax.axvline(np.median(values), color="k", linewidth=1, linestyle="--")
             kind = f"within {first}" if a == b else f"{first} x {second}"
             style_axes(ax, f"{kind} ({values.size} pairs)", "", "")
@@ -173,10 +224,12 @@ def histograms(distributions: dict[tuple[str, str], np.ndarray], regions: list[s
     # shared axis labels: per-panel ones collide in a grid
     figure.supxlabel(R_LABEL, fontsize=10)
     figure.supylabel("fraction of the panel's neuroid pairs", fontsize=10)
-    figure.suptitle("Consistency of layer profiles within (diagonal) and between regions\n"
-                    + subtitle(combined.attrs["model"], json.loads(combined.attrs["benchmarks"]),
-                               combined.attrs["readout"])
-                    + f"; profile = {metric} at each layer; dashed: median", fontsize=10)
+    figure.suptitle(
+        "Consistency of layer profiles within (diagonal) and between regions\n"
+        + subtitle(combined.attrs["model"], json.loads(combined.attrs["benchmarks"]), combined.attrs["readout"])
+        + f"; profile = {metric} at each layer; dashed: median",
+        fontsize=10,
+    )
     figure.tight_layout()
     return figure
 
@@ -185,9 +238,13 @@ def null_figure(null: np.ndarray, test: dict[str, Any], combined: xr.Dataset) ->
     figure, ax = new_figure(6.0, 4.0)
     ax.hist(null, bins=40, color="0.6", label=f"shuffled region labels ({null.size})")
     ax.axvline(test["observed"], color="#D55E00", linewidth=2, label=f"observed (p = {test['p_value']:.3g})")
-    style_axes(ax, "Permutation test: are profiles more similar within regions?\n"
-               + subtitle(combined.attrs["model"], json.loads(combined.attrs["benchmarks"]), combined.attrs["readout"]),
-               "mean within-region r minus mean between-region r", "number of permutations")
+    style_axes(
+        ax,
+        "Permutation test: are profiles more similar within regions?\n"
+        + subtitle(combined.attrs["model"], json.loads(combined.attrs["benchmarks"]), combined.attrs["readout"]),
+        "mean within-region r minus mean between-region r",
+        "number of permutations",
+    )
     ax.legend(frameon=False, fontsize=8)
     figure.tight_layout()
     return figure

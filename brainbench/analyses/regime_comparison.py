@@ -34,8 +34,9 @@ PAPER_READOUTS = ("simple", "s1", "s2", "s3", "s4", "sp1")
 
 class RegimeComparison(Analysis):
     name = "regime-comparison"
-    description = ("Held-out EV per readout configuration as violins (fig. 7); default: simple and the paper's "
-                   "s1-s4, sp1.")
+    description = (
+        "Held-out EV per readout configuration as violins (fig. 7); default: simple and the paper's s1-s4, sp1."
+    )
     multi_readout = True
 
     def default_readouts(self, available: list[str]) -> list[str]:
@@ -51,17 +52,30 @@ class RegimeComparison(Analysis):
         ids = first["neuroid_id"].values
         for name, c in combined.items():
             if list(c["neuroid_id"].values) != list(ids):
-                raise AnalysisError(f"readout {name!r} was scored on other neuroids than {readouts[0]!r}; "
-                                    "compare readouts on the same benchmarks.")
+                raise AnalysisError(
+                    f"readout {name!r} was scored on other neuroids than {readouts[0]!r}; "
+                    "compare readouts on the same benchmarks."
+                )
         ev = np.stack([headline_values(combined[r], "ev") for r in readouts])
-        best = np.asarray([str(combined[r]["headline_layer"].values[0]) if len(by_readout[r]) == 1 else "per benchmark"
-                           for r in readouts])
-        dataset = xr.Dataset({
-            "headline_ev": (("readout", "neuroid"), ev),
-            "ev": (("readout", "neuroid", "layer"), np.stack([combined[r]["ev"].values for r in readouts])),
-            "headline_layer": (("readout",), best),
-        }, coords={"readout": readouts, "layer": first["layer"].values,
-                   "neuroid_id": ("neuroid", ids), "region": ("neuroid", first["region"].values)})
+        best = np.asarray(
+            [
+                str(combined[r]["headline_layer"].values[0]) if len(by_readout[r]) == 1 else "per benchmark"
+                for r in readouts
+            ]
+        )
+        dataset = xr.Dataset(
+            {
+                "headline_ev": (("readout", "neuroid"), ev),
+                "ev": (("readout", "neuroid", "layer"), np.stack([combined[r]["ev"].values for r in readouts])),
+                "headline_layer": (("readout",), best),
+            },
+            coords={
+                "readout": readouts,
+                "layer": first["layer"].values,
+                "neuroid_id": ("neuroid", ids),
+                "region": ("neuroid", first["region"].values),
+            },
+        )
         dataset.attrs.update({"model": first.attrs["model"], "benchmarks": first.attrs["benchmarks"]})
         numbers: dict[str, Any] = {"readouts": {}}
         rows = ["| readout | median EV | max EV | EV > 0 | headline layer |", "| --- | ---: | ---: | ---: | --- |"]
@@ -70,11 +84,17 @@ class RegimeComparison(Analysis):
             median = float(np.median(values)) if values.size else None
             top = float(values.max()) if values.size else None
             positive = float((values > 0).mean()) if values.size else None
-            numbers["readouts"][name] = {"median_ev": median, "max_ev": top, "fraction_ev_positive": positive,
-                                         "headline_layer": str(best[k]),
-                                         "summary": summary_numbers(combined[name], threshold)}
-            rows.append(f"| {name} | {_f(median)} | {_f(top)} | "
-                        f"{_f(None if positive is None else 100 * positive, '.1f')}% | {best[k]} |")
+            numbers["readouts"][name] = {
+                "median_ev": median,
+                "max_ev": top,
+                "fraction_ev_positive": positive,
+                "headline_layer": str(best[k]),
+                "summary": summary_numbers(combined[name], threshold),
+            }
+            rows.append(
+                f"| {name} | {_f(median)} | {_f(top)} | "
+                f"{_f(None if positive is None else 100 * positive, '.1f')}% | {best[k]} |"
+            )
         if len(readouts) == 1:
             rows.append("\nOnly one readout was scored; register or pass more with --readout to compare.")
         markdown = "Held-out EV per readout configuration at each readout's headline layer.\n\n" + "\n".join(rows)
@@ -111,9 +131,13 @@ def plot(ev: np.ndarray, readouts: list[str], combined: xr.Dataset) -> Figure:
         ax.plot([], [], color=palette[name], linewidth=6, alpha=0.55, label=name)
     ax.axhline(0.0, color="0.3", linewidth=0.8, linestyle="--")
     ax.set_xticks(range(len(readouts)), readouts)
-    style_axes(ax, "Held-out EV per readout configuration (headline layer of each)\n"
-               f"{combined.attrs['model']} on {', '.join(json.loads(combined.attrs['benchmarks']))}",
-               "readout configuration", EV_LABEL)
+    style_axes(
+        ax,
+        "Held-out EV per readout configuration (headline layer of each)\n"
+        f"{combined.attrs['model']} on {', '.join(json.loads(combined.attrs['benchmarks']))}",
+        "readout configuration",
+        EV_LABEL,
+    )
     ax.legend(frameon=False, fontsize=8, title="region")
     figure.tight_layout()
     return figure

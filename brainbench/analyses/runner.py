@@ -38,11 +38,22 @@ def run_analysis(analysis: Analysis, scores: list[xr.Dataset], params: dict[str,
     return analysis.run(scores, **params)
 
 
-def analyze(analysis_id: str, model: Any, benchmarks: list[Any], *, readouts: list[str] | None = None,
-            layers: list[str] | None = None, params: dict[str, Any] | None = None,
-            out: str | os.PathLike | None = None, seed: int = 0, device: str = "auto", progress: bool = True,
-            use_cache: bool = True, registry: Registry | None = None,
-            store: str | os.PathLike | None = None) -> AnalysisResult:
+def analyze(
+    analysis_id: str,
+    model: Any,
+    benchmarks: list[Any],
+    *,
+    readouts: list[str] | None = None,
+    layers: list[str] | None = None,
+    params: dict[str, Any] | None = None,
+    out: str | os.PathLike | None = None,
+    seed: int = 0,
+    device: str = "auto",
+    progress: bool = True,
+    use_cache: bool = True,
+    registry: Registry | None = None,
+    store: str | os.PathLike | None = None,
+) -> AnalysisResult:
     """Score ``model`` on every benchmark (and readout), run an analysis, optionally write it.
 
     Scores come from the results store when their content key is there (a run of
@@ -74,8 +85,10 @@ def analyze(analysis_id: str, model: Any, benchmarks: list[Any], *, readouts: li
         readout_list = [*chosen] if chosen else [None]
     else:
         if readouts and len(readouts) > 1:
-            raise AnalysisError(f"analysis {analysis_id!r} uses one readout; pass a single --readout "
-                                "(regime-comparison compares several).")
+            raise AnalysisError(
+                f"analysis {analysis_id!r} uses one readout; pass a single --readout "
+                "(regime-comparison compares several)."
+            )
         readout_list = [readouts[0] if readouts else None]
     for readout in readout_list:
         if readout is not None:
@@ -83,10 +96,21 @@ def analyze(analysis_id: str, model: Any, benchmarks: list[Any], *, readouts: li
     passes = [(b, r) for r in readout_list for b in benches]
     model_id = model if isinstance(model, str) else model.identifier
     scores = []
-    for bench, readout in tqdm(passes, desc=f"{analysis_id}: {model_id} x benchmark passes", unit="pass",
-                               disable=not progress):
-        dataset = scored(model, bench, store=store, readout=readout, layers=layers, seed=seed, device=device,
-                         use_cache=use_cache, progress=progress, registry=registry)
+    for bench, readout in tqdm(
+        passes, desc=f"{analysis_id}: {model_id} x benchmark passes", unit="pass", disable=not progress
+    ):
+        dataset = scored(
+            model,
+            bench,
+            store=store,
+            readout=readout,
+            layers=layers,
+            seed=seed,
+            device=device,
+            use_cache=use_cache,
+            progress=progress,
+            registry=registry,
+        )
         if "region" not in dataset.coords:
             dataset.attrs["region"] = bench.entry.region or bench.identifier
         scores.append(dataset)

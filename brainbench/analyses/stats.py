@@ -10,8 +10,9 @@ from collections.abc import Callable
 import numpy as np
 
 
-def stimulus_bootstrap_ev(prediction: np.ndarray, target: np.ndarray, counts: np.ndarray,
-                          debias: bool = False) -> np.ndarray:
+def stimulus_bootstrap_ev(
+    prediction: np.ndarray, target: np.ndarray, counts: np.ndarray, debias: bool = False
+) -> np.ndarray:
     """Held-out EV recomputed on resampled stimuli, without copying the data per resample.
 
     A bootstrap sample of stimuli is a vector of counts ``w`` (how often each stimulus was
@@ -50,8 +51,9 @@ def multinomial_counts(n_items: int, n_boot: int, rng: np.random.Generator) -> n
     return rng.multinomial(n_items, np.full(n_items, 1.0 / n_items), size=n_boot)
 
 
-def bootstrap_rows(values: np.ndarray, statistic: Callable[[np.ndarray], np.ndarray], n_boot: int,
-                   rng: np.random.Generator) -> np.ndarray:
+def bootstrap_rows(
+    values: np.ndarray, statistic: Callable[[np.ndarray], np.ndarray], n_boot: int, rng: np.random.Generator
+) -> np.ndarray:
     """Statistic of row-resampled ``values``.
 
     Args:
@@ -129,8 +131,9 @@ def _within_minus_between_batch(corr: np.ndarray, label_sets: np.ndarray) -> np.
     return out
 
 
-def permutation_test(corr: np.ndarray, labels: np.ndarray, n_permutations: int,
-                     rng: np.random.Generator) -> tuple[float, np.ndarray, float]:
+def permutation_test(
+    corr: np.ndarray, labels: np.ndarray, n_permutations: int, rng: np.random.Generator
+) -> tuple[float, np.ndarray, float]:
     """Are layer profiles more similar within regions than between them?
 
     Statistic: :func:`within_minus_between`. Null: region labels shuffled across neuroids

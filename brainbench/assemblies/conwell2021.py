@@ -69,13 +69,27 @@ CITATION = (
 #: Bump when the built assembly changes for the same files.
 READER_VERSION = 1
 
-RDMS = RemoteFile(DATASET, "neural_data/rdms_reliable.pkl", f"{BASE_URL}/neural_data/rdms_reliable.pkl",
-                  "sha256:4008746e62c7e687c7ad81d2db6828eafd85277d99c3b8efb67278eb3b608f12", 2_380_220)
-CEILINGS = RemoteFile(DATASET, "neural_data/rdms_noise_ceiling.csv", f"{BASE_URL}/neural_data/rdms_noise_ceiling.csv",
-                      "sha256:967f6478c7ed33228dd21cf98fd44a735dcc6d7cd661b8054055c921bfd75a0c", 1_134)
-SCENES = RemoteFile(SCENES_DATASET, "Allen_data_170513/all_input_scenes_118_961.npy",
-                    f"{SCENES_URL}/Allen_data_170513/all_input_scenes_118_961.npy",
-                    "sha256:0d40bbf7490200a0f833c8ca942773c60e72959c32a9810baeae73972ac73ea2", 907_264)
+RDMS = RemoteFile(
+    DATASET,
+    "neural_data/rdms_reliable.pkl",
+    f"{BASE_URL}/neural_data/rdms_reliable.pkl",
+    "sha256:4008746e62c7e687c7ad81d2db6828eafd85277d99c3b8efb67278eb3b608f12",
+    2_380_220,
+)
+CEILINGS = RemoteFile(
+    DATASET,
+    "neural_data/rdms_noise_ceiling.csv",
+    f"{BASE_URL}/neural_data/rdms_noise_ceiling.csv",
+    "sha256:967f6478c7ed33228dd21cf98fd44a735dcc6d7cd661b8054055c921bfd75a0c",
+    1_134,
+)
+SCENES = RemoteFile(
+    SCENES_DATASET,
+    "Allen_data_170513/all_input_scenes_118_961.npy",
+    f"{SCENES_URL}/Allen_data_170513/all_input_scenes_118_961.npy",
+    "sha256:0d40bbf7490200a0f833c8ca942773c60e72959c32a9810baeae73972ac73ea2",
+    907_264,
+)
 
 AREAS = ("VISp", "VISl", "VISal", "VISam", "VISpm", "VISrl")
 LAYER_NAMES = {"layer23": "L2/3", "layer4": "L4", "layer5": "L5", "layer6": "L6"}
@@ -102,14 +116,18 @@ class NumpyOnlyUnpickler(pickle.Unpickler):
     """
 
     ALLOWED = {
-        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy", "ndarray"), ("numpy", "dtype"),
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
     }
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) not in self.ALLOWED:
-            raise AssemblyError(f"the pickle asks for {module}.{name}, which is not one of numpy's "
-                                "array-reconstruction globals, so it is refused unread.")
+            raise AssemblyError(
+                f"the pickle asks for {module}.{name}, which is not one of numpy's "
+                "array-reconstruction globals, so it is refused unread."
+            )
         if name == "_reconstruct":
             return _numpy_multiarray()._reconstruct
         return getattr(np, name)
@@ -199,8 +217,13 @@ class AlignmentEvidence:
     passed: bool
 
 
-def check_alignment(similarities: dict[tuple[str, str], np.ndarray], scenes: np.ndarray, layer: str = "layer23",
-                    n_permutations: int = 1000, seed: int = 0) -> AlignmentEvidence:
+def check_alignment(
+    similarities: dict[tuple[str, str], np.ndarray],
+    scenes: np.ndarray,
+    layer: str = "layer23",
+    n_permutations: int = 1000,
+    seed: int = 0,
+) -> AlignmentEvidence:
     """Test the declared row order of the neural matrices against the scenes themselves.
 
     The pixel correlation RDM of the 31 x 31 scenes is a weak but real predictor of a
@@ -241,16 +264,28 @@ def check_alignment(similarities: dict[tuple[str, str], np.ndarray], scenes: np.
     p_blank = (1 + int((null >= blank_first_r).sum())) / (1 + n_permutations)
     passed = p_declared <= ALIGNMENT_MAX_P and declared_r - blank_first_r >= ALIGNMENT_MIN_MARGIN
     return AlignmentEvidence(
-        sites=[f"{a}-{lay}" for a, lay in keys], declared_r=round(declared_r, 6), blank_first_r=round(blank_first_r, 6),
-        null_mean=round(float(null.mean()), 6), null_sd=round(float(null.std()), 6), p_declared=p_declared,
-        p_blank_first=p_blank, n_permutations=n_permutations, seed=seed,
-        image_rdm=f"1 - Pearson r between the {SCENE_SIDE} x {SCENE_SIDE} scenes' pixels", passed=passed)
+        sites=[f"{a}-{lay}" for a, lay in keys],
+        declared_r=round(declared_r, 6),
+        blank_first_r=round(blank_first_r, 6),
+        null_mean=round(float(null.mean()), 6),
+        null_sd=round(float(null.std()), 6),
+        p_declared=p_declared,
+        p_blank_first=p_blank,
+        n_permutations=n_permutations,
+        seed=seed,
+        image_rdm=f"1 - Pearson r between the {SCENE_SIDE} x {SCENE_SIDE} scenes' pixels",
+        passed=passed,
+    )
 
 
 # ------------------------------------------------------------------ the assembly
-def build_rdm_assembly(similarities: dict[tuple[str, str], np.ndarray],
-                       ceilings: dict[tuple[str, str], tuple[float, float]], scenes: np.ndarray,
-                       n_permutations: int = 1000, seed: int = 0) -> xr.DataArray:
+def build_rdm_assembly(
+    similarities: dict[tuple[str, str], np.ndarray],
+    ceilings: dict[tuple[str, str], tuple[float, float]],
+    scenes: np.ndarray,
+    n_permutations: int = 1000,
+    seed: int = 0,
+) -> xr.DataArray:
     """The RDM assembly ``(site=21, stimulus=118, stimulus_b=118)`` of dissimilarities.
 
     Raises:
@@ -261,12 +296,14 @@ def build_rdm_assembly(similarities: dict[tuple[str, str], np.ndarray],
         raise AssemblyError(
             f"the neural RDMs do not match the scenes in the declared order (blank last): mean r with the pixel "
             f"RDM {evidence.declared_r:.3f} (permutation p = {evidence.p_declared:.3g}) against "
-            f"{evidence.blank_first_r:.3f} with the blank first, so the data are refused; check the files' versions.")
+            f"{evidence.blank_first_r:.3f} with the blank first, so the data are refused; check the files' versions."
+        )
     keys = sorted(similarities, key=lambda k: (AREAS.index(k[0]) if k[0] in AREAS else len(AREAS), k[1]))
     missing = [f"{a}/{lay}" for a, lay in keys if (a, lay) not in ceilings]
     if missing:
-        raise AssemblyError(f"the noise-ceiling file has no row for {missing[0]}; "
-                            "both files must come from one commit.")
+        raise AssemblyError(
+            f"the noise-ceiling file has no row for {missing[0]}; both files must come from one commit."
+        )
     rdms = np.stack([similarity_to_rdm(similarities[k])[:N_SCENES, :N_SCENES] for k in keys])
     rdms[:, np.arange(N_SCENES), np.arange(N_SCENES)] = 0.0  # 1 - 1, without rounding residue
     return make_rdm_assembly(
@@ -285,10 +322,10 @@ def build_rdm_assembly(similarities: dict[tuple[str, str], np.ndarray],
         },
         attrs={
             "rdm": "1 - Pearson r between trial-averaged population responses (the source's similarity matrices, "
-                   "converted); the blank (last row and column) dropped",
+            "converted); the blank (last row and column) dropped",
             "n_cells": "not in the source files (the pickle holds only the matrices)",
             "ceiling_definition": "split-half reliability of each site's matrix as published beside it "
-                                  "(rdms_noise_ceiling.csv: mean and sem over the authors' random halvings)",
+            "(rdms_noise_ceiling.csv: mean and sem over the authors' random halvings)",
             "alignment_check": json.dumps(asdict(evidence)),
             "source_commit": COMMIT,
             "scenes_commit": SCENES_COMMIT,
@@ -301,7 +338,7 @@ def scene_images(path: str | Path) -> np.ndarray:
     """``(118, 31, 31)`` uint8 scenes of the 31 x 31 file, in the file's order."""
     scenes = load_npy(path)
     if scenes.shape != (N_SCENES, SCENE_SIDE * SCENE_SIDE):
-        raise AssemblyError(f"{path} has shape {scenes.shape}; expected ({N_SCENES}, {SCENE_SIDE ** 2}).")
+        raise AssemblyError(f"{path} has shape {scenes.shape}; expected ({N_SCENES}, {SCENE_SIDE**2}).")
     if scenes.min() < 0 or scenes.max() > 255:
         raise AssemblyError(f"{path} has pixels outside 0-255.")
     return np.rint(scenes).astype(np.uint8).reshape(N_SCENES, SCENE_SIDE, SCENE_SIDE)
@@ -321,16 +358,24 @@ class Conwell2021(AssemblySource):
 
     def load(self, progress: bool = True) -> LoadedAssembly:
         images = scene_images(fetch(SCENES, progress))
-        stimuli = StimulusSet.from_arrays(list(images), ids=SCENE_IDS, identifier=self.identifier,
-                                          metadata={"scene_index": list(range(N_SCENES))})
-        key = content_key(rdms=RDMS.known_hash, ceilings=CEILINGS.known_hash, scenes=SCENES.known_hash,
-                          reader=READER_VERSION, n_permutations=self.n_permutations, seed=self.seed)
+        stimuli = StimulusSet.from_arrays(
+            list(images), ids=SCENE_IDS, identifier=self.identifier, metadata={"scene_index": list(range(N_SCENES))}
+        )
+        key = content_key(
+            rdms=RDMS.known_hash,
+            ceilings=CEILINGS.known_hash,
+            scenes=SCENES.known_hash,
+            reader=READER_VERSION,
+            n_permutations=self.n_permutations,
+            seed=self.seed,
+        )
 
         def build() -> xr.DataArray:
             similarities = read_similarities(fetch(RDMS, progress))
             ceilings = read_ceilings(fetch(CEILINGS, progress))
-            return build_rdm_assembly(similarities, ceilings, images.reshape(N_SCENES, -1), self.n_permutations,
-                                      self.seed)
+            return build_rdm_assembly(
+                similarities, ceilings, images.reshape(N_SCENES, -1), self.n_permutations, self.seed
+            )
 
         return LoadedAssembly(cached_build(self.identifier, key, build), stimuli)
 

@@ -33,6 +33,7 @@ CITATION = (
 )
 READER_VERSION = 1
 
+
 class _Session(TypedDict):
     images: tuple[str, str, int]  # (path, sha256, size in bytes)
     responses: tuple[str, str, int]
@@ -41,10 +42,16 @@ class _Session(TypedDict):
 
 SESSIONS: dict[str, _Session] = {
     "210325": {
-        "images": ("images/images_210325.zip",
-                   "992774eca3508a2ad01accb1a31f5f3e3d90248c49f4eec314f2a915a263e454", 1841475),
-        "responses": ("responses_raw/responses_210325.npy",
-                      "4008dbbf31a47d9b1b8d8da609f4a7a3433c7071f0e45c611c220b217dd75b76", 2560128),
+        "images": (
+            "images/images_210325.zip",
+            "992774eca3508a2ad01accb1a31f5f3e3d90248c49f4eec314f2a915a263e454",
+            1841475,
+        ),
+        "responses": (
+            "responses_raw/responses_210325.npy",
+            "4008dbbf31a47d9b1b8d8da609f4a7a3433c7071f0e45c611c220b217dd75b76",
+            2560128,
+        ),
         "subject": "PE",
     },
 }
@@ -79,8 +86,7 @@ class Cowley2023(AssemblySource):
             raise AssemblyError(f"{archive} lacks {len(missing)} images, e.g. {missing[0]}.")
         stimuli = StimulusSet.from_files([folder / m for m in members], identifier=self.identifier)
 
-        key = content_key(responses=self._responses.known_hash, images=self._images.known_hash,
-                          reader=READER_VERSION)
+        key = content_key(responses=self._responses.known_hash, images=self._images.known_hash, reader=READER_VERSION)
         assembly = cached_build(self.identifier, key, lambda: self._build(stimuli.ids, progress))
         return LoadedAssembly(assembly, stimuli)
 

@@ -83,23 +83,18 @@ def read_stimulus_csv(path: str | Path) -> tuple[pd.DataFrame, str]:
     table = pd.read_csv(path)
     id_column = next((c for c in ID_COLUMNS if c in table.columns), None)
     if id_column is None:
-        raise AssemblyError(
-            f"{path} has no stimulus_id or image_id column; it is not a brainio stimulus CSV."
-        )
+        raise AssemblyError(f"{path} has no stimulus_id or image_id column; it is not a brainio stimulus CSV.")
     if "filename" not in table.columns:
         raise AssemblyError(f"{path} has no 'filename' column naming each image inside the zip.")
     table[id_column] = table[id_column].astype(str)
     duplicated = table[id_column][table[id_column].duplicated()]
     if len(duplicated):
-        raise AssemblyError(
-            f"{path}: {id_column} {duplicated.iloc[0]!r} appears in more than one row."
-        )
+        raise AssemblyError(f"{path}: {id_column} {duplicated.iloc[0]!r} appears in more than one row.")
     return table, id_column
 
 
 def _main_variable(dataset: xr.Dataset, path: Path) -> xr.DataArray:
-    candidates = [name for name, var in dataset.data_vars.items()
-                  if {"presentation", "neuroid"} <= set(var.dims)]
+    candidates = [name for name, var in dataset.data_vars.items() if {"presentation", "neuroid"} <= set(var.dims)]
     if len(candidates) != 1:
         raise AssemblyError(
             f"{path} is not a brainio neural assembly: expected one variable over presentation x "
@@ -124,17 +119,16 @@ def _variables_along(dataset: xr.Dataset, dim: str, skip: str) -> dict[str, np.n
 
 def _time_window(dataset: xr.Dataset, n_bins: int, path: Path) -> tuple[float, float]:
     if n_bins != 1:
-        raise AssemblyError(
-            f"{path} has {n_bins} time bins; this reader expects the single 70-170 ms bin."
-        )
+        raise AssemblyError(f"{path} has {n_bins} time bins; this reader expects the single 70-170 ms bin.")
     try:
         return float(dataset["time_bin_start"].values[0]), float(dataset["time_bin_end"].values[0])
     except KeyError:
         return float("nan"), float("nan")
 
 
-def convert_brainio(nc_path: str | Path, table: pd.DataFrame, id_column: str, *,
-                    identifier: str = IDENTIFIER) -> xr.DataArray:
+def convert_brainio(
+    nc_path: str | Path, table: pd.DataFrame, id_column: str, *, identifier: str = IDENTIFIER
+) -> xr.DataArray:
     """Convert a brainio assembly file plus its stimulus table into a trial NeuralAssembly.
 
     Args:
@@ -193,8 +187,9 @@ def convert_brainio(nc_path: str | Path, table: pd.DataFrame, id_column: str, *,
     trials = np.full((n_reps, len(rows), values.shape[1]), np.nan)
     trials[trial, sorted_stim] = values[order]
 
-    stimulus_coords = {("image_file" if c == "filename" else c): rows[c].to_numpy()
-                       for c in rows.columns if c != id_column}
+    stimulus_coords = {
+        ("image_file" if c == "filename" else c): rows[c].to_numpy() for c in rows.columns if c != id_column
+    }
     dropped = []
     for name, column in presentation.items():
         per_stimulus, constant = _per_stimulus(column, stimulus_index, len(rows))
@@ -204,8 +199,7 @@ def convert_brainio(nc_path: str | Path, table: pd.DataFrame, id_column: str, *,
         if name in stimulus_coords:
             if name not in CHECKED_COLUMNS:
                 continue  # other shared columns: the CSV's value is kept
-            _check_agrees(name, per_stimulus, stimulus_coords[name], rows[id_column].to_numpy(),
-                          nc_path)
+            _check_agrees(name, per_stimulus, stimulus_coords[name], rows[id_column].to_numpy(), nc_path)
         else:
             stimulus_coords[name] = per_stimulus
 
@@ -233,8 +227,7 @@ def convert_brainio(nc_path: str | Path, table: pd.DataFrame, id_column: str, *,
     )
 
 
-def _per_stimulus(column: np.ndarray, stimulus_index: np.ndarray,
-                  n: int) -> tuple[np.ndarray, bool]:
+def _per_stimulus(column: np.ndarray, stimulus_index: np.ndarray, n: int) -> tuple[np.ndarray, bool]:
     """A presentation variable's value per stimulus, and whether it is constant per stimulus."""
     first = np.full(n, -1)
     first[stimulus_index[::-1]] = np.arange(len(stimulus_index))[::-1]
@@ -245,8 +238,7 @@ def _per_stimulus(column: np.ndarray, stimulus_index: np.ndarray,
     return per_stimulus, bool(np.all(same))
 
 
-def _check_agrees(name: str, from_nc: np.ndarray, from_csv: np.ndarray, ids: np.ndarray,
-                  path: Path) -> None:
+def _check_agrees(name: str, from_nc: np.ndarray, from_csv: np.ndarray, ids: np.ndarray, path: Path) -> None:
     left = pd.Series(from_nc).astype(str).to_numpy()
     right = pd.Series(from_csv).astype(str).to_numpy()
     if from_nc.dtype.kind in "iuf" and np.asarray(from_csv).dtype.kind in "iuf":
@@ -286,8 +278,7 @@ class MajajHong2015(AssemblySource):
         folder = home() / "extracted" / DATASET / f"stimulus_hvm-public_{SHA1[ZIP_FILE][:12]}"
         folder = extract_zip(fetch(archive, progress), folder)
         key = content_key(assembly=nc.known_hash, csv=csv.known_hash, reader=READER_VERSION)
-        assembly = cached_build(IDENTIFIER, key,
-                                lambda: convert_brainio(fetch(nc, progress), table, id_column))
+        assembly = cached_build(IDENTIFIER, key, lambda: convert_brainio(fetch(nc, progress), table, id_column))
         if self.region is not None:
             keep = np.flatnonzero(assembly["region"].values == self.region)
             assembly = assembly.isel(neuroid=keep)
@@ -298,8 +289,7 @@ class MajajHong2015(AssemblySource):
                 f"{archive.path} lacks {len(missing)} images named in {csv.path}, e.g. "
                 f"{missing[0].name}; delete {folder} and the cached zip, then load again."
             )
-        stimuli = StimulusSet.from_files(files, ids=list(assembly["stimulus_id"].values),
-                                         identifier="hvm-public")
+        stimuli = StimulusSet.from_files(files, ids=list(assembly["stimulus_id"].values), identifier="hvm-public")
         return LoadedAssembly(assembly, stimuli)
 
 

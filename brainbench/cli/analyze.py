@@ -38,22 +38,33 @@ def _split_list(values: list[str] | None) -> list[str] | None:
 def analyze_command(
     analysis: Annotated[str | None, typer.Argument(help="analysis id (see --list)", show_default=False)] = None,
     model: Annotated[str | None, typer.Argument(help="model id, e.g. alexnet-untrained", show_default=False)] = None,
-    benchmarks: Annotated[list[str] | None, typer.Argument(
-        help="one or more benchmark ids or aliases; their neuroids are pooled, keeping each one's region",
-        show_default=False)] = None,
+    benchmarks: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="one or more benchmark ids or aliases; their neuroids are pooled, keeping each one's region",
+            show_default=False,
+        ),
+    ] = None,
     list_analyses: Annotated[bool, typer.Option("--list", help="list the registered analyses and exit")] = False,
-    readout: Annotated[list[str] | None, typer.Option(
-        "--readout", help="readout id (repeat or comma-separate to compare several in regime-comparison)")] = None,
+    readout: Annotated[
+        list[str] | None,
+        typer.Option("--readout", help="readout id (repeat or comma-separate to compare several in regime-comparison)"),
+    ] = None,
     out: Annotated[Path | None, typer.Option(help="folder for netCDF data, PNG+SVG figures and summary.md")] = None,
     layers: Annotated[str | None, typer.Option(help="comma-separated layers (default: all)")] = None,
-    param: Annotated[list[str] | None, typer.Option(
-        "--param", help="analysis parameter key=value, e.g. n_boot=200 (repeatable)")] = None,
+    param: Annotated[
+        list[str] | None, typer.Option("--param", help="analysis parameter key=value, e.g. n_boot=200 (repeatable)")
+    ] = None,
     seed: Annotated[int, typer.Option(help="seed of splits, bootstraps and permutations")] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda")] = "auto",
     no_cache: Annotated[bool, typer.Option("--no-cache", help="recompute scores and activations")] = False,
-    store: Annotated[str | None, typer.Option(
-        help="results store the scores are read from and recorded in (default $BRAINBENCH_STORE or "
-             "$BRAINBENCH_HOME/results.sqlite)")] = None,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            help="results store the scores are read from and recorded in (default $BRAINBENCH_STORE or "
+            "$BRAINBENCH_HOME/results.sqlite)"
+        ),
+    ] = None,
 ) -> None:
     """Run an analysis of MODEL over one or more BENCHMARKs and write data, figures and a summary."""
     from brainbench.registry import get_registry
@@ -71,8 +82,10 @@ def analyze_command(
         Console().print(table)
         return
     if not analysis or not model or not benchmarks:
-        raise BrainbenchError("usage: brainbench analyze ANALYSIS MODEL BENCHMARK [BENCHMARK ...] [--out DIR]; "
-                              "see brainbench analyze --list for the analyses.")
+        raise BrainbenchError(
+            "usage: brainbench analyze ANALYSIS MODEL BENCHMARK [BENCHMARK ...] [--out DIR]; "
+            "see brainbench analyze --list for the analyses."
+        )
     # unknown ids and bad values fail here, before anything is loaded or scored
     from brainbench.arguments import check_device, check_entry_layers, check_out_dir, check_seed, split_ids
 
@@ -95,12 +108,24 @@ def analyze_command(
     matplotlib.use("Agg")  # this command only writes files: never open a window (headless machines, CI)
     from brainbench.analyses import analyze
 
-    result = analyze(analysis, model, list(benchmarks), readouts=readouts,
-                     layers=layer_list, params=params,
-                     out=out_dir, seed=seed, device=device, progress=True, use_cache=not no_cache,
-                     registry=registry, store=store)
-    typer.echo(f"{analysis}: wrote {result.name}.nc, {2 * len(result.figures)} figure files and summary.md "
-               f"to {out_dir}")
+    result = analyze(
+        analysis,
+        model,
+        list(benchmarks),
+        readouts=readouts,
+        layers=layer_list,
+        params=params,
+        out=out_dir,
+        seed=seed,
+        device=device,
+        progress=True,
+        use_cache=not no_cache,
+        registry=registry,
+        store=store,
+    )
+    typer.echo(
+        f"{analysis}: wrote {result.name}.nc, {2 * len(result.figures)} figure files and summary.md to {out_dir}"
+    )
     result.close()
 
 

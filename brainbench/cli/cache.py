@@ -35,9 +35,16 @@ def show(
     rows = cache_contents.summary(cache_contents.check_kind(kind))
     home = str(cache_contents.home_dir())
     if as_json:
-        typer.echo(json.dumps({"home": home, "kinds": {r.kind: {"files": r.files, "bytes": r.bytes,
-                                                                 "orphaned_temporaries": r.orphans}
-                                                       for r in rows}}))
+        typer.echo(
+            json.dumps(
+                {
+                    "home": home,
+                    "kinds": {
+                        r.kind: {"files": r.files, "bytes": r.bytes, "orphaned_temporaries": r.orphans} for r in rows
+                    },
+                }
+            )
+        )
         return
     typer.echo(f"BRAINBENCH_HOME = {home}")
     typer.echo(f"{'kind':<12} {'files':>8} {'size':>11}")

@@ -23,16 +23,23 @@ def layers_command(
     declared = {net.layer_modules[layer]: layer for layer in net.layers}
     size = net.preprocessing.size
     rows: list[dict[str, Any]] = [
-            {"path": path, "shape": list(shape) if shape is not None else None, "default": path in declared,
-             "layer": declared.get(path, "")} for path, shape in net.module_shapes(size)]
+        {
+            "path": path,
+            "shape": list(shape) if shape is not None else None,
+            "default": path in declared,
+            "layer": declared.get(path, ""),
+        }
+        for path, shape in net.module_shapes(size)
+    ]
     if as_json:
         typer.echo(json.dumps({"model": net.identifier, "input": [3, size, size], "modules": rows}, indent=2))
         return
     from rich.console import Console
     from rich.table import Table
 
-    typer.echo(f"{net.identifier}: module paths and output shapes for a 3 x {size} x {size} zero image "
-               "(* = a default layer)")
+    typer.echo(
+        f"{net.identifier}: module paths and output shapes for a 3 x {size} x {size} zero image (* = a default layer)"
+    )
     table = Table()
     table.add_column("module path", style="cyan", no_wrap=True)
     table.add_column("output shape", justify="right")

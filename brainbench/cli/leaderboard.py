@@ -18,23 +18,32 @@ leaderboard_app = typer.Typer(
     no_args_is_help=True,
 )
 
-StoreOption = Annotated[str | None, typer.Option(
-    "--store", help="results store: PATH or sqlite:///PATH (default $BRAINBENCH_STORE or "
-    "$BRAINBENCH_HOME/results.sqlite)")]
-
-
+StoreOption = Annotated[
+    str | None,
+    typer.Option(
+        "--store",
+        help="results store: PATH or sqlite:///PATH (default $BRAINBENCH_STORE or $BRAINBENCH_HOME/results.sqlite)",
+    ),
+]
 
 
 @leaderboard_app.command("run")
 def run_command(
-    models: Annotated[str | None, typer.Option(
-        help="comma-separated model ids (default: every registered model that can be built here)")] = None,
-    benchmarks: Annotated[str | None, typer.Option(
-        help="comma-separated benchmark ids (default: every benchmark whose data is available offline)")] = None,
-    workers: Annotated[int | None, typer.Option(
-        help="LocalCluster process workers (default: CPU count); 0 runs serially without Dask")] = None,
-    scheduler: Annotated[str | None, typer.Option(
-        help="address of an existing Dask scheduler, e.g. tcp://host:8786 (overrides --workers)")] = None,
+    models: Annotated[
+        str | None,
+        typer.Option(help="comma-separated model ids (default: every registered model that can be built here)"),
+    ] = None,
+    benchmarks: Annotated[
+        str | None,
+        typer.Option(help="comma-separated benchmark ids (default: every benchmark whose data is available offline)"),
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="LocalCluster process workers (default: CPU count); 0 runs serially without Dask")
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(help="address of an existing Dask scheduler, e.g. tcp://host:8786 (overrides --workers)"),
+    ] = None,
     readout: Annotated[str | None, typer.Option(help="readout id overriding each benchmark's")] = None,
     seed: Annotated[int, typer.Option(help="seed of every job")] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda (on the workers)")] = "auto",
@@ -46,8 +55,10 @@ def run_command(
     from brainbench.registry import get_registry
 
     if workers is not None and scheduler is not None:
-        raise BrainbenchError("--workers and --scheduler cannot be combined; give --workers N for a local cluster "
-                              "or --scheduler ADDRESS for an existing one.")
+        raise BrainbenchError(
+            "--workers and --scheduler cannot be combined; give --workers N for a local cluster "
+            "or --scheduler ADDRESS for an existing one."
+        )
     check_workers(workers)
     check_seed(seed)
     check_device(device)
@@ -71,8 +82,11 @@ def run_command(
         bench_ids = offline_benchmarks(registry)
         missing = sorted(set(registry.ids("benchmarks")) - set(bench_ids))
         if missing:
-            typer.secho(f"not in the default grid (data not available offline): {', '.join(missing)}",
-                        fg=typer.colors.YELLOW, err=True)
+            typer.secho(
+                f"not in the default grid (data not available offline): {', '.join(missing)}",
+                fg=typer.colors.YELLOW,
+                err=True,
+            )
     jobs = plan(model_ids, bench_ids, readout, seed)
     if not jobs:
         typer.secho("error: nothing to run: no model or no benchmark selected.", fg=typer.colors.RED, err=True)
@@ -156,12 +170,14 @@ def runs_command(
 def verify_command(
     row: Annotated[str | None, typer.Argument(help="a row id or content key (prefix) to verify")] = None,
     all_rows: Annotated[bool, typer.Option("--all", help="verify every stored run")] = False,
-    tolerance: Annotated[float, typer.Option(
-        help="largest absolute difference accepted (default: what 'same seed, same numbers' promises)")
+    tolerance: Annotated[
+        float,
+        typer.Option(help="largest absolute difference accepted (default: what 'same seed, same numbers' promises)"),
     ] = DEFAULT_TOLERANCE,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda")] = "auto",
-    use_cache: Annotated[bool, typer.Option(
-        "--use-cache", help="reuse cached activations (default: recompute them)")] = False,
+    use_cache: Annotated[
+        bool, typer.Option("--use-cache", help="reuse cached activations (default: recompute them)")
+    ] = False,
     store: StoreOption = None,
 ) -> None:
     """Re-run stored rows and report every difference beyond the tolerance (exit 1 if any)."""

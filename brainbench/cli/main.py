@@ -73,11 +73,13 @@ def _error(message: str) -> None:
 
 @app.command("list")
 def list_entries(
-    kind: Annotated[str | None, typer.Argument(
-        help=f"one of: {', '.join(KINDS)} (default: all)", show_default=False)] = None,
+    kind: Annotated[
+        str | None, typer.Argument(help=f"one of: {', '.join(KINDS)} (default: all)", show_default=False)
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
-    problems: Annotated[bool, typer.Option(
-        "--problems", help="show the installed plugin manifests that were skipped, and why")] = False,
+    problems: Annotated[
+        bool, typer.Option("--problems", help="show the installed plugin manifests that were skipped, and why")
+    ] = False,
 ) -> None:
     """List registered plugins and benchmarks (without importing any plugin code)."""
     from brainbench.registry import get_registry
@@ -102,12 +104,23 @@ def list_entries(
     kinds = [kind] if kind else list(KINDS)
     if as_json:
         payload: dict[str, list[dict[str, Any]]] = {
-            k: [{"id": e.id, "description": e.description, "aliases": e.aliases, "source": e.source}
-                for e in registry.entries(k)] for k in kinds}
+            k: [
+                {"id": e.id, "description": e.description, "aliases": e.aliases, "source": e.source}
+                for e in registry.entries(k)
+            ]
+            for k in kinds
+        }
         if "models" in payload:  # a family is one row: its id pattern (nothing is imported to list it)
-            payload["models"] += [{"id": f.pattern, "description": f.description, "aliases": [],
-                                   "source": f"model family {f.prefix}", "family": True}
-                                  for f in MODEL_FAMILIES.values()]
+            payload["models"] += [
+                {
+                    "id": f.pattern,
+                    "description": f.description,
+                    "aliases": [],
+                    "source": f"model family {f.prefix}",
+                    "family": True,
+                }
+                for f in MODEL_FAMILIES.values()
+            ]
         typer.echo(json.dumps(payload, indent=2))
         return
     from rich.console import Console
@@ -132,8 +145,7 @@ def list_entries(
 def _list_problems(skipped: list[ManifestProblem], as_json: bool) -> None:
     """The skipped manifests: file (or entry point), key, problem and the entry point that declared it."""
     if as_json:
-        payload = [{"file": p.file, "key": p.key, "problem": p.problem, "declared_by": p.declared_by}
-                   for p in skipped]
+        payload = [{"file": p.file, "key": p.key, "problem": p.problem, "declared_by": p.declared_by} for p in skipped]
         typer.echo(json.dumps({"problems": payload}, indent=2))
         return
     if not skipped:
@@ -171,10 +183,14 @@ def describe(
     data = {"kind": singular(kind), **data}
     if isinstance(entry, BenchmarkEntry):
         assembly = registry.assembly(entry.assembly)
-        data["assembly_entry"] = {k: v for k, v in assembly.model_dump(mode="json").items()
-                                  if k in ("description", "citation", "license", "url", "species", "info")}
-        data["readout_resolved"] = dict(zip(("python_name", "solver", "params"),
-                                            registry.resolve_readout(entry.readout), strict=True))
+        data["assembly_entry"] = {
+            k: v
+            for k, v in assembly.model_dump(mode="json").items()
+            if k in ("description", "citation", "license", "url", "species", "info")
+        }
+        data["readout_resolved"] = dict(
+            zip(("python_name", "solver", "params"), registry.resolve_readout(entry.readout), strict=True)
+        )
     if as_json:
         typer.echo(json.dumps(data, indent=2))
         return
@@ -208,8 +224,10 @@ def fetch(
     elif isinstance(entry, AssemblyEntry):
         source = load_object(entry.python_name)(**entry.params)
     else:
-        _error(f"{benchmark_id!r} is one of the {kind}, not a benchmark or assembly; "
-               "pass a benchmark id (see `brainbench list benchmarks`).")
+        _error(
+            f"{benchmark_id!r} is one of the {kind}, not a benchmark or assembly; "
+            "pass a benchmark id (see `brainbench list benchmarks`)."
+        )
     paths = source.fetch(progress=True)
     for path in paths:
         typer.echo(str(path))
@@ -260,8 +278,14 @@ def _manifest_warnings_on_one_line() -> Iterator[None]:
     """Show a skipped plugin manifest as ``warning: <message>``, one line of stderr (other warnings as usual)."""
     previous = warnings.showwarning
 
-    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
-             file: Any = None, line: str | None = None) -> None:
+    def show(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: Any = None,
+        line: str | None = None,
+    ) -> None:
         if issubclass(category, ManifestWarning):
             typer.secho(f"warning: {' '.join(str(message).split())}", fg=typer.colors.YELLOW, err=True)
         else:

@@ -69,8 +69,14 @@ def find_manifests(path: Path) -> tuple[list[tuple[str, Path]], list[str], list[
         return [], [f"{pyproject}: not valid TOML ({error})."], []
     points = data.get("project", {}).get("entry-points", {}).get(ENTRY_POINT_GROUP, {})
     if not points:
-        return [], [f'{pyproject} declares no entry point in group {ENTRY_POINT_GROUP}: add '
-                    f'[project.entry-points."{ENTRY_POINT_GROUP}"] with name = "package:manifest.toml".'], []
+        return (
+            [],
+            [
+                f"{pyproject} declares no entry point in group {ENTRY_POINT_GROUP}: add "
+                f'[project.entry-points."{ENTRY_POINT_GROUP}"] with name = "package:manifest.toml".'
+            ],
+            [],
+        )
     found, problems, notes = [], [], []
     package = pyproject.parent
     for name, target in points.items():
@@ -84,8 +90,10 @@ def find_manifests(path: Path) -> tuple[list[tuple[str, Path]], list[str], list[
             manifest = _source_root(package, module).joinpath(*module.split("."), *relative.parts)
         else:
             module = target.partition(":")[0]
-            notes.append(f"entry point {name!r} = {target!r} names a function, so every `brainbench list` "
-                         f"imports {module!r}; name the file instead, as \"package:manifest.toml\".")
+            notes.append(
+                f"entry point {name!r} = {target!r} names a function, so every `brainbench list` "
+                f'imports {module!r}; name the file instead, as "package:manifest.toml".'
+            )
             with _on_path(_source_root(package, module)):
                 try:
                     value = load_object(target)
@@ -104,8 +112,9 @@ def find_manifests(path: Path) -> tuple[list[tuple[str, Path]], list[str], list[
 def _schema_note(manifest: Manifest) -> list[str]:
     if manifest.schema_version is not None:
         return []
-    return [f"{manifest.source} declares no schema_version, so it is read as schema 1; "
-            "add `schema_version = 1` at its top."]
+    return [
+        f"{manifest.source} declares no schema_version, so it is read as schema 1; add `schema_version = 1` at its top."
+    ]
 
 
 def check_plugin(path: Path) -> CheckReport:
@@ -212,9 +221,13 @@ def check_installed() -> CheckReport:
 
 @plugin_app.command("check")
 def check_command(
-    path: Annotated[Path | None, typer.Argument(
-        help="plugin package folder (with pyproject.toml) or a manifest TOML (default: every installed manifest)",
-        show_default=False)] = None,
+    path: Annotated[
+        Path | None,
+        typer.Argument(
+            help="plugin package folder (with pyproject.toml) or a manifest TOML (default: every installed manifest)",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Validate a plugin's manifest and import every python_name it names, without running any.
 
@@ -234,8 +247,11 @@ def check_command(
         typer.secho(f"PROBLEM  {line}", fg=typer.colors.RED, err=True)
     if report.problems:
         noun = "problem" if len(report.problems) == 1 else "problems"
-        typer.secho(f"{len(report.problems)} {noun} in {checked}; fix them and run the check again.",
-                    fg=typer.colors.RED, err=True)
+        typer.secho(
+            f"{len(report.problems)} {noun} in {checked}; fix them and run the check again.",
+            fg=typer.colors.RED,
+            err=True,
+        )
         raise typer.Exit(2)
     typer.echo(f"{checked}: no problems.")
 

@@ -21,22 +21,39 @@ def score_command(
     no_cache: Annotated[bool, typer.Option("--no-cache", help="recompute activations even if cached")] = False,
     batch_size: Annotated[int, typer.Option(help="images per forward pass")] = 32,
     no_store: Annotated[bool, typer.Option("--no-store", help="do not record the result in the results store")] = False,
-    store: Annotated[str | None, typer.Option(
-        help="results store PATH or sqlite:///PATH (default $BRAINBENCH_STORE or $BRAINBENCH_HOME/results.sqlite)",
-    )] = None,
-    threads: Annotated[int | None, typer.Option(
-        help="CPU threads for torch and BLAS (default: $BRAINBENCH_THREADS, $OMP_NUM_THREADS, $MKL_NUM_THREADS, "
-             "else chosen from the CPUs this process may use)",
-    )] = None,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            help="results store PATH or sqlite:///PATH (default $BRAINBENCH_STORE or $BRAINBENCH_HOME/results.sqlite)",
+        ),
+    ] = None,
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            help="CPU threads for torch and BLAS (default: $BRAINBENCH_THREADS, $OMP_NUM_THREADS, $MKL_NUM_THREADS, "
+            "else chosen from the CPUs this process may use)",
+        ),
+    ] = None,
 ) -> None:
     """Score every layer of MODEL on BENCHMARK; print a per-layer table (or --json)."""
-    layer_list = check_score_options(model, benchmark, layers=layers, readout=readout, device=device, seed=seed,
-                                     batch_size=batch_size, out=out)
+    layer_list = check_score_options(
+        model, benchmark, layers=layers, readout=readout, device=device, seed=seed, batch_size=batch_size, out=out
+    )
     from brainbench.scoring import score, summarize
 
-    dataset = score(model, benchmark, layers=layer_list, readout=readout, device=device, seed=seed,
-                    out=out, progress=True, use_cache=not no_cache, batch_size=batch_size,
-                    threads=threads)
+    dataset = score(
+        model,
+        benchmark,
+        layers=layer_list,
+        readout=readout,
+        device=device,
+        seed=seed,
+        out=out,
+        progress=True,
+        use_cache=not no_cache,
+        batch_size=batch_size,
+        threads=threads,
+    )
     if not no_store:
         from brainbench.results.store import record
 
@@ -62,8 +79,17 @@ def _process_age() -> float | None:
         return None
 
 
-def check_score_options(model: str, benchmark: str, *, layers: str | None, readout: str | None, device: str,
-                        seed: int, batch_size: int, out: Path | None) -> list[str] | None:
+def check_score_options(
+    model: str,
+    benchmark: str,
+    *,
+    layers: str | None,
+    readout: str | None,
+    device: str,
+    seed: int,
+    batch_size: int,
+    out: Path | None,
+) -> list[str] | None:
     """Refuse bad options before anything is loaded: unknown ids, layers, device, seed, batch size, --out.
 
     Returns the layer names (``None``: every layer the model declares).
@@ -102,8 +128,10 @@ def _print_table(summary: dict) -> None:
     else:
         how = f"readout {summary['readout']}/{summary['solver']}"
         unit = "neuroids"
-    title = (f"{summary['model']} on {summary['benchmark']} v{summary['benchmark_version']} "
-             f"({how}, {sel['n_kept']} of {sel['n_total']} neuroids, {summary['n_reliable']} reliable {unit})")
+    title = (
+        f"{summary['model']} on {summary['benchmark']} v{summary['benchmark_version']} "
+        f"({how}, {sel['n_kept']} of {sel['n_total']} neuroids, {summary['n_reliable']} reliable {unit})"
+    )
     table = Table(title=title, title_justify="left")
     columns = ("layer", "median r (pooled)", "median r (per split)", "median EV", "median ceiled", "neuroids")
     if summary.get("benchmark_kind") == "representation":
@@ -112,9 +140,11 @@ def _print_table(summary: dict) -> None:
         table.add_column(column, justify="right" if column != "layer" else "left")
     for layer, row in summary["layers"].items():
         mark = " *" if layer == summary["best_layer"] else ""
-        table.add_row(layer + mark, *(_fmt(row[k]) for k in ("median_r", "median_r_split", "median_ev",
-                                                               "median_ceiled")),
-                      str(row["n_neuroids"]))
+        table.add_row(
+            layer + mark,
+            *(_fmt(row[k]) for k in ("median_r", "median_r_split", "median_ev", "median_ceiled")),
+            str(row["n_neuroids"]),
+        )
     console = Console()
     console.print(table)
     for line in headline_lines(summary):
@@ -125,19 +155,27 @@ def headline_lines(summary: dict) -> list[str]:
     """The sentences under the table that say what the headline number is."""
     choice = summary["layer_choice"]["per_split"]
     chosen = sum(1 for layer in choice if layer == summary["best_layer"])
-    lines = [f"* layer chosen on each split's training stimuli only: {summary['best_layer']} "
-             f"({chosen} of {len(choice)} splits)"]
+    lines = [
+        f"* layer chosen on each split's training stimuli only: {summary['best_layer']} "
+        f"({chosen} of {len(choice)} splits)"
+    ]
     if not summary["layer_choice"]["beats_zero"]:
-        lines.append("  no layer predicts held-out training stimuli better than their mean (validation R^2 <= 0): "
-                     "the chosen layer is the least bad, not a match")
+        lines.append(
+            "  no layer predicts held-out training stimuli better than their mean (validation R^2 <= 0): "
+            "the chosen layer is the least bad, not a match"
+        )
     floor = summary["reliability_floor"]
     if summary["score_kind"] == "ceiled":
-        lines.append(f"score {_fmt(summary['score'])}: median ceiled score (signed fraction of explainable variance) "
-                     f"over {summary['n_reliable']} neuroids with split-half reliability >= {floor:g}; "
-                     f"median ceiling {_fmt(summary['ceiling']['median'])}")
+        lines.append(
+            f"score {_fmt(summary['score'])}: median ceiled score (signed fraction of explainable variance) "
+            f"over {summary['n_reliable']} neuroids with split-half reliability >= {floor:g}; "
+            f"median ceiling {_fmt(summary['ceiling']['median'])}"
+        )
     else:
-        lines.append(f"score {_fmt(summary['score'])}: UNCORRECTED median per-split r ({summary['score_note']}); "
-                     f"not comparable with ceiled scores")
+        lines.append(
+            f"score {_fmt(summary['score'])}: UNCORRECTED median per-split r ({summary['score_note']}); "
+            f"not comparable with ceiled scores"
+        )
     lines.append(f"{summary['elapsed_s']:.1f} s")
     return lines
 

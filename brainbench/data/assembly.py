@@ -79,8 +79,10 @@ def make_assembly(
             coords[name] = (dim, _plain_array(column))
     for name, (dim, column) in coords.items():
         if column.ndim != 1 or len(column) != sizes[dim]:
-            raise AssemblyError(f"{dim} coordinate {name!r} has shape {column.shape} but the responses have "
-                                f"{sizes[dim]} {dim}s; give one value per {dim}.")
+            raise AssemblyError(
+                f"{dim} coordinate {name!r} has shape {column.shape} but the responses have "
+                f"{sizes[dim]} {dim}s; give one value per {dim}."
+            )
     all_attrs: dict[str, Any] = {
         "identifier": identifier,
         "species": species,
@@ -89,8 +91,9 @@ def make_assembly(
         "citation": citation,
     }
     all_attrs.update(attrs or {})
-    assembly = xr.DataArray(values.astype(float, copy=False), dims=dims, coords=coords,
-                            attrs=all_attrs, name="responses")
+    assembly = xr.DataArray(
+        values.astype(float, copy=False), dims=dims, coords=coords, attrs=all_attrs, name="responses"
+    )
     validate_assembly(assembly)
     return assembly
 
@@ -168,10 +171,17 @@ def validate_assembly(assembly: xr.DataArray) -> xr.DataArray:
     return assembly
 
 
-def make_rdm_assembly(rdms: np.ndarray, *, site_ids: Sequence[object], stimulus_ids: Sequence[object],
-                      identifier: str, species: str = "unknown",
-                      citation: str = "", site_coords: Mapping[str, object] | None = None,
-                      attrs: Mapping[str, object] | None = None) -> xr.DataArray:
+def make_rdm_assembly(
+    rdms: np.ndarray,
+    *,
+    site_ids: Sequence[object],
+    stimulus_ids: Sequence[object],
+    identifier: str,
+    species: str = "unknown",
+    citation: str = "",
+    site_coords: Mapping[str, object] | None = None,
+    attrs: Mapping[str, object] | None = None,
+) -> xr.DataArray:
     """Build and validate an RDM assembly (see the module docstring).
 
     Args:
@@ -194,10 +204,17 @@ def make_rdm_assembly(rdms: np.ndarray, *, site_ids: Sequence[object], stimulus_
     for name, (dim, column) in coords.items():
         size = rdms.shape[RDM_DIMS.index(dim)]
         if column.ndim != 1 or len(column) != size:
-            raise AssemblyError(f"{dim} coordinate {name!r} has shape {column.shape} but the RDMs have "
-                                f"{size} {dim}s; give one value per {dim}.")
-    all_attrs: dict[str, Any] = {"identifier": identifier, "species": species, "units": "1 - Pearson r",
-                                 "citation": citation, "response_window_ms": np.asarray([np.nan, np.nan])}
+            raise AssemblyError(
+                f"{dim} coordinate {name!r} has shape {column.shape} but the RDMs have "
+                f"{size} {dim}s; give one value per {dim}."
+            )
+    all_attrs: dict[str, Any] = {
+        "identifier": identifier,
+        "species": species,
+        "units": "1 - Pearson r",
+        "citation": citation,
+        "response_window_ms": np.asarray([np.nan, np.nan]),
+    }
     all_attrs.update(attrs or {})
     assembly = xr.DataArray(rdms, dims=RDM_DIMS, coords=coords, attrs=all_attrs, name="rdms")
     return validate_rdm_assembly(assembly)

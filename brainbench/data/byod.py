@@ -59,8 +59,9 @@ MIN_STIMULI = 3
 
 def _numeric(values: np.ndarray, source: str) -> np.ndarray:
     if values.dtype.kind == "c":
-        raise DataError(f"{source} holds complex numbers; pass the real part or magnitude you mean "
-                        "(e.g. np.abs(responses)).")
+        raise DataError(
+            f"{source} holds complex numbers; pass the real part or magnitude you mean (e.g. np.abs(responses))."
+        )
     if values.dtype.kind not in "biuf":
         raise DataError(f"{source} holds {values.dtype} values, not numbers; save the responses as a float array.")
     return values.astype(float, copy=False)
@@ -117,8 +118,11 @@ def _read_images(images: ImagesLike, identifier: str, stimulus_ids: Sequence[str
         if path.suffix == ".zip" and path.is_file():
             try:
                 with zipfile.ZipFile(path) as archive:
-                    members = [i.filename for i in safe_members(archive)
-                               if not i.is_dir() and Path(i.filename).suffix.lower() in IMAGE_SUFFIXES]
+                    members = [
+                        i.filename
+                        for i in safe_members(archive)
+                        if not i.is_dir() and Path(i.filename).suffix.lower() in IMAGE_SUFFIXES
+                    ]
             except zipfile.BadZipFile as error:
                 raise DataError(f"{path} is not a readable zip archive.") from error
             if not members:
@@ -226,8 +230,9 @@ def wrap_recordings(
     if region is not None:
         regions = [region] * n_neuroids if isinstance(region, str) else [str(r) for r in region]
         if len(regions) != n_neuroids:
-            raise AssemblyError(f"region lists {len(regions)} values for {n_neuroids} neuroids; "
-                                "give one region or one per neuroid.")
+            raise AssemblyError(
+                f"region lists {len(regions)} values for {n_neuroids} neuroids; give one region or one per neuroid."
+            )
         coords["region"] = regions
     assembly = make_assembly(
         values,
@@ -255,9 +260,15 @@ def _drop_constant(assembly: xr.DataArray) -> xr.DataArray:
         return assembly
     ids = assembly.neuroid_id.values
     if constant.all():
-        raise AssemblyError(f"every neuroid's response is the same for all {mean.shape[0]} stimuli; "
-                            "there is nothing to predict (check the responses' axes or units).")
+        raise AssemblyError(
+            f"every neuroid's response is the same for all {mean.shape[0]} stimuli; "
+            "there is nothing to predict (check the responses' axes or units)."
+        )
     dropped = ids[constant]
-    warnings.warn(f"dropping {dropped.size} of {ids.size} neuroids whose response is the same for every stimulus "
-                  f"(e.g. {', '.join(map(str, dropped[:3]))}); nothing can predict them.", UserWarning, stacklevel=3)
+    warnings.warn(
+        f"dropping {dropped.size} of {ids.size} neuroids whose response is the same for every stimulus "
+        f"(e.g. {', '.join(map(str, dropped[:3]))}); nothing can predict them.",
+        UserWarning,
+        stacklevel=3,
+    )
     return assembly.isel(neuroid=np.flatnonzero(~constant))

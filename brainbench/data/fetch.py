@@ -54,8 +54,7 @@ class RemoteFile:
             algorithm, _, digest = self.known_hash.partition(":")
             if algorithm not in HASH_ALGORITHMS or not digest:
                 raise DataError(
-                    f"hash of {self.dataset}/{self.path} must look like 'sha256:<hex>', "
-                    f"got {self.known_hash!r}."
+                    f"hash of {self.dataset}/{self.path} must look like 'sha256:<hex>', got {self.known_hash!r}."
                 )
         posix = PurePosixPath(self.path)
         if posix.is_absolute() or ".." in posix.parts:
@@ -128,8 +127,10 @@ def _where_to_put(remote: RemoteFile, target: Path) -> str:
     relative = f"{remote.dataset}/{remote.path}"
     mirror = mirror_root()
     if mirror is not None:
-        return (f"put the file at {target}, or at {mirror / remote.dataset / remote.path} "
-                f"(BRAINBENCH_MIRROR=DIR supplies DIR/{relative})")
+        return (
+            f"put the file at {target}, or at {mirror / remote.dataset / remote.path} "
+            f"(BRAINBENCH_MIRROR=DIR supplies DIR/{relative})"
+        )
     return f"put the file at {target}, or set BRAINBENCH_MIRROR=DIR to a folder that holds it as DIR/{relative}"
 
 
@@ -163,11 +164,15 @@ def _download(remote: RemoteFile, target: Path, progress: bool) -> Path:
         # pooch's bar is tqdm's: drawn only on a terminal, never as escape codes in a log
         local = Path(fetcher.fetch(target.name, progressbar=progress and _stderr_is_terminal()))
     except ValueError as error:  # pooch raises ValueError on a hash mismatch
-        raise DataError(f"download of {remote.dataset}/{remote.path} from {remote.url} failed its hash check "
-                        f"({_one_line(error)}), so nothing was kept: {_where_to_put(remote, target)}.") from error
+        raise DataError(
+            f"download of {remote.dataset}/{remote.path} from {remote.url} failed its hash check "
+            f"({_one_line(error)}), so nothing was kept: {_where_to_put(remote, target)}."
+        ) from error
     except Exception as error:  # network errors: one sentence, the cause chained
-        raise DataError(f"could not download {remote.dataset}/{remote.path} from {remote.url} "
-                        f"({_one_line(error)}): {_where_to_put(remote, target)}.") from error
+        raise DataError(
+            f"could not download {remote.dataset}/{remote.path} from {remote.url} "
+            f"({_one_line(error)}): {_where_to_put(remote, target)}."
+        ) from error
     if remote.known_hash is None:
         _hash_record(remote).write_text(file_hash(local) + "\n")
     return local
@@ -212,8 +217,7 @@ def safe_members(archive: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
         name = PurePosixPath(info.filename.replace("\\", "/"))
         if name.is_absolute() or ".." in name.parts or (name.parts and ":" in name.parts[0]):
             raise DataError(
-                f"zip member {info.filename!r} would escape its folder; refusing to extract "
-                f"{archive.filename}."
+                f"zip member {info.filename!r} would escape its folder; refusing to extract {archive.filename}."
             )
         members.append(info)
     return members

@@ -8,8 +8,7 @@ from pathlib import Path
 import xarray as xr
 
 
-def write_netcdf_atomic(data: xr.Dataset | xr.DataArray, path: str | os.PathLike,
-                        record_hash: bool = False) -> Path:
+def write_netcdf_atomic(data: xr.Dataset | xr.DataArray, path: str | os.PathLike, record_hash: bool = False) -> Path:
     """Write ``data`` to ``path`` through a temporary file renamed into place.
 
     An interrupted write leaves no file under ``path``. Object-typed variables of a

@@ -36,8 +36,9 @@ _IMAGE_ERRORS = (OSError, SyntaxError, ValueError, struct.error, Image.Decompres
 
 def natural_key(name: str) -> tuple[tuple[int, int, str], ...]:
     """Sort key that orders digit runs by value: ``img2`` before ``img10`` (case-insensitive)."""
-    return tuple((0, int(part), part) if part.isdigit() else (1, 0, part.lower())
-                 for part in re.split(r"(\d+)", name) if part)
+    return tuple(
+        (0, int(part), part) if part.isdigit() else (1, 0, part.lower()) for part in re.split(r"(\d+)", name) if part
+    )
 
 
 def pixels_to_uint8(images: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -63,8 +64,7 @@ def pixels_to_uint8(images: Sequence[np.ndarray]) -> list[np.ndarray]:
             f"image pixels range over [{low:g}, {high:g}]; give float images in [0, 1] or [0, 255] "
             "(one range for the whole set) or uint8 images."
         )
-    return [im if im.dtype == np.uint8 else np.rint(im.astype(np.float64) * scale).astype(np.uint8)
-            for im in images]
+    return [im if im.dtype == np.uint8 else np.rint(im.astype(np.float64) * scale).astype(np.uint8) for im in images]
 
 
 class StimulusSet:
@@ -77,8 +77,14 @@ class StimulusSet:
         metadata: per-stimulus columns, each of length ``len(ids)``.
     """
 
-    def __init__(self, ids: Sequence[str], sources: Sequence[object], kind: str,
-                 metadata: Mapping[str, Sequence[Any]] | None = None, identifier: str = "") -> None:
+    def __init__(
+        self,
+        ids: Sequence[str],
+        sources: Sequence[object],
+        kind: str,
+        metadata: Mapping[str, Sequence[Any]] | None = None,
+        identifier: str = "",
+    ) -> None:
         ids = [str(i) for i in ids]
         if len(set(ids)) != len(ids):
             dup = next(i for i in ids if ids.count(i) > 1)
@@ -97,8 +103,9 @@ class StimulusSet:
 
     # construction -----------------------------------------------------------------
     @classmethod
-    def from_files(cls, paths: Sequence[str | os.PathLike], ids: Sequence[str] | None = None,
-                   **kwargs: Any) -> StimulusSet:
+    def from_files(
+        cls, paths: Sequence[str | os.PathLike], ids: Sequence[str] | None = None, **kwargs: Any
+    ) -> StimulusSet:
         """Images from files, in the order given; ids default to the file stems.
 
         ``kwargs`` (``metadata``, ``identifier``) go to :class:`StimulusSet`.
@@ -111,8 +118,9 @@ class StimulusSet:
         return cls(ids, files, "file", **kwargs)
 
     @classmethod
-    def from_zip(cls, archive: str | os.PathLike, members: Sequence[str],
-                 ids: Sequence[str] | None = None, **kwargs: Any) -> StimulusSet:
+    def from_zip(
+        cls, archive: str | os.PathLike, members: Sequence[str], ids: Sequence[str] | None = None, **kwargs: Any
+    ) -> StimulusSet:
         """Images read lazily from members of one zip archive."""
         archive = Path(archive)
         with zipfile.ZipFile(archive) as zf:
@@ -124,8 +132,9 @@ class StimulusSet:
         return cls(ids, [(archive, m) for m in members], "zip", **kwargs)
 
     @classmethod
-    def from_arrays(cls, images: np.ndarray | Sequence[np.ndarray], ids: Sequence[str] | None = None,
-                    **kwargs: Any) -> StimulusSet:
+    def from_arrays(
+        cls, images: np.ndarray | Sequence[np.ndarray], ids: Sequence[str] | None = None, **kwargs: Any
+    ) -> StimulusSet:
         """Images from arrays ``(H, W)`` grayscale or ``(H, W, 3)`` RGB.
 
         Pixel values follow the module docstring's one-range-per-set rule (uint8 0-255,
@@ -194,8 +203,10 @@ class StimulusSet:
     def _unreadable(self, index: int, error: Exception) -> str:
         source = self._sources[index]
         where = f"{source[1]!r} in {Path(source[0]).name}" if self._kind == "zip" else str(source)
-        return f"stimulus {self.ids[index]!r} ({where}) is not an image Pillow can read ({type(error).__name__}); " \
-               "replace or remove it."
+        return (
+            f"stimulus {self.ids[index]!r} ({where}) is not an image Pillow can read ({type(error).__name__}); "
+            "replace or remove it."
+        )
 
     def _read_bytes(self, index: int) -> bytes:
         source = self._sources[index]
@@ -234,5 +245,6 @@ class StimulusSet:
             raise DataError(f"stimulus set lacks {len(missing)} ids, e.g. {missing[0]!r}.")
         order = [position[i] for i in ids]
         meta = {k: [v[o] for o in order] for k, v in self.metadata.items()}
-        return StimulusSet([self.ids[o] for o in order], [self._sources[o] for o in order],
-                           self._kind, meta, self.identifier)
+        return StimulusSet(
+            [self.ids[o] for o in order], [self._sources[o] for o in order], self._kind, meta, self.identifier
+        )

@@ -107,9 +107,14 @@ class Headline:
 AGGREGATES: dict[str, Callable[[np.ndarray], float]] = {"median": np.median, "mean": np.mean}
 
 
-def headline(r: np.ndarray, ceiling: np.ndarray, reliability_floor: float = 0.3,
-             has_repetitions: bool = True, ceiled_fn: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
-             aggregate: str = "median") -> Headline:
+def headline(
+    r: np.ndarray,
+    ceiling: np.ndarray,
+    reliability_floor: float = 0.3,
+    has_repetitions: bool = True,
+    ceiled_fn: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+    aggregate: str = "median",
+) -> Headline:
     """The headline of per-neuroid held-out correlations.
 
     Args:
@@ -132,13 +137,15 @@ def headline(r: np.ndarray, ceiling: np.ndarray, reliability_floor: float = 0.3,
     keep = reliable_mask(ceiling, reliability_floor)
     n_reliable = int(keep.sum())
     if n_reliable:
-        ceiled = (ceiled_fn(r, ceiling) if ceiled_fn is not None
-                  else signed_ceiled_r2(r, ceiling, reliability_floor))
+        ceiled = ceiled_fn(r, ceiling) if ceiled_fn is not None else signed_ceiled_r2(r, ceiling, reliability_floor)
         finite = ceiled[np.isfinite(ceiled)]
         value = float(summarise(finite)) if finite.size else float("nan")
         return Headline(value, CEILED, n_reliable, r.size)
     finite = r[np.isfinite(r)]
     value = float(summarise(finite)) if finite.size else float("nan")
-    reason = ("no repetitions, so no ceiling" if not has_repetitions
-              else f"no neuroid has split-half reliability >= {reliability_floor:g}")
+    reason = (
+        "no repetitions, so no ceiling"
+        if not has_repetitions
+        else f"no neuroid has split-half reliability >= {reliability_floor:g}"
+    )
     return Headline(value, UNCORRECTED, 0, r.size, reason)

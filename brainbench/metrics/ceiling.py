@@ -15,8 +15,9 @@ import numpy as np
 from brainbench.metrics.regression import pearson_r
 
 
-def split_half_reliability(trials: np.ndarray, n_splits: int = 100, seed: int = 0,
-                           neuroid_batch: int = 2048) -> np.ndarray:
+def split_half_reliability(
+    trials: np.ndarray, n_splits: int = 100, seed: int = 0, neuroid_batch: int = 2048
+) -> np.ndarray:
     """Spearman-Brown corrected split-half reliability per neuroid.
 
     Args:
@@ -65,6 +66,9 @@ def _masked_mean(filled: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
     ``mask`` is ``(rep, stim, N)`` or ``(rep, stim, 1)``; returns ``(stim, N)``.
     """
-    total = np.einsum("rsn,rsn->sn", filled, mask.astype(filled.dtype)) if mask.shape == filled.shape \
+    total = (
+        np.einsum("rsn,rsn->sn", filled, mask.astype(filled.dtype))
+        if mask.shape == filled.shape
         else np.einsum("rsn,rs->sn", filled, mask[:, :, 0].astype(filled.dtype))
+    )
     return total / np.maximum(mask.sum(0), 1)

@@ -57,8 +57,8 @@ def correlation_rdm(features: Any, block: int = 256) -> np.ndarray:
         for b in starts[i:]:
             right = left if b == a else standardised(b, min(n, b + block))
             product = left @ right.T
-            similarity[a:a + left.shape[0], b:b + right.shape[0]] = product
-            similarity[b:b + right.shape[0], a:a + left.shape[0]] = product.T
+            similarity[a : a + left.shape[0], b : b + right.shape[0]] = product
+            similarity[b : b + right.shape[0], a : a + left.shape[0]] = product.T
     return 1.0 - similarity
 
 
@@ -67,8 +67,7 @@ def pattern_rdm(responses: np.ndarray) -> np.ndarray:
     return correlation_rdm(np.asarray(responses, dtype=np.float64))
 
 
-def compare_rdms(a: np.ndarray, b: np.ndarray, stimuli: np.ndarray | None = None,
-                 method: str = "pearson") -> float:
+def compare_rdms(a: np.ndarray, b: np.ndarray, stimuli: np.ndarray | None = None, method: str = "pearson") -> float:
     """Correlation of two RDMs' upper triangles over the pairs of ``stimuli`` (default: all).
 
     Args:
@@ -95,8 +94,7 @@ def compare_rdms(a: np.ndarray, b: np.ndarray, stimuli: np.ndarray | None = None
     return float(np.corrcoef(x, y)[0, 1])
 
 
-def split_half_rdm_reliability(trials: np.ndarray, n_splits: int = 20, seed: int = 0,
-                               method: str = "pearson") -> float:
+def split_half_rdm_reliability(trials: np.ndarray, n_splits: int = 20, seed: int = 0, method: str = "pearson") -> float:
     """Spearman-Brown corrected split-half reliability of one site's RDM.
 
     Args:

@@ -46,9 +46,14 @@ class TorchModel:
         preprocessing: input placement and normalisation.
     """
 
-    def __init__(self, module: torch.nn.Module, layer_modules: Mapping[str, str],
-                 identifier: str = "", preprocessing: Preprocessing | None = None,
-                 layers: Sequence[str] | None = None) -> None:
+    def __init__(
+        self,
+        module: torch.nn.Module,
+        layer_modules: Mapping[str, str],
+        identifier: str = "",
+        preprocessing: Preprocessing | None = None,
+        layers: Sequence[str] | None = None,
+    ) -> None:
         self.module = module.eval()
         self.layer_modules = dict(layer_modules)
         self.identifier = identifier
@@ -130,10 +135,13 @@ class TorchModel:
         outputs: dict[str, torch.Tensor] = {}
         handles = []
         for layer in layers:
+
             def hook(_module: torch.nn.Module, _inputs: Any, output: Any, layer: str = layer) -> None:
                 if not isinstance(output, torch.Tensor):
-                    raise ModelError(f"layer {layer!r} ({self.layer_modules[layer]}) outputs a "
-                                     f"{type(output).__name__}, not a tensor; pick another module path.")
+                    raise ModelError(
+                        f"layer {layer!r} ({self.layer_modules[layer]}) outputs a "
+                        f"{type(output).__name__}, not a tensor; pick another module path."
+                    )
                 outputs[layer] = output.detach().clone()
 
             handles.append(named[self.layer_modules[layer]].register_forward_hook(hook))
@@ -144,8 +152,10 @@ class TorchModel:
                 handle.remove()
         silent = [layer for layer in layers if layer not in outputs]
         if silent:
-            raise ModelError(f"layer {silent[0]!r} ({self.layer_modules[silent[0]]}) does not run in the network's "
-                             "eval-mode forward pass (an auxiliary head?); pick another module path.")
+            raise ModelError(
+                f"layer {silent[0]!r} ({self.layer_modules[silent[0]]}) does not run in the network's "
+                "eval-mode forward pass (an auxiliary head?); pick another module path."
+            )
         return outputs
 
     def to(self, device: torch.device) -> TorchModel:

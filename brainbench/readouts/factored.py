@@ -91,12 +91,25 @@ class FactoredReadout(Readout):
     name = "factored"
     spatial = True
 
-    def __init__(self, solver: str = "als", l1_mask: Grid = 10.0, l1_feature: Grid = 10.0,
-                 l2: Grid = 0.0, laplace: Grid = 0.0, laplace_ratio: Grid = (0.0, 10.0),
-                 alphas: Sequence[float] | Mapping[str, float] | None = None, n_iter: int = 5,
-                 refit_iter: int = 1, lr: float = 1e-3, max_iter: int = 3000, patience: int = 300,
-                 val_fraction: float = 0.15, neuroid_batch: int = 64, seed: int = 0,
-                 dtype: str = "float32") -> None:
+    def __init__(
+        self,
+        solver: str = "als",
+        l1_mask: Grid = 10.0,
+        l1_feature: Grid = 10.0,
+        l2: Grid = 0.0,
+        laplace: Grid = 0.0,
+        laplace_ratio: Grid = (0.0, 10.0),
+        alphas: Sequence[float] | Mapping[str, float] | None = None,
+        n_iter: int = 5,
+        refit_iter: int = 1,
+        lr: float = 1e-3,
+        max_iter: int = 3000,
+        patience: int = 300,
+        val_fraction: float = 0.15,
+        neuroid_batch: int = 64,
+        seed: int = 0,
+        dtype: str = "float32",
+    ) -> None:
         self.solver = solver
         self.l1_mask, self.l1_feature, self.l2, self.laplace = l1_mask, l1_feature, l2, laplace
         self.laplace_ratio = laplace_ratio
@@ -119,8 +132,7 @@ class FactoredReadout(Readout):
     def fit(self, X: torch.Tensor, Y: torch.Tensor) -> FactoredReadout:
         """X ``(n, C, H, W)``, Y ``(n, N)``."""
         if X.dim() != 4:
-            raise BrainbenchError(
-                f"the factored readout needs (n, C, H, W) features, got shape {tuple(X.shape)}.")
+            raise BrainbenchError(f"the factored readout needs (n, C, H, W) features, got shape {tuple(X.shape)}.")
         solve = self.solver_function()
         self.solver_ = self.resolve_solver()
         X = X.to(self.working_dtype)
@@ -129,19 +141,37 @@ class FactoredReadout(Readout):
         self.scaler_ = Standardizer.fit(X, Y)
         Xs, Ys = self.scaler_.x(X), self.scaler_.y(Y)
         if self.solver_ == "als":
-            fit = solve(Xs, Ys, ratios=as_list(self.laplace_ratio), alphas=self._alpha_grid(),
-                        warm_alphas=parse_alphas(WARM_START_ALPHAS), n_iter=self.n_iter,
-                        refit_iter=self.refit_iter, val_fraction=self.val_fraction,
-                        neuroid_batch=self.neuroid_batch, seed=self.seed)
+            fit = solve(
+                Xs,
+                Ys,
+                ratios=as_list(self.laplace_ratio),
+                alphas=self._alpha_grid(),
+                warm_alphas=parse_alphas(WARM_START_ALPHAS),
+                n_iter=self.n_iter,
+                refit_iter=self.refit_iter,
+                val_fraction=self.val_fraction,
+                neuroid_batch=self.neuroid_batch,
+                seed=self.seed,
+            )
             self.mask_, self.feature_, self.val_score_ = fit.mask, fit.feature, fit.val_score
             self.alpha_mask_, self.alpha_feature_ = fit.alpha_mask, fit.alpha_feature
             self.laplace_ratio_ = fit.laplace_ratio
             self.intercept_ = torch.zeros(Y.shape[1], dtype=X.dtype, device=X.device)
         else:
-            self.grid_ = penalty_grid(l1_mask=self.l1_mask, l1_feature=self.l1_feature, l2=self.l2,
-                                      laplace=self.laplace)
-            res = solve(Xs, Ys, self.grid_, lr=self.lr, max_iter=self.max_iter, patience=self.patience,
-                        val_fraction=self.val_fraction, neuroid_batch=self.neuroid_batch, seed=self.seed)
+            self.grid_ = penalty_grid(
+                l1_mask=self.l1_mask, l1_feature=self.l1_feature, l2=self.l2, laplace=self.laplace
+            )
+            res = solve(
+                Xs,
+                Ys,
+                self.grid_,
+                lr=self.lr,
+                max_iter=self.max_iter,
+                patience=self.patience,
+                val_fraction=self.val_fraction,
+                neuroid_batch=self.neuroid_batch,
+                seed=self.seed,
+            )
             self.mask_, self.feature_ = res.params["mask"], res.params["feature"]
             self.intercept_, self.val_score_, self.chosen_ = res.params["b"], res.val_r2, res.chosen
             self.n_iter_ = res.n_iter
@@ -163,7 +193,11 @@ class FactoredReadout(Readout):
 
     def chosen_params(self) -> dict[str, torch.Tensor]:
         if self.solver_ == "als":
-            return {"alpha_mask": self.alpha_mask_, "alpha_feature": self.alpha_feature_,
-                    "laplace_ratio": self.laplace_ratio_}
-        return {k: torch.tensor([g[k] for g in self.grid_], device=self.chosen_.device)[self.chosen_]
-                for k in self.grid_[0]}
+            return {
+                "alpha_mask": self.alpha_mask_,
+                "alpha_feature": self.alpha_feature_,
+                "laplace_ratio": self.laplace_ratio_,
+            }
+        return {
+            k: torch.tensor([g[k] for g in self.grid_], device=self.chosen_.device)[self.chosen_] for k in self.grid_[0]
+        }

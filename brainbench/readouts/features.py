@@ -39,8 +39,9 @@ def torch_dtype(dtype: npt.DTypeLike | torch.dtype) -> torch.dtype:
     return torch.from_numpy(np.empty(0, dtype)).dtype
 
 
-def read_rows(source: FeatureSource, start: int, stop: int, device: torch.device | str,
-              dtype: torch.dtype | None = None) -> torch.Tensor:
+def read_rows(
+    source: FeatureSource, start: int, stop: int, device: torch.device | str, dtype: torch.dtype | None = None
+) -> torch.Tensor:
     """Rows ``start:stop`` of ``source`` as a tensor ``(stop - start, ...)`` on ``device``."""
     chunk = source[start:stop]
     if not isinstance(chunk, torch.Tensor):
@@ -55,16 +56,22 @@ def block_rows(source: FeatureSource, block_bytes: int = DEFAULT_BLOCK_BYTES, it
     return int(max(1, min(source.shape[0], block_bytes // max(row, 1))))
 
 
-def row_blocks(source: FeatureSource, rows: int, device: torch.device | str,
-               dtype: torch.dtype | None = None) -> Iterator[tuple[int, torch.Tensor]]:
+def row_blocks(
+    source: FeatureSource, rows: int, device: torch.device | str, dtype: torch.dtype | None = None
+) -> Iterator[tuple[int, torch.Tensor]]:
     """``(start, block)`` pairs covering ``source`` in blocks of ``rows`` rows."""
     n = source.shape[0]
     for start in range(0, n, rows):
         yield start, read_rows(source, start, min(n, start + rows), device, dtype)
 
 
-def load_rows(source: FeatureSource, device: torch.device | str, dtype: torch.dtype,
-              flatten: bool = False, block_bytes: int = DEFAULT_BLOCK_BYTES) -> torch.Tensor:
+def load_rows(
+    source: FeatureSource,
+    device: torch.device | str,
+    dtype: torch.dtype,
+    flatten: bool = False,
+    block_bytes: int = DEFAULT_BLOCK_BYTES,
+) -> torch.Tensor:
     """The whole source as one ``(n, ...)`` tensor (``(n, F)`` if ``flatten``), read in row blocks.
 
     A tensor already of that device and dtype is returned as is (no copy).
@@ -75,5 +82,5 @@ def load_rows(source: FeatureSource, device: torch.device | str, dtype: torch.dt
     out = torch.empty(shape, dtype=dtype, device=device)
     step = block_rows(source, block_bytes, torch.empty(0, dtype=dtype).element_size())
     for start, block in row_blocks(source, step, device, dtype):
-        out[start:start + block.shape[0]] = block.reshape(block.shape[0], *shape[1:])
+        out[start : start + block.shape[0]] = block.reshape(block.shape[0], *shape[1:])
     return out

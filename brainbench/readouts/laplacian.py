@@ -9,5 +9,4 @@ from brainbench.readouts.solvers.laplacian import (
     penalty_eigh,
 )
 
-__all__ = ["LAPLACE_3X3", "laplace_kernel", "laplacian", "laplacian_operator", "laplacian_penalty",
-           "penalty_eigh"]
+__all__ = ["LAPLACE_3X3", "laplace_kernel", "laplacian", "laplacian_operator", "laplacian_penalty", "penalty_eigh"]

@@ -39,9 +39,13 @@ class RidgeReadout(Readout):
     SOLVERS = {"exact-dual": fit_dual_ridge_loo}
     name = "simple"
 
-    def __init__(self, alphas: Sequence[float] | Mapping[str, float] = (0.1, 1.0, 10.0),
-                 alpha_scale: str = "mean-eigenvalue", neuroid_batch: int = 4096,
-                 solver: str = "exact-dual") -> None:
+    def __init__(
+        self,
+        alphas: Sequence[float] | Mapping[str, float] = (0.1, 1.0, 10.0),
+        alpha_scale: str = "mean-eigenvalue",
+        neuroid_batch: int = 4096,
+        solver: str = "exact-dual",
+    ) -> None:
         self.alphas = alphas
         self.alpha_scale = alpha_scale
         self.neuroid_batch = neuroid_batch
@@ -72,8 +76,7 @@ class RidgeReadout(Readout):
         self.rows_ = rows
         self.K_train_ = K[rows][:, rows]
         Y_train = Y.to(device=K.device, dtype=torch.float64)[rows]
-        self.fit_ = self.solver_function()(self.K_train_, Y_train, self._candidates(self.K_train_),
-                                           self.neuroid_batch)
+        self.fit_ = self.solver_function()(self.K_train_, Y_train, self._candidates(self.K_train_), self.neuroid_batch)
         self.val_score_ = self.fit_.loo_r2
         self.alpha_ = self.fit_.alpha
         self.solver_ = self.solver

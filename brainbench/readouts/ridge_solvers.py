@@ -10,5 +10,12 @@ from brainbench.readouts.solvers.ridge import (
     predict_dual_ridge,
 )
 
-__all__ = ["DualRidgeFit", "alpha_grid", "center_test", "center_train", "fit_dual_ridge_loo", "gram",
-           "predict_dual_ridge"]
+__all__ = [
+    "DualRidgeFit",
+    "alpha_grid",
+    "center_test",
+    "center_train",
+    "fit_dual_ridge_loo",
+    "gram",
+    "predict_dual_ridge",
+]

@@ -57,10 +57,20 @@ class SimpleSGDReadout(Readout):
     SOLVERS = {"adam": fit_linear_adam}
     name = "simple-sgd"
 
-    def __init__(self, l1: Grid = 1.0, l2: Grid = 1.0, subsample_features: int | float | bool | None = None,
-                 lr: float | None = None, max_iter: int = 1000, patience: int = 50,
-                 val_fraction: float = 0.15, neuroid_batch: int = 256, seed: int = 0,
-                 solver: str = "adam", dtype: str = "float32") -> None:
+    def __init__(
+        self,
+        l1: Grid = 1.0,
+        l2: Grid = 1.0,
+        subsample_features: int | float | bool | None = None,
+        lr: float | None = None,
+        max_iter: int = 1000,
+        patience: int = 50,
+        val_fraction: float = 0.15,
+        neuroid_batch: int = 256,
+        seed: int = 0,
+        solver: str = "adam",
+        dtype: str = "float32",
+    ) -> None:
         self.l1 = l1
         self.l2 = l2
         self.subsample_features = subsample_features
@@ -87,9 +97,17 @@ class SimpleSGDReadout(Readout):
         self.scaler_ = Standardizer.fit(Xf, Y)
         grid = penalty_grid(l1=self.l1, l2=self.l2)
         W, b, val, chosen, iters = solve(
-            self.scaler_.x(Xf), self.scaler_.y(Y), grid, map_shape=None, lr=self.lr,
-            max_iter=self.max_iter, patience=self.patience, val_fraction=self.val_fraction,
-            neuroid_batch=self.neuroid_batch, seed=self.seed)
+            self.scaler_.x(Xf),
+            self.scaler_.y(Y),
+            grid,
+            map_shape=None,
+            lr=self.lr,
+            max_iter=self.max_iter,
+            patience=self.patience,
+            val_fraction=self.val_fraction,
+            neuroid_batch=self.neuroid_batch,
+            seed=self.seed,
+        )
         self.coef_, self.intercept_, self.val_score_ = W, b, val
         self.grid_, self.chosen_ = grid, chosen
         self.n_iter_ = iters

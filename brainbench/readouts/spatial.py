@@ -103,12 +103,23 @@ class SpatialReadout(Readout):
     name = "spatial"
     spatial = True
 
-    def __init__(self, solver: str = "exact", l2: Grid | None = None, laplace: Grid | None = None,
-                 l1: Grid = 0.0, laplace_ratios: Sequence[float] = (0.0, 1.0, 10.0, 100.0),
-                 alphas: Sequence[float] | Mapping[str, float] | None = None,
-                 lr: float | None = None, max_iter: int = 1000, patience: int = 50,
-                 val_fraction: float = 0.15, neuroid_batch: int = 256, channel_batch: int = 16,
-                 seed: int = 0, dtype: str = "float32") -> None:
+    def __init__(
+        self,
+        solver: str = "exact",
+        l2: Grid | None = None,
+        laplace: Grid | None = None,
+        l1: Grid = 0.0,
+        laplace_ratios: Sequence[float] = (0.0, 1.0, 10.0, 100.0),
+        alphas: Sequence[float] | Mapping[str, float] | None = None,
+        lr: float | None = None,
+        max_iter: int = 1000,
+        patience: int = 50,
+        val_fraction: float = 0.15,
+        neuroid_batch: int = 256,
+        channel_batch: int = 16,
+        seed: int = 0,
+        dtype: str = "float32",
+    ) -> None:
         self.solver = solver
         self.l1, self.l2, self.laplace = l1, l2, laplace
         self.laplace_ratios = laplace_ratios
@@ -133,8 +144,10 @@ class SpatialReadout(Readout):
         by_rho: dict[float, list[float]] = {}
         for g in penalty_grid(l2=self.l2 or 0.0, laplace=self.laplace or 0.0):
             if g["l2"] < 0 or g["laplace"] < 0 or g["l2"] + g["laplace"] == 0:
-                raise BrainbenchError("spatial exact needs l2 > 0 or laplace > 0 (and neither negative); "
-                                      "set one, or leave both unset to search them by leave-one-out.")
+                raise BrainbenchError(
+                    "spatial exact needs l2 > 0 or laplace > 0 (and neither negative); "
+                    "set one, or leave both unset to search them by leave-one-out."
+                )
             if g["l2"] > 0:
                 by_rho.setdefault(g["laplace"] / g["l2"], []).append(g["l2"])
             else:
@@ -158,23 +171,36 @@ class SpatialReadout(Readout):
         map_shape = self._map_shape(tuple(features.shape))
         if self.resolve_solver() == "adam":
             return super().prepare(features, device)
-        grams = family_grams_streamed(features, self.families() + [Family(0.0, torch.ones(1), False)],
-                                      device, self.working_dtype, self.channel_batch)
+        grams = family_grams_streamed(
+            features,
+            self.families() + [Family(0.0, torch.ones(1), False)],
+            device,
+            self.working_dtype,
+            self.channel_batch,
+        )
         K_plain = grams.pop()
         return SpatialGrams(grams, K_plain, map_shape)
 
-    def fit_prepared(self, prepared: SpatialGrams | torch.Tensor, Y: torch.Tensor,
-                     rows: torch.Tensor) -> SpatialReadout:
+    def fit_prepared(
+        self, prepared: SpatialGrams | torch.Tensor, Y: torch.Tensor, rows: torch.Tensor
+    ) -> SpatialReadout:
         """Fit on the stimuli ``rows``; ``exact`` reads only the ``rows`` of the Gram matrices."""
         if not isinstance(prepared, SpatialGrams):
-            return self.fit(prepared[rows], Y[rows])     # the base's default, typed as this class
+            return self.fit(prepared[rows], Y[rows])  # the base's default, typed as this class
         self.solver_ = self.resolve_solver()
         self.families_ = self.families()
         self.map_shape_ = prepared.map_shape
         self.rows_ = rows
         Y_train = self._responses(Y, prepared.K_plain.device)[rows]
-        self.state_ = solve_families(self.families_, prepared.grams, prepared.K_plain, rows, Y_train,
-                                     math.prod(prepared.map_shape), self.neuroid_batch)
+        self.state_ = solve_families(
+            self.families_,
+            prepared.grams,
+            prepared.K_plain,
+            rows,
+            Y_train,
+            math.prod(prepared.map_shape),
+            self.neuroid_batch,
+        )
         self.val_score_ = self.state_["val"]
         return self
 
@@ -182,8 +208,11 @@ class SpatialReadout(Readout):
         """``(len(rows), N)`` predictions for the stimuli ``rows``."""
         if not isinstance(prepared, SpatialGrams):
             return super().predict_prepared(prepared, rows)
-        return predict_families(self.state_, [K[rows][:, self.rows_] for K in prepared.grams],
-                                [K[self.rows_][:, self.rows_] for K in prepared.grams])
+        return predict_families(
+            self.state_,
+            [K[rows][:, self.rows_] for K in prepared.grams],
+            [K[self.rows_][:, self.rows_] for K in prepared.grams],
+        )
 
     # ------------------------------------------------------------------ API
     def fit(self, X: torch.Tensor, Y: torch.Tensor) -> SpatialReadout:
@@ -198,12 +227,14 @@ class SpatialReadout(Readout):
         self.families_ = self.families()
         self.x_mean_ = X.mean(0, keepdim=True)
         grams, Z, self.projected_ = family_grams(
-            X - self.x_mean_, self.families_ + [Family(0.0, torch.ones(1), False)], self.channel_batch,
-            keep_projection=True)
+            X - self.x_mean_,
+            self.families_ + [Family(0.0, torch.ones(1), False)],
+            self.channel_batch,
+            keep_projection=True,
+        )
         K_plain = grams.pop()
         train = torch.arange(X.shape[0], device=X.device)
-        self.state_ = solve_families(self.families_, grams, K_plain, train, Y, int(X[0].numel()),
-                                     self.neuroid_batch)
+        self.state_ = solve_families(self.families_, grams, K_plain, train, Y, int(X[0].numel()), self.neuroid_batch)
         self.Z_train_, self.grams_train_ = Z, grams
         self.val_score_ = self.state_["val"]
         return self
@@ -213,8 +244,9 @@ class SpatialReadout(Readout):
         C, H, W = self.map_shape_
         V, weights = spectral_weights(self.families_, self.projected_, H, W, X.device, self.Z_train_.dtype)
         Xc = (X.to(self.Z_train_.dtype) - self.x_mean_).reshape(n_test, C, H * W)
-        out = [torch.zeros(n_test, self.Z_train_.shape[0], dtype=torch.float64, device=X.device)
-               for _ in self.families_]
+        out = [
+            torch.zeros(n_test, self.Z_train_.shape[0], dtype=torch.float64, device=X.device) for _ in self.families_
+        ]
         for c0 in range(0, C, self.channel_batch):
             c1 = min(C, c0 + self.channel_batch)
             Zt = Xc[:, c0:c1] if V is None else Xc[:, c0:c1] @ V
@@ -226,8 +258,10 @@ class SpatialReadout(Readout):
 
     def _need_features(self) -> None:
         if not hasattr(self, "Z_train_"):
-            raise BrainbenchError("this spatial readout was fitted on Gram matrices; "
-                                  "refit it with fit(X, Y) to predict new features or read its kernel.")
+            raise BrainbenchError(
+                "this spatial readout was fitted on Gram matrices; "
+                "refit it with fit(X, Y) to predict new features or read its kernel."
+            )
 
     def predict(self, X: torch.Tensor) -> torch.Tensor:
         """``(m, C, H, W) -> (m, N)``."""
@@ -239,8 +273,10 @@ class SpatialReadout(Readout):
 
     def chosen_params(self) -> dict[str, torch.Tensor]:
         if self.solver_ == "adam":
-            return {k: torch.tensor([g[k] for g in self.grid_], device=self.chosen_.device)[self.chosen_]
-                    for k in ("l1", "l2", "laplace")}
+            return {
+                k: torch.tensor([g[k] for g in self.grid_], device=self.chosen_.device)[self.chosen_]
+                for k in ("l1", "l2", "laplace")
+            }
         return {"l2": self.state_["l2"], "laplace": self.state_["laplace"]}
 
     def kernel(self, neuroids: slice | None = None) -> torch.Tensor:
@@ -256,8 +292,7 @@ class SpatialReadout(Readout):
             coef = coef if neuroids is None else coef[neuroids]
             return coef.reshape(-1, C, H, W)
         self._need_features()
-        V, weights = spectral_weights(self.families_, self.projected_, H, W, self.Z_train_.device,
-                                      torch.float64)
+        V, weights = spectral_weights(self.families_, self.projected_, H, W, self.Z_train_.device, torch.float64)
         family = self.state_["family"]
         idx = torch.arange(len(family), device=family.device)
         if neuroids is not None:
@@ -270,7 +305,7 @@ class SpatialReadout(Readout):
             sel = (family[idx] == i).nonzero().squeeze(1)
             if len(sel) == 0:
                 continue
-            u = torch.einsum("nck,nl->lck", Zc, fit.coef[:, idx[sel]])      # (l, C, HW)
+            u = torch.einsum("nck,nl->lck", Zc, fit.coef[:, idx[sel]])  # (l, C, HW)
             if d is not None:
                 u = u * d
             out[sel] = (u if V is None else u @ V.T) / scale
@@ -285,9 +320,17 @@ class SpatialReadout(Readout):
         laplace = 1.0 if self.laplace is None else self.laplace
         self.grid_ = penalty_grid(l1=self.l1, l2=self.l2 or 0.0, laplace=laplace)
         W, b, val, chosen, iters = fit_linear_adam(
-            self.scaler_.x(Xf), self.scaler_.y(Y), self.grid_, map_shape=self.map_shape_, lr=self.lr,
-            max_iter=self.max_iter, patience=self.patience, val_fraction=self.val_fraction,
-            neuroid_batch=self.neuroid_batch, seed=self.seed)
+            self.scaler_.x(Xf),
+            self.scaler_.y(Y),
+            self.grid_,
+            map_shape=self.map_shape_,
+            lr=self.lr,
+            max_iter=self.max_iter,
+            patience=self.patience,
+            val_fraction=self.val_fraction,
+            neuroid_batch=self.neuroid_batch,
+            seed=self.seed,
+        )
         self.coef_, self.intercept_, self.val_score_, self.chosen_ = W, b, val, chosen
         self.n_iter_ = iters
         return self

@@ -28,8 +28,14 @@ SCHEMA_VERSION = 1
 """The manifest schema this brainbench reads; a manifest declaring a higher one is refused."""
 
 KINDS = ("models", "assemblies", "readouts", "metrics", "analyses", "benchmarks")
-SINGULAR = {"models": "model", "assemblies": "assembly", "readouts": "readout", "metrics": "metric",
-            "analyses": "analysis", "benchmarks": "benchmark"}
+SINGULAR = {
+    "models": "model",
+    "assemblies": "assembly",
+    "readouts": "readout",
+    "metrics": "metric",
+    "analyses": "analysis",
+    "benchmarks": "benchmark",
+}
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")
 PYTHON_NAME = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 
@@ -301,8 +307,10 @@ def _schema_version(value: Any, source: str, report: Any) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        report(f"{source}: key 'schema_version': must be a positive integer (the current schema is "
-               f"{SCHEMA_VERSION}), not {value!r}.")
+        report(
+            f"{source}: key 'schema_version': must be a positive integer (the current schema is "
+            f"{SCHEMA_VERSION}), not {value!r}."
+        )
         return None
     if value > SCHEMA_VERSION:
         raise ManifestError(

@@ -38,8 +38,16 @@ from brainbench.registry.manifest import (
     singular,
 )
 
-__all__ = ["ENTRY_POINT_GROUP", "MODEL_FAMILIES", "ManifestProblem", "ModelFamily", "Registry", "build_registry",
-           "get_registry", "load_object"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "MODEL_FAMILIES",
+    "ManifestProblem",
+    "ModelFamily",
+    "Registry",
+    "build_registry",
+    "get_registry",
+    "load_object",
+]
 
 
 @dataclass(frozen=True)
@@ -61,10 +69,11 @@ class ModelFamily:
 #: The model families :meth:`Registry.model` resolves; an id a manifest declares always wins.
 MODEL_FAMILIES: dict[str, ModelFamily] = {
     "torchvision": ModelFamily(
-        prefix="torchvision", resolver="brainbench.models.torchvision_zoo:model_entry",
+        prefix="torchvision",
+        resolver="brainbench.models.torchvision_zoo:model_entry",
         pattern="torchvision/<arch>[:WEIGHTS|:untrained]",
         description="any torchvision classification network, with its torchvision weights (default DEFAULT) or "
-                    "seeded random init; `brainbench layers MODEL` lists its module paths",
+        "seeded random init; `brainbench layers MODEL` lists its module paths",
     ),
 }
 
@@ -199,8 +208,9 @@ class Registry:
             if entry_id in self._entries[kind] or entry_id in self._aliases[kind]:
                 return kind, self.get(kind, entry_id)
         everything = [i for k in KINDS for i in (*self._entries[k], *self._aliases[k])]
-        raise UnknownIdError(f"unknown id {entry_id!r}{_suggest(entry_id, everything)}; "
-                             "`brainbench list` shows every id.")
+        raise UnknownIdError(
+            f"unknown id {entry_id!r}{_suggest(entry_id, everything)}; `brainbench list` shows every id."
+        )
 
     def model(self, entry_id: str) -> ModelEntry:
         """A model's entry; an undeclared id ``PREFIX/NAME`` of a :data:`MODEL_FAMILIES` family is synthesized."""
@@ -264,8 +274,11 @@ def build_registry(sources: Iterable[ManifestSource]) -> Registry:
         text = " ".join(message.split()).rstrip(".")
         if file != source.declared_by:
             text += f" (declared by {source.declared_by})"
-        warnings.warn(f"skipped plugin manifest {text}; `brainbench list --problems` lists what was skipped.",
-                      ManifestWarning, stacklevel=3)
+        warnings.warn(
+            f"skipped plugin manifest {text}; `brainbench list --problems` lists what was skipped.",
+            ManifestWarning,
+            stacklevel=3,
+        )
 
     loaded: list[tuple[ManifestSource, Manifest]] = []
     for source in sources:

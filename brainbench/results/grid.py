@@ -79,8 +79,14 @@ def _apply_environment(env: dict[str, str]) -> None:
         _cached_registry.cache_clear()
 
 
-def run_job(job: Job, store: str, env: dict[str, str] | None = None, device: str = "auto",
-            torch_threads: int | None = None, use_cache: bool = True) -> dict[str, Any]:
+def run_job(
+    job: Job,
+    store: str,
+    env: dict[str, str] | None = None,
+    device: str = "auto",
+    torch_threads: int | None = None,
+    use_cache: bool = True,
+) -> dict[str, Any]:
     """Score one job and record it unless its content key is already stored.
 
     Runs inside a Dask worker (or in-process for a serial grid). Raises on failure so
@@ -101,27 +107,51 @@ def run_job(job: Job, store: str, env: dict[str, str] | None = None, device: str
     if torch_threads:
         torch.set_num_threads(torch_threads)
     registry = get_registry()
-    run, data, spec = prepare(job.model, job.benchmark, layers=list(job.layers) if job.layers else None,
-                              readout=job.readout, seed=job.seed, device=device, progress=False, registry=registry)
+    run, data, spec = prepare(
+        job.model,
+        job.benchmark,
+        layers=list(job.layers) if job.layers else None,
+        readout=job.readout,
+        seed=job.seed,
+        device=device,
+        progress=False,
+        registry=registry,
+    )
     target = ResultStore(store)
     if target.has(spec.key):  # the same inputs were scored: same numbers (use_cache governs activations)
         return JobResult(job, "skipped", spec.key, elapsed_s=time.perf_counter() - started).as_dict()
     dataset = score_prepared(run, data, spec, progress=False, use_cache=use_cache, threads=int(torch_threads or 1))
     target.record(dataset)
-    return JobResult(job, "scored", spec.key, score=float(dataset.attrs["score"]),
-                     best_layer=str(dataset.attrs["best_layer"]),
-                     elapsed_s=time.perf_counter() - started).as_dict()
+    return JobResult(
+        job,
+        "scored",
+        spec.key,
+        score=float(dataset.attrs["score"]),
+        best_layer=str(dataset.attrs["best_layer"]),
+        elapsed_s=time.perf_counter() - started,
+    ).as_dict()
 
 
 def _failure(job: Job, error: BaseException, attempts: int) -> JobResult:
-    text = str(error) if isinstance(error, BrainbenchError) else "".join(
-        traceback.format_exception_only(type(error), error)).strip()
+    text = (
+        str(error)
+        if isinstance(error, BrainbenchError)
+        else "".join(traceback.format_exception_only(type(error), error)).strip()
+    )
     return JobResult(job, "failed", error=text, attempts=attempts)
 
 
-def run_grid(jobs: list[Job], store: str | os.PathLike | None = None, *, workers: int | None = None,
-             scheduler: str | None = None, retries: int = 1, device: str = "auto",
-             progress: bool = True, use_cache: bool = True) -> list[JobResult]:
+def run_grid(
+    jobs: list[Job],
+    store: str | os.PathLike | None = None,
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    retries: int = 1,
+    device: str = "auto",
+    progress: bool = True,
+    use_cache: bool = True,
+) -> list[JobResult]:
     """Run jobs on Dask and return one result per job, in the order given.
 
     Args:
@@ -151,8 +181,9 @@ def run_grid(jobs: list[Job], store: str | os.PathLike | None = None, *, workers
     cluster = None
     if scheduler is None:
         n = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
-        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
-                               silence_logs=logging.ERROR)
+        cluster = LocalCluster(
+            n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR
+        )
         threads = max(1, (os.cpu_count() or 1) // n)
         client = Client(cluster)
     else:
@@ -160,15 +191,26 @@ def run_grid(jobs: list[Job], store: str | os.PathLike | None = None, *, workers
         try:
             client = Client(scheduler, timeout="30s")
         except OSError as error:
-            raise BrainbenchError(f"cannot reach the Dask scheduler at {scheduler} ({error}); "
-                                  "check the address or drop --scheduler to use a local cluster.") from error
+            raise BrainbenchError(
+                f"cannot reach the Dask scheduler at {scheduler} ({error}); "
+                "check the address or drop --scheduler to use a local cluster."
+            ) from error
     results: dict[int, JobResult] = {}
     try:
         futures = {}
         for index, job in enumerate(jobs):
-            future = client.submit(run_job, job, location, env, device, threads, use_cache,
-                                   key=f"brainbench-{index}-{job.model}-{job.benchmark}", pure=False,
-                                   retries=retries)
+            future = client.submit(
+                run_job,
+                job,
+                location,
+                env,
+                device,
+                threads,
+                use_cache,
+                key=f"brainbench-{index}-{job.model}-{job.benchmark}",
+                pure=False,
+                retries=retries,
+            )
             futures[future] = index
         bar = _progress(len(jobs), progress)
         for future in as_completed(futures):
@@ -231,8 +273,9 @@ def offline_benchmarks(registry: Registry) -> list[str]:
             remotes = resolve_benchmark(entry.id, registry).source.remote_files()
         except Exception:  # a plugin that cannot even list its files cannot run here
             continue
-        if all(cache_path(r).is_file() or (mirror is not None and (mirror / r.dataset / r.path).is_file())
-               for r in remotes):
+        if all(
+            cache_path(r).is_file() or (mirror is not None and (mirror / r.dataset / r.path).is_file()) for r in remotes
+        ):
             available.append(entry.id)
     return available
 

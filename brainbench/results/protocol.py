@@ -32,9 +32,16 @@ PROTOCOLS = (DECLARED, CUSTOM, UNKNOWN)
 DECLARED_SEED = 0
 
 
-def describe_protocol(net: Any, bench: Any, layers: list[str], readout_id: str, seed: int,
-                      registry: Registry, readout_overrides: dict[str, Any] | None = None,
-                      own_splits: bool = False) -> tuple[str, dict[str, Any]]:
+def describe_protocol(
+    net: Any,
+    bench: Any,
+    layers: list[str],
+    readout_id: str,
+    seed: int,
+    registry: Registry,
+    readout_overrides: dict[str, Any] | None = None,
+    own_splits: bool = False,
+) -> tuple[str, dict[str, Any]]:
     """The protocol of a run the scorer is about to store, and what differs from the declared one.
 
     Args:

@@ -122,8 +122,7 @@ def _migrate_1_to_2(conn: sqlite3.Connection, root: Path) -> None:
     # a view's `r.*` is expanded when created: rebuild it to include the new columns
     conn.execute("DROP VIEW scores")
     conn.execute(_SCORES_VIEW)
-    for key, spec_text, results_file in conn.execute(
-            "SELECT content_key, spec, results_file FROM runs").fetchall():
+    for key, spec_text, results_file in conn.execute("SELECT content_key, spec, results_file FROM runs").fetchall():
         path = root / results_file
         try:
             region = (json.loads(spec_text).get("benchmark") or {}).get("region")
@@ -132,8 +131,9 @@ def _migrate_1_to_2(conn: sqlite3.Connection, root: Path) -> None:
         if not region and path.is_file():
             region = _region_from_file(path)
         digest = _file_sha256(path) if path.is_file() else None
-        conn.execute("UPDATE runs SET region = ?, results_sha256 = ? WHERE content_key = ?",
-                     (region or None, digest, key))
+        conn.execute(
+            "UPDATE runs SET region = ?, results_sha256 = ? WHERE content_key = ?", (region or None, digest, key)
+        )
 
 
 _SCORES_VIEW = """
@@ -169,11 +169,14 @@ def _migrate_2_to_3(conn: sqlite3.Connection, root: Path) -> None:
             spec = json.loads(spec_text)
         except (TypeError, ValueError):
             spec = {}
-        layers = [r[0] for r in conn.execute("SELECT layer FROM layer_scores WHERE content_key = ? ORDER BY id",
-                                             (key,))]
+        layers = [
+            r[0] for r in conn.execute("SELECT layer FROM layer_scores WHERE content_key = ? ORDER BY id", (key,))
+        ]
         protocol, detail = protocol_from_spec(spec if isinstance(spec, dict) else {}, layers)
-        conn.execute("UPDATE runs SET protocol = ?, protocol_detail = ? WHERE content_key = ?",
-                     (protocol, json.dumps(detail, sort_keys=True), key))
+        conn.execute(
+            "UPDATE runs SET protocol = ?, protocol_detail = ? WHERE content_key = ?",
+            (protocol, json.dumps(detail, sort_keys=True), key),
+        )
 
 
 # MIGRATIONS[v] brings a database from version v to v + 1.
@@ -242,12 +245,16 @@ def dataset_spec(dataset: xr.Dataset) -> tuple[dict[str, Any], str]:
     """
     text, key = dataset.attrs.get("spec"), dataset.attrs.get("content_key")
     if not text or not key:
-        raise StoreError("this score dataset carries no run spec and key (it was made by brainbench < 0.2); "
-                         "score it again to store it.")
+        raise StoreError(
+            "this score dataset carries no run spec and key (it was made by brainbench < 0.2); "
+            "score it again to store it."
+        )
     spec = json.loads(text)
     if content_key(spec) != key:
-        raise StoreError(f"this score dataset's content key {key[:12]} does not hash its run spec: it was altered "
-                         "after scoring; score it again to store it.")
+        raise StoreError(
+            f"this score dataset's content key {key[:12]} does not hash its run spec: it was altered "
+            "after scoring; score it again to store it."
+        )
     return spec, str(key)
 
 
@@ -318,8 +325,10 @@ class ResultStore:
                 self._migrated = True
             yield conn
         except sqlite3.DatabaseError as error:
-            raise StoreError(f"results store {self.path} is unreadable ({error}); "
-                             "move it aside and re-run, or point --store elsewhere.") from error
+            raise StoreError(
+                f"results store {self.path} is unreadable ({error}); "
+                "move it aside and re-run, or point --store elsewhere."
+            ) from error
         finally:
             conn.close()
 
@@ -349,13 +358,17 @@ class ResultStore:
         with self.transaction(conn):
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
-                raise StoreError(f"results store {self.path} has schema version {version}, newer than this "
-                                 f"brainbench's {SCHEMA_VERSION}; upgrade brainbench or use another --store.")
+                raise StoreError(
+                    f"results store {self.path} has schema version {version}, newer than this "
+                    f"brainbench's {SCHEMA_VERSION}; upgrade brainbench or use another --store."
+                )
             if version == 0:
                 exists = conn.execute("SELECT name FROM sqlite_master WHERE name = 'runs'").fetchone()
                 if exists:
-                    raise StoreError(f"{self.path} holds a 'runs' table but no schema version; "
-                                     "it is not a brainbench store: point --store elsewhere.")
+                    raise StoreError(
+                        f"{self.path} holds a 'runs' table but no schema version; "
+                        "it is not a brainbench store: point --store elsewhere."
+                    )
                 # executescript would COMMIT our transaction: run the statements one by one
                 for statement in _SCHEMA_V1.split(";"):
                     if statement.strip():
@@ -389,15 +402,15 @@ class ResultStore:
         with self.connect() as conn, self.transaction(conn):
             conn.execute("DELETE FROM runs WHERE content_key = ?", (key,))
             columns = ", ".join(run)
-            conn.execute(f"INSERT INTO runs ({columns}) VALUES ({', '.join('?' * len(run))})",
-                         tuple(run.values()))
+            conn.execute(f"INSERT INTO runs ({columns}) VALUES ({', '.join('?' * len(run))})", tuple(run.values()))
             for row in layers:
                 self._insert_layer(conn, row)
         return key
 
     def _insert_layer(self, conn: sqlite3.Connection, row: dict[str, Any]) -> None:
-        conn.execute(f"INSERT INTO layer_scores ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
-                     tuple(row.values()))
+        conn.execute(
+            f"INSERT INTO layer_scores ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", tuple(row.values())
+        )
 
     @staticmethod
     def _run_row(dataset: xr.Dataset, spec: dict[str, Any], key: str, relative: str, digest: str) -> dict[str, Any]:
@@ -412,21 +425,36 @@ class ResultStore:
         score = attrs.get("score")
         protocol, protocol_detail = dataset_protocol(dataset, spec)
         return {
-            "content_key": key, "model": attrs["model"], "benchmark": attrs["benchmark"],
-            "benchmark_version": int(attrs["benchmark_version"]), "region": region,
-            "readout": attrs["readout"], "solver": attrs.get("solver", ""),
-            "readout_params": attrs.get("readout_params", "{}"), "metrics": attrs.get("metrics", "{}"),
-            "ceiling_formula": attrs.get("ceiling_formula", "{}"), "selection": attrs.get("selection", "{}"),
-            "seed": int(prov["seed"]), "device": str(prov.get("device", "")),
-            "brainbench_version": prov.get("brainbench", ""), "torch_version": prov.get("torch", ""),
-            "numpy_version": prov.get("numpy", ""), "xarray_version": prov.get("xarray", ""),
-            "python_version": prov.get("python", ""), "data_sha256": prov.get("data_sha256", ""),
-            "stimuli_sha256": prov.get("stimuli_sha256", ""), "weights_sha256": prov.get("weights", ""),
-            "spec": json.dumps(spec, sort_keys=True, default=str), "best_layer": attrs["best_layer"],
+            "content_key": key,
+            "model": attrs["model"],
+            "benchmark": attrs["benchmark"],
+            "benchmark_version": int(attrs["benchmark_version"]),
+            "region": region,
+            "readout": attrs["readout"],
+            "solver": attrs.get("solver", ""),
+            "readout_params": attrs.get("readout_params", "{}"),
+            "metrics": attrs.get("metrics", "{}"),
+            "ceiling_formula": attrs.get("ceiling_formula", "{}"),
+            "selection": attrs.get("selection", "{}"),
+            "seed": int(prov["seed"]),
+            "device": str(prov.get("device", "")),
+            "brainbench_version": prov.get("brainbench", ""),
+            "torch_version": prov.get("torch", ""),
+            "numpy_version": prov.get("numpy", ""),
+            "xarray_version": prov.get("xarray", ""),
+            "python_version": prov.get("python", ""),
+            "data_sha256": prov.get("data_sha256", ""),
+            "stimuli_sha256": prov.get("stimuli_sha256", ""),
+            "weights_sha256": prov.get("weights", ""),
+            "spec": json.dumps(spec, sort_keys=True, default=str),
+            "best_layer": attrs["best_layer"],
             "score": None if score is None or score != score else float(score),
             "median_ceiling": _finite_median(dataset["ceiling"].values),
-            "results_file": relative, "results_sha256": digest, "timings": attrs.get("timings", "{}"),
-            "protocol": protocol, "protocol_detail": json.dumps(protocol_detail, sort_keys=True),
+            "results_file": relative,
+            "results_sha256": digest,
+            "timings": attrs.get("timings", "{}"),
+            "protocol": protocol,
+            "protocol_detail": json.dumps(protocol_detail, sort_keys=True),
             "score_kind": str(attrs.get("score_kind", LEGACY)),
             "n_reliable": None if attrs.get("n_reliable") is None else int(attrs["n_reliable"]),
             "created_at": datetime.now(timezone.utc).isoformat(timespec="microseconds"),
@@ -438,21 +466,24 @@ class ResultStore:
         rows = []
         for layer in dataset["layer"].values:
             sel = dataset.sel(layer=layer)
-            rows.append({
-                "content_key": key, "layer": str(layer), "is_best_layer": int(str(layer) == best),
-                "median_r": _finite_median(sel["r"].values),
-                 "median_ev": _finite_median(sel["ev"].values if "ev" in sel else []),
-                "median_ceiled": _finite_median(sel["ceiled"].values),
-                "n_neuroids": int(dataset.sizes["neuroid"]),
-            })
+            rows.append(
+                {
+                    "content_key": key,
+                    "layer": str(layer),
+                    "is_best_layer": int(str(layer) == best),
+                    "median_r": _finite_median(sel["r"].values),
+                    "median_ev": _finite_median(sel["ev"].values if "ev" in sel else []),
+                    "median_ceiled": _finite_median(sel["ceiled"].values),
+                    "n_neuroids": int(dataset.sizes["neuroid"]),
+                }
+            )
         return rows
 
     # reading -----------------------------------------------------------------------
     def has(self, key: str) -> bool:
         """Whether a complete run with this content key is stored (its file intact)."""
         with self.connect() as conn:
-            row = conn.execute("SELECT results_file, results_sha256 FROM runs WHERE content_key = ?",
-                               (key,)).fetchone()
+            row = conn.execute("SELECT results_file, results_sha256 FROM runs WHERE content_key = ?", (key,)).fetchone()
         return row is not None and check_results_file(self.root / row["results_file"], dict(row)) is None
 
     def lookup(self, key: str) -> dict[str, Any] | None:
@@ -492,8 +523,10 @@ class ResultStore:
                 if hit is not None:
                     ref = hit["content_key"]
             if len(ref) < 6:
-                raise StoreError(f"no row {ref!r} in {self.path}; give a row id or a content key "
-                                 "(at least 6 characters) from `brainbench leaderboard show --format json`.")
+                raise StoreError(
+                    f"no row {ref!r} in {self.path}; give a row id or a content key "
+                    "(at least 6 characters) from `brainbench leaderboard show --format json`."
+                )
             found = conn.execute("SELECT * FROM runs WHERE content_key LIKE ?", (ref + "%",)).fetchall()
         if len(found) != 1:
             what = "no run" if not found else f"{len(found)} runs"
@@ -521,8 +554,14 @@ def record(dataset: xr.Dataset, store: str | os.PathLike | ResultStore | None = 
     return target.record(dataset)
 
 
-def scored(model: Any, benchmark: Any, *, store: str | os.PathLike | ResultStore | None = None,
-           use_cache: bool = True, **options: Any) -> xr.Dataset:
+def scored(
+    model: Any,
+    benchmark: Any,
+    *,
+    store: str | os.PathLike | ResultStore | None = None,
+    use_cache: bool = True,
+    **options: Any,
+) -> xr.Dataset:
     """The run's stored score if its content key is in the store, else score it, record it and return it.
 
     ``score``, ``analyze``, ``leaderboard run`` and ``verify`` all go through one key (see

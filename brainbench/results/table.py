@@ -40,12 +40,16 @@ RUN_FORMATS = ("table", "csv", "json")
 MISSING = "–"
 MARK = "*"
 UNCORRECTED_MARK = "u"
-UNCORRECTED_NOTE = (f"{UNCORRECTED_MARK} uncorrected median per-split r: no neuroid of that run reached the "
-                    "reliability "
-                    "floor (e.g. data without repetitions), so there is no ceiling to divide by; not in the means.")
-MARK_NOTE = (f"{MARK} newest of several declared-protocol runs with different content keys (weights, data, "
-             "declarations or brainbench version changed); `brainbench leaderboard runs MODEL BENCHMARK` "
-             "lists them all.")
+UNCORRECTED_NOTE = (
+    f"{UNCORRECTED_MARK} uncorrected median per-split r: no neuroid of that run reached the "
+    "reliability "
+    "floor (e.g. data without repetitions), so there is no ceiling to divide by; not in the means."
+)
+MARK_NOTE = (
+    f"{MARK} newest of several declared-protocol runs with different content keys (weights, data, "
+    "declarations or brainbench version changed); `brainbench leaderboard runs MODEL BENCHMARK` "
+    "lists them all."
+)
 
 
 @dataclass(frozen=True)
@@ -86,8 +90,11 @@ class Leaderboard:
         return cell is not None and cell.get("score_kind") == UNCORRECTED
 
     def region_mean(self, model: str, region: str) -> float | None:
-        values = [c["score"] for k, (c, col) in enumerate(zip(self.cells[model], self.columns, strict=True))
-                  if col.region == region and c is not None and _finite(c["score"]) and not self.uncorrected(model, k)]
+        values = [
+            c["score"]
+            for k, (c, col) in enumerate(zip(self.cells[model], self.columns, strict=True))
+            if col.region == region and c is not None and _finite(c["score"]) and not self.uncorrected(model, k)
+        ]
         return sum(values) / len(values) if values else None
 
     def overall(self, model: str) -> float | None:
@@ -145,41 +152,69 @@ def records(board: Leaderboard) -> list[dict[str, Any]]:
     out = []
     for rank, model in enumerate(board.models, start=1):
         have, total = board.coverage(model)
-        row: dict[str, Any] = {"rank": rank, "model": model, "overall": board.overall(model),
-                               "coverage": f"{have}/{total}"}
+        row: dict[str, Any] = {
+            "rank": rank,
+            "model": model,
+            "overall": board.overall(model),
+            "coverage": f"{have}/{total}",
+        }
         row["regions"] = {r: board.region_mean(model, r) for r in board.regions}
         row["benchmarks"] = {}
         for index, (col, cell) in enumerate(zip(board.columns, board.cells[model], strict=True)):
             others = board.others.get(model, [[]] * len(board.columns))[index]
-            row["benchmarks"][col.label] = None if cell is None else {
-                "score": cell["score"], "best_layer": cell["best_layer"], "content_key": cell["content_key"],
-                "region": col.region, "benchmark": col.benchmark, "version": col.version,
-                "readout": col.readout, "seed": cell["seed"], "created_at": cell["created_at"],
-                "score_kind": cell.get("score_kind"), "n_reliable": cell.get("n_reliable"),
-                "declared_runs": 1 + len(others),
-                "other_runs": [{"content_key": o["content_key"], "score": o["score"], "created_at": o["created_at"]}
-                               for o in others]}
+            row["benchmarks"][col.label] = (
+                None
+                if cell is None
+                else {
+                    "score": cell["score"],
+                    "best_layer": cell["best_layer"],
+                    "content_key": cell["content_key"],
+                    "region": col.region,
+                    "benchmark": col.benchmark,
+                    "version": col.version,
+                    "readout": col.readout,
+                    "seed": cell["seed"],
+                    "created_at": cell["created_at"],
+                    "score_kind": cell.get("score_kind"),
+                    "n_reliable": cell.get("n_reliable"),
+                    "declared_runs": 1 + len(others),
+                    "other_runs": [
+                        {"content_key": o["content_key"], "score": o["score"], "created_at": o["created_at"]}
+                        for o in others
+                    ],
+                }
+            )
         out.append(row)
     return out
 
 
 def _header(board: Leaderboard) -> list[str]:
-    return (["rank", "model", "overall"] + [f"{r} mean" for r in board.regions]
-            + [c.label for c in board.columns] + ["coverage"])
+    return (
+        ["rank", "model", "overall"]
+        + [f"{r} mean" for r in board.regions]
+        + [c.label for c in board.columns]
+        + ["coverage"]
+    )
 
 
 def _values(board: Leaderboard, model: str, rank: int) -> list[Any]:
     have, total = board.coverage(model)
     cells = [None if c is None else c["score"] for c in board.cells[model]]
-    return ([rank, model, board.overall(model)] + [board.region_mean(model, r) for r in board.regions]
-            + cells + [f"{have}/{total}"])
+    return (
+        [rank, model, board.overall(model)]
+        + [board.region_mean(model, r) for r in board.regions]
+        + cells
+        + [f"{have}/{total}"]
+    )
 
 
 def _marks(board: Leaderboard, model: str) -> list[str]:
     """Per value of :func:`_values`: its marks (``u`` uncorrected, ``*`` newest of several)."""
     prefix = 3 + len(board.regions)
-    cells = [(UNCORRECTED_MARK if board.uncorrected(model, i) else "") + (MARK if board.marked(model, i) else "")
-             for i in range(len(board.columns))]
+    cells = [
+        (UNCORRECTED_MARK if board.uncorrected(model, i) else "") + (MARK if board.marked(model, i) else "")
+        for i in range(len(board.columns))
+    ]
     return [""] * prefix + cells + [""]
 
 
@@ -202,8 +237,14 @@ def render(board: Leaderboard, fmt: str = "table") -> str:
 
         raise BrainbenchError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}.")
     if fmt == "json":
-        return json.dumps({"columns": [c.__dict__ | {"label": c.label} for c in board.columns],
-                           "regions": board.regions, "models": records(board)}, indent=2)
+        return json.dumps(
+            {
+                "columns": [c.__dict__ | {"label": c.label} for c in board.columns],
+                "regions": board.regions,
+                "models": records(board),
+            },
+            indent=2,
+        )
     header = _header(board)
     rows = [_values(board, m, k) for k, m in enumerate(board.models, start=1)]
     marks = [_marks(board, m) for m in board.models]
@@ -216,26 +257,34 @@ def render(board: Leaderboard, fmt: str = "table") -> str:
             writer.writerow(["" if v is None else (repr(v) if isinstance(v, float) else v) for v in row])
         return buffer.getvalue()
     if fmt == "md":
-        lines = ["| " + " | ".join(header) + " |",
-                 "|" + "|".join(":---" if h == "model" else "---:" for h in header) + "|"]
-        lines += ["| " + " | ".join(_fmt(v, k) for v, k in zip(row, mark, strict=True)) + " |"
-                  for row, mark in zip(rows, marks, strict=True)]
+        lines = [
+            "| " + " | ".join(header) + " |",
+            "|" + "|".join(":---" if h == "model" else "---:" for h in header) + "|",
+        ]
+        lines += [
+            "| " + " | ".join(_fmt(v, k) for v, k in zip(row, mark, strict=True)) + " |"
+            for row, mark in zip(rows, marks, strict=True)
+        ]
         lines.append("")
-        lines.append(f"Scores: median ceiled score (signed fraction of explainable variance, reliable neuroids) at "
-                     f"the layers chosen on training stimuli, runs of each benchmark's declared protocol only; "
-                     f"{MISSING} = not scored (never counted as zero); means over the scored columns only.")
+        lines.append(
+            f"Scores: median ceiled score (signed fraction of explainable variance, reliable neuroids) at "
+            f"the layers chosen on training stimuli, runs of each benchmark's declared protocol only; "
+            f"{MISSING} = not scored (never counted as zero); means over the scored columns only."
+        )
         for note in notes:
             lines.append("")
             lines.append(note)
         return "\n".join(lines) + "\n"
     if fmt == "html":
         return _html(header, rows, marks, notes)
-    text = [[str(h) for h in header]] + [[_fmt(v, k) for v, k in zip(row, mark, strict=True)]
-                                         for row, mark in zip(rows, marks, strict=True)]
+    text = [[str(h) for h in header]] + [
+        [_fmt(v, k) for v, k in zip(row, mark, strict=True)] for row, mark in zip(rows, marks, strict=True)
+    ]
     widths = [max(len(r[i]) for r in text) for i in range(len(header))]
-    out = ["  ".join(cell.ljust(w) if i == 1 else cell.rjust(w) for i, (cell, w) in enumerate(zip(r, widths,
-                                                                                                 strict=True)))
-           for r in text]
+    out = [
+        "  ".join(cell.ljust(w) if i == 1 else cell.rjust(w) for i, (cell, w) in enumerate(zip(r, widths, strict=True)))
+        for r in text
+    ]
     out.insert(1, "  ".join("-" * w for w in widths))
     out.extend(notes)
     return "\n".join(out) + "\n"
@@ -286,21 +335,24 @@ def _html(header: list[str], rows: list[list[Any]], marks: list[list[str]], note
             cells.append(f'<td data-v="{html.escape(sort_value)}"{cls}>{html.escape(_fmt(value, marked))}</td>')
         body.append("<tr>" + "".join(cells) + "</tr>")
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>brainbench leaderboard</title>"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>brainbench leaderboard</title>'
         f"<style>{_STYLE}</style></head><body>\n<h1>brainbench leaderboard</h1>\n"
         "<p>Median ceiled score (sign(r) r&sup2; / split-half ceiling, reliable neuroids) at the layers chosen on "
         "training stimuli, runs of "
         f"each benchmark's declared protocol only. {MISSING} = not scored, never counted as zero; means over "
         "scored columns only. Click a column header to sort.</p>\n"
-        f"<table><thead><tr>{head}</tr></thead><tbody>\n" + "\n".join(body)
-        + "\n</tbody></table>\n" + "".join(f"<p>{html.escape(note)}</p>\n" for note in notes)
+        f"<table><thead><tr>{head}</tr></thead><tbody>\n"
+        + "\n".join(body)
+        + "\n</tbody></table>\n"
+        + "".join(f"<p>{html.escape(note)}</p>\n" for note in notes)
         + f"<script>{_SCRIPT}</script>\n</body></html>\n"
     )
 
 
 # ---------------------------------------------------------------------------- every run
-def list_runs(runs: list[dict[str, Any]], layers: dict[str, list[str]], model: str | None = None,
-              benchmark: str | None = None) -> list[dict[str, Any]]:
+def list_runs(
+    runs: list[dict[str, Any]], layers: dict[str, list[str]], model: str | None = None, benchmark: str | None = None
+) -> list[dict[str, Any]]:
     """Every stored run (optionally of one model and/or benchmark), with what the table makes of it.
 
     Args:
@@ -315,20 +367,31 @@ def list_runs(runs: list[dict[str, Any]], layers: dict[str, list[str]], model: s
     board = build(runs)
     shown = {cell["content_key"] for cells in board.cells.values() for cell in cells if cell is not None}
     out = []
-    for run in sorted(runs, key=lambda r: (r["model"], r["benchmark"], int(r["benchmark_version"]),
-                                           r["created_at"], r["content_key"])):
+    for run in sorted(
+        runs, key=lambda r: (r["model"], r["benchmark"], int(r["benchmark_version"]), r["created_at"], r["content_key"])
+    ):
         if (model is not None and run["model"] != model) or (benchmark is not None and run["benchmark"] != benchmark):
             continue
         key = run["content_key"]
         cell = "shown" if key in shown else ("superseded" if is_declared(run) else "no")
-        out.append({
-            "content_key": key, "model": run["model"], "benchmark": run["benchmark"],
-            "version": int(run["benchmark_version"]), "readout": run["readout"],
-            "readout_params": json.loads(run["readout_params"] or "{}"), "seed": run["seed"],
-            "layers": layers.get(key, []), "protocol": run.get("protocol") or "unknown",
-            "protocol_detail": json.loads(run.get("protocol_detail") or "{}"), "cell": cell,
-            "score": run["score"], "best_layer": run["best_layer"], "created_at": run["created_at"],
-        })
+        out.append(
+            {
+                "content_key": key,
+                "model": run["model"],
+                "benchmark": run["benchmark"],
+                "version": int(run["benchmark_version"]),
+                "readout": run["readout"],
+                "readout_params": json.loads(run["readout_params"] or "{}"),
+                "seed": run["seed"],
+                "layers": layers.get(key, []),
+                "protocol": run.get("protocol") or "unknown",
+                "protocol_detail": json.loads(run.get("protocol_detail") or "{}"),
+                "cell": cell,
+                "score": run["score"],
+                "best_layer": run["best_layer"],
+                "created_at": run["created_at"],
+            }
+        )
     return out
 
 
@@ -357,11 +420,37 @@ def render_runs(rows: list[dict[str, Any]], fmt: str = "table") -> str:
         raise BrainbenchError(f"unknown format {fmt!r}; use one of {', '.join(RUN_FORMATS)}.")
     if fmt == "json":
         return json.dumps(rows, indent=2) + "\n"
-    header = ["content_key", "model", "benchmark", "readout", "seed", "layers", "protocol", "cell", "score",
-              "best_layer", "created_at", "differs"]
-    values = [[r["content_key"], r["model"], f"{r['benchmark']} v{r['version']}", r["readout"], r["seed"],
-               r["layers"], r["protocol"], r["cell"], r["score"], r["best_layer"], r["created_at"],
-               r["protocol_detail"]] for r in rows]
+    header = [
+        "content_key",
+        "model",
+        "benchmark",
+        "readout",
+        "seed",
+        "layers",
+        "protocol",
+        "cell",
+        "score",
+        "best_layer",
+        "created_at",
+        "differs",
+    ]
+    values = [
+        [
+            r["content_key"],
+            r["model"],
+            f"{r['benchmark']} v{r['version']}",
+            r["readout"],
+            r["seed"],
+            r["layers"],
+            r["protocol"],
+            r["cell"],
+            r["score"],
+            r["best_layer"],
+            r["created_at"],
+            r["protocol_detail"],
+        ]
+        for r in rows
+    ]
     if fmt == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
@@ -372,8 +461,23 @@ def render_runs(rows: list[dict[str, Any]], fmt: str = "table") -> str:
             row[11] = json.dumps(row[11], sort_keys=True)
             writer.writerow(row)
         return buffer.getvalue()
-    text = [header] + [[r[0][:12], r[1], r[2], r[3], str(r[4]), _layer_text(r[5]), r[6], r[7], _fmt(r[8]), r[9],
-                        r[10][:19], _detail_text(r[11])] for r in values]
+    text = [header] + [
+        [
+            r[0][:12],
+            r[1],
+            r[2],
+            r[3],
+            str(r[4]),
+            _layer_text(r[5]),
+            r[6],
+            r[7],
+            _fmt(r[8]),
+            r[9],
+            r[10][:19],
+            _detail_text(r[11]),
+        ]
+        for r in values
+    ]
     widths = [max(len(r[i]) for r in text) for i in range(len(header))]
     out = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in text]
     out.insert(1, "  ".join("-" * w for w in widths))

@@ -64,8 +64,13 @@ def _close(a: Any, b: Any, tolerance: float) -> bool:
     return a == b
 
 
-def verify_run(store: ResultStore, run: dict[str, Any], tolerance: float = DEFAULT_TOLERANCE,
-               device: str = "auto", use_cache: bool = False) -> RunCheck:
+def verify_run(
+    store: ResultStore,
+    run: dict[str, Any],
+    tolerance: float = DEFAULT_TOLERANCE,
+    device: str = "auto",
+    use_cache: bool = False,
+) -> RunCheck:
     """Re-score one stored run and compare (see the module docstring)."""
     import numpy as np
 
@@ -94,9 +99,17 @@ def verify_run(store: ResultStore, run: dict[str, Any], tolerance: float = DEFAU
         check.notes.append("run with the caller's own splits: only their hash is stored, so it cannot be re-run")
         return check
     overrides = stored_spec.get("readout_overrides") or None
-    run_obj, data, spec = prepare(run["model"], run["benchmark"], layers=[r["layer"] for r in rows],
-                                  readout=run["readout"], readout_params=overrides, seed=run["seed"], device=device,
-                                  progress=False, registry=get_registry())
+    run_obj, data, spec = prepare(
+        run["model"],
+        run["benchmark"],
+        layers=[r["layer"] for r in rows],
+        readout=run["readout"],
+        readout_params=overrides,
+        seed=run["seed"],
+        device=device,
+        progress=False,
+        registry=get_registry(),
+    )
     if spec.key != key:
         fresh = spec.content
         changed = sorted(k for k in set(fresh) | set(stored_spec) if fresh.get(k) != stored_spec.get(k))
@@ -104,12 +117,20 @@ def verify_run(store: ResultStore, run: dict[str, Any], tolerance: float = DEFAU
     dataset = score_prepared(run_obj, data, spec, progress=False, use_cache=use_cache)
     attrs = dataset.attrs
     prov = json.loads(attrs["provenance"])
-    for column, name in (("data_sha256", "data_sha256"), ("stimuli_sha256", "stimuli_sha256"),
-                         ("weights_sha256", "weights")):
+    for column, name in (
+        ("data_sha256", "data_sha256"),
+        ("stimuli_sha256", "stimuli_sha256"),
+        ("weights_sha256", "weights"),
+    ):
         if run[column] != prov.get(name):
             differ(column, run[column], prov.get(name))
-    for column, name in (("torch_version", "torch"), ("numpy_version", "numpy"), ("xarray_version", "xarray"),
-                         ("brainbench_version", "brainbench"), ("device", "device")):
+    for column, name in (
+        ("torch_version", "torch"),
+        ("numpy_version", "numpy"),
+        ("xarray_version", "xarray"),
+        ("brainbench_version", "brainbench"),
+        ("device", "device"),
+    ):
         if str(run[column]) != str(prov.get(name)):
             check.notes.append(f"{column}: stored {run[column]}, re-run {prov.get(name)}")
     for column in ("benchmark_version", "solver", "readout_params", "metrics", "ceiling_formula", "best_layer"):
@@ -125,11 +146,13 @@ def verify_run(store: ResultStore, run: dict[str, Any], tolerance: float = DEFAU
     for row in rows:
         layer = row["layer"]
         sel = dataset.sel(layer=layer)
-        fresh = {"median_r": _finite_median(sel["r"].values),
-                 "median_ev": _finite_median(sel["ev"].values if "ev" in sel else []),
-                 "median_ceiled": _finite_median(sel["ceiled"].values),
-                 "n_neuroids": int(dataset.sizes["neuroid"]),
-                 "is_best_layer": int(layer == attrs["best_layer"])}
+        fresh = {
+            "median_r": _finite_median(sel["r"].values),
+            "median_ev": _finite_median(sel["ev"].values if "ev" in sel else []),
+            "median_ceiled": _finite_median(sel["ceiled"].values),
+            "n_neuroids": int(dataset.sizes["neuroid"]),
+            "is_best_layer": int(layer == attrs["best_layer"]),
+        }
         for column, value in fresh.items():
             if not _close(row[column], value, tolerance):
                 differ(f"layer {layer} {column} (row {row['row_id']})", row[column], value)
@@ -144,8 +167,12 @@ def verify_run(store: ResultStore, run: dict[str, Any], tolerance: float = DEFAU
             same_nan = np.isnan(old) == np.isnan(new)
             gap = np.abs(np.where(np.isnan(old) | np.isnan(new), 0.0, old - new))
             if not same_nan.all() or gap.max(initial=0.0) > tolerance:
-                differ(f"per-neuroid {name} (max |diff| {gap.max(initial=0.0):.3g}, "
-                       f"{int((gap > tolerance).sum() + (~same_nan).sum())} values)", "file", "re-run")
+                differ(
+                    f"per-neuroid {name} (max |diff| {gap.max(initial=0.0):.3g}, "
+                    f"{int((gap > tolerance).sum() + (~same_nan).sum())} values)",
+                    "file",
+                    "re-run",
+                )
     return check
 
 
@@ -153,8 +180,14 @@ def _num(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
-def verify(store: ResultStore, ref: str | None = None, tolerance: float = DEFAULT_TOLERANCE,
-           device: str = "auto", use_cache: bool = False, progress: bool = True) -> list[RunCheck]:
+def verify(
+    store: ResultStore,
+    ref: str | None = None,
+    tolerance: float = DEFAULT_TOLERANCE,
+    device: str = "auto",
+    use_cache: bool = False,
+    progress: bool = True,
+) -> list[RunCheck]:
     """Verify one run (a row id or content key) or, with ``ref=None``, every stored run."""
     from brainbench.progress import tqdm
 

@@ -79,35 +79,77 @@ if TYPE_CHECKING:  # pragma: no cover
     from brainbench.models.base import TorchModel
 
 __all__ = [
-    "SCORE_FORMAT", "LeakageError", "LoadedData", "Resolved", "RunSpec", "assembly_hash", "build_readout",
-    "check_no_test_leak", "choose_layers", "prepare", "resolve", "score", "score_prepared", "summarize",
+    "SCORE_FORMAT",
+    "LeakageError",
+    "LoadedData",
+    "Resolved",
+    "RunSpec",
+    "assembly_hash",
+    "build_readout",
+    "check_no_test_leak",
+    "choose_layers",
+    "prepare",
+    "resolve",
+    "score",
+    "score_prepared",
+    "summarize",
     "write_score",
 ]
 
 
-def prepare(model: str | TorchModel, benchmark: str | Benchmark, *, layers: list[str] | None = None,
-            readout: str | None = None, readout_params: dict[str, Any] | None = None, splits: list | None = None,
-            seed: int = 0, device: str = "auto", progress: bool = True,
-            registry: Registry | None = None) -> tuple[Resolved, LoadedData, RunSpec]:
+def prepare(
+    model: str | TorchModel,
+    benchmark: str | Benchmark,
+    *,
+    layers: list[str] | None = None,
+    readout: str | None = None,
+    readout_params: dict[str, Any] | None = None,
+    splits: list | None = None,
+    seed: int = 0,
+    device: str = "auto",
+    progress: bool = True,
+    registry: Registry | None = None,
+) -> tuple[Resolved, LoadedData, RunSpec]:
     """Stages 1 and 2: the resolved run, its loaded data and its complete spec (with the key).
 
     The results store, ``analyze`` and ``leaderboard run`` call this to look a run up
     before deciding whether to score it.
     """
     registry = registry or get_registry()
-    run = resolve(model, benchmark, layers=layers, readout=readout, readout_params=readout_params, splits=splits,
-                  seed=seed, device=device, registry=registry)
+    run = resolve(
+        model,
+        benchmark,
+        layers=layers,
+        readout=readout,
+        readout_params=readout_params,
+        splits=splits,
+        seed=seed,
+        device=device,
+        registry=registry,
+    )
     data = load(run, progress=progress)
     own_splits = data.split_record if data.split_record.get("custom") else None
     return run, data, run.spec.with_data(*data_hashes(data), splits=own_splits)
 
 
 @scoped_threads
-def score(model: str | TorchModel, benchmark: str | Benchmark, *, layers: list[str] | None = None,
-          readout: str | None = None, device: str = "auto", seed: int = 0, out: str | os.PathLike | None = None,
-          progress: bool = True, use_cache: bool = True, batch_size: int = 32, registry: Registry | None = None,
-          splits: list | None = None, readout_params: dict[str, Any] | None = None,
-          threads: int | None = None) -> xr.Dataset:
+def score(
+    model: str | TorchModel,
+    benchmark: str | Benchmark,
+    *,
+    layers: list[str] | None = None,
+    readout: str | None = None,
+    device: str = "auto",
+    seed: int = 0,
+    out: str | os.PathLike | None = None,
+    progress: bool = True,
+    use_cache: bool = True,
+    batch_size: int = 32,
+    registry: Registry | None = None,
+    splits: list | None = None,
+    readout_params: dict[str, Any] | None = None,
+    threads: int | None = None,
+) -> xr.Dataset:
     """Score every requested layer of a model on a benchmark.
 
     Args:
@@ -138,15 +180,41 @@ def score(model: str | TorchModel, benchmark: str | Benchmark, *, layers: list[s
 
     check_score_arguments(layers=layers, device=device, seed=seed, batch_size=batch_size, out=out)
     started = time.perf_counter()
-    prepared = prepare(model, benchmark, layers=layers, readout=readout, readout_params=readout_params,
-                       splits=splits, seed=seed, device=device, progress=progress, registry=registry)
-    return score_prepared(*prepared, out=out, progress=progress, use_cache=use_cache, batch_size=batch_size,
-                          threads=int(threads or 1), load_s=time.perf_counter() - started)
+    prepared = prepare(
+        model,
+        benchmark,
+        layers=layers,
+        readout=readout,
+        readout_params=readout_params,
+        splits=splits,
+        seed=seed,
+        device=device,
+        progress=progress,
+        registry=registry,
+    )
+    return score_prepared(
+        *prepared,
+        out=out,
+        progress=progress,
+        use_cache=use_cache,
+        batch_size=batch_size,
+        threads=int(threads or 1),
+        load_s=time.perf_counter() - started,
+    )
 
 
-def score_prepared(run: Resolved, data: LoadedData, spec: RunSpec, *, out: str | os.PathLike | None = None,
-                   progress: bool = True, use_cache: bool = True, batch_size: int = 32, threads: int = 1,
-                   load_s: float = 0.0) -> xr.Dataset:
+def score_prepared(
+    run: Resolved,
+    data: LoadedData,
+    spec: RunSpec,
+    *,
+    out: str | os.PathLike | None = None,
+    progress: bool = True,
+    use_cache: bool = True,
+    batch_size: int = 32,
+    threads: int = 1,
+    load_s: float = 0.0,
+) -> xr.Dataset:
     """Stages 3 to 6 of :func:`score` on the result of :func:`prepare` (which looked the key up)."""
     from brainbench.activations import get_activations
     from brainbench.identifiers import check_identifier, model_file_name
@@ -154,11 +222,18 @@ def score_prepared(run: Resolved, data: LoadedData, spec: RunSpec, *, out: str |
 
     clock = _Clock(started=time.perf_counter() - load_s)
     clock.laps["load_s"] = round(load_s, 3)
-    out_name = (f"{model_file_name(spec.model or 'model')}__"
-                f"{check_identifier(spec.benchmark, 'benchmark id')}.nc")
+    out_name = f"{model_file_name(spec.model or 'model')}__{check_identifier(spec.benchmark, 'benchmark id')}.nc"
     prep = with_placement(run.net.preprocessing, run.bench.entry.stimulus_placement)
-    features = get_activations(run.net, data.stimuli, list(spec.layers), prep, run.device, batch_size=batch_size,
-                               progress=progress, use_cache=use_cache)
+    features = get_activations(
+        run.net,
+        data.stimuli,
+        list(spec.layers),
+        prep,
+        run.device,
+        batch_size=batch_size,
+        progress=progress,
+        use_cache=use_cache,
+    )
     clock.lap("activations_s")
     dataset = run.kind.evaluate(run, data, spec, features, progress, clock, threads)
     if out is not None:

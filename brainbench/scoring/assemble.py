@@ -19,15 +19,26 @@ from brainbench.scoring.spec import Resolved, RunSpec
 SCORE_FORMAT = 2
 
 
-def assemble(run: Resolved, spec: RunSpec, data: LoadedData, measured: Measured, features: Mapping[str, Any],
-             timings: dict[str, float], threads: int) -> xr.Dataset:
+def assemble(
+    run: Resolved,
+    spec: RunSpec,
+    data: LoadedData,
+    measured: Measured,
+    features: Mapping[str, Any],
+    timings: dict[str, float],
+    threads: int,
+) -> xr.Dataset:
     """Stage 6: the score dataset (layout in :mod:`brainbench.scoring`), with its spec and key in attrs."""
     layers = list(spec.layers)
     per_layer = [measured.layers[layer] for layer in layers]
     assembly = data.assembly
     neuroid_coords = {c: ("neuroid", assembly[c].values) for c in assembly.coords if assembly[c].dims == ("neuroid",)}
-    coords = {"layer": layers, "split": np.arange(len(data.splits)),
-              "stimulus_id": ("stimulus", assembly.stimulus_id.values), **neuroid_coords}
+    coords = {
+        "layer": layers,
+        "split": np.arange(len(data.splits)),
+        "stimulus_id": ("stimulus", assembly.stimulus_id.values),
+        **neuroid_coords,
+    }
     values: dict[str, Any] = {}
     for name in per_layer[0].pooled:
         values[name] = (("layer", "neuroid"), np.stack([scores.pooled[name] for scores in per_layer]))
@@ -40,24 +51,40 @@ def assemble(run: Resolved, spec: RunSpec, data: LoadedData, measured: Measured,
     values["ceiled"] = (("layer", "neuroid"), ceiled_values(run, r_mean, data.ceiling))
     values["headline_r"] = (("neuroid",), measured.headline_r)
     values["val_score"] = (("layer", "split", "neuroid"), np.stack([scores.cv.val_score for scores in per_layer]))
-    values["prediction"] = (("layer", "stimulus", "neuroid"),
-                            np.stack([scores.cv.predictions for scores in per_layer]).astype(np.float32))
+    values["prediction"] = (
+        ("layer", "stimulus", "neuroid"),
+        np.stack([scores.cv.predictions for scores in per_layer]).astype(np.float32),
+    )
     values["target"] = (("stimulus", "neuroid"), data.target)
     values["ceiling"] = (("neuroid",), data.ceiling)
     values["reliable"] = (("neuroid",), reliable_mask(data.ceiling, measured.reliability_floor))
     for name in per_layer[0].cv.params:
-        values[f"param_{name}"] = (("layer", "split", "neuroid"),
-                                   np.stack([scores.cv.params[name] for scores in per_layer]))
+        values[f"param_{name}"] = (
+            ("layer", "split", "neuroid"),
+            np.stack([scores.cv.params[name] for scores in per_layer]),
+        )
     dataset = xr.Dataset(values, coords=coords)
-    dataset.attrs.update(run_attrs(run, spec, data, measured.choice, measured.headline, measured.reliability_floor,
-                                   features, timings, threads))
+    dataset.attrs.update(
+        run_attrs(
+            run, spec, data, measured.choice, measured.headline, measured.reliability_floor, features, timings, threads
+        )
+    )
     # the solver actually run (e.g. Adam when L1 is asked for), as the cross-validation reports it
     dataset.attrs["solver"] = str(per_layer[0].cv.info.get("solver", run.solver))
     return dataset
 
 
-def run_attrs(run: Resolved, spec: RunSpec, data: LoadedData, choice: LayerChoice, head: Headline, floor: float,
-              features: Mapping[str, Any], timings: dict[str, float], threads: int) -> dict[str, Any]:
+def run_attrs(
+    run: Resolved,
+    spec: RunSpec,
+    data: LoadedData,
+    choice: LayerChoice,
+    head: Headline,
+    floor: float,
+    features: Mapping[str, Any],
+    timings: dict[str, float],
+    threads: int,
+) -> dict[str, Any]:
     """The attrs every score dataset carries, whatever its benchmark's kind."""
     layers = list(spec.layers)
     content = spec.content
@@ -70,13 +97,17 @@ def run_attrs(run: Resolved, spec: RunSpec, data: LoadedData, choice: LayerChoic
         "solver": run.solver,
         "readout_params": json.dumps(run.readout_params, sort_keys=True, default=str),
         "readout_overrides": json.dumps(content.get("readout_overrides", {}), sort_keys=True, default=str),
-        "metrics": json.dumps({m: d["version"] for m, d in content["metrics"].items()}
-                              | {content["headline"]["id"]: content["headline"]["version"]}),
-        "ceiling_formula": json.dumps({run.ceiling.id: run.ceiling.version}
-                                      if run.ceiling is not None and data.has_repetitions else {}),
+        "metrics": json.dumps(
+            {m: d["version"] for m, d in content["metrics"].items()}
+            | {content["headline"]["id"]: content["headline"]["version"]}
+        ),
+        "ceiling_formula": json.dumps(
+            {run.ceiling.id: run.ceiling.version} if run.ceiling is not None and data.has_repetitions else {}
+        ),
         "best_layer": choice.best_layer,
-        "layer_choice": json.dumps({"per_split": [layers[k] for k in choice.per_split],
-                                    "beats_zero": choice.beats_zero}),
+        "layer_choice": json.dumps(
+            {"per_split": [layers[k] for k in choice.per_split], "beats_zero": choice.beats_zero}
+        ),
         "score": head.value,
         "score_kind": head.kind,
         "score_note": head.reason,
@@ -110,8 +141,11 @@ def provenance(run: Resolved, spec: RunSpec, data: LoadedData, features: Mapping
     import brainbench
 
     return {
-        "brainbench": brainbench.__version__, "torch": torch.__version__, "numpy": np.__version__,
-        "xarray": xr.__version__, "python": platform.python_version(),
+        "brainbench": brainbench.__version__,
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "xarray": xr.__version__,
+        "python": platform.python_version(),
         "device": str(run.device),
         "seed": spec.seed,
         "data_sha256": spec.content["data_sha256"],

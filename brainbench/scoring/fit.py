@@ -47,17 +47,20 @@ def fit(run: Resolved, data: LoadedData, features: Mapping[str, Any], progress: 
     Y = torch.as_tensor(data.target, device=run.device)
     readout = run.new_readout()
     fits = {}
-    for layer in tqdm(run.spec.layers, desc=f"{run.bench.identifier} readout", unit="layer", disable=not progress,
-                      leave=False):
+    for layer in tqdm(
+        run.spec.layers, desc=f"{run.bench.identifier} readout", unit="layer", disable=not progress, leave=False
+    ):
         fits[layer] = cross_validate(readout, features[layer], Y, data.splits)
     guard = min(run.spec.layers, key=lambda name: int(np.prod(features[name].shape[1:])))
-    check_no_test_leak(run.new_readout, features[guard], Y, data.splits[0], fits[guard].split_predictions[0],
-                       run.spec.readout)
+    check_no_test_leak(
+        run.new_readout, features[guard], Y, data.splits[0], fits[guard].split_predictions[0], run.spec.readout
+    )
     return fits
 
 
-def check_no_test_leak(new_readout: Callable[[], Readout], features: Any, Y: Any, split: Any,
-                       reference: np.ndarray, readout_id: str) -> None:
+def check_no_test_leak(
+    new_readout: Callable[[], Readout], features: Any, Y: Any, split: Any, reference: np.ndarray, readout_id: str
+) -> None:
     """Refit one split with its test responses hidden; its test predictions must not change.
 
     A fresh readout is cross-validated on ``split`` alone with the responses of the

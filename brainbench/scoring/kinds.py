@@ -39,8 +39,9 @@ class Kind:
     evaluate: Callable[..., xr.Dataset]
 
 
-def _regression(run: Any, data: Any, spec: Any, features: Mapping[str, Any], progress: bool, clock: Any,
-                threads: int) -> xr.Dataset:
+def _regression(
+    run: Any, data: Any, spec: Any, features: Mapping[str, Any], progress: bool, clock: Any, threads: int
+) -> xr.Dataset:
     from brainbench.scoring.assemble import assemble
     from brainbench.scoring.fit import fit
     from brainbench.scoring.measure import measure
@@ -52,8 +53,9 @@ def _regression(run: Any, data: Any, spec: Any, features: Mapping[str, Any], pro
     return assemble(run, spec, data, measured, features, clock.finish(), threads=threads)
 
 
-def _representation(run: Any, data: Any, spec: Any, features: Mapping[str, Any], progress: bool, clock: Any,
-                    threads: int) -> xr.Dataset:
+def _representation(
+    run: Any, data: Any, spec: Any, features: Mapping[str, Any], progress: bool, clock: Any, threads: int
+) -> xr.Dataset:
     from brainbench.scoring.representation import evaluate
 
     return evaluate(run, data, spec, features, progress=progress, clock=clock, threads=threads)

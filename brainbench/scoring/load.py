@@ -98,8 +98,9 @@ def load(run: Resolved, progress: bool = True) -> LoadedData:
         elif stratify_by in loaded.stimuli.metadata:
             stratify = loaded.stimuli.metadata[stratify_by]
     custom = run.splits if run.splits is not None else bench.splits
-    splits = check_splits(custom if custom is not None else make_splits(bench.entry.split, n_stimuli, stratify,
-                                                                        run.spec.seed), n_stimuli)
+    splits = check_splits(
+        custom if custom is not None else make_splits(bench.entry.split, n_stimuli, stratify, run.spec.seed), n_stimuli
+    )
     return LoadedData(
         assembly=assembly,
         stimuli=loaded.stimuli,
@@ -108,8 +109,12 @@ def load(run: Resolved, progress: bool = True) -> LoadedData:
         has_repetitions=run.ceiling is not None and has_trials,
         splits=splits,
         split_record=split_spec(bench.entry.split, splits, custom is not None),
-        selection={"n_total": n_total, "n_kept": int(target.shape[1]), "reliability_threshold": threshold,
-                   "filters": bench.entry.selection},
+        selection={
+            "n_total": n_total,
+            "n_kept": int(target.shape[1]),
+            "reliability_threshold": threshold,
+            "filters": bench.entry.selection,
+        },
     )
 
 
@@ -119,27 +124,34 @@ def _load_rdms(run: Resolved, assembly: xr.DataArray, stimuli: StimulusSet) -> L
 
     bench = run.bench
     if run.kind.uses_readout:
-        raise BrainbenchError(f"benchmark {bench.identifier!r} fits a readout, but its assembly provides RDMs, not "
-                              "responses; declare it with kind = \"representation\".")
+        raise BrainbenchError(
+            f"benchmark {bench.identifier!r} fits a readout, but its assembly provides RDMs, not "
+            'responses; declare it with kind = "representation".'
+        )
     if bench.entry.reliability_threshold is not None:
-        raise BrainbenchError(f"benchmark {bench.identifier!r} sets a reliability threshold, which only applies to "
-                              "trial data; remove it (an RDM's reliability ceils its score instead).")
+        raise BrainbenchError(
+            f"benchmark {bench.identifier!r} sets a reliability threshold, which only applies to "
+            "trial data; remove it (an RDM's reliability ceils its score instead)."
+        )
     n_sites = assembly.sizes[unit_dim(assembly)]
     ceiling = np.full(n_sites, np.nan)
     if run.ceiling is not None:
         reader = load_object(run.ceiling.python_name)
         if getattr(reader, "input", "trials") != "rdm-assembly":
-            raise BrainbenchError(f"benchmark {bench.identifier!r} names ceiling {run.ceiling.id!r}, which needs "
-                                  "trials, but its assembly provides RDMs; name a ceiling that reads RDM "
-                                  "assemblies (e.g. rdm-given-reliability).")
+            raise BrainbenchError(
+                f"benchmark {bench.identifier!r} names ceiling {run.ceiling.id!r}, which needs "
+                "trials, but its assembly provides RDMs; name a ceiling that reads RDM "
+                "assemblies (e.g. rdm-given-reliability)."
+            )
         ceiling = np.asarray(reader(assembly, **run.ceiling.params), dtype=np.float64)
     n_stimuli = assembly.sizes["stimulus"]
     stratify = None
     if bench.entry.split.stratify and bench.entry.split.stratify in stimuli.metadata:
         stratify = stimuli.metadata[bench.entry.split.stratify]
     custom = run.splits if run.splits is not None else bench.splits
-    splits = check_splits(custom if custom is not None else make_splits(bench.entry.split, n_stimuli, stratify,
-                                                                        run.spec.seed), n_stimuli)
+    splits = check_splits(
+        custom if custom is not None else make_splits(bench.entry.split, n_stimuli, stratify, run.spec.seed), n_stimuli
+    )
     return LoadedData(
         assembly=assembly,
         stimuli=stimuli,
@@ -148,7 +160,12 @@ def _load_rdms(run: Resolved, assembly: xr.DataArray, stimuli: StimulusSet) -> L
         has_repetitions=run.ceiling is not None and bool(np.isfinite(ceiling).any()),
         splits=splits,
         split_record=split_spec(bench.entry.split, splits, custom is not None),
-        selection={"n_total": n_sites, "n_kept": n_sites, "reliability_threshold": None,
-                   "filters": bench.entry.selection, "unit": "site"},
+        selection={
+            "n_total": n_sites,
+            "n_kept": n_sites,
+            "reliability_threshold": None,
+            "filters": bench.entry.selection,
+            "unit": "site",
+        },
         rdms=np.asarray(assembly.transpose("site", "stimulus", "stimulus_b").values, dtype=np.float64),
     )

@@ -92,10 +92,12 @@ def measure(run: Resolved, data: LoadedData, fits: Mapping[str, CVResult]) -> Me
         layers[layer] = LayerScores(
             cv=cv,
             pooled=pooled,
-            r_split=np.stack([pearson_r(cv.split_predictions[k][s.test], target[s.test])
-                              for k, s in enumerate(splits)]),
-            ev_split=np.stack([explained_variance(cv.split_predictions[k][s.test], target[s.test])
-                               for k, s in enumerate(splits)]),
+            r_split=np.stack(
+                [pearson_r(cv.split_predictions[k][s.test], target[s.test]) for k, s in enumerate(splits)]
+            ),
+            ev_split=np.stack(
+                [explained_variance(cv.split_predictions[k][s.test], target[s.test]) for k, s in enumerate(splits)]
+            ),
         )
     val_score = np.stack([scores.cv.val_score for scores in layers.values()])  # (layer, split, neuroid)
     choice = choose_layers(val_score, list(layers))
@@ -103,9 +105,14 @@ def measure(run: Resolved, data: LoadedData, fits: Mapping[str, CVResult]) -> Me
     with np.errstate(invalid="ignore"):
         chosen_r = np.nanmean(r_split[choice.per_split, np.arange(len(splits))], axis=0)
     floor = float(run.headline.params.get("reliability_floor", 0.3))
-    head = headline(chosen_r, data.ceiling, floor, has_repetitions=data.has_repetitions,
-                    ceiled_fn=lambda r, ceiling: ceiled_values(run, r, ceiling),
-                    aggregate=run.bench.entry.site_aggregate)
+    head = headline(
+        chosen_r,
+        data.ceiling,
+        floor,
+        has_repetitions=data.has_repetitions,
+        ceiled_fn=lambda r, ceiling: ceiled_values(run, r, ceiling),
+        aggregate=run.bench.entry.site_aggregate,
+    )
     return Measured(layers, choice, chosen_r, head, floor)
 
 

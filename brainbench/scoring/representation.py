@@ -42,8 +42,9 @@ def sites_of(assembly: xr.DataArray) -> dict[str, np.ndarray]:
     return {"all": np.ones(assembly.sizes["neuroid"], dtype=bool)}
 
 
-def neural_sites(metric: Any, data: LoadedData, seed: int
-                 ) -> tuple[list[str], np.ndarray, np.ndarray, dict[str, tuple[str, np.ndarray]]]:
+def neural_sites(
+    metric: Any, data: LoadedData, seed: int
+) -> tuple[list[str], np.ndarray, np.ndarray, dict[str, tuple[str, np.ndarray]]]:
     """Each site's name, RDM, ceiling and coordinates, from an RDM assembly or from responses.
 
     Returns:
@@ -53,8 +54,11 @@ def neural_sites(metric: Any, data: LoadedData, seed: int
     if data.rdms is not None:
         assembly = data.assembly
         names = [str(v) for v in assembly["site_id"].values]
-        coords = {str(c): ("neuroid", assembly[c].values) for c in assembly.coords
-                  if assembly[c].dims == ("site",) and c not in ("site_id", "ceiling")}
+        coords = {
+            str(c): ("neuroid", assembly[c].values)
+            for c in assembly.coords
+            if assembly[c].dims == ("site",) and c not in ("site_id", "ceiling")
+        }
         coords.setdefault("region", ("neuroid", np.asarray(names, dtype=object)))
         return names, data.rdms, np.asarray(data.ceiling, dtype=np.float64), coords
     if data.target is None:
@@ -62,17 +66,29 @@ def neural_sites(metric: Any, data: LoadedData, seed: int
     sites = sites_of(data.assembly)
     names = list(sites)
     rdms = np.stack([pattern_rdm(data.target[:, mask]) for mask in sites.values()])
-    trials = (data.assembly.transpose("repetition", "stimulus", "neuroid").values
-              if data.has_repetitions else None)
-    ceiling = np.asarray([metric.reliability(trials[:, :, mask], seed=seed) if trials is not None else np.nan
-                          for mask in sites.values()])
+    trials = data.assembly.transpose("repetition", "stimulus", "neuroid").values if data.has_repetitions else None
+    ceiling = np.asarray(
+        [metric.reliability(trials[:, :, mask], seed=seed) if trials is not None else np.nan for mask in sites.values()]
+    )
     counts = np.asarray([int(mask.sum()) for mask in sites.values()])
-    return names, rdms, ceiling, {"region": ("neuroid", np.asarray(names, dtype=object)),
-                                  "n_units": ("neuroid", counts)}
+    return (
+        names,
+        rdms,
+        ceiling,
+        {"region": ("neuroid", np.asarray(names, dtype=object)), "n_units": ("neuroid", counts)},
+    )
 
 
-def evaluate(run: Resolved, data: LoadedData, spec: RunSpec, features: Mapping[str, Any], *, progress: bool,
-             clock: Any, threads: int) -> xr.Dataset:
+def evaluate(
+    run: Resolved,
+    data: LoadedData,
+    spec: RunSpec,
+    features: Mapping[str, Any],
+    *,
+    progress: bool,
+    clock: Any,
+    threads: int,
+) -> xr.Dataset:
     """Score every layer's RDM against every site's RDM; the score dataset (one row per site)."""
     from brainbench.progress import tqdm
 
@@ -83,8 +99,9 @@ def evaluate(run: Resolved, data: LoadedData, spec: RunSpec, features: Mapping[s
     r = np.full((n_layers, n_sites), np.nan)
     r_split = np.full((n_layers, n_splits, n_sites), np.nan)
     val = np.full((n_layers, n_splits, n_sites), np.nan)
-    for i, layer in enumerate(tqdm(layers, desc=f"{spec.benchmark} RDMs", unit="layer", disable=not progress,
-                                   leave=False)):
+    for i, layer in enumerate(
+        tqdm(layers, desc=f"{spec.benchmark} RDMs", unit="layer", disable=not progress, leave=False)
+    ):
         model_rdm = correlation_rdm(features[layer])
         for j in range(n_sites):
             r[i, j] = metric.compare(model_rdm, neural[j])
@@ -97,9 +114,14 @@ def evaluate(run: Resolved, data: LoadedData, spec: RunSpec, features: Mapping[s
         chosen = np.nanmean(r_split[choice.per_split, np.arange(n_splits)], axis=0)
         r_mean = np.nanmean(r_split, axis=1)
     floor = float(run.headline.params.get("reliability_floor", 0.3))
-    head = headline(chosen, ceiling, floor, has_repetitions=data.has_repetitions,
-                    ceiled_fn=lambda values, ceil: ceiled_values(run, values, ceil),
-                    aggregate=run.bench.entry.site_aggregate)
+    head = headline(
+        chosen,
+        ceiling,
+        floor,
+        has_repetitions=data.has_repetitions,
+        ceiled_fn=lambda values, ceil: ceiled_values(run, values, ceil),
+        aggregate=run.bench.entry.site_aggregate,
+    )
     clock.lap("metrics_s")
     dataset = xr.Dataset(
         {
@@ -113,8 +135,13 @@ def evaluate(run: Resolved, data: LoadedData, spec: RunSpec, features: Mapping[s
             "ceiling": (("neuroid",), ceiling),
             "reliable": (("neuroid",), reliable_mask(ceiling, floor)),
         },
-        coords={"layer": layers, "split": np.arange(n_splits), "neuroid_id": ("neuroid", names),
-                "site": ("neuroid", np.ones(n_sites, dtype=bool)), **site_coords},
+        coords={
+            "layer": layers,
+            "split": np.arange(n_splits),
+            "neuroid_id": ("neuroid", names),
+            "site": ("neuroid", np.ones(n_sites, dtype=bool)),
+            **site_coords,
+        },
     )
     dataset.attrs.update(run_attrs(run, spec, data, choice, head, floor, features, clock.finish(), threads))
     dataset.attrs["representation_metric"] = f"{type(metric).__name__}({getattr(metric, 'method', '')})"

@@ -121,8 +121,9 @@ class Resolved:
     splits: list | None = None
 
 
-def build_readout(readout_id: str, registry: Registry, seed: int,
-                  overrides: dict[str, Any] | None = None) -> tuple[Readout, str, dict[str, Any]]:
+def build_readout(
+    readout_id: str, registry: Registry, seed: int, overrides: dict[str, Any] | None = None
+) -> tuple[Readout, str, dict[str, Any]]:
     """Instantiate a registered readout (following ``base`` links), passing ``seed`` if accepted.
 
     ``overrides`` replace declared params (e.g. ``{"alphas": [0.1, 1, 10]}``); each key
@@ -153,14 +154,24 @@ def _check_overrides(readout_id: str, cls: type, overrides: dict[str, Any] | Non
     if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values()):
         unknown = sorted(set(overrides) - set(accepted))
         if unknown:
-            raise BrainbenchError(f"readout {readout_id!r} has no parameter {unknown[0]!r}; "
-                                  f"it accepts {', '.join(accepted) or 'none'}.")
+            raise BrainbenchError(
+                f"readout {readout_id!r} has no parameter {unknown[0]!r}; it accepts {', '.join(accepted) or 'none'}."
+            )
     return dict(overrides)
 
 
-def resolve(model: Any, benchmark: Any, *, layers: Sequence[str] | None = None, readout: str | None = None,
-            readout_params: dict[str, Any] | None = None, splits: list | None = None, seed: int = 0,
-            device: str = "auto", registry: Registry) -> Resolved:
+def resolve(
+    model: Any,
+    benchmark: Any,
+    *,
+    layers: Sequence[str] | None = None,
+    readout: str | None = None,
+    readout_params: dict[str, Any] | None = None,
+    splits: list | None = None,
+    seed: int = 0,
+    device: str = "auto",
+    registry: Registry,
+) -> Resolved:
     """Stage 1: resolve ids (or objects) into a :class:`Resolved` run.
 
     Args:
@@ -185,33 +196,47 @@ def resolve(model: Any, benchmark: Any, *, layers: Sequence[str] | None = None, 
     torch_device = resolve_device(device)
     chosen = net.check_layers(list(layers) if layers else net.layers)
     if not kind.uses_readout and (readout is not None or readout_params):
-        raise BrainbenchError(f"benchmark {bench.identifier!r} is a {kind.name} benchmark: it fits no readout, "
-                              "so --readout and readout_params do not apply.")
+        raise BrainbenchError(
+            f"benchmark {bench.identifier!r} is a {kind.name} benchmark: it fits no readout, "
+            "so --readout and readout_params do not apply."
+        )
     readout_id = registry.readout(readout or bench.entry.readout).id
     if kind.uses_readout:
         _, solver, params = build_readout(readout_id, registry, seed, readout_params)
-        readout_part: dict[str, Any] | None = {"id": readout_id, **_readout_part(readout_id, registry),
-                                               "solver": solver, "params": params}
+        readout_part: dict[str, Any] | None = {
+            "id": readout_id,
+            **_readout_part(readout_id, registry),
+            "solver": solver,
+            "params": params,
+        }
     else:
         solver, params, readout_part = "none", {}, None
     headline_entry = registry.metric(bench.entry.headline)
     if headline_entry.kind != "ceiled":
-        raise BrainbenchError(f"benchmark {bench.identifier!r} names {headline_entry.id!r} as its headline, "
-                              f"which is a {headline_entry.kind}, not a ceiled score.")
+        raise BrainbenchError(
+            f"benchmark {bench.identifier!r} names {headline_entry.id!r} as its headline, "
+            f"which is a {headline_entry.kind}, not a ceiled score."
+        )
     ceiling_entry = registry.metric(bench.entry.ceiling) if bench.entry.ceiling else None
     if ceiling_entry is not None and ceiling_entry.kind != "ceiling":
-        raise BrainbenchError(f"benchmark {bench.identifier!r} names {ceiling_entry.id!r} as its ceiling, "
-                              f"which is a {ceiling_entry.kind}, not a ceiling.")
+        raise BrainbenchError(
+            f"benchmark {bench.identifier!r} names {ceiling_entry.id!r} as its ceiling, "
+            f"which is a {ceiling_entry.kind}, not a ceiling."
+        )
     metric_entries = {m: registry.metric(m) for m in bench.entry.metrics}
     for entry in metric_entries.values():
         if entry.kind != kind.metric_kind:
-            raise BrainbenchError(f"benchmark {bench.identifier!r} is a {kind.name} benchmark and lists "
-                                  f"{entry.id!r}, a {entry.kind}; it needs metrics of kind {kind.metric_kind!r}.")
+            raise BrainbenchError(
+                f"benchmark {bench.identifier!r} is a {kind.name} benchmark and lists "
+                f"{entry.id!r}, a {entry.kind}; it needs metrics of kind {kind.metric_kind!r}."
+            )
     if kind.metric_kind == "representation" and len(metric_entries) != 1:
-        raise BrainbenchError(f"representation benchmark {bench.identifier!r} must list exactly one "
-                              "representation metric.")
-    protocol, detail = describe_protocol(net, bench, chosen, readout_id, seed, registry,
-                                         readout_overrides=readout_params, own_splits=splits is not None)
+        raise BrainbenchError(
+            f"representation benchmark {bench.identifier!r} must list exactly one representation metric."
+        )
+    protocol, detail = describe_protocol(
+        net, bench, chosen, readout_id, seed, registry, readout_overrides=readout_params, own_splits=splits is not None
+    )
     content: dict[str, Any] = {
         "format": KEY_FORMAT,
         "model": _model_part(net, registry),
@@ -232,13 +257,31 @@ def resolve(model: Any, benchmark: Any, *, layers: Sequence[str] | None = None, 
         content["benchmark_override"] = detail["benchmark"]
     if splits is not None:
         content["splits"] = "custom"  # completed with their hash by the load stage
-    spec = RunSpec(model=net.identifier, benchmark=bench.identifier, readout=readout_id, layers=tuple(chosen),
-                   seed=int(seed), protocol=protocol, protocol_detail=detail, content=content)
+    spec = RunSpec(
+        model=net.identifier,
+        benchmark=bench.identifier,
+        readout=readout_id,
+        layers=tuple(chosen),
+        seed=int(seed),
+        protocol=protocol,
+        protocol_detail=detail,
+        content=content,
+    )
     metrics = {e.variable_name: _load_metric(e) for e in metric_entries.values()}
-    return Resolved(spec=spec, net=net, bench=bench, device=torch_device, kind=kind,
-                    new_readout=lambda: build_readout(readout_id, registry, seed, readout_params)[0],
-                    solver=solver, readout_params=params, metrics=metrics, ceiling=ceiling_entry,
-                    headline=headline_entry, splits=splits)
+    return Resolved(
+        spec=spec,
+        net=net,
+        bench=bench,
+        device=torch_device,
+        kind=kind,
+        new_readout=lambda: build_readout(readout_id, registry, seed, readout_params)[0],
+        solver=solver,
+        readout_params=params,
+        metrics=metrics,
+        ceiling=ceiling_entry,
+        headline=headline_entry,
+        splits=splits,
+    )
 
 
 def _load_metric(entry: MetricEntry) -> Any:

@@ -64,8 +64,11 @@ def sites(dataset: xr.Dataset) -> dict[str, Any]:
     layers = [str(v) for v in dataset.layer.values]
     skip = {"neuroid_id", "site"}
     for k, name in enumerate(str(v) for v in dataset["neuroid_id"].values):
-        entry: dict[str, Any] = {str(c): _plain(dataset[c].values[k]) for c in dataset.coords
-                                 if dataset[c].dims == ("neuroid",) and c not in skip}
+        entry: dict[str, Any] = {
+            str(c): _plain(dataset[c].values[k])
+            for c in dataset.coords
+            if dataset[c].dims == ("neuroid",) and c not in skip
+        }
         entry["ceiling"] = _clean(float(dataset["ceiling"].values[k]))
         entry["reliable"] = bool(dataset["reliable"].values[k])
         entry["r"] = {layer: _clean(float(dataset["r"].values[i, k])) for i, layer in enumerate(layers)}

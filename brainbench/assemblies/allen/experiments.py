@@ -97,9 +97,7 @@ def parse_rma_response(text: str, experiment_id: int) -> str:
         answer = json.loads(text)
         link = answer["msg"][0]["download_link"]
     except (ValueError, KeyError, IndexError, TypeError):
-        raise DataError(
-            f"the Allen API did not list an NWB file for experiment {experiment_id}."
-        ) from None
+        raise DataError(f"the Allen API did not list an NWB file for experiment {experiment_id}.") from None
     return API + link if link.startswith("/") else link
 
 

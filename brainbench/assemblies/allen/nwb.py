@@ -106,13 +106,10 @@ def _dataset(handle: h5py.Group, key: str, path: Path) -> np.ndarray:
     try:
         return handle[key][()]
     except KeyError:
-        raise DataError(
-            f"{path} lacks {key}; it is not an Allen Brain Observatory NWB v1 file."
-        ) from None
+        raise DataError(f"{path} lacks {key}; it is not an Allen Brain Observatory NWB v1 file.") from None
     except OSError as error:  # a truncated file can open but fail on a dataset read
         raise DataError(
-            f"{path}: reading {key} failed ({error}); the file is corrupt: "
-            "delete it and fetch it again."
+            f"{path}: reading {key} failed ({error}); the file is corrupt: delete it and fetch it again."
         ) from None
 
 
@@ -167,16 +164,10 @@ def _pipeline_major(version: str) -> float:
 
 def _presentation_group(handle: h5py.Group, path: Path) -> h5py.Group:
     if PRESENTATION not in handle:
-        raise DataError(
-            f"{path} has no {PRESENTATION} group; it is not a Brain Observatory NWB v1 file."
-        )
+        raise DataError(f"{path} has no {PRESENTATION} group; it is not a Brain Observatory NWB v1 file.")
     matches: list[h5py.Group] = []
     handle[PRESENTATION].visititems(
-        lambda name, obj: (
-            matches.append(obj)
-            if name.split("/")[-1] in (STIMULUS, f"{STIMULUS}_stimulus")
-            else None
-        )
+        lambda name, obj: matches.append(obj) if name.split("/")[-1] in (STIMULUS, f"{STIMULUS}_stimulus") else None
     )
     if not matches:
         shown = sorted(k.replace("_stimulus", "") for k in handle[PRESENTATION].keys())
@@ -214,9 +205,7 @@ def read_template(path: str | os.PathLike) -> np.ndarray:
             raise DataError(f"{path} has no {TEMPLATE}; it does not hold the natural scenes.")
         template = _dataset(handle, TEMPLATE, path)
     if template.ndim != 3 or template.shape[0] != N_SCENES:
-        raise DataError(
-            f"{path}: natural-scene template has shape {template.shape}; expected (118, H, W)."
-        )
+        raise DataError(f"{path}: natural-scene template has shape {template.shape}; expected (118, H, W).")
     return np.asarray(template, dtype=np.uint8)
 
 
@@ -273,11 +262,6 @@ def read_session(path: str | os.PathLike, trace: str = "corrected") -> NaturalSc
             f"{cell_ids[cell]} at frame {when}); the file is damaged: delete it and fetch it again."
         )
     if start.size and (start.min() < 0 or end.max() >= timestamps.shape[0]):
-        raise DataError(
-            f"{path}: natural_scenes presentations run outside the "
-            f"{timestamps.shape[0]} imaging frames."
-        )
+        raise DataError(f"{path}: natural_scenes presentations run outside the {timestamps.shape[0]} imaging frames.")
     experiment_id = int(meta.get("experiment_id", -1))
-    return NaturalScenesSession(
-        path, experiment_id, meta, cell_ids, timestamps, traces, trace, frame, start, end
-    )
+    return NaturalScenesSession(path, experiment_id, meta, cell_ids, timestamps, traces, trace, frame, start, end)

@@ -37,9 +37,7 @@ def sweep_length(start: np.ndarray, end: np.ndarray) -> int:
         raise DataError("the natural_scenes table has fewer than two presentations.")
     length = int(end[1] - start[1])
     if length <= 0:
-        raise DataError(
-            f"natural_scenes presentation 1 lasts {length} imaging frames; expected about 7."
-        )
+        raise DataError(f"natural_scenes presentation 1 lasts {length} imaging frames; expected about 7.")
     return length
 
 
@@ -81,8 +79,7 @@ def trial_responses(
             value = 100.0 * (resp / base - 1.0)
         if not np.isfinite(value).all():
             raise DataError(
-                "a corrected-fluorescence baseline is zero; this trace cannot be "
-                "expressed as dF/F (use trace='dff')."
+                "a corrected-fluorescence baseline is zero; this trace cannot be expressed as dF/F (use trace='dff')."
             )
     elif trace == "dff":
         value = resp - base
@@ -107,21 +104,15 @@ def repetitions(
     """
     keep = (frame >= 0) & np.isfinite(responses).all(axis=1)
     if (frame[frame >= 0] >= n_scenes).any():
-        raise DataError(
-            f"a natural_scenes presentation shows scene {frame.max()}; expected 0..{n_scenes - 1}."
-        )
+        raise DataError(f"a natural_scenes presentation shows scene {frame.max()}; expected 0..{n_scenes - 1}.")
     frame, responses = frame[keep], responses[keep]
     counts = np.bincount(frame, minlength=n_scenes)
     if (counts == 0).any():
         missing = int(np.flatnonzero(counts == 0)[0])
-        raise DataError(
-            f"scene {missing} has no valid presentation; the stimulus table is incomplete."
-        )
+        raise DataError(f"scene {missing} has no valid presentation; the stimulus table is incomplete.")
     size = int(counts.max()) if n_repetitions is None else n_repetitions
     if size < counts.max():
-        raise DataError(
-            f"n_repetitions={size} is less than the {counts.max()} presentations of a scene."
-        )
+        raise DataError(f"n_repetitions={size} is less than the {counts.max()} presentations of a scene.")
     out = np.full((size, n_scenes, responses.shape[1]), np.nan)
     rank = np.zeros(frame.shape[0], dtype=np.int64)
     seen = np.zeros(n_scenes, dtype=np.int64)

@@ -125,11 +125,7 @@ def allensdk_nwb_path(manifest: str | os.PathLike, experiment_id: int) -> Path:
         if key not in entries:
             raise DataError(f"allensdk manifest {manifest} has no {key!r} entry.")
         entry = entries[key]
-        spec = (
-            Path(*str(entry["spec"]).split("/"))
-            if not str(entry["spec"]).startswith("/")
-            else Path(entry["spec"])
-        )
+        spec = Path(*str(entry["spec"]).split("/")) if not str(entry["spec"]).startswith("/") else Path(entry["spec"])
         if entry.get("parent_key"):
             spec = resolve(entry["parent_key"]) / spec
         return spec if spec.is_absolute() else manifest.parent / spec
@@ -191,9 +187,7 @@ class AllenNaturalScenes(AssemblySource):
             remote = dataclasses.replace(remote, url=resolve_download_url(experiment.experiment_id))
         return fetch(remote, progress)
 
-    def _from_allensdk(
-        self, experiment: Experiment, remote: RemoteFile, progress: bool
-    ) -> Path | None:
+    def _from_allensdk(self, experiment: Experiment, remote: RemoteFile, progress: bool) -> Path | None:
         if self.allensdk_manifest is None:
             return None
         path = allensdk_nwb_path(self.allensdk_manifest, experiment.experiment_id)
@@ -213,8 +207,7 @@ class AllenNaturalScenes(AssemblySource):
         sizes = [e.size for e in self.experiments if e.size]
         if progress:
             print(
-                f"{self.identifier}: {len(self.experiments)} NWB files, "
-                f"{sum(sizes) / 1e9:,.2f} GB declared",
+                f"{self.identifier}: {len(self.experiments)} NWB files, {sum(sizes) / 1e9:,.2f} GB declared",
                 file=sys.stderr,
             )
         return [self.locate(e, progress) for e in self.experiments]
@@ -229,12 +222,8 @@ class AllenNaturalScenes(AssemblySource):
         )
 
     def _template_path(self) -> Path:
-        key = content_key(
-            experiments=[e.experiment_id for e in self.experiments], reader=READER_VERSION
-        )
-        return (
-            home() / "extracted" / DATASET / f"natural_scenes_template-{self.identifier}-{key}.npy"
-        )
+        key = content_key(experiments=[e.experiment_id for e in self.experiments], reader=READER_VERSION)
+        return home() / "extracted" / DATASET / f"natural_scenes_template-{self.identifier}-{key}.npy"
 
     def load(self, progress: bool = True) -> LoadedAssembly:
         assembly = cached_build(self.identifier, self._key(), lambda: self._build(progress))
@@ -295,9 +284,7 @@ class AllenNaturalScenes(AssemblySource):
                     f"{experiment.experiment_id}; put the right file there."
                 )
             length = sweep_length(session.start, session.end)
-            per_trial = trial_responses(
-                session.traces, session.start, length, self.window, self.trace
-            )
+            per_trial = trial_responses(session.traces, session.start, length, self.window, self.trace)
             blocks.append(repetitions(session.frame, per_trial, N_SCENES))
             n = session.cell_specimen_ids.shape[0]
             coords["region"] += [self.area] * n
@@ -309,14 +296,9 @@ class AllenNaturalScenes(AssemblySource):
         if reference is None:  # not reached: self.experiments is not empty
             raise DataError(f"{self.identifier} read no experiments.")
         size = max(b.shape[0] for b in blocks)
-        padded = [
-            np.concatenate([b, np.full((size - b.shape[0], *b.shape[1:]), np.nan)]) for b in blocks
-        ]
+        padded = [np.concatenate([b, np.full((size - b.shape[0], *b.shape[1:]), np.nan)]) for b in blocks]
         values = np.concatenate(padded, axis=2)
-        neuroid_ids = [
-            f"{e}-{c}"
-            for e, c in zip(coords["experiment_id"], coords["cell_specimen_id"], strict=True)
-        ]
+        neuroid_ids = [f"{e}-{c}" for e, c in zip(coords["experiment_id"], coords["cell_specimen_id"], strict=True)]
         units = (
             "percent dF/F of neuropil-corrected fluorescence vs the 1 s baseline"
             if self.trace == "corrected"
@@ -331,10 +313,7 @@ class AllenNaturalScenes(AssemblySource):
             units=units,
             response_window_ms=WINDOW_MS[self.window],
             citation=CITATION,
-            neuroid_coords={
-                k: np.asarray(v) if k not in ("region", "cre_line") else v
-                for k, v in coords.items()
-            },
+            neuroid_coords={k: np.asarray(v) if k not in ("region", "cre_line") else v for k, v in coords.items()},
             stimulus_coords={"template_index": np.arange(N_SCENES)},
             attrs={
                 "license": LICENSE,

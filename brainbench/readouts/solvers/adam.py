@@ -27,11 +27,11 @@ Penalty = Callable[[dict[str, torch.Tensor]], torch.Tensor]
 @dataclass
 class AdamResult:
     """Attributes:
-        params: best parameters per target, each ``(B, ...)``.
-        val_r2: ``(B,)`` R^2 on the validation stimuli at the kept iteration (training
-            R^2 at the last iteration when no validation data were given).
-        best_iter: ``(B,)`` iteration kept per target.
-        n_iter: iterations run.
+    params: best parameters per target, each ``(B, ...)``.
+    val_r2: ``(B,)`` R^2 on the validation stimuli at the kept iteration (training
+        R^2 at the last iteration when no validation data were given).
+    best_iter: ``(B,)`` iteration kept per target.
+    n_iter: iterations run.
     """
 
     params: dict[str, torch.Tensor]
@@ -40,10 +40,20 @@ class AdamResult:
     n_iter: int
 
 
-def adam_fit(params: dict[str, torch.Tensor], forward: Forward, penalty: Penalty,
-             X_fit: torch.Tensor, Y_fit: torch.Tensor,
-             X_val: torch.Tensor | None = None, Y_val: torch.Tensor | None = None, *,
-             lr: float, max_iter: int, patience: int, cosine: bool = True) -> AdamResult:
+def adam_fit(
+    params: dict[str, torch.Tensor],
+    forward: Forward,
+    penalty: Penalty,
+    X_fit: torch.Tensor,
+    Y_fit: torch.Tensor,
+    X_val: torch.Tensor | None = None,
+    Y_val: torch.Tensor | None = None,
+    *,
+    lr: float,
+    max_iter: int,
+    patience: int,
+    cosine: bool = True,
+) -> AdamResult:
     """Minimise ``(sum_b sum_l (y_bl - f(x_b)_l)^2 + sum_l penalty_l) / n_fit``.
 
     Args:
@@ -58,8 +68,11 @@ def adam_fit(params: dict[str, torch.Tensor], forward: Forward, penalty: Penalty
     leaves = [p.detach().requires_grad_(True) for p in params.values()]
     names = list(params)
     opt = torch.optim.Adam(leaves, lr=lr)
-    sched = (torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 0.5 * (1 + math.cos(math.pi * t / max_iter)))
-             if cosine else None)
+    sched = (
+        torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 0.5 * (1 + math.cos(math.pi * t / max_iter)))
+        if cosine
+        else None
+    )
     n_fit = X_fit.shape[0]
     # early stopping on (X_val, Y_val, their total sum of squares), or None: run max_iter
     held_out: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
@@ -105,7 +118,6 @@ def adam_fit(params: dict[str, torch.Tensor], forward: Forward, penalty: Penalty
     return AdamResult(best, val_r2, best_iter, it)
 
 
-
 Init = Callable[[int], dict[str, torch.Tensor]]
 GridPenalty = Callable[[dict[str, torch.Tensor], dict[str, torch.Tensor]], torch.Tensor]
 
@@ -113,10 +125,10 @@ GridPenalty = Callable[[dict[str, torch.Tensor], dict[str, torch.Tensor]], torch
 @dataclass
 class GridResult:
     """Attributes:
-        params: the kept parameters per neuroid, each ``(N, ...)``.
-        val_r2: ``(N,)`` inner-validation R^2 of the kept grid point.
-        chosen: ``(N,)`` index into the grid.
-        n_iter: the largest iteration count of any batch.
+    params: the kept parameters per neuroid, each ``(N, ...)``.
+    val_r2: ``(N,)`` inner-validation R^2 of the kept grid point.
+    chosen: ``(N,)`` index into the grid.
+    n_iter: the largest iteration count of any batch.
     """
 
     params: dict[str, torch.Tensor]
@@ -125,9 +137,21 @@ class GridResult:
     n_iter: int
 
 
-def adam_grid_search(init: Init, forward: Forward, penalty: GridPenalty, grid: list[dict[str, float]],
-                     X: torch.Tensor, Y: torch.Tensor, *, lr: float, max_iter: int, patience: int,
-                     val_fraction: float, neuroid_batch: int, seed: int) -> GridResult:
+def adam_grid_search(
+    init: Init,
+    forward: Forward,
+    penalty: GridPenalty,
+    grid: list[dict[str, float]],
+    X: torch.Tensor,
+    Y: torch.Tensor,
+    *,
+    lr: float,
+    max_iter: int,
+    patience: int,
+    val_fraction: float,
+    neuroid_batch: int,
+    seed: int,
+) -> GridResult:
     """Adam per neuroid batch over every grid point at once; keep each neuroid's best point.
 
     Targets of one Adam run are ``G * nb`` columns: column ``g * nb + j`` is neuroid j of
@@ -159,11 +183,21 @@ def adam_grid_search(init: Init, forward: Forward, penalty: GridPenalty, grid: l
         def batch_penalty(p: dict[str, torch.Tensor], lam: dict[str, torch.Tensor] = lam) -> torch.Tensor:
             return penalty(p, lam)
 
-        res = adam_fit(init(G * nb), forward, batch_penalty, X_fit, Yb[fit_idx], X_val, Yb[val_idx],
-                       lr=lr, max_iter=max_iter, patience=patience)
+        res = adam_fit(
+            init(G * nb),
+            forward,
+            batch_penalty,
+            X_fit,
+            Yb[fit_idx],
+            X_val,
+            Yb[val_idx],
+            lr=lr,
+            max_iter=max_iter,
+            patience=patience,
+        )
         iters = max(iters, res.n_iter)
         score = res.val_r2.view(G, nb)
-        best = score.argmax(0)                                   # (nb,)
+        best = score.argmax(0)  # (nb,)
         pick = best * nb + torch.arange(nb, device=X.device)
         for name, value in res.params.items():
             if name not in out:
@@ -174,10 +208,19 @@ def adam_grid_search(init: Init, forward: Forward, penalty: GridPenalty, grid: l
     return GridResult(out, val_out, chosen, iters)
 
 
-def fit_linear_adam(X: torch.Tensor, Y: torch.Tensor, grid: list[dict[str, float]], *,
-                    map_shape: tuple[int, int, int] | None, lr: float | None, max_iter: int,
-                    patience: int, val_fraction: float, neuroid_batch: int, seed: int,
-                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, int]:
+def fit_linear_adam(
+    X: torch.Tensor,
+    Y: torch.Tensor,
+    grid: list[dict[str, float]],
+    *,
+    map_shape: tuple[int, int, int] | None,
+    lr: float | None,
+    max_iter: int,
+    patience: int,
+    val_fraction: float,
+    neuroid_batch: int,
+    seed: int,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, int]:
     """Adam fit of ``yhat = X W^T + b`` with L1/L2/Laplacian penalties, per neuroid grid search.
 
     Args:
@@ -196,8 +239,10 @@ def fit_linear_adam(X: torch.Tensor, Y: torch.Tensor, grid: list[dict[str, float
     lr = lr if lr is not None else 0.05 / math.sqrt(F)
 
     def init(B: int) -> dict[str, torch.Tensor]:
-        return {"w": torch.zeros(B, F, dtype=X.dtype, device=X.device),
-                "b": torch.zeros(B, dtype=X.dtype, device=X.device)}
+        return {
+            "w": torch.zeros(B, F, dtype=X.dtype, device=X.device),
+            "b": torch.zeros(B, dtype=X.dtype, device=X.device),
+        }
 
     def forward(p: dict[str, torch.Tensor], Xs: torch.Tensor) -> torch.Tensor:
         return Xs @ p["w"].T + p["b"]
@@ -213,14 +258,35 @@ def fit_linear_adam(X: torch.Tensor, Y: torch.Tensor, grid: list[dict[str, float
             out = out + lam["laplace"] * laplacian_penalty(w.view(w.shape[0], *map_shape))
         return out
 
-    res = adam_grid_search(init, forward, penalty, grid, X, Y, lr=lr, max_iter=max_iter, patience=patience,
-                           val_fraction=val_fraction, neuroid_batch=neuroid_batch, seed=seed)
+    res = adam_grid_search(
+        init,
+        forward,
+        penalty,
+        grid,
+        X,
+        Y,
+        lr=lr,
+        max_iter=max_iter,
+        patience=patience,
+        val_fraction=val_fraction,
+        neuroid_batch=neuroid_batch,
+        seed=seed,
+    )
     return res.params["w"], res.params["b"], res.val_r2, res.chosen, res.n_iter
 
 
-def fit_factored_adam(X: torch.Tensor, Y: torch.Tensor, grid: list[dict[str, float]], *, lr: float,
-                      max_iter: int, patience: int, val_fraction: float, neuroid_batch: int, seed: int,
-                      ) -> GridResult:
+def fit_factored_adam(
+    X: torch.Tensor,
+    Y: torch.Tensor,
+    grid: list[dict[str, float]],
+    *,
+    lr: float,
+    max_iter: int,
+    patience: int,
+    val_fraction: float,
+    neuroid_batch: int,
+    seed: int,
+) -> GridResult:
     """Adam fit of eq. 3, ``yhat_l = sum_ck M_kl W_cl x_ck + b_l``, per neuroid grid search.
 
     Args:
@@ -240,8 +306,11 @@ def fit_factored_adam(X: torch.Tensor, Y: torch.Tensor, grid: list[dict[str, flo
     def init(B: int) -> dict[str, torch.Tensor]:
         mask0 = torch.rand(B, H * W, generator=gen, dtype=X.dtype) / (H * W)
         feat0 = torch.randn(B, C, generator=gen, dtype=X.dtype) / math.sqrt(C)
-        return {"mask": mask0.to(X.device), "feature": feat0.to(X.device),
-                "b": torch.zeros(B, dtype=X.dtype, device=X.device)}
+        return {
+            "mask": mask0.to(X.device),
+            "feature": feat0.to(X.device),
+            "b": torch.zeros(B, dtype=X.dtype, device=X.device),
+        }
 
     def forward(p: dict[str, torch.Tensor], Xb: torch.Tensor) -> torch.Tensor:
         return torch.einsum("nck,bk,bc->nb", Xb, p["mask"], p["feature"]) + p["b"]
@@ -254,5 +323,17 @@ def fit_factored_adam(X: torch.Tensor, Y: torch.Tensor, grid: list[dict[str, flo
             out = out + lam["laplace"] * laplacian_penalty(m.view(-1, H, W))
         return out
 
-    return adam_grid_search(init, forward, penalty, grid, Xf, Y, lr=lr, max_iter=max_iter, patience=patience,
-                            val_fraction=val_fraction, neuroid_batch=neuroid_batch, seed=seed)
+    return adam_grid_search(
+        init,
+        forward,
+        penalty,
+        grid,
+        Xf,
+        Y,
+        lr=lr,
+        max_iter=max_iter,
+        patience=patience,
+        val_fraction=val_fraction,
+        neuroid_batch=neuroid_batch,
+        seed=seed,
+    )

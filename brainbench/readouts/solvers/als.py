@@ -60,7 +60,7 @@ def ridge_kernels(Z: torch.Tensor, Y: torch.Tensor, alphas: torch.Tensor, neuroi
     K = (Zc @ Zc.T).double()
     grid = alphas.to(K) * torch.diagonal(center_train(K)).mean().clamp_min(1e-12)
     fit = fit_dual_ridge_loo(K, Y.double(), grid, neuroid_batch)
-    return (fit.coef.T.to(Z.dtype) @ Zc)
+    return fit.coef.T.to(Z.dtype) @ Zc
 
 
 def _feature_design(Z2: torch.Tensor, mask: torch.Tensor, shape: tuple[int, int, int]) -> torch.Tensor:
@@ -80,8 +80,9 @@ def _predict(Z2: torch.Tensor, mask: torch.Tensor, feat: torch.Tensor, n: int) -
     return torch.einsum("ncb,bc->nb", (Z2 @ mask.T).reshape(n, -1, mask.shape[0]), feat)
 
 
-def _half_step(A: torch.Tensor, y: torch.Tensor, alphas: torch.Tensor, rel: torch.Tensor | None
-               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+def _half_step(
+    A: torch.Tensor, y: torch.Tensor, alphas: torch.Tensor, rel: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """One ridge half step: LOO over ``alphas`` (``rel`` None) or the given relative penalties ``(B,)``.
 
     Returns coef ``(B, d)``, absolute penalty ``(B,)``, relative penalty ``(B,)`` and the
@@ -98,12 +99,12 @@ def _half_step(A: torch.Tensor, y: torch.Tensor, alphas: torch.Tensor, rel: torc
 @dataclass
 class ALSResult:
     """Attributes:
-        mask: ``(B, K)`` unit-norm masks (in the basis of the Z given); feat: ``(B, C)``.
-        score: ``(B,)`` inner-validation R^2 of the kept sweep (with validation data), else
-            the LOO R^2 of the last mask step.
-        alpha_feature, alpha_mask: ``(B,)`` absolute penalties of the kept sweep.
-        rel_feature, rel_mask: ``(B,)`` the same relative to each design's mean eigenvalue.
-        n_sweeps: sweeps run.
+    mask: ``(B, K)`` unit-norm masks (in the basis of the Z given); feat: ``(B, C)``.
+    score: ``(B,)`` inner-validation R^2 of the kept sweep (with validation data), else
+        the LOO R^2 of the last mask step.
+    alpha_feature, alpha_mask: ``(B,)`` absolute penalties of the kept sweep.
+    rel_feature, rel_mask: ``(B,)`` the same relative to each design's mean eigenvalue.
+    n_sweeps: sweeps run.
     """
 
     mask: torch.Tensor
@@ -116,11 +117,20 @@ class ALSResult:
     n_sweeps: int
 
 
-def als_fit(Z: torch.Tensor, Y: torch.Tensor, mask: torch.Tensor, alphas: torch.Tensor, n_iter: int,
-            mask_scale: torch.Tensor | None = None, Z_val: torch.Tensor | None = None,
-            Y_val: torch.Tensor | None = None, rel: tuple[torch.Tensor, torch.Tensor] | None = None,
-            search_every_sweep: bool = False, first_feature: tuple[torch.Tensor, ...] | None = None,
-            tol: float = 1e-3) -> ALSResult:
+def als_fit(
+    Z: torch.Tensor,
+    Y: torch.Tensor,
+    mask: torch.Tensor,
+    alphas: torch.Tensor,
+    n_iter: int,
+    mask_scale: torch.Tensor | None = None,
+    Z_val: torch.Tensor | None = None,
+    Y_val: torch.Tensor | None = None,
+    rel: tuple[torch.Tensor, torch.Tensor] | None = None,
+    search_every_sweep: bool = False,
+    first_feature: tuple[torch.Tensor, ...] | None = None,
+    tol: float = 1e-3,
+) -> ALSResult:
     """Alternating ridge half steps (feature step, then mask step) for a batch of neuroids.
 
     Args:
@@ -144,7 +154,7 @@ def als_fit(Z: torch.Tensor, Y: torch.Tensor, mask: torch.Tensor, alphas: torch.
     B = Y.shape[1]
     Z2 = Z.reshape(n * C, K)
     Zt2 = Z.transpose(1, 2).reshape(n * K, C)
-    y = Y.T.contiguous()                                            # (B, n)
+    y = Y.T.contiguous()  # (B, n)
     rel_f, rel_m = rel if rel is not None else (None, None)
     # validation stimuli as (Z_val (m*C, K), Y_val, m), or None
     held_out: tuple[torch.Tensor, torch.Tensor, int] | None = None
@@ -160,8 +170,7 @@ def als_fit(Z: torch.Tensor, Y: torch.Tensor, mask: torch.Tensor, alphas: torch.
         if sweep == 0 and first_feature is not None:
             feat, a_f, rel_f = first_feature
         else:
-            feat, a_f, rel_f, _ = _half_step(_feature_design(Z2, mask, (n, C, K)), y, alphas,
-                                             None if search else rel_f)
+            feat, a_f, rel_f, _ = _half_step(_feature_design(Z2, mask, (n, C, K)), y, alphas, None if search else rel_f)
         B_design = _mask_design(Zt2, feat, n)
         if mask_scale is not None:
             B_design = B_design * mask_scale
@@ -175,8 +184,15 @@ def als_fit(Z: torch.Tensor, Y: torch.Tensor, mask: torch.Tensor, alphas: torch.
             score = r2_columns(Yv, _predict(Zv2, mask, feat, m))
         else:
             score = loo if loo is not None else kept.get("score", best)
-        state = {"mask": mask, "feat": feat, "score": score, "alpha_feature": a_f, "alpha_mask": a_m,
-                 "rel_feature": rel_f, "rel_mask": rel_m}
+        state = {
+            "mask": mask,
+            "feat": feat,
+            "score": score,
+            "alpha_feature": a_f,
+            "alpha_mask": a_m,
+            "rel_feature": rel_f,
+            "rel_mask": rel_m,
+        }
         improved = score > best
         gain = float((torch.maximum(score, best) - best).mean()) if kept else math.inf
         if not val or not kept:
@@ -188,16 +204,24 @@ def als_fit(Z: torch.Tensor, Y: torch.Tensor, mask: torch.Tensor, alphas: torch.
         best = torch.maximum(best, score) if val else score
         if val and gain < tol:
             break
-    return ALSResult(kept["mask"], kept["feat"], kept["score"], kept["alpha_feature"], kept["alpha_mask"],
-                     kept["rel_feature"], kept["rel_mask"], sweeps)
+    return ALSResult(
+        kept["mask"],
+        kept["feat"],
+        kept["score"],
+        kept["alpha_feature"],
+        kept["alpha_mask"],
+        kept["rel_feature"],
+        kept["rel_mask"],
+        sweeps,
+    )
 
 
 @dataclass
 class FactoredFit:
     """Attributes (N neuroids, standardised units):
-        mask: ``(N, H*W)`` unit-norm pixel-basis masks; feature: ``(N, C)``.
-        val_score: ``(N,)`` inner-holdout R^2 (or the optimistic LOO, ``val_fraction = 0``).
-        alpha_mask, alpha_feature: ``(N,)`` absolute penalties; laplace_ratio: ``(N,)``.
+    mask: ``(N, H*W)`` unit-norm pixel-basis masks; feature: ``(N, C)``.
+    val_score: ``(N,)`` inner-holdout R^2 (or the optimistic LOO, ``val_fraction = 0``).
+    alpha_mask, alpha_feature: ``(N,)`` absolute penalties; laplace_ratio: ``(N,)``.
     """
 
     mask: torch.Tensor
@@ -208,9 +232,19 @@ class FactoredFit:
     laplace_ratio: torch.Tensor
 
 
-def fit_factored_als(Xs: torch.Tensor, Ys: torch.Tensor, *, ratios: list[float], alphas: torch.Tensor,
-                     warm_alphas: torch.Tensor, n_iter: int, refit_iter: int, val_fraction: float,
-                     neuroid_batch: int, seed: int) -> FactoredFit:
+def fit_factored_als(
+    Xs: torch.Tensor,
+    Ys: torch.Tensor,
+    *,
+    ratios: list[float],
+    alphas: torch.Tensor,
+    warm_alphas: torch.Tensor,
+    n_iter: int,
+    refit_iter: int,
+    val_fraction: float,
+    neuroid_batch: int,
+    seed: int,
+) -> FactoredFit:
     """The factored readout's ALS: warm start, ratio choice on an inner holdout, refit.
 
     1. Warm start: plain ridge (alpha by LOO over ``warm_alphas``) on the inner-fit
@@ -243,9 +277,16 @@ def fit_factored_als(Xs: torch.Tensor, Ys: torch.Tensor, *, ratios: list[float],
         eigenbasis = (evals, V, Z @ V)
     alphas = alphas.to(device)
 
-    def run(rows: torch.Tensor, cols: torch.Tensor, mask0: torch.Tensor, ratio: float,
-            rel: tuple[torch.Tensor, torch.Tensor] | None, sweeps: int, use_val: bool,
-            first: tuple[torch.Tensor, ...] | None = None) -> ALSResult:
+    def run(
+        rows: torch.Tensor,
+        cols: torch.Tensor,
+        mask0: torch.Tensor,
+        ratio: float,
+        rel: tuple[torch.Tensor, torch.Tensor] | None,
+        sweeps: int,
+        use_val: bool,
+        first: tuple[torch.Tensor, ...] | None = None,
+    ) -> ALSResult:
         """ALS on stimuli ``rows`` (centred there) for neuroids ``cols``; pixel-basis masks in and out."""
         V: torch.Tensor | None = None
         scales: torch.Tensor | None = None
@@ -253,25 +294,37 @@ def fit_factored_als(Xs: torch.Tensor, Ys: torch.Tensor, *, ratios: list[float],
             Zr, start = Z, mask0
         else:
             if eigenbasis is None:
-                raise BrainbenchError("factored ALS: a nonzero Laplacian ratio needs the eigenbasis, "
-                                      "computed only when some ratio is positive.")
+                raise BrainbenchError(
+                    "factored ALS: a nonzero Laplacian ratio needs the eigenbasis, "
+                    "computed only when some ratio is positive."
+                )
             evals, V, Zr = eigenbasis
             start = mask0 @ V
             if ratio > 0:
                 scales = (1.0 + ratio * evals).rsqrt()
         Zfit = Zr[rows]
         mean_z, mean_y = Zfit.mean(0), Ys[rows][:, cols].mean(0)
-        res = als_fit(Zfit - mean_z, Ys[rows][:, cols] - mean_y, start, alphas,
-                      sweeps, scales,
-                      Z_val=(Zr[val_idx] - mean_z) if use_val else None,
-                      Y_val=(Ys[val_idx][:, cols] - mean_y) if use_val else None,
-                      rel=rel, search_every_sweep=not honest, first_feature=first)
+        res = als_fit(
+            Zfit - mean_z,
+            Ys[rows][:, cols] - mean_y,
+            start,
+            alphas,
+            sweeps,
+            scales,
+            Z_val=(Zr[val_idx] - mean_z) if use_val else None,
+            Y_val=(Ys[val_idx][:, cols] - mean_y) if use_val else None,
+            rel=rel,
+            search_every_sweep=not honest,
+            first_feature=first,
+        )
         if ratio > 0 and V is not None:
             res.mask = res.mask @ V.T
         return res
 
-    out = {k: torch.empty(N, dtype=dtype, device=device)
-           for k in ("val_score", "alpha_mask", "alpha_feature", "laplace_ratio")}
+    out = {
+        k: torch.empty(N, dtype=dtype, device=device)
+        for k in ("val_score", "alpha_mask", "alpha_feature", "laplace_ratio")
+    }
     mask_out = torch.empty(N, H * W, dtype=dtype, device=device)
     feat_out = torch.empty(N, C, dtype=dtype, device=device)
     all_rows = torch.arange(n, device=device)
@@ -282,11 +335,12 @@ def fit_factored_als(Xs: torch.Tensor, Ys: torch.Tensor, *, ratios: list[float],
         Zw = Z[warm_idx]
         Zw = Zw - Zw.mean(0)
         yw = (Ys[warm_idx][:, cols] - Ys[warm_idx][:, cols].mean(0)).T.contiguous()
-        f0, a0, r0, _ = _half_step(_feature_design(Zw.reshape(-1, H * W), mask0, (len(warm_idx), C, H * W)),
-                                   yw, alphas, None)
+        f0, a0, r0, _ = _half_step(
+            _feature_design(Zw.reshape(-1, H * W), mask0, (len(warm_idx), C, H * W)), yw, alphas, None
+        )
         del Zw
         fits = [run(warm_idx, cols, mask0, ratio, None, n_iter, honest, (f0, a0, r0)) for ratio in ratios]
-        score = torch.stack([f.score for f in fits])                       # (R, B)
+        score = torch.stack([f.score for f in fits])  # (R, B)
         best = score.argmax(0)
         out["val_score"][cols] = score.gather(0, best[None]).squeeze(0)
         for r, ratio in enumerate(ratios):
@@ -296,15 +350,23 @@ def fit_factored_als(Xs: torch.Tensor, Ys: torch.Tensor, *, ratios: list[float],
             res = fits[r]
             picked: slice | torch.Tensor
             if honest:
-                res = run(all_rows, cols[sel], res.mask[sel], ratio, (res.rel_feature[sel], res.rel_mask[sel]),
-                          refit_iter, False)
+                res = run(
+                    all_rows,
+                    cols[sel],
+                    res.mask[sel],
+                    ratio,
+                    (res.rel_feature[sel], res.rel_mask[sel]),
+                    refit_iter,
+                    False,
+                )
                 picked = slice(None)
-            else:      # stage 1 already used every stimulus
+            else:  # stage 1 already used every stimulus
                 picked = sel
             mask_out[cols[sel]] = res.mask[picked]
             feat_out[cols[sel]] = res.feat[picked]
             out["alpha_mask"][cols[sel]] = res.alpha_mask[picked]
             out["alpha_feature"][cols[sel]] = res.alpha_feature[picked]
             out["laplace_ratio"][cols[sel]] = ratio
-    return FactoredFit(mask_out, feat_out, out["val_score"], out["alpha_mask"], out["alpha_feature"],
-                       out["laplace_ratio"])
+    return FactoredFit(
+        mask_out, feat_out, out["val_score"], out["alpha_mask"], out["alpha_feature"], out["laplace_ratio"]
+    )

@@ -32,8 +32,9 @@ def parse_alphas(alphas: AlphaSpec, what: str = "alphas") -> torch.Tensor:
         try:
             grid = alpha_grid(float(alphas["start"]), float(alphas["stop"]), int(alphas["num"]))
         except (KeyError, TypeError, ValueError) as error:
-            raise BrainbenchError(f"{what} as a mapping needs numeric start, stop and num, got {dict(alphas)!r}."
-                                  ) from error
+            raise BrainbenchError(
+                f"{what} as a mapping needs numeric start, stop and num, got {dict(alphas)!r}."
+            ) from error
     else:
         grid = torch.tensor([float(a) for a in alphas], dtype=torch.float64)
     if grid.numel() == 0 or (grid <= 0).any():
@@ -65,8 +66,9 @@ def r2_columns(y_true: torch.Tensor, y_pred: torch.Tensor) -> torch.Tensor:
     return r2_from_sse(resid, total)
 
 
-def inner_split(n: int, val_fraction: float, seed: int, device: torch.device | str
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+def inner_split(
+    n: int, val_fraction: float, seed: int, device: torch.device | str
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Seeded random ``(fit, val)`` positions of ``n`` training stimuli.
 
     ``val_fraction`` 0 gives an empty validation set (no early stopping).

@@ -56,9 +56,9 @@ class Family:
         return alpha, alpha * self.rho
 
 
-def spectral_weights(families: list[Family], project: bool, height: int, width: int,
-                     device: torch.device | str, dtype: torch.dtype
-                     ) -> tuple[torch.Tensor | None, list[torch.Tensor | None]]:
+def spectral_weights(
+    families: list[Family], project: bool, height: int, width: int, device: torch.device | str, dtype: torch.dtype
+) -> tuple[torch.Tensor | None, list[torch.Tensor | None]]:
     """The Laplacian eigenbasis ``V`` ``(HW, HW)`` and each family's weights ``d`` ``(HW,)``.
 
     Without ``project`` (no family smooths) the ``(HW, HW)`` eigendecomposition is skipped:
@@ -71,17 +71,20 @@ def spectral_weights(families: list[Family], project: bool, height: int, width: 
 
 
 @overload
-def family_grams(X: torch.Tensor, families: list[Family], channel_batch: int = ...,
-                 keep_projection: Literal[False] = ...) -> tuple[list[torch.Tensor], None, bool]: ...
+def family_grams(
+    X: torch.Tensor, families: list[Family], channel_batch: int = ..., keep_projection: Literal[False] = ...
+) -> tuple[list[torch.Tensor], None, bool]: ...
 
 
 @overload
-def family_grams(X: torch.Tensor, families: list[Family], channel_batch: int = ..., *,
-                 keep_projection: Literal[True]) -> tuple[list[torch.Tensor], torch.Tensor, bool]: ...
+def family_grams(
+    X: torch.Tensor, families: list[Family], channel_batch: int = ..., *, keep_projection: Literal[True]
+) -> tuple[list[torch.Tensor], torch.Tensor, bool]: ...
 
 
-def family_grams(X: torch.Tensor, families: list[Family], channel_batch: int = 16,
-                 keep_projection: bool = False) -> tuple[list[torch.Tensor], torch.Tensor | None, bool]:
+def family_grams(
+    X: torch.Tensor, families: list[Family], channel_batch: int = 16, keep_projection: bool = False
+) -> tuple[list[torch.Tensor], torch.Tensor | None, bool]:
     """Gram matrices of every family over all stimuli of ``X``.
 
     Args:
@@ -122,9 +125,14 @@ def feature_scale2(K_plain_train: torch.Tensor, n_features: int) -> torch.Tensor
     return (torch.diagonal(center_train(K_plain_train)).sum() / (n * n_features)).clamp_min(1e-30)
 
 
-def family_grams_streamed(source: FeatureSource, families: list[Family], device: torch.device | str,
-                          dtype: torch.dtype | None = None, channel_batch: int = 16,
-                          block_bytes: int | None = None) -> list[torch.Tensor]:
+def family_grams_streamed(
+    source: FeatureSource,
+    families: list[Family],
+    device: torch.device | str,
+    dtype: torch.dtype | None = None,
+    channel_batch: int = 16,
+    block_bytes: int | None = None,
+) -> list[torch.Tensor]:
     """Gram matrices of every family over all stimuli, read from ``source`` in row blocks.
 
     Features are centred by their mean over all n stimuli (which kernel centring on any
@@ -171,15 +179,21 @@ def family_grams_streamed(source: FeatureSource, families: list[Family], device:
                 Zr = (right[:, c0:c1] if V is None else right[:, c0:c1] @ V).reshape(bj, -1)
                 for K, d in zip(grams, weights, strict=True):
                     Zw = Zl.reshape(bi, -1) if d is None else (Zl * d).reshape(bi, -1)
-                    K[i:i + bi, j:j + bj] += (Zw @ Zr.T).double()
+                    K[i : i + bi, j : j + bj] += (Zw @ Zr.T).double()
             for K in grams:
-                K[j:j + bj, i:i + bi] = K[i:i + bi, j:j + bj].T
+                K[j : j + bj, i : i + bi] = K[i : i + bi, j : j + bj].T
     return grams
 
 
-def solve_families(families: list[Family], grams: list[torch.Tensor], K_plain: torch.Tensor,
-                   train: torch.Tensor, Y_train: torch.Tensor, n_features: int,
-                   neuroid_batch: int) -> dict:
+def solve_families(
+    families: list[Family],
+    grams: list[torch.Tensor],
+    K_plain: torch.Tensor,
+    train: torch.Tensor,
+    Y_train: torch.Tensor,
+    n_features: int,
+    neuroid_batch: int,
+) -> dict:
     """Fit every family on the ``train`` positions of its Gram matrix; pick one per neuroid.
 
     Args:
@@ -200,7 +214,7 @@ def solve_families(families: list[Family], grams: list[torch.Tensor], K_plain: t
         if fam.relative:
             alphas = alphas * torch.diagonal(center_train(K_tt)).mean().clamp_min(1e-12)
         fits.append(fit_dual_ridge_loo(K_tt, Y_train, alphas, neuroid_batch))
-    loo = torch.stack([f.loo_r2 for f in fits])          # (n_fam, N)
+    loo = torch.stack([f.loo_r2 for f in fits])  # (n_fam, N)
     family = loo.argmax(0)
     l2 = torch.zeros_like(fits[0].alpha)
     lap = torch.zeros_like(l2)
@@ -208,12 +222,19 @@ def solve_families(families: list[Family], grams: list[torch.Tensor], K_plain: t
         a, b = fam.params(fit.alpha)
         l2 = torch.where(family == i, a, l2)
         lap = torch.where(family == i, b, lap)
-    return {"fits": fits, "family": family, "scale2": scale2, "val": loo.gather(0, family[None]).squeeze(0),
-            "l2": l2, "laplace": lap}
+    return {
+        "fits": fits,
+        "family": family,
+        "scale2": scale2,
+        "val": loo.gather(0, family[None]).squeeze(0),
+        "l2": l2,
+        "laplace": lap,
+    }
 
 
-def predict_families(state: dict, grams_test_train: list[torch.Tensor],
-                     grams_train: list[torch.Tensor]) -> torch.Tensor:
+def predict_families(
+    state: dict, grams_test_train: list[torch.Tensor], grams_train: list[torch.Tensor]
+) -> torch.Tensor:
     """``(m, N)`` predictions of :func:`solve_families`'s ``state`` from ``(m, n_train)`` kernels."""
     out: torch.Tensor | None = None
     for i, (fit, K_mt, K_tt) in enumerate(zip(state["fits"], grams_test_train, grams_train, strict=False)):

@@ -24,8 +24,7 @@ import torch.nn.functional as F
 LAPLACE_3X3 = ((0.5, 1.0, 0.5), (1.0, -6.0, 1.0), (0.5, 1.0, 0.5))
 
 
-def laplace_kernel(device: torch.device | str | None = None,
-                   dtype: torch.dtype = torch.float32) -> torch.Tensor:
+def laplace_kernel(device: torch.device | str | None = None, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """``(1, 1, 3, 3)`` conv weight of the eq. 5 kernel."""
     return torch.tensor(LAPLACE_3X3, device=device, dtype=dtype).view(1, 1, 3, 3)
 
@@ -47,7 +46,7 @@ def laplacian(maps: torch.Tensor) -> torch.Tensor:
     out = torch.zeros_like(maps)
     for di, row in enumerate(LAPLACE_3X3):
         for dj, weight in enumerate(row):
-            out = out + weight * padded[..., di:di + height, dj:dj + width]
+            out = out + weight * padded[..., di : di + height, dj : dj + width]
     return out
 
 
@@ -82,8 +81,9 @@ def _penalty_eigh_cpu(height: int, width: int) -> tuple[torch.Tensor, torch.Tens
     return evals.clamp_min(0.0), evecs
 
 
-def penalty_eigh(height: int, width: int, device: torch.device | str | None = None,
-                 dtype: torch.dtype = torch.float64) -> tuple[torch.Tensor, torch.Tensor]:
+def penalty_eigh(
+    height: int, width: int, device: torch.device | str | None = None, dtype: torch.dtype = torch.float64
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Eigendecomposition ``P = V diag(e) V^T`` of ``P = Lap^T Lap``, cached per shape.
 
     Returns:

@@ -30,8 +30,9 @@ from brainbench.readouts.features import FeatureSource
 from brainbench.readouts.solvers.common import r2_from_sse
 
 
-def gram(X: FeatureSource, block: int = 256, dtype: torch.dtype | None = None,
-         device: torch.device | str | None = None) -> torch.Tensor:
+def gram(
+    X: FeatureSource, block: int = 256, dtype: torch.dtype | None = None, device: torch.device | str | None = None
+) -> torch.Tensor:
     """Gram matrix of mean-centred features, accumulated over row blocks.
 
     Centring by the mean over all n rows changes nothing downstream (kernel centring on
@@ -70,8 +71,8 @@ def gram(X: FeatureSource, block: int = 256, dtype: torch.dtype | None = None,
         for j in range(i, n, block):
             right = left if j == i else rows(j, min(n, j + block)) - mean
             product = (left @ right.T).double()
-            K[i:i + left.shape[0], j:j + right.shape[0]] = product
-            K[j:j + right.shape[0], i:i + left.shape[0]] = product.T
+            K[i : i + left.shape[0], j : j + right.shape[0]] = product
+            K[j : j + right.shape[0], i : i + left.shape[0]] = product.T
     return K
 
 
@@ -83,8 +84,7 @@ def center_train(K_train: torch.Tensor) -> torch.Tensor:
 
 def center_test(K_test_train: torch.Tensor, K_train: torch.Tensor) -> torch.Tensor:
     """Centre ``(m, n)`` test-by-train kernel rows consistently with :func:`center_train`."""
-    return (K_test_train - K_train.mean(0, keepdim=True)
-            - K_test_train.mean(1, keepdim=True) + K_train.mean())
+    return K_test_train - K_train.mean(0, keepdim=True) - K_test_train.mean(1, keepdim=True) + K_train.mean()
 
 
 @dataclass
@@ -106,8 +106,9 @@ class DualRidgeFit:
     loo_mse: torch.Tensor
 
 
-def fit_dual_ridge_loo(K_train: torch.Tensor, Y: torch.Tensor, alphas: torch.Tensor,
-                       neuroid_batch: int = 4096) -> DualRidgeFit:
+def fit_dual_ridge_loo(
+    K_train: torch.Tensor, Y: torch.Tensor, alphas: torch.Tensor, neuroid_batch: int = 4096
+) -> DualRidgeFit:
     """Fit ridge for every alpha and keep, per neuroid, the one with least LOO error.
 
     Args:
@@ -150,8 +151,9 @@ def predict_dual_ridge(fit: DualRidgeFit, K_test_train: torch.Tensor, K_train: t
     return fit.y_mean + Kc @ fit.coef
 
 
-def loo_ridge_batched(A: torch.Tensor, y: torch.Tensor, alphas: torch.Tensor,
-                      relative: bool = True) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def loo_ridge_batched(
+    A: torch.Tensor, y: torch.Tensor, alphas: torch.Tensor, relative: bool = True
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """One ridge problem per batch element, alpha by LOO per element.
 
     Solved by a batched eigendecomposition of ``A^T A`` ``(B, d, d)`` when d < n (primal)
@@ -170,28 +172,29 @@ def loo_ridge_batched(A: torch.Tensor, y: torch.Tensor, alphas: torch.Tensor,
     """
     _, n, d = A.shape
     if d < n:
-        s2, Vv = torch.linalg.eigh(A.transpose(1, 2) @ A)                   # (B,d), (B,d,d)
+        s2, Vv = torch.linalg.eigh(A.transpose(1, 2) @ A)  # (B,d), (B,d,d)
         s2 = s2.clamp_min(0)
-        inv = torch.where(s2 > 1e-12 * s2.amax(1, keepdim=True).clamp_min(1e-300),
-                          s2.clamp_min(1e-300).rsqrt(), torch.zeros_like(s2))
-        U = (A @ Vv) * inv[:, None, :]                                      # (B,n,d)
+        inv = torch.where(
+            s2 > 1e-12 * s2.amax(1, keepdim=True).clamp_min(1e-300), s2.clamp_min(1e-300).rsqrt(), torch.zeros_like(s2)
+        )
+        U = (A @ Vv) * inv[:, None, :]  # (B,n,d)
     else:
-        s2, U = torch.linalg.eigh(A @ A.transpose(1, 2))                    # (B,n), (B,n,n)
+        s2, U = torch.linalg.eigh(A @ A.transpose(1, 2))  # (B,n), (B,n,n)
         s2 = s2.clamp_min(0)
     scale = s2.sum(1, keepdim=True) / n if relative else torch.ones_like(s2[:, :1])
-    grid = alphas.to(A.dtype).to(A.device)[None, :] * scale.clamp_min(1e-30)   # (B, G)
-    Uty = torch.einsum("bnr,bn->br", U, y)                                   # (B, r)
+    grid = alphas.to(A.dtype).to(A.device)[None, :] * scale.clamp_min(1e-30)  # (B, G)
+    Uty = torch.einsum("bnr,bn->br", U, y)  # (B, r)
     U2 = U.pow(2)
     total = y.pow(2).sum(1)
     scores = torch.empty_like(grid)
     for g in range(grid.shape[1]):
-        shrink = s2 / (s2 + grid[:, g:g + 1])                                # (B, r)
+        shrink = s2 / (s2 + grid[:, g : g + 1])  # (B, r)
         fitted = torch.einsum("bnr,br->bn", U, shrink * Uty)
         hat = (1.0 / n + torch.einsum("bnr,br->bn", U2, shrink)).clamp_max(1 - 1e-12)
         scores[:, g] = r2_from_sse(((y - fitted) / (1 - hat)).pow(2).sum(1), total)
     best = scores.argmax(1)
     alpha = grid.gather(1, best[:, None]).squeeze(1)
-    dual = torch.einsum("bnr,br->bn", U, Uty / (s2 + alpha[:, None]))        # (B, n)
+    dual = torch.einsum("bnr,br->bn", U, Uty / (s2 + alpha[:, None]))  # (B, n)
     coef = torch.einsum("bnd,bn->bd", A, dual)
     return coef, alpha, scores.gather(1, best[:, None]).squeeze(1)
 
@@ -213,12 +216,12 @@ def ridge_batched(A: torch.Tensor, y: torch.Tensor, alpha: torch.Tensor) -> torc
     _, n, d = A.shape
     alpha = alpha.to(A.dtype)
     if d < n:
-        G = A.transpose(1, 2) @ A                                            # (B, d, d)
+        G = A.transpose(1, 2) @ A  # (B, d, d)
         G.diagonal(dim1=1, dim2=2).add_(alpha[:, None])
         L = torch.linalg.cholesky(G)
         rhs = torch.einsum("bnd,bn->bd", A, y)[..., None]
         return torch.cholesky_solve(rhs, L).squeeze(-1)
-    G = A @ A.transpose(1, 2)                                                # (B, n, n)
+    G = A @ A.transpose(1, 2)  # (B, n, n)
     G.diagonal(dim1=1, dim2=2).add_(alpha[:, None])
     L = torch.linalg.cholesky(G)
     dual = torch.cholesky_solve(y[..., None], L).squeeze(-1)

@@ -52,8 +52,12 @@ def generate_images(n: int, rng: np.random.Generator) -> np.ndarray:
 def gabor_pairs(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     """Even and odd filters ``(n, 64 * 64)`` and their parameters."""
     x, y = _grid()
-    params = {"x": rng.uniform(-16, 16, n), "y": rng.uniform(-16, 16, n), "orientation": rng.uniform(0, np.pi, n),
-              "frequency": rng.uniform(0.05, 0.18, n)}
+    params = {
+        "x": rng.uniform(-16, 16, n),
+        "y": rng.uniform(-16, 16, n),
+        "orientation": rng.uniform(0, np.pi, n),
+        "frequency": rng.uniform(0.05, 0.18, n),
+    }
     even, odd = np.zeros((n, SIZE * SIZE)), np.zeros((n, SIZE * SIZE))
     for k in range(n):
         sigma = 0.5 / params["frequency"][k]
@@ -69,8 +73,15 @@ def gabor_pairs(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarra
 class SimulatedV1(AssemblySource):
     """Trial assembly ``(repetition, stimulus, neuroid)`` of simulated complex cells."""
 
-    def __init__(self, n_stimuli: int = 300, n_neuroids: int = 40, n_repetitions: int = 8,
-                 seed: int = 0, gain: float = 4.0, baseline: float = 1.0) -> None:
+    def __init__(
+        self,
+        n_stimuli: int = 300,
+        n_neuroids: int = 40,
+        n_repetitions: int = 8,
+        seed: int = 0,
+        gain: float = 4.0,
+        baseline: float = 1.0,
+    ) -> None:
         self.identifier = f"example-gabor-sim-{seed}"
         self.n_stimuli, self.n_neuroids, self.n_repetitions = n_stimuli, n_neuroids, n_repetitions
         self.seed, self.gain, self.baseline = seed, gain, baseline
@@ -80,16 +91,22 @@ class SimulatedV1(AssemblySource):
         images = generate_images(self.n_stimuli, rng)
         even, odd, params = gabor_pairs(self.n_neuroids, rng)
         pixels = (images - 0.5).reshape(self.n_stimuli, -1)
-        energy = (pixels @ even.T) ** 2 + (pixels @ odd.T) ** 2          # (stimulus, neuroid)
+        energy = (pixels @ even.T) ** 2 + (pixels @ odd.T) ** 2  # (stimulus, neuroid)
         rate = self.baseline + self.gain * energy / energy.mean(0, keepdims=True)
         trials = rng.poisson(rate[None], size=(self.n_repetitions, *rate.shape)).astype(np.float64)
         ids = [f"sim{k:04d}" for k in range(self.n_stimuli)]
         assembly = make_assembly(
-            trials, stimulus_ids=ids, neuroid_ids=[f"cell{k:03d}" for k in range(self.n_neuroids)],
-            identifier=self.identifier, species="simulated", units="spike count per presentation",
+            trials,
+            stimulus_ids=ids,
+            neuroid_ids=[f"cell{k:03d}" for k in range(self.n_neuroids)],
+            identifier=self.identifier,
+            species="simulated",
+            units="spike count per presentation",
             citation="Simulated energy-model complex cells (Adelson & Bergen 1985); brainbench-example.",
-            neuroid_coords={"region": np.full(self.n_neuroids, "V1-sim", dtype=object),
-                            **{f"rf_{k}": v for k, v in params.items()}},
+            neuroid_coords={
+                "region": np.full(self.n_neuroids, "V1-sim", dtype=object),
+                **{f"rf_{k}": v for k, v in params.items()},
+            },
         )
         rgb = (np.repeat(images[..., None], 3, axis=-1) * 255).round().astype(np.uint8)
         return LoadedAssembly(assembly, StimulusSet.from_arrays(list(rgb), ids=ids, identifier=self.identifier))

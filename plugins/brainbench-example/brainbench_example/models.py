@@ -26,9 +26,12 @@ class SmallCNN(torch.nn.Module):
     def __init__(self, width: int = 16) -> None:
         super().__init__()
         self.features = torch.nn.Sequential(
-            torch.nn.Conv2d(3, width, 5, stride=2, padding=2), torch.nn.ReLU(),
-            torch.nn.Conv2d(width, 2 * width, 3, stride=2, padding=1), torch.nn.ReLU(),
-            torch.nn.Conv2d(2 * width, 4 * width, 3, stride=2, padding=1), torch.nn.ReLU(),
+            torch.nn.Conv2d(3, width, 5, stride=2, padding=2),
+            torch.nn.ReLU(),
+            torch.nn.Conv2d(width, 2 * width, 3, stride=2, padding=1),
+            torch.nn.ReLU(),
+            torch.nn.Conv2d(2 * width, 4 * width, 3, stride=2, padding=1),
+            torch.nn.ReLU(),
             torch.nn.AdaptiveAvgPool2d(4),
         )
 
