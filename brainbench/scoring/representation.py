@@ -21,7 +21,7 @@ resamples the stimuli and compares the RDMs again) the dataset stores the RDMs i
 compared, as float32 with coordinates ``stimulus_id`` and ``stimulus_b_id``:
 ``model_rdm (layer, stimulus, stimulus_b)`` and ``neural_rdm (neuroid, stimulus,
 stimulus_b)``, with attr ``rdm_method`` (the comparison, ``pearson`` or ``spearman``).
-That is ``4 S^2 (L + N)`` bytes: about 1.5 MB for the 118 scenes of an ``allen-rsa-*``
+That is ``4 S^2 (L + N)`` bytes: about 0.7 MB for the 118 scenes of an ``allen-rsa-*``
 benchmark at 8 layers and 4 sites, about 13 MB at 640 stimuli. A representation metric
 whose comparison is not one of :data:`~brainbench.metrics.rsa.METHODS` stores no RDMs,
 since the resampled comparison could not be the one it scored.
