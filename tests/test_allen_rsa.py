@@ -120,11 +120,27 @@ def test_analyses_run_on_representation_scores_and_say_which_ci_is_shown(one_tor
     from brainbench.analyses.layer_correspondence import LayerCorrespondence
 
     dataset, _ = _planted_score(np.random.default_rng(4), n=40, holdout=4)
-    result = LayerCorrespondence().run([dataset], n_boot=20)
+    assert dataset["model_rdm"].dtype == np.float32 and dataset["neural_rdm"].dims == (
+        "neuroid",
+        "stimulus",
+        "stimulus_b",
+    )
+    assert list(dataset["stimulus_id"].values) == list(dataset["stimulus_b_id"].values)
+    assert dataset.attrs["rdm_method"] == "pearson"
+    result = LayerCorrespondence().run([dataset], n_boot=100)
     assert result.dataset.attrs["metric"] == "r"
     np.testing.assert_allclose(result.dataset["median_r"].sel(region="X").values, dataset["r"].values[:, 0])
+    assert "**over stimuli** (stimuli resampled with replacement" in result.markdown
+    assert result.numbers["stimulus_ci"] is True and result.numbers["stimulus_ci_from"] == "rdms"
+    low, high = result.dataset["median_ci_stimuli"].sel(region="X", layer="fine").values
+    assert low < float(dataset["r"].sel(layer="fine").values[0]) < high and high - low < 0.3
+    result.close()
+    # a representation score stored without its RDMs (an older score) keeps the CI over sites only
+    bare = dataset.drop_vars(["model_rdm", "neural_rdm"])
+    result = LayerCorrespondence().run([bare], n_boot=20)
     assert "only the CI over neuroids (here: sites) is shown" in result.markdown
     assert result.numbers["stimulus_ci"] is False
+    assert np.isnan(result.dataset["median_ci_stimuli"].values).all()
     result.close()
     with pytest.raises(AnalysisError, match="has no per-layer 'ev'"):
         EVDistribution().run([dataset])
@@ -210,3 +226,20 @@ def test_each_mouse_area_scores_from_the_mirror(mirror, one_torch_thread, area):
     assert dataset.attrs["n_reliable"] == int(reliable.sum()) == AREA_SITES[area] - (area == "VISrl")
     assert dataset.attrs["score"] == pytest.approx(float(np.mean(dataset["headline_ceiled"].values[reliable])))
     assert dataset.attrs["site_aggregate"] == "mean" and dataset.attrs["best_layer"] in ("conv1", "conv5")
+
+
+def test_layer_correspondence_of_mouse_areas_reports_the_stimulus_ci(mirror, one_torch_thread):
+    from brainbench.analyses.layer_correspondence import LayerCorrespondence
+
+    scores = [
+        brainbench.score("alexnet-untrained", f"allen-rsa-{area}", layers=["conv1", "conv5"], progress=False)
+        for area in ("VISp", "VISl")
+    ]
+    assert scores[0]["model_rdm"].shape == (2, 118, 118) and scores[0]["neural_rdm"].shape == (4, 118, 118)
+    result = LayerCorrespondence().run(scores, n_boot=100)
+    assert result.numbers["stimulus_ci_from"] == "rdms" and "**over stimuli**" in result.markdown
+    ci = result.dataset["median_ci_stimuli"].values  # (bound, region, layer)
+    point = result.dataset["median_r"].values
+    assert np.isfinite(ci).all() and (ci[0] < point).all() and (point < ci[1]).all()
+    assert ((ci[1] - ci[0] > 0.02) & (ci[1] - ci[0] < 0.3)).all()  # 118 scenes: measured 0.09-0.15
+    result.close()

@@ -10,7 +10,14 @@ import brainbench
 from brainbench.benchmark import custom_benchmark
 from brainbench.data.byod import wrap_recordings
 from brainbench.errors import BrainbenchError
-from brainbench.metrics.rsa import compare_rdms, correlation_rdm, pattern_rdm, split_half_rdm_reliability
+from brainbench.metrics.rsa import (
+    bootstrap_rdm_similarity,
+    compare_rdms,
+    correlation_rdm,
+    pattern_rdm,
+    split_half_rdm_reliability,
+    stimulus_pairs,
+)
 from brainbench.models.base import TorchModel
 from brainbench.models.preprocess import to_tensor
 from brainbench.registry.manifest import Preprocessing
@@ -38,6 +45,45 @@ def test_compare_pearson_and_spearman():
     assert compare_rdms(a, a**3) < 1.0
     with pytest.raises(BrainbenchError, match="unknown RDM comparison"):
         compare_rdms(a, a, method="kendall")
+
+
+def test_a_resample_drops_a_stimulus_paired_with_its_own_copy():
+    rng = np.random.default_rng(2)
+    a, b = (pattern_rdm(rng.normal(size=(12, 5))) for _ in range(2))
+    draw = np.array([3, 3, 0, 7, 7, 7, 1, 11, 5, 0, 2, 9])
+    first, second = stimulus_pairs(draw)
+    assert (first != second).all() and first.size == 66 - (1 + 3 + 1)  # pairs of 3s, 7s and 0s dropped
+    # by hand: every pair of distinct positions whose stimuli differ, duplicates kept
+    pairs = [(draw[i], draw[j]) for i in range(12) for j in range(i + 1, 12) if draw[i] != draw[j]]
+    x = np.array([a[p] for p in pairs])
+    y = np.array([b[p] for p in pairs])
+    assert compare_rdms(a, b, draw) == pytest.approx(np.corrcoef(x, y)[0, 1], abs=1e-12)
+    rng_a, rng_b = np.random.default_rng(5), np.random.default_rng(5)
+    boot = bootstrap_rdm_similarity(np.stack([a, b]), b[None], 4, rng_a, "spearman")
+    assert boot.shape == (4, 2, 1) and np.allclose(boot[:, 1, 0], 1.0)
+    expected = [compare_rdms(a, b, rng_b.integers(0, 12, size=12), "spearman") for _ in range(4)]
+    np.testing.assert_allclose(boot[:, 0, 0], expected, atol=1e-12)
+
+
+def _planted_rdms(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A model RDM and a neural RDM that is the model's plus independent pair noise."""
+    model = pattern_rdm(rng.normal(size=(n, 8)))
+    rows, cols = np.triu_indices(n, k=1)
+    noise = np.zeros((n, n))
+    noise[rows, cols] = 1.2 * model[rows, cols].std() * rng.normal(size=rows.size)
+    return model, model + noise + noise.T
+
+
+def test_the_stimulus_interval_contains_the_estimate_and_narrows_with_more_stimuli():
+    widths = []
+    for n in (30, 120):
+        model, neural = _planted_rdms(n, np.random.default_rng(n))
+        point = compare_rdms(model, neural)
+        boot = bootstrap_rdm_similarity(model[None], neural[None], 300, np.random.default_rng(0))[:, 0, 0]
+        low, high = np.percentile(boot, [2.5, 97.5])
+        assert low < point < high
+        widths.append(high - low)
+    assert widths[1] < 0.7 * widths[0]  # about 1 / sqrt(4) = 0.5 expected
 
 
 def test_rdm_reliability_of_signal_and_of_noise():

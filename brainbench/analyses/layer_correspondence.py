@@ -11,7 +11,15 @@ with two percentile bootstrap confidence intervals that answer different questio
   interval covers evaluation noise, not fitting noise. Benchmarks are resampled
   independently (their stimuli differ), and each resample's SST gets the ``S / (S - 1)``
   correction of :func:`~brainbench.analyses.stats.stimulus_bootstrap_ev` so that
-  resampling does not shift EV down by about ``(1 - EV) / S``.
+  resampling does not shift EV down by about ``(1 - EV) / S``. For representation
+  scores (per-layer ``r``, the RDM similarity), the stored model and neural RDMs are
+  compared again on the stimulus pairs of each resample instead
+  (:func:`~brainbench.metrics.rsa.bootstrap_rdm_similarity`; a stimulus paired with its
+  own copy is dropped), the RDMs held fixed.
+
+A score gets a stimulus interval only when it stores what recomputes the analysed
+metric: predictions and targets for ``ev``, RDMs for a representation score's ``r``.
+Otherwise the interval is left blank (NaN) and the summary says so.
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ from brainbench.analyses.base import (
 )
 from brainbench.analyses.figures import new_figure_grid, region_palette, style_axes, subtitle
 from brainbench.analyses.stats import bootstrap_rows, multinomial_counts, percentile_interval, stimulus_bootstrap_ev
+from brainbench.metrics.rsa import bootstrap_rdm_similarity
 
 STATISTICS = {
     "median": lambda v: np.nanmedian(v, axis=0),
@@ -92,22 +101,32 @@ class LayerCorrespondence(Analysis):
                 f"{float(sel[f'median_{metric}']):.3f} | {_ci(sel['median_ci_neuroids'])} | "
                 f"{_ci(sel['median_ci_stimuli'])} |"
             )
-        if combined.attrs["has_predictions"]:
+        source = stimulus_source(scores, metric)
+        if source == "predictions":
             intervals = (
                 f"{int(100 * level)}% percentile bootstrap intervals ({n_boot} resamples) over neuroids "
                 "and over stimuli (EV recomputed from stored out-of-fold predictions)"
             )
-        else:
+        elif source == "rdms":
             intervals = (
                 f"{int(100 * level)}% percentile bootstrap intervals ({n_boot} resamples) over neuroids "
-                "only: these scores store no predictions to resample stimuli from, so **only the CI over "
+                "(here: sites) and **over stimuli** (stimuli resampled with replacement, the stored model "
+                "and neural RDMs compared again on the resampled pairs, a stimulus paired with its own copy "
+                "dropped)"
+            )
+        else:
+            what = "predictions" if metric == "ev" else f"RDMs to recompute {name_of}"
+            intervals = (
+                f"{int(100 * level)}% percentile bootstrap intervals ({n_boot} resamples) over neuroids "
+                f"only: these scores store no {what} from resampled stimuli, so **only the CI over "
                 "neuroids (here: sites) is shown** and the CI over stimuli is left blank"
             )
         markdown = (
             f"Layer-to-region correspondence: per region, the layer with the highest median {name_of} "
             f"({metric_label(metric)}), with {intervals}.\n\n" + "\n".join(rows) + "\n\n" + summary_table(numbers)
         )
-        numbers["stimulus_ci"] = bool(combined.attrs["has_predictions"])
+        numbers["stimulus_ci"] = source is not None
+        numbers["stimulus_ci_from"] = source
         return AnalysisResult(self.name, dataset, {"layer_correspondence": figure}, numbers, markdown)
 
 
@@ -146,7 +165,7 @@ def correspondence(
             ("region",),
             np.asarray([layers[k] if ok else NO_LAYER for k, ok in zip(top, beats_zero, strict=True)]),
         )
-    stimulus = stimulus_bootstrap(scores, region, regions, n_boot, rng)
+    stimulus = stimulus_bootstrap(scores, region, regions, n_boot, rng, metric=metric)
     for stat in STATISTICS:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # no stored predictions: all-NaN, left blank
@@ -169,6 +188,20 @@ def correspondence(
     return dataset
 
 
+def stimulus_source(scores: list[xr.Dataset], metric: str) -> str | None:
+    """What the CI over stimuli recomputes ``metric`` from: ``predictions``, ``rdms`` or None (no CI).
+
+    ``predictions`` when ``metric`` is ``ev`` and every score stores predictions and
+    targets; ``rdms`` when ``metric`` is ``r`` and every score is a representation score
+    storing its model and neural RDMs and their comparison (``rdm_method``).
+    """
+    if metric == "ev" and all("prediction" in d and "target" in d for d in scores):
+        return "predictions"
+    if metric == "r" and all("model_rdm" in d and "neural_rdm" in d and d.attrs.get("rdm_method") for d in scores):
+        return "rdms"
+    return None
+
+
 def stimulus_bootstrap(
     scores: list[xr.Dataset],
     region: np.ndarray,
@@ -176,27 +209,42 @@ def stimulus_bootstrap(
     n_boot: int,
     rng: np.random.Generator,
     chunk: int = 50,
+    metric: str = "ev",
 ) -> dict[str, np.ndarray]:
-    """``{stat: (n_boot, K, L)}`` region statistics of EV recomputed on resampled stimuli."""
+    """``{stat: (n_boot, K, L)}`` region statistics of ``metric`` recomputed on resampled stimuli.
+
+    Each benchmark's stimuli are resampled independently; see :func:`stimulus_source` for
+    what is recomputed (all NaN when nothing can be).
+    """
     n_layers = scores[0].sizes["layer"]
     out = {stat: np.full((n_boot, len(regions), n_layers), np.nan) for stat in STATISTICS}
-    if not all("prediction" in d and "target" in d for d in scores):
-        return out  # no stored predictions: the interval stays NaN and the figure omits it
-    prepared = []
+    source = stimulus_source(scores, metric)
+    if source is None:
+        return out  # nothing to recompute the metric from: the interval stays NaN and the figure omits it
+    resample: list[Any] = []
     for dataset in scores:
-        prediction = dataset["prediction"].transpose("layer", "stimulus", "neuroid").values
-        target = dataset["target"].transpose("stimulus", "neuroid").values
-        rows = np.isfinite(prediction).all(axis=(0, 2)) & np.isfinite(target).all(axis=1)
-        prepared.append((prediction[:, rows], target[rows]))
+        if source == "predictions":
+            prediction = dataset["prediction"].transpose("layer", "stimulus", "neuroid").values
+            target = dataset["target"].transpose("stimulus", "neuroid").values
+            rows = np.isfinite(prediction).all(axis=(0, 2)) & np.isfinite(target).all(axis=1)
+            p, t = prediction[:, rows], target[rows]
+            resample.append(
+                lambda size, p=p, t=t: stimulus_bootstrap_ev(
+                    p, t, multinomial_counts(t.shape[0], size, rng), debias=True
+                )
+            )
+        else:
+            models = dataset["model_rdm"].transpose("layer", "stimulus", "stimulus_b").values
+            neural = dataset["neural_rdm"].transpose("neuroid", "stimulus", "stimulus_b").values
+            method = str(dataset.attrs["rdm_method"])
+            resample.append(lambda size, m=models, n=neural, how=method: bootstrap_rdm_similarity(m, n, size, rng, how))
     for start in range(0, n_boot, chunk):
         size = min(chunk, n_boot - start)
-        ev = np.concatenate(
-            [stimulus_bootstrap_ev(p, t, multinomial_counts(t.shape[0], size, rng), debias=True) for p, t in prepared],
-            axis=2,
-        )  # (size, L, N)
+        values = np.concatenate([draw(size) for draw in resample], axis=2)  # (size, L, N)
         for k, name in enumerate(regions):
-            block = ev[:, :, region == name]
-            with np.errstate(all="ignore"):
+            block = values[:, :, region == name]
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # a resample with no defined value: NaN
                 out["median"][start : start + size, k] = np.nanmedian(block, axis=2)
                 out["mean"][start : start + size, k] = np.nanmean(block, axis=2)
     return out
@@ -247,7 +295,11 @@ def plot(dataset: xr.Dataset, combined: xr.Dataset) -> Figure:
         )
     axes[1].legend(frameon=False, fontsize=8, title="region", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     has_bars = bool(np.isfinite(dataset[f"{STATISTICS_FIRST}_ci_stimuli"].values).any())
-    bars_text = f"; bars: {level}% CI over stimuli" if has_bars else " (no CI over stimuli: no stored predictions)"
+    bars_text = (
+        f"; bars: {level}% CI over stimuli"
+        if has_bars
+        else " (no CI over stimuli: nothing stored to recompute it from)"
+    )
     what = "held-out EV" if metric == "ev" else metric_label(metric)
     figure.suptitle(
         f"Layer-to-region correspondence: {what} per layer\n"

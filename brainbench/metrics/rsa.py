@@ -67,31 +67,107 @@ def pattern_rdm(responses: np.ndarray) -> np.ndarray:
     return correlation_rdm(np.asarray(responses, dtype=np.float64))
 
 
-def compare_rdms(a: np.ndarray, b: np.ndarray, stimuli: np.ndarray | None = None, method: str = "pearson") -> float:
-    """Correlation of two RDMs' upper triangles over the pairs of ``stimuli`` (default: all).
+def stimulus_pairs(stimuli: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The stimulus pairs an RDM comparison over ``stimuli`` uses, as row and column indices.
+
+    Every pair of distinct positions of ``stimuli`` (the upper triangle over positions)
+    whose two stimuli differ: with repeated stimuli (a bootstrap resample), a stimulus
+    paired with its own copy is dropped, since its dissimilarity is the diagonal, not data.
 
     Args:
-        a, b: ``(n, n)`` RDMs.
-        stimuli: positions of the stimuli whose pairs are compared.
+        stimuli: ``(n,)`` stimulus positions, repeats allowed.
+    Returns:
+        ``(first, second)``: index arrays into an RDM, one entry per pair.
+    """
+    index = np.asarray(stimuli)
+    rows, cols = np.triu_indices(index.size, k=1)
+    first, second = index[rows], index[cols]
+    distinct = first != second
+    return first[distinct], second[distinct]
+
+
+def correlate_pairs(x: np.ndarray, y: np.ndarray, method: str = "pearson") -> np.ndarray:
+    """Correlation of every row of ``x`` with every row of ``y`` over their pairs (columns).
+
+    Pairs where either value is not finite are dropped for that row pair; a row pair with
+    fewer than 3 pairs left or no variance gives NaN.
+
+    Args:
+        x: ``(L, P)`` dissimilarities of ``P`` stimulus pairs (e.g. one row per model layer).
+        y: ``(N, P)`` dissimilarities of the same pairs (e.g. one row per neural site).
         method: ``pearson`` or ``spearman``.
+    Returns:
+        ``(L, N)`` float64.
     """
     if method not in METHODS:
         from brainbench.errors import BrainbenchError
 
         raise BrainbenchError(f"unknown RDM comparison {method!r}; use one of {', '.join(METHODS)}.")
-    index = np.arange(a.shape[0]) if stimuli is None else np.asarray(stimuli)
-    rows, cols = np.triu_indices(index.size, k=1)
-    x = a[np.ix_(index, index)][rows, cols]
-    y = b[np.ix_(index, index)][rows, cols]
-    keep = np.isfinite(x) & np.isfinite(y)
-    x, y = x[keep], y[keep]
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if not (np.isfinite(x).all() and np.isfinite(y).all()):
+        out = np.full((x.shape[0], y.shape[0]), np.nan)
+        for i, row in enumerate(x):
+            for j, col in enumerate(y):
+                keep = np.isfinite(row) & np.isfinite(col)
+                out[i, j] = correlate_pairs(row[keep][None], col[keep][None], method)[0, 0]
+        return out
     if method == "spearman":
         from scipy.stats import rankdata
 
-        x, y = rankdata(x), rankdata(y)
-    if x.size < 3 or x.std() == 0 or y.std() == 0:
-        return float("nan")
-    return float(np.corrcoef(x, y)[0, 1])
+        x, y = rankdata(x, axis=1), rankdata(y, axis=1)
+    if x.shape[1] < 3:
+        return np.full((x.shape[0], y.shape[0]), np.nan)
+
+    def unit(rows: np.ndarray) -> np.ndarray:
+        centred = rows - rows.mean(axis=1, keepdims=True)
+        norm = np.sqrt((centred**2).sum(axis=1, keepdims=True))
+        # relative guard: a constant row leaves only rounding noise after centring
+        flat = norm <= 1e-12 * np.sqrt((rows**2).sum(axis=1, keepdims=True))
+        return np.where(flat, np.nan, centred / np.where(flat, 1.0, norm))
+
+    return np.clip(unit(x) @ unit(y).T, -1.0, 1.0)
+
+
+def compare_rdms(a: np.ndarray, b: np.ndarray, stimuli: np.ndarray | None = None, method: str = "pearson") -> float:
+    """Correlation of two RDMs' upper triangles over the pairs of ``stimuli`` (default: all).
+
+    Args:
+        a, b: ``(n, n)`` RDMs.
+        stimuli: positions of the stimuli whose pairs are compared (repeats allowed: see
+            :func:`stimulus_pairs`).
+        method: ``pearson`` or ``spearman``.
+    """
+    first, second = stimulus_pairs(np.arange(a.shape[0]) if stimuli is None else stimuli)
+    return float(correlate_pairs(a[first, second][None], b[first, second][None], method)[0, 0])
+
+
+def bootstrap_rdm_similarity(
+    model_rdms: np.ndarray, neural_rdms: np.ndarray, n_boot: int, rng: np.random.Generator, method: str = "pearson"
+) -> np.ndarray:
+    """RDM similarity of every model RDM with every neural RDM on stimuli resampled with replacement.
+
+    Each resample draws ``S`` stimulus indices with replacement and compares the RDMs on
+    the pairs of :func:`stimulus_pairs` of the draw: pairs of distinct positions, less the
+    pairs of a stimulus with its own copy. The model and neural RDMs stay fixed (nothing
+    is recomputed from features or responses), so the spread is that of the comparison
+    over another sample of stimuli.
+
+    Args:
+        model_rdms: ``(L, S, S)`` one RDM per layer.
+        neural_rdms: ``(N, S, S)`` one RDM per site, same stimulus order.
+        n_boot: resamples.
+        rng: the resampling's generator.
+        method: ``pearson`` or ``spearman`` (as in :func:`compare_rdms`).
+    Returns:
+        ``(n_boot, L, N)`` float64.
+    """
+    n_stimuli = model_rdms.shape[-1]
+    out = np.empty((n_boot, model_rdms.shape[0], neural_rdms.shape[0]))
+    for k in range(n_boot):
+        first, second = stimulus_pairs(np.asarray(rng.integers(0, n_stimuli, size=n_stimuli)))
+        out[k] = correlate_pairs(model_rdms[:, first, second], neural_rdms[:, first, second], method)
+    return out
 
 
 def split_half_rdm_reliability(trials: np.ndarray, n_splits: int = 20, seed: int = 0, method: str = "pearson") -> float:
