@@ -1,372 +1,514 @@
 """Alternating least squares for the factored (mask x features) readout, batched over neuroids.
 
-Model (eq. 3, standardised units): ``yhat_bl = sum_ck M_kl W_cl z_bck`` with a spatial
-mask ``M_l`` ``(K = H*W,)`` and feature weights ``W_l`` ``(C,)`` per neuroid. Each half
-step is a ridge problem with an unpenalised intercept and a design per neuroid
+Model (eq. 3, standardised units): ``yhat_bl = sum_ck M_kl W_cl z_bck + b_l`` with a
+spatial mask ``M_l`` ``(K = H*W,)`` and feature weights ``W_l`` ``(C,)`` per neuroid.
+Each half step is a ridge problem with an unpenalised intercept and a design per neuroid
 (:mod:`brainbench.readouts.solvers.ridge`): W given M uses ``A_l = sum_k M_kl z_:,:,k``
-``(n, C)``; M given W uses ``B_l = sum_c W_cl z_:,c,:`` ``(n, K)`` (times
-``(1 + rho e)^{-1/2}`` in the Laplacian eigenbasis for a smoothed mask). Designs are
-built by one matrix product for the whole batch.
+``(n, C)``; M given W uses ``B_l = sum_c W_cl z_:,c,:`` ``(n, K)``, times
+``(1 + rho e)^{-1/2}`` for the Laplacian-smoothed mask penalty
+``alpha (|M|^2 + rho |Lap M|^2)``.
 
-Speed: the penalty of each half step is chosen per neuroid by exact leave-one-out over
-a relative grid (one batched eigendecomposition) in the first sweep only; later sweeps
-keep each neuroid's relative penalty and solve by batched Cholesky, about 20x cheaper
-for ``C = 384``. With inner validation stimuli, every sweep is scored there and each
-neuroid keeps its best sweep (early stopping: the loop ends when no neuroid improved).
+Layout (:class:`FactoredLayouts`, built once for every split): the layer is held in the
+Laplacian eigenbasis of the ``H x W`` grid (an orthonormal basis, so ``|M|^2`` and every
+design are unchanged; the Laplacian penalty becomes diagonal), centred over all stimuli,
+divided by one RMS scalar, in two layouts, ``(K, n, C)`` and ``(C, n, K)``, so that each
+half step's designs for a batch of neuroids are one matrix product with no transposed
+copy. The centred Gram matrix of the flattened layer ``(n, n)`` serves every split's warm
+start. Designs are built over all n stimuli and then restricted to a split's rows, which
+is exact: a design is linear in the features, so centring the design over the fit rows
+equals centring the features there. The global centre and scale do not change any
+prediction (penalties are relative to each design's mean eigenvalue, which scales with
+the features; the intercept is refitted per split); they only keep float32 well
+conditioned.
+
+Per split (:func:`fit_factored_als`): a warm start (plain ridge on the full
+``(C, K)`` kernel from the shared Gram, alpha by LOO, its leading singular pair per
+neuroid), then sweeps (feature step, mask step) on the inner-fit stimuli. The first sweep
+searches the penalties: the feature step's one value per batch (the best mean R^2 on the
+inner-validation stimuli, one Cholesky factorisation per candidate), the mask step's per
+neuroid by exact leave-one-out, for every Laplacian ratio, each neuroid keeping the ratio
+that predicts the inner-validation stimuli best. Later sweeps keep each neuroid's
+relative penalties and solve by batched Cholesky; each neuroid keeps its best sweep on
+the inner-validation stimuli and the sweeps stop when the batch's mean gain falls below
+``tol``. The kept configuration is refitted on all training stimuli for ``refit_iter``
+sweeps.
+
+Cost per split and batch (n stimuli, C channels, K positions, B neuroids): two design
+products of ``B K n C`` multiply-adds per sweep, one ``(B, C, C)`` Gram and Cholesky per
+feature step, one ``(B, K, K)`` eigendecomposition per ratio in the first mask step; no
+``(C, C)`` eigendecomposition and no copy of the layer.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 
-from brainbench.errors import BrainbenchError
+from brainbench.readouts.features import FeatureSource, block_rows, row_blocks
 from brainbench.readouts.solvers.common import inner_split, r2_columns
 from brainbench.readouts.solvers.laplacian import penalty_eigh
-from brainbench.readouts.solvers.ridge import center_train, fit_dual_ridge_loo, loo_ridge_batched, ridge_batched
+from brainbench.readouts.solvers.ridge import (
+    center_train,
+    fit_dual_ridge_loo,
+    heldout_ridge_path,
+    loo_ridge_batched,
+    ridge_batched,
+)
+
+
+@dataclass
+class FactoredLayouts:
+    """A layer prepared for ALS: every split reads it, none copies it.
+
+    Attributes:
+        zk: ``(K, n, C)`` features in the Laplacian eigenbasis, centred over all n
+            stimuli and divided by ``scale``.
+        zc: ``(C, n, K)`` the same values, channel-major.
+        gram: ``(n, n)`` float64 Gram matrix of the flattened centred features (any basis).
+        evals: ``(K,)`` eigenvalues of the grid Laplacian's penalty ``|Lap M|^2``.
+        basis: ``(K, K)`` its orthonormal eigenvectors (columns): ``z_eig = z_pixel @ basis``.
+        mean: ``(C, K)`` the pixel-basis centre subtracted; scale: the RMS divided by.
+        map_shape: ``(C, H, W)``.
+    """
+
+    zk: torch.Tensor
+    zc: torch.Tensor
+    gram: torch.Tensor
+    evals: torch.Tensor
+    basis: torch.Tensor
+    mean: torch.Tensor
+    scale: torch.Tensor
+    map_shape: tuple[int, int, int]
+
+    @property
+    def n(self) -> int:
+        return self.zk.shape[1]
+
+    def feature_design(self, mask: torch.Tensor) -> torch.Tensor:
+        """``(B, n, C)`` designs ``sum_k M_bk z_nck`` for eigenbasis masks ``(B, K)``."""
+        K, n, C = self.zk.shape
+        return (mask @ self.zk.reshape(K, n * C)).reshape(-1, n, C)
+
+    def mask_design(self, feat: torch.Tensor) -> torch.Tensor:
+        """``(B, n, K)`` designs ``sum_c W_bc z_nck`` for features ``(B, C)``."""
+        C, n, K = self.zc.shape
+        return (feat @ self.zc.reshape(C, n * K)).reshape(-1, n, K)
+
+    def rows(self, rows: torch.Tensor) -> FactoredLayouts:
+        """The stimuli ``rows`` only (a copy of those rows; the Gram sub-block)."""
+        return FactoredLayouts(
+            self.zk[:, rows],
+            self.zc[:, rows],
+            self.gram[rows][:, rows],
+            self.evals,
+            self.basis,
+            self.mean,
+            self.scale,
+            self.map_shape,
+        )
+
+
+def factored_layouts(
+    source: FeatureSource, device: torch.device | str, dtype: torch.dtype, block_bytes: int = 256 * 2**20
+) -> FactoredLayouts:
+    """Read ``(n, C, H, W)`` features once, in row blocks, into :class:`FactoredLayouts`.
+
+    Memory: the two layouts (``2 n C H W`` values) plus one row block and the ``(n, n)``
+    Gram matrix; the layer is never held a third time.
+    """
+    n, C, H, W = (int(s) for s in source.shape)
+    K = H * W
+    evals, basis = penalty_eigh(H, W, device, dtype)
+    step = block_rows(source, block_bytes, torch.empty(0, dtype=dtype).element_size())
+    zk = torch.empty(K, n, C, dtype=dtype, device=device)
+    zc = torch.empty(C, n, K, dtype=dtype, device=device)
+    total = torch.zeros(C, K, dtype=torch.float64, device=device)
+    for start, block in row_blocks(source, step, device, dtype):
+        eig = block.reshape(-1, C, K) @ basis  # (b, C, K); rotating commutes with centring
+        total += eig.sum(0, dtype=torch.float64)
+        stop = start + eig.shape[0]
+        zc[:, start:stop] = eig.transpose(0, 1)
+        zk[:, start:stop] = eig.permute(2, 0, 1)
+    centre = (total / n).to(dtype)  # (C, K), eigenbasis
+    zc -= centre[:, None, :]
+    zk -= centre.T[:, None, :]
+    gram = torch.zeros(n, n, dtype=torch.float64, device=device)
+    for k in range(K):  # sum over positions of (n, C) x (C, n) products
+        gram += (zk[k] @ zk[k].T).double()
+    # one RMS scalar over the centred layer: trace(gram) is its sum of squares
+    scale = (torch.diagonal(gram).sum() / (n * C * K)).sqrt()
+    scale = torch.where(scale > 0, scale, torch.ones_like(scale))
+    gram /= scale**2
+    scale = scale.to(dtype)
+    zk /= scale
+    zc /= scale
+    mean = centre @ basis.T  # pixel basis
+    return FactoredLayouts(zk, zc, gram, evals, basis, mean, scale, (C, H, W))
 
 
 def rank1_init(kernels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Rank-1 factors of ``(B, C, HW)`` kernels: mask ``(B, HW)`` (unit norm), features ``(B, C)``.
+    """Rank-1 factors of ``(B, C, K)`` kernels: mask ``(B, K)`` (unit norm), features ``(B, C)``.
 
     The leading singular pair, from one batched eigendecomposition of the smaller of
-    ``K^T K`` ``(B, HW, HW)`` and ``K K^T`` ``(B, C, C)`` (not a full SVD).
+    ``K^T K`` ``(B, K, K)`` and ``K K^T`` ``(B, C, C)`` (not a full SVD).
     """
     _, C, HW = kernels.shape
     if HW <= C:
         _, vecs = torch.linalg.eigh(kernels.transpose(1, 2) @ kernels)
         mask = vecs[:, :, -1]
-        feat = torch.einsum("bck,bk->bc", kernels, mask)
     else:
         _, vecs = torch.linalg.eigh(kernels @ kernels.transpose(1, 2))
         mask = torch.einsum("bck,bc->bk", kernels, vecs[:, :, -1])
         mask = mask / mask.norm(dim=1, keepdim=True).clamp_min(1e-30)
-        feat = torch.einsum("bck,bk->bc", kernels, mask)
+    feat = torch.einsum("bck,bk->bc", kernels, mask)
     # fix the sign so that the mask's largest entry is positive (readability only)
     sign = torch.sign(mask.gather(1, mask.abs().argmax(1, keepdim=True)))
     return mask * sign, feat * sign
 
 
-def ridge_kernels(Z: torch.Tensor, Y: torch.Tensor, alphas: torch.Tensor, neuroid_batch: int) -> torch.Tensor:
-    """Plain ridge weights ``(N, F)`` of ``Y`` ``(n, N)`` on ``Z`` ``(n, F)``, alpha by LOO per neuroid.
+def warm_start_coef(
+    data: FactoredLayouts, fit_rows: torch.Tensor, y: torch.Tensor, alphas: torch.Tensor
+) -> torch.Tensor:
+    """``(n, N)`` dual coefficients of plain ridge on the flattened layer (zero off ``fit_rows``).
 
-    The warm start of ALS: solved in the dual (one ``(n, n)`` Gram), ``alphas`` ``(A,)``
-    relative to the mean eigenvalue of the centred Gram matrix; only the weights'
-    directions matter to :func:`rank1_init`.
+    Ridge of the ``(len(fit_rows), N)`` responses ``y``, solved in the dual from the
+    shared Gram's sub-block, alpha by LOO per neuroid (``alphas`` relative to the centred
+    sub-block's mean eigenvalue). The warm start of ALS: see :func:`warm_start_masks`.
     """
-    Zc = Z - Z.mean(0, keepdim=True)
-    K = (Zc @ Zc.T).double()
-    grid = alphas.to(K) * torch.diagonal(center_train(K)).mean().clamp_min(1e-12)
-    fit = fit_dual_ridge_loo(K, Y.double(), grid, neuroid_batch)
-    return fit.coef.T.to(Z.dtype) @ Zc
+    K_fit = data.gram[fit_rows][:, fit_rows]
+    grid = alphas.to(K_fit) * torch.diagonal(center_train(K_fit)).mean().clamp_min(1e-12)
+    coef = fit_dual_ridge_loo(K_fit, y.double(), grid).coef
+    full = torch.zeros(data.n, coef.shape[1], dtype=data.zk.dtype, device=data.zk.device)
+    full[fit_rows] = (coef - coef.mean(0)).to(full.dtype)  # orthogonal to the constant
+    return full
 
 
-def _feature_design(Z2: torch.Tensor, mask: torch.Tensor, shape: tuple[int, int, int]) -> torch.Tensor:
-    """``(B, n, C)`` designs ``sum_k M_bk z_nck`` from ``Z2`` ``(n*C, K)``."""
-    n, C, _ = shape
-    # contiguous: the batched products downstream are ~6x slower on the permuted view
-    return (Z2 @ mask.T).reshape(n, C, -1).permute(2, 0, 1).contiguous()
+def warm_start_masks(data: FactoredLayouts, coef: torch.Tensor) -> torch.Tensor:
+    """``(B, K)`` eigenbasis masks: the leading singular vector of each ridge kernel.
 
-
-def _mask_design(Zt2: torch.Tensor, feat: torch.Tensor, n: int) -> torch.Tensor:
-    """``(B, n, K)`` designs ``sum_c W_bc z_nck`` from ``Zt2`` ``(n*K, C)`` (Z with C last)."""
-    return (Zt2 @ feat.T).reshape(n, -1, feat.shape[0]).permute(2, 0, 1).contiguous()
-
-
-def _predict(Z2: torch.Tensor, mask: torch.Tensor, feat: torch.Tensor, n: int) -> torch.Tensor:
-    """``(n, B)`` predictions ``sum_ck M_bk W_bc z_nck`` from ``Z2`` ``(n*C, K)``."""
-    return torch.einsum("ncb,bc->nb", (Z2 @ mask.T).reshape(n, -1, mask.shape[0]), feat)
-
-
-def _half_step(
-    A: torch.Tensor, y: torch.Tensor, alphas: torch.Tensor, rel: torch.Tensor | None
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """One ridge half step: LOO over ``alphas`` (``rel`` None) or the given relative penalties ``(B,)``.
-
-    Returns coef ``(B, d)``, absolute penalty ``(B,)``, relative penalty ``(B,)`` and the
-    LOO R^2 ``(B,)`` (None for a fixed penalty).
+    The kernel ``(C, K)`` of a neuroid is its dual coefficients ``coef`` ``(n, B)`` times
+    the features.
     """
-    scale = (A.pow(2).sum((1, 2)) / A.shape[1]).clamp_min(1e-30)
-    if rel is None:
-        coef, alpha, loo = loo_ridge_batched(A, y, alphas)
-        return coef, alpha, alpha / scale, loo
-    alpha = rel * scale
-    return ridge_batched(A, y, alpha), alpha, rel, None
+    kernels = (coef.T @ data.zk).permute(1, 2, 0)  # (K, B, C) -> (B, C, K)
+    return rank1_init(kernels)[0]
+
+
+def _restrict(design: torch.Tensor, fit: torch.Tensor, other: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
+    """``design`` ``(B, n, d)`` at the ``fit`` rows centred there, its mean ``(B, 1, d)``, and ``other`` rows."""
+    part = design[:, fit]
+    mean = part.mean(1, keepdim=True)
+    part -= mean
+    rest = design[:, other] - mean if other is not None else None
+    return (part, mean) if rest is None else (part, mean, rest)
+
+
+def _design_scale(A: torch.Tensor) -> torch.Tensor:
+    """``(B,)`` mean eigenvalue ``trace(A^T A) / n`` of centred designs ``(B, n, d)``."""
+    return (A.pow(2).sum((1, 2)) / A.shape[1]).clamp_min(1e-30)
 
 
 @dataclass
-class ALSResult:
-    """Attributes:
-    mask: ``(B, K)`` unit-norm masks (in the basis of the Z given); feat: ``(B, C)``.
-    score: ``(B,)`` inner-validation R^2 of the kept sweep (with validation data), else
-        the LOO R^2 of the last mask step.
-    alpha_feature, alpha_mask: ``(B,)`` absolute penalties of the kept sweep.
-    rel_feature, rel_mask: ``(B,)`` the same relative to each design's mean eigenvalue.
-    n_sweeps: sweeps run.
+class ALSState:
+    """One configuration per neuroid of a batch (eigenbasis, standardised units).
+
+    Attributes:
+        mask: ``(B, K)`` unit-norm masks; feat: ``(B, C)``.
+        ratio: ``(B,)`` Laplacian ratios; rel_feature, rel_mask: ``(B,)`` penalties relative
+            to each design's mean eigenvalue; alpha_feature, alpha_mask: ``(B,)`` absolute.
+        score: ``(B,)`` inner-validation R^2 (or the LOO R^2 of the last mask step).
+        intercept: ``(B,)`` so that ``yhat = <feature_design(mask), feat> + intercept``.
     """
 
     mask: torch.Tensor
     feat: torch.Tensor
-    score: torch.Tensor
-    alpha_feature: torch.Tensor
-    alpha_mask: torch.Tensor
+    ratio: torch.Tensor
     rel_feature: torch.Tensor
     rel_mask: torch.Tensor
-    n_sweeps: int
+    alpha_feature: torch.Tensor
+    alpha_mask: torch.Tensor
+    score: torch.Tensor
+    intercept: torch.Tensor
+
+    def where(self, take: torch.Tensor, other: ALSState) -> ALSState:
+        """Per neuroid: this state where ``take`` ``(B,)`` is true, else ``other``."""
+        values = {}
+        for name, mine in vars(self).items():
+            theirs = getattr(other, name)
+            values[name] = torch.where(take.view((-1,) + (1,) * (mine.dim() - 1)), mine, theirs)
+        return ALSState(**values)
 
 
-def als_fit(
-    Z: torch.Tensor,
-    Y: torch.Tensor,
-    mask: torch.Tensor,
+def _mask_step(
+    data: FactoredLayouts,
+    feat: torch.Tensor,
+    y: torch.Tensor,
+    fit: torch.Tensor,
+    val: torch.Tensor | None,
+    y_val: torch.Tensor | None,
     alphas: torch.Tensor,
-    n_iter: int,
-    mask_scale: torch.Tensor | None = None,
-    Z_val: torch.Tensor | None = None,
-    Y_val: torch.Tensor | None = None,
-    rel: tuple[torch.Tensor, torch.Tensor] | None = None,
-    search_every_sweep: bool = False,
-    first_feature: tuple[torch.Tensor, ...] | None = None,
-    tol: float = 1e-3,
-) -> ALSResult:
-    """Alternating ridge half steps (feature step, then mask step) for a batch of neuroids.
+    ratios: Sequence[float] | torch.Tensor,
+    rel: torch.Tensor | None,
+) -> tuple[torch.Tensor, ...]:
+    """The mask half step given features ``(B, C)``.
 
-    Args:
-        Z: ``(n, C, K)`` centred features, space in some orthonormal basis of K = H*W
-            coordinates (pixels, or Laplacian eigenvectors).
-        Y: ``(n, B)`` centred responses.
-        mask: ``(B, K)`` initial masks (same basis).
-        alphas: ``(G,)`` relative ridge penalties searched by LOO.
-        n_iter: most sweeps.
-        mask_scale: ``(K,)`` ``(1 + rho e)^{-1/2}`` for a Laplacian-penalised mask in the
-            eigenbasis (None: plain ridge on the mask).
-        Z_val, Y_val: ``(m, C, K)`` / ``(m, B)`` validation stimuli centred with the fit
-            stimuli's means: each neuroid keeps its best sweep there and the loop stops
-            when the batch's mean validation R^2 improved by less than ``tol``.
-        rel: fixed relative penalties ``(feature (B,), mask (B,))``: no LOO search at all.
-        search_every_sweep: search by LOO in every sweep (else the first only).
-        first_feature: ``(feat, alpha, rel)`` of a first feature step already done from
-            this ``mask`` (it depends on the mask only, so ratios can share it).
+    With ``rel`` None the penalty is searched by LOO for each of the Laplacian ``ratios``
+    (a sequence) and each neuroid keeps the ratio with the best validation R^2 (LOO R^2
+    without validation rows); otherwise ``ratios`` ``(B,)`` and ``rel`` ``(B,)`` are fixed.
+
+    Returns mask ``(B, K)`` (not normalised), ratio, alpha, rel, score (``(B,)`` each;
+    score is None with a fixed penalty and no validation rows) and the design mean
+    ``(B, 1, K)`` (for the intercept).
     """
-    n, C, K = Z.shape
-    B = Y.shape[1]
-    Z2 = Z.reshape(n * C, K)
-    Zt2 = Z.transpose(1, 2).reshape(n * K, C)
-    y = Y.T.contiguous()  # (B, n)
-    rel_f, rel_m = rel if rel is not None else (None, None)
-    # validation stimuli as (Z_val (m*C, K), Y_val, m), or None
-    held_out: tuple[torch.Tensor, torch.Tensor, int] | None = None
-    if Z_val is not None and Y_val is not None and len(Y_val) > 0:
-        held_out = (Z_val.reshape(-1, K), Y_val, Z_val.shape[0])
-    val = held_out is not None
-    best = torch.full((B,), -math.inf, dtype=Z.dtype, device=Z.device)
-    kept: dict[str, torch.Tensor] = {}
-    sweeps = 0
-    for sweep in range(n_iter):
-        sweeps = sweep + 1
-        search = rel is None and (sweep == 0 or search_every_sweep)
-        if sweep == 0 and first_feature is not None:
-            feat, a_f, rel_f = first_feature
+    design = data.mask_design(feat)
+    Bf, mean, *rest = _restrict(design, fit, val)
+    del design
+    if rel is not None:
+        assert isinstance(ratios, torch.Tensor)
+        shrink = (1.0 + ratios[:, None] * data.evals[None]).rsqrt()  # (B, K)
+        scaled = Bf * shrink[:, None]
+        alpha = rel * _design_scale(scaled)
+        u = ridge_batched(scaled, y, alpha)
+        mask = u * shrink
+        score = r2_columns(y_val.T, torch.einsum("bmk,bk->mb", rest[0], mask)) if rest and y_val is not None else None
+        return mask, ratios, alpha, rel, score, mean
+    candidates = []
+    for ratio in ratios:
+        shrink = (1.0 + ratio * data.evals).rsqrt()  # (K,)
+        scaled = Bf * shrink
+        u, alpha, loo = loo_ridge_batched(scaled, y, alphas)
+        mask = u * shrink
+        if rest and y_val is not None:
+            score = r2_columns(y_val.T, torch.einsum("bmk,bk->mb", rest[0], mask))
         else:
-            feat, a_f, rel_f, _ = _half_step(_feature_design(Z2, mask, (n, C, K)), y, alphas, None if search else rel_f)
-        B_design = _mask_design(Zt2, feat, n)
-        if mask_scale is not None:
-            B_design = B_design * mask_scale
-        u, a_m, rel_m, loo = _half_step(B_design, y, alphas, None if search else rel_m)
-        mask = u * mask_scale if mask_scale is not None else u
-        # move the scale into the features so the next feature step sees a unit mask
-        norm = mask.norm(dim=1, keepdim=True).clamp_min(1e-30)
-        mask, feat = mask / norm, feat * norm
-        if held_out is not None:
-            Zv2, Yv, m = held_out
-            score = r2_columns(Yv, _predict(Zv2, mask, feat, m))
-        else:
-            score = loo if loo is not None else kept.get("score", best)
-        state = {
-            "mask": mask,
-            "feat": feat,
-            "score": score,
-            "alpha_feature": a_f,
-            "alpha_mask": a_m,
-            "rel_feature": rel_f,
-            "rel_mask": rel_m,
-        }
-        improved = score > best
-        gain = float((torch.maximum(score, best) - best).mean()) if kept else math.inf
-        if not val or not kept:
-            kept = {k: v.clone() for k, v in state.items()}
-        else:
-            for k, v in state.items():
-                shape = (-1,) + (1,) * (v.dim() - 1)
-                kept[k] = torch.where(improved.view(shape), v, kept[k])
-        best = torch.maximum(best, score) if val else score
-        if val and gain < tol:
-            break
-    return ALSResult(
-        kept["mask"],
-        kept["feat"],
-        kept["score"],
-        kept["alpha_feature"],
-        kept["alpha_mask"],
-        kept["rel_feature"],
-        kept["rel_mask"],
-        sweeps,
+            score = loo
+        ratio_t = torch.full_like(alpha, float(ratio))
+        candidates.append((mask, ratio_t, alpha, alpha / _design_scale(scaled), score))
+    scores = torch.stack([c[4] for c in candidates])  # (R, B)
+    best = scores.argmax(0)
+    picked = [
+        torch.stack([c[i] for c in candidates]).gather(
+            0, best.view(1, -1, *([1] * (candidates[0][i].dim() - 1))).expand(1, *candidates[0][i].shape)
+        )[0]
+        for i in range(5)
+    ]
+    return (*picked, mean)
+
+
+def _feature_step(
+    data: FactoredLayouts,
+    mask: torch.Tensor,
+    y: torch.Tensor,
+    fit: torch.Tensor,
+    val: torch.Tensor | None,
+    y_val: torch.Tensor | None,
+    alphas: torch.Tensor,
+    rel: torch.Tensor | None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The feature half step given unit masks ``(B, K)``: feat ``(B, C)``, alpha, rel ``(B,)``.
+
+    With ``rel`` None and several candidates the penalty is searched: on the validation
+    rows ``val`` (targets ``y_val`` ``(B, m)``) if given, one Cholesky factorisation per
+    candidate, else by LOO (one eigendecomposition). Otherwise the given relative
+    penalties ``(B,)``, or the one candidate.
+    """
+    design = data.feature_design(mask)
+    Af, _, *rest = _restrict(design, fit, val if rel is None and len(alphas) > 1 else None)
+    del design
+    scale = _design_scale(Af)
+    if rel is None and len(alphas) == 1:
+        rel = alphas.to(scale).expand_as(scale)
+    if rel is None:
+        if rest and y_val is not None:
+            # one penalty for the whole batch, the best mean validation R^2: chosen per
+            # neuroid, 86 V4 validation stimuli overfit it (held-out EV 0.21 vs 0.24)
+            grid = alphas[None].to(scale) * scale[:, None]  # (B, G)
+            coefs, scores = heldout_ridge_path(Af, y, rest[0], y_val, grid)
+            g = int(scores.mean(1).argmax())
+            return coefs[g], grid[:, g], grid[:, g] / scale
+        feat, alpha, _ = loo_ridge_batched(Af, y, alphas)
+        return feat, alpha, alpha / scale
+    alpha = rel * scale
+    return ridge_batched(Af, y, alpha), alpha, rel
+
+
+def _sweep(
+    data: FactoredLayouts,
+    state: ALSState | None,
+    mask: torch.Tensor,
+    targets: tuple[torch.Tensor, torch.Tensor],
+    fit: torch.Tensor,
+    val: torch.Tensor | None,
+    y_val: torch.Tensor | None,
+    alphas: tuple[torch.Tensor, torch.Tensor],
+    ratios: Sequence[float],
+    search: bool,
+) -> ALSState:
+    """One sweep (feature step, then mask step) from unit masks ``(B, K)``.
+
+    ``targets``: centred fit responses ``(B, n_fit)`` and their means ``(B,)``;
+    ``alphas``: the feature and mask steps' relative grids. With ``search`` the penalties
+    (and the ratio) are searched; otherwise ``state``'s are kept.
+    """
+    y, y_mean = targets
+    keep = None if search or state is None else state
+    feat, a_f, rel_f = _feature_step(
+        data, mask, y, fit, val, y_val, alphas[0], None if keep is None else keep.rel_feature
     )
+    new_mask, ratio, a_m, rel_m, score, design_mean = _mask_step(
+        data,
+        feat,
+        y,
+        fit,
+        val,
+        y_val,
+        alphas[1],
+        ratios if keep is None else keep.ratio,
+        None if keep is None else keep.rel_mask,
+    )
+    intercept = y_mean - torch.einsum("bk,bk->b", design_mean[:, 0], new_mask)
+    # move the mask's norm into the features so the next feature step sees a unit mask
+    norm = new_mask.norm(dim=1).clamp_min(1e-30)
+    if score is None:
+        score = state.score if state is not None else torch.full_like(norm, -math.inf)
+    return ALSState(new_mask / norm[:, None], feat * norm[:, None], ratio, rel_f, rel_m, a_f, a_m, score, intercept)
 
 
 @dataclass
 class FactoredFit:
-    """Attributes (N neuroids, standardised units):
-    mask: ``(N, H*W)`` unit-norm pixel-basis masks; feature: ``(N, C)``.
+    """Attributes (N neuroids, standardised units, the layouts' centred and scaled features):
+    mask: ``(N, K)`` unit-norm eigenbasis masks; feature: ``(N, C)``; intercept: ``(N,)``.
     val_score: ``(N,)`` inner-holdout R^2 (or the optimistic LOO, ``val_fraction = 0``).
     alpha_mask, alpha_feature: ``(N,)`` absolute penalties; laplace_ratio: ``(N,)``.
+    n_sweeps: ``(N,)`` sweeps run on the inner-fit stimuli.
     """
 
     mask: torch.Tensor
     feature: torch.Tensor
+    intercept: torch.Tensor
     val_score: torch.Tensor
     alpha_mask: torch.Tensor
     alpha_feature: torch.Tensor
     laplace_ratio: torch.Tensor
+    n_sweeps: torch.Tensor
 
 
 def fit_factored_als(
-    Xs: torch.Tensor,
+    data: FactoredLayouts,
+    rows: torch.Tensor,
     Ys: torch.Tensor,
     *,
     ratios: list[float],
     alphas: torch.Tensor,
+    feature_alphas: torch.Tensor,
     warm_alphas: torch.Tensor,
     n_iter: int,
     refit_iter: int,
     val_fraction: float,
     neuroid_batch: int,
     seed: int,
+    tol: float = 1e-3,
 ) -> FactoredFit:
-    """The factored readout's ALS: warm start, ratio choice on an inner holdout, refit.
+    """The factored readout's ALS on the training stimuli ``rows`` of ``data``.
 
-    1. Warm start: plain ridge (alpha by LOO over ``warm_alphas``) on the inner-fit
-       stimuli, rank-1 SVD per neuroid gives the initial mask.
-    2. ALS for every Laplacian ratio on the inner-fit stimuli, scored by R^2 on the
-       inner-validation stimuli (early stopping there); the ratio is chosen per neuroid.
-    3. The chosen configuration is refitted on all training stimuli for ``refit_iter``
-       sweeps, warm-started from its inner-fit mask and penalties.
+    1. Inner split of ``rows`` (``val_fraction``, seeded); warm start on the inner-fit part.
+    2. Sweeps on the inner-fit part: the first searches the penalties by LOO and the
+       Laplacian ratio on the inner-validation part; later ones keep them (Cholesky).
+       Each neuroid keeps its best sweep there; at most ``n_iter`` sweeps, fewer when the
+       mean gain is below ``tol``.
+    3. The kept configuration is refitted on all ``rows`` for ``refit_iter`` sweeps.
 
-    With ``val_fraction = 0`` stage 1 uses every stimulus, keeps LOO in every half step
-    and reports the (optimistic) LOO R^2 of the last mask step; there is no refit.
+    With ``val_fraction = 0`` every sweep searches by LOO on all ``rows``, the ratio is
+    chosen by the mask step's LOO R^2, all ``n_iter`` sweeps run, the last is kept and
+    its (optimistic) LOO R^2 is the score; there is no refit.
 
     Args:
-        Xs: ``(n, C, H, W)`` standardised features; Ys: ``(n, N)`` standardised responses.
+        data: the layer, prepared once (:func:`factored_layouts`).
+        rows: ``(n_train,)`` positions of the training stimuli in ``data``.
+        Ys: ``(n_train, N)`` standardised training responses.
         ratios: Laplacian ratios rho of the mask penalty ``alpha (|M|^2 + rho |Lap M|^2)``.
-        alphas: ``(G,)`` relative half-step grid; warm_alphas: ``(A,)`` relative ridge grid.
+        alphas: ``(G,)`` relative grid of the mask step; feature_alphas: ``(F,)`` of the
+            feature step (one value: fixed, no search); warm_alphas: ``(A,)`` relative
+            ridge grid of the warm start.
     """
-    n, C, H, W = Xs.shape
+    device, dtype = data.zk.device, data.zk.dtype
     N = Ys.shape[1]
-    device, dtype = Xs.device, Xs.dtype
-    fit_idx, val_idx = inner_split(n, val_fraction, seed, device)
-    honest = len(val_idx) > 0
-    warm_idx = fit_idx if honest else torch.arange(n, device=device)
-    Z = Xs.reshape(n, C, H * W)
-    kernels = ridge_kernels(Z[warm_idx].reshape(len(warm_idx), -1), Ys[warm_idx], warm_alphas, neuroid_batch)
-    # (evals, V, Z V): features in the Laplacian eigenbasis, shared by all ratios
-    eigenbasis: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
-    if any(r > 0 for r in ratios):
-        evals, V = penalty_eigh(H, W, device, dtype)
-        eigenbasis = (evals, V, Z @ V)
-    alphas = alphas.to(device)
-
-    def run(
-        rows: torch.Tensor,
-        cols: torch.Tensor,
-        mask0: torch.Tensor,
-        ratio: float,
-        rel: tuple[torch.Tensor, torch.Tensor] | None,
-        sweeps: int,
-        use_val: bool,
-        first: tuple[torch.Tensor, ...] | None = None,
-    ) -> ALSResult:
-        """ALS on stimuli ``rows`` (centred there) for neuroids ``cols``; pixel-basis masks in and out."""
-        V: torch.Tensor | None = None
-        scales: torch.Tensor | None = None
-        if ratio == 0:
-            Zr, start = Z, mask0
-        else:
-            if eigenbasis is None:
-                raise BrainbenchError(
-                    "factored ALS: a nonzero Laplacian ratio needs the eigenbasis, "
-                    "computed only when some ratio is positive."
-                )
-            evals, V, Zr = eigenbasis
-            start = mask0 @ V
-            if ratio > 0:
-                scales = (1.0 + ratio * evals).rsqrt()
-        Zfit = Zr[rows]
-        mean_z, mean_y = Zfit.mean(0), Ys[rows][:, cols].mean(0)
-        res = als_fit(
-            Zfit - mean_z,
-            Ys[rows][:, cols] - mean_y,
-            start,
-            alphas,
-            sweeps,
-            scales,
-            Z_val=(Zr[val_idx] - mean_z) if use_val else None,
-            Y_val=(Ys[val_idx][:, cols] - mean_y) if use_val else None,
-            rel=rel,
-            search_every_sweep=not honest,
-            first_feature=first,
-        )
-        if ratio > 0 and V is not None:
-            res.mask = res.mask @ V.T
-        return res
-
+    fit_pos, val_pos = inner_split(len(rows), val_fraction, seed, device)
+    honest = len(val_pos) > 0
+    rows = rows.to(device)
+    fit = rows[fit_pos] if honest else rows
+    val = rows[val_pos] if honest else None
+    Y_fit = Ys[fit_pos] if honest else Ys
+    grids = (feature_alphas.to(device), alphas.to(device))
     out = {
-        k: torch.empty(N, dtype=dtype, device=device)
-        for k in ("val_score", "alpha_mask", "alpha_feature", "laplace_ratio")
+        name: torch.empty(N, dtype=dtype, device=device)
+        for name in ("intercept", "val_score", "alpha_mask", "alpha_feature", "laplace_ratio", "n_sweeps")
     }
-    mask_out = torch.empty(N, H * W, dtype=dtype, device=device)
+    C, K = data.zc.shape[0], data.zk.shape[0]
+    mask_out = torch.empty(N, K, dtype=dtype, device=device)
     feat_out = torch.empty(N, C, dtype=dtype, device=device)
-    all_rows = torch.arange(n, device=device)
+    coef = warm_start_coef(data, fit, Y_fit, warm_alphas)
     for start in range(0, N, neuroid_batch):
-        cols = torch.arange(start, min(N, start + neuroid_batch), device=device)
-        mask0, _ = rank1_init(kernels[cols].reshape(-1, C, H * W))
-        # the first feature step depends on the mask only (any orthonormal basis): share it
-        Zw = Z[warm_idx]
-        Zw = Zw - Zw.mean(0)
-        yw = (Ys[warm_idx][:, cols] - Ys[warm_idx][:, cols].mean(0)).T.contiguous()
-        f0, a0, r0, _ = _half_step(
-            _feature_design(Zw.reshape(-1, H * W), mask0, (len(warm_idx), C, H * W)), yw, alphas, None
-        )
-        del Zw
-        fits = [run(warm_idx, cols, mask0, ratio, None, n_iter, honest, (f0, a0, r0)) for ratio in ratios]
-        score = torch.stack([f.score for f in fits])  # (R, B)
-        best = score.argmax(0)
-        out["val_score"][cols] = score.gather(0, best[None]).squeeze(0)
-        for r, ratio in enumerate(ratios):
-            sel = (best == r).nonzero().squeeze(1)
-            if len(sel) == 0:
+        cols = slice(start, min(N, start + neuroid_batch))
+        y_mean = Y_fit[:, cols].mean(0)
+        targets = ((Y_fit[:, cols] - y_mean).T.contiguous(), y_mean)
+        y_val = (Ys[val_pos][:, cols] - y_mean).T.contiguous() if honest else None
+        state: ALSState | None = None
+        kept: ALSState | None = None
+        mask = warm_start_masks(data, coef[:, cols])
+        sweeps = torch.zeros(mask.shape[0], dtype=dtype, device=device)
+        for sweep in range(n_iter):
+            search = sweep == 0 or not honest
+            state = _sweep(data, state, mask, targets, fit, val, y_val, grids, ratios, search)
+            mask = state.mask
+            if not honest or kept is None:
+                gain = math.inf
+                kept = state
+                sweeps += 1
                 continue
-            res = fits[r]
-            picked: slice | torch.Tensor
-            if honest:
-                res = run(
-                    all_rows,
-                    cols[sel],
-                    res.mask[sel],
-                    ratio,
-                    (res.rel_feature[sel], res.rel_mask[sel]),
-                    refit_iter,
-                    False,
-                )
-                picked = slice(None)
-            else:  # stage 1 already used every stimulus
-                picked = sel
-            mask_out[cols[sel]] = res.mask[picked]
-            feat_out[cols[sel]] = res.feat[picked]
-            out["alpha_mask"][cols[sel]] = res.alpha_mask[picked]
-            out["alpha_feature"][cols[sel]] = res.alpha_feature[picked]
-            out["laplace_ratio"][cols[sel]] = ratio
+            improved = state.score > kept.score
+            gain = float((torch.maximum(state.score, kept.score) - kept.score).mean())
+            kept = state.where(improved, kept)
+            sweeps += 1
+            if gain < tol:
+                break
+        assert kept is not None
+        final = kept
+        if honest:
+            y_all_mean = Ys[:, cols].mean(0)
+            all_targets = ((Ys[:, cols] - y_all_mean).T.contiguous(), y_all_mean)
+            refit: ALSState = kept
+            for _ in range(refit_iter):
+                refit = _sweep(data, refit, refit.mask, all_targets, rows, None, None, grids, ratios, False)
+            final = refit
+            final.score = kept.score
+        mask_out[cols], feat_out[cols] = final.mask, final.feat
+        out["intercept"][cols] = final.intercept
+        out["val_score"][cols] = kept.score
+        out["alpha_mask"][cols], out["alpha_feature"][cols] = final.alpha_mask, final.alpha_feature
+        out["laplace_ratio"][cols] = final.ratio
+        out["n_sweeps"][cols] = sweeps
     return FactoredFit(
-        mask_out, feat_out, out["val_score"], out["alpha_mask"], out["alpha_feature"], out["laplace_ratio"]
+        mask_out,
+        feat_out,
+        out["intercept"],
+        out["val_score"],
+        out["alpha_mask"],
+        out["alpha_feature"],
+        out["laplace_ratio"],
+        out["n_sweeps"],
     )
+
+
+def predict_factored(data: FactoredLayouts, rows: torch.Tensor, fit: FactoredFit, neuroid_batch: int) -> torch.Tensor:
+    """``(len(rows), N)`` standardised predictions for the stimuli ``rows`` of ``data``."""
+    part = data.zk[:, rows.to(data.zk.device)]  # (K, m, C)
+    K, m, C = part.shape
+    out = torch.empty(m, fit.mask.shape[0], dtype=part.dtype, device=part.device)
+    for start in range(0, fit.mask.shape[0], neuroid_batch):
+        cols = slice(start, start + neuroid_batch)
+        design = (fit.mask[cols] @ part.reshape(K, m * C)).reshape(-1, m, C)
+        out[:, cols] = torch.einsum("bmc,bc->mb", design, fit.feature[cols]) + fit.intercept[cols]
+    return out

@@ -184,14 +184,11 @@ def loo_ridge_batched(
     scale = s2.sum(1, keepdim=True) / n if relative else torch.ones_like(s2[:, :1])
     grid = alphas.to(A.dtype).to(A.device)[None, :] * scale.clamp_min(1e-30)  # (B, G)
     Uty = torch.einsum("bnr,bn->br", U, y)  # (B, r)
-    U2 = U.pow(2)
-    total = y.pow(2).sum(1)
-    scores = torch.empty_like(grid)
-    for g in range(grid.shape[1]):
-        shrink = s2 / (s2 + grid[:, g : g + 1])  # (B, r)
-        fitted = torch.einsum("bnr,br->bn", U, shrink * Uty)
-        hat = (1.0 / n + torch.einsum("bnr,br->bn", U2, shrink)).clamp_max(1 - 1e-12)
-        scores[:, g] = r2_from_sse(((y - fitted) / (1 - hat)).pow(2).sum(1), total)
+    shrink = s2[:, :, None] / (s2[:, :, None] + grid[:, None, :])  # (B, r, G)
+    # every alpha at once: fitted values and hat diagonals are (B, n, G) batched products
+    fitted = U @ (shrink * Uty[:, :, None])
+    hat = (1.0 / n + U.pow(2) @ shrink).clamp_max(1 - 1e-12)
+    scores = r2_from_sse(((y[:, :, None] - fitted) / (1 - hat)).pow(2).sum(1), y.pow(2).sum(1, keepdim=True))
     best = scores.argmax(1)
     alpha = grid.gather(1, best[:, None]).squeeze(1)
     dual = torch.einsum("bnr,br->bn", U, Uty / (s2 + alpha[:, None]))  # (B, n)
@@ -226,3 +223,37 @@ def ridge_batched(A: torch.Tensor, y: torch.Tensor, alpha: torch.Tensor) -> torc
     L = torch.linalg.cholesky(G)
     dual = torch.cholesky_solve(y[..., None], L).squeeze(-1)
     return torch.einsum("bnd,bn->bd", A, dual)
+
+
+def heldout_ridge_path(
+    A: torch.Tensor, y: torch.Tensor, A_val: torch.Tensor, y_val: torch.Tensor, alphas: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Ridge for every candidate penalty of a short grid, scored on held-out rows.
+
+    One Gram matrix (primal ``(B, d, d)`` when d < n, else dual ``(B, n, n)``) and one
+    Cholesky factorisation per candidate: cheaper than :func:`loo_ridge_batched`'s
+    eigendecomposition when the grid is short.
+
+    Args:
+        A: ``(B, n, d)`` designs, centred over the n stimuli; y: ``(B, n)`` centred targets.
+        A_val: ``(B, m, d)`` held-out designs and y_val ``(B, m)`` held-out targets, both
+            centred with the n stimuli's means.
+        alphas: ``(B, G)`` absolute penalties.
+
+    Returns:
+        ``coef`` ``(G, B, d)`` and held-out ``r2`` ``(G, B)``.
+    """
+    _, n, d = A.shape
+    primal = d < n
+    G = A.transpose(1, 2) @ A if primal else A @ A.transpose(1, 2)
+    rhs = torch.einsum("bnd,bn->bd", A, y)[..., None] if primal else y[..., None]
+    total = (y_val - y_val.mean(1, keepdim=True)).pow(2).sum(1)
+    eye = torch.eye(G.shape[-1], dtype=A.dtype, device=A.device)
+    coefs, scores = [], []
+    for g in range(alphas.shape[1]):
+        L = torch.linalg.cholesky(G + alphas[:, g, None, None].to(A.dtype) * eye)
+        sol = torch.cholesky_solve(rhs, L).squeeze(-1)
+        coef = sol if primal else torch.einsum("bnd,bn->bd", A, sol)
+        coefs.append(coef)
+        scores.append(r2_from_sse((y_val - torch.einsum("bmd,bd->bm", A_val, coef)).pow(2).sum(1), total))
+    return torch.stack(coefs), torch.stack(scores)

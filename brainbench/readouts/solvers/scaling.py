@@ -37,10 +37,7 @@ class Standardizer:
         x_mean = X.mean(0, keepdim=True)
         x_scale = (X - x_mean).pow(2).mean().sqrt()
         x_scale = torch.where(x_scale > 0, x_scale, torch.ones_like(x_scale))
-        y_mean = Y.mean(0)
-        y_std = Y.std(0, unbiased=False)
-        y_std = torch.where(y_std > 0, y_std, torch.ones_like(y_std))
-        return cls(x_mean, x_scale, y_mean, y_std)
+        return cls(x_mean, x_scale, *response_scale(Y))
 
     def x(self, X: torch.Tensor) -> torch.Tensor:
         return (X - self.x_mean.to(X.dtype)) / self.x_scale.to(X.dtype)
@@ -53,3 +50,9 @@ class Standardizer:
         if columns is not None:
             mean, std = mean[columns], std[columns]
         return Y * std.to(Y.dtype) + mean.to(Y.dtype)
+
+
+def response_scale(Y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(N,)`` training mean and standard deviation (1 where it is 0) of ``Y`` ``(n, N)``."""
+    y_std = Y.std(0, unbiased=False)
+    return Y.mean(0), torch.where(y_std > 0, y_std, torch.ones_like(y_std))
