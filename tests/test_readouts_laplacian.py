@@ -11,6 +11,7 @@ from brainbench.readouts.laplacian import (
     laplacian_penalty,
     penalty_eigh,
 )
+from brainbench.readouts.solvers.ridge import heldout_ridge_path
 from brainbench.readouts.solvers.ridge_loo import loo_ridge_batched
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -74,3 +75,22 @@ def test_batched_loo_ridge_matches_brute_force(d):
             resid.append(y[b][i] - my - (A[b][i] - mu) @ wi)
         brute = 1 - torch.stack(resid).pow(2).sum() / y[b].pow(2).sum()
         assert loo[b].item() == pytest.approx(brute.item(), abs=1e-10)
+
+
+@pytest.mark.parametrize("d", [4, 30])
+def test_heldout_ridge_path_matches_direct_solves(d):
+    # d = 4 < n solves in the primal, d = 30 > n in the dual: both must equal a direct solve
+    torch.manual_seed(3)
+    n, m = 16, 7
+    A, A_val = torch.randn(2, n, d, dtype=torch.float64), torch.randn(2, m, d, dtype=torch.float64)
+    y, y_val = torch.randn(2, n, dtype=torch.float64), torch.randn(2, m, dtype=torch.float64)
+    alphas = torch.tensor([[0.1, 1.0, 10.0], [0.5, 5.0, 50.0]], dtype=torch.float64)
+    coefs, scores = heldout_ridge_path(A, y, A_val, y_val, alphas)
+    assert coefs.shape == (3, 2, d) and scores.shape == (3, 2)
+    for b in range(2):
+        for g in range(3):
+            w = torch.linalg.solve(A[b].T @ A[b] + alphas[b, g] * torch.eye(d, dtype=A.dtype), A[b].T @ y[b])
+            assert torch.allclose(coefs[g, b], w, atol=1e-10)
+            resid = y_val[b] - A_val[b] @ w
+            expected = 1 - resid.pow(2).sum() / (y_val[b] - y_val[b].mean()).pow(2).sum()
+            assert torch.allclose(scores[g, b], expected, atol=1e-12)

@@ -126,6 +126,39 @@ def test_factored_als_recovers_mask_location_and_known_r2():
     assert torch.all((fit.val_score_ > 0.65) & (fit.val_score_ < 0.9))
 
 
+def test_factored_als_cross_validate_equals_fit_predict_per_split():
+    # cross-validation shares one layout of the whole layer (centred and scaled over all
+    # stimuli, one Gram matrix); fit() builds its own from the training stimuli only. The
+    # centre and scale must change no prediction, validation score or penalty.
+    X, Y, _ = _factored_problem(6, 160)
+    order = np.random.default_rng(1).permutation(160)
+    splits = [Split(np.sort(order[40:]), np.sort(order[:40])), Split(np.sort(order[:120]), np.sort(order[120:]))]
+    cv = FactoredReadout(dtype="float64").cross_validate(X, Y, splits)
+    for k, split in enumerate(splits):
+        single = FactoredReadout(dtype="float64").fit(X[split.train], Y[split.train])
+        expected = single.predict(X[split.test]).numpy()
+        np.testing.assert_allclose(cv.split_predictions[k, split.test], expected, rtol=1e-7, atol=1e-9)
+        np.testing.assert_allclose(cv.val_score[k], single.val_score_.numpy(), rtol=1e-7, atol=1e-10)
+        for name in ("rel_alpha_feature", "rel_alpha_mask"):
+            np.testing.assert_allclose(cv.params[name][k], single.chosen_params()[name].numpy(), rtol=1e-7)
+        np.testing.assert_allclose(cv.params["laplace_ratio"][k], single.laplace_ratio_.numpy())
+
+
+def test_factored_als_feature_penalty_is_one_grid_value_per_batch():
+    X, Y, _ = _factored_problem(7, 300)
+    grid = (0.03, 0.1, 0.3, 1.0, 3.0)
+    chosen = set()
+    for batch in (4, 2, 1):
+        rel = FactoredReadout(dtype="float64", feature_alphas=grid, neuroid_batch=batch).fit(X, Y).als_.rel_feature
+        for start in range(0, 4, batch):
+            values = rel[start : start + batch]
+            assert torch.equal(values, values[0].expand_as(values))
+            assert min(abs(float(values[0]) - g) / g for g in grid) < 1e-12
+        chosen.add(tuple(rel.tolist()))
+    # one value per batch, so batches of one neuroid may choose differently
+    assert len(chosen) > 1
+
+
 def test_factored_adam_recovers_mask_location():
     X, Y, centres = _factored_problem(5, 400, r2=0.9)
     fit = FactoredReadout(solver="adam", max_iter=800, lr=3e-3, patience=200).fit(X[:300], Y[:300])

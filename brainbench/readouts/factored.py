@@ -243,8 +243,8 @@ class FactoredReadout(Readout):
     def chosen_params(self) -> dict[str, torch.Tensor]:
         if self.solver_ == "als":
             return {
-                "alpha_mask": self.alpha_mask_,
-                "alpha_feature": self.alpha_feature_,
+                "rel_alpha_mask": self.als_.rel_mask,
+                "rel_alpha_feature": self.als_.rel_feature,
                 "laplace_ratio": self.laplace_ratio_,
             }
         return {

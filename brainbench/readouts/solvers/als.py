@@ -241,6 +241,26 @@ class ALSState:
         return ALSState(**values)
 
 
+@dataclass
+class MaskStep:
+    """Result of a mask half step for a batch of B neuroids.
+
+    Attributes:
+        mask: ``(B, K)`` eigenbasis masks (not normalised); ratio, alpha, rel: ``(B,)``
+            Laplacian ratio, absolute and relative penalty.
+        score: ``(B,)`` validation R^2 (LOO R^2 without validation rows when searching;
+            None with fixed penalties and no validation rows).
+        design_mean: ``(B, 1, K)`` the design's mean over the fit rows (for the intercept).
+    """
+
+    mask: torch.Tensor
+    ratio: torch.Tensor
+    alpha: torch.Tensor
+    rel: torch.Tensor
+    score: torch.Tensor | None
+    design_mean: torch.Tensor
+
+
 def _mask_step(
     data: FactoredLayouts,
     feat: torch.Tensor,
@@ -251,50 +271,46 @@ def _mask_step(
     alphas: torch.Tensor,
     ratios: Sequence[float] | torch.Tensor,
     rel: torch.Tensor | None,
-) -> tuple[torch.Tensor, ...]:
+) -> MaskStep:
     """The mask half step given features ``(B, C)``.
 
     With ``rel`` None the penalty is searched by LOO for each of the Laplacian ``ratios``
     (a sequence) and each neuroid keeps the ratio with the best validation R^2 (LOO R^2
     without validation rows); otherwise ``ratios`` ``(B,)`` and ``rel`` ``(B,)`` are fixed.
-
-    Returns mask ``(B, K)`` (not normalised), ratio, alpha, rel, score (``(B,)`` each;
-    score is None with a fixed penalty and no validation rows) and the design mean
-    ``(B, 1, K)`` (for the intercept).
     """
-    design = data.mask_design(feat)
-    Bf, mean, *rest = _restrict(design, fit, val)
-    del design
+    Bf, mean, *rest = _restrict(data.mask_design(feat), fit, val)
+    held_out = rest[0] if rest and y_val is not None else None
+
+    def val_r2(mask: torch.Tensor) -> torch.Tensor | None:
+        if held_out is None or y_val is None:
+            return None
+        return r2_columns(y_val.T, torch.einsum("bmk,bk->mb", held_out, mask))
+
     if rel is not None:
-        assert isinstance(ratios, torch.Tensor)
-        shrink = (1.0 + ratios[:, None] * data.evals[None]).rsqrt()  # (B, K)
+        ratio_b = torch.as_tensor(ratios, dtype=Bf.dtype, device=Bf.device)
+        shrink = (1.0 + ratio_b[:, None] * data.evals[None]).rsqrt()  # (B, K)
         scaled = Bf * shrink[:, None]
         alpha = rel * _design_scale(scaled)
-        u = ridge_batched(scaled, y, alpha)
-        mask = u * shrink
-        score = r2_columns(y_val.T, torch.einsum("bmk,bk->mb", rest[0], mask)) if rest and y_val is not None else None
-        return mask, ratios, alpha, rel, score, mean
-    candidates = []
+        mask = ridge_batched(scaled, y, alpha) * shrink
+        return MaskStep(mask, ratio_b, alpha, rel, val_r2(mask), mean)
+    steps = []
     for ratio in ratios:
-        shrink = (1.0 + ratio * data.evals).rsqrt()  # (K,)
+        shrink = (1.0 + float(ratio) * data.evals).rsqrt()  # (K,)
         scaled = Bf * shrink
         u, alpha, loo = loo_ridge_batched(scaled, y, alphas)
         mask = u * shrink
-        if rest and y_val is not None:
-            score = r2_columns(y_val.T, torch.einsum("bmk,bk->mb", rest[0], mask))
-        else:
-            score = loo
-        ratio_t = torch.full_like(alpha, float(ratio))
-        candidates.append((mask, ratio_t, alpha, alpha / _design_scale(scaled), score))
-    scores = torch.stack([c[4] for c in candidates])  # (R, B)
-    best = scores.argmax(0)
-    picked = [
-        torch.stack([c[i] for c in candidates]).gather(
-            0, best.view(1, -1, *([1] * (candidates[0][i].dim() - 1))).expand(1, *candidates[0][i].shape)
-        )[0]
-        for i in range(5)
-    ]
-    return (*picked, mean)
+        score = val_r2(mask)
+        ratio_b = torch.full_like(alpha, float(ratio))
+        steps.append(
+            MaskStep(mask, ratio_b, alpha, alpha / _design_scale(scaled), loo if score is None else score, mean)
+        )
+    best = torch.stack([step.score for step in steps if step.score is not None]).argmax(0)  # (B,)
+    batch = torch.arange(best.shape[0], device=best.device)
+
+    def pick(name: str) -> torch.Tensor:
+        return torch.stack([getattr(step, name) for step in steps])[best, batch]
+
+    return MaskStep(pick("mask"), pick("ratio"), pick("alpha"), pick("rel"), pick("score"), mean)
 
 
 def _feature_step(
@@ -327,7 +343,7 @@ def _feature_step(
             grid = alphas[None].to(scale) * scale[:, None]  # (B, G)
             coefs, scores = heldout_ridge_path(Af, y, rest[0], y_val, grid)
             g = int(scores.mean(1).argmax())
-            return coefs[g], grid[:, g], grid[:, g] / scale
+            return coefs[g], grid[:, g], alphas[g].to(scale).expand_as(scale).clone()
         feat, alpha, _ = loo_ridge_batched(Af, y, alphas)
         return feat, alpha, alpha / scale
     alpha = rel * scale
@@ -357,7 +373,7 @@ def _sweep(
     feat, a_f, rel_f = _feature_step(
         data, mask, y, fit, val, y_val, alphas[0], None if keep is None else keep.rel_feature
     )
-    new_mask, ratio, a_m, rel_m, score, design_mean = _mask_step(
+    step = _mask_step(
         data,
         feat,
         y,
@@ -368,12 +384,15 @@ def _sweep(
         ratios if keep is None else keep.ratio,
         None if keep is None else keep.rel_mask,
     )
-    intercept = y_mean - torch.einsum("bk,bk->b", design_mean[:, 0], new_mask)
+    intercept = y_mean - torch.einsum("bk,bk->b", step.design_mean[:, 0], step.mask)
     # move the mask's norm into the features so the next feature step sees a unit mask
-    norm = new_mask.norm(dim=1).clamp_min(1e-30)
+    norm = step.mask.norm(dim=1).clamp_min(1e-30)
+    score = step.score
     if score is None:
         score = state.score if state is not None else torch.full_like(norm, -math.inf)
-    return ALSState(new_mask / norm[:, None], feat * norm[:, None], ratio, rel_f, rel_m, a_f, a_m, score, intercept)
+    return ALSState(
+        step.mask / norm[:, None], feat * norm[:, None], step.ratio, rel_f, step.rel, a_f, step.alpha, score, intercept
+    )
 
 
 @dataclass
@@ -381,7 +400,9 @@ class FactoredFit:
     """Attributes (N neuroids, standardised units, the layouts' centred and scaled features):
     mask: ``(N, K)`` unit-norm eigenbasis masks; feature: ``(N, C)``; intercept: ``(N,)``.
     val_score: ``(N,)`` inner-holdout R^2 (or the optimistic LOO, ``val_fraction = 0``).
-    alpha_mask, alpha_feature: ``(N,)`` absolute penalties; laplace_ratio: ``(N,)``.
+    alpha_mask, alpha_feature: ``(N,)`` absolute penalties (in the layouts' units);
+    rel_mask, rel_feature: ``(N,)`` the same relative to each design's mean eigenvalue
+    (unit-free); laplace_ratio: ``(N,)``.
     n_sweeps: ``(N,)`` sweeps run on the inner-fit stimuli.
     """
 
@@ -391,6 +412,8 @@ class FactoredFit:
     val_score: torch.Tensor
     alpha_mask: torch.Tensor
     alpha_feature: torch.Tensor
+    rel_mask: torch.Tensor
+    rel_feature: torch.Tensor
     laplace_ratio: torch.Tensor
     n_sweeps: torch.Tensor
 
@@ -444,7 +467,16 @@ def fit_factored_als(
     grids = (feature_alphas.to(device), alphas.to(device))
     out = {
         name: torch.empty(N, dtype=dtype, device=device)
-        for name in ("intercept", "val_score", "alpha_mask", "alpha_feature", "laplace_ratio", "n_sweeps")
+        for name in (
+            "intercept",
+            "val_score",
+            "alpha_mask",
+            "alpha_feature",
+            "rel_mask",
+            "rel_feature",
+            "laplace_ratio",
+            "n_sweeps",
+        )
     }
     C, K = data.zc.shape[0], data.zk.shape[0]
     mask_out = torch.empty(N, K, dtype=dtype, device=device)
@@ -488,6 +520,7 @@ def fit_factored_als(
         out["intercept"][cols] = final.intercept
         out["val_score"][cols] = kept.score
         out["alpha_mask"][cols], out["alpha_feature"][cols] = final.alpha_mask, final.alpha_feature
+        out["rel_mask"][cols], out["rel_feature"][cols] = final.rel_mask, final.rel_feature
         out["laplace_ratio"][cols] = final.ratio
         out["n_sweeps"][cols] = sweeps
     return FactoredFit(
@@ -497,6 +530,8 @@ def fit_factored_als(
         out["val_score"],
         out["alpha_mask"],
         out["alpha_feature"],
+        out["rel_mask"],
+        out["rel_feature"],
         out["laplace_ratio"],
         out["n_sweeps"],
     )
