@@ -243,3 +243,115 @@ def test_layer_correspondence_of_mouse_areas_reports_the_stimulus_ci(mirror, one
     assert np.isfinite(ci).all() and (ci[0] < point).all() and (point < ci[1]).all()
     assert ((ci[1] - ci[0] > 0.02) & (ci[1] - ci[0] < 0.3)).all()  # 118 scenes: measured 0.09-0.15
     result.close()
+
+
+# ------------------------------------------------------------------ site profiles across areas
+PROFILE_AREAS = ("VISp", "VISl", "VISal")  # 4 + 4 + 3 = 11 sites
+PROFILE_LAYERS = ["conv1", "conv3", "conv5"]  # three layers: a profile correlation is not just +-1
+_PROFILE_SCORES: dict[tuple[str, ...], list] = {}
+
+
+def _area_scores(areas: tuple[str, ...] = PROFILE_AREAS) -> list:
+    """Scores of ``areas`` on three layers, computed once per test session (call with ``mirror`` set)."""
+    if areas not in _PROFILE_SCORES:
+        _PROFILE_SCORES[areas] = [
+            brainbench.score("alexnet-untrained", f"allen-rsa-{area}", layers=PROFILE_LAYERS, progress=False)
+            for area in areas
+        ]
+    return _PROFILE_SCORES[areas]
+
+
+def _relabelled(scores: list, labels: list[str]) -> list:
+    """The same scores with the sites' ``region`` replaced, in order, by ``labels``."""
+    out, start = [], 0
+    for dataset in scores:
+        n = dataset.sizes["neuroid"]
+        out.append(dataset.assign_coords(region=("neuroid", np.asarray(labels[start : start + n], dtype=object))))
+        start += n
+    return out
+
+
+def test_profile_consistency_of_mouse_areas_tests_sites_grouped_by_area(mirror, one_torch_thread, tmp_path):
+    from brainbench.analyses.profile_consistency import ProfileConsistency
+    from brainbench.analyses.stats import permutation_test
+
+    scores = _area_scores()
+    result = ProfileConsistency().run(scores, n_permutations=200, seed=0)
+    info = result.numbers["consistency"]
+    test = info["permutation_test"]
+    assert result.dataset.attrs["metric"] == "r" and info["unit"] == "site"
+    assert info["n_profiles"] == 11 and info["n_dropped"] == 0
+    region = np.concatenate([d["region"].values.astype(str) for d in scores])
+    assert list(result.dataset["neuroid_region"].values) == list(region)
+    # by hand: the sites' r profiles, their Pearson correlations, same-area vs different-area pairs
+    profiles = np.concatenate([d["r"].transpose("neuroid", "layer").values for d in scores])
+    corr = np.corrcoef(profiles)
+    rows, cols = np.triu_indices(11, k=1)
+    same = region[rows] == region[cols]
+    assert info["pooled"]["within"]["n_pairs"] == 6 + 6 + 3 and info["pooled"]["between"]["n_pairs"] == 40
+    within, between = corr[rows, cols][same].mean(), corr[rows, cols][~same].mean()
+    assert info["pooled"]["within"]["mean"] == pytest.approx(within, abs=1e-6)
+    assert info["pooled"]["between"]["mean"] == pytest.approx(between, abs=1e-6)
+    assert test["observed"] == pytest.approx(within - between, abs=1e-6)
+    assert info["within"]["VISal"]["n_pairs"] == 3 and info["between"]["VISp x VISl"]["n_pairs"] == 16
+    # the p-value is the permutation test over these 11 sites with their area labels
+    _, _, p = permutation_test(corr, region, 200, np.random.default_rng(0))
+    assert 1 / 201 <= test["p_value"] <= 1 and test["p_value"] == pytest.approx(p, abs=1e-6)
+    assert within > between and test["p_value"] < 0.1  # measured: 0.51 vs 0.09, p = 0.035
+    # area labels mixed by hand (same sizes, each label now spans all three areas): no effect left
+    mixed = [PROFILE_AREAS[k % 3] for k in range(11)]
+    shuffled = ProfileConsistency().run(_relabelled(scores, mixed), n_permutations=200, seed=0)
+    other = shuffled.numbers["consistency"]["permutation_test"]
+    assert shuffled.numbers["consistency"]["pooled"]["within"]["n_pairs"] == 15
+    assert other["observed"] < test["observed"] - 0.2 and other["p_value"] > 0.2  # measured 0.009, p = 0.39
+    _, _, p_mixed = permutation_test(corr, np.asarray(mixed), 200, np.random.default_rng(0))
+    assert other["p_value"] == pytest.approx(p_mixed, abs=1e-6)
+    # stratified by cortical layer: each shuffle keeps every site's cortical layer's labels
+    stratified = ProfileConsistency().run(scores, n_permutations=200, stratify="cortical_layer")
+    assert stratified.numbers["consistency"]["permutation_test"]["stratify"] == "cortical_layer"
+    assert 0 < stratified.numbers["consistency"]["permutation_test"]["p_value"] <= 1
+    # the summary names the metric and the rows: RDM similarity r of sites, not EV of neuroids
+    result.write(tmp_path, title="consistency")
+    summary = (tmp_path / "summary.md").read_text()
+    assert "RDM similarity r" in summary and "of 11 sites" in summary and "shuffled across sites" in summary
+    assert "EV" not in summary and "neuroid" not in summary
+    for name in ("profile-consistency.nc", "profile_consistency.png", "profile_consistency_permutation.svg"):
+        assert (tmp_path / name).stat().st_size > 1000
+    for item in (result, shuffled, stratified):
+        item.close()
+
+
+def test_clustermap_of_mouse_areas_has_one_named_row_per_site(mirror, one_torch_thread, tmp_path):
+    from matplotlib.legend import Legend
+
+    from brainbench.analyses.clustermap import Clustermap
+
+    visp, _, visal = _area_scores()
+    scores = [visp, visal]  # two areas (4 + 3 sites) keep it to three panels: seaborn draws slowly
+    result = Clustermap().run(scores)
+    paths = result.write(tmp_path, title="clustermap")
+    pairs = [zip(d["region"].values, d["cortical_layer"].values, strict=True) for d in scores]
+    expected = {f"{area} {layer}" for pair in pairs for area, layer in pair}
+    assert len(expected) == 7 and "VISal L5" in expected and "VISp L6" in expected
+    assert result.dataset.sizes["neuroid"] == 7 and set(result.dataset["label"].values) == expected
+    assert list(result.dataset["cortical_layer"].values) == [c for d in scores for c in d["cortical_layer"].values]
+    order = result.numbers["clustering"]["leaf_order"]
+    assert sorted(order) == sorted(expected)
+    # the figure: one row per site, named by area and cortical layer in the clustered order, two colour bars
+    heatmap = next(ax for ax in result.figures["clustermap"].axes if ax.get_ylabel() == "site (clustered order)")
+    assert [t.get_text() for t in heatmap.get_yticklabels()] == order
+    assert [t.get_text() for t in heatmap.get_xticklabels()] == order
+    titles = {c.get_title().get_text() for c in heatmap.get_children() if isinstance(c, Legend)}
+    assert {"region", "cortical layer"} <= titles
+    # panels: all sites and each area (figs. 14-15), each as PNG and SVG
+    stems = set(result.figures)
+    assert stems == {"clustermap", "clustermap_VISp", "clustermap_VISal"}
+    one_area = next(ax for ax in result.figures["clustermap_VISal"].axes if ax.get_ylabel() == "site (clustered order)")
+    assert sorted(t.get_text() for t in one_area.get_yticklabels()) == ["VISal L2/3", "VISal L4", "VISal L5"]
+    for stem in stems:
+        assert paths[f"{stem}.png"].stat().st_size > 10_000
+        assert "<svg" in paths[f"{stem}.svg"].read_text()[:2000]
+    summary = (tmp_path / "summary.md").read_text()
+    assert "of 7 sites' layer profiles (RDM similarity r" in summary and "Leaf order: " in summary
+    assert "EV" not in summary and "neuroid" not in summary
+    result.close()

@@ -160,6 +160,39 @@ def test_permutation_p_values_are_calibrated_under_the_null():
     assert (p_values < 0.05).sum() <= 3
 
 
+def test_stratified_permutation_separates_a_confound_from_a_region_effect():
+    """Profiles that depend only on a stratum (e.g. cortical layer), strata unevenly spread over regions.
+
+    Shuffling region labels across all neuroids finds a "region effect" (region A is mostly
+    stratum X); shuffling them only within each stratum keeps every region's mix of strata,
+    so the statistic is the same in every shuffle and p = 1.
+    """
+    strata = np.array(["X"] * 10 + ["Y"] * 10)
+    labels = np.array(["A"] * 8 + ["B"] * 2 + ["A"] * 2 + ["B"] * 8)
+    corr = np.where(strata[:, None] == strata[None, :], 0.9, -0.5)
+    np.fill_diagonal(corr, 1.0)
+    observed, null, p = permutation_test(corr, labels, 300, np.random.default_rng(0))
+    assert observed > 0.3 and p < 0.05  # measured 0.45, p = 0.027
+    observed_s, null_s, p_s = permutation_test(corr, labels, 300, np.random.default_rng(0), strata=strata)
+    assert observed_s == observed and p_s == 1.0
+    np.testing.assert_allclose(null_s, observed)  # every within-stratum shuffle: the same statistic
+    # a region effect that is not the strata's survives stratification
+    region_effect = np.where(labels[:, None] == labels[None, :], 0.8, 0.0)
+    np.fill_diagonal(region_effect, 1.0)
+    _, _, p_region = permutation_test(region_effect, labels, 300, np.random.default_rng(0), strata=strata)
+    assert p_region < 0.01
+
+
+def test_profile_consistency_refuses_an_unknown_stratum_and_reports_a_known_one():
+    scores = synthetic_scores({"VISl": 1, "VISam": 4}, n_per_region=8)
+    with pytest.raises(AnalysisError, match="stratify='depth' is not a coordinate of the neuroids; choose one of"):
+        ProfileConsistency().run([scores], n_permutations=50, stratify="depth")
+    result = ProfileConsistency().run([scores], n_permutations=50, stratify="subject")
+    test = result.numbers["consistency"]["permutation_test"]
+    assert test["stratify"] == "subject" and "only among neuroids of the same subject" in result.markdown
+    assert 0 < test["p_value"] <= 1
+
+
 def test_adjusted_rand_index_known_values():
     assert adjusted_rand_index(np.array([1, 1, 2, 2]), np.array(["a", "a", "b", "b"])) == pytest.approx(1.0)
     # Hubert & Arabie's index for this table, computed by hand: (1 - 1*2/6) / (1.5 - 1*2/6)... = -0.5

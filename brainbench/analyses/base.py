@@ -18,7 +18,9 @@ dataset names it in its attr ``analysis_metric`` (regression scores have none an
 ``ev``, held-out R^2; representation scores declare ``r``, the similarity of the layer's
 RDM with the site's RDM), a caller may override it (``metric=``), and
 :func:`combine_scores` records it as the combined dataset's ``metric`` attr, which every
-analysis reads. For representation scores a "neuroid" is a site.
+analysis reads. For representation scores a "neuroid" is a site: the combined dataset's
+attr ``unit`` says ``site`` (else ``neuroid``), and analyses name their rows, the metric
+and the ceiling by it (:func:`metric_label`, :func:`unit_labels`).
 """
 
 from __future__ import annotations
@@ -138,8 +140,16 @@ METRIC_LABELS = {
     "r": "r (correlation)",
     "ceiled": "ceiled score (sign(r) r² / ceiling)",
 }
+#: Axis labels of the per-layer scores of representation scores, whose "neuroids" are
+#: sites: there ``r`` is the similarity of the layer's RDM with the site's RDM.
+SITE_METRIC_LABELS = {
+    "r": "RDM similarity r, layer RDM vs site RDM",
+    "ceiled": "ceiled RDM similarity (sign(r) r² / RDM reliability)",
+}
 #: The per-layer score of a dataset that declares none (regression scores).
 DEFAULT_METRIC = "ev"
+#: What one row of a combined dataset is: a recorded unit, or a site of a representation score.
+NEUROID, SITE = "neuroid", "site"
 
 
 def declared_metric(scores: list[xr.Dataset], requested: str | None = None) -> str:
@@ -167,9 +177,38 @@ def declared_metric(scores: list[xr.Dataset], requested: str | None = None) -> s
     return requested
 
 
-def metric_label(metric: str) -> str:
-    """The axis label of a per-layer score."""
+def metric_label(metric: str, unit: str = NEUROID) -> str:
+    """The axis label of a per-layer score (``unit`` ``site``: of a representation score)."""
+    if unit == SITE and metric in SITE_METRIC_LABELS:
+        return SITE_METRIC_LABELS[metric]
     return METRIC_LABELS.get(metric, metric)
+
+
+def metric_name(metric: str) -> str:
+    """The short name of a per-layer score in prose and table headers (``EV``, ``r``, ``ceiled``)."""
+    return {"ev": "EV", "r": "r", "ceiled": "ceiled"}.get(metric, metric)
+
+
+def unit_of(scores: list[xr.Dataset]) -> str:
+    """``site`` when every dataset is a representation score (one row per site), else ``neuroid``."""
+    sites = [d.attrs.get("benchmark_kind") == "representation" or "site" in d.coords for d in scores]
+    return SITE if sites and all(sites) else NEUROID
+
+
+def plural(unit: str, n: int | None = None) -> str:
+    """``"21 sites"`` / ``"neuroids"``."""
+    word = unit if n == 1 else f"{unit}s"
+    return word if n is None else f"{n} {word}"
+
+
+def unit_labels(combined: xr.Dataset) -> np.ndarray:
+    """``(neuroid,)`` display names: ``area cortical-layer`` for sites that have one, else the id."""
+    ids = np.asarray([str(i) for i in combined["neuroid_id"].values])
+    if "cortical_layer" not in combined.coords or combined["cortical_layer"].dims != ("neuroid",):
+        return ids
+    region = combined["region"].values
+    layer = combined["cortical_layer"].values
+    return np.asarray([f"{r} {c}" for r, c in zip(region, layer, strict=True)])
 
 
 def check_scores(scores: list[xr.Dataset], metric: str | None = None) -> None:
@@ -198,7 +237,8 @@ def combine_scores(
     Args:
         scores: score datasets of one model and one readout; all must share their layers.
         metric: the per-layer score to analyse (default: the declared one, see
-            :func:`declared_metric`); recorded as attrs ``metric`` and ``metric_label``.
+            :func:`declared_metric`); recorded as attrs ``metric`` and ``metric_label``,
+            beside ``unit`` (``site`` for representation scores, see :func:`unit_of`).
     Returns:
         Dataset with ``variables`` as ``(neuroid, layer)``, ``ceiling (neuroid)``,
         ``headline (neuroid)`` (each benchmark's training-chosen best layer), and coords
@@ -257,7 +297,8 @@ def combine_scores(
             "benchmarks": json.dumps([str(d.attrs.get("benchmark", "")) for d in scores]),
             "readout": str(scores[0].attrs.get("readout", "")),
             "metric": metric,
-            "metric_label": metric_label(metric),
+            "metric_label": metric_label(metric, unit_of(scores)),
+            "unit": unit_of(scores),
             "has_predictions": int(all("prediction" in d and "target" in d for d in scores)),
         }
     )
@@ -315,6 +356,7 @@ def summary_numbers(combined: xr.Dataset, threshold: float = RELIABILITY_THRESHO
     preferred = preferred_layers(combined[metric].values)
     numbers: dict[str, Any] = {
         "n_neuroids": int(ev.size),
+        "unit": str(combined.attrs.get("unit", NEUROID)),
         "metric": metric,
         "reliability_threshold": threshold,
         "all": _fractions(ev, ceiling, threshold, metric),
@@ -348,9 +390,10 @@ def _fractions(ev: np.ndarray, ceiling: np.ndarray, threshold: float, metric: st
 def summary_table(numbers: dict[str, Any]) -> str:
     """Markdown table of :func:`summary_numbers`."""
     metric = numbers.get("metric", DEFAULT_METRIC)
-    name_of = {"ev": "EV", "r": "r", "ceiled": "ceiled"}.get(metric, metric)
+    unit = numbers.get("unit", NEUROID)
+    name_of = metric_name(metric)
     rows = [
-        f"| region | neuroids | median {name_of} (headline layer) | {name_of} > 0 | reliable | reliable with "
+        f"| region | {plural(unit)} | median {name_of} (headline layer) | {name_of} > 0 | reliable | reliable with "
         f"{name_of} > 0 | modal preferred layer |",
         "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
@@ -368,16 +411,16 @@ def summary_table(numbers: dict[str, Any]) -> str:
     )
     if metric == "ev":
         what = "EV = held-out R^2 (1 - SSE/SST)"
+    elif metric == "r" and unit == SITE:
+        what = "r = correlation of the layer's RDM with each site's RDM over stimulus pairs (RDM similarity)"
     elif metric == "r":
-        what = (
-            "r = correlation of the layer's RDM with each site's RDM over stimulus pairs (representation "
-            "benchmarks: a neuroid is a site)"
-        )
+        what = "r = Pearson r of held-out predictions with the response"
     else:
         what = f"{name_of} = the score's {metric!r} variable"
+    ceiling = "the split-half reliability of the site's RDM" if unit == SITE else "split-half ceiling"
     note = (
         f"\n{what} at each benchmark's headline layer, chosen on training stimuli only. Reliable: "
-        f"ceiling > {numbers['reliability_threshold']}. Preferred layer: the layer with the neuroid's "
+        f"{ceiling} > {numbers['reliability_threshold']}. Preferred layer: the layer with the {unit}'s "
         f"highest {name_of}; {NO_LAYER!r} where no layer's {name_of} is above 0."
     )
     return "\n".join(rows) + "\n" + note

@@ -69,6 +69,23 @@ def region_palette(regions: Iterable[str]) -> dict[str, str]:
     return palette
 
 
+#: Up to this many rows, a heatmap or clustermap names each row (its site or neuroid).
+MAX_NAMED_ROWS = 60
+
+
+def level_palette(values: Iterable[str]) -> dict[str, str]:
+    """Colours for an ordered secondary label (e.g. cortical layers ``L2/3`` ... ``L6``): viridis, in sorted order."""
+    from matplotlib import colormaps
+
+    levels = sorted(set(values))
+    cmap = colormaps["viridis"]
+    steps = np.linspace(0.95, 0.1, len(levels)) if len(levels) > 1 else np.asarray([0.5])
+    return {
+        level: "#{:02x}{:02x}{:02x}".format(*(int(round(255 * c)) for c in cmap(float(t))[:3]))
+        for level, t in zip(levels, steps, strict=True)
+    }
+
+
 def new_figure(width: float = 7.0, height: float = 4.5) -> tuple[Figure, Axes]:
     """A figure with one axes in the house style (inches; 150 dpi when written), outside pyplot."""
     figure = Figure(figsize=(width, height))
@@ -95,6 +112,6 @@ def style_axes(ax: Axes, title: str, xlabel: str, ylabel: str) -> None:
 
 
 def subtitle(model: str, benchmarks: list[str], readout: str) -> str:
-    """Second title line naming what was scored."""
+    """Second title line naming what was scored (representation scores have no readout)."""
     names = ", ".join(benchmarks) if len(benchmarks) <= 3 else f"{len(benchmarks)} benchmarks"
-    return f"{model} on {names} (readout {readout})"
+    return f"{model} on {names} ({f'readout {readout}' if readout else 'no readout'})"

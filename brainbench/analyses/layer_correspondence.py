@@ -58,8 +58,8 @@ STATISTICS_FIRST = next(iter(STATISTICS))
 class LayerCorrespondence(Analysis):
     name = "layer-correspondence"
     description = (
-        "Median and mean held-out EV per layer per region, with bootstrap CIs over neuroids "
-        "and over stimuli (paper fig. 8)."
+        "Median and mean per-layer score per region (held-out EV; RDM similarity r for representation scores), "
+        "with bootstrap CIs over neuroids (sites) and over stimuli (paper fig. 8)."
     )
 
     def run(
@@ -123,7 +123,10 @@ class LayerCorrespondence(Analysis):
             )
         markdown = (
             f"Layer-to-region correspondence: per region, the layer with the highest median {name_of} "
-            f"({metric_label(metric)}), with {intervals}.\n\n" + "\n".join(rows) + "\n\n" + summary_table(numbers)
+            f"({combined.attrs['metric_label']}), with {intervals}.\n\n"
+            + "\n".join(rows)
+            + "\n\n"
+            + summary_table(numbers)
         )
         numbers["stimulus_ci"] = source is not None
         numbers["stimulus_ci_from"] = source
@@ -181,10 +184,11 @@ def correspondence(
             "level": level,
             "seed": seed,
             "metric": metric,
-            "metric_label": metric_label(metric),
-            "ev": "held-out R^2 = 1 - SSE/SST on pooled out-of-fold predictions",
+            "metric_label": str(combined.attrs.get("metric_label", metric_label(metric))),
         }
     )
+    if metric == "ev":
+        dataset.attrs["ev"] = "held-out R^2 = 1 - SSE/SST on pooled out-of-fold predictions"
     return dataset
 
 
@@ -262,6 +266,7 @@ def plot(dataset: xr.Dataset, combined: xr.Dataset) -> Figure:
     level = int(100 * float(dataset.attrs["level"]))
     metric = str(dataset.attrs.get("metric", "ev"))
     unit = "sites" if metric != "ev" and "site" in combined.coords else "neuroids"
+    label = str(dataset.attrs["metric_label"])
     for ax, stat in zip(axes, STATISTICS, strict=True):
         for k, name in enumerate(regions):
             colour = palette[name]
@@ -290,9 +295,7 @@ def plot(dataset: xr.Dataset, combined: xr.Dataset) -> Figure:
             )
         ax.axhline(0.0, color="0.3", linewidth=0.8, linestyle="--")
         ax.set_xticks(x, layers, rotation=45, ha="right")
-        style_axes(
-            ax, f"{stat.capitalize()} over {unit}", "model layer", metric_label(metric) if stat == "median" else ""
-        )
+        style_axes(ax, f"{stat.capitalize()} over {unit}", "model layer", label if stat == "median" else "")
     axes[1].legend(frameon=False, fontsize=8, title="region", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     has_bars = bool(np.isfinite(dataset[f"{STATISTICS_FIRST}_ci_stimuli"].values).any())
     bars_text = (
@@ -300,7 +303,7 @@ def plot(dataset: xr.Dataset, combined: xr.Dataset) -> Figure:
         if has_bars
         else " (no CI over stimuli: nothing stored to recompute it from)"
     )
-    what = "held-out EV" if metric == "ev" else metric_label(metric)
+    what = "held-out EV" if metric == "ev" else label
     figure.suptitle(
         f"Layer-to-region correspondence: {what} per layer\n"
         + subtitle(combined.attrs["model"], json.loads(combined.attrs["benchmarks"]), combined.attrs["readout"])

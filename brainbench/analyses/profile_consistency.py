@@ -1,12 +1,16 @@
 """``profile-consistency``: are layer profiles more alike within a region than between?
 
-A neuroid's *layer profile* is its held-out EV at each layer (a vector of ``L`` values).
-Following the paper's figure 9, the Pearson correlation between two neuroids' profiles
-measures how alike they are regardless of their overall level of EV; the distributions
-of these correlations within each region and between each pair of regions are reported,
-and a permutation test asks whether same-region pairs correlate more than
-different-region pairs (statistic: mean within-pair r minus mean between-pair r; null:
-region labels shuffled across neuroids, region sizes kept).
+A neuroid's *layer profile* is its declared per-layer score at each layer (a vector of
+``L`` values): held-out EV for regression scores; for representation scores, whose rows
+are sites (an area's cortical layers for ``allen-rsa-*``), the RDM similarity ``r``.
+Following the paper's figure 9, the Pearson correlation between two profiles measures
+how alike they are regardless of their overall level; the distributions of these
+correlations within each region and between each pair of regions are reported, with
+the pooled mean over all same-region and all different-region pairs, and a permutation
+test asks whether same-region pairs correlate more than different-region pairs
+(statistic: mean within-pair r minus mean between-pair r; null: region labels shuffled
+across neuroids, region sizes kept). ``stratify`` names a neuroid coordinate (e.g.
+``cortical_layer``) to shuffle the labels only within each of its values.
 """
 
 from __future__ import annotations
@@ -24,14 +28,20 @@ from brainbench.analyses.base import (
     AnalysisError,
     AnalysisResult,
     combine_scores,
+    plural,
     regions_in_order,
     summary_numbers,
     summary_table,
 )
 from brainbench.analyses.figures import new_figure, new_figure_grid, region_palette, style_axes, subtitle
-from brainbench.analyses.stats import pair_values, permutation_test, profile_correlation
+from brainbench.analyses.stats import pair_values, permutation_test, profile_correlation, within_and_between
 
 R_LABEL = "Pearson r between two neuroids' layer profiles"
+
+
+def profile_r_label(unit: str = "neuroid") -> str:
+    """What the profile correlations are, named for the rows (``neuroid`` or ``site``)."""
+    return f"Pearson r between two {unit}s' layer profiles"
 
 
 def defined_profiles(
@@ -58,8 +68,8 @@ def defined_profiles(
 class ProfileConsistency(Analysis):
     name = "profile-consistency"
     description = (
-        "Correlations between neuroids' layer profiles within and between regions (paper fig. 9), "
-        "with a permutation test of within > between."
+        "Correlations between neuroids' (representation scores: sites') layer profiles of the declared "
+        "per-layer score within and between regions (paper fig. 9), with a permutation test of within > between."
     )
 
     def run(
@@ -70,14 +80,21 @@ class ProfileConsistency(Analysis):
         seed: int = 0,
         reliable_only: bool = False,
         threshold: float = RELIABILITY_THRESHOLD,
+        stratify: str | None = None,
     ) -> AnalysisResult:
         combined = combine_scores(scores, metric=metric)
         metric = str(combined.attrs["metric"])  # the declared per-layer score unless one is asked for
+        unit = str(combined.attrs["unit"])
         kept, corr, dropped = defined_profiles(combined, metric, reliable_only, threshold)
         if kept.sizes["neuroid"] < 3:
             raise AnalysisError(
-                f"only {kept.sizes['neuroid']} neuroids have a defined layer profile; "
-                "profile-consistency needs at least 3 (score more layers or neuroids)."
+                f"only {plural(unit, kept.sizes['neuroid'])} have a defined layer profile; "
+                f"profile-consistency needs at least 3 (score more layers or {plural(unit)})."
+            )
+        if stratify is not None and (stratify not in kept.coords or kept[stratify].dims != ("neuroid",)):
+            names = sorted(str(c) for c in kept.coords if kept[c].dims == ("neuroid",) and c != "region")
+            raise AnalysisError(
+                f"stratify={stratify!r} is not a coordinate of the {plural(unit)}; choose one of {', '.join(names)}."
             )
         region = kept["region"].values
         regions = regions_in_order(region)
@@ -92,13 +109,20 @@ class ProfileConsistency(Analysis):
                     pair_stats[:, a, b] = [values.mean(), np.median(values), values.size, (values > 0).mean()]
                 else:
                     pair_stats[2, a, b] = 0
+        within, between = within_and_between(corr, region)
         test: dict[str, Any] = {
             "n_permutations": n_permutations,
-            "statistic": "mean within-region r minus mean between-region r over distinct neuroid pairs",
+            "statistic": f"mean within-region r minus mean between-region r over distinct {unit} pairs",
+            "null": f"region labels shuffled across {plural(unit)}, region sizes kept"
+            + (f", only among {plural(unit)} of the same {stratify}" if stratify else ""),
+            "stratify": stratify,
         }
         null = np.empty(0)
         if n_regions >= 2 and n_permutations > 0:
-            observed, null, p = permutation_test(corr, region, n_permutations, np.random.default_rng(seed))
+            strata = None if stratify is None else np.asarray([str(v) for v in kept[stratify].values])
+            observed, null, p = permutation_test(
+                corr, region, n_permutations, np.random.default_rng(seed), strata=strata
+            )
             test.update(
                 observed=round(observed, 6),
                 p_value=round(p, 6),
@@ -109,7 +133,7 @@ class ProfileConsistency(Analysis):
             test.update(
                 observed=None,
                 p_value=None,
-                note="the within-vs-between permutation test needs neuroids of at least two regions",
+                note=f"the within-vs-between permutation test needs {plural(unit)} of at least two regions",
             )
         coords = {
             "region": regions,
@@ -129,23 +153,29 @@ class ProfileConsistency(Analysis):
             },
             coords=coords,
         )
-        dataset["correlation"].attrs["long_name"] = R_LABEL + f" ({metric} at each layer)"
+        dataset["correlation"].attrs["long_name"] = profile_r_label(unit) + f" ({metric} at each layer)"
         dataset.attrs.update(
             {
                 "model": combined.attrs["model"],
                 "benchmarks": combined.attrs["benchmarks"],
                 "readout": combined.attrs["readout"],
                 "metric": metric,
+                "unit": unit,
                 "seed": seed,
                 "n_dropped_undefined": dropped,
+                "pooled_within_mean": float(within.mean()) if within.size else np.nan,
+                "pooled_between_mean": float(between.mean()) if between.size else np.nan,
                 "test": json.dumps(test),
             }
         )
         numbers = summary_numbers(combined, threshold)
         numbers["consistency"] = {
             "metric": metric,
+            "metric_label": str(combined.attrs["metric_label"]),
+            "unit": unit,
             "n_profiles": int(kept.sizes["neuroid"]),
             "n_dropped": dropped,
+            "pooled": {"within": _describe(within), "between": _describe(between)},
             "within": {r: _describe(distributions[(r, r)]) for r in regions},
             "between": {
                 f"{a} x {b}": _describe(distributions[(a, b)]) for i, a in enumerate(regions) for b in regions[i + 1 :]
@@ -172,14 +202,17 @@ def _describe(values: np.ndarray) -> dict[str, Any]:
 
 def _markdown(numbers: dict[str, Any], test: dict[str, Any], metric: str) -> str:
     info = numbers["consistency"]
+    unit = info["unit"]
+    pooled = info["pooled"]
     lines = [
-        f"Correlation between the layer profiles ({metric} at each layer) of {info['n_profiles']} neuroids "
-        f"({info['n_dropped']} dropped: NaN or flat profile).",
+        f"Pearson correlation between the layer profiles ({info['metric_label']} at each layer) of "
+        f"{plural(unit, info['n_profiles'])} ({info['n_dropped']} dropped: NaN or flat profile); "
+        f"r below is that correlation between two {plural(unit)}' profiles.",
         "",
         "| pairs | n pairs | mean r | median r | r > 0 |",
         "| --- | ---: | ---: | ---: | ---: |",
     ]
-    for label, group in (("within", info["within"]), ("between", info["between"])):
+    for label, group in (("pooled", pooled), ("within", info["within"]), ("between", info["between"])):
         for name, d in group.items():
             if d["n_pairs"]:
                 lines.append(
@@ -189,8 +222,8 @@ def _markdown(numbers: dict[str, Any], test: dict[str, Any], metric: str) -> str
     lines.append("")
     if test.get("p_value") is not None:
         lines.append(
-            f"Permutation test (within > between, {test['n_permutations']} label shuffles): observed "
-            f"difference {test['observed']:.4f} (null mean {test['null_mean']:.4f}, sd "
+            f"Permutation test (within > between, {test['n_permutations']} label shuffles; null: "
+            f"{test['null']}): observed difference {test['observed']:.4f} (null mean {test['null_mean']:.4f}, sd "
             f"{test['null_sd']:.4f}), one-sided p = {test['p_value']:.4g}."
         )
     else:
@@ -222,12 +255,13 @@ def histograms(
             style_axes(ax, f"{kind} ({values.size} pairs)", "", "")
             ax.title.set_fontsize(9)
     # shared axis labels: per-panel ones collide in a grid
-    figure.supxlabel(R_LABEL, fontsize=10)
-    figure.supylabel("fraction of the panel's neuroid pairs", fontsize=10)
+    unit = str(combined.attrs.get("unit", "neuroid"))
+    figure.supxlabel(profile_r_label(unit), fontsize=10)
+    figure.supylabel(f"fraction of the panel's {unit} pairs", fontsize=10)
     figure.suptitle(
         "Consistency of layer profiles within (diagonal) and between regions\n"
         + subtitle(combined.attrs["model"], json.loads(combined.attrs["benchmarks"]), combined.attrs["readout"])
-        + f"; profile = {metric} at each layer; dashed: median",
+        + f"; profile = {combined.attrs.get('metric_label', metric)} at each layer; dashed: median",
         fontsize=10,
     )
     figure.tight_layout()
@@ -236,13 +270,14 @@ def histograms(
 
 def null_figure(null: np.ndarray, test: dict[str, Any], combined: xr.Dataset) -> Figure:
     figure, ax = new_figure(6.0, 4.0)
-    ax.hist(null, bins=40, color="0.6", label=f"shuffled region labels ({null.size})")
+    shuffled = "shuffled region labels" + (f" within {test['stratify']}" if test.get("stratify") else "")
+    ax.hist(null, bins=40, color="0.6", label=f"{shuffled} ({null.size})")
     ax.axvline(test["observed"], color="#D55E00", linewidth=2, label=f"observed (p = {test['p_value']:.3g})")
     style_axes(
         ax,
         "Permutation test: are profiles more similar within regions?\n"
         + subtitle(combined.attrs["model"], json.loads(combined.attrs["benchmarks"]), combined.attrs["readout"]),
-        "mean within-region r minus mean between-region r",
+        f"mean within-region r minus mean between-region r ({combined.attrs.get('unit', 'neuroid')} pairs)",
         "number of permutations",
     )
     ax.legend(frameon=False, fontsize=8)

@@ -102,6 +102,15 @@ def pair_values(corr: np.ndarray, labels: np.ndarray, first: str, second: str) -
     return corr[np.ix_(a, b)].ravel()
 
 
+def within_and_between(corr: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Correlations of all distinct same-region pairs and of all different-region pairs (pooled)."""
+    labels = np.asarray(labels)
+    rows, cols = np.triu_indices(labels.size, k=1)
+    same = labels[rows] == labels[cols]
+    values = corr[rows, cols]
+    return values[same], values[~same]
+
+
 def within_minus_between(corr: np.ndarray, labels: np.ndarray) -> float:
     """Mean correlation of same-region pairs minus mean of different-region pairs.
 
@@ -132,17 +141,24 @@ def _within_minus_between_batch(corr: np.ndarray, label_sets: np.ndarray) -> np.
 
 
 def permutation_test(
-    corr: np.ndarray, labels: np.ndarray, n_permutations: int, rng: np.random.Generator
+    corr: np.ndarray,
+    labels: np.ndarray,
+    n_permutations: int,
+    rng: np.random.Generator,
+    strata: np.ndarray | None = None,
 ) -> tuple[float, np.ndarray, float]:
     """Are layer profiles more similar within regions than between them?
 
     Statistic: :func:`within_minus_between`. Null: region labels shuffled across neuroids
-    (region sizes kept). One-sided p-value with the +1 correction (Phipson & Smyth 2010,
+    (region sizes kept); with ``strata``, shuffled only among neuroids of the same stratum
+    (e.g. sites of one cortical layer), so what the strata share cannot pass for a region
+    effect. One-sided p-value with the +1 correction (Phipson & Smyth 2010,
     "Permutation p-values should never be zero", Stat. Appl. Genet. Mol. Biol. 9(1)).
 
     Args:
         corr: ``(N, N)`` profile correlations of neuroids with a defined profile (no NaN rows).
         labels: ``(N,)`` region per neuroid; needs at least two regions.
+        strata: ``(N,)`` optional stratum per neuroid.
     Returns:
         ``(observed, null (n_permutations,), p)``.
     """
@@ -150,7 +166,15 @@ def permutation_test(
     if np.unique(labels).size < 2:
         raise ValueError("the within-vs-between permutation test needs neuroids of at least two regions")
     observed = within_minus_between(corr, labels)
-    shuffled = np.stack([rng.permutation(labels) for _ in range(n_permutations)])
+    if strata is None:
+        shuffled = np.stack([rng.permutation(labels) for _ in range(n_permutations)])
+    else:
+        strata = np.asarray(strata)
+        groups = [np.flatnonzero(strata == value) for value in np.unique(strata)]
+        shuffled = np.tile(labels, (n_permutations, 1))
+        for row in shuffled:
+            for index in groups:
+                row[index] = labels[rng.permutation(index)]
     null = _within_minus_between_batch(corr, shuffled)
     p = (1 + int((null >= observed - 1e-12).sum())) / (1 + n_permutations)
     return observed, null, float(p)
