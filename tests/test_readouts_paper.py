@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from brainbench.errors import BrainbenchError
 from brainbench.readouts.base import Split, r2_columns
 from brainbench.readouts.factored import FactoredReadout
 from brainbench.readouts.sgd import SimpleSGDReadout
@@ -220,3 +221,10 @@ def test_l1_forces_adam_and_bad_solver_is_a_clear_error():
         FactoredReadout(solver="newton").fit(X, Y)
     with pytest.raises(BrainbenchError, match="l2 > 0 or laplace > 0"):
         SpatialReadout(l2=0.0, laplace=0.0).fit(torch.randn(10, 1, 3, 3), torch.randn(10, 1))
+
+
+@pytest.mark.parametrize("params", [{"n_iter": 0}, {"refit_iter": -1}])
+def test_factored_als_refuses_an_impossible_number_of_sweeps(params):
+    X, Y, _ = _factored_problem(8, 40)
+    with pytest.raises(BrainbenchError, match="n_iter >= 1 and refit_iter >= 0"):
+        FactoredReadout(**params).fit(X, Y)

@@ -174,6 +174,10 @@ class FactoredReadout(Readout):
 
     def _fit_als(self, data: FactoredLayouts, Y: torch.Tensor, rows: torch.Tensor) -> FactoredReadout:
         """ALS on the stimuli ``rows`` of ``data``; ``Y`` ``(len(rows), N)``."""
+        if int(self.n_iter) < 1 or int(self.refit_iter) < 0:
+            raise BrainbenchError(
+                f"the factored readout needs n_iter >= 1 and refit_iter >= 0, got {self.n_iter} and {self.refit_iter}."
+            )
         self.solver_ = "als"
         device, dtype = data.zk.device, data.zk.dtype
         Y = as_tensor(Y, device, dtype)
@@ -208,16 +212,16 @@ class FactoredReadout(Readout):
             return factored_layouts(features, device, self.working_dtype)
         return super().prepare(features, device)
 
-    def fit_prepared(self, prepared: Any, Y: torch.Tensor, rows: torch.Tensor) -> FactoredReadout:
+    def fit_prepared(self, prepared: Any, Y: torch.Tensor, rows: torch.Tensor) -> Readout:
         if isinstance(prepared, FactoredLayouts):
             return self._fit_als(prepared, Y[rows], rows)
-        return self.fit(prepared[rows], Y[rows])
+        return super().fit_prepared(prepared, Y, rows)
 
     def predict_prepared(self, prepared: Any, rows: torch.Tensor) -> torch.Tensor:
         if isinstance(prepared, FactoredLayouts):
             out = predict_factored(prepared, rows, self.als_, self.neuroid_batch)
             return out * self.y_std_ + self.y_mean_
-        return self.predict(prepared[rows])
+        return super().predict_prepared(prepared, rows)
 
     def predict(self, X: torch.Tensor) -> torch.Tensor:
         """``(m, C, H, W) -> (m, N)``."""

@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -97,19 +97,6 @@ class FactoredLayouts:
         C, n, K = self.zc.shape
         return (feat @ self.zc.reshape(C, n * K)).reshape(-1, n, K)
 
-    def rows(self, rows: torch.Tensor) -> FactoredLayouts:
-        """The stimuli ``rows`` only (a copy of those rows; the Gram sub-block)."""
-        return FactoredLayouts(
-            self.zk[:, rows],
-            self.zc[:, rows],
-            self.gram[rows][:, rows],
-            self.evals,
-            self.basis,
-            self.mean,
-            self.scale,
-            self.map_shape,
-        )
-
 
 def factored_layouts(
     source: FeatureSource, device: torch.device | str, dtype: torch.dtype, block_bytes: int = 256 * 2**20
@@ -149,11 +136,12 @@ def factored_layouts(
     return FactoredLayouts(zk, zc, gram, evals, basis, mean, scale, (C, H, W))
 
 
-def rank1_init(kernels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Rank-1 factors of ``(B, C, K)`` kernels: mask ``(B, K)`` (unit norm), features ``(B, C)``.
+def leading_masks(kernels: torch.Tensor) -> torch.Tensor:
+    """``(B, K)`` unit-norm leading right singular vectors of ``(B, C, K)`` kernels.
 
-    The leading singular pair, from one batched eigendecomposition of the smaller of
-    ``K^T K`` ``(B, K, K)`` and ``K K^T`` ``(B, C, C)`` (not a full SVD).
+    From one batched eigendecomposition of the smaller of ``K^T K`` ``(B, K, K)`` and
+    ``K K^T`` ``(B, C, C)`` (not a full SVD); the sign makes each mask's largest entry
+    positive (readability only).
     """
     _, C, HW = kernels.shape
     if HW <= C:
@@ -163,10 +151,7 @@ def rank1_init(kernels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         _, vecs = torch.linalg.eigh(kernels @ kernels.transpose(1, 2))
         mask = torch.einsum("bck,bc->bk", kernels, vecs[:, :, -1])
         mask = mask / mask.norm(dim=1, keepdim=True).clamp_min(1e-30)
-    feat = torch.einsum("bck,bk->bc", kernels, mask)
-    # fix the sign so that the mask's largest entry is positive (readability only)
-    sign = torch.sign(mask.gather(1, mask.abs().argmax(1, keepdim=True)))
-    return mask * sign, feat * sign
+    return mask * torch.sign(mask.gather(1, mask.abs().argmax(1, keepdim=True)))
 
 
 def warm_start_coef(
@@ -178,7 +163,7 @@ def warm_start_coef(
     shared Gram's sub-block, alpha by LOO per neuroid (``alphas`` relative to the centred
     sub-block's mean eigenvalue). The warm start of ALS: see :func:`warm_start_masks`.
     """
-    K_fit = data.gram[fit_rows][:, fit_rows]
+    K_fit = data.gram[fit_rows[:, None], fit_rows]
     grid = alphas.to(K_fit) * torch.diagonal(center_train(K_fit)).mean().clamp_min(1e-12)
     coef = fit_dual_ridge_loo(K_fit, y.double(), grid).coef
     full = torch.zeros(data.n, coef.shape[1], dtype=data.zk.dtype, device=data.zk.device)
@@ -193,16 +178,18 @@ def warm_start_masks(data: FactoredLayouts, coef: torch.Tensor) -> torch.Tensor:
     the features.
     """
     kernels = (coef.T @ data.zk).permute(1, 2, 0)  # (K, B, C) -> (B, C, K)
-    return rank1_init(kernels)[0]
+    return leading_masks(kernels)
 
 
-def _restrict(design: torch.Tensor, fit: torch.Tensor, other: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
-    """``design`` ``(B, n, d)`` at the ``fit`` rows centred there, its mean ``(B, 1, d)``, and ``other`` rows."""
+def _restrict(
+    design: torch.Tensor, fit: torch.Tensor, other: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """``design`` ``(B, n, d)`` at the ``fit`` rows centred there, that mean ``(B, 1, d)``,
+    and the ``other`` rows centred with it (None without ``other``)."""
     part = design[:, fit]
     mean = part.mean(1, keepdim=True)
     part -= mean
-    rest = design[:, other] - mean if other is not None else None
-    return (part, mean) if rest is None else (part, mean, rest)
+    return part, mean, design[:, other] - mean if other is not None else None
 
 
 def _design_scale(A: torch.Tensor) -> torch.Tensor:
@@ -278,29 +265,31 @@ def _mask_step(
     (a sequence) and each neuroid keeps the ratio with the best validation R^2 (LOO R^2
     without validation rows); otherwise ``ratios`` ``(B,)`` and ``rel`` ``(B,)`` are fixed.
     """
-    Bf, mean, *rest = _restrict(data.mask_design(feat), fit, val)
-    held_out = rest[0] if rest and y_val is not None else None
+    Bf, mean, held_out = _restrict(data.mask_design(feat), fit, val)
 
     def val_r2(mask: torch.Tensor) -> torch.Tensor | None:
         if held_out is None or y_val is None:
             return None
         return r2_columns(y_val.T, torch.einsum("bmk,bk->mb", held_out, mask))
 
+    def smoothed(ratio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The design in the penalty's scaled basis and the scale ``(1 + rho e)^-1/2``, per neuroid."""
+        shrink = (1.0 + ratio[:, None] * data.evals[None]).rsqrt()  # (B, K)
+        return Bf * shrink[:, None], shrink
+
     if rel is not None:
         ratio_b = torch.as_tensor(ratios, dtype=Bf.dtype, device=Bf.device)
-        shrink = (1.0 + ratio_b[:, None] * data.evals[None]).rsqrt()  # (B, K)
-        scaled = Bf * shrink[:, None]
+        scaled, shrink = smoothed(ratio_b)
         alpha = rel * _design_scale(scaled)
         mask = ridge_batched(scaled, y, alpha) * shrink
         return MaskStep(mask, ratio_b, alpha, rel, val_r2(mask), mean)
     steps = []
     for ratio in ratios:
-        shrink = (1.0 + float(ratio) * data.evals).rsqrt()  # (K,)
-        scaled = Bf * shrink
+        ratio_b = torch.full((Bf.shape[0],), float(ratio), dtype=Bf.dtype, device=Bf.device)
+        scaled, shrink = smoothed(ratio_b)
         u, alpha, loo = loo_ridge_batched(scaled, y, alphas)
         mask = u * shrink
         score = val_r2(mask)
-        ratio_b = torch.full_like(alpha, float(ratio))
         steps.append(
             MaskStep(mask, ratio_b, alpha, alpha / _design_scale(scaled), loo if score is None else score, mean)
         )
@@ -330,18 +319,16 @@ def _feature_step(
     candidate, else by LOO (one eigendecomposition). Otherwise the given relative
     penalties ``(B,)``, or the one candidate.
     """
-    design = data.feature_design(mask)
-    Af, _, *rest = _restrict(design, fit, val if rel is None and len(alphas) > 1 else None)
-    del design
+    Af, _, held_out = _restrict(data.feature_design(mask), fit, val if rel is None and len(alphas) > 1 else None)
     scale = _design_scale(Af)
     if rel is None and len(alphas) == 1:
         rel = alphas.to(scale).expand_as(scale)
     if rel is None:
-        if rest and y_val is not None:
+        if held_out is not None and y_val is not None:
             # one penalty for the whole batch, the best mean validation R^2: chosen per
             # neuroid, 86 V4 validation stimuli overfit it (held-out EV 0.21 vs 0.24)
             grid = alphas[None].to(scale) * scale[:, None]  # (B, G)
-            coefs, scores = heldout_ridge_path(Af, y, rest[0], y_val, grid)
+            coefs, scores = heldout_ridge_path(Af, y, held_out, y_val, grid)
             g = int(scores.mean(1).argmax())
             return coefs[g], grid[:, g], alphas[g].to(scale).expand_as(scale).clone()
         feat, alpha, _ = loo_ridge_batched(Af, y, alphas)
@@ -487,42 +474,33 @@ def fit_factored_als(
         y_mean = Y_fit[:, cols].mean(0)
         targets = ((Y_fit[:, cols] - y_mean).T.contiguous(), y_mean)
         y_val = (Ys[val_pos][:, cols] - y_mean).T.contiguous() if honest else None
-        state: ALSState | None = None
-        kept: ALSState | None = None
-        mask = warm_start_masks(data, coef[:, cols])
-        sweeps = torch.zeros(mask.shape[0], dtype=dtype, device=device)
-        for sweep in range(n_iter):
-            search = sweep == 0 or not honest
-            state = _sweep(data, state, mask, targets, fit, val, y_val, grids, ratios, search)
-            mask = state.mask
-            if not honest or kept is None:
-                gain = math.inf
-                kept = state
-                sweeps += 1
-                continue
-            improved = state.score > kept.score
-            gain = float((torch.maximum(state.score, kept.score) - kept.score).mean())
-            kept = state.where(improved, kept)
+        # the first sweep searches the penalties; without validation rows every sweep does
+        # and the last is kept, else each neuroid keeps its best sweep there
+        state = _sweep(data, None, warm_start_masks(data, coef[:, cols]), targets, fit, val, y_val, grids, ratios, True)
+        kept, sweeps = state, 1
+        while sweeps < n_iter:
+            state = _sweep(data, state, state.mask, targets, fit, val, y_val, grids, ratios, not honest)
             sweeps += 1
+            if not honest:
+                kept = state
+                continue
+            gain = float((torch.maximum(state.score, kept.score) - kept.score).mean())
+            kept = state.where(state.score > kept.score, kept)
             if gain < tol:
                 break
-        assert kept is not None
         final = kept
         if honest:
             y_all_mean = Ys[:, cols].mean(0)
             all_targets = ((Ys[:, cols] - y_all_mean).T.contiguous(), y_all_mean)
-            refit: ALSState = kept
             for _ in range(refit_iter):
-                refit = _sweep(data, refit, refit.mask, all_targets, rows, None, None, grids, ratios, False)
-            final = refit
-            final.score = kept.score
+                final = _sweep(data, final, final.mask, all_targets, rows, None, None, grids, ratios, False)
         mask_out[cols], feat_out[cols] = final.mask, final.feat
         out["intercept"][cols] = final.intercept
         out["val_score"][cols] = kept.score
         out["alpha_mask"][cols], out["alpha_feature"][cols] = final.alpha_mask, final.alpha_feature
         out["rel_mask"][cols], out["rel_feature"][cols] = final.rel_mask, final.rel_feature
         out["laplace_ratio"][cols] = final.ratio
-        out["n_sweeps"][cols] = sweeps
+        out["n_sweeps"][cols] = float(sweeps)
     return FactoredFit(
         mask_out,
         feat_out,
@@ -539,11 +517,10 @@ def fit_factored_als(
 
 def predict_factored(data: FactoredLayouts, rows: torch.Tensor, fit: FactoredFit, neuroid_batch: int) -> torch.Tensor:
     """``(len(rows), N)`` standardised predictions for the stimuli ``rows`` of ``data``."""
-    part = data.zk[:, rows.to(data.zk.device)]  # (K, m, C)
-    K, m, C = part.shape
-    out = torch.empty(m, fit.mask.shape[0], dtype=part.dtype, device=part.device)
+    part = replace(data, zk=data.zk[:, rows.to(data.zk.device)])  # those rows only, copied once
+    out = torch.empty(len(rows), fit.mask.shape[0], dtype=data.zk.dtype, device=data.zk.device)
     for start in range(0, fit.mask.shape[0], neuroid_batch):
         cols = slice(start, start + neuroid_batch)
-        design = (fit.mask[cols] @ part.reshape(K, m * C)).reshape(-1, m, C)
+        design = part.feature_design(fit.mask[cols])
         out[:, cols] = torch.einsum("bmc,bc->mb", design, fit.feature[cols]) + fit.intercept[cols]
     return out
