@@ -63,7 +63,11 @@ def check_workers(workers: int | None) -> int | None:
 
 
 def check_out_dir(out: str | os.PathLike | None) -> Path | None:
-    """``out`` must be a folder or not exist yet (it is created when results are written)."""
+    """``out`` must be a folder or not exist yet (it is created when results are written), and be writable.
+
+    Writability is probed (a file created and removed, folders created and removed
+    again), so ``--out /proc/x`` fails here, not after the whole run.
+    """
     if out is None:
         return None
     path = Path(out)
@@ -71,7 +75,39 @@ def check_out_dir(out: str | os.PathLike | None) -> Path | None:
         raise BrainbenchError(
             f"--out {path} is an existing file, but it must be a folder (or not exist yet); pass a folder path."
         )
+    reason = writable_folder(path)
+    if reason is not None:
+        raise BrainbenchError(f"--out {path} cannot be written ({reason}); pass a folder you may write to.")
     return path
+
+
+def writable_folder(folder: str | os.PathLike) -> str | None:
+    """Why files cannot be written into ``folder`` (created if needed), or None; leaves nothing behind.
+
+    Probes for real (permissions alone say nothing for root, or on ``/proc``): creates
+    the missing folders and one empty file, then removes what it created.
+    """
+    folder = Path(os.path.abspath(folder))
+    created: list[Path] = []
+    try:
+        missing = [p for p in (folder, *folder.parents) if not p.exists()]
+        for part in reversed(missing):
+            part.mkdir()
+            created.append(part)
+        if not folder.is_dir():
+            return f"{folder} is not a folder"
+        probe = folder / f".brainbench-write-probe.{os.getpid()}.tmp"
+        probe.open("xb").close()
+        probe.unlink()
+    except OSError as error:
+        return error.strerror or str(error)
+    finally:
+        for part in reversed(created):
+            try:
+                part.rmdir()
+            except OSError:
+                pass
+    return None
 
 
 def split_ids(value: str | None, option: str) -> list[str] | None:
