@@ -416,3 +416,25 @@ def test_the_smallest_data_set_scores_with_the_default_split_and_too_few_say_wha
         custom_benchmark(three.assembly, three.stimuli)
     with pytest.raises(BrainbenchError, match=r"declare n_splits = 3 or fewer .*split=\{'n_splits': 3\}"):
         brainbench.score(model, custom_benchmark(three.assembly, three.stimuli, split={"n_splits": 10}), progress=False)
+
+
+# ------------------------------------------------------------------ a relative mirror
+def test_a_relative_mirror_is_read_against_the_start_folder_and_named_absolute(tmp_path, monkeypatch, fresh_home):
+    import hashlib
+
+    from brainbench.data import fetch
+    from brainbench.errors import OfflineError
+
+    start, elsewhere, mirror = tmp_path / "repo", tmp_path / "elsewhere", tmp_path / "shared" / "mirror"
+    for folder in (start, elsewhere, mirror / "ds"):
+        folder.mkdir(parents=True)
+    (mirror / "ds" / "f.bin").write_bytes(b"data")
+    digest = hashlib.sha256(b"data").hexdigest()
+    monkeypatch.setattr(fetch, "START_DIRECTORY", start)  # brainbench started in repo/ ...
+    monkeypatch.setenv("BRAINBENCH_MIRROR", "../shared/mirror")
+    monkeypatch.chdir(elsewhere)  # ... and the working directory changed since
+    found = fetch.fetch(fetch.RemoteFile("ds", "f.bin", "https://example.invalid/f.bin", f"sha256:{digest}"))
+    assert found == mirror / "ds" / "f.bin"
+    with pytest.raises(OfflineError) as error:
+        fetch.fetch(fetch.RemoteFile("ds", "missing.bin", "https://example.invalid/m", f"sha256:{digest}"))
+    assert str(mirror / "ds" / "missing.bin") in str(error.value) and ".." not in str(error.value)

@@ -632,8 +632,8 @@ class ResultStore:
             self._checked(conn, self._runs_of(conn, set(out)))
         return out
 
-    def rows(self, content_key: str | None = None) -> list[dict[str, Any]]:
-        """Rows of the ``scores`` view (one per run and layer), optionally of one run."""
+    def rows(self, content_key: str | None = None, check: bool = True) -> list[dict[str, Any]]:
+        """Rows of the ``scores`` view (one per run and layer), optionally of one run (``check``: see :meth:`runs`)."""
         query = "SELECT * FROM scores"
         args: tuple = ()
         if content_key is not None:
@@ -641,11 +641,12 @@ class ResultStore:
             args = (content_key,)
         with self.connect() as conn:
             found = [dict(r) for r in conn.execute(query + " ORDER BY created_at, content_key, row_id", args)]
-            self._checked(conn, self._runs_of(conn, {row["content_key"] for row in found}))
+            if check:
+                self._checked(conn, self._runs_of(conn, {row["content_key"] for row in found}))
         return found
 
-    def find_run(self, ref: str) -> dict[str, Any]:
-        """A run by its content key (or a unique prefix of at least 6 characters) or a row id."""
+    def find_run(self, ref: str, check: bool = True) -> dict[str, Any]:
+        """A run by its content key (or a unique prefix of 6+ characters) or row id; ``check``: see :meth:`runs`."""
         with self.connect() as conn:
             if ref.isdigit():
                 hit = conn.execute("SELECT content_key FROM layer_scores WHERE id = ?", (int(ref),)).fetchone()
@@ -660,7 +661,7 @@ class ResultStore:
             if len(found) != 1:
                 what = "no run" if not found else f"{len(found)} runs"
                 raise StoreError(f"{what} in {self.path} match {ref!r}; give a row id or a longer content key.")
-            return self._checked(conn, found)[0]
+            return self._checked(conn, found)[0] if check else found[0]
 
     def load_results(self, run: dict[str, Any]) -> xr.Dataset:
         """The stored per-neuroid score dataset of a run (read fully into memory)."""
