@@ -23,11 +23,14 @@ def score_command(
     out: Annotated[Path | None, typer.Option(help="also write the per-neuroid, per-split score as netCDF here")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="recompute activations even if cached")] = False,
     batch_size: Annotated[int, typer.Option(help="images per forward pass")] = 32,
-    no_store: Annotated[bool, typer.Option("--no-store", help="do not record the result in the results store")] = False,
+    no_store: Annotated[
+        bool, typer.Option("--no-store", help="do not record the result in the results store (not with --store)")
+    ] = False,
     store: Annotated[
         str | None,
         typer.Option(
-            help="results store PATH or sqlite:///PATH (default $BRAINBENCH_STORE or $BRAINBENCH_HOME/results.sqlite)",
+            help="results store PATH or sqlite:///PATH (default $BRAINBENCH_STORE or $BRAINBENCH_HOME/results.sqlite); "
+            "checked before any work",
         ),
     ] = None,
     threads: Annotated[

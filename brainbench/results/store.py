@@ -198,14 +198,20 @@ def _migrate_3_to_4(conn: sqlite3.Connection, root: Path) -> None:
     conn.execute("ALTER TABLE runs ADD COLUMN row_sha256 TEXT")
     conn.execute("DROP VIEW scores")
     conn.execute(_SCORES_VIEW)
-    for run in [dict(r) for r in _dict_rows(conn, "SELECT * FROM runs")]:
-        layers = _dict_rows(conn, "SELECT * FROM layer_scores WHERE content_key = ?", (run["content_key"],))
-        conn.execute(
-            "UPDATE runs SET row_sha256 = ? WHERE content_key = ?", (row_digest(run, layers), run["content_key"])
-        )
+    for (key,) in conn.execute("SELECT content_key FROM runs").fetchall():
+        _seal(conn, key)
 
 
-# MIGRATIONS[v] brings a database from version v to v + 1.
+def _seal(conn: sqlite3.Connection, key: str) -> None:
+    """Set a run's ``row_sha256`` from its row and layer rows as the database holds them."""
+    (run,) = _dict_rows(conn, "SELECT * FROM runs WHERE content_key = ?", (key,))
+    layers = _dict_rows(conn, "SELECT * FROM layer_scores WHERE content_key = ?", (key,))
+    conn.execute("UPDATE runs SET row_sha256 = ? WHERE content_key = ?", (row_digest(run, layers), key))
+
+
+# MIGRATIONS[v] brings a database from version v to v + 1. A migration that adds or
+# changes a column of runs or layer_scores must _seal every run again (the checksum
+# covers every column).
 MIGRATIONS = {1: _migrate_1_to_2, 2: _migrate_2_to_3, 3: _migrate_3_to_4}
 
 #: Columns left out of :func:`row_digest`: the checksum itself and the layer rows' ids.
@@ -487,13 +493,13 @@ class ResultStore:
         path = write_score(dataset, self.root / relative)  # atomic: temp file, then rename
         run = self._run_row(dataset, spec, key, relative, _file_sha256(path))
         layers = self._layer_rows(dataset, key)
-        run["row_sha256"] = row_digest(run, layers)
         with self.connect() as conn, self.transaction(conn):
             conn.execute("DELETE FROM runs WHERE content_key = ?", (key,))
             columns = ", ".join(run)
             conn.execute(f"INSERT INTO runs ({columns}) VALUES ({', '.join('?' * len(run))})", tuple(run.values()))
             for row in layers:
                 self._insert_layer(conn, row)
+            _seal(conn, key)  # checksum of the rows as stored, in the same transaction
         return key
 
     def _insert_layer(self, conn: sqlite3.Connection, row: dict[str, Any]) -> None:
