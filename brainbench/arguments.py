@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -81,22 +82,27 @@ def check_out_dir(out: str | os.PathLike | None) -> Path | None:
     return path
 
 
-def writable_folder(folder: str | os.PathLike) -> str | None:
-    """Why files cannot be written into ``folder`` (created if needed), or None; leaves nothing behind.
+def writable_folder(folder: str | os.PathLike, keep: bool = False) -> str | None:
+    """Why files cannot be written into ``folder`` (created if needed), or None.
 
     Probes for real (permissions alone say nothing for root, or on ``/proc``): creates
-    the missing folders and one empty file, then removes what it created.
+    the missing folders and one empty file, then removes the file and, unless ``keep``,
+    the folders it created (a folder that will be written anyway, such as a results
+    store's, is kept, so concurrent callers never remove it under each other).
     """
     folder = Path(os.path.abspath(folder))
     created: list[Path] = []
     try:
-        missing = [p for p in (folder, *folder.parents) if not p.exists()]
-        for part in reversed(missing):
-            part.mkdir()
-            created.append(part)
+        if keep:
+            folder.mkdir(parents=True, exist_ok=True)
+        else:
+            for part in reversed([p for p in (folder, *folder.parents) if not p.exists()]):
+                part.mkdir()
+                created.append(part)
         if not folder.is_dir():
             return f"{folder} is not a folder"
-        probe = folder / f".brainbench-write-probe.{os.getpid()}.tmp"
+        # unique per call (threads of one process probe at once); ends in .PID.tmp like every temporary
+        probe = folder / f".brainbench-write-probe-{uuid.uuid4().hex}.{os.getpid()}.tmp"
         probe.open("xb").close()
         probe.unlink()
     except OSError as error:

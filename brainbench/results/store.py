@@ -464,7 +464,7 @@ class ResultStore:
                     f"results store {self.path} is damaged ({verdict[0]}); move it aside and re-run, "
                     "or point --store elsewhere."
                 )
-        reason = writable_folder(self.results_dir)
+        reason = writable_folder(self.results_dir, keep=True)
         if reason is not None:
             raise StoreError(
                 f"results store folder {self.results_dir} cannot be written ({reason}); use another --store."
