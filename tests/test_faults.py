@@ -81,6 +81,8 @@ def test_nothing_is_deleted_through_a_link_that_leaves_home(fresh_home, tmp_path
     orphan.write_text("also not brainbench's")
     fresh_home.mkdir(parents=True)
     (fresh_home / "assemblies").symlink_to(elsewhere, target_is_directory=True)
+    (fresh_home / "activations").mkdir()
+    (fresh_home / "activations" / "some-model").symlink_to(elsewhere, target_is_directory=True)  # a link deeper in
 
     code, out, err = _cli(capsys, ["cache", "verify", "--fix"])
     assert code == 1
@@ -94,7 +96,8 @@ def test_nothing_is_deleted_through_a_link_that_leaves_home(fresh_home, tmp_path
     assert cache_integrity.clean_orphans(fresh_home / "assemblies") == []
     assert (elsewhere / "precious.nc").exists() and orphan.exists()
     code, _, _ = _cli(capsys, ["cache", "clear", "--yes"])
-    assert code == 0 and (elsewhere / "precious.nc").exists()  # the link goes, never what it points to
+    assert code == 0 and (elsewhere / "precious.nc").exists() and orphan.exists()  # links go, never their targets
+    assert not (fresh_home / "assemblies").exists() and not (fresh_home / "activations").exists()
 
 
 # ------------------------------------------------------------------ 2, 3. response axes

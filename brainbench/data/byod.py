@@ -201,8 +201,8 @@ def _canonical_axes(values: np.ndarray, dims: Sequence[str] | None, n_images: in
                 f"{n_images} images, but axis {others[0]} does; say which axis is which, "
                 f"e.g. dims={tuple(guess)}."
             )
-        why = _ambiguity(values.shape, n_images)
-        if why is not None:
+        why = _ambiguity(values.shape, n_images) if values.shape[stimulus_axis] == n_images else None
+        if why is not None:  # (a count that matches no axis is refused below, naming both counts)
             raise AssemblyError(
                 f"responses of shape {values.shape} are ambiguous ({why}); say which axis is which with dims=, "
                 f"e.g. dims={canonical} or dims={tuple(reversed(canonical))}."
