@@ -15,9 +15,11 @@ entry, and temporary files of dead processes are removed the next time the model
 cache folder is used.
 
 Integrity: the sha256 of each file is computed while its batches are written and kept
-in a ``NAME.sha256`` sidecar (:mod:`brainbench.cache_integrity`). A cached file is
-hashed again before it is used (the layers in parallel threads); one that is truncated,
-altered or has no record is removed with a one-line warning and extracted again.
+in a ``NAME.sha256`` sidecar (:mod:`brainbench.cache_integrity`), which also names
+the file's layer and cache key. A cached file is hashed again before it is used (the
+layers in parallel threads); one that is truncated, altered, has no record, or whose
+record names another layer or key (two files swapped together with their sidecars) is
+removed with a one-line warning and extracted again.
 """
 
 from __future__ import annotations
@@ -78,19 +80,27 @@ def get_activations(
         layer -> :class:`NpyRows` ``(stimulus, C, H, W)`` or ``(stimulus, F)``, float32.
     """
     layers = model.check_layers(layers)
-    files = {layer: _cache_file(model, layer, activation_key(model, layer, prep, stimuli)) for layer in layers}
+    keys = {layer: activation_key(model, layer, prep, stimuli) for layer in layers}
+    files = {layer: _cache_file(model, layer, keys[layer]) for layer in layers}
     for folder in {f.parent for f in files.values()}:
         cache_integrity.clean_orphans(folder)
     cached = [layer for layer in layers if use_cache and files[layer].is_file()]
-    reasons = cache_integrity.check_many([files[layer] for layer in cached])
+    # the sidecar must name this layer and key: a file swapped with its sidecar is caught
+    expect = {files[layer]: _identity(layer, keys[layer]) for layer in cached}
+    reasons = cache_integrity.check_many([files[layer] for layer in cached], expect=expect)
     for layer in cached:
         reason = reasons[files[layer]]
         if reason is not None:
             cache_integrity.discard(files[layer], reason)
     missing = [layer for layer in layers if not (use_cache and files[layer].is_file())]
     if missing:
-        _extract(model, stimuli, missing, prep, device, batch_size, progress, files)
+        _extract(model, stimuli, missing, prep, device, batch_size, progress, files, keys)
     return {layer: NpyRows(files[layer]) for layer in layers}
+
+
+def _identity(layer: str, key: str) -> dict[str, str]:
+    """What an activation file is, as its sidecar records it: ``{"layer": ..., "key": ...}``."""
+    return {"layer": layer, "key": key}
 
 
 def _extract(
@@ -102,6 +112,7 @@ def _extract(
     batch_size: int,
     progress: bool,
     files: dict[str, Path],
+    keys: dict[str, str],
 ) -> None:
     from brainbench.progress import tqdm
 
@@ -131,7 +142,9 @@ def _extract(
         bar.close()
         for layer, handle in handles.items():
             handle.close()
-            cache_integrity.publish(temps[layer], files[layer], handle.hexdigest(), handle.size)
+            cache_integrity.publish(
+                temps[layer], files[layer], handle.hexdigest(), handle.size, what=_identity(layer, keys[layer])
+            )
     finally:
         for handle in handles.values():
             handle.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -63,7 +64,11 @@ def check_workers(workers: int | None) -> int | None:
 
 
 def check_out_dir(out: str | os.PathLike | None) -> Path | None:
-    """``out`` must be a folder or not exist yet (it is created when results are written)."""
+    """``out`` must be a folder or not exist yet (it is created when results are written), and be writable.
+
+    Writability is probed (a file created and removed, folders created and removed
+    again), so ``--out /proc/x`` fails here, not after the whole run.
+    """
     if out is None:
         return None
     path = Path(out)
@@ -71,7 +76,44 @@ def check_out_dir(out: str | os.PathLike | None) -> Path | None:
         raise BrainbenchError(
             f"--out {path} is an existing file, but it must be a folder (or not exist yet); pass a folder path."
         )
+    reason = writable_folder(path)
+    if reason is not None:
+        raise BrainbenchError(f"--out {path} cannot be written ({reason}); pass a folder you may write to.")
     return path
+
+
+def writable_folder(folder: str | os.PathLike, keep: bool = False) -> str | None:
+    """Why files cannot be written into ``folder`` (created if needed), or None.
+
+    Probes for real (permissions alone say nothing for root, or on ``/proc``): creates
+    the missing folders and one empty file, then removes the file and, unless ``keep``,
+    the folders it created (a folder that will be written anyway, such as a results
+    store's, is kept, so concurrent callers never remove it under each other).
+    """
+    folder = Path(os.path.abspath(folder))
+    created: list[Path] = []
+    try:
+        if keep:
+            folder.mkdir(parents=True, exist_ok=True)
+        else:
+            for part in reversed([p for p in (folder, *folder.parents) if not p.exists()]):
+                part.mkdir()
+                created.append(part)
+        if not folder.is_dir():
+            return f"{folder} is not a folder"
+        # unique per call (threads of one process probe at once); ends in .PID.tmp like every temporary
+        probe = folder / f".brainbench-write-probe-{uuid.uuid4().hex}.{os.getpid()}.tmp"
+        probe.open("xb").close()
+        probe.unlink()
+    except OSError as error:
+        return error.strerror or str(error)
+    finally:
+        for part in reversed(created):
+            try:
+                part.rmdir()
+            except OSError:
+                pass
+    return None
 
 
 def split_ids(value: str | None, option: str) -> list[str] | None:

@@ -15,6 +15,7 @@ import xarray as xr
 from brainbench.assemblies.base import AssemblySource, InMemoryAssembly, LoadedAssembly
 from brainbench.data.assembly import AssemblyError, is_rdm_assembly, unit_dim
 from brainbench.data.stimuli import StimulusSet
+from brainbench.errors import BrainbenchError
 from brainbench.identifiers import check_identifier
 from brainbench.registry.manifest import BenchmarkEntry, SplitSpec
 from brainbench.registry.registry import Registry, load_object
@@ -74,6 +75,27 @@ def resolve_benchmark(benchmark_id: str, registry: Registry) -> Benchmark:
     return Benchmark(entry=entry, source=source)
 
 
+#: Test stimuli each fold of the default split keeps at least: a per-split Pearson r of
+#: fewer is undefined (1) or always +-1 (2).
+MIN_TEST_STIMULI = 3
+
+
+def default_split(n_stimuli: int) -> dict[str, int]:
+    """The default split of :func:`custom_benchmark`: 10 folds, fewer when every fold would test under 3 stimuli.
+
+    ``n_splits = min(10, n_stimuli // 3)``; fewer than 6 stimuli (2 folds of 3) are refused
+    with a sentence that says what to pass instead.
+    """
+    n_splits = min(10, n_stimuli // MIN_TEST_STIMULI)
+    if n_splits < 2:
+        raise BrainbenchError(
+            f"{n_stimuli} stimuli are too few for the default split, which tests at least {MIN_TEST_STIMULI} "
+            f"stimuli in each of 2 or more folds so every split's r is defined; give at least "
+            f"{2 * MIN_TEST_STIMULI} stimuli, or pass your own splits=[(train_indices, test_indices), ...]."
+        )
+    return {"n_splits": n_splits}
+
+
 def custom_benchmark(
     assembly: xr.DataArray,
     stimuli: StimulusSet,
@@ -103,6 +125,9 @@ def custom_benchmark(
         kind: ``regression`` (a readout per neuroid) or ``representation`` (RDMs compared
             directly, e.g. with ``metrics=["rdm-similarity"]``); see :mod:`brainbench.scoring.kinds`.
         metrics: metric ids (default: the benchmark default, Pearson r and explained variance).
+        split: the split declaration (:class:`~brainbench.registry.manifest.SplitSpec`);
+            default :func:`default_split`: 10 folds, or ``n_stimuli // 3`` folds for fewer
+            than 30 stimuli, so every fold tests at least 3 stimuli (at least 6 stimuli).
     """
     identifier = check_identifier(identifier or str(assembly.attrs.get("identifier", "custom")), "benchmark identifier")
     if splits is not None:
@@ -115,6 +140,8 @@ def custom_benchmark(
         ceiling = "rdm-given-reliability" if ceiling == "split-half" and "ceiling" in assembly.coords else ceiling
     elif "repetition" not in assembly.dims:
         ceiling = None
+    if split is None and splits is None and not is_rdm_assembly(assembly):
+        split = default_split(assembly.sizes["stimulus"])
     spec = split if isinstance(split, SplitSpec) else SplitSpec(**(split or {}))
     extra = {"metrics": list(metrics)} if metrics is not None else {}
     entry = BenchmarkEntry(

@@ -206,6 +206,10 @@ def _check_downloads(report: Report, fix: bool) -> None:
 
 
 def _found(report: Report, problem: Problem, fix: bool) -> None:
+    refused = cache_integrity.removal_refused(problem.path)
+    if refused is not None:  # never delete through a link that leaves $BRAINBENCH_HOME
+        problem.rebuildable = False
+        problem.advice = f"it is not removed: {refused}"
     if fix and problem.rebuildable:
         cache_integrity.remove(problem.path)
         problem.fixed = True
@@ -219,8 +223,20 @@ def _check_results(report: Report) -> None:
     if not path.is_file():
         return
     store = ResultStore(path)
-    for run in store.runs():
+    for run in store.runs(check=False):
         report.checked["results"] = report.checked.get("results", 0) + 1
+        row_reason = store.row_problem(run)
+        if row_reason is not None:
+            report.problems.append(
+                Problem(
+                    "results",
+                    path,
+                    f"holds run {run['content_key'][:12]} that {row_reason}",
+                    rebuildable=False,
+                    advice=f"score {run['model']} on {run['benchmark']} again to replace the row",
+                )
+            )
+            continue
         file = store.root / run["results_file"]
         reason = check_results_file(file, run)
         if reason is not None:

@@ -3,7 +3,10 @@
 Every artifact brainbench caches under ``$BRAINBENCH_HOME`` (activation ``.npy`` files,
 assembly and score netCDF files, extracted stimulus folders) gets a **sidecar** beside
 it, ``NAME.sha256``: one line of JSON ``{"sha256": HEX, "size": BYTES}`` (for a folder,
-``{"files": {RELATIVE_PATH: {"sha256": HEX, "size": BYTES}}}``). The artifact is
+``{"files": {RELATIVE_PATH: {"sha256": HEX, "size": BYTES}}}``), plus ``"artifact"``:
+what the artifact is -- its file name, and for activations its layer and cache key --
+so a file moved or swapped together with its sidecar is caught by name as well as by
+hash. The artifact is
 written under a temporary name, hashed (while being written where it is written in
 pieces), then its sidecar is written atomically and only then is the artifact renamed
 into place (:func:`publish`). So a reader never finds a complete artifact without its
@@ -16,7 +19,10 @@ worst a record without an artifact, which is simply rebuilt. A reader calls
 * a size that differs from the recorded one -> ``"is truncated or extended"`` (cheap,
   no hashing);
 * a sha256 that differs -> ``"does not match its recorded sha256"``;
-* an unreadable file -> ``"cannot be read"``.
+* an unreadable file -> ``"cannot be read"``;
+* a record of another artifact (a different file name, or not the layer and key the
+  reader asked for) -> ``"is recorded as ..."``;
+* a record that lacks a field or has a wrong type -> ``"has a malformed hash record"``.
 
 A bad artifact is removed with a one-line warning on the ``brainbench.cache`` logger
 (printed to stderr when logging is not configured) and rebuilt by its owner. Sidecars
@@ -24,6 +30,11 @@ of a download's plain-hex hash record (``fetch``) are read the same way.
 
 Temporary files are named ``.NAME.PID.tmp`` (a folder for zip extraction); the ones
 whose process no longer runs on this machine are removed by :func:`clean_orphans`.
+
+Deleting: every removal (:func:`remove`, :func:`discard`, :func:`clean_orphans`, and so
+``cache verify --fix`` and the readers) goes through :func:`removal_refused`: a path
+below ``$BRAINBENCH_HOME`` whose real folder, once links are followed, lies outside
+the real ``$BRAINBENCH_HOME`` is never deleted (:class:`OutsideHomeError`).
 
 ``BRAINBENCH_VERIFY=0`` skips the sha256 comparison on read (sizes are still checked);
 it exists for ``benchmarks/cache_overhead.py`` and is not meant for normal use.
@@ -40,6 +51,9 @@ import shutil
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
+
+from brainbench.errors import BrainbenchError, write_failed
 
 SUFFIX = ".sha256"
 BLOCK = 1 << 20
@@ -47,6 +61,10 @@ VERIFY_ENV = "BRAINBENCH_VERIFY"
 TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.tmp$")
 
 logger = logging.getLogger("brainbench.cache")
+
+
+class OutsideHomeError(BrainbenchError):
+    """A deletion refused: the path reaches outside ``$BRAINBENCH_HOME`` through a link."""
 
 
 # ---------------------------------------------------------------------------- hashing
@@ -84,17 +102,28 @@ class HashingWriter:
     """
 
     def __init__(self, path: str | os.PathLike) -> None:
-        self._handle = open(path, "wb")  # closed by close(), also on failure by the caller
+        self.path = Path(path)
+        try:
+            self._handle = open(path, "wb")  # closed by close(), also on failure by the caller
+        except OSError as error:
+            raise write_failed(self.path, error) from error
         self._digest = hashlib.sha256()
         self.size = 0
 
     def write(self, data: bytes | memoryview) -> int:
+        """Write and hash ``data``; a failed write (a full disk) is a one-sentence :class:`WriteError`."""
         self._digest.update(data)
         self.size += len(data)
-        return self._handle.write(data)
+        try:
+            return self._handle.write(data)
+        except OSError as error:
+            raise write_failed(self.path, error) from error
 
     def close(self) -> None:
-        self._handle.close()
+        try:
+            self._handle.close()
+        except OSError as error:  # buffered bytes that do not fit any more
+            raise write_failed(self.path, error) from error
 
     def hexdigest(self) -> str:
         return self._digest.hexdigest()
@@ -105,34 +134,53 @@ def _write_json_atomic(path: Path, payload: dict) -> None:
     try:
         tmp.write_text(json.dumps(payload, sort_keys=True) + "\n")
         os.replace(tmp, path)
+    except OSError as error:
+        raise write_failed(path, error) from error
     finally:
         tmp.unlink(missing_ok=True)
 
 
-def record(path: str | os.PathLike, sha256: str | None = None, size: int | None = None) -> str:
+def _identity(path: Path, what: dict[str, Any] | None) -> dict[str, Any]:
+    """The ``"artifact"`` field of a sidecar: the file name, plus what the writer says it is."""
+    return {"name": path.name, **(what or {})}
+
+
+def record(
+    path: str | os.PathLike, sha256: str | None = None, size: int | None = None, what: dict[str, Any] | None = None
+) -> str:
     """Write the sidecar of ``path`` (hashing the file unless ``sha256`` and ``size`` are given).
 
-    Call it after ``path`` is complete and in place. Returns the hex sha256.
+    Call it after ``path`` is complete and in place. ``what``: what the artifact is
+    (e.g. ``{"layer": ..., "key": ...}``), checked by :func:`check` ``expect``.
+    Returns the hex sha256.
     """
     path = Path(path)
     if sha256 is None or size is None:
         sha256, size = file_sha256(path), path.stat().st_size
-    _write_json_atomic(sidecar(path), {"sha256": sha256, "size": int(size)})
+    _write_json_atomic(sidecar(path), {"sha256": sha256, "size": int(size), "artifact": _identity(path, what)})
     return sha256
 
 
 def publish(
-    tmp: str | os.PathLike, path: str | os.PathLike, sha256: str | None = None, size: int | None = None
+    tmp: str | os.PathLike,
+    path: str | os.PathLike,
+    sha256: str | None = None,
+    size: int | None = None,
+    what: dict[str, Any] | None = None,
 ) -> Path:
     """Record the hash of the complete temporary file ``tmp`` for ``path``, then rename it there.
 
-    ``sha256`` and ``size`` are computed from ``tmp`` unless given (a streamed write).
+    ``sha256`` and ``size`` are computed from ``tmp`` unless given (a streamed write);
+    ``what`` as for :func:`record`.
     """
     tmp, path = Path(tmp), Path(path)
     if sha256 is None or size is None:
         sha256, size = file_sha256(tmp), tmp.stat().st_size
-    _write_json_atomic(sidecar(path), {"sha256": sha256, "size": int(size)})
-    os.replace(tmp, path)
+    _write_json_atomic(sidecar(path), {"sha256": sha256, "size": int(size), "artifact": _identity(path, what)})
+    try:
+        os.replace(tmp, path)
+    except OSError as error:
+        raise write_failed(path, error) from error
     return path
 
 
@@ -142,7 +190,7 @@ def record_folder(staging: str | os.PathLike, folder: str | os.PathLike) -> None
     files = {}
     for file in sorted(p for p in staging.rglob("*") if p.is_file()):
         files[file.relative_to(staging).as_posix()] = {"sha256": file_sha256(file), "size": file.stat().st_size}
-    _write_json_atomic(sidecar(folder), {"files": files})
+    _write_json_atomic(sidecar(folder), {"files": files, "artifact": _identity(Path(folder), None)})
 
 
 def recorded(path: str | os.PathLike) -> dict | None:
@@ -163,12 +211,14 @@ def _hash_enabled() -> bool:
 
 
 # ---------------------------------------------------------------------------- checking
-def check(path: str | os.PathLike, full: bool | None = None) -> str | None:
+def check(path: str | os.PathLike, full: bool | None = None, expect: dict[str, Any] | None = None) -> str | None:
     """Why the artifact at ``path`` cannot be trusted, or None when it matches its record.
 
     Args:
         path: a file or a folder written with :func:`record` / :func:`record_folder`.
         full: compare sha256 (default: unless ``BRAINBENCH_VERIFY=0``); sizes always.
+        expect: what the reader takes the artifact to be (``what`` of :func:`publish`);
+            a record that names something else, or nothing, is refused.
     Returns:
         a clause such as ``"is truncated or extended"``, or None.
     """
@@ -177,9 +227,14 @@ def check(path: str | os.PathLike, full: bool | None = None) -> str | None:
     expected = recorded(path)
     if expected is None:
         return "has no recorded hash"
+    reason = _check_identity(path, expected.get("artifact"), expect)
+    if reason is not None:
+        return reason
     try:
         if path.is_dir():
             return _check_folder(path, expected.get("files"), full)
+        if "size" in expected and not _is_int(expected["size"]):
+            return "has a malformed hash record"
         if "size" in expected and path.stat().st_size != expected["size"]:
             return "is truncated or extended"
         if full and file_sha256(path) != expected.get("sha256"):
@@ -189,10 +244,31 @@ def check(path: str | os.PathLike, full: bool | None = None) -> str | None:
     return None
 
 
-def _check_folder(folder: Path, files: dict | None, full: bool) -> str | None:
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_identity(path: Path, identity: Any, expect: dict[str, Any] | None) -> str | None:
+    """Whether the sidecar's ``"artifact"`` names this file (and ``expect``), as a reason or None."""
+    if identity is None:
+        return None if expect is None else "has no record of what it is (written by an older brainbench)"
+    if not isinstance(identity, dict):
+        return "has a malformed hash record"
+    name = identity.get("name", path.name)
+    if name != path.name:
+        return f"is recorded as {name} (moved or swapped with its sidecar)"
+    for field, value in (expect or {}).items():
+        if identity.get(field) != value:
+            return f"is recorded as {field} {identity.get(field)!r}, not {value!r} (moved or swapped with its sidecar)"
+    return None
+
+
+def _check_folder(folder: Path, files: Any, full: bool) -> str | None:
     if not isinstance(files, dict):
         return "has no recorded hash"
     for name, entry in files.items():
+        if not (isinstance(entry, dict) and _is_int(entry.get("size")) and isinstance(entry.get("sha256"), str)):
+            return f"has a malformed hash record (entry {name} lacks its size or sha256)"
         file = folder / name
         if not file.is_file():
             return f"lacks {name}"
@@ -203,26 +279,81 @@ def _check_folder(folder: Path, files: dict | None, full: bool) -> str | None:
     return None
 
 
-def check_many(paths: Iterable[Path], full: bool | None = None) -> dict[Path, str | None]:
-    """:func:`check` of several artifacts, hashed in parallel threads (sha256 releases the GIL)."""
+def check_many(
+    paths: Iterable[Path], full: bool | None = None, expect: dict[Path, dict[str, Any]] | None = None
+) -> dict[Path, str | None]:
+    """:func:`check` of several artifacts, hashed in parallel threads (sha256 releases the GIL).
+
+    ``expect``: path -> what the reader takes that artifact to be (see :func:`check`).
+    """
     paths = list(paths)
+    expect = expect or {}
     if len(paths) <= 1:
-        return {p: check(p, full) for p in paths}
+        return {p: check(p, full, expect.get(p)) for p in paths}
     workers = min(len(paths), os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        return dict(zip(paths, pool.map(lambda p: check(p, full), paths), strict=True))
+        return dict(zip(paths, pool.map(lambda p: check(p, full, expect.get(p)), paths), strict=True))
+
+
+def _home() -> Path:
+    from brainbench.data.fetch import home
+
+    return home()
+
+
+def _below(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def removal_refused(path: str | os.PathLike) -> str | None:
+    """Why ``path`` must not be deleted, or None.
+
+    A path written below ``$BRAINBENCH_HOME`` whose folder really lies outside it once
+    symbolic links are followed (``$H/assemblies -> /elsewhere``) is refused: deleting
+    it would delete someone else's file. The last component itself is never followed
+    (a link is removed as a link). Paths outside ``$BRAINBENCH_HOME`` (a results store
+    given with ``--store``) are the caller's own and are not restricted here.
+    """
+    home = _home()
+    lexical_home = os.path.abspath(home)
+    lexical = os.path.abspath(path)
+    if lexical == lexical_home:
+        return f"{lexical} is BRAINBENCH_HOME itself"
+    if not _below(lexical, lexical_home):
+        return None
+    real_home = os.path.realpath(home)
+    real_folder = os.path.realpath(os.path.dirname(lexical))
+    if _below(real_folder, real_home):
+        return None
+    return (
+        f"{lexical} lies in {real_folder}, outside BRAINBENCH_HOME ({real_home}), through a symbolic link; "
+        "brainbench never deletes there: remove the link or the file yourself"
+    )
 
 
 def discard(path: str | os.PathLike, reason: str, action: str = "rebuilding it") -> None:
-    """Remove an artifact and its sidecar, warning in one sentence that names the file."""
+    """Remove an artifact and its sidecar, warning in one sentence that names the file.
+
+    Raises :class:`OutsideHomeError` (one sentence) when the path reaches outside
+    ``$BRAINBENCH_HOME`` through a link (see :func:`removal_refused`).
+    """
     path = Path(path)
+    refused = removal_refused(path)
+    if refused is not None:
+        raise OutsideHomeError(f"cached {path} {reason}, but {refused}.")
     logger.warning("warning: cached %s %s; %s.", path, reason, action)
     remove(path)
 
 
 def remove(path: str | os.PathLike) -> None:
-    """Delete an artifact (file or folder) and its sidecar; missing ones are ignored."""
+    """Delete an artifact (file or folder) and its sidecar; missing ones are ignored.
+
+    Raises :class:`OutsideHomeError` when :func:`removal_refused` refuses the path.
+    """
     path = Path(path)
+    refused = removal_refused(path)
+    if refused is not None:
+        raise OutsideHomeError(f"{refused}.")
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)
     else:
@@ -234,7 +365,8 @@ def usable(path: str | os.PathLike) -> bool:
     """Whether a cached artifact exists and matches its record; a bad one is discarded."""
     path = Path(path)
     if not path.exists():
-        sidecar(path).unlink(missing_ok=True)
+        if removal_refused(path) is None:
+            sidecar(path).unlink(missing_ok=True)
         return False
     reason = check(path)
     if reason is None:
@@ -273,9 +405,14 @@ def orphans(folder: str | os.PathLike) -> list[Path]:
 
 
 def clean_orphans(folder: str | os.PathLike) -> list[Path]:
-    """Remove the :func:`orphans` under ``folder``; return what was removed."""
+    """Remove the :func:`orphans` under ``folder``; return what was removed.
+
+    Orphans reached through a link that leaves ``$BRAINBENCH_HOME`` are left alone.
+    """
     removed = []
     for path in orphans(folder):
+        if removal_refused(path) is not None:
+            continue
         try:
             if path.is_dir() and not path.is_symlink():
                 shutil.rmtree(path)

@@ -32,3 +32,31 @@ class DataError(BrainbenchError):
 
 class OfflineError(DataError):
     """A file that must be downloaded while ``BRAINBENCH_OFFLINE=1``."""
+
+
+class WriteError(BrainbenchError):
+    """A file brainbench must write that cannot be written (full disk, read-only place, no permission)."""
+
+
+def write_failed(path: object, error: BaseException, what: str = "") -> WriteError:
+    """A :class:`WriteError` saying in one sentence what could not be written, why, and what to do.
+
+    ``error``: the :class:`OSError` (or the netCDF library's error) the write raised.
+    """
+    import errno
+
+    number = getattr(error, "errno", None)
+    if number in (errno.ENOSPC, errno.EDQUOT):
+        why, fix = (
+            "the disk is full",
+            "free some space (or set BRAINBENCH_HOME / --store to a larger disk) and run again",
+        )
+    elif number == errno.EROFS:
+        why, fix = "the file system is read-only", "choose a writable place and run again"
+    elif number in (errno.EACCES, errno.EPERM):
+        why, fix = "permission is denied", "choose a place you may write to and run again"
+    else:
+        detail = getattr(error, "strerror", None) or " ".join(str(error).split()).rstrip(".") or type(error).__name__
+        why, fix = detail, "check that the disk has space and the place is writable, and run again"
+    subject = f"{what} " if what else ""
+    return WriteError(f"cannot write {subject}{path}: {why}; {fix}.")

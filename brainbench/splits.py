@@ -46,7 +46,10 @@ def make_splits(spec: SplitSpec, n: int, stratify_values: Sequence | None = None
             splits.append(Split(train=np.sort(order[n_test:]), test=np.sort(order[:n_test])))
         return splits
     if spec.n_splits > n:
-        raise BrainbenchError(f"{spec.n_splits} folds need at least as many stimuli; there are {n}.")
+        raise BrainbenchError(
+            f"{spec.n_splits} folds need at least as many stimuli, but there are {n}; declare n_splits = {n} "
+            f"or fewer (custom_benchmark(..., split={{'n_splits': {n}}}))."
+        )
     fold = np.empty(n, dtype=np.int64)
     if spec.stratify:
         if stratify_values is None:

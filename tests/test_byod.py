@@ -72,7 +72,7 @@ def test_stimulus_ids_select_and_order_a_folder_and_a_zip(tmp_path):
             zf.write(folder / f"img{k}.png", f"set/img{k}.png")
     order = ["img12", "img3", "img7", "img1"]
     for source in (folder, archive):
-        data = wrap_recordings(_responses(4), source, identifier="chosen", stimulus_ids=order)
+        data = wrap_recordings(_responses(4, n_neuroids=3), source, identifier="chosen", stimulus_ids=order)
         assert data.stimuli.ids == order
         assert list(data.assembly.stimulus_id.values) == order
         assert [np.asarray(data.stimuli.image(k))[0, 0, 0] for k in range(4)] == [12, 3, 7, 1]
@@ -155,13 +155,13 @@ def test_a_file_that_is_not_an_image_is_named(tmp_path):
     folder = _folder(tmp_path, 4)
     (folder / "img3.png").write_bytes(b"this is not a png")
     with pytest.raises(DataError, match=r"'img3' \(.*img3.png\) is not an image Pillow can read"):
-        wrap_recordings(_responses(4), folder)
+        wrap_recordings(_responses(4, n_neuroids=3), folder)
     archive = tmp_path / "bad.zip"
     with zipfile.ZipFile(archive, "w") as zf:
         for k in range(1, 5):
             zf.write(folder / f"img{k}.png", f"img{k}.png")
     with pytest.raises(DataError, match=r"'img3.png' in bad.zip"):
-        wrap_recordings(_responses(4), archive)
+        wrap_recordings(_responses(4, n_neuroids=3), archive)
     with pytest.raises(DataError, match="img3.png"):  # lazy access names it too
         StimulusSet.from_files(sorted(folder.iterdir())).image(2)
 
@@ -180,7 +180,8 @@ def _tiny(n: int = 24):
     net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1))
     model = TorchModel(net, {"pool": "2"}, identifier="tiny-byod", preprocessing=Preprocessing(size=12))
     trials = rng.normal(size=(3, n, 3)) + np.linspace(0, 3, n)[None, :, None]
-    return model, wrap_recordings(trials, images, identifier="byod-splits")
+    dims = ("repetition", "stimulus", "neuroid")  # 3 repetitions of 3 neuroids: either could be axis 0
+    return model, wrap_recordings(trials, images, identifier="byod-splits", dims=dims)
 
 
 def test_score_with_explicit_splits_readout_params_and_threads(one_torch_thread):

@@ -68,6 +68,9 @@ def test_activations_are_written_with_their_hash(activations):
     _, original, files = activations
     for layer, path in files.items():
         entry = cache_integrity.recorded(path)
+        assert entry is not None
+        identity = entry.pop("artifact")  # what the file is: its name, layer and cache key
+        assert identity["name"] == path.name and identity["layer"] == layer and len(identity["key"]) == 64
         assert entry == {"sha256": cache_integrity.file_sha256(path), "size": path.stat().st_size}
         assert original[layer].shape[0] == 24
 

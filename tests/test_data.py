@@ -172,7 +172,8 @@ def test_custom_benchmark_scores_user_data():
     weights = rng.normal(size=(feats.shape[1], 3))
     signal = feats @ weights
     trials = signal[None] + 0.1 * signal.std() * rng.normal(size=(4, 40, 3))
-    data = wrap_recordings(trials, images, identifier="user-data", region="V1")
+    dims = ("repetition", "stimulus", "neuroid")  # 4 repetitions of 3 neuroids: say which axis is which
+    data = wrap_recordings(trials, images, identifier="user-data", region="V1", dims=dims)
     result = brainbench.score(
         model, custom_benchmark(data.assembly, data.stimuli, split={"n_splits": 5}), progress=False
     )

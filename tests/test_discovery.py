@@ -175,7 +175,8 @@ def test_listing_imports_no_plugin_code_nor_torch(broken_site):
     assert result.returncode == 0, result.stderr
 
 
-def test_an_id_clash_between_plugins_is_still_an_error(tmp_path):
+def test_an_id_clash_between_plugins_skips_both(tmp_path):
+    """Neither plugin is preferred: both are skipped and listed, and brainbench still runs."""
     site = tmp_path / "site"
     clash = "[models.same-net]\npython_name = 'a.b:c'\nlayers = ['a']\n"
     make_distribution(
@@ -190,11 +191,14 @@ def test_an_id_clash_between_plugins_is_still_an_error(tmp_path):
         {"two": "plugin_two:manifest.toml"},
         {"plugin_two/__init__.py": TRAP, "plugin_two/manifest.toml": clash},
     )
-    listed = run_cli(site, "list")
-    assert listed.returncode == 2
+    listed = run_cli(site, "list", "models", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert "same-net" not in {e["id"] for e in json.loads(listed.stdout)["models"]}
     assert "id 'same-net' is declared twice" in listed.stderr
-    assert str(site / "plugin_one" / "manifest.toml") in listed.stderr
-    assert str(site / "plugin_two" / "manifest.toml") in listed.stderr
+    problems = run_cli(site, "list", "--problems", "--json")
+    assert problems.returncode == 0, problems.stderr
+    files = {p["file"] for p in json.loads(problems.stdout)["problems"]}
+    assert files == {str(site / "plugin_one" / "manifest.toml"), str(site / "plugin_two" / "manifest.toml")}
 
 
 def test_the_callable_form_still_works_and_imports_its_module(tmp_path):

@@ -152,7 +152,8 @@ def test_verify_passes_untouched_and_flags_tampered(test_manifest, tmp_path, cap
         conn.execute("UPDATE layer_scores SET median_ceiled = median_ceiled + 0.01 WHERE id = ?", (row["row_id"],))
     checks = {c.run["model"]: c for c in verify(store, None, progress=False)}
     assert checks["tiny-a"].ok
-    (difference,) = checks["tiny-b"].differences
+    checksum, difference = checks["tiny-b"].differences  # the row's checksum, then what changed
+    assert checksum.what == "row checksum"
     assert f"layer {row['layer']} median_ceiled (row {row['row_id']})" in difference.what
     assert difference.stored == pytest.approx(row["median_ceiled"] + 0.01)
 
@@ -174,8 +175,8 @@ def test_score_cli_records_unless_no_store(test_manifest, tmp_path, capsys):
     from brainbench.cli.main import main
 
     path = tmp_path / "cli.sqlite"
-    assert main(["score", "tiny-a", "gen-V1", "--json", "--no-store", "--store", str(path)]) == 0
-    assert ResultStore(path).runs() == []
+    assert main(["score", "tiny-a", "gen-V1", "--json", "--no-store"]) == 0
+    assert not path.exists() and not ResultStore().path.exists()
     assert main(["score", "tiny-a", "gen-V1", "--json", "--store", f"sqlite:///{path}"]) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     (run,) = ResultStore(path).runs()

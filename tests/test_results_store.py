@@ -175,7 +175,7 @@ def test_migration_from_schema_v1(test_manifest, tmp_path):
     assert "region" not in columns and "results_sha256" not in columns
 
     store = ResultStore(tmp_path / "v1.sqlite")
-    assert store.schema_version() == store_module.SCHEMA_VERSION == 3
+    assert store.schema_version() == store_module.SCHEMA_VERSION == 4
     (run,) = store.runs()
     # from what the store holds (the results file's region coordinate), never from the installed plugins
     assert run["region"] == "V4"
@@ -379,7 +379,7 @@ def test_migration_from_schema_v2_judges_old_rows_by_what_they_stored(test_manif
 
     monkeypatch.setattr(registry_module, "get_registry", no_registry)
     store = ResultStore(tmp_path / "v2.sqlite")
-    assert store.schema_version() == 3
+    assert store.schema_version() == 4
     got = {r["content_key"][: len(r["content_key"]) // 4]: r for r in store.runs()}
     assert {k: r["protocol"] for k, r in got.items()} == {
         "declared": "declared",

@@ -143,7 +143,8 @@ def _planted(net, n_stimuli: int = 48, n_neuroids: int = 12, n_reps: int = 6, se
     rng = np.random.default_rng(seed)
     images = rng.random((n_stimuli, 32, 32))
     placeholder = rng.normal(size=(2, n_stimuli, 1))  # the stimuli (and their hash) do not depend on it
-    stimuli = wrap_recordings(placeholder, images, identifier="planted-resnet18").stimuli
+    dims = ("repetition", "stimulus", "neuroid")
+    stimuli = wrap_recordings(placeholder, images, identifier="planted-resnet18", dims=dims).stimuli
     acts = get_activations(net, stimuli, ["layer4", "avgpool"], net.preprocessing, torch.device("cpu"), progress=False)
     feats = np.asarray(acts["avgpool"]).reshape(n_stimuli, -1).astype(np.float64)
     top = np.linalg.svd(feats - feats.mean(0), full_matrices=False)[0][:, :3]  # 3 strongest directions

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:  # pragma: no cover
+    from brainbench.results.store import ResultStore
 
 
 def score_command(
@@ -20,11 +23,14 @@ def score_command(
     out: Annotated[Path | None, typer.Option(help="also write the per-neuroid, per-split score as netCDF here")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="recompute activations even if cached")] = False,
     batch_size: Annotated[int, typer.Option(help="images per forward pass")] = 32,
-    no_store: Annotated[bool, typer.Option("--no-store", help="do not record the result in the results store")] = False,
+    no_store: Annotated[
+        bool, typer.Option("--no-store", help="do not record the result in the results store (not with --store)")
+    ] = False,
     store: Annotated[
         str | None,
         typer.Option(
-            help="results store PATH or sqlite:///PATH (default $BRAINBENCH_STORE or $BRAINBENCH_HOME/results.sqlite)",
+            help="results store PATH or sqlite:///PATH (default $BRAINBENCH_STORE or $BRAINBENCH_HOME/results.sqlite); "
+            "checked before any work",
         ),
     ] = None,
     threads: Annotated[
@@ -39,6 +45,7 @@ def score_command(
     layer_list = check_score_options(
         model, benchmark, layers=layers, readout=readout, device=device, seed=seed, batch_size=batch_size, out=out
     )
+    target = check_store_options(no_store, store)
     from brainbench.scoring import score, summarize
 
     dataset = score(
@@ -54,17 +61,43 @@ def score_command(
         batch_size=batch_size,
         threads=threads,
     )
-    if not no_store:
-        from brainbench.results.store import record
-
-        record(dataset, store)
     summary = summarize(dataset, elapsed_s=_process_age())
+    failure = None
+    if target is not None:
+        from brainbench.errors import BrainbenchError
+
+        try:
+            target.record(dataset)
+        except BrainbenchError as error:  # e.g. a full disk: the numbers are still shown, then the error
+            failure = error
     if as_json:
         typer.echo(json.dumps(summary))
-        return
-    _print_table(summary)
-    if out is not None:
-        typer.echo(f"per-neuroid scores written to {out}")
+    else:
+        _print_table(summary)
+        if out is not None:
+            typer.echo(f"per-neuroid scores written to {out}")
+    if failure is not None:
+        from brainbench.errors import BrainbenchError
+
+        raise BrainbenchError(f"the score above was not stored: {failure}") from failure
+
+
+def check_store_options(no_store: bool, store: str | None) -> ResultStore | None:
+    """The results store to record into (checked now, before any work), or None with ``--no-store``."""
+    from brainbench.errors import BrainbenchError
+
+    if no_store:
+        if store is not None:
+            raise BrainbenchError(
+                f"--no-store and --store {store} contradict each other; drop one of them "
+                "(--no-store records nothing, --store names where to record)."
+            )
+        return None
+    from brainbench.results.store import ResultStore
+
+    target = ResultStore(store)
+    target.check()
+    return target
 
 
 def _process_age() -> float | None:

@@ -10,9 +10,13 @@ The rules (each refusal is a :class:`~brainbench.errors.DataError` or
 :class:`~brainbench.data.assembly.AssemblyError` with one sentence):
 
 * **Response axes.** Default ``(stimulus, neuroid)`` for 2-d and ``(repetition, stimulus,
-  neuroid)`` for 3-d arrays; ``dims=`` names any other order. Without ``dims``, a shape
-  whose default stimulus axis does not match the number of images but another axis does
-  is refused rather than guessed.
+  neuroid)`` for 3-d arrays; ``dims=`` names any other order, and an
+  ``xarray.DataArray``'s own dim names are honoured the same way. Without names, a shape
+  is read by default only when no other reading fits: it is refused, with a sentence
+  that names ``dims=``, when its default stimulus axis does not match the number of
+  images but another axis does, when more than one axis matches the number of images
+  (square data), or, for 3-d, when there are at least as many repetitions (axis 0) as
+  neuroids (axis 2), so either could be the repetition axis.
 * **Image order.** A folder or ``.zip`` is read in natural order of the file names
   (``img2`` before ``img10``); ``stimulus_ids=`` instead selects and orders its images by
   file stem. Pixel ranges of arrays: see :mod:`brainbench.data.stimuli`.
@@ -141,6 +145,46 @@ def _read_images(images: ImagesLike, identifier: str, stimulus_ids: Sequence[str
     return StimulusSet.from_arrays([np.asarray(im) for im in items], identifier=identifier), False
 
 
+def _named_dims(responses: ResponsesLike, dims: Sequence[str] | None) -> Sequence[str] | None:
+    """The dims an ``xarray.DataArray`` names (honoured like ``dims=``), else ``dims``.
+
+    xarray's default names (``dim_0``, ``dim_1``, ...) name nothing. A DataArray whose
+    names disagree with ``dims=`` is refused.
+    """
+    if not isinstance(responses, xr.DataArray):
+        return dims
+    names = tuple(str(d) for d in responses.dims)
+    if all(name == f"dim_{k}" for k, name in enumerate(names)):
+        return dims
+    if dims is not None and tuple(str(d) for d in dims) != names:
+        raise AssemblyError(
+            f"responses name their dims {names} but dims={tuple(dims)} was given; drop dims= or make them agree."
+        )
+    return names
+
+
+def _ambiguity(shape: tuple[int, ...], n_images: int) -> str | None:
+    """Why the default axes of an array without ``dims`` cannot be trusted, or None.
+
+    An array is read without ``dims`` only when exactly one reading fits: one axis as
+    long as the images (for 3-d, the middle one) and, for 3-d, fewer repetitions (axis
+    0) than neuroids (axis 2) -- otherwise the first and last axis could each be the
+    repetition axis (Cowley's own ``(neuroid, stimulus, repetition)`` = ``(50, 640, 10)``
+    would silently be read as 50 repetitions of 10 neuroids).
+    """
+    matching = [axis for axis, size in enumerate(shape) if size == n_images]
+    if len(matching) > 1:
+        return (
+            f"axes {', '.join(map(str, matching))} all match the {n_images} images, so any could be the stimulus axis"
+        )
+    if len(shape) == 3 and shape[0] >= shape[2] and shape[0] > 1:
+        return (
+            f"{shape[0]} repetitions of {shape[2]} neuroids is no more likely than {shape[2]} repetitions "
+            f"of {shape[0]} neuroids, so axis 0 or axis 2 could be the repetition axis"
+        )
+    return None
+
+
 def _canonical_axes(values: np.ndarray, dims: Sequence[str] | None, n_images: int) -> np.ndarray:
     """``values`` transposed to ``(stimulus, neuroid)`` or ``(repetition, stimulus, neuroid)``."""
     if values.ndim not in (2, 3):
@@ -156,6 +200,12 @@ def _canonical_axes(values: np.ndarray, dims: Sequence[str] | None, n_images: in
                 f"responses of shape {values.shape} are read as {canonical}, which does not match the "
                 f"{n_images} images, but axis {others[0]} does; say which axis is which, "
                 f"e.g. dims={tuple(guess)}."
+            )
+        why = _ambiguity(values.shape, n_images) if values.shape[stimulus_axis] == n_images else None
+        if why is not None:  # (a count that matches no axis is refused below, naming both counts)
+            raise AssemblyError(
+                f"responses of shape {values.shape} are ambiguous ({why}); say which axis is which with dims=, "
+                f"e.g. dims={canonical} or dims={tuple(reversed(canonical))}."
             )
         return values
     dims = tuple(str(d) for d in dims)
@@ -208,6 +258,7 @@ def wrap_recordings(
         The assembly (constant neuroids dropped with a warning) and its stimulus set.
     """
     identifier = check_identifier(identifier, "identifier")
+    dims = _named_dims(responses, dims)
     values, from_netcdf = _read_responses(responses)
     if from_netcdf and dims is not None:
         raise AssemblyError("dims= applies to arrays and .npy files; a .nc assembly names its own dims.")

@@ -8,6 +8,10 @@ Environment:
     ``BRAINBENCH_OFFLINE=1``: never use the network; a file that is neither cached nor
         mirrored is an error naming the file and where to put it.
 
+A relative ``BRAINBENCH_HOME`` or ``BRAINBENCH_MIRROR`` (``../shared/data/mirror``) is
+read against the working directory brainbench started in, and every message names the
+absolute path.
+
 Downloads go through :mod:`pooch` (progress bar, retries, download to a temporary
 file that is moved into place only once complete and hash-checked), so an interrupted
 download never leaves a partial file under its final name.
@@ -61,14 +65,33 @@ class RemoteFile:
             raise DataError(f"remote path {self.path!r} must be relative and stay inside its dataset.")
 
 
+def _start_directory() -> Path:
+    try:
+        return Path.cwd()
+    except OSError:  # the working directory was removed: relative paths then mean nothing
+        return Path("/")
+
+
+#: The working directory when brainbench started: a relative ``BRAINBENCH_MIRROR`` or
+#: ``BRAINBENCH_HOME`` means a folder relative to it, even after a later ``os.chdir``.
+START_DIRECTORY = _start_directory()
+
+
+def absolute(value: str | os.PathLike) -> Path:
+    """``value`` (``~`` expanded) as an absolute path; a relative one against :data:`START_DIRECTORY`."""
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else Path(os.path.normpath(START_DIRECTORY / path))
+
+
 def home() -> Path:
-    """The cache root, ``$BRAINBENCH_HOME`` or ``~/.cache/brainbench``."""
-    return Path(os.environ.get("BRAINBENCH_HOME") or Path.home() / ".cache" / "brainbench")
+    """The cache root, ``$BRAINBENCH_HOME`` or ``~/.cache/brainbench`` (absolute, see :func:`absolute`)."""
+    return absolute(os.environ.get("BRAINBENCH_HOME") or Path.home() / ".cache" / "brainbench")
 
 
 def mirror_root() -> Path | None:
+    """``$BRAINBENCH_MIRROR`` as an absolute path (see :func:`absolute`), or None when unset."""
     value = os.environ.get("BRAINBENCH_MIRROR")
-    return Path(value) if value else None
+    return absolute(value) if value else None
 
 
 def offline() -> bool:

@@ -2,6 +2,12 @@
 
 Both functions take ``(n, N)`` predictions and targets, ignore stimuli whose prediction
 is NaN (stimuli no split tested) and return ``(N,)`` float64.
+
+Both are scale-invariant, and computed so at any finite scale: each column is first
+multiplied by a power of two that brings its largest magnitude into ``[0.5, 1)``. That
+is exact in floating point (the result is bit for bit what it would be without it),
+and the sums of squares can then neither overflow (responses of 1e200) nor underflow
+(1e-200).
 """
 
 from __future__ import annotations
@@ -18,9 +24,20 @@ def _valid(prediction: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.n
     return prediction[rows], target[rows]
 
 
+def unit_scale(values: np.ndarray) -> np.ndarray:
+    """Per column, the power of two that brings its largest finite magnitude into ``[0.5, 1)`` (1 for zeros).
+
+    ``values`` ``(n, N)``; returns ``(N,)`` float64. Multiplying by it is exact.
+    """
+    magnitude = np.abs(np.where(np.isfinite(values), values, 0.0)).max(axis=0, initial=0.0)
+    return np.ldexp(1.0, -np.frexp(magnitude)[1])
+
+
 def pearson_r(prediction: np.ndarray, target: np.ndarray) -> np.ndarray:
     """Pearson correlation per column; NaN where either column is constant."""
     p, t = _valid(prediction, target)
+    p = p * unit_scale(p)  # r is scale-invariant; the sums of squares below stay finite
+    t = t * unit_scale(t)
     p = p - p.mean(0)
     t = t - t.mean(0)
     denominator = np.sqrt((p**2).sum(0) * (t**2).sum(0))
@@ -31,6 +48,8 @@ def pearson_r(prediction: np.ndarray, target: np.ndarray) -> np.ndarray:
 def explained_variance(prediction: np.ndarray, target: np.ndarray) -> np.ndarray:
     """R^2 = 1 - SSE/SST per column (can be negative); NaN where SST is 0."""
     p, t = _valid(prediction, target)
+    scale = unit_scale(np.concatenate([p, t]))  # one factor for both: R^2 is invariant to it
+    p, t = p * scale, t * scale
     sse = ((t - p) ** 2).sum(0)
     sst = ((t - t.mean(0)) ** 2).sum(0)
     with np.errstate(invalid="ignore", divide="ignore"):

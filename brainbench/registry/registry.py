@@ -6,8 +6,12 @@ third-party package -- plus the paths in ``BRAINBENCH_MANIFESTS``). :func:`get_r
 reads them: an installed plugin's manifest that is broken (malformed TOML or entries, an
 unknown reference, a schema newer than this brainbench, a file that cannot be found or
 read) is skipped with one :class:`~brainbench.errors.ManifestWarning` naming it; the
-built-in manifest and a user's own manifests are errors; ids clashing between manifests
-are always errors (ambiguous, not broken). Plugin code is imported only by :func:`load_object`.
+built-in manifest and a user's own manifests are errors. An installed plugin that
+declares an id another manifest already declares (e.g. a built-in model id) is skipped
+the same way, so it can never replace or block the other (two plugins that declare the
+same id are both skipped); an id declared by both the built-in and a user's own
+manifest is an error. Plugin code is imported only by
+:func:`load_object`.
 """
 
 from __future__ import annotations
@@ -112,6 +116,7 @@ class Registry:
     def __init__(self, manifests: Iterable[Manifest], problems: list[str] | None = None) -> None:
         self._problems = problems
         self.unresolved: list[tuple[str, str]] = []  # (manifest source, message) of each bad reference
+        self.clashes: list[tuple[str, str, str]] = []  # (first source, second source, message) of each id clash
         self.skipped: list[ManifestProblem] = []  # installed manifests left out (see get_registry)
         self.manifests = list(manifests)
         self._entries: dict[str, dict[str, _Entry]] = {kind: {} for kind in KINDS}
@@ -123,10 +128,12 @@ class Registry:
                     for name in (entry_id, *entry.aliases):
                         if name in owner:
                             other_kind, other_source = owner[name]
-                            self._report(
+                            message = (
                                 f"id {name!r} is declared twice: as {other_kind}.{name} in "
                                 f"{other_source} and as {kind}.{entry_id} in {manifest.source}."
                             )
+                            self.clashes.append((other_source, manifest.source, message))
+                            self._report(message)
                         owner[name] = (kind, manifest.source)
                     self._entries[kind][entry_id] = entry
                     for alias in entry.aliases:
@@ -261,7 +268,9 @@ def build_registry(sources: Iterable[ManifestSource]) -> Registry:
 
     Each one left out is in ``registry.skipped`` and is warned about once, as a
     :class:`ManifestWarning` naming the file (or entry point), the key and the problem.
-    A broken built-in or user manifest, and an id declared by two manifests, raise
+    An installed plugin that declares an id another manifest already declares (e.g. a
+    built-in model id) is left out the same way (two clashing plugins both). A broken
+    built-in or user manifest, and an id declared by two of them, raise
     :class:`ManifestError`.
     """
     skipped: list[ManifestProblem] = []
@@ -292,10 +301,23 @@ def build_registry(sources: Iterable[ManifestSource]) -> Registry:
     while True:  # leaving a manifest out may break references into it, so check again
         messages: list[str] = []
         registry = Registry([manifest for _, manifest in loaded], messages)
-        references = {message for _, message in registry.unresolved}
-        clashes = [message for message in messages if message not in references]
-        if clashes:
-            raise ManifestError(clashes[0])
+        if registry.clashes:
+            # an id declared twice: a plugin's manifest is skipped, never the built-in or a
+            # user's own; two plugins that clash are both skipped (neither is preferred);
+            # two strict manifests clashing are an error
+            strict = {manifest.source for source, manifest in loaded if source.strict}
+            clashing: dict[str, str] = {}
+            for first, second, message in registry.clashes:
+                if first in strict and second in strict:
+                    raise ManifestError(message)
+                for culprit in (first, second):
+                    if culprit not in strict:
+                        clashing.setdefault(culprit, message)
+            for source, manifest in loaded:
+                if manifest.source in clashing:
+                    skip(source, f"{manifest.source}: {clashing[manifest.source]}", manifest.source)
+            loaded = [(source, manifest) for source, manifest in loaded if manifest.source not in clashing]
+            continue
         culprits = {file for file, _ in registry.unresolved}
         if not culprits:
             registry.skipped = skipped
@@ -324,6 +346,12 @@ def load_object(python_name: str) -> Any:
         obj: Any = importlib.import_module(module_name)
     except ImportError as error:
         raise ManifestError(f"cannot import {module_name!r} (named by {python_name!r}): {error}.") from error
+    except Exception as error:  # a plugin's module that fails while it is imported: its bug, one sentence
+        detail = " ".join(str(error).split()).rstrip(".") or "no message"
+        raise ManifestError(
+            f"importing {module_name!r} (named by {python_name!r}) raised {type(error).__name__}: {detail}; "
+            "fix or uninstall the plugin that declares it."
+        ) from error
     for part in attribute.split("."):
         try:
             obj = getattr(obj, part)

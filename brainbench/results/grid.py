@@ -64,7 +64,14 @@ class JobResult:
 
 
 def _environment() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k.startswith("BRAINBENCH_")}
+    """The ``BRAINBENCH_*`` variables for a job; folders made absolute (a worker starts elsewhere)."""
+    from brainbench.data.fetch import absolute
+
+    env = {k: v for k, v in os.environ.items() if k.startswith("BRAINBENCH_")}
+    for key in ("BRAINBENCH_HOME", "BRAINBENCH_MIRROR"):
+        if env.get(key):
+            env[key] = str(absolute(env[key]))
+    return env
 
 
 def _apply_environment(env: dict[str, str]) -> None:

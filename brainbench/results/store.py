@@ -5,7 +5,7 @@ Location: ``--store PATH`` (or ``sqlite:///PATH``), else ``$BRAINBENCH_STORE``, 
 netCDF to ``results/<content key>.nc`` beside the database (so the default is
 ``$BRAINBENCH_HOME/results/``) and named, with its sha256, in the run's row.
 
-Tables (schema version 3, kept in ``PRAGMA user_version``):
+Tables (schema version 4, kept in ``PRAGMA user_version``):
 
 ``runs``: one row per scored (model, benchmark, benchmark version, readout
 configuration, seed, weights, data), keyed by its **content key** -- the sha256 of
@@ -15,6 +15,12 @@ and ceiling formulas by name and version, the headline score, the results file, 
 ``protocol`` (``declared``, ``custom`` or ``unknown``, see
 :mod:`brainbench.results.protocol`) with ``protocol_detail`` (JSON: what differs).
 Only ``declared`` runs fill leaderboard cells.
+
+``row_sha256`` (schema 4): a checksum of the run's row and its layer rows
+(:func:`row_digest`). Every read (``runs``, ``lookup``, ``find_run``, ``rows``,
+``layers_by_run``, ``has``) and ``brainbench cache verify`` check it, so a number changed
+inside the database file (a flipped byte, an edit) is refused by name instead of shown;
+the run is replaced by scoring it again.
 
 ``layer_scores``: one row per (run, layer): median r, median EV, median ceiled score
 (medians over neuroids with a finite value), the neuroid count and whether the layer is
@@ -51,12 +57,16 @@ if TYPE_CHECKING:  # pragma: no cover
     import xarray as xr
 
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 STORE_ENV = "BRAINBENCH_STORE"
 
 
 class StoreError(BrainbenchError):
     """A results store that cannot be opened, is newer than this brainbench, or lacks a row."""
+
+
+class RowChecksumError(StoreError):
+    """A run row (or its layer rows) that does not match its checksum: changed outside brainbench."""
 
 
 # ---------------------------------------------------------------------------- schema
@@ -179,8 +189,60 @@ def _migrate_2_to_3(conn: sqlite3.Connection, root: Path) -> None:
         )
 
 
-# MIGRATIONS[v] brings a database from version v to v + 1.
-MIGRATIONS = {1: _migrate_1_to_2, 2: _migrate_2_to_3}
+def _migrate_3_to_4(conn: sqlite3.Connection, root: Path) -> None:
+    """v4 adds ``row_sha256``, the checksum of each run's row and its layer rows.
+
+    Old rows are checksummed as they are at migration time (like v2's results hashes):
+    from then on a change to any of their values is detected.
+    """
+    conn.execute("ALTER TABLE runs ADD COLUMN row_sha256 TEXT")
+    conn.execute("DROP VIEW scores")
+    conn.execute(_SCORES_VIEW)
+    for (key,) in conn.execute("SELECT content_key FROM runs").fetchall():
+        _seal(conn, key)
+
+
+def _seal(conn: sqlite3.Connection, key: str) -> None:
+    """Set a run's ``row_sha256`` from its row and layer rows as the database holds them."""
+    (run,) = _dict_rows(conn, "SELECT * FROM runs WHERE content_key = ?", (key,))
+    layers = _dict_rows(conn, "SELECT * FROM layer_scores WHERE content_key = ?", (key,))
+    conn.execute("UPDATE runs SET row_sha256 = ? WHERE content_key = ?", (row_digest(run, layers), key))
+
+
+# MIGRATIONS[v] brings a database from version v to v + 1. A migration that adds or
+# changes a column of runs or layer_scores must _seal every run again (the checksum
+# covers every column).
+MIGRATIONS = {1: _migrate_1_to_2, 2: _migrate_2_to_3, 3: _migrate_3_to_4}
+
+#: Columns left out of :func:`row_digest`: the checksum itself and the layer rows' ids.
+_UNHASHED = ("row_sha256", "id")
+
+
+def _dict_rows(conn: sqlite3.Connection, query: str, args: tuple = ()) -> list[dict[str, Any]]:
+    cursor = conn.execute(query, args)
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _canonical(value: Any) -> Any:
+    """A value as the checksum sees it: numbers by their exact float64 bits (int 1 == REAL 1.0)."""
+    if isinstance(value, bool | int | float):
+        return float(value).hex()
+    return value
+
+
+def row_digest(run: dict[str, Any], layers: list[dict[str, Any]]) -> str:
+    """sha256 of a run row and its layer rows, as stored (every column but the checksum and ids)."""
+    import hashlib
+
+    def canonical(row: dict[str, Any]) -> dict[str, Any]:
+        return {k: _canonical(v) for k, v in row.items() if k not in _UNHASHED}
+
+    payload = {
+        "run": canonical(run),
+        "layers": sorted((canonical(layer) for layer in layers), key=lambda row: str(row.get("layer"))),
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def _region_from_file(path: Path) -> str | None:
@@ -379,6 +441,36 @@ class ResultStore:
                 version += 1
             conn.execute(f"PRAGMA user_version = {version}")
 
+    def check(self) -> None:
+        """Refuse, before any work, a store that cannot be read or written (one-sentence :class:`StoreError`).
+
+        An existing database is opened (and migrated) and checked with ``PRAGMA
+        quick_check`` (a truncated or damaged file); for a new one, its folder must be
+        writable. Stale temporary files of dead processes in ``results/`` are removed.
+        """
+        from brainbench.arguments import writable_folder
+        from brainbench.cache_integrity import clean_orphans
+
+        if self.path.exists():
+            if not self.path.is_file():
+                raise StoreError(f"results store {self.path} is not a file; point --store at a file path.")
+            with self.connect() as conn:
+                try:
+                    verdict = [row[0] for row in conn.execute("PRAGMA quick_check")]
+                except sqlite3.DatabaseError as error:
+                    verdict = [str(error)]
+            if verdict != ["ok"]:
+                raise StoreError(
+                    f"results store {self.path} is damaged ({verdict[0]}); move it aside and re-run, "
+                    "or point --store elsewhere."
+                )
+        reason = writable_folder(self.results_dir, keep=True)
+        if reason is not None:
+            raise StoreError(
+                f"results store folder {self.results_dir} cannot be written ({reason}); use another --store."
+            )
+        clean_orphans(self.results_dir)
+
     def schema_version(self) -> int:
         with self.connect() as conn:
             return int(conn.execute("PRAGMA user_version").fetchone()[0])
@@ -392,9 +484,11 @@ class ResultStore:
         Returns:
             the run's content key.
         """
+        from brainbench.cache_integrity import clean_orphans
         from brainbench.scoring import write_score
 
         spec, key = dataset_spec(dataset)
+        clean_orphans(self.results_dir)  # temporaries of killed writers (their pid no longer runs)
         relative = f"results/{key}.nc"
         path = write_score(dataset, self.root / relative)  # atomic: temp file, then rename
         run = self._run_row(dataset, spec, key, relative, _file_sha256(path))
@@ -405,6 +499,7 @@ class ResultStore:
             conn.execute(f"INSERT INTO runs ({columns}) VALUES ({', '.join('?' * len(run))})", tuple(run.values()))
             for row in layers:
                 self._insert_layer(conn, row)
+            _seal(conn, key)  # checksum of the rows as stored, in the same transaction
         return key
 
     def _insert_layer(self, conn: sqlite3.Connection, row: dict[str, Any]) -> None:
@@ -479,23 +574,60 @@ class ResultStore:
             )
         return rows
 
+    # checking ----------------------------------------------------------------------
+    def row_problem(self, run: dict[str, Any], conn: sqlite3.Connection | None = None) -> str | None:
+        """Why a run's row cannot be trusted (its checksum does not match), or None."""
+        if conn is None:
+            with self.connect() as own:
+                return self.row_problem(run, own)
+        layers = _dict_rows(conn, "SELECT * FROM layer_scores WHERE content_key = ?", (run["content_key"],))
+        stored = run.get("row_sha256")
+        if not stored:
+            return "has no row checksum"
+        if row_digest(run, layers) != stored:
+            return "does not match its row checksum (the database was changed outside brainbench)"
+        return None
+
+    def _checked(self, conn: sqlite3.Connection, runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """``runs``, each row checked against its checksum; a bad one is a :class:`StoreError`."""
+        for run in runs:
+            reason = self.row_problem(run, conn)
+            if reason is not None:
+                raise RowChecksumError(self.bad_row_message(run, reason))
+        return runs
+
+    def bad_row_message(self, run: dict[str, Any], reason: str) -> str:
+        return (
+            f"run {str(run['content_key'])[:12]} ({run.get('model')} on {run.get('benchmark')}) in {self.path} "
+            f"{reason}; score {run.get('model')} on {run.get('benchmark')} again to replace it."
+        )
+
+    def _runs_of(self, conn: sqlite3.Connection, keys: set[str]) -> list[dict[str, Any]]:
+        out = []
+        for key in sorted(keys):
+            out += _dict_rows(conn, "SELECT * FROM runs WHERE content_key = ?", (key,))
+        return out
+
     # reading -----------------------------------------------------------------------
     def has(self, key: str) -> bool:
-        """Whether a complete run with this content key is stored (its file intact)."""
+        """Whether a complete, intact run with this content key is stored (its row and file)."""
         with self.connect() as conn:
-            row = conn.execute("SELECT results_file, results_sha256 FROM runs WHERE content_key = ?", (key,)).fetchone()
-        return row is not None and check_results_file(self.root / row["results_file"], dict(row)) is None
+            found = _dict_rows(conn, "SELECT * FROM runs WHERE content_key = ?", (key,))
+            if not found or self.row_problem(found[0], conn) is not None:
+                return False
+        return check_results_file(self.root / found[0]["results_file"], found[0]) is None
 
     def lookup(self, key: str) -> dict[str, Any] | None:
-        """The run row of a full content key, or None."""
+        """The run row of a full content key, or None; a row that fails its checksum is a :class:`StoreError`."""
         with self.connect() as conn:
-            row = conn.execute("SELECT * FROM runs WHERE content_key = ?", (key,)).fetchone()
-        return None if row is None else dict(row)
+            found = self._checked(conn, _dict_rows(conn, "SELECT * FROM runs WHERE content_key = ?", (key,)))
+        return found[0] if found else None
 
-    def runs(self) -> list[dict[str, Any]]:
-        """Every run row, oldest first."""
+    def runs(self, check: bool = True) -> list[dict[str, Any]]:
+        """Every run row, oldest first (``check``: each against its checksum, see :meth:`row_problem`)."""
         with self.connect() as conn:
-            return [dict(r) for r in conn.execute("SELECT * FROM runs ORDER BY created_at, content_key")]
+            found = _dict_rows(conn, "SELECT * FROM runs ORDER BY created_at, content_key")
+            return self._checked(conn, found) if check else found
 
     def layers_by_run(self) -> dict[str, list[str]]:
         """Every run's scored layers, in their order, by content key."""
@@ -503,20 +635,24 @@ class ResultStore:
         with self.connect() as conn:
             for row in conn.execute("SELECT content_key, layer FROM layer_scores ORDER BY id"):
                 out.setdefault(row["content_key"], []).append(row["layer"])
+            self._checked(conn, self._runs_of(conn, set(out)))
         return out
 
-    def rows(self, content_key: str | None = None) -> list[dict[str, Any]]:
-        """Rows of the ``scores`` view (one per run and layer), optionally of one run."""
+    def rows(self, content_key: str | None = None, check: bool = True) -> list[dict[str, Any]]:
+        """Rows of the ``scores`` view (one per run and layer), optionally of one run (``check``: see :meth:`runs`)."""
         query = "SELECT * FROM scores"
         args: tuple = ()
         if content_key is not None:
             query += " WHERE content_key = ?"
             args = (content_key,)
         with self.connect() as conn:
-            return [dict(r) for r in conn.execute(query + " ORDER BY created_at, content_key, row_id", args)]
+            found = [dict(r) for r in conn.execute(query + " ORDER BY created_at, content_key, row_id", args)]
+            if check:
+                self._checked(conn, self._runs_of(conn, {row["content_key"] for row in found}))
+        return found
 
-    def find_run(self, ref: str) -> dict[str, Any]:
-        """A run by its content key (or a unique prefix of at least 6 characters) or a row id."""
+    def find_run(self, ref: str, check: bool = True) -> dict[str, Any]:
+        """A run by its content key (or a unique prefix of 6+ characters) or row id; ``check``: see :meth:`runs`."""
         with self.connect() as conn:
             if ref.isdigit():
                 hit = conn.execute("SELECT content_key FROM layer_scores WHERE id = ?", (int(ref),)).fetchone()
@@ -527,11 +663,11 @@ class ResultStore:
                     f"no row {ref!r} in {self.path}; give a row id or a content key "
                     "(at least 6 characters) from `brainbench leaderboard show --format json`."
                 )
-            found = conn.execute("SELECT * FROM runs WHERE content_key LIKE ?", (ref + "%",)).fetchall()
-        if len(found) != 1:
-            what = "no run" if not found else f"{len(found)} runs"
-            raise StoreError(f"{what} in {self.path} match {ref!r}; give a row id or a longer content key.")
-        return dict(found[0])
+            found = _dict_rows(conn, "SELECT * FROM runs WHERE content_key LIKE ?", (ref + "%",))
+            if len(found) != 1:
+                what = "no run" if not found else f"{len(found)} runs"
+                raise StoreError(f"{what} in {self.path} match {ref!r}; give a row id or a longer content key.")
+            return self._checked(conn, found)[0] if check else found[0]
 
     def load_results(self, run: dict[str, Any]) -> xr.Dataset:
         """The stored per-neuroid score dataset of a run (read fully into memory)."""
@@ -580,10 +716,15 @@ def scored(
     from brainbench.scoring import prepare, score_prepared
 
     target = store if isinstance(store, ResultStore) else ResultStore(store)
+    target.check()  # a damaged or unwritable store is refused before the work, not after
     keys = ("layers", "readout", "readout_params", "splits", "seed", "device", "progress", "registry")
     started = time.perf_counter()
     run, data, spec = prepare(model, benchmark, **{k: v for k, v in options.items() if k in keys})
-    stored = target.lookup(spec.key) if use_cache else None
+    try:
+        stored = target.lookup(spec.key) if use_cache else None
+    except RowChecksumError as error:  # a row changed outside brainbench: score it again, replacing it
+        logger.warning("warning: %s", str(error).replace("again to replace it.", "again: scoring it again now."))
+        stored = None
     if stored is not None:
         path = target.root / stored["results_file"]
         reason = check_results_file(path, stored)

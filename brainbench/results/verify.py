@@ -5,7 +5,7 @@ layers (activations recomputed unless asked otherwise) and compared with
 
 * the content key (the declarations and weights it was computed from have not changed),
 * the data, stimuli and weights hashes, and the protocol (declared or custom),
-* the stored results file (its sha256 against the row),
+* the stored rows (their ``row_sha256`` checksum) and results file (its sha256 against the row),
 * every layer row (median r, EV, ceiled, neuroid count, best layer) and the headline
   score, within an absolute ``tolerance``,
 * every per-neuroid value of ``r``, ``ev``, ``ceiled`` and ``ceiling`` in the stored
@@ -84,6 +84,8 @@ def verify_run(
     def differ(what: str, stored: Any, recomputed: Any) -> None:
         diff.append(Difference(key, what, stored, recomputed))
 
+    if store.row_problem(run) is not None:  # the rows below are compared too: they show what changed
+        differ("row checksum", str(run.get("row_sha256") or "")[:16], "does not match the stored row")
     path = store.root / run["results_file"]
     stored_ds = None
     if not path.is_file():
@@ -93,7 +95,7 @@ def verify_run(
             differ("results file sha256", run["results_sha256"][:16], _file_sha256(path)[:16])
         else:  # a changed file is reported, not read (load_results refuses it)
             stored_ds = store.load_results(run)
-    rows = store.rows(key)
+    rows = store.rows(key, check=False)
     stored_spec = json.loads(run["spec"])
     if stored_spec.get("splits") not in (None, "declared") and "sha256" in (stored_spec.get("splits") or {}):
         check.notes.append("run with the caller's own splits: only their hash is stored, so it cannot be re-run")
@@ -191,7 +193,7 @@ def verify(
     """Verify one run (a row id or content key) or, with ``ref=None``, every stored run."""
     from brainbench.progress import tqdm
 
-    runs = [store.find_run(ref)] if ref is not None else store.runs()
+    runs = [store.find_run(ref, check=False)] if ref is not None else store.runs(check=False)
     if not runs:
         raise StoreError(f"results store {store.path} holds no runs; run `brainbench leaderboard run` first.")
     checks = []

@@ -52,7 +52,10 @@ splits), ``score`` (the headline), ``score_kind`` (``ceiled`` or ``uncorrected-r
 ``score_note``, ``n_reliable``, ``reliability_floor``, ``protocol``, ``content_key`` (the
 results store's key: sha256 of ``spec``) and JSON strings ``spec``, ``protocol_detail``,
 ``layer_choice``, ``provenance``, ``timings`` (seconds of each stage of this call) and
-``selection``.
+``selection``. Responses of extreme magnitude (outside about 1e-30 to 1e30) are scored
+after an exact power-of-two rescaling (:func:`brainbench.scoring.load.response_scale`);
+the dataset then has attr ``response_scale`` and ``target`` / ``prediction`` are in
+response units times it.
 """
 
 from __future__ import annotations

@@ -88,7 +88,9 @@ def run_attrs(
     """The attrs every score dataset carries, whatever its benchmark's kind."""
     layers = list(spec.layers)
     content = spec.content
+    scaled = {} if data.response_scale == 1.0 else {"response_scale": data.response_scale}
     return {
+        **scaled,  # target and prediction are in response units times this (extreme magnitudes only)
         "model": spec.model,
         "benchmark": spec.benchmark,
         "benchmark_version": run.bench.entry.version,

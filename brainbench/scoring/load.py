@@ -5,6 +5,13 @@ ceiling. An RDM assembly (:func:`brainbench.data.assembly.make_rdm_assembly`) gi
 site RDMs themselves and the ceiling its declared ceiling reads from it (e.g. the
 ``ceiling`` coordinate); there is then no target, and only representation benchmarks can
 score it.
+
+Responses whose largest finite magnitude lies outside ``[2^-100, 2^100]`` (about 1e-30
+to 1e30) are first multiplied by the power of two that brings it into ``[0.5, 1)``
+(:func:`response_scale`): every score is scale-invariant, and the readouts' sums of
+squares could otherwise overflow (responses of 1e200) or underflow (1e-200). The
+factor is exact in floating point and recorded as ``response_scale``; responses in the
+usual range are left untouched.
 """
 
 from __future__ import annotations
@@ -21,6 +28,22 @@ from brainbench.data.stimuli import StimulusSet
 from brainbench.errors import BrainbenchError
 from brainbench.registry import load_object
 from brainbench.scoring.spec import Resolved
+
+#: Largest finite magnitudes left unscaled (see the module docstring).
+SAFE_MAGNITUDE = (2.0**-100, 2.0**100)
+
+
+def response_scale(values: np.ndarray) -> float:
+    """The power of two the responses are multiplied by before scoring: 1 in the usual range.
+
+    Outside :data:`SAFE_MAGNITUDE` it brings the largest finite magnitude into ``[0.5, 1)``.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    finite = np.abs(values[np.isfinite(values)])
+    top = float(finite.max()) if finite.size else 0.0
+    if top == 0.0 or SAFE_MAGNITUDE[0] <= top <= SAFE_MAGNITUDE[1]:
+        return 1.0
+    return float(np.ldexp(1.0, -int(np.frexp(top)[1])))
 
 
 @dataclass(frozen=True)
@@ -41,6 +64,8 @@ class LoadedData:
         selection: JSON-able record of the neuroid selection (counts, threshold, filters).
         rdms: ``(site, stimulus, stimulus)`` float64 dissimilarities when the assembly
             provides them (an RDM assembly), else None.
+        response_scale: the power of two the responses (assembly, target) were
+            multiplied by (:func:`response_scale`; 1 in the usual range).
     """
 
     assembly: xr.DataArray
@@ -52,6 +77,7 @@ class LoadedData:
     split_record: dict[str, Any]
     selection: dict[str, Any]
     rdms: np.ndarray | None = None
+    response_scale: float = 1.0
 
 
 def assembly_hash(assembly: xr.DataArray) -> str:
@@ -72,6 +98,9 @@ def load(run: Resolved, progress: bool = True) -> LoadedData:
     assembly = loaded.assembly
     if is_rdm_assembly(assembly):
         return _load_rdms(run, loaded.assembly, loaded.stimuli)
+    scale = response_scale(assembly.values)
+    if scale != 1.0:  # exact: every score is scale-invariant, and nothing overflows now
+        assembly = assembly.copy(data=assembly.values * scale)
     has_trials = "repetition" in assembly.dims
     n_total = assembly.sizes["neuroid"]
     if run.ceiling is not None and has_trials:
@@ -115,6 +144,7 @@ def load(run: Resolved, progress: bool = True) -> LoadedData:
             "reliability_threshold": threshold,
             "filters": bench.entry.selection,
         },
+        response_scale=scale,
     )
 
 
