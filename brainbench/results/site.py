@@ -49,12 +49,13 @@ a { color: var(--accent); }
 nav { font-size: 0.95rem; margin-bottom: 0.5rem; }
 .scroll { overflow-x: auto; -webkit-overflow-scrolling: touch; border: 1px solid var(--line); }
 table { border-collapse: collapse; font-variant-numeric: tabular-nums; width: max-content; min-width: 100%; }
-caption { text-align: left; padding: 0.4rem; color: var(--muted); caption-side: bottom; }
+caption { text-align: left; padding: 0.4rem; color: var(--muted); caption-side: top; }
+.sr-only { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
 th, td { padding: 0.3rem 0.55rem; border-bottom: 1px solid var(--line); text-align: right; vertical-align: top; }
 th { background: var(--head); font-weight: 600; }
 th.group { text-align: center; border-left: 1px solid var(--line); }
-td.name, th.name { text-align: left; position: sticky; left: 0; background: #fff; }
-th.name { background: var(--head); }
+td.name, th.name { text-align: left; position: sticky; left: 0; background: #fff; font-weight: 600; }
+thead th.name { background: var(--head); }
 .ci { display: block; color: var(--muted); font-size: 0.8em; white-space: nowrap; }
 .missing { color: #8a8a8a; }
 .tie { color: var(--tie); font-weight: 600; }
@@ -119,6 +120,12 @@ def _e(value: Any) -> str:
 
 def _num(value: float | None) -> str:
     return MISSING if value is None or not math.isfinite(value) else f"{value:.3f}"
+
+
+def _p(value: float | None) -> str:
+    if value is None or not math.isfinite(value):
+        return MISSING
+    return "<0.001" if value < 0.001 else f"{value:.3f}"
 
 
 def _ci(interval: tuple[float, float] | None) -> str:
@@ -246,9 +253,10 @@ def _index(board: Leaderboard, generated: str, version: str, command: str) -> st
         ],
     )
     table = (
+        '<p class="notes">Each cell: the headline score and, below it, its 95% interval. A rank marked =k is shared: '
+        "those models are not significantly different. Coverage: scored cells of all columns.</p>\n"
         '<div class="scroll"><table id="leaderboard">\n'
-        "<caption>Each cell: the headline score and, below it, its 95% interval. Ranks marked =k are shared: "
-        "those models are not significantly different. Coverage: scored cells of all columns.</caption>\n"
+        '<caption class="sr-only">Leaderboard: models by species, region and benchmark</caption>\n'
         f"<thead><tr>{''.join(row1)}</tr>\n<tr>{''.join(row2)}</tr>\n<tr>{''.join(row3)}</tr></thead>\n"
         f"<tbody>\n{chr(10).join(body)}\n</tbody></table></div>"
     )
@@ -356,7 +364,8 @@ def _benchmark_page(
     figure_name = f"figures/{Path(column_page(col)).stem}.svg"
     alt = _profile_figure(profiles, col.label, ylabel, out / figure_name) if profiles else ""
     ceiling = spec.get("ceiling") or {}
-    ceiling_entry = _registry_entry("metric", str(ceiling.get("id", ""))) if ceiling else None
+    ceiling_id = getattr(entry, "ceiling", None)
+    ceiling_entry = _registry_entry("metric", str(ceiling_id)) if ceiling and ceiling_id else None
     head = spec.get("headline") or {}
     floor = (head.get("params") or {}).get("reliability_floor", 0.3)
     units = declared_units(col.benchmark, kind)
@@ -370,14 +379,20 @@ def _benchmark_page(
         ("licence", getattr(entry, "license", "") or "not available"),
         (
             "data size",
-            ", ".join(f"{k} = {v}" for k, v in info.items())
-            + (f"; {n_units} {unit} x {n_stimuli} stimuli scored" if n_units else ""),
+            "; ".join(
+                [f"{n_units} {unit} x {n_stimuli} stimuli scored"] * bool(n_units)
+                + [", ".join(f"{k} = {v}" for k, v in info.items())] * bool(info)
+            )
+            or "not stored",
         ),
         ("stimuli", f"{n_stimuli} (stimuli hash {first.get('stimuli_sha256', '')[:16]})"),
         ("readout", "none: each layer's RDM is compared with each site's" if kind == "representation" else col.readout),
         (
             "ceiling",
-            (getattr(ceiling_entry, "description", "") or json.dumps(ceiling, sort_keys=True))
+            (
+                getattr(ceiling_entry, "description", "")
+                or f"{ceiling.get('python_name', 'declared ceiling')} with {json.dumps(ceiling.get('params', {}))}"
+            )
             if ceiling
             else "none (uncorrected scores)",
         ),
@@ -418,7 +433,7 @@ def _benchmark_page(
                 sig = c.significant
                 cells.append(
                     f"<td{SIG if sig else ''}>{c.difference:+.3f}"
-                    f'<span class="ci">[{c.low:+.3f}, {c.high:+.3f}] p={p:.3g}</span></td>'
+                    f'<span class="ci">[{c.low:+.3f}, {c.high:+.3f}] p={_p(p)}</span></td>'
                 )
             body.append(f'<tr><th scope="row" class="name">{_e(a)}</th>{"".join(cells)}</tr>')
         comparison = (
