@@ -133,3 +133,34 @@ def test_a_missing_cell_never_helps_a_rank_and_labels_follow_the_declaration():
         assert "median over reliable neuroids for planted v1" in text
         assert "mean over reliable neuroids for other v1" in text
         assert "a missing cell never helps" in text
+
+
+def test_show_and_compare_print_intervals_and_reuse_the_cached_draws(tmp_path, capsys, monkeypatch):
+    import brainbench.results.intervals as intervals
+    from brainbench.cli.main import main
+    from brainbench.results.store import ResultStore
+
+    store = ResultStore(tmp_path / "results.sqlite")
+    for name, low, high, seed in (("good", 0.2, 0.6, 1), ("worse", 1.0, 1.6, 2)):
+        store.record(_run(name, low, high, model_seed=seed))
+    args = ["--store", str(store.path)]
+    assert main(["leaderboard", "show", "--format", "json", *args]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    cell = shown["models"][0]["benchmarks"]["planted v1"]
+    assert shown["models"][0]["model"] == "good" and cell["interval"][0] < cell["score"] < cell["interval"][1]
+    assert shown["models"][0]["overall_interval"] is not None and any("[low, high]" in n for n in shown["notes"])
+    with store.connect() as conn:
+        assert conn.execute("SELECT COUNT(*) FROM interval_draws").fetchone()[0] == 2
+
+    def no_recompute(*_args, **_kwargs):
+        raise AssertionError("cached draws were recomputed")
+
+    monkeypatch.setattr(intervals, "draw", no_recompute)
+    assert main(["leaderboard", "show", *args]) == 0
+    text = capsys.readouterr().out
+    assert f"{cell['interval'][0]:.3f}, {cell['interval'][1]:.3f}]" in text and "Scores: the ceiled score" in text
+    assert main(["leaderboard", "compare", "good", "worse", *args]) == 0
+    out = capsys.readouterr().out
+    assert "planted v1" in out and "A higher" in out and "Holm" in out
+    assert main(["leaderboard", "compare", "good", "nobody", *args]) == 2
+    assert "has no leaderboard cell" in capsys.readouterr().err

@@ -57,8 +57,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from brainbench.analyses.stats import percentile_interval
-
 if TYPE_CHECKING:  # pragma: no cover
     import xarray as xr
 
@@ -120,7 +118,13 @@ def interval_of(values: np.ndarray, level: float = LEVEL) -> tuple[float, float]
     values = np.asarray(values, dtype=np.float64)
     if values.size == 0 or np.isfinite(values).mean() < 0.5:
         return None
-    low, high = percentile_interval(values[np.isfinite(values)], level)
+    return _percentiles(values[np.isfinite(values)], level)
+
+
+def _percentiles(values: np.ndarray, level: float) -> tuple[float, float]:
+    # as brainbench.analyses.stats.percentile_interval, without importing the analyses (xarray) for `show`
+    tail = 100 * (1 - level) / 2
+    low, high = np.percentile(values, [tail, 100 - tail])
     return float(low), float(high)
 
 
@@ -173,15 +177,15 @@ def weighted_r(weights: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     x0, y0 = np.where(valid, x, 0.0), np.where(valid, y, 0.0)
     # centre on the unweighted means first: the moments below then lose no precision
     with np.errstate(invalid="ignore", divide="ignore"):
-        x0 = np.where(valid, x0 - np.nansum(x0, 0) / m.sum(0), 0.0)
-        y0 = np.where(valid, y0 - np.nansum(y0, 0) / m.sum(0), 0.0)
-        n = w @ m
-        sx, sy = w @ x0, w @ y0
-        cxy = w @ (x0 * y0) - sx * sy / n
-        cxx = w @ (x0 * x0) - sx**2 / n
-        cyy = w @ (y0 * y0) - sy**2 / n
-        scale = np.sqrt(w @ (x0 * x0)) * np.sqrt(w @ (y0 * y0))
-        flat = (cxx <= 1e-12 * (w @ (x0 * x0))) | (cyy <= 1e-12 * (w @ (y0 * y0))) | ~(scale > 0)
+        x0 = np.where(valid, x0 - x0.sum(0) / m.sum(0), 0.0)
+        y0 = np.where(valid, y0 - y0.sum(0) / m.sum(0), 0.0)
+        # every weighted moment in one product: (B, P) @ (P, 6N)
+        moments = w @ np.concatenate([m, x0, y0, x0 * y0, x0 * x0, y0 * y0], axis=1)
+        n, sx, sy, sxy, sxx, syy = np.split(moments, 6, axis=1)
+        cxy = sxy - sx * sy / n
+        cxx = sxx - sx**2 / n
+        cyy = syy - sy**2 / n
+        flat = (cxx <= 1e-12 * sxx) | (cyy <= 1e-12 * syy) | ~(sxx * syy > 0)
         r = cxy / np.sqrt(np.where(flat, 1.0, cxx * cyy))
     return np.where(flat | (n < 2), np.nan, np.clip(r, -1.0, 1.0))
 
@@ -507,20 +511,18 @@ class Comparison:
 
 def compare(first: str, second: str, a: float, b: float, draws_a: np.ndarray, draws_b: np.ndarray) -> Comparison:
     """Paired comparison of two headlines ``a``, ``b`` from their draws on the same resamples."""
-    from scipy.stats import norm
-
     diff = np.asarray(draws_a, dtype=np.float64) - np.asarray(draws_b, dtype=np.float64)
     diff = diff[np.isfinite(diff)]
     estimate = float(a - b)
     if diff.size < 2:
         return Comparison(first, second, estimate, math.nan, math.nan, math.nan)
-    low, high = (float(v) for v in percentile_interval(diff, LEVEL))
+    low, high = _percentiles(diff, LEVEL)
     se = float(np.std(diff, ddof=1))
     if se <= SAME:
         # no spread: identical headlines up to float32 storage are a tie, any other difference is certain
         p = 1.0 if abs(estimate) <= SAME else 0.0
     else:
-        p = float(2 * norm.sf(abs(estimate) / se))
+        p = math.erfc(abs(estimate) / se / math.sqrt(2))  # two-sided normal tail, 2 * sf(|z|)
     return Comparison(first, second, estimate, low, high, min(1.0, p))
 
 
