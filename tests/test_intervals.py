@@ -164,3 +164,37 @@ def test_show_and_compare_print_intervals_and_reuse_the_cached_draws(tmp_path, c
     assert "planted v1" in out and "A higher" in out and "Holm" in out
     assert main(["leaderboard", "compare", "good", "nobody", *args]) == 2
     assert "has no leaderboard cell" in capsys.readouterr().err
+
+
+def test_neuroids_of_sessions_with_different_stimuli_are_resampled_within_their_session():
+    """Two sessions (60 stimuli each, 10 neuroids each): a neuroid's target is NaN on the other
+    session's stimuli. The stored score (NaN-aware per-split r, computed here with np.corrcoef) is
+    recomputed, and stimuli and neuroids are grouped by session."""
+    from brainbench.metrics.ceiled import headline
+    from brainbench.registry.manifest import SplitSpec
+    from brainbench.results.intervals import _plan
+    from brainbench.splits import make_splits
+
+    z, sigma, target = fx.population(3, 120, 20)
+    prediction = fx.predictions(z, 20, 3, 0.3, 1.0)
+    target[60:, :10] = np.nan  # session A saw stimuli 0-59
+    target[:60, 10:] = np.nan  # session B saw stimuli 60-119
+    ds = fx.planted_dataset("a", prediction, np.nan_to_num(target), sigma)
+    ds["target"].values[:] = target
+    tests = [s.test for s in make_splits(SplitSpec(kind="kfold", n_splits=5, seed=0), 120, None, 0)]
+    r = np.empty((5, 20))
+    for k, test in enumerate(tests):
+        for n in range(20):
+            seen = test[np.isfinite(target[test, n])]
+            r[k, n] = np.corrcoef(prediction[seen, n], target[seen, n])[0, 1]
+    head = headline(r.mean(0), ds["ceiling"].values, 0.3)
+    run = dict(fx.run_row(ds), score=head.value)
+    plan = _plan(ds)
+    assert sorted((g[0].tolist(), g[1].tolist()) for g in plan.groups) == [
+        (list(range(60)), list(range(10))),
+        (list(range(60, 120)), list(range(10, 20))),
+    ]
+    found = draw(ds, run, BOTH, n_boot=200)
+    assert found.ok and found.point == pytest.approx(head.value, abs=1e-6)
+    low, high = found.interval()
+    assert low < head.value < high

@@ -48,12 +48,15 @@ h1 { font-size: 1.6rem; margin: 0.2rem 0 0.6rem; } h2 { font-size: 1.25rem; marg
 a { color: var(--accent); }
 nav { font-size: 0.95rem; margin-bottom: 0.5rem; }
 .scroll { overflow-x: auto; -webkit-overflow-scrolling: touch; border: 1px solid var(--line); }
-table { border-collapse: collapse; font-variant-numeric: tabular-nums; width: max-content; min-width: 100%; }
+table { border-collapse: collapse; font-variant-numeric: tabular-nums; min-width: 100%; }
+thead th { vertical-align: bottom; }
+th[data-col] { min-width: 4.5rem; }
 caption { text-align: left; padding: 0.4rem; color: var(--muted); caption-side: top; }
 .sr-only { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
 th, td { padding: 0.3rem 0.55rem; border-bottom: 1px solid var(--line); text-align: right; vertical-align: top; }
 th { background: var(--head); font-weight: 600; }
 th.group { text-align: center; border-left: 1px solid var(--line); }
+th.label { text-align: right; color: var(--muted); font-weight: 400; }
 td.name, th.name { text-align: left; position: sticky; left: 0; background: #fff; font-weight: 600; }
 thead th.name { background: var(--head); }
 .ci { display: block; color: var(--muted); font-size: 0.8em; white-space: nowrap; }
@@ -181,8 +184,8 @@ def _index(board: Leaderboard, generated: str, version: str, command: str) -> st
     for k, col in enumerate(board.columns):
         groups.setdefault(species[k], {}).setdefault(col.region, []).append(k)
     fixed = [("rank", "rank"), ("model", "model"), ("overall", "overall"), ("coverage", "coverage")]
-    row1 = [f'<th colspan="{len(fixed)}" scope="colgroup"></th>']
-    row2 = [f'<th colspan="{len(fixed)}" scope="colgroup"></th>']
+    row1 = [f'<th colspan="{len(fixed)}" scope="colgroup" class="label">species</th>']
+    row2 = [f'<th colspan="{len(fixed)}" scope="colgroup" class="label">region</th>']
     row3 = []
     for col_id, label in fixed:
         cls = ' class="name"' if col_id == "model" else ""
