@@ -259,10 +259,16 @@ def compare_command(
     error of the difference; p_holm: Holm-corrected over the rows printed.
     """
     from brainbench.results.comparisons import compare_models, render_comparisons
+    from brainbench.results.intervals import cached_draws
     from brainbench.results.store import ResultStore
+    from brainbench.results.table import build
 
     target = ResultStore(store)
-    board = board_with_intervals(target, True)
+    runs = target.runs()
+    plain = build(runs)
+    compare_models(plain, model_a, model_b, benchmarks)  # unknown models or benchmarks fail here, before any draw
+    needed = [cell for model in (model_a, model_b) for cell in plain.cells[model] if cell is not None]
+    board = build(runs, cached_draws(target, needed, progress=True))
     rows = compare_models(board, model_a, model_b, benchmarks)
     sys.stdout.write(render_comparisons(rows, model_a, model_b, as_json))
 

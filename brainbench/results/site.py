@@ -503,7 +503,12 @@ def _model_page(
     provenance = []
     for col, cell in runs:
         seed = cell["seed"]
-        reproduce = f"brainbench score {model} {col.benchmark}" + (f" --seed {seed}" if seed else "")
+        device = str(cell.get("device") or "")
+        reproduce = (
+            f"brainbench score {model} {col.benchmark}"
+            + (f" --seed {seed}" if seed else "")
+            + (f" --device {device.split(':')[0]}" if device in ("cpu", "cuda") or device.startswith("cuda:") else "")
+        )
         facts = [
             ("content key", cell["content_key"]),
             ("benchmark version", col.version),
