@@ -165,6 +165,12 @@ def species_of(run: dict[str, Any]) -> str:
         value = (spec.get(part) or {}).get("species")
         if value:
             return str(value)
+    # a declaration kept out of the run's key: the installed manifest, benchmark first
+    bench = _registry_entry("benchmark", str(run.get("benchmark", "")))
+    if bench is not None:
+        value = getattr(bench, "species", "") or getattr(_registry_entry("assembly", bench.assembly), "species", "")
+        if value:
+            return str(value)
     return "unknown species"
 
 

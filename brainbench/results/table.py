@@ -437,9 +437,25 @@ def interval_note(board: Leaderboard) -> str | None:
             if board.cells[m][i] is not None and board.cell_note(m, i)
         }
     )
+    units: dict[str, list[str]] = {}
+    for i, col in enumerate(board.columns):
+        found = next(
+            (
+                board.draws[c["content_key"]]
+                for m in board.models
+                if (c := board.cells[m][i]) and c["content_key"] in board.draws
+            ),
+            None,
+        )
+        if found is not None and found.ok:
+            units.setdefault(" and ".join({"stimulus": "stimuli"}.get(u, f"{u}s") for u in found.units), []).append(
+                col.label
+            )
+    resampled = "; ".join(f"{what} for {', '.join(labels)}" for what, labels in units.items())
     text = (
         f"[low, high]: {COVERS} ({N_BOOT} resamples, seeded from each run's data identity, the same "
         "resamples for every model of a benchmark); a mean's interval averages its cells' draws per resample."
+        + (f" Resampled: {resampled}." if resampled else "")
     )
     if missing:
         text += " No interval: " + "; ".join(missing) + "."
@@ -447,7 +463,9 @@ def interval_note(board: Leaderboard) -> str | None:
 
 
 def footnotes(board: Leaderboard, marks: list[list[str]]) -> list[str]:
-    """Every footnote the table needs, in the order shown (text, markdown and HTML alike)."""
+    """Every footnote the table needs, in the order shown (text, markdown and HTML alike); none when empty."""
+    if not board.models:
+        return []
     notes = [score_note(board), RANK_NOTE]
     interval = interval_note(board)
     if interval:
@@ -517,8 +535,8 @@ def render(board: Leaderboard, fmt: str = "table") -> str:
         for r in text
     ]
     out.insert(1, "  ".join("-" * w for w in widths))
-    out.append("")
     for note in notes:
+        out.append("")
         out.extend(textwrap.wrap(note, width=100))
     return "\n".join(out) + "\n"
 
