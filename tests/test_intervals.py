@@ -198,3 +198,21 @@ def test_neuroids_of_sessions_with_different_stimuli_are_resampled_within_their_
     assert found.ok and found.point == pytest.approx(head.value, abs=1e-6)
     low, high = found.interval()
     assert low < head.value < high
+
+
+def test_a_run_that_cannot_be_resampled_shows_no_interval_and_says_why(tmp_path):
+    import results_fixtures as rf
+
+    from brainbench.results.intervals import cached_draws
+    from brainbench.results.store import ResultStore
+    from brainbench.results.table import shown_runs
+
+    store = ResultStore(tmp_path / "results.sqlite")
+    store.record(rf.fake_dataset(0, model="m1", benchmark="b-V4"))  # no predictions, no layer choice stored
+    board = build(store.runs(), cached_draws(store, shown_runs(store.runs())))
+    assert board.cell_interval("m1", 0) is None and board.mean_interval("m1") is None
+    assert board.cell_note("m1", 0).startswith("no interval: ")
+    data = json.loads(render(board, "json"))
+    cell = data["models"][0]["benchmarks"]["b-V4 v1"]
+    assert cell["interval"] is None and cell["interval_note"] == board.cell_note("m1", 0)
+    assert any("No interval: b-V4 v1" in note for note in data["notes"])

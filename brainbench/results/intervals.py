@@ -361,6 +361,8 @@ def draw(dataset: xr.Dataset, run: dict[str, Any], units: Sequence[str], n_boot:
         plan = _plan(dataset)
     except NoInterval as why:
         return Draws(key, np.empty(0), math.nan, units, f"no interval: {why}.")
+    except (KeyError, ValueError, IndexError) as error:  # a dataset of an older scorer lacks an attr or a variable
+        return Draws(key, np.empty(0), math.nan, units, f"no interval: the stored run lacks what it needs ({error!r}).")
     n_neuroids = sum(g[1].size for g in plan.groups)
     identity = np.arange(n_neuroids)[None]
     point = float(plan.finish(plan.per_split(np.ones((1, plan.n_stimuli))), identity)[0])
