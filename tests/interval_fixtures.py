@@ -57,27 +57,45 @@ def planted_dataset(
     benchmark: str = "planted",
     data_id: str = "d0",
     region: str = "V4",
+    val_score: np.ndarray | None = None,
 ) -> xr.Dataset:
-    """A regression score dataset with the scorer's variables and attrs (one layer ``l1``)."""
+    """A regression score dataset with the scorer's variables and attrs.
+
+    ``prediction``: ``(S, N)`` for one layer ``l1``, or ``(L, S, N)`` for layers ``l1..lL``.
+    ``val_score``: ``(L, split, N)`` training-only validation scores; each split's layer is
+    then chosen by :func:`brainbench.scoring.measure.choose_layers` (else ``l1``).
+    """
+    from brainbench.scoring.measure import choose_layers
+
+    per_layer = prediction[None] if prediction.ndim == 2 else prediction
+    layers = [f"l{k + 1}" for k in range(per_layer.shape[0])]
     n_stimuli, n_neuroids = target.shape
     spec_split = SplitSpec(kind="kfold", n_splits=n_splits, seed=0)
     tests = [s.test for s in make_splits(spec_split, n_stimuli, None, 0)]
-    r_split = np.stack([pearson_r(prediction[t], target[t]) for t in tests])
-    r_mean = np.nanmean(r_split, axis=0)
+    if val_score is None:
+        per_split = np.zeros(n_splits, dtype=int)
+    else:
+        per_split = choose_layers(val_score, layers).per_split
+    r_split = np.stack([np.stack([pearson_r(p[t], target[t]) for t in tests]) for p in per_layer])  # (L, K, N)
+    chosen_r = np.nanmean(r_split[per_split, np.arange(n_splits)], axis=0)
+    r_mean = np.nanmean(r_split, axis=1)
     ceiling = 1.0 / (1.0 + sigma**2)
-    head = headline(r_mean, ceiling, 0.3)
+    head = headline(chosen_r, ceiling, 0.3)
+    variables = {
+        "r": (("layer", "neuroid"), np.stack([pearson_r(p, target) for p in per_layer])),
+        "r_split": (("layer", "split", "neuroid"), r_split),
+        "r_split_mean": (("layer", "neuroid"), r_mean),
+        "ceiled": (("layer", "neuroid"), signed_ceiled_r2(r_mean, ceiling)),
+        "prediction": (("layer", "stimulus", "neuroid"), per_layer.astype(np.float32)),
+        "target": (("stimulus", "neuroid"), target),
+        "ceiling": (("neuroid",), ceiling),
+    }
+    if val_score is not None:
+        variables["val_score"] = (("layer", "split", "neuroid"), val_score)
     ds = xr.Dataset(
-        {
-            "r": (("layer", "neuroid"), pearson_r(prediction, target)[None]),
-            "r_split": (("layer", "split", "neuroid"), r_split[None]),
-            "r_split_mean": (("layer", "neuroid"), r_mean[None]),
-            "ceiled": (("layer", "neuroid"), signed_ceiled_r2(r_mean, ceiling)[None]),
-            "prediction": (("layer", "stimulus", "neuroid"), prediction[None].astype(np.float32)),
-            "target": (("stimulus", "neuroid"), target),
-            "ceiling": (("neuroid",), ceiling),
-        },
+        variables,
         coords={
-            "layer": ["l1"],
+            "layer": layers,
             "split": np.arange(n_splits),
             "stimulus_id": ("stimulus", [f"s{k}" for k in range(n_stimuli)]),
             "neuroid_id": ("neuroid", [f"n{k}" for k in range(n_neuroids)]),
@@ -94,12 +112,12 @@ def planted_dataset(
     }
     spec = {
         "format": KEY_FORMAT,
-        "model": {"id": model, "layers": ["l1"]},
+        "model": {"id": model, "layers": layers},
         "weights": model,
         "benchmark": {"id": benchmark, "version": 1, "kind": "regression", "region": region},
         "headline": HEADLINE,
         "seed": 0,
-        "layers": ["l1"],
+        "layers": layers,
         "data_sha256": data_id,
         "stimuli_sha256": "s",
     }
@@ -113,8 +131,8 @@ def planted_dataset(
             "readout_params": "{}",
             "metrics": "{}",
             "ceiling_formula": "{}",
-            "best_layer": "l1",
-            "layer_choice": json.dumps({"per_split": ["l1"] * n_splits, "beats_zero": True}),
+            "best_layer": layers[int(np.bincount(per_split).argmax())],
+            "layer_choice": json.dumps({"per_split": [layers[k] for k in per_split], "beats_zero": True}),
             "score": head.value,
             "score_kind": head.kind,
             "n_reliable": head.n_reliable,
@@ -148,7 +166,7 @@ def run_row(ds: xr.Dataset, created_at: str = "2026-01-01T00:00:00") -> dict:
         "score_kind": ds.attrs["score_kind"],
         "score": ds.attrs["score"],
         "n_reliable": ds.attrs["n_reliable"],
-        "best_layer": "l1",
+        "best_layer": ds.attrs["best_layer"],
         "seed": 0,
         "created_at": created_at,
         "spec": ds.attrs["spec"],

@@ -216,3 +216,26 @@ def test_a_run_that_cannot_be_resampled_shows_no_interval_and_says_why(tmp_path)
     cell = data["models"][0]["benchmarks"]["b-V4 v1"]
     assert cell["interval"] is None and cell["interval_note"] == board.cell_note("m1", 0)
     assert any("No interval: b-V4 v1" in note for note in data["notes"])
+
+
+def test_the_layer_choice_is_made_again_for_each_neuroid_draw():
+    """With stored validation scores, each resample's split picks its layer by the run's own rule
+    (brainbench.scoring.measure.choose_layers) on the drawn neuroids; the stored choice comes back
+    for the recorded ones."""
+    from brainbench.results.intervals import choose_per_draw
+    from brainbench.scoring.measure import choose_layers
+
+    z, sigma, target = _data(4)
+    layers = np.stack([fx.predictions(z, N_NEUROIDS, 40 + k, 0.5, 1.3) for k in range(3)])
+    rng = np.random.default_rng(0)
+    val = rng.normal(0.2, 0.1, size=(3, 5, N_NEUROIDS))  # close medians: draws change the choice
+    ds = fx.planted_dataset("a", layers, target, sigma, val_score=val)
+    run = fx.run_row(ds)
+    remade = draw(ds, run, BOTH, n_boot=200)
+    assert remade.ok and remade.point == pytest.approx(ds.attrs["score"], abs=1e-6)
+    for _ in range(5):
+        index = rng.integers(0, N_NEUROIDS, size=(1, N_NEUROIDS))
+        expected = choose_layers(val[:, :, index[0]], ["l1", "l2", "l3"]).per_split
+        assert [int(choose_per_draw(val[:, k, :], index)[0]) for k in range(5)] == expected.tolist()
+    fixed = draw(ds.drop_vars("val_score"), run, BOTH, n_boot=200)
+    assert fixed.ok and not np.allclose(fixed.values, remade.values)

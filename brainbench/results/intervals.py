@@ -19,13 +19,19 @@ stored data:
   paired with its own copy (:func:`brainbench.metrics.rsa.stimulus_pairs`) -- and the RDM
   similarity is recomputed per split at the chosen layer, then ceiled and aggregated.
 
+The layer choice follows the run's rule where the store allows it: each split's layer is
+the one with the highest median training-only validation score (``val_score``) over the
+*drawn* neuroids (:func:`choose_per_draw`, as :func:`brainbench.scoring.measure.choose_layers`),
+so with neuroid resampling the interval includes which layer wins. The validation scores
+themselves are held fixed under stimulus resampling: they come from refits on training
+stimuli that the store cannot redo.
+
 What is held fixed, so what the interval does **not** cover: the readout's weights (it is
-not refitted on another training set, so fitting noise is not in the interval), the layer
-each split chose (the choice is made on training-only validation scores that the store
-cannot recompute for a resample), and each neuroid's ceiling (its trials are not stored;
-with neuroid resampling a neuroid keeps its own ceiling and reliability). What it covers:
-which stimuli were shown (evaluation noise) and, where the benchmark resamples them,
-which neuroids were recorded.
+not refitted on another training set, so fitting noise is not in the interval), the
+validation scores behind the layer choice, and each neuroid's ceiling (its trials are
+not stored; with neuroid resampling a neuroid keeps its own ceiling and reliability).
+What it covers: which stimuli were shown (evaluation noise) and, where the benchmark
+resamples them, which neuroids were recorded, with the layer choice they lead to.
 
 Resampling units come from the benchmark's ``resample`` declaration (default per kind:
 ``["stimulus", "neuroid"]`` for regression, whose neurons are a sample of an area;
@@ -63,7 +69,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from brainbench.results.store import ResultStore
 
 #: Version of the resampling numerics; bump it when a change moves any interval.
-VERSION = 1
+VERSION = 2
 #: Resamples per cell (the p-values use the bootstrap standard error, so they are not floored at 1/B).
 N_BOOT = 1000
 LEVEL = 0.95
@@ -80,8 +86,9 @@ BATCH = 250
 
 COVERS = (
     "95% percentile bootstrap over the benchmark's resampling units (stimuli, and neuroids where "
-    "declared), recomputed from each run's stored predictions or RDMs; the readout is not refitted and "
-    "each split's chosen layer and each neuroid's ceiling are held fixed, so fitting noise is not in it"
+    "declared), recomputed from each run's stored predictions or RDMs; the readout is not refitted, so "
+    "fitting noise is not in it; each split's layer is chosen again for each neuroid draw by the run's rule "
+    "on its stored validation scores, and each neuroid keeps its ceiling"
 )
 
 
@@ -195,13 +202,14 @@ def weighted_r(weights: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
 class _Plan:
     """What one run's headline is recomputed from.
 
-    ``per_split(counts) -> (B, N)``: the split-averaged r of every neuroid for stimulus
-    draw counts ``(B, S)``. ``finish(r (B, N), neuroid index (B, N)) -> (B,)``.
+    ``per_split(counts, index) -> (B, N)``: the split-averaged r of every neuroid for
+    stimulus draw counts ``(B, S)``, at the layers chosen for the neuroid draw ``index (B,
+    N)``. ``finish(r (B, N), index (B, N)) -> (B,)``.
     """
 
     n_stimuli: int
     groups: list[tuple[np.ndarray, np.ndarray]]  # (stimulus positions, neuroid positions) per group
-    per_split: Callable[[np.ndarray], np.ndarray]
+    per_split: Callable[[np.ndarray, np.ndarray], np.ndarray]
     finish: Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
@@ -283,6 +291,20 @@ def _plan(dataset: xr.Dataset) -> _Plan:
             per_neuroid = np.where(reliable_mask(ceiling, floor)[None], per_neuroid, np.nan)
         return _summarise(np.take_along_axis(per_neuroid, index, axis=1), aggregate)
 
+    # each split's layer for a neuroid draw: the run's rule (highest median training-only validation
+    # score over the drawn neuroids, brainbench.scoring.measure.choose_layers) on the stored scores
+    val = np.asarray(dataset["val_score"].values, dtype=np.float64) if "val_score" in dataset else None
+    if val is not None:
+        everyone = np.arange(val.shape[-1])[None]
+        if [int(choose_per_draw(val[:, k, :], everyone)[0]) for k in range(val.shape[1])] != chosen:
+            val = None  # the stored scores do not give back the stored choice: keep the choice fixed
+
+    def picks(k: int, index: np.ndarray) -> np.ndarray:
+        """``(B,)`` split ``k``'s layer for each neuroid draw."""
+        if val is None:
+            return np.full(index.shape[0], chosen[k])
+        return choose_per_draw(val[:, k, :], index)
+
     if "model_rdm" in dataset and "neural_rdm" in dataset:
         method = str(dataset.attrs.get("rdm_method", "pearson"))
         model = np.asarray(dataset["model_rdm"].values, dtype=np.float64)
@@ -292,15 +314,18 @@ def _plan(dataset: xr.Dataset) -> _Plan:
         pairs = [np.triu_indices(t.size, k=1) for t in tests]
         n_sites = neural.shape[0]
 
-        def per_split_rdm(counts: np.ndarray) -> np.ndarray:
+        def per_split_rdm(counts: np.ndarray, index: np.ndarray) -> np.ndarray:
             out = np.zeros((counts.shape[0], n_sites))
             for k, (test, (i, j)) in enumerate(zip(tests, pairs, strict=True)):
                 a, b = test[i], test[j]
-                x, y = model[chosen[k], a, b], neural[:, a, b].T  # (P,), (P, N)
-                if method == "pearson":
-                    out += weighted_r(counts[:, a] * counts[:, b], x, y)
-                else:
-                    out += _spearman_loop(counts, test, x, y)
+                y = neural[:, a, b].T  # (P, N)
+                chosen_k = picks(k, index)
+                for layer in np.unique(chosen_k):
+                    rows = chosen_k == layer
+                    if method == "pearson":
+                        out[rows] += weighted_r(counts[rows][:, a] * counts[rows][:, b], model[layer, a, b], y)
+                    else:
+                        out[rows] += _spearman_loop(counts[rows], test, model[layer, a, b], y)
             return out / len(tests)
 
         groups = [(np.arange(n_stimuli), np.arange(n_sites))]
@@ -318,13 +343,20 @@ def _plan(dataset: xr.Dataset) -> _Plan:
         # with repeated holdouts a stimulus is in several test sets: the pooled prediction is not each split's
         raise NoInterval("its splits do not test every stimulus exactly once, so per-split predictions are not stored")
 
-    def per_split_reg(counts: np.ndarray) -> np.ndarray:
+    def per_split_reg(counts: np.ndarray, index: np.ndarray) -> np.ndarray:
         import warnings
 
-        rs = np.stack([weighted_r(counts[:, t], prediction[chosen[k]][t], target[t]) for k, t in enumerate(tests)])
+        rs = []
+        for k, t in enumerate(tests):
+            chosen_k = picks(k, index)
+            r = np.empty((counts.shape[0], target.shape[1]))
+            for layer in np.unique(chosen_k):
+                rows = chosen_k == layer
+                r[rows] = weighted_r(counts[rows][:, t], prediction[layer][t], target[t])
+            rs.append(r)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            return np.nanmean(rs, axis=0)
+            return np.nanmean(np.stack(rs), axis=0)
 
     # neuroids shown different stimuli (sessions) are grouped by the stimuli they saw
     seen = np.isfinite(target)
@@ -333,6 +365,26 @@ def _plan(dataset: xr.Dataset) -> _Plan:
         patterns.setdefault(np.packbits(seen[:, n]).tobytes(), []).append(n)
     groups = [(np.flatnonzero(seen[:, ns[0]]), np.asarray(ns)) for ns in patterns.values()]
     return _Plan(n_stimuli, groups, per_split_reg, finish)
+
+
+def choose_per_draw(val: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """The layer :func:`brainbench.scoring.measure.choose_layers` picks for each neuroid draw.
+
+    Args:
+        val: ``(L, N)`` one split's training-only validation scores.
+        index: ``(B, N)`` drawn neuroid positions.
+    Returns:
+        ``(B,)`` the layer with the highest median (over the drawn neuroids, finite values)
+        validation score; a layer without any finite value is never chosen.
+    """
+    import warnings
+
+    drawn = val[:, index]  # (L, B, N)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        finite = np.isfinite(drawn)
+        medians = np.where(finite.any(-1), np.nanmedian(np.where(finite, drawn, np.nan), axis=-1), -np.inf)
+    return np.argmax(medians, axis=0)
 
 
 def _spearman_loop(counts: np.ndarray, test: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -365,7 +417,7 @@ def draw(dataset: xr.Dataset, run: dict[str, Any], units: Sequence[str], n_boot:
         return Draws(key, np.empty(0), math.nan, units, f"no interval: the stored run lacks what it needs ({error!r}).")
     n_neuroids = sum(g[1].size for g in plan.groups)
     identity = np.arange(n_neuroids)[None]
-    point = float(plan.finish(plan.per_split(np.ones((1, plan.n_stimuli))), identity)[0])
+    point = float(plan.finish(plan.per_split(np.ones((1, plan.n_stimuli)), identity), identity)[0])
     stored = run.get("score")
     if stored is None or not math.isfinite(float(stored)) or abs(point - float(stored)) > RECOMPUTE_TOLERANCE:
         return Draws(
@@ -390,7 +442,7 @@ def draw(dataset: xr.Dataset, run: dict[str, Any], units: Sequence[str], n_boot:
                 index[:, neuroids] = neuroids[rng.integers(0, neuroids.size, size=(size, neuroids.size))]
             else:
                 index[:, neuroids] = neuroids
-        values[start : start + size] = plan.finish(plan.per_split(counts), index)
+        values[start : start + size] = plan.finish(plan.per_split(counts, index), index)
     return Draws(key, values, point, units)
 
 
