@@ -23,8 +23,10 @@ The layer choice follows the run's rule where the store allows it: each split's 
 the one with the highest median training-only validation score (``val_score``) over the
 *drawn* neuroids (:func:`choose_per_draw`, as :func:`brainbench.scoring.measure.choose_layers`),
 so with neuroid resampling the interval includes which layer wins. The validation scores
-themselves are held fixed under stimulus resampling: they come from refits on training
-stimuli that the store cannot redo.
+themselves are held fixed under stimulus resampling: for regression they come from
+readout fits on training stimuli that the store cannot redo; for representation they
+could be recomputed from the stored RDMs on the drawn training pairs, which this version
+does not do (at 640 stimuli that is about 165,000 training pairs per split and draw).
 
 What is held fixed, so what the interval does **not** cover: the readout's weights (it is
 not refitted on another training set, so fitting noise is not in the interval), the

@@ -358,12 +358,16 @@ def _benchmark_page(
     entry = _registry_entry("benchmark", col.benchmark)
     aggregate, unit = column_aggregates(board).get(col.label, ("median", "neuroids"))
     kind = run_kind(first)
+    from brainbench.results.store import StoreError
+
     profiles = {}
+    unprofiled: dict[str, str] = {}
     n_stimuli = n_units = None
     for model, cell in shown:
         try:
             dataset = store.load_results(cell)
-        except Exception:  # noqa: BLE001 -- a missing file leaves the model out of the figure, said below
+        except StoreError as error:  # a missing or changed results file: left out of the figure, said below
+            unprofiled[model] = str(error)
             continue
         layers, values = layer_profile(dataset, aggregate)
         profiles[model] = (layers, values, str(cell["best_layer"]))
@@ -463,6 +467,8 @@ def _benchmark_page(
         if alt
         else "<p>No stored results file to draw the per-layer profiles from.</p>"
     )
+    if unprofiled:
+        figure += "<p>Not in the figure: " + "; ".join(f"{_e(m)} ({_e(w)})" for m, w in unprofiled.items()) + "</p>"
     dl = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in facts)
     body_html = (
         f"<h1>{_e(col.label)}</h1>\n<dl>{dl}</dl>\n<h2>Scores</h2>\n{scores}\n<h2>Per-layer profiles</h2>\n{figure}\n"
