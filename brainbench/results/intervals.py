@@ -283,14 +283,17 @@ def _plan(dataset: xr.Dataset) -> _Plan:
     aggregate = aggregate_of(dataset)
     uncorrected = dataset.attrs.get("score_kind") == UNCORRECTED
     ceil = _headline_fn(dataset)
-    floor = float(dataset.attrs.get("reliability_floor", 0.3))
+    # the run's own verdict on each neuroid's reliability when stored (whatever rule made it), else its floor
+    if "reliable" in dataset:
+        reliable = np.asarray(dataset["reliable"].values, dtype=bool)
+    else:
+        reliable = reliable_mask(ceiling, float(dataset.attrs.get("reliability_floor", 0.3)))
 
     def finish(r: np.ndarray, index: np.ndarray) -> np.ndarray:
         if uncorrected:
             per_neuroid = r
         else:
-            per_neuroid = ceil(r, ceiling)
-            per_neuroid = np.where(reliable_mask(ceiling, floor)[None], per_neuroid, np.nan)
+            per_neuroid = np.where(reliable[None], ceil(r, ceiling), np.nan)
         return _summarise(np.take_along_axis(per_neuroid, index, axis=1), aggregate)
 
     # each split's layer for a neuroid draw: the run's rule (highest median training-only validation
