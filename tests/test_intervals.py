@@ -239,3 +239,23 @@ def test_the_layer_choice_is_made_again_for_each_neuroid_draw():
         assert [int(choose_per_draw(val[:, k, :], index)[0]) for k in range(5)] == expected.tolist()
     fixed = draw(ds.drop_vars("val_score"), run, BOTH, n_boot=200)
     assert fixed.ok and not np.allclose(fixed.values, remade.values)
+
+
+def test_rdm_resamples_match_comparing_the_rdms_on_the_drawn_stimuli():
+    """Pair weights count(a) count(b) (Pearson) and the re-ranked loop (Spearman) equal
+    brainbench.metrics.rsa.compare_rdms on the drawn stimulus positions."""
+    from brainbench.metrics.rsa import compare_rdms, pattern_rdm
+    from brainbench.results.intervals import _spearman_loop
+
+    rng = np.random.default_rng(1)
+    model, neural = pattern_rdm(rng.normal(size=(9, 5))), pattern_rdm(rng.normal(size=(9, 4)))
+    test = np.array([0, 2, 3, 5, 8])
+    counts = rng.multinomial(9, np.full(9, 1 / 9), size=3).astype(float)
+    i, j = np.triu_indices(test.size, k=1)
+    a, b = test[i], test[j]
+    pearson = weighted_r(counts[:, a] * counts[:, b], model[a, b], neural[a, b][:, None])[:, 0]
+    spearman = _spearman_loop(counts, test, model[a, b], neural[a, b][:, None])[:, 0]
+    for row, p, s in zip(counts, pearson, spearman, strict=True):
+        drawn = np.repeat(test, row[test].astype(int))
+        assert p == pytest.approx(compare_rdms(model, neural, drawn, "pearson"), abs=1e-12, nan_ok=True)
+        assert s == pytest.approx(compare_rdms(model, neural, drawn, "spearman"), abs=1e-12, nan_ok=True)
