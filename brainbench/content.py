@@ -12,8 +12,9 @@ from typing import Any
 
 #: Format of the key's JSON; bump it when what the key covers changes.
 KEY_FORMAT = 3
-#: Manifest fields that describe an entry but cannot change a number.
-PROSE_FIELDS = frozenset({"id", "source", "description", "citation", "license", "url", "aliases", "info"})
+#: Manifest fields that describe an entry but cannot change a number (``resample`` only
+#: changes how a leaderboard interval is drawn, never a score).
+PROSE_FIELDS = frozenset({"id", "source", "description", "citation", "license", "url", "aliases", "info", "resample"})
 
 
 def declaration(entry: Any) -> dict[str, Any]:

@@ -1,4 +1,7 @@
-"""``brainbench leaderboard run | show | runs | verify``: grids, the table, every stored run, verification."""
+"""``brainbench leaderboard run | show | compare | site | runs | verify``.
+
+Grids, the table with intervals, paired comparisons, the website, every stored run, verification.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +9,22 @@ import contextlib
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from brainbench.errors import BrainbenchError
 from brainbench.results.verify import DEFAULT_TOLERANCE
 
+if TYPE_CHECKING:  # pragma: no cover
+    from brainbench.results.store import ResultStore
+    from brainbench.results.table import Leaderboard
+
 leaderboard_app = typer.Typer(
-    help="Run (model, benchmark) grids into the results store, show the leaderboard, list every run, verify it.",
+    help=(
+        "Run (model, benchmark) grids into the results store, show the leaderboard with intervals, "
+        "compare two models, write a static site, list every run, verify it."
+    ),
     no_args_is_help=True,
 )
 
@@ -108,27 +118,49 @@ def run_command(
         raise typer.Exit(1)
 
 
+IntervalsOption = Annotated[
+    bool,
+    typer.Option(
+        "--intervals/--no-intervals",
+        help="95% bootstrap intervals and significance ranks from the stored runs (cached in the store)",
+    ),
+]
+
+
+def board_with_intervals(target: ResultStore, intervals: bool = True) -> Leaderboard:
+    """The leaderboard of a store, with every shown cell's cached bootstrap draws when asked."""
+    from brainbench.results.intervals import cached_draws
+    from brainbench.results.table import build, shown_runs
+
+    runs = target.runs()
+    draws = cached_draws(target, shown_runs(runs), progress=True) if intervals else None
+    return build(runs, draws)
+
+
 @leaderboard_app.command("show")
 def show_command(
     fmt: Annotated[str, typer.Option("--format", help="table, md, csv, html or json")] = "table",
     output: Annotated[Path | None, typer.Option("--output", "-o", help="write to this file")] = None,
+    intervals: IntervalsOption = True,
     store: StoreOption = None,
 ) -> None:
-    """Models x benchmarks (with versions) of declared-protocol ceiled scores, plus region and overall means.
+    """Models x benchmarks (with versions) of declared-protocol ceiled scores with 95% intervals, plus means.
 
     A cell shows only a run of the benchmark's declared protocol (every layer the model
     declares, the benchmark's readout, seed 0, its declared splits); `brainbench
-    leaderboard runs` lists every other stored run.
+    leaderboard runs` lists every other stored run. Intervals resample what each run
+    stored (no refit; see docs/leaderboard.md); rows with more scored cells rank first,
+    and rows whose overall means do not differ significantly share a rank (=k).
     """
     from brainbench.results.store import ResultStore
-    from brainbench.results.table import FORMATS, build, render
+    from brainbench.results.table import FORMATS, render
 
     if fmt not in FORMATS:
         raise BrainbenchError(f"unknown format {fmt!r}; pass --format with one of {', '.join(FORMATS)}.")
     if output is not None and output.is_dir():
         raise BrainbenchError(f"--output {output} is a folder; pass a file path such as {output / 'leaderboard.md'}.")
     target = ResultStore(store)
-    board = build(target.runs())
+    board = board_with_intervals(target, intervals)
     text = render(board, fmt)
     if output is not None:
         output.write_text(text, encoding="utf-8")
@@ -208,6 +240,54 @@ def verify_command(
     typer.echo(f"{len(checks) - n_bad} of {len(checks)} runs reproduce within {tolerance:g} (absolute)")
     if n_bad:
         raise typer.Exit(1)
+
+
+@leaderboard_app.command("compare")
+def compare_command(
+    model_a: Annotated[str, typer.Argument(help="first model id")],
+    model_b: Annotated[str, typer.Argument(help="second model id")],
+    benchmarks: Annotated[
+        list[str] | None, typer.Argument(help="benchmark ids (default: every benchmark both models have a cell on)")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the comparisons as JSON")] = False,
+    store: StoreOption = None,
+) -> None:
+    """Paired differences MODEL_A - MODEL_B per benchmark and for the means, with 95% intervals and p-values.
+
+    Both models' scores are recomputed on the same resamples of each benchmark's stored
+    data, so the difference's interval is paired. p: two-sided, from the bootstrap standard
+    error of the difference; p_holm: Holm-corrected over the rows printed.
+    """
+    from brainbench.results.comparisons import compare_models, render_comparisons
+    from brainbench.results.intervals import cached_draws
+    from brainbench.results.store import ResultStore
+    from brainbench.results.table import build
+
+    target = ResultStore(store)
+    runs = target.runs()
+    plain = build(runs)
+    compare_models(plain, model_a, model_b, benchmarks)  # unknown models or benchmarks fail here, before any draw
+    needed = [cell for model in (model_a, model_b) for cell in plain.cells[model] if cell is not None]
+    board = build(runs, cached_draws(target, needed, progress=True))
+    rows = compare_models(board, model_a, model_b, benchmarks)
+    sys.stdout.write(render_comparisons(rows, model_a, model_b, as_json))
+
+
+@leaderboard_app.command("site")
+def site_command(
+    out: Annotated[Path, typer.Option("--out", help="folder to write the site into (created; its old pages replaced)")],
+    store: StoreOption = None,
+) -> None:
+    """Write a static website of the leaderboard (HTML, CSS, SVG figures; no server, no network at view time)."""
+    from brainbench.results.site import write_site
+    from brainbench.results.store import ResultStore
+
+    if out.exists() and not out.is_dir():
+        raise BrainbenchError(f"--out {out} is a file; give a folder for the site, e.g. {out.with_suffix('')}-site.")
+    target = ResultStore(store)
+    board = board_with_intervals(target, True)
+    pages = write_site(target, board, out, command=" ".join(["brainbench", *sys.argv[1:]]))
+    typer.echo(f"site written to {out} ({pages} pages); open {out / 'index.html'}", err=True)
 
 
 def register(app: typer.Typer) -> None:

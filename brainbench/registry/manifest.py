@@ -220,6 +220,10 @@ class BenchmarkEntry(_Entry):
     stimulus_placement: StimulusPlacement = Field(default_factory=StimulusPlacement)
     region: str = ""
     site_aggregate: Literal["median", "mean"] = "median"
+    #: What a leaderboard interval resamples (:mod:`brainbench.results.intervals`); empty:
+    #: the kind's default (stimuli and neuroids for regression, stimuli for representation).
+    #: Not in a run's key: it changes no score, only its interval.
+    resample: list[Literal["stimulus", "neuroid"]] = Field(default_factory=list)
 
     #: Fields added after the first schema whose *default* is left out of the declaration
     #: a run's key hashes (:func:`brainbench.content.declaration`), so that adding them did

@@ -23,6 +23,14 @@ Means: a region's mean is the mean over that region's benchmarks *that have a sc
 the overall mean is the mean of the region means (each region weighs the same). A
 missing score is shown as missing and never counted as zero; ``coverage`` says how many
 of the columns each mean rests on.
+
+Intervals and ranks (:mod:`brainbench.results.intervals`): with the runs' bootstrap
+draws, every cell, region mean and overall mean carries a 95% interval (a mean's draws
+are the means of its cells' draws, resample by resample). Rows are ranked by coverage
+first -- a row with more scored cells always ranks above one with fewer, so a missing
+cell never helps -- then by the overall mean; rows of equal coverage whose overall means
+do not differ significantly (paired bootstrap, Holm-corrected over the pairs of that
+coverage, alpha 0.05) share a rank, shown ``=k``.
 """
 
 from __future__ import annotations
@@ -32,8 +40,14 @@ import html
 import io
 import json
 import math
+import textwrap
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+
+    from brainbench.results.intervals import Draws
 
 FORMATS = ("table", "md", "csv", "html", "json")
 RUN_FORMATS = ("table", "csv", "json")
@@ -79,6 +93,10 @@ class Leaderboard:
     cells: dict[str, list[dict[str, Any] | None]]
     regions: list[str] = field(default_factory=list)
     others: dict[str, list[list[dict[str, Any]]]] = field(default_factory=dict)
+    #: bootstrap draws by content key (empty: no intervals, ranks by point estimates)
+    draws: dict[str, Draws] = field(default_factory=dict)
+    #: rank label per model (``"2"`` or ``"=2"`` when shared), set by :func:`build`
+    rank_labels: dict[str, str] = field(default_factory=dict)
 
     def marked(self, model: str, index: int) -> bool:
         """Whether the cell shows the newest of several declared runs."""
@@ -89,13 +107,70 @@ class Leaderboard:
         cell = self.cells[model][index]
         return cell is not None and cell.get("score_kind") == UNCORRECTED
 
+    def in_means(self, model: str, index: int) -> bool:
+        """Whether a cell enters the means: a finite ceiled score."""
+        cell = self.cells[model][index]
+        return cell is not None and _finite(cell["score"]) and not self.uncorrected(model, index)
+
     def region_mean(self, model: str, region: str) -> float | None:
         values = [
             c["score"]
             for k, (c, col) in enumerate(zip(self.cells[model], self.columns, strict=True))
-            if col.region == region and c is not None and _finite(c["score"]) and not self.uncorrected(model, k)
+            if col.region == region and c is not None and self.in_means(model, k)
         ]
         return sum(values) / len(values) if values else None
+
+    # intervals -------------------------------------------------------------------
+    def cell_draws(self, model: str, index: int) -> np.ndarray | None:
+        """``(B,)`` draws of a cell, or None without an interval."""
+        cell = self.cells[model][index]
+        found = self.draws.get(cell["content_key"]) if cell is not None else None
+        return found.values if found is not None and found.ok else None
+
+    def cell_interval(self, model: str, index: int) -> tuple[float, float] | None:
+        from brainbench.results.intervals import interval_of
+
+        values = self.cell_draws(model, index)
+        return None if values is None else interval_of(values)
+
+    def cell_note(self, model: str, index: int) -> str:
+        """Why a scored cell has no interval ("" when it has one or no draws were asked for)."""
+        cell = self.cells[model][index]
+        found = self.draws.get(cell["content_key"]) if cell is not None else None
+        return found.reason if found is not None else ""
+
+    def region_draws(self, model: str, region: str) -> np.ndarray | None:
+        """Draws of a region mean: the mean of its cells' draws per resample (None if a cell has none)."""
+        import numpy as np
+
+        parts = []
+        for k, col in enumerate(self.columns):
+            if col.region == region and self.in_means(model, k):
+                values = self.cell_draws(model, k)
+                if values is None:
+                    return None
+                parts.append(values)
+        return np.mean(parts, axis=0) if parts and len({p.size for p in parts}) == 1 else None
+
+    def overall_draws(self, model: str) -> np.ndarray | None:
+        import numpy as np
+
+        parts = []
+        for region in self.regions:
+            if self.region_mean(model, region) is None:
+                continue
+            values = self.region_draws(model, region)
+            if values is None:
+                return None
+            parts.append(values)
+        return np.mean(parts, axis=0) if parts and len({p.size for p in parts}) == 1 else None
+
+    def mean_interval(self, model: str, region: str | None = None) -> tuple[float, float] | None:
+        """Interval of a region mean (or of the overall mean when ``region`` is None)."""
+        from brainbench.results.intervals import interval_of
+
+        values = self.overall_draws(model) if region is None else self.region_draws(model, region)
+        return None if values is None else interval_of(values)
 
     def overall(self, model: str) -> float | None:
         means = [m for m in (self.region_mean(model, r) for r in self.regions) if m is not None]
@@ -122,8 +197,14 @@ def is_declared(run: dict[str, Any]) -> bool:
     return run.get("protocol") == "declared" and run.get("score_kind") in (CEILED, UNCORRECTED)
 
 
-def build(runs: list[dict[str, Any]]) -> Leaderboard:
-    """The leaderboard of run rows (``ResultStore.runs()``); only declared-protocol runs count."""
+def build(runs: list[dict[str, Any]], draws: dict[str, Draws] | None = None) -> Leaderboard:
+    """The leaderboard of run rows (``ResultStore.runs()``); only declared-protocol runs count.
+
+    Args:
+        runs: the store's run rows.
+        draws: bootstrap draws by content key (:func:`brainbench.results.intervals.cached_draws`);
+            without them there are no intervals and ranks follow the point estimates.
+    """
     history: dict[tuple, list[dict[str, Any]]] = {}
     for run in sorted((r for r in runs if is_declared(r)), key=lambda r: (r["created_at"], r["content_key"])):
         history.setdefault(_cell_key(run), []).append(run)
@@ -141,24 +222,85 @@ def build(runs: list[dict[str, Any]]) -> Leaderboard:
     keys = {m: [(m, c.benchmark, c.version, c.readout, c.readout_params) for c in columns] for m in models}
     cells = {m: [latest.get(k) for k in keys[m]] for m in models}
     others = {m: [history.get(k, [])[-2::-1] for k in keys[m]] for m in models}
-    board = Leaderboard(columns, models, cells, sorted({c.region for c in columns}), others)
-    # best overall first; models without any score last
-    board.models.sort(key=lambda m: (board.overall(m) is None, -(board.overall(m) or 0.0), m))
+    board = Leaderboard(columns, models, cells, sorted({c.region for c in columns}), others, dict(draws or {}))
+    rank(board)
     return board
 
 
+def shown_runs(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The run rows the leaderboard's cells show (those that need intervals)."""
+    board = build(runs)
+    return [cell for cells in board.cells.values() for cell in cells if cell is not None]
+
+
+def rank(board: Leaderboard) -> None:
+    """Order ``board.models`` and set ``board.rank_labels`` (rule in the module docstring).
+
+    More scored cells (coverage) first, so a missing cell never helps; then the overall
+    mean (rows without one last). Within one coverage, a row's rank is 1 + the rows of
+    higher coverage + the rows of its coverage whose overall mean is significantly higher
+    (Holm over that coverage's pairs); without draws, + the rows with a higher mean.
+    Ranks never decrease down the table.
+    """
+    from brainbench.results.intervals import all_pairs, rank_labels, ranks
+
+    def order(m: str) -> tuple:
+        overall = board.overall(m)
+        return (-board.coverage(m)[0], overall is None, -(overall or 0.0), m)
+
+    board.models.sort(key=order)
+    rank_of: dict[str, int] = {}
+    by_coverage: dict[int, list[str]] = {}
+    for model in board.models:
+        by_coverage.setdefault(board.coverage(model)[0], []).append(model)
+    ahead = 0
+    for group in by_coverage.values():
+        named = {}
+        for m in group:
+            overall, values = board.overall(m), board.overall_draws(m)
+            if overall is not None and values is not None:
+                named[m] = (overall, values)
+        significant = ranks(list(named), all_pairs(named)) if len(named) == len(group) else None
+        for position, m in enumerate(group):
+            if significant is not None:
+                rank_of[m] = ahead + significant[m]
+            else:
+                higher = sum(
+                    1
+                    for other in group[:position]
+                    if (board.overall(other) or -math.inf) > (board.overall(m) or -math.inf)
+                    or (board.overall(m) is None and board.overall(other) is not None)
+                )
+                rank_of[m] = ahead + 1 + higher
+        ahead += len(group)
+    previous = 1
+    for m in board.models:  # monotone down the table
+        rank_of[m] = previous = max(previous, rank_of[m])
+    board.rank_labels = rank_labels(rank_of)
+
+
+def _interval_json(interval: tuple[float, float] | None) -> list[float] | None:
+    return None if interval is None else [interval[0], interval[1]]
+
+
 def records(board: Leaderboard) -> list[dict[str, Any]]:
-    """One JSON-able dict per model: every column's score (None when missing) and the means."""
+    """One JSON-able dict per model: every column's score (None when missing) and the means.
+
+    ``rank`` is the rank label (``"=2"`` when shared, see :func:`rank`); every score and
+    mean has an ``interval`` ([low, high], or None without draws).
+    """
     out = []
-    for rank, model in enumerate(board.models, start=1):
+    for model in board.models:
         have, total = board.coverage(model)
         row: dict[str, Any] = {
-            "rank": rank,
+            "rank": board.rank_labels.get(model, ""),
             "model": model,
             "overall": board.overall(model),
+            "overall_interval": _interval_json(board.mean_interval(model)),
             "coverage": f"{have}/{total}",
         }
         row["regions"] = {r: board.region_mean(model, r) for r in board.regions}
+        row["region_intervals"] = {r: _interval_json(board.mean_interval(model, r)) for r in board.regions}
         row["benchmarks"] = {}
         for index, (col, cell) in enumerate(zip(board.columns, board.cells[model], strict=True)):
             others = board.others.get(model, [[]] * len(board.columns))[index]
@@ -167,6 +309,8 @@ def records(board: Leaderboard) -> list[dict[str, Any]]:
                 if cell is None
                 else {
                     "score": cell["score"],
+                    "interval": _interval_json(board.cell_interval(model, index)),
+                    "interval_note": board.cell_note(model, index),
                     "best_layer": cell["best_layer"],
                     "content_key": cell["content_key"],
                     "region": col.region,
@@ -197,14 +341,24 @@ def _header(board: Leaderboard) -> list[str]:
     )
 
 
-def _values(board: Leaderboard, model: str, rank: int) -> list[Any]:
+def _values(board: Leaderboard, model: str) -> list[Any]:
     have, total = board.coverage(model)
     cells = [None if c is None else c["score"] for c in board.cells[model]]
     return (
-        [rank, model, board.overall(model)]
+        [board.rank_labels.get(model, ""), model, board.overall(model)]
         + [board.region_mean(model, r) for r in board.regions]
         + cells
         + [f"{have}/{total}"]
+    )
+
+
+def _intervals(board: Leaderboard, model: str) -> list[tuple[float, float] | None]:
+    """Per value of :func:`_values`: its interval, or None."""
+    return (
+        [None, None, board.mean_interval(model)]
+        + [board.mean_interval(model, r) for r in board.regions]
+        + [board.cell_interval(model, i) for i in range(len(board.columns))]
+        + [None]
     )
 
 
@@ -223,10 +377,108 @@ def _notes(marks: list[list[str]]) -> list[str]:
     return [note for mark, note in ((UNCORRECTED_MARK, UNCORRECTED_NOTE), (MARK, MARK_NOTE)) if mark in used]
 
 
-def _fmt(value: Any, marked: str = "") -> str:
+def column_aggregates(board: Leaderboard) -> dict[str, tuple[str, str]]:
+    """Column label -> ``(aggregate, unit)`` as the benchmark declares them (median or mean; neuroids or sites).
+
+    Read from the stored spec of the runs the column shows, so every label says what the
+    number is, whatever the plugins installed now declare.
+    """
+    from brainbench.results.intervals import aggregate_of, run_kind
+
+    out: dict[str, tuple[str, str]] = {}
+    for index, col in enumerate(board.columns):
+        for model in board.models:
+            cell = board.cells[model][index]
+            if cell is None:
+                continue
+            try:
+                spec = json.loads(cell.get("spec") or "{}")
+            except ValueError:
+                spec = {}
+            unit = "sites" if run_kind(cell) == "representation" else "neuroids"
+            out[col.label] = (aggregate_of(spec), unit)
+            break
+    return out
+
+
+def score_note(board: Leaderboard) -> str:
+    """The footnote saying what a cell is, from each benchmark's declared aggregate."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for label, value in column_aggregates(board).items():
+        groups.setdefault(value, []).append(label)
+    what = "; ".join(f"{agg} over reliable {unit} for {', '.join(labels)}" for (agg, unit), labels in groups.items())
+    return (
+        "Scores: the ceiled score sign(r) r^2 / ceiling (signed fraction of explainable variance) summarised "
+        f"as each benchmark declares ({what or 'no columns'}), at the layers chosen on training stimuli, runs "
+        f"of each benchmark's declared protocol only; {MISSING} = not scored (never counted as zero); means "
+        "over the scored columns only."
+    )
+
+
+RANK_NOTE = (
+    "Rank: rows with more scored cells (coverage) rank above rows with fewer, so a missing cell never "
+    "helps; then by overall mean. With intervals, rows of equal coverage whose overall means do not differ "
+    "significantly (paired bootstrap on the same resamples, Holm-corrected over the pairs, alpha 0.05) "
+    "share a rank, shown =k."
+)
+
+
+def interval_note(board: Leaderboard) -> str | None:
+    """The footnote saying what the intervals cover (None when the board has no draws)."""
+    from brainbench.results.intervals import COVERS, N_BOOT
+
+    if not board.draws:
+        return None
+    missing = sorted(
+        {
+            f"{board.columns[i].label} ({board.cell_note(m, i).removeprefix('no interval: ').rstrip('.')})"
+            for m in board.models
+            for i in range(len(board.columns))
+            if board.cells[m][i] is not None and board.cell_note(m, i)
+        }
+    )
+    units: dict[str, list[str]] = {}
+    for i, col in enumerate(board.columns):
+        found = next(
+            (
+                board.draws[c["content_key"]]
+                for m in board.models
+                if (c := board.cells[m][i]) and c["content_key"] in board.draws
+            ),
+            None,
+        )
+        if found is not None and found.ok:
+            units.setdefault(" and ".join({"stimulus": "stimuli"}.get(u, f"{u}s") for u in found.units), []).append(
+                col.label
+            )
+    resampled = "; ".join(f"{what} for {', '.join(labels)}" for what, labels in units.items())
+    text = (
+        f"[low, high]: {COVERS} ({N_BOOT} resamples, seeded from each run's data identity, the same "
+        "resamples for every model of a benchmark); a mean's interval averages its cells' draws per resample."
+        + (f" Resampled: {resampled}." if resampled else "")
+    )
+    if missing:
+        text += " No interval: " + "; ".join(missing) + "."
+    return text
+
+
+def footnotes(board: Leaderboard, marks: list[list[str]]) -> list[str]:
+    """Every footnote the table needs, in the order shown (text, markdown and HTML alike); none when empty."""
+    if not board.models:
+        return []
+    notes = [score_note(board), RANK_NOTE]
+    interval = interval_note(board)
+    if interval:
+        notes.append(interval)
+    return notes + _notes(marks)
+
+
+def _fmt(value: Any, marked: str = "", interval: tuple[float, float] | None = None) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return MISSING
     text = f"{value:.3f}" if isinstance(value, float) else str(value)
+    if interval is not None:
+        text += f" [{interval[0]:.3f}, {interval[1]:.3f}]"
     return text + marked
 
 
@@ -236,57 +488,56 @@ def render(board: Leaderboard, fmt: str = "table") -> str:
         from brainbench.errors import BrainbenchError
 
         raise BrainbenchError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}.")
+    marks = [_marks(board, m) for m in board.models]
+    notes = footnotes(board, marks)
     if fmt == "json":
         return json.dumps(
             {
                 "columns": [c.__dict__ | {"label": c.label} for c in board.columns],
                 "regions": board.regions,
                 "models": records(board),
+                "notes": notes,
             },
             indent=2,
         )
     header = _header(board)
-    rows = [_values(board, m, k) for k, m in enumerate(board.models, start=1)]
-    marks = [_marks(board, m) for m in board.models]
-    notes = _notes(marks)
+    rows = [_values(board, m) for m in board.models]
+    intervals = [_intervals(board, m) for m in board.models]
     if fmt == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(header)
-        for row in rows:  # missing stays an empty cell, never 0
-            writer.writerow(["" if v is None else (repr(v) if isinstance(v, float) else v) for v in row])
+        bounded = header[2:-1]
+        writer.writerow(header + [f"{h} {end}" for h in bounded for end in ("low", "high")])
+        for row, spans in zip(rows, intervals, strict=True):  # missing stays an empty cell, never 0
+            values = list(row) + [None if span is None else span[e] for span in spans[2:-1] for e in (0, 1)]
+            writer.writerow(["" if v is None else (repr(v) if isinstance(v, float) else v) for v in values])
         return buffer.getvalue()
+    cells = [
+        [_fmt(v, k, i) for v, k, i in zip(row, mark, spans, strict=True)]
+        for row, mark, spans in zip(rows, marks, intervals, strict=True)
+    ]
     if fmt == "md":
         lines = [
             "| " + " | ".join(header) + " |",
             "|" + "|".join(":---" if h == "model" else "---:" for h in header) + "|",
         ]
-        lines += [
-            "| " + " | ".join(_fmt(v, k) for v, k in zip(row, mark, strict=True)) + " |"
-            for row, mark in zip(rows, marks, strict=True)
-        ]
-        lines.append("")
-        lines.append(
-            f"Scores: median ceiled score (signed fraction of explainable variance, reliable neuroids) at "
-            f"the layers chosen on training stimuli, runs of each benchmark's declared protocol only; "
-            f"{MISSING} = not scored (never counted as zero); means over the scored columns only."
-        )
+        lines += ["| " + " | ".join(row) + " |" for row in cells]
         for note in notes:
             lines.append("")
             lines.append(note)
         return "\n".join(lines) + "\n"
     if fmt == "html":
-        return _html(header, rows, marks, notes)
-    text = [[str(h) for h in header]] + [
-        [_fmt(v, k) for v, k in zip(row, mark, strict=True)] for row, mark in zip(rows, marks, strict=True)
-    ]
+        return _html(header, rows, cells, notes)
+    text = [[str(h) for h in header]] + cells
     widths = [max(len(r[i]) for r in text) for i in range(len(header))]
     out = [
         "  ".join(cell.ljust(w) if i == 1 else cell.rjust(w) for i, (cell, w) in enumerate(zip(r, widths, strict=True)))
         for r in text
     ]
     out.insert(1, "  ".join("-" * w for w in widths))
-    out.extend(notes)
+    for note in notes:
+        out.append("")
+        out.extend(textwrap.wrap(note, width=100))
     return "\n".join(out) + "\n"
 
 
@@ -323,24 +574,29 @@ td.missing { color: #999; }
 """
 
 
-def _html(header: list[str], rows: list[list[Any]], marks: list[list[str]], notes: list[str]) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+def sort_value(value: Any) -> str:
+    """A cell's ``data-v`` for the sorting script: a number, a name, or "" when missing (sorted last)."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return ""
+    if isinstance(value, str) and value.lstrip("=").isdigit():
+        return value.lstrip("=")  # a rank label, "=2" sorts as 2
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def _html(header: list[str], rows: list[list[Any]], cells: list[list[str]], notes: list[str]) -> str:
+    head = "".join(f'<th scope="col">{html.escape(h)}</th>' for h in header)
     body = []
-    for row, row_marks in zip(rows, marks, strict=True):
-        cells = []
-        for value, marked in zip(row, row_marks, strict=True):
-            missing = value is None or (isinstance(value, float) and not math.isfinite(value))
-            sort_value = "" if missing else (repr(value) if isinstance(value, float) else str(value))
-            cls = ' class="missing"' if missing else ""
-            cells.append(f'<td data-v="{html.escape(sort_value)}"{cls}>{html.escape(_fmt(value, marked))}</td>')
-        body.append("<tr>" + "".join(cells) + "</tr>")
+    for row, texts in zip(rows, cells, strict=True):
+        parts = []
+        for value, text in zip(row, texts, strict=True):
+            key = sort_value(value)
+            cls = ' class="missing"' if key == "" else ""
+            parts.append(f'<td data-v="{html.escape(key)}"{cls}>{html.escape(text)}</td>')
+        body.append("<tr>" + "".join(parts) + "</tr>")
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>brainbench leaderboard</title>'
         f"<style>{_STYLE}</style></head><body>\n<h1>brainbench leaderboard</h1>\n"
-        "<p>Median ceiled score (sign(r) r&sup2; / split-half ceiling, reliable neuroids) at the layers chosen on "
-        "training stimuli, runs of "
-        f"each benchmark's declared protocol only. {MISSING} = not scored, never counted as zero; means over "
-        "scored columns only. Click a column header to sort.</p>\n"
+        "<p>Click a column header to sort.</p>\n"
         f"<table><thead><tr>{head}</tr></thead><tbody>\n"
         + "\n".join(body)
         + "\n</tbody></table>\n"

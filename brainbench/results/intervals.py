@@ -1,0 +1,636 @@
+"""Confidence intervals of leaderboard cells, recomputed from what each run stored; no refit.
+
+A cell's headline (see :mod:`brainbench.metrics.ceiled`) is a statistic of per-neuroid
+(or per-site) held-out correlations. Its interval is a percentile bootstrap that
+recomputes that statistic **exactly as the run computed it** on each resample of the
+stored data:
+
+* **regression** runs store the pooled out-of-fold predictions ``prediction (layer,
+  stimulus, neuroid)``, the trial-averaged ``target (stimulus, neuroid)`` and each
+  neuroid's ``ceiling``. The run's splits are rebuilt from their stored declaration and
+  seed (and checked: see below). A resample draws stimuli with replacement (a count per
+  stimulus) and, where declared, neuroids with replacement; each split's test-fold
+  Pearson r is recomputed on the drawn copies of its test stimuli at the layer that split
+  chose, averaged over splits, ceiled by the benchmark's ceiled metric and summarised by
+  the benchmark's aggregate (median or mean) over reliable neuroids.
+* **representation** runs store the RDMs they compared (``model_rdm``, ``neural_rdm``).
+  A stimulus resample gives each test-stimulus pair ``(a, b)`` of a split the weight
+  ``count(a) * count(b)`` -- exactly the pairs of distinct drawn positions less a stimulus
+  paired with its own copy (:func:`brainbench.metrics.rsa.stimulus_pairs`) -- and the RDM
+  similarity is recomputed per split at the chosen layer, then ceiled and aggregated.
+
+The layer choice follows the run's rule where the store allows it: each split's layer is
+the one with the highest median training-only validation score (``val_score``) over the
+*drawn* neuroids (:func:`choose_per_draw`, as :func:`brainbench.scoring.measure.choose_layers`),
+so with neuroid resampling the interval includes which layer wins. The validation scores
+themselves are held fixed under stimulus resampling: for regression they come from
+readout fits on training stimuli that the store cannot redo; for representation they
+could be recomputed from the stored RDMs on the drawn training pairs, which this version
+does not do (at 640 stimuli that is about 165,000 training pairs per split and draw).
+
+What is held fixed, so what the interval does **not** cover: the readout's weights (it is
+not refitted on another training set, so fitting noise is not in the interval), the
+validation scores behind the layer choice, and each neuroid's ceiling (its trials are
+not stored; with neuroid resampling a neuroid keeps its own ceiling and reliability).
+What it covers: which stimuli were shown (evaluation noise) and, where the benchmark
+resamples them, which neuroids were recorded, with the layer choice they lead to.
+
+Resampling units come from the benchmark's ``resample`` declaration (default per kind:
+``["stimulus", "neuroid"]`` for regression, whose neurons are a sample of an area;
+``["stimulus"]`` for representation, whose sites are a fixed, named set). Neuroids that
+were shown different stimuli (sessions: a neuroid's target is NaN on the stimuli it never
+saw) are grouped by the stimuli they saw; stimuli are resampled within each group and
+neuroids within their group.
+
+Reproducible and paired: the generator is seeded from the run's data identity
+(benchmark, version, data and stimuli hashes -- all part of the run's content key), the
+resampling units and :data:`VERSION`. Every model scored on one benchmark's data therefore
+sees *the same* resamples, so the difference of two models' draws is a paired bootstrap
+of their difference (:func:`compare`). A run whose stored data do not recompute its
+stored score (within :data:`RECOMPUTE_TOLERANCE`) gets no interval, with the reason.
+
+Draws are cached in the results store (table ``interval_draws``) keyed on the run's
+content key, its results file's sha256, :data:`VERSION`, the units and the number of
+resamples, so ``leaderboard show`` recomputes nothing the second time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    import xarray as xr
+
+    from brainbench.results.store import ResultStore
+
+#: Version of the resampling numerics; bump it when a change moves any interval.
+VERSION = 2
+#: Resamples per cell (the p-values use the bootstrap standard error, so they are not floored at 1/B).
+N_BOOT = 1000
+LEVEL = 0.95
+ALPHA = 0.05
+#: Largest absolute difference between the stored score and its recomputation from the
+#: stored data (predictions and RDMs are stored as float32).
+RECOMPUTE_TOLERANCE = 1e-4
+#: Headlines closer than this are the same number (float32 storage of predictions and RDMs).
+SAME = 1e-6
+UNITS = ("stimulus", "neuroid")
+DEFAULT_UNITS = {"regression": ("stimulus", "neuroid"), "representation": ("stimulus",)}
+#: Rows of one batch of resamples (bounds memory at large neuroid counts).
+BATCH = 250
+
+COVERS = (
+    "95% percentile bootstrap over the benchmark's resampling units (stimuli, and neuroids where "
+    "declared), recomputed from each run's stored predictions or RDMs; the readout is not refitted, so "
+    "fitting noise is not in it; each split's layer is chosen again for each neuroid draw by the run's rule "
+    "on its stored validation scores, and each neuroid keeps its ceiling"
+)
+
+
+@dataclass(frozen=True)
+class Draws:
+    """A run's headline on every resample.
+
+    Attributes:
+        content_key: the run's key.
+        values: ``(B,)`` the headline on each resample (NaN where undefined); empty when
+            no interval could be drawn.
+        point: the headline recomputed from the stored data (close to the stored score).
+        units: the resampled units.
+        reason: why there are no draws ("" when there are).
+    """
+
+    content_key: str
+    values: np.ndarray
+    point: float
+    units: tuple[str, ...]
+    reason: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.reason and self.values.size > 0
+
+    def interval(self, level: float = LEVEL) -> tuple[float, float] | None:
+        """The percentile interval, or None without draws."""
+        return interval_of(self.values, level) if self.ok else None
+
+
+def interval_of(values: np.ndarray, level: float = LEVEL) -> tuple[float, float] | None:
+    """``(low, high)`` percentile interval of finite draws; None if fewer than half are finite."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.size == 0 or np.isfinite(values).mean() < 0.5:
+        return None
+    return _percentiles(values[np.isfinite(values)], level)
+
+
+def _percentiles(values: np.ndarray, level: float) -> tuple[float, float]:
+    # as brainbench.analyses.stats.percentile_interval, without importing the analyses (xarray) for `show`
+    tail = 100 * (1 - level) / 2
+    low, high = np.percentile(values, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+# ---------------------------------------------------------------------------- declaration
+def declared_units(benchmark: str, kind: str) -> tuple[str, ...]:
+    """The resampling units the benchmark declares (``resample`` in its manifest), else the kind's default."""
+    from brainbench.errors import BrainbenchError
+    from brainbench.registry import get_registry
+
+    try:
+        entry = get_registry().benchmark(benchmark)
+    except BrainbenchError:
+        entry = None
+    declared = getattr(entry, "resample", None) if entry is not None else None
+    if declared:
+        return tuple(u for u in UNITS if u in declared)
+    return DEFAULT_UNITS.get(kind, DEFAULT_UNITS["regression"])
+
+
+def resample_seed(run: dict[str, Any], units: Sequence[str]) -> list[int]:
+    """Seed words of a run's resamples: its data identity, the units and :data:`VERSION` (not the model)."""
+    identity = json.dumps(
+        [run["benchmark"], int(run["benchmark_version"]), run["data_sha256"], run["stimuli_sha256"], list(units)]
+    )
+    digest = hashlib.sha256(f"{identity}|{VERSION}".encode()).digest()
+    return [int.from_bytes(digest[i : i + 4], "little") for i in range(0, 16, 4)]
+
+
+# ---------------------------------------------------------------------------- weighted correlation
+def weighted_r(weights: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Pearson r of ``x`` and ``y`` with per-item weights, for many weight vectors at once.
+
+    A bootstrap resample that draws item ``i`` ``w_i`` times has exactly this r (each
+    copy is one point). Items where ``y`` is not finite are left out per column.
+
+    Args:
+        weights: ``(B, P)`` non-negative weights (draw counts).
+        x: ``(P,)`` or ``(P, N)``; y: ``(P, N)``.
+    Returns:
+        ``(B, N)``; NaN where a resample leaves a column fewer than 2 distinct weighted
+        items or no variance.
+    """
+    w = np.asarray(weights, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim == 1:
+        x = np.broadcast_to(x[:, None], y.shape)
+    valid = np.isfinite(y) & np.isfinite(x)
+    m = valid.astype(np.float64)
+    x0, y0 = np.where(valid, x, 0.0), np.where(valid, y, 0.0)
+    # centre on the unweighted means first: the moments below then lose no precision
+    with np.errstate(invalid="ignore", divide="ignore"):
+        x0 = np.where(valid, x0 - x0.sum(0) / m.sum(0), 0.0)
+        y0 = np.where(valid, y0 - y0.sum(0) / m.sum(0), 0.0)
+        # every weighted moment in one product: (B, P) @ (P, 6N)
+        moments = w @ np.concatenate([m, x0, y0, x0 * y0, x0 * x0, y0 * y0], axis=1)
+        n, sx, sy, sxy, sxx, syy = np.split(moments, 6, axis=1)
+        cxy = sxy - sx * sy / n
+        cxx = sxx - sx**2 / n
+        cyy = syy - sy**2 / n
+        flat = (cxx <= 1e-12 * sxx) | (cyy <= 1e-12 * syy) | ~(sxx * syy > 0)
+        r = cxy / np.sqrt(np.where(flat, 1.0, cxx * cyy))
+    return np.where(flat | (n < 2), np.nan, np.clip(r, -1.0, 1.0))
+
+
+# ---------------------------------------------------------------------------- the recomputation
+@dataclass(frozen=True)
+class _Plan:
+    """What one run's headline is recomputed from.
+
+    ``per_split(counts, index) -> (B, N)``: the split-averaged r of every neuroid for
+    stimulus draw counts ``(B, S)``, at the layers chosen for the neuroid draw ``index (B,
+    N)``. ``finish(r (B, N), index (B, N)) -> (B,)``.
+    """
+
+    n_stimuli: int
+    groups: list[tuple[np.ndarray, np.ndarray]]  # (stimulus positions, neuroid positions) per group
+    per_split: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    finish: Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+class NoInterval(Exception):
+    """Why a run's stored data cannot be resampled (a sentence)."""
+
+
+def _splits(dataset: xr.Dataset, n_stimuli: int) -> list[np.ndarray]:
+    """The run's test positions per split, rebuilt from the stored declaration and seed."""
+    from brainbench.registry.manifest import SplitSpec
+    from brainbench.splits import make_splits
+
+    record = json.loads(dataset.attrs.get("split_spec", "{}") or "{}")
+    if record.get("custom") or not record:
+        raise NoInterval("the run used its own splits, which the store does not keep")
+    fields = {k: v for k, v in record.items() if k in SplitSpec.model_fields}
+    spec = SplitSpec(**fields)
+    if spec.stratify:
+        raise NoInterval(f"its splits are stratified by {spec.stratify!r}, a stimulus label the store does not keep")
+    seed = int(json.loads(dataset.attrs["provenance"])["seed"])
+    return [s.test for s in make_splits(spec, n_stimuli, None, seed)]
+
+
+def _headline_fn(dataset: xr.Dataset) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """The run's ceiled metric ``(r (..., N), ceiling (N,)) -> (..., N)`` as its spec declares it."""
+    from brainbench.metrics.ceiled import signed_ceiled_r2
+    from brainbench.registry import load_object
+
+    spec = json.loads(dataset.attrs.get("spec", "{}") or "{}")
+    head = spec.get("headline") or {}
+    params = head.get("params") or {}
+    if head.get("python_name"):
+        fn = load_object(head["python_name"])
+        return lambda r, c: np.asarray(fn(r, c, **params), dtype=np.float64)
+    floor = float(dataset.attrs.get("reliability_floor", 0.3))
+    return lambda r, c: signed_ceiled_r2(r, c, floor)
+
+
+def aggregate_of(dataset_or_spec: Any) -> str:
+    """The benchmark's declared ``site_aggregate`` (``median`` unless declared), from a dataset or a spec."""
+    if hasattr(dataset_or_spec, "attrs"):
+        value = dataset_or_spec.attrs.get("site_aggregate")
+        if value:
+            return str(value)
+        spec = json.loads(dataset_or_spec.attrs.get("spec", "{}") or "{}")
+    else:
+        spec = dataset_or_spec or {}
+    return str((spec.get("benchmark") or {}).get("site_aggregate") or "median")
+
+
+def _summarise(values: np.ndarray, aggregate: str) -> np.ndarray:
+    """``(B, n) -> (B,)`` median or mean over finite entries (NaN where none), as the headline summarises."""
+    import warnings
+
+    with warnings.catch_warnings(), np.errstate(invalid="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmedian(values, axis=1) if aggregate == "median" else np.nanmean(values, axis=1)
+
+
+def _plan(dataset: xr.Dataset) -> _Plan:
+    from brainbench.metrics.ceiled import UNCORRECTED, reliable_mask
+
+    layers = [str(v) for v in dataset["layer"].values]
+    choice = json.loads(dataset.attrs.get("layer_choice", "{}") or "{}").get("per_split")
+    if not choice:
+        raise NoInterval("the run did not store its per-split layer choice")
+    chosen = [layers.index(name) for name in choice]
+    ceiling = np.asarray(dataset["ceiling"].values, dtype=np.float64)
+    aggregate = aggregate_of(dataset)
+    uncorrected = dataset.attrs.get("score_kind") == UNCORRECTED
+    ceil = _headline_fn(dataset)
+    # the run's own verdict on each neuroid's reliability when stored (whatever rule made it), else its floor
+    if "reliable" in dataset:
+        reliable = np.asarray(dataset["reliable"].values, dtype=bool)
+    else:
+        reliable = reliable_mask(ceiling, float(dataset.attrs.get("reliability_floor", 0.3)))
+
+    def finish(r: np.ndarray, index: np.ndarray) -> np.ndarray:
+        if uncorrected:
+            per_neuroid = r
+        else:
+            per_neuroid = np.where(reliable[None], ceil(r, ceiling), np.nan)
+        return _summarise(np.take_along_axis(per_neuroid, index, axis=1), aggregate)
+
+    # each split's layer for a neuroid draw: the run's rule (highest median training-only validation
+    # score over the drawn neuroids, brainbench.scoring.measure.choose_layers) on the stored scores
+    val = np.asarray(dataset["val_score"].values, dtype=np.float64) if "val_score" in dataset else None
+    if val is not None:
+        everyone = np.arange(val.shape[-1])[None]
+        if [int(choose_per_draw(val[:, k, :], everyone)[0]) for k in range(val.shape[1])] != chosen:
+            val = None  # the stored scores do not give back the stored choice: keep the choice fixed
+
+    def picks(k: int, index: np.ndarray) -> np.ndarray:
+        """``(B,)`` split ``k``'s layer for each neuroid draw."""
+        if val is None:
+            return np.full(index.shape[0], chosen[k])
+        return choose_per_draw(val[:, k, :], index)
+
+    if "model_rdm" in dataset and "neural_rdm" in dataset:
+        method = str(dataset.attrs.get("rdm_method", "pearson"))
+        model = np.asarray(dataset["model_rdm"].values, dtype=np.float64)
+        neural = np.asarray(dataset["neural_rdm"].values, dtype=np.float64)
+        n_stimuli = model.shape[-1]
+        tests = _splits(dataset, n_stimuli)
+        pairs = [np.triu_indices(t.size, k=1) for t in tests]
+        n_sites = neural.shape[0]
+
+        def per_split_rdm(counts: np.ndarray, index: np.ndarray) -> np.ndarray:
+            out = np.zeros((counts.shape[0], n_sites))
+            for k, (test, (i, j)) in enumerate(zip(tests, pairs, strict=True)):
+                a, b = test[i], test[j]
+                y = neural[:, a, b].T  # (P, N)
+                chosen_k = picks(k, index)
+                for layer in np.unique(chosen_k):
+                    rows = chosen_k == layer
+                    if method == "pearson":
+                        out[rows] += weighted_r(counts[rows][:, a] * counts[rows][:, b], model[layer, a, b], y)
+                    else:
+                        out[rows] += _spearman_loop(counts[rows], test, model[layer, a, b], y)
+            return out / len(tests)
+
+        groups = [(np.arange(n_stimuli), np.arange(n_sites))]
+        return _Plan(n_stimuli, groups, per_split_rdm, finish)
+    if "prediction" not in dataset or "target" not in dataset:
+        raise NoInterval("the run stored neither its predictions nor its RDMs")
+    prediction = np.asarray(dataset["prediction"].values, dtype=np.float64)  # (L, S, N)
+    target = np.asarray(dataset["target"].values, dtype=np.float64)  # (S, N)
+    n_stimuli = target.shape[0]
+    tests = _splits(dataset, n_stimuli)
+    covered = np.zeros(n_stimuli, dtype=int)
+    for test in tests:
+        covered[test] += 1
+    if (covered != 1).any():
+        # with repeated holdouts a stimulus is in several test sets: the pooled prediction is not each split's
+        raise NoInterval("its splits do not test every stimulus exactly once, so per-split predictions are not stored")
+
+    def per_split_reg(counts: np.ndarray, index: np.ndarray) -> np.ndarray:
+        import warnings
+
+        rs = []
+        for k, t in enumerate(tests):
+            chosen_k = picks(k, index)
+            r = np.empty((counts.shape[0], target.shape[1]))
+            for layer in np.unique(chosen_k):
+                rows = chosen_k == layer
+                r[rows] = weighted_r(counts[rows][:, t], prediction[layer][t], target[t])
+            rs.append(r)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return np.nanmean(np.stack(rs), axis=0)
+
+    # neuroids shown different stimuli (sessions) are grouped by the stimuli they saw
+    seen = np.isfinite(target)
+    patterns: dict[bytes, list[int]] = {}
+    for n in range(target.shape[1]):
+        patterns.setdefault(np.packbits(seen[:, n]).tobytes(), []).append(n)
+    groups = [(np.flatnonzero(seen[:, ns[0]]), np.asarray(ns)) for ns in patterns.values()]
+    return _Plan(n_stimuli, groups, per_split_reg, finish)
+
+
+def choose_per_draw(val: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """The layer :func:`brainbench.scoring.measure.choose_layers` picks for each neuroid draw.
+
+    Args:
+        val: ``(L, N)`` one split's training-only validation scores.
+        index: ``(B, N)`` drawn neuroid positions.
+    Returns:
+        ``(B,)`` the layer with the highest median (over the drawn neuroids, finite values)
+        validation score; a layer without any finite value is never chosen.
+    """
+    import warnings
+
+    drawn = val[:, index]  # (L, B, N)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        finite = np.isfinite(drawn)
+        medians = np.where(finite.any(-1), np.nanmedian(np.where(finite, drawn, np.nan), axis=-1), -np.inf)
+    return np.argmax(medians, axis=0)
+
+
+def _spearman_loop(counts: np.ndarray, test: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Spearman RDM similarity per resample (ranks change with the draw: one comparison each)."""
+    from brainbench.metrics.rsa import correlate_pairs, stimulus_pairs
+
+    position = {int(s): p for p, s in enumerate(test)}
+    square_x = np.full((test.size, test.size), np.nan)
+    i, j = np.triu_indices(test.size, k=1)
+    square_x[i, j] = x
+    square_y = np.full((y.shape[1], test.size, test.size), np.nan)
+    square_y[:, i, j] = y.T
+    out = np.empty((counts.shape[0], y.shape[1]))
+    for b, row in enumerate(counts):
+        drawn = np.repeat([position[int(s)] for s in test], row[test].astype(int))
+        first, second = stimulus_pairs(np.sort(drawn))
+        out[b] = correlate_pairs(square_x[first, second][None], square_y[:, first, second], "spearman")[0]
+    return out
+
+
+def draw(dataset: xr.Dataset, run: dict[str, Any], units: Sequence[str], n_boot: int = N_BOOT) -> Draws:
+    """The headline of a run on ``n_boot`` resamples of its stored data (see the module docstring)."""
+    key = str(run["content_key"])
+    units = tuple(units)
+    try:
+        plan = _plan(dataset)
+    except NoInterval as why:
+        return Draws(key, np.empty(0), math.nan, units, f"no interval: {why}.")
+    except (KeyError, ValueError, IndexError) as error:  # a dataset of an older scorer lacks an attr or a variable
+        return Draws(key, np.empty(0), math.nan, units, f"no interval: the stored run lacks what it needs ({error!r}).")
+    n_neuroids = sum(g[1].size for g in plan.groups)
+    identity = np.arange(n_neuroids)[None]
+    point = float(plan.finish(plan.per_split(np.ones((1, plan.n_stimuli)), identity), identity)[0])
+    stored = run.get("score")
+    if stored is None or not math.isfinite(float(stored)) or abs(point - float(stored)) > RECOMPUTE_TOLERANCE:
+        return Draws(
+            key,
+            np.empty(0),
+            point,
+            units,
+            f"no interval: the stored data recompute {point:.6f}, not the stored score {stored}.",
+        )
+    rng = np.random.default_rng(resample_seed(run, units))
+    values = np.empty(n_boot)
+    for start in range(0, n_boot, BATCH):
+        size = min(BATCH, n_boot - start)
+        counts = np.zeros((size, plan.n_stimuli))
+        index = np.empty((size, n_neuroids), dtype=np.int64)
+        for stimuli, neuroids in plan.groups:
+            if "stimulus" in units:
+                counts[:, stimuli] = rng.multinomial(stimuli.size, np.full(stimuli.size, 1.0 / stimuli.size), size)
+            else:
+                counts[:, stimuli] = 1.0
+            if "neuroid" in units:
+                index[:, neuroids] = neuroids[rng.integers(0, neuroids.size, size=(size, neuroids.size))]
+            else:
+                index[:, neuroids] = neuroids
+        values[start : start + size] = plan.finish(plan.per_split(counts, index), index)
+    return Draws(key, values, point, units)
+
+
+def one_blas_thread() -> Any:
+    """A context running BLAS on one thread: the products here are small (``B x P`` by
+    ``P x N`` with ``N`` a few sites), where a multi-threaded BLAS on a shared machine
+    spends 30x longer synchronising than computing (measured: 18 ms vs 0.6 ms)."""
+    import contextlib
+
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # optional
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+# ---------------------------------------------------------------------------- cache
+_CACHE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS interval_draws (
+    content_key TEXT NOT NULL REFERENCES runs(content_key) ON DELETE CASCADE,
+    results_sha256 TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    units TEXT NOT NULL,
+    n_boot INTEGER NOT NULL,
+    point REAL,
+    reason TEXT NOT NULL,
+    draws BLOB NOT NULL,
+    PRIMARY KEY (content_key, version, units, n_boot)
+)
+"""
+
+
+def run_kind(run: dict[str, Any]) -> str:
+    """``regression`` or ``representation``, from the run's stored spec."""
+    try:
+        spec = json.loads(run.get("spec") or "{}")
+    except ValueError:
+        spec = {}
+    return str((spec.get("benchmark") or {}).get("kind") or "regression")
+
+
+def cached_draws(
+    store: ResultStore, runs: Sequence[dict[str, Any]], n_boot: int = N_BOOT, progress: bool = False
+) -> dict[str, Draws]:
+    """Draws of every run (by content key): read from the store's cache, else computed and cached.
+
+    The cache (table ``interval_draws``, created on first use, dropped with its run) is
+    keyed on the content key, :data:`VERSION`, the units and ``n_boot``, and checked
+    against the results file's sha256, so a replaced results file is drawn again.
+    """
+    from brainbench.progress import tqdm
+    from brainbench.results.store import StoreError
+
+    out: dict[str, Draws] = {}
+    todo = []
+    with store.connect() as conn:
+        conn.execute(_CACHE_SCHEMA)
+        for run in runs:
+            units = declared_units(run["benchmark"], run_kind(run))
+            row = conn.execute(
+                "SELECT * FROM interval_draws WHERE content_key = ? AND version = ? AND units = ? AND n_boot = ?",
+                (run["content_key"], VERSION, ",".join(units), n_boot),
+            ).fetchone()
+            if row is not None and row["results_sha256"] == (run.get("results_sha256") or ""):
+                values = np.frombuffer(row["draws"], dtype="<f8").copy()
+                point = math.nan if row["point"] is None else float(row["point"])
+                out[run["content_key"]] = Draws(run["content_key"], values, point, units, row["reason"])
+            else:
+                todo.append((run, units))
+    for run, units in tqdm(todo, desc="intervals", unit="run", disable=not progress or len(todo) < 2, leave=False):
+        try:
+            dataset = store.load_results(run)
+        except StoreError as error:
+            out[run["content_key"]] = Draws(run["content_key"], np.empty(0), math.nan, units, f"no interval: {error}")
+            continue  # not cached: the file may come back
+        with one_blas_thread():
+            found = draw(dataset, run, units, n_boot)
+        out[run["content_key"]] = found
+        with store.connect() as conn, store.transaction(conn):
+            conn.execute(_CACHE_SCHEMA)
+            conn.execute(
+                "INSERT OR REPLACE INTO interval_draws VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    run["content_key"],
+                    run.get("results_sha256") or "",
+                    VERSION,
+                    ",".join(units),
+                    n_boot,
+                    None if not math.isfinite(found.point) else found.point,
+                    found.reason,
+                    np.asarray(found.values, dtype="<f8").tobytes(),
+                ),
+            )
+    return out
+
+
+# ---------------------------------------------------------------------------- comparisons
+@dataclass(frozen=True)
+class Comparison:
+    """``first - second`` on one benchmark (or a mean): estimate, interval, p-value.
+
+    ``p`` is two-sided, from the bootstrap standard error of the paired difference
+    (``z = d / se``, normal tail); ``p_holm`` is Holm-adjusted over the family compared
+    together (all pairs of a benchmark), ``None`` until :func:`holm` sets it.
+    """
+
+    first: str
+    second: str
+    difference: float
+    low: float
+    high: float
+    p: float
+    p_holm: float | None = None
+
+    @property
+    def significant(self) -> bool:
+        p = self.p if self.p_holm is None else self.p_holm
+        return p < ALPHA
+
+
+def compare(first: str, second: str, a: float, b: float, draws_a: np.ndarray, draws_b: np.ndarray) -> Comparison:
+    """Paired comparison of two headlines ``a``, ``b`` from their draws on the same resamples."""
+    diff = np.asarray(draws_a, dtype=np.float64) - np.asarray(draws_b, dtype=np.float64)
+    diff = diff[np.isfinite(diff)]
+    estimate = float(a - b)
+    if diff.size < 2:
+        return Comparison(first, second, estimate, math.nan, math.nan, math.nan)
+    low, high = _percentiles(diff, LEVEL)
+    se = float(np.std(diff, ddof=1))
+    if se <= SAME:
+        # no spread: identical headlines up to float32 storage are a tie, any other difference is certain
+        p = 1.0 if abs(estimate) <= SAME else 0.0
+    else:
+        p = math.erfc(abs(estimate) / se / math.sqrt(2))  # two-sided normal tail, 2 * sf(|z|)
+    return Comparison(first, second, estimate, low, high, min(1.0, p))
+
+
+def holm(comparisons: list[Comparison]) -> list[Comparison]:
+    """Holm's step-down adjustment of the p-values of a family (Holm 1979, Scand. J. Statist. 6, 65-70).
+
+    Adjusted ``p_(i) = max_{j <= i} min(1, (m - j + 1) p_(j))`` in increasing order of
+    ``p``; a NaN p stays NaN and is not counted in ``m``.
+    """
+    import dataclasses
+
+    finite = sorted((c.p, k) for k, c in enumerate(comparisons) if math.isfinite(c.p))
+    m = len(finite)
+    adjusted: dict[int, float] = {}
+    running = 0.0
+    for rank, (p, k) in enumerate(finite):
+        running = max(running, min(1.0, (m - rank) * p))
+        adjusted[k] = running
+    return [dataclasses.replace(c, p_holm=adjusted.get(k, math.nan)) for k, c in enumerate(comparisons)]
+
+
+def ranks(names: list[str], comparisons: list[Comparison], ahead: dict[str, int] | None = None) -> dict[str, int]:
+    """Rank = 1 + the number of models significantly better (after Holm) + ``ahead[name]``.
+
+    Models that no model separates share a rank; a tie is shown as ``=k``. ``ahead``
+    counts models placed above regardless (e.g. rows with more scored cells).
+    """
+    better = dict.fromkeys(names, 0)
+    for c in comparisons:
+        if c.significant and math.isfinite(c.difference):
+            loser = c.second if c.difference > 0 else c.first
+            better[loser] += 1
+    return {n: 1 + better[n] + (ahead or {}).get(n, 0) for n in names}
+
+
+def rank_labels(rank_of: dict[str, int]) -> dict[str, str]:
+    """``"=2"`` where a rank is shared, else ``"2"``."""
+    counts: dict[int, int] = {}
+    for value in rank_of.values():
+        counts[value] = counts.get(value, 0) + 1
+    return {n: (f"={r}" if counts[r] > 1 else str(r)) for n, r in rank_of.items()}
+
+
+def all_pairs(named: dict[str, tuple[float, np.ndarray]]) -> list[Comparison]:
+    """Holm-adjusted paired comparisons of every pair of ``name -> (estimate, draws)``."""
+    names = list(named)
+    found = [
+        compare(a, b, named[a][0], named[b][0], named[a][1], named[b][1])
+        for i, a in enumerate(names)
+        for b in names[i + 1 :]
+    ]
+    return holm(found)
