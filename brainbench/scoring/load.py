@@ -10,7 +10,8 @@ score it.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -41,6 +42,9 @@ class LoadedData:
         selection: JSON-able record of the neuroid selection (counts, threshold, filters).
         rdms: ``(site, stimulus, stimulus)`` float64 dissimilarities when the assembly
             provides them (an RDM assembly), else None.
+        ceiling_coords: per-site detail of the ceiling that a ceiling reader returned beside
+            it (e.g. ``ceiling_lower`` and ``ceiling_upper``, the two bounds of a noise
+            ceiling), kept as site coordinates of the score.
     """
 
     assembly: xr.DataArray
@@ -52,6 +56,7 @@ class LoadedData:
     split_record: dict[str, Any]
     selection: dict[str, Any]
     rdms: np.ndarray | None = None
+    ceiling_coords: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def assembly_hash(assembly: xr.DataArray) -> str:
@@ -133,8 +138,16 @@ def _load_rdms(run: Resolved, assembly: xr.DataArray, stimuli: StimulusSet) -> L
             f"benchmark {bench.identifier!r} sets a reliability threshold, which only applies to "
             "trial data; remove it (an RDM's reliability ceils its score instead)."
         )
+    metric: Any = next(iter(run.metrics.values()), None)
+    if getattr(metric, "input", "rdm") != "rdm":
+        raise BrainbenchError(
+            f"benchmark {bench.identifier!r} compares {metric.input} matrices of activations and responses "
+            f"({getattr(metric, 'method', type(metric).__name__)}), but its assembly provides RDMs only; "
+            "use an RDM comparison (e.g. rdm-spearman) on it."
+        )
     n_sites = assembly.sizes[unit_dim(assembly)]
     ceiling = np.full(n_sites, np.nan)
+    ceiling_coords: dict[str, np.ndarray] = {}
     if run.ceiling is not None:
         reader = load_object(run.ceiling.python_name)
         if getattr(reader, "input", "trials") != "rdm-assembly":
@@ -143,7 +156,14 @@ def _load_rdms(run: Resolved, assembly: xr.DataArray, stimuli: StimulusSet) -> L
                 "trials, but its assembly provides RDMs; name a ceiling that reads RDM "
                 "assemblies (e.g. rdm-given-reliability)."
             )
-        ceiling = np.asarray(reader(assembly, **run.ceiling.params), dtype=np.float64)
+        result = reader(assembly, **run.ceiling.params)
+        if isinstance(result, Mapping):  # the ceiling and its detail (a noise ceiling's two bounds)
+            ceiling = np.asarray(result["ceiling"], dtype=np.float64)
+            ceiling_coords = {
+                f"ceiling_{k}": np.asarray(v, dtype=np.float64) for k, v in result.items() if k != "ceiling"
+            }
+        else:
+            ceiling = np.asarray(result, dtype=np.float64)
     n_stimuli = assembly.sizes["stimulus"]
     stratify = None
     if bench.entry.split.stratify and bench.entry.split.stratify in stimuli.metadata:
@@ -168,4 +188,5 @@ def _load_rdms(run: Resolved, assembly: xr.DataArray, stimuli: StimulusSet) -> L
             "unit": "site",
         },
         rdms=np.asarray(assembly.transpose("site", "stimulus", "stimulus_b").values, dtype=np.float64),
+        ceiling_coords=ceiling_coords,
     )
