@@ -234,3 +234,22 @@ def test_linear_cka_scores_activations_against_responses_and_refuses_rdms(one_to
     on_rdms = custom_benchmark(rdms, data.stimuli, kind="representation", metrics=["cka-linear"], ceiling=None)
     with pytest.raises(BrainbenchError, match="provides RDMs only; use an RDM comparison"):
         brainbench.score(net, on_rdms, progress=False)
+
+
+def test_linear_cka_on_real_v4_responses(mirror, one_torch_thread):
+    """cowley2023-V4's trial responses through a benchmark declared with cka-linear and the ratio headline."""
+    import brainbench
+    from brainbench.benchmark import Benchmark, custom_benchmark, resolve_benchmark
+    from brainbench.registry import get_registry
+
+    loaded = resolve_benchmark("cowley2023-V4", get_registry()).load(progress=False)
+    bench = custom_benchmark(
+        loaded.assembly, loaded.stimuli, identifier="cowley-cka", kind="representation", metrics=["cka-linear"]
+    )
+    bench = Benchmark(entry=bench.entry.model_copy(update={"headline": "ceiling-ratio"}), source=bench.source)
+    dataset = brainbench.score("alexnet-untrained", bench, layers=["conv3", "pool5"], progress=False)
+    assert dataset.sizes["neuroid"] == 1 and dataset.attrs["score_kind"] == "ceiled"
+    ceiling = float(dataset["ceiling"].item())
+    assert 0.5 < ceiling < 0.9  # split-half CKA of 50 neurons' trial means (measured 0.69)
+    assert 0.05 < float(dataset["r"].max()) < 0.4  # an untrained network (measured 0.18 at conv3)
+    assert dataset.attrs["score"] == pytest.approx(float(dataset["headline_r"].item()) / ceiling, rel=1e-12)

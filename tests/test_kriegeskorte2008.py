@@ -81,6 +81,7 @@ def test_human_it_is_ceiled_by_the_lower_bound_and_reports_both(mirror, one_torc
     assert (round(lower, 2), round(upper, 2)) == (0.38, 0.66)  # the measured bounds of the data README
     dataset = _score("alexnet-untrained", "kriegeskorte2008-humanIT")
     assert dataset.sizes["neuroid"] == 4 and set(dataset["species"].values) == {"human"}
+    assert dataset.attrs["species"] == "human"
     np.testing.assert_allclose(dataset["ceiling_lower"].values, lower, atol=1e-12)
     np.testing.assert_allclose(dataset["ceiling_upper"].values, upper, atol=1e-12)
     np.testing.assert_allclose(dataset["ceiling"].values, lower, atol=1e-12)  # the declared bound
