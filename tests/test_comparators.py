@@ -253,3 +253,42 @@ def test_linear_cka_on_real_v4_responses(mirror, one_torch_thread):
     assert 0.5 < ceiling < 0.9  # split-half CKA of 50 neurons' trial means (measured 0.69)
     assert 0.05 < float(dataset["r"].max()) < 0.4  # an untrained network (measured 0.18 at conv3)
     assert dataset.attrs["score"] == pytest.approx(float(dataset["headline_r"].item()) / ceiling, rel=1e-12)
+
+
+# ------------------------------------------------------------------ the validation section's report
+def test_the_92_image_validation_reports_disagreements_as_they_come():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import validation_rsa92 as v
+
+    def summary(score, kind="ceiled", layers=None):
+        curve = layers or {"rdm": score}
+        bounds = {"lower": 0.38, "upper": 0.66, "n_subjects": 4, "method": "spearman"}
+        return {"score": score, "score_kind": kind, "best_layer": list(curve)[-1], "layer_r_test": curve} | (
+            {"noise_ceiling": bounds} if kind == "ceiled" else {}
+        )
+
+    early_late = {"a": 0.1, "b": 0.1, "c": 0.3, "d": 0.3}
+    results = {m: {c: summary(0.2) for c in v.BENCHMARKS} for m in v.NETWORKS + v.REFERENCE}
+    results[v.TRAINED] = {c: summary(0.5, layers=early_late) for c in v.BENCHMARKS}
+    results[v.TWIN]["judgements"] = summary(0.6)  # planted: the untrained twin wins on the judgements
+    results[v.TRAINED]["monkey IT"] = summary(0.3, "uncorrected-r", early_late)
+    del results["kriegeskorte2008-monkeyit"]["monkey IT"]
+    ties = {
+        "spearman": {"lower_bound": 0.38, "animacy": 1.0, "HMAX": 0.4},
+        "tau-a": {"lower_bound": 0.26, "animacy": 0.8, "HMAX": 0.4},
+    }
+    checks = {c["claim"]: c["reproduced"] for c in v.verdicts(results, ties)}
+    assert checks["ImageNet-trained > its untrained twin on human IT"] is True
+    assert checks["ImageNet-trained > its untrained twin on judgements"] is False
+    assert checks["late layers > early layers of the trained network on human IT"] is True
+    assert all(checks[k] for k in checks if "baseline" in k or "tau-a" in k)
+    section = v.markdown(results, v.verdicts(results, ties))
+    assert "| ImageNet-trained > its untrained twin on judgements [jozwik2017] |" in section
+    assert "**no**" in section and "(the data itself)" in section
+    report = v.replace_section("# Validation\n\nV4 part\n", section)
+    assert report.count(v.START) == 1 and "V4 part" in report
+    again = v.replace_section(report, section.replace("0.500", "0.123"))
+    assert again.count(v.START) == 1 and "0.123" in again and "0.500" not in again and "V4 part" in again

@@ -170,8 +170,14 @@ def test_the_monkey_it_model_rdm_is_never_scored_as_a_model_of_itself(mirror):
         brainbench.score(copy, "kriegeskorte2008-monkeyIT", progress=False)
 
 
-def test_an_rdm_model_is_refused_where_it_cannot_be_scored(mirror):
+def test_an_rdm_model_is_refused_where_it_cannot_be_scored(mirror, capsys):
+    from brainbench.cli.main import main
+
     _files(mirror)
+    assert main(["layers", "kriegeskorte2008-hmax"]) == 2
+    assert "supplies an RDM, not a network: its one layer is 'rdm'" in capsys.readouterr().err
+    assert main(["score", "kriegeskorte2008-hmax", "kriegeskorte2008-humanIT", "--layers", "conv1"]) == 2
+    assert "whose only layer is 'rdm'" in capsys.readouterr().err
     with pytest.raises(BrainbenchError, match="cannot be scored by regression benchmark"):
         brainbench.score("kriegeskorte2008-v1", "cowley2023-V4", progress=False)
     with pytest.raises(BrainbenchError, match="score it on a benchmark of 'kriegeskorte2008'"):
