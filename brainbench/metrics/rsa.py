@@ -150,8 +150,9 @@ def kendall_tau_a(x: np.ndarray, y: np.ndarray) -> float:
     ``concordant - discordant`` is counted exactly in O(n log n): scipy's ``kendalltau``
     counts it (Knight's merge-sort algorithm) and divides it by the tau-b normaliser
     ``sqrt((n0 - ties_x) (n0 - ties_y))``, ``n0 = n (n - 1) / 2``, ``ties_*`` the pairs tied
-    in that vector, which this multiplies back and divides by ``n0`` instead. 4,186 pairs
-    (the 92-image set) take about a millisecond, against about 50 ms for the pair-by-pair count.
+    in that vector, which this multiplies back and divides by ``n0`` instead. 4,186 values
+    (the 92-image set's pairs) take about 1 ms here, against about 0.35 s for the blocked
+    pair-by-pair count of the definition (medians on 2 shared CPU cores).
 
     Args:
         x, y: ``(n,)`` finite values (e.g. two RDMs' upper triangles).
