@@ -170,6 +170,17 @@ def test_the_monkey_it_model_rdm_is_never_scored_as_a_model_of_itself(mirror):
         brainbench.score(copy, "kriegeskorte2008-monkeyIT", progress=False)
 
 
+def test_a_ceiling_in_another_comparison_than_the_metric_is_refused(mirror):
+    from brainbench.benchmark import Benchmark, resolve_benchmark
+    from brainbench.registry import get_registry
+
+    _files(mirror)
+    declared = resolve_benchmark("kriegeskorte2008-humanIT", get_registry())
+    tau = Benchmark(entry=declared.entry.model_copy(update={"metrics": ["rdm-kendall-tau-a"]}), source=declared.source)
+    with pytest.raises(BrainbenchError, match="compares RDMs by tau-a but its ceiling 'nili-lower-bound' by spearman"):
+        brainbench.score("kriegeskorte2008-hmax", tau, progress=False)
+
+
 def test_an_rdm_model_is_refused_where_it_cannot_be_scored(mirror, capsys):
     from brainbench.cli.main import main
 

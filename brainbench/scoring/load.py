@@ -156,6 +156,12 @@ def _load_rdms(run: Resolved, assembly: xr.DataArray, stimuli: StimulusSet) -> L
                 "trials, but its assembly provides RDMs; name a ceiling that reads RDM "
                 "assemblies (e.g. rdm-given-reliability)."
             )
+        ceiling_method = run.ceiling.params.get("method")
+        if ceiling_method is not None and getattr(metric, "method", ceiling_method) != ceiling_method:
+            raise BrainbenchError(
+                f"benchmark {bench.identifier!r} compares RDMs by {metric.method} but its ceiling "
+                f"{run.ceiling.id!r} by {ceiling_method}; declare a ceiling computed with the same comparison."
+            )
         result = reader(assembly, **run.ceiling.params)
         if isinstance(result, Mapping):  # the ceiling and its detail (a noise ceiling's two bounds)
             ceiling = np.asarray(result["ceiling"], dtype=np.float64)
