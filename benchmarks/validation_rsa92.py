@@ -78,6 +78,8 @@ def _summary(model: str, benchmark: str) -> dict[str, Any]:
     summary["layer_r_test"] = {
         str(layer): float(dataset["r_split_mean"].sel(layer=layer).mean()) for layer in dataset.layer.values
     }
+    # per site only its headline part, to keep the JSON small (per layer: `brainbench score --json`)
+    summary["sites"] = {name: site["headline_r"] for name, site in summary.get("sites", {}).items()}
     return summary
 
 
