@@ -6,7 +6,9 @@ Scores four models on the Cowley et al. (2023) V4 data three ways and writes
 number). Models: ``alexnet-untrained``, ``mobilenetv2-imagenet``, ``mobilenetv2-untrained``,
 ``torchvision/resnet18:untrained``. Benchmarks: ``cowley2023-V4`` with its ``simple``
 readout (every layer) and with the ``spatial`` readout (slower: only the layers given by
-``SPATIAL_LAYERS``), and ``cowley2023-V4-rsa`` (every layer, no readout).
+``SPATIAL_LAYERS``), and ``cowley2023-V4-rsa`` (every layer, no readout). Then the
+checks of the 92-image set (Kriegeskorte et al. 2008: monkey IT, human IT, judgements), a
+section of their own in ``benchmarks/validation_rsa92.py`` (which can rerun it alone).
 
 Usage (the data must be reachable offline, e.g. through the mirror)::
 
@@ -245,12 +247,32 @@ def main(argv: list[str] | None = None) -> int:
     elapsed = time.perf_counter() - start
     machine = _machine()
     verdicts = _verdicts(results)
+    # the 92-image set (Kriegeskorte et al. 2008): a section of its own, benchmarks/validation_rsa92.py
+    import validation_rsa92
+
+    rsa92_start = time.perf_counter()
+    rsa92 = validation_rsa92.run()
+    rsa92_checks = validation_rsa92.verdicts(rsa92)
+    rsa92_elapsed = time.perf_counter() - rsa92_start
     args.out.mkdir(parents=True, exist_ok=True)
     _figure(results, args.out / "validation_layers.png")
-    (args.out / "validation.md").write_text(_markdown(results, verdicts, machine, elapsed))
+    (args.out / "validation.md").write_text(
+        _markdown(results, verdicts, machine, elapsed) + "\n" + validation_rsa92.markdown(rsa92, rsa92_checks, machine)
+    )
     (args.out / "validation.json").write_text(
         json.dumps(
-            {"machine": machine, "elapsed_s": round(elapsed, 1), "verdicts": verdicts, "results": results},
+            {
+                "machine": machine,
+                "elapsed_s": round(elapsed, 1),
+                "verdicts": verdicts,
+                "results": results,
+                "rsa92": {
+                    "machine": machine,
+                    "elapsed_s": round(rsa92_elapsed, 1),
+                    "verdicts": rsa92_checks,
+                    "results": rsa92,
+                },
+            },
             indent=1,
             default=str,
         )

@@ -21,16 +21,26 @@ def declaration(entry: Any) -> dict[str, Any]:
     """An entry's manifest declaration without its prose fields.
 
     Fields an entry type lists in ``KEY_OMIT_DEFAULTS`` are left out while they hold their
-    default, so adding such a field does not change the key of runs stored before it.
+    default, so adding such a field does not change the key of runs stored before it; those
+    it lists in ``KEY_DESCRIPTIVE`` (a benchmark's ``species``) are always left out.
     """
     omit = getattr(type(entry), "KEY_OMIT_DEFAULTS", ())
+    descriptive = getattr(type(entry), "KEY_DESCRIPTIVE", ())
     fields = getattr(type(entry), "model_fields", {})
     dumped = entry.model_dump(mode="json")
     return {
         k: v
         for k, v in dumped.items()
-        if k not in PROSE_FIELDS and not (k in omit and k in fields and v == fields[k].default)
+        if k not in PROSE_FIELDS
+        and k not in descriptive
+        and not (k in omit and k in fields and v == _default(fields[k]))
     }
+
+
+def _default(field: Any) -> Any:
+    """A pydantic field's default as dumped to JSON (a ``default_factory`` is called: ``[]``, ``{}``)."""
+    value = field.get_default(call_default_factory=True)
+    return value.model_dump(mode="json") if hasattr(value, "model_dump") else value
 
 
 def content_key(content: dict[str, Any]) -> str:

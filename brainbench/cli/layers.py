@@ -16,10 +16,16 @@ def layers_command(
 
     Any listed path can be scored with ``brainbench score MODEL BENCHMARK --layers PATH,...``.
     """
-    from brainbench.models.base import load_model
+    from brainbench.errors import BrainbenchError
+    from brainbench.models.base import TorchModel, load_model
     from brainbench.registry import get_registry
 
     net = load_model(get_registry().model(model))
+    if not isinstance(net, TorchModel):
+        raise BrainbenchError(
+            f"model {model!r} supplies an RDM, not a network: its one layer is {net.layers[0]!r} "
+            "and it has no module paths."
+        )
     declared = {net.layer_modules[layer]: layer for layer in net.layers}
     size = net.preprocessing.size
     rows: list[dict[str, Any]] = [

@@ -82,7 +82,7 @@ def run_command(
         bench_ids = [registry.benchmark(b).id for b in bench_ids]
     if readout is not None:
         registry.readout(readout)
-    from brainbench.results.grid import offline_benchmarks, offline_models, plan, run_grid
+    from brainbench.results.grid import applicable_jobs, offline_benchmarks, offline_models, plan, run_grid
 
     if model_ids is None:
         model_ids, skipped = offline_models(registry)
@@ -97,11 +97,22 @@ def run_command(
                 fg=typer.colors.YELLOW,
                 err=True,
             )
-    jobs = plan(model_ids, bench_ids, readout, seed)
+    jobs, inapplicable = applicable_jobs(plan(model_ids, bench_ids, readout, seed), registry)
+    if inapplicable:  # e.g. a model that supplies an RDM, on a benchmark of other stimuli
+        reasons = sorted(set(inapplicable.values()))
+        typer.secho(
+            f"not in the grid: {len(inapplicable)} pairs that cannot be scored ({'; '.join(reasons)})",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
     if not jobs:
         typer.secho("error: nothing to run: no model or no benchmark selected.", fg=typer.colors.RED, err=True)
         raise typer.Exit(2)
-    typer.echo(f"{len(jobs)} jobs: {len(model_ids)} models x {len(bench_ids)} benchmarks", err=True)
+    typer.echo(
+        f"{len(jobs)} jobs: {len(model_ids)} models x {len(bench_ids)} benchmarks"
+        + (f", less {len(inapplicable)} pairs that cannot be scored" if inapplicable else ""),
+        err=True,
+    )
     results = run_grid(jobs, store, workers=workers, scheduler=scheduler, device=device)
     failed = [r for r in results if r.status == "failed"]
     if as_json:

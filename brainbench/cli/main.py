@@ -106,6 +106,7 @@ def list_entries(
         payload: dict[str, list[dict[str, Any]]] = {
             k: [
                 {"id": e.id, "description": e.description, "aliases": e.aliases, "source": e.source}
+                | (_where_recorded(registry, e) if k == "benchmarks" else {})
                 for e in registry.entries(k)
             ]
             for k in kinds
@@ -133,13 +134,22 @@ def list_entries(
             continue
         table = Table(title=k, title_justify="left", show_header=True, header_style="bold")
         table.add_column("id", style="cyan", no_wrap=True)
+        if k == "benchmarks":
+            table.add_column("species", no_wrap=True)
+            table.add_column("region", no_wrap=True)
         table.add_column("description")
         for entry in entries:
-            table.add_row(entry.id, _headline(entry.description))
+            where = list(_where_recorded(registry, entry).values()) if k == "benchmarks" else []
+            table.add_row(entry.id, *where, _headline(entry.description))
         if k == "models":
             for family in MODEL_FAMILIES.values():
                 table.add_row(family.pattern, _headline(family.description))
         console.print(table)
+
+
+def _where_recorded(registry: Any, entry: Any) -> dict[str, str]:
+    """A benchmark's species (its own, else its assembly's) and region, as ``list`` shows them."""
+    return {"species": registry.benchmark_species(entry), "region": entry.region}
 
 
 def _list_problems(skipped: list[ManifestProblem], as_json: bool) -> None:
@@ -191,6 +201,12 @@ def describe(
         data["readout_resolved"] = dict(
             zip(("python_name", "solver", "params"), registry.resolve_readout(entry.readout), strict=True)
         )
+        data["species"] = registry.benchmark_species(entry)
+        for field, metric_id in (("ceiling_entry", entry.ceiling), ("headline_entry", entry.headline)):
+            if metric_id:  # how the ceiling is computed and what the headline is, with their citations
+                metric = registry.metric(metric_id)
+                data[field] = {"id": metric.id, "description": metric.description, "citation": metric.citation}
+                data[field] |= {"params": metric.params} if metric.params else {}
     if as_json:
         typer.echo(json.dumps(data, indent=2))
         return

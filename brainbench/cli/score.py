@@ -198,7 +198,14 @@ def headline_lines(summary: dict) -> list[str]:
             "the chosen layer is the least bad, not a match"
         )
     floor = summary["reliability_floor"]
-    if summary["score_kind"] == "ceiled":
+    bounds = summary.get("noise_ceiling")
+    if summary["score_kind"] == "ceiled" and bounds:
+        lines.append(
+            f"score {_fmt(summary['score'])}: mean over {bounds['n_subjects']} subjects of the {bounds['method']} "
+            f"similarity / the {bounds['bound']} bound of the noise ceiling (Nili et al. 2014); noise ceiling "
+            f"{_fmt(bounds['lower'])} (lower, leave one subject out) to {_fmt(bounds['upper'])} (upper)"
+        )
+    elif summary["score_kind"] == "ceiled":
         lines.append(
             f"score {_fmt(summary['score'])}: median ceiled score (signed fraction of explainable variance) "
             f"over {summary['n_reliable']} neuroids with split-half reliability >= {floor:g}; "
@@ -206,7 +213,8 @@ def headline_lines(summary: dict) -> list[str]:
         )
     else:
         lines.append(
-            f"score {_fmt(summary['score'])}: UNCORRECTED median per-split r ({summary['score_note']}); "
+            f"score {_fmt(summary['score'])}: UNCORRECTED {summary.get('site_aggregate', 'median')} per-split r "
+            f"({summary['score_note']}); "
             f"not comparable with ceiled scores"
         )
     lines.append(f"{summary['elapsed_s']:.1f} s")

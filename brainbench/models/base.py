@@ -14,12 +14,15 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from brainbench.errors import BrainbenchError
 from brainbench.registry.manifest import ModelEntry, Preprocessing
+
+if TYPE_CHECKING:  # pragma: no cover
+    from brainbench.models.rdm import RDMModel
 
 
 class ModelError(BrainbenchError):
@@ -163,12 +166,25 @@ class TorchModel:
         return self
 
 
-def load_model(entry: ModelEntry) -> TorchModel:
-    """Build the model of a registry entry and attach its id, layers and preprocessing."""
+def load_model(entry: ModelEntry) -> TorchModel | RDMModel:
+    """Build the model of a registry entry and attach its id, layers and preprocessing.
+
+    Returns:
+        A :class:`TorchModel`, or for an entry with ``supplies = "rdm"`` a
+        :class:`brainbench.models.rdm.RDMModel` (id and layers attached).
+    """
     from brainbench.registry import load_object
 
     factory = load_object(entry.python_name)
     model = factory(**entry.params)
+    if entry.supplies == "rdm":
+        from brainbench.models.rdm import RDMModel
+
+        if not isinstance(model, RDMModel):
+            raise ModelError(f"{entry.python_name} returned {type(model).__name__}, not an RDMModel.")
+        model.identifier = entry.id
+        model.layers = model.check_layers(entry.layers)
+        return model
     if not isinstance(model, TorchModel):
         raise ModelError(f"{entry.python_name} returned {type(model).__name__}, not a TorchModel.")
     model.identifier = entry.id

@@ -15,7 +15,17 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from brainbench.errors import ManifestError
 
@@ -102,15 +112,36 @@ class Preprocessing(BaseModel):
 
 
 class StimulusPlacement(BaseModel):
-    """A benchmark's override of how its images are placed in the model's input."""
+    """A benchmark's override of how its images are placed in the model's input.
+
+    ``background``: the grey (0-1) of the canvas around a placed image (see
+    :class:`Preprocessing`); left out of the dump while unset, so that benchmarks declared
+    before it existed keep their content keys.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     placement: Literal["resize", "center-crop", "pad"] | None = None
     canvas_fraction: float | None = Field(None, gt=0, le=1.0)
+    background: float | None = Field(None, ge=0, le=1.0)
+
+    @model_serializer(mode="wrap")
+    def _omit_unset_background(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data = handler(self)
+        if data.get("background") is None:
+            data.pop("background", None)
+        return data
 
 
 class ModelEntry(_Entry):
+    """A model: a network whose layers give activations, or a model that supplies an RDM.
+
+    ``supplies = "rdm"``: the factory returns a :class:`brainbench.models.rdm.RDMModel`,
+    one RDM over the stimuli of the assembly named by ``stimuli`` (one "layer"), scored
+    only by representation benchmarks on that assembly; ``data_of`` names the benchmarks
+    whose data the RDM is (it is never scored on them as a model).
+    """
+
     python_name: PythonName
     #: numerics version of the model's construction, weights and preprocessing: bump it when
     #: a change to the factory moves any activation (it enters every result's key)
@@ -119,6 +150,21 @@ class ModelEntry(_Entry):
     params: dict[str, Any] = Field(default_factory=dict)
     preprocessing: Preprocessing = Field(default_factory=Preprocessing)
     weights: str = ""
+    supplies: Literal["activations", "rdm"] = "activations"
+    stimuli: str = ""
+    data_of: list[str] = Field(default_factory=list)
+
+    #: Fields added after the first schema, left out of a run's key while they hold their
+    #: default (:func:`brainbench.content.declaration`), so no stored key changed.
+    KEY_OMIT_DEFAULTS: ClassVar[tuple[str, ...]] = ("supplies", "stimuli", "data_of")
+
+    @model_validator(mode="after")
+    def _rdm_fields(self) -> ModelEntry:
+        if self.supplies == "rdm" and not self.stimuli:
+            raise ValueError('a model with supplies = "rdm" must name (stimuli) the assembly whose stimuli it covers')
+        if self.supplies == "activations" and (self.stimuli or self.data_of):
+            raise ValueError('stimuli and data_of apply only to models with supplies = "rdm"')
+        return self
 
 
 class AssemblyEntry(_Entry):
@@ -219,6 +265,9 @@ class BenchmarkEntry(_Entry):
     reliability_threshold: float | None = None
     stimulus_placement: StimulusPlacement = Field(default_factory=StimulusPlacement)
     region: str = ""
+    #: the species recorded (``macaque``, ``human``, ``mouse``); empty: the assembly's
+    #: ``species`` (see :meth:`brainbench.registry.registry.Registry.benchmark_species`)
+    species: str = ""
     site_aggregate: Literal["median", "mean"] = "median"
     #: What a leaderboard interval resamples (:mod:`brainbench.results.intervals`); empty:
     #: the kind's default (stimuli and neuroids for regression, stimuli for representation).
@@ -229,6 +278,9 @@ class BenchmarkEntry(_Entry):
     #: a run's key hashes (:func:`brainbench.content.declaration`), so that adding them did
     #: not change the key of any run stored before; a non-default value is hashed.
     KEY_OMIT_DEFAULTS: ClassVar[tuple[str, ...]] = ("site_aggregate",)
+    #: Descriptive fields that never enter a run's key, whatever their value: declaring
+    #: them on a benchmark changes no number, so it must not change a stored key.
+    KEY_DESCRIPTIVE: ClassVar[tuple[str, ...]] = ("species",)
 
 
 ENTRY_TYPES: dict[str, type[_Entry]] = {

@@ -26,7 +26,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from brainbench.errors import ManifestError, ManifestWarning, UnknownIdError
+from brainbench.errors import BrainbenchError, ManifestError, ManifestWarning, UnknownIdError
 from brainbench.registry.discovery import ENTRY_POINT_GROUP, ManifestSource, manifest_sources
 from brainbench.registry.manifest import (
     KINDS,
@@ -240,6 +240,15 @@ class Registry:
 
     def benchmark(self, entry_id: str) -> BenchmarkEntry:
         return self.get("benchmarks", entry_id)
+
+    def benchmark_species(self, entry: BenchmarkEntry) -> str:
+        """The species a benchmark declares, else its assembly's (empty when neither says)."""
+        if entry.species:
+            return entry.species
+        try:
+            return self.assembly(entry.assembly).species
+        except BrainbenchError:  # an assembly no manifest declares
+            return ""
 
     def resolve_readout(self, entry_id: str) -> tuple[str, str, dict[str, Any]]:
         """Follow ``base`` links: ``(python_name, solver, merged params)`` of a readout id."""

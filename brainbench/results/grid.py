@@ -308,3 +308,32 @@ def offline_models(registry: Registry) -> tuple[list[str], dict[str, str]]:
 def plan(models: list[str], benchmarks: list[str], readout: str | None = None, seed: int = 0) -> list[Job]:
     """Every (model, benchmark) pair, models outermost."""
     return [Job(m, b, readout, seed) for m in models for b in benchmarks]
+
+
+def not_applicable(registry: Registry, model: str, benchmark: str) -> str:
+    """Why a (model, benchmark) pair cannot be scored by declaration, or "" when it can.
+
+    A model that supplies an RDM (``supplies = "rdm"``) is scored only by representation
+    benchmarks on the assembly its RDM covers, never by one whose data it is (``data_of``).
+    """
+    entry = registry.model(model)
+    if entry.supplies != "rdm":
+        return ""
+    bench = registry.benchmark(benchmark)
+    if bench.id in entry.data_of:
+        return f"{model} is the data of {bench.id}"
+    if bench.kind != "representation" or bench.assembly != entry.stimuli:
+        return f"{model} supplies an RDM over the stimuli of {entry.stimuli} only"
+    return ""
+
+
+def applicable_jobs(jobs: list[Job], registry: Registry) -> tuple[list[Job], dict[str, str]]:
+    """The jobs whose pair can be scored, and ``job name -> why`` for the others (:func:`not_applicable`)."""
+    kept, dropped = [], {}
+    for job in jobs:
+        why = not_applicable(registry, job.model, job.benchmark)
+        if why:
+            dropped[job.name] = why
+        else:
+            kept.append(job)
+    return kept, dropped

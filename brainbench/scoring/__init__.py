@@ -226,17 +226,23 @@ def score_prepared(
     clock = _Clock(started=time.perf_counter() - load_s)
     clock.laps["load_s"] = round(load_s, 3)
     out_name = f"{model_file_name(spec.model or 'model')}__{check_identifier(spec.benchmark, 'benchmark id')}.nc"
-    prep = with_placement(run.net.preprocessing, run.bench.entry.stimulus_placement)
-    features = get_activations(
-        run.net,
-        data.stimuli,
-        list(spec.layers),
-        prep,
-        run.device,
-        batch_size=batch_size,
-        progress=progress,
-        use_cache=use_cache,
-    )
+    from brainbench.models.rdm import RDMModel
+
+    features: Any
+    if isinstance(run.net, RDMModel):  # a model that supplies its RDM: no image reaches it
+        features = run.net.features(data.stimuli.ids)
+    else:
+        prep = with_placement(run.net.preprocessing, run.bench.entry.stimulus_placement)
+        features = get_activations(
+            run.net,
+            data.stimuli,
+            list(spec.layers),
+            prep,
+            run.device,
+            batch_size=batch_size,
+            progress=progress,
+            use_cache=use_cache,
+        )
     clock.lap("activations_s")
     dataset = run.kind.evaluate(run, data, spec, features, progress, clock, threads)
     if out is not None:

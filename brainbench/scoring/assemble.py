@@ -95,6 +95,8 @@ def run_attrs(
         "benchmark": spec.benchmark,
         "benchmark_version": run.bench.entry.version,
         "benchmark_kind": run.kind.name,
+        # descriptive, not in the key: the benchmark's declaration, else the assembly's
+        "species": run.bench.entry.species or str(data.assembly.attrs.get("species", "")),
         "readout": spec.readout if run.kind.uses_readout else "",
         "solver": run.solver,
         "readout_params": json.dumps(run.readout_params, sort_keys=True, default=str),

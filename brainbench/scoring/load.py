@@ -17,7 +17,8 @@ usual range are left untouched.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -66,6 +67,9 @@ class LoadedData:
             provides them (an RDM assembly), else None.
         response_scale: the power of two the responses (assembly, target) were
             multiplied by (:func:`response_scale`; 1 in the usual range).
+        ceiling_coords: per-site detail of the ceiling that a ceiling reader returned beside
+            it (e.g. ``ceiling_lower`` and ``ceiling_upper``, the two bounds of a noise
+            ceiling), kept as site coordinates of the score.
     """
 
     assembly: xr.DataArray
@@ -78,6 +82,7 @@ class LoadedData:
     selection: dict[str, Any]
     rdms: np.ndarray | None = None
     response_scale: float = 1.0
+    ceiling_coords: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def assembly_hash(assembly: xr.DataArray) -> str:
@@ -163,8 +168,16 @@ def _load_rdms(run: Resolved, assembly: xr.DataArray, stimuli: StimulusSet) -> L
             f"benchmark {bench.identifier!r} sets a reliability threshold, which only applies to "
             "trial data; remove it (an RDM's reliability ceils its score instead)."
         )
+    metric: Any = next(iter(run.metrics.values()), None)
+    if getattr(metric, "input", "rdm") != "rdm":
+        raise BrainbenchError(
+            f"benchmark {bench.identifier!r} compares {metric.input} matrices of activations and responses "
+            f"({getattr(metric, 'method', type(metric).__name__)}), but its assembly provides RDMs only; "
+            "use an RDM comparison (e.g. rdm-spearman) on it."
+        )
     n_sites = assembly.sizes[unit_dim(assembly)]
     ceiling = np.full(n_sites, np.nan)
+    ceiling_coords: dict[str, np.ndarray] = {}
     if run.ceiling is not None:
         reader = load_object(run.ceiling.python_name)
         if getattr(reader, "input", "trials") != "rdm-assembly":
@@ -173,7 +186,20 @@ def _load_rdms(run: Resolved, assembly: xr.DataArray, stimuli: StimulusSet) -> L
                 "trials, but its assembly provides RDMs; name a ceiling that reads RDM "
                 "assemblies (e.g. rdm-given-reliability)."
             )
-        ceiling = np.asarray(reader(assembly, **run.ceiling.params), dtype=np.float64)
+        ceiling_method = run.ceiling.params.get("method")
+        if ceiling_method is not None and getattr(metric, "method", ceiling_method) != ceiling_method:
+            raise BrainbenchError(
+                f"benchmark {bench.identifier!r} compares RDMs by {metric.method} but its ceiling "
+                f"{run.ceiling.id!r} by {ceiling_method}; declare a ceiling computed with the same comparison."
+            )
+        result = reader(assembly, **run.ceiling.params)
+        if isinstance(result, Mapping):  # the ceiling and its detail (a noise ceiling's two bounds)
+            ceiling = np.asarray(result["ceiling"], dtype=np.float64)
+            ceiling_coords = {
+                f"ceiling_{k}": np.asarray(v, dtype=np.float64) for k, v in result.items() if k != "ceiling"
+            }
+        else:
+            ceiling = np.asarray(result, dtype=np.float64)
     n_stimuli = assembly.sizes["stimulus"]
     stratify = None
     if bench.entry.split.stratify and bench.entry.split.stratify in stimuli.metadata:
@@ -198,4 +224,5 @@ def _load_rdms(run: Resolved, assembly: xr.DataArray, stimuli: StimulusSet) -> L
             "unit": "site",
         },
         rdms=np.asarray(assembly.transpose("site", "stimulus", "stimulus_b").values, dtype=np.float64),
+        ceiling_coords=ceiling_coords,
     )

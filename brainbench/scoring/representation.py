@@ -16,6 +16,14 @@ layout with one "neuroid" per site (coordinate ``site``), so the store, the lead
 and every summary read it unchanged; it has no predictions, and its attr
 ``analysis_metric = "r"`` tells the analyses which variable is its per-layer score.
 
+What is compared is the metric's ``input`` (:func:`layer_matrix`): RDMs (``1 - Pearson r``
+between a layer's stimulus patterns, or the matrix a model that supplies an RDM gives,
+:mod:`brainbench.models.rdm`), or for a metric of ``input = "gram"`` (linear CKA,
+:mod:`brainbench.metrics.cka`) the Gram matrices of the layer's activations and of each
+site's responses. A ceiling that returns detail beside the ceiling (a noise ceiling's
+two bounds) adds it as site coordinates ``ceiling_<name>``, and attr ``noise_ceiling``
+(JSON) summarises it.
+
 For a confidence interval over stimuli (:mod:`brainbench.analyses.layer_correspondence`
 resamples the stimuli and compares the RDMs again) the dataset stores the RDMs it
 compared, as float32 with coordinates ``stimulus_id`` and ``stimulus_b_id``:
@@ -29,14 +37,17 @@ since the resampled comparison could not be the one it scored.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
 from brainbench.errors import BrainbenchError
-from brainbench.metrics.ceiled import headline, reliable_mask
+from brainbench.metrics.ceiled import UNCORRECTED, headline, reliable_mask
+from brainbench.metrics.cka import gram_matrix
 from brainbench.metrics.rsa import METHODS, correlation_rdm, pattern_rdm
 from brainbench.scoring.assemble import run_attrs
 from brainbench.scoring.load import LoadedData
@@ -52,14 +63,44 @@ def sites_of(assembly: xr.DataArray) -> dict[str, np.ndarray]:
     return {"all": np.ones(assembly.sizes["neuroid"], dtype=bool)}
 
 
+def layer_matrix(metric: Any, features: Any) -> np.ndarray:
+    """The ``(stimulus, stimulus)`` matrix of one layer that ``metric`` compares.
+
+    A model that supplies its RDM gives it directly; otherwise the layer's correlation
+    RDM, or its Gram matrix for a metric of ``input = "gram"``.
+    """
+    from brainbench.models.rdm import SuppliedRDM
+
+    if isinstance(features, SuppliedRDM):
+        return features.matrix
+    return gram_matrix(features) if getattr(metric, "input", "rdm") == "gram" else correlation_rdm(features)
+
+
+def check_not_data(model_id: str, model_rdm: np.ndarray, neural: np.ndarray, names: list[str]) -> None:
+    """Refuse a supplied model RDM whose upper triangle is a site's own (the data scored as a model).
+
+    Raises:
+        BrainbenchError: naming the site, before any score is computed.
+    """
+    rows, cols = np.triu_indices(model_rdm.shape[0], k=1)
+    upper = model_rdm[rows, cols]
+    for name, rdm in zip(names, neural, strict=True):
+        if np.allclose(upper, rdm[rows, cols], rtol=1e-6, atol=1e-9):
+            raise BrainbenchError(
+                f"model {model_id!r} supplies an RDM identical to site {name!r}'s: it is the benchmark's data, "
+                "not a model of it, so it is not scored against it."
+            )
+
+
 def neural_sites(
     metric: Any, data: LoadedData, seed: int
 ) -> tuple[list[str], np.ndarray, np.ndarray, dict[str, tuple[str, np.ndarray]]]:
-    """Each site's name, RDM, ceiling and coordinates, from an RDM assembly or from responses.
+    """Each site's name, matrix, ceiling and coordinates, from an RDM assembly or from responses.
 
     Returns:
-        ``(names, rdms (site, stimulus, stimulus), ceiling (site,), coords)`` with
-        ``coords`` the score dataset's per-site coordinates (dim ``neuroid``).
+        ``(names, matrices (site, stimulus, stimulus), ceiling (site,), coords)`` with
+        ``coords`` the score dataset's per-site coordinates (dim ``neuroid``); the
+        matrices are RDMs, or Gram matrices of responses for a metric of ``input = "gram"``.
     """
     if data.rdms is not None:
         assembly = data.assembly
@@ -70,12 +111,14 @@ def neural_sites(
             if assembly[c].dims == ("site",) and c not in ("site_id", "ceiling")
         }
         coords.setdefault("region", ("neuroid", np.asarray(names, dtype=object)))
+        coords.update({name: ("neuroid", values) for name, values in data.ceiling_coords.items()})
         return names, data.rdms, np.asarray(data.ceiling, dtype=np.float64), coords
     if data.target is None:
         raise BrainbenchError("a representation benchmark needs either site RDMs or responses.")
     sites = sites_of(data.assembly)
     names = list(sites)
-    rdms = np.stack([pattern_rdm(data.target[:, mask]) for mask in sites.values()])
+    build = gram_matrix if getattr(metric, "input", "rdm") == "gram" else pattern_rdm
+    rdms = np.stack([build(data.target[:, mask]) for mask in sites.values()])
     trials = data.assembly.transpose("repetition", "stimulus", "neuroid").values if data.has_repetitions else None
     ceiling = np.asarray(
         [metric.reliability(trials[:, :, mask], seed=seed) if trials is not None else np.nan for mask in sites.values()]
@@ -114,7 +157,9 @@ def evaluate(
     for i, layer in enumerate(
         tqdm(layers, desc=f"{spec.benchmark} RDMs", unit="layer", disable=not progress, leave=False)
     ):
-        model_rdm = correlation_rdm(features[layer])
+        model_rdm = layer_matrix(metric, features[layer])
+        if getattr(run.net, "supplies", "activations") == "rdm":
+            check_not_data(spec.model, model_rdm, neural, names)
         model_rdms[i] = model_rdm
         for j in range(n_sites):
             r[i, j] = metric.compare(model_rdm, neural[j])
@@ -135,6 +180,12 @@ def evaluate(
         ceiled_fn=lambda values, ceil: ceiled_values(run, values, ceil),
         aggregate=run.bench.entry.site_aggregate,
     )
+    if data.rdms is not None and run.ceiling is None and head.kind == UNCORRECTED:
+        head = replace(
+            head,
+            reason=f"RDMs without a ceiling (a single RDM has no trials or subjects to split), so the headline is "
+            f"the uncorrected {getattr(metric, 'method', 'RDM')} similarity",
+        )
     clock.lap("metrics_s")
     method = getattr(metric, "method", None)
     stimulus_ids = np.asarray(data.assembly["stimulus_id"].values)
@@ -172,6 +223,23 @@ def evaluate(
     dataset.attrs["representation_metric"] = f"{type(metric).__name__}({getattr(metric, 'method', '')})"
     dataset.attrs["site_aggregate"] = run.bench.entry.site_aggregate
     dataset.attrs["analysis_metric"] = "r"
+    if "ceiling_lower" in data.ceiling_coords and "ceiling_upper" in data.ceiling_coords:
+        dataset.attrs["noise_ceiling"] = json.dumps(noise_ceiling_summary(run, data))
     if method in METHODS:
         dataset.attrs["rdm_method"] = method
     return dataset
+
+
+def noise_ceiling_summary(run: Resolved, data: LoadedData) -> dict[str, Any]:
+    """The two bounds of a noise ceiling, which one ceils the headline, and its declaration."""
+    ceiling = run.ceiling
+    params = dict(ceiling.params) if ceiling is not None else {}
+    return {
+        "lower": float(np.nanmean(data.ceiling_coords["ceiling_lower"])),
+        "upper": float(np.nanmean(data.ceiling_coords["ceiling_upper"])),
+        "bound": params.get("bound", ""),
+        "method": params.get("method", ""),
+        "n_subjects": int(np.asarray(data.ceiling_coords["ceiling_lower"]).size),
+        "ceiling": ceiling.id if ceiling is not None else "",
+        "citation": ceiling.citation if ceiling is not None else "",
+    }

@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from brainbench.benchmark import Benchmark
     from brainbench.models.base import TorchModel
+    from brainbench.models.rdm import RDMModel
     from brainbench.readouts.base import Readout
     from brainbench.scoring.kinds import Kind
 
@@ -93,7 +94,7 @@ class Resolved:
 
     Attributes:
         spec: the run spec (without data hashes until loaded).
-        net: the model.
+        net: the model (a network, or a model that supplies an RDM).
         bench: the benchmark.
         device: the compute device.
         kind: the benchmark's kind (:mod:`brainbench.scoring.kinds`).
@@ -108,7 +109,7 @@ class Resolved:
     """
 
     spec: RunSpec
-    net: TorchModel
+    net: TorchModel | RDMModel
     bench: Benchmark
     device: torch.device
     kind: Kind
@@ -187,12 +188,15 @@ def resolve(
     from brainbench.benchmark import Benchmark, resolve_benchmark
     from brainbench.models.base import TorchModel, load_model, resolve_device
     from brainbench.models.preprocess import PREPROCESSING_VERSION
+    from brainbench.models.rdm import RDMModel
     from brainbench.results.protocol import describe_protocol
     from brainbench.scoring.kinds import KINDS
 
     bench = benchmark if isinstance(benchmark, Benchmark) else resolve_benchmark(benchmark, registry)
     kind = KINDS[bench.entry.kind]
-    net = model if isinstance(model, TorchModel) else load_model(registry.model(model))
+    net = model if isinstance(model, TorchModel | RDMModel) else load_model(registry.model(model))
+    if isinstance(net, RDMModel):
+        _check_rdm_model(net, bench, kind.name, registry)
     torch_device = resolve_device(device)
     chosen = net.check_layers(list(layers) if layers else net.layers)
     if not kind.uses_readout and (readout is not None or readout_params):
@@ -268,6 +272,13 @@ def resolve(
         content=content,
     )
     metrics = {e.variable_name: _load_metric(e) for e in metric_entries.values()}
+    if isinstance(net, RDMModel):
+        for entry_id, metric in zip(metric_entries, metrics.values(), strict=True):
+            if getattr(metric, "input", "rdm") != "rdm":
+                raise BrainbenchError(
+                    f"model {net.identifier!r} supplies an RDM, not activations, and benchmark "
+                    f"{bench.identifier!r} compares activations ({entry_id}); score it on an RDM benchmark."
+                )
     return Resolved(
         spec=spec,
         net=net,
@@ -284,6 +295,35 @@ def resolve(
     )
 
 
+def _check_rdm_model(net: RDMModel, bench: Benchmark, kind: str, registry: Registry) -> None:
+    """Refuse, in one sentence, a model that supplies an RDM where it cannot be scored.
+
+    It needs a representation benchmark on the stimuli its matrix covers (its entry's
+    ``stimuli`` assembly), and is never scored against a benchmark whose data it is
+    (its entry's ``data_of``).
+    """
+    if kind != "representation":
+        raise BrainbenchError(
+            f"model {net.identifier!r} supplies an RDM, not activations, so it cannot be scored by "
+            f"{kind} benchmark {bench.identifier!r}; score it on a representation benchmark of its stimuli."
+        )
+    try:
+        entry = registry.model(net.identifier)
+    except BrainbenchError:  # an RDM model object no manifest declares: its stimulus ids are checked on load
+        return
+    if bench.identifier in entry.data_of:
+        raise BrainbenchError(
+            f"model {net.identifier!r} is the data of benchmark {bench.identifier!r} itself, not a model of it; "
+            "it is scored on the other benchmarks of its stimulus set only."
+        )
+    if bench.entry.source != "<custom>" and entry.stimuli != bench.entry.assembly:
+        raise BrainbenchError(
+            f"model {net.identifier!r} supplies an RDM over the stimuli of assembly {entry.stimuli!r}, but benchmark "
+            f"{bench.identifier!r} scores assembly {bench.entry.assembly!r}; "
+            f"score it on a benchmark of {entry.stimuli!r}."
+        )
+
+
 def _load_metric(entry: MetricEntry) -> Any:
     """A metric's function, or for a representation metric the instance its params build."""
     target = load_object(entry.python_name)
@@ -295,7 +335,7 @@ def _load_metric(entry: MetricEntry) -> Any:
         raise BrainbenchError(f"metric {entry.id!r} does not accept its declared params: {error}.") from error
 
 
-def _model_part(net: TorchModel, registry: Registry) -> dict[str, Any]:
+def _model_part(net: TorchModel | RDMModel, registry: Registry) -> dict[str, Any]:
     try:
         entry = registry.model(net.identifier)
     except BrainbenchError:  # a model object no manifest declares

@@ -30,6 +30,7 @@ def summarize(dataset: xr.Dataset, elapsed_s: float | None = None) -> dict[str, 
         "benchmark": dataset.attrs["benchmark"],
         "benchmark_version": int(dataset.attrs["benchmark_version"]),
         "benchmark_kind": dataset.attrs.get("benchmark_kind", "regression"),
+        "species": dataset.attrs.get("species", ""),
         "readout": dataset.attrs["readout"],
         "solver": dataset.attrs["solver"],
         "readout_params": json.loads(dataset.attrs["readout_params"]),
@@ -49,6 +50,7 @@ def summarize(dataset: xr.Dataset, elapsed_s: float | None = None) -> dict[str, 
         "timings": {k: v for k, v in timings.items() if k != "elapsed_s"},
         "elapsed_s": timings["elapsed_s"] if elapsed_s is None else round(elapsed_s, 3),
         **({"sites": sites(dataset)} if "site" in dataset.coords else {}),
+        **({"noise_ceiling": json.loads(dataset.attrs["noise_ceiling"])} if "noise_ceiling" in dataset.attrs else {}),
     }
 
 
