@@ -1,10 +1,11 @@
 """Stage 2, load: the benchmark's assembly and stimuli, its ceiling, the target and the splits.
 
 An assembly of responses gives the target (trial means) and, with trials, the declared
-ceiling. An RDM assembly (:func:`brainbench.data.assembly.make_rdm_assembly`) gives the
-site RDMs themselves and the ceiling its declared ceiling reads from it (e.g. the
-``ceiling`` coordinate); there is then no target, and only representation benchmarks can
-score it.
+ceiling and, where the headline declares a test against chance (``reliability_alpha``),
+each neuroid's stimulus-permutation p-value. An RDM assembly
+(:func:`brainbench.data.assembly.make_rdm_assembly`) gives the site RDMs themselves and
+the ceiling its declared ceiling reads from it (e.g. the ``ceiling`` coordinate); there is
+then no target, and only representation benchmarks can score it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import xarray as xr
 from brainbench.data.assembly import is_rdm_assembly, trial_mean, unit_dim
 from brainbench.data.stimuli import StimulusSet
 from brainbench.errors import BrainbenchError
+from brainbench.metrics.ceiled import ReliabilityRule
+from brainbench.metrics.ceiling import stimulus_permutation_p
 from brainbench.registry import load_object
 from brainbench.scoring.spec import Resolved
 
@@ -41,6 +44,9 @@ class LoadedData:
         selection: JSON-able record of the neuroid selection (counts, threshold, filters).
         rdms: ``(site, stimulus, stimulus)`` float64 dissimilarities when the assembly
             provides them (an RDM assembly), else None.
+        reliability_p: ``(neuroid,)`` stimulus-permutation p-values of the trials
+            (:func:`brainbench.metrics.ceiling.stimulus_permutation_p`) when the headline
+            declares a test and the data have trials, else None.
     """
 
     assembly: xr.DataArray
@@ -52,6 +58,7 @@ class LoadedData:
     split_record: dict[str, Any]
     selection: dict[str, Any]
     rdms: np.ndarray | None = None
+    reliability_p: np.ndarray | None = None
 
 
 def assembly_hash(assembly: xr.DataArray) -> str:
@@ -74,9 +81,13 @@ def load(run: Resolved, progress: bool = True) -> LoadedData:
         return _load_rdms(run, loaded.assembly, loaded.stimuli)
     has_trials = "repetition" in assembly.dims
     n_total = assembly.sizes["neuroid"]
+    p_value = None
     if run.ceiling is not None and has_trials:
         trials = assembly.transpose("repetition", "stimulus", "neuroid").values
         ceiling = load_object(run.ceiling.python_name)(trials, seed=run.spec.seed, **run.ceiling.params)
+        rule = ReliabilityRule.from_params(run.headline.params)
+        if rule.alpha is not None and run.kind.uses_readout:  # representation sites: see metrics.ceiled
+            p_value = stimulus_permutation_p(trials, rule.n_permutations, seed=run.spec.seed)
     else:
         ceiling = np.full(n_total, np.nan)
     threshold = bench.entry.reliability_threshold
@@ -88,6 +99,7 @@ def load(run: Resolved, progress: bool = True) -> LoadedData:
             raise BrainbenchError(f"no neuroid of {bench.identifier!r} has split-half reliability above {threshold}.")
         assembly = assembly.isel(neuroid=keep)
         ceiling = ceiling[keep]
+        p_value = p_value[keep] if p_value is not None else None
     target = np.asarray(trial_mean(assembly).transpose("stimulus", "neuroid").values, dtype=np.float64)
     n_stimuli = target.shape[0]
     stratify_by = bench.entry.split.stratify
@@ -115,6 +127,7 @@ def load(run: Resolved, progress: bool = True) -> LoadedData:
             "reliability_threshold": threshold,
             "filters": bench.entry.selection,
         },
+        reliability_p=p_value,
     )
 
 
