@@ -148,7 +148,7 @@ def table_title(summary: dict) -> str:
     unit = summary.get("score_unit", "neuroid")
     n_units = summary.get("n_units", sel["n_kept"])
     if summary.get("benchmark_kind") == "representation":
-        how = f"layer RDMs against {_count(n_units, 'site')} RDM"
+        how = f"layer RDMs against {_count(n_units, 'site RDM')}"
         counted = "" if sel.get("unit") == "site" else f"{sel['n_kept']} of {_count(sel['n_total'], 'neuroid')}, "
         reliable = f"{summary['n_reliable']} of {_count(n_units, unit)} reliable"
     else:
