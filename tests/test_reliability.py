@@ -97,20 +97,25 @@ def test_planted_fractions_are_still_recovered(declared, fraction):
 
 
 def test_p_values_keep_each_stimulus_trial_count_and_hold_their_level():
-    """NaN-padded trials (missing per neuroid, or per presentation) on noise: p about uniform."""
+    """NaN-padded trials (missing per neuroid, or per presentation, or in blocks of repetitions) on noise:
+    p about uniform; signal found."""
     rng = np.random.default_rng(3)
     trials = rng.normal(size=(6, 40, 400))
     per_neuroid = trials.copy()
     per_neuroid[rng.random(trials.shape) < 0.2] = np.nan
     shared = trials.copy()
     shared[rng.random(trials.shape[:2]) < 0.3] = np.nan
-    for data in (trials, per_neuroid, shared):
+    blocks = rng.normal(size=(25, 40, 400))  # more repetitions than max_blocks: they move in blocks
+    blocks[rng.random(blocks.shape[:2]) < 0.2] = np.nan
+    for data in (trials, per_neuroid, shared, blocks):
         p = stimulus_permutation_p(data, n_permutations=99, seed=1)
         assert np.isfinite(p).all() and p.min() >= 0.01
         assert abs((p <= 0.1).mean() - 0.1) < 0.05  # 400 neuroids: binomial sd 0.015
     # one stimulus-locked neuroid among noise is found, with missing trials or without
     per_neuroid[:, :, 0] += 3 * rng.normal(size=40)[None]
     assert stimulus_permutation_p(per_neuroid, n_permutations=99, seed=1)[0] == 0.01
+    blocks[:, :, 0] += rng.normal(size=40)[None]
+    assert stimulus_permutation_p(blocks, n_permutations=99, seed=1)[0] == 0.01
     # fewer than 2 stimuli with 2 trials: no test, like no ceiling
     assert np.isnan(stimulus_permutation_p(rng.normal(size=(1, 5, 3)))).all()
 

@@ -79,7 +79,11 @@ def _masked_mean(filled: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 
 def stimulus_permutation_p(
-    trials: np.ndarray, n_permutations: int = 199, seed: int = 0, max_elements: int = 1_000_000
+    trials: np.ndarray,
+    n_permutations: int = 199,
+    seed: int = 0,
+    max_blocks: int = 10,
+    max_elements: int = 1_000_000,
 ) -> np.ndarray:
     """Per neuroid, the permutation p-value of its repeatable stimulus-driven variance.
 
@@ -90,24 +94,30 @@ def stimulus_permutation_p(
     ``F = MS_between / MS_within`` is an increasing function of it, and so is the
     reliability of the trial mean, ``1 - 1/F``, which :func:`split_half_reliability`
     estimates by halvings. The null permutes, independently for each repetition, which
-    stimulus each valid trial belongs to, among the stimuli that have that repetition:
-    every stimulus keeps its number of trials and every repetition its values (so drift
-    across repetitions stays in the null), and the total and within-neuroid sums that ``F``
-    also depends on are unchanged. Only the stimuli :func:`split_half_reliability`
-    correlates (2 or more trials of every neuroid) take part. ``p = (1 + #{B_null >= B}) /
-    (1 + n_permutations)``; under the null (responses exchangeable across stimuli within a
-    repetition) ``P(p <= alpha) <= alpha`` for every ``alpha``, with equality where
-    ``alpha (1 + n_permutations)`` is an integer (``alpha = 0.01`` at 199 permutations).
+    stimulus each trial belongs to, among the stimuli that have that repetition: every
+    stimulus keeps its number of trials and every repetition its values (so drift across
+    repetitions stays in the null), and the total and within-neuroid sums that ``F`` also
+    depends on are unchanged. With more than ``max_blocks`` repetitions, repetitions ``r,
+    r + G, r + 2G, ...`` (``G = max_blocks``) move together as one block, whose sum goes to
+    a stimulus with as many trials in that block: the null then keeps the covariance of
+    trials within a block, so only pairs of trials in different blocks (at least 90% of
+    them at ``G = 10``) carry evidence, and the cost stays ``G`` instead of the number of
+    repetitions. Only the stimuli :func:`split_half_reliability` correlates (2 or more
+    trials of every neuroid) take part. ``p = (1 + #{B_null >= B}) / (1 + n_permutations)``;
+    under the null (responses exchangeable across stimuli within a repetition) ``P(p <=
+    alpha) <= alpha`` for every ``alpha``, with equality where ``alpha (1 + n_permutations)``
+    is an integer (``alpha = 0.01`` at 199 permutations).
 
-    Cost: ``n_permutations`` gathers of the trials, about ``n_permutations x repetition x
-    stimulus x neuroid`` operations (0.2 s on 50 neurons x 640 stimuli x 10 repetitions
-    at 199 permutations, measured by ``benchmarks/reliability_test.py``), far fewer than
-    permuting and re-halving ``n_splits`` times.
+    Cost: ``n_permutations x min(repetition, max_blocks) x stimulus x neuroid`` gathers
+    (0.2-0.5 s on 50 neurons x 640 stimuli x 10 repetitions at 199 permutations, 1.8x
+    :func:`split_half_reliability` at 100 halvings; 46 s at 46 x 3,200 x 256, where the
+    halvings took 37 s; ``benchmarks/reliability_test.py`` on a shared 2-core CPU).
 
     Args:
         trials: ``(repetition, stimulus, neuroid)`` responses, NaN for missing trials.
         n_permutations: permutations of the null.
         seed: seed of the permutations.
+        max_blocks: the most blocks of repetitions permuted independently.
         max_elements: the largest ``(permutation, stimulus, neuroid)`` block held at once.
     Returns:
         ``(neuroid,)`` float64 in ``(0, 1]``; NaN where fewer than 2 stimuli have 2 or
@@ -125,32 +135,38 @@ def stimulus_permutation_p(
         return np.full(n_neuroid, np.nan)
     valid &= usable[None, :, None]
     shared = bool((valid == valid[:, :, :1]).all())
-    # layout (rep, neuroid, stimulus): permuting gathers along the contiguous last axis
-    mask = np.swapaxes(valid[:, :, :1] if shared else valid, 1, 2)  # (rep, 1 or N, stim)
-    filled = np.ascontiguousarray(np.swapaxes(np.where(valid, trials, 0.0), 1, 2))  # (rep, N, stim)
-    counts = np.maximum(mask.sum(0), 1)  # (1 or N, stim); unusable stimuli contribute 0
-    observed = (filled.sum(0) ** 2 / counts).sum(-1)  # (N,)
-    # valid slots in index order, then the invalid ones: the targets each permuted source fills
-    slots = np.argsort(~mask, axis=-1, kind="stable")
+    # repetitions r, r + G, r + 2G, ... form block r (every repetition its own block when
+    # there are at most G); layout (block, neuroid, stimulus): gathers run along the last axis
+    n_blocks = min(n_rep, max_blocks)
+    block_of = np.arange(n_rep) % n_blocks
+    filled = np.where(valid, trials, 0.0)
+    sums = np.stack([filled[block_of == b].sum(0).T for b in range(n_blocks)])  # (G, N, stim)
+    mask = valid[:, :, :1] if shared else valid
+    block_counts = np.stack([mask[block_of == b].sum(0).T for b in range(n_blocks)])  # (G, 1 or N, stim)
+    counts = np.maximum(block_counts.sum(0), 1)  # (1 or N, stim); unusable stimuli contribute 0
+    observed = (sums.sum(0) ** 2 / counts).sum(-1)  # (N,)
+    # a block's sum moves only to a stimulus with as many trials in that block: the targets
+    # ordered by count (then index), the sources by count (then at random), matched in order
+    slots = np.argsort(block_counts, axis=-1, kind="stable")
     rng = np.random.default_rng(seed)
     exceed = np.zeros(n_neuroid)
     chunk = max(1, max_elements // (n_stim * n_neuroid))
     for start in range(0, n_permutations, chunk):
         size = min(chunk, n_permutations - start)
-        keys = np.where(mask[None], rng.random((size, *mask.shape)), np.inf)
-        source = np.argsort(keys, axis=-1, kind="stable")  # valid slots in random order, then invalid
-        index = np.empty_like(source)  # index[..., s]: the stimulus whose trial stimulus s receives
+        keys = block_counts[None] + 0.5 * rng.random((size, *block_counts.shape))
+        source = np.argsort(keys, axis=-1)
+        index = np.empty_like(source)  # index[..., s]: the stimulus whose block sum stimulus s receives
         np.put_along_axis(index, np.broadcast_to(slots[None], source.shape), source, axis=-1)
-        if shared:  # one permutation per repetition serves every neuroid: (N, size, stim)
-            sums = np.take(filled[0], index[:, 0, 0], axis=-1)
-            for rep in range(1, n_rep):
-                sums += np.take(filled[rep], index[:, rep, 0], axis=-1)
-            null = (sums**2 / counts[:, None]).sum(-1).T  # (size, N)
+        if shared:  # one permutation per block serves every neuroid: (N, size, stim)
+            total = np.take(sums[0], index[:, 0, 0], axis=-1)
+            for block in range(1, n_blocks):
+                total += np.take(sums[block], index[:, block, 0], axis=-1)
+            null = (total**2 / counts[:, None]).sum(-1).T  # (size, N)
         else:  # (size, N, stim)
-            sums = np.take_along_axis(filled[0][None], index[:, 0], axis=-1)
-            for rep in range(1, n_rep):
-                sums += np.take_along_axis(filled[rep][None], index[:, rep], axis=-1)
-            null = (sums**2 / counts).sum(-1)
+            total = np.take_along_axis(sums[0][None], index[:, 0], axis=-1)
+            for block in range(1, n_blocks):
+                total += np.take_along_axis(sums[block][None], index[:, block], axis=-1)
+            null = (total**2 / counts).sum(-1)
         # ties (e.g. a permutation that changes nothing) count against the neuroid
         exceed += (null >= observed * (1 - 1e-12)).sum(0)
     return (1.0 + exceed) / (1.0 + n_permutations)
