@@ -85,6 +85,7 @@ class LayerCorrespondence(Analysis):
         combined = combine_scores(scores, metric=metric)
         metric = str(combined.attrs["metric"])
         name_of = "EV" if metric == "ev" else metric
+        units = f"{combined.attrs.get('unit', 'neuroid')}s"  # sites for representation scores
         dataset = correspondence(scores, combined, n_boot=n_boot, level=level, seed=seed)
         numbers = summary_numbers(combined, threshold)
         numbers["best_layer_by_region"] = {
@@ -96,8 +97,8 @@ class LayerCorrespondence(Analysis):
         }
         figure = plot(dataset, combined)
         rows = [
-            f"| region | neuroids | best layer (median {name_of}) | median {name_of} there | "
-            f"{int(100 * level)}% CI over neuroids | {int(100 * level)}% CI over stimuli |",
+            f"| region | {units} | best layer (median {name_of}) | median {name_of} there | "
+            f"{int(100 * level)}% CI over {units} | {int(100 * level)}% CI over stimuli |",
             "| --- | ---: | --- | ---: | --- | --- |",
         ]
         for k, region in enumerate(dataset["region"].values):
