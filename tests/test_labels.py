@@ -84,3 +84,19 @@ def test_analyze_names_every_file_it_writes_with_one_convention(tiny, tmp_path, 
         assert re.fullmatch(r"[A-Za-z0-9.-]+", name), name  # words joined by "-" only
     assert message.startswith(f"layer-correspondence: wrote {len(written)} files to {out_dir}")
     assert "(layer-correspondence.png)" in (out_dir / "summary.md").read_text()
+
+
+def test_describe_score_reads_old_records_from_their_spec():
+    """A store row or dataset from before the label attrs: aggregate and unit from its spec."""
+    import json
+
+    from brainbench.metrics.ceiled import describe_score
+
+    spec = json.dumps({"benchmark": {"kind": "representation", "site_aggregate": "mean"}})
+    old = {"score_kind": "ceiled", "n_reliable": 4, "reliability_floor": 0.3, "spec": spec}
+    assert describe_score(old).startswith("mean over sites with reliability >= 0.3 of the ceiled score")
+    regression = {"score_kind": "uncorrected-r", "score_note": "no repetitions, so no ceiling", "n_units": 20}
+    assert describe_score(regression) == (
+        "UNCORRECTED median over all 20 neuroids of the per-split r: no repetitions, so no ceiling; "
+        "not comparable with ceiled scores"
+    )

@@ -316,7 +316,7 @@ def describe_headline(
         r^2 / reliability (signed fraction of explainable variance; no per-site test against
         chance)``.
     """
-    units = f"{unit}s"
+    units = unit if n_units == 1 else f"{unit}s"
     if kind == CEILED:
         rule = ReliabilityRule(floor=reliability_floor, alpha=reliability_alpha)
         count = f"{n_reliable} of {n_units} " if n_reliable is not None and n_units is not None else ""
@@ -325,7 +325,7 @@ def describe_headline(
             f"{aggregate} over {count}{units} with {rule.criterion(tested)} of the ceiled score "
             f"sign(r) r^2 / reliability (signed fraction of explainable variance{untested})"
         )
-    over = f"all {n_units} {units}" if n_units is not None else f"all {units}"
+    over = f"the one {unit}" if n_units == 1 else f"all {n_units} {units}" if n_units is not None else f"all {units}"
     why = f": {note}" if note else ""
     if kind == UNCORRECTED_R2:
         return (
