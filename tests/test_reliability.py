@@ -111,6 +111,11 @@ def test_p_values_keep_each_stimulus_trial_count_and_hold_their_level():
         p = stimulus_permutation_p(data, n_permutations=99, seed=1)
         assert np.isfinite(p).all() and p.min() >= 0.01
         assert abs((p <= 0.1).mean() - 0.1) < 0.05  # 400 neuroids: binomial sd 0.015
+    # 400 and 100 neuroids are gathered in different layouts: the same permutations, the same p
+    np.testing.assert_array_equal(
+        stimulus_permutation_p(shared, n_permutations=99, seed=1)[:100],
+        stimulus_permutation_p(shared[:, :, :100], n_permutations=99, seed=1),
+    )
     # one stimulus-locked neuroid among noise is found, with missing trials or without
     per_neuroid[:, :, 0] += 3 * rng.normal(size=40)[None]
     assert stimulus_permutation_p(per_neuroid, n_permutations=99, seed=1)[0] == 0.01

@@ -50,7 +50,9 @@ def analyze_command(
         list[str] | None,
         typer.Option("--readout", help="readout id (repeat or comma-separate to compare several in regime-comparison)"),
     ] = None,
-    out: Annotated[Path | None, typer.Option(help="folder for netCDF data, PNG+SVG figures and summary.md")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="folder for netCDF data, PNG+SVG figures, summary.md and summary.json")
+    ] = None,
     layers: Annotated[str | None, typer.Option(help="comma-separated layers (default: all)")] = None,
     param: Annotated[
         list[str] | None, typer.Option("--param", help="analysis parameter key=value, e.g. n_boot=200 (repeatable)")

@@ -109,9 +109,9 @@ def stimulus_permutation_p(
     is an integer (``alpha = 0.01`` at 199 permutations).
 
     Cost: ``n_permutations x min(repetition, max_blocks) x stimulus x neuroid`` gathers
-    (0.2-0.5 s on 50 neurons x 640 stimuli x 10 repetitions at 199 permutations, 1.8x
-    :func:`split_half_reliability` at 100 halvings; 46 s at 46 x 3,200 x 256, where the
-    halvings took 37 s; ``benchmarks/reliability_test.py`` on a shared 2-core CPU).
+    (0.2-0.5 s on 50 neurons x 640 stimuli x 10 repetitions at 199 permutations, 1.4-1.8x
+    :func:`split_half_reliability` at 100 halvings; 16 s at 46 x 3,200 x 256, where the
+    halvings took 28 s; ``benchmarks/reliability_test.py`` on a shared 2-core CPU).
 
     Args:
         trials: ``(repetition, stimulus, neuroid)`` responses, NaN for missing trials.
@@ -148,6 +148,8 @@ def stimulus_permutation_p(
     # a block's sum moves only to a stimulus with as many trials in that block: the targets
     # ordered by count (then index), the sources by count (then at random), matched in order
     slots = np.argsort(block_counts, axis=-1, kind="stable")
+    # with many neuroids, gathering whole (stimulus,) rows of N values is faster than gathering along N rows
+    rows = np.ascontiguousarray(sums.transpose(0, 2, 1)) if shared and n_neuroid >= 128 else None  # (G, stim, N)
     rng = np.random.default_rng(seed)
     exceed = np.zeros(n_neuroid)
     chunk = max(1, max_elements // (n_stim * n_neuroid))
@@ -157,7 +159,12 @@ def stimulus_permutation_p(
         source = np.argsort(keys, axis=-1)
         index = np.empty_like(source)  # index[..., s]: the stimulus whose block sum stimulus s receives
         np.put_along_axis(index, np.broadcast_to(slots[None], source.shape), source, axis=-1)
-        if shared:  # one permutation per block serves every neuroid: (N, size, stim)
+        if rows is not None:  # (size, stim, N)
+            gathered = rows[0][index[:, 0, 0]]
+            for block in range(1, n_blocks):
+                gathered += rows[block][index[:, block, 0]]
+            null = (gathered**2 / counts.T).sum(1)
+        elif shared:  # one permutation per block serves every neuroid: (N, size, stim)
             total = np.take(sums[0], index[:, 0, 0], axis=-1)
             for block in range(1, n_blocks):
                 total += np.take(sums[block], index[:, block, 0], axis=-1)
