@@ -48,7 +48,7 @@ of reliable neuroids is itself beyond chance: at least the smallest ``k`` with
 is reliable (averaged data without repetitions, or data without repeatable signal), the
 headline falls back to the declared ``uncorrected`` score over all neuroids, labelled so
 with a ``score_note`` that says why: ``signed-r2`` (version 3), ``sign(r) r**2``, the ceiled
-score with the ceiling taken as 1 and so never above it; or ``r`` (version 2), the
+score with the ceiling (at most 1) taken as 1, so never further from 0; or ``r`` (version 2), the
 per-split r itself. Representation sites ceiled by a reliability given with their RDMs, or
 by the split-half reliability of an RDM, have no per-site null: the floor alone decides
 and the count rule does not apply (each site pools a population), which the label says.
@@ -330,7 +330,7 @@ def describe_headline(
     if kind == UNCORRECTED_R2:
         return (
             f"UNCORRECTED {aggregate} over {over} of sign(r) r^2 (the ceiled score with the ceiling "
-            f"taken as 1, so never above it){why}; not comparable with ceiled scores"
+            f"taken as 1, so never further from 0){why}; not comparable with ceiled scores"
         )
     if kind == UNCORRECTED:
         return f"UNCORRECTED {aggregate} over {over} of the per-split r{why}; not comparable with ceiled scores"
