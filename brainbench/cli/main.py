@@ -239,6 +239,8 @@ def describe_rows(data: dict[str, Any], entry: Any) -> list[tuple[str, str]]:
             continue  # said by the headline row
         elif key == "headline" and isinstance(entry, BenchmarkEntry):
             rows.append((key, _headline_words(entry)))
+        elif key == "preprocessing" and isinstance(value, dict):
+            rows.append((key, _words(_preprocessing_that_applies(value))))
         elif key in ("assembly_entry", "readout_resolved") and isinstance(value, dict):
             prefix = {"assembly_entry": "assembly", "readout_resolved": "readout"}[key]
             rows += [(f"{prefix} {k.replace('_', ' ')}", _words(v)) for k, v in value.items() if not _empty(v)]
@@ -261,11 +263,21 @@ def _words(value: Any) -> str:
             if _empty(item):
                 continue
             text = _words(item)
-            parts.append(f"{key} ({text})" if isinstance(item, dict) else f"{key} {text}")
+            parts.append(f"{key} ({text})" if isinstance(item, (dict, list)) else f"{key} {text}")
         return ", ".join(parts)
     if isinstance(value, list):
         return ", ".join(_words(item) for item in value)
     return str(value)
+
+
+def _preprocessing_that_applies(value: dict[str, Any]) -> dict[str, Any]:
+    """A model's preprocessing without the canvas fields where no canvas is drawn."""
+    shown = dict(value)
+    if shown.get("canvas_fraction", 1.0) == 1.0:
+        shown.pop("canvas_fraction", None)  # the image fills the input
+        if shown.get("placement") != "pad":
+            shown.pop("background", None)  # nothing is drawn on a background
+    return shown
 
 
 def _split_words(entry: Any) -> str:
