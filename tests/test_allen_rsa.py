@@ -315,7 +315,7 @@ def test_profile_consistency_of_mouse_areas_tests_sites_grouped_by_area(mirror, 
     summary = (tmp_path / "summary.md").read_text()
     assert "RDM similarity r" in summary and "of 11 sites" in summary and "shuffled across sites" in summary
     assert "EV" not in summary and "neuroid" not in summary
-    for name in ("profile-consistency.nc", "profile_consistency.png", "profile_consistency_permutation.svg"):
+    for name in ("profile-consistency.nc", "profile-consistency.png", "profile-consistency-permutation.svg"):
         assert (tmp_path / name).stat().st_size > 1000
     for item in (result, shuffled, stratified):
         item.close()
@@ -345,8 +345,8 @@ def test_clustermap_of_mouse_areas_has_one_named_row_per_site(mirror, one_torch_
     assert {"region", "cortical layer"} <= titles
     # panels: all sites and each area (figs. 14-15), each as PNG and SVG
     stems = set(result.figures)
-    assert stems == {"clustermap", "clustermap_VISp", "clustermap_VISal"}
-    one_area = next(ax for ax in result.figures["clustermap_VISal"].axes if ax.get_ylabel() == "site (clustered order)")
+    assert stems == {"clustermap", "clustermap-VISp", "clustermap-VISal"}
+    one_area = next(ax for ax in result.figures["clustermap-VISal"].axes if ax.get_ylabel() == "site (clustered order)")
     assert sorted(t.get_text() for t in one_area.get_yticklabels()) == ["VISal L2/3", "VISal L4", "VISal L5"]
     for stem in stems:
         assert paths[f"{stem}.png"].stat().st_size > 10_000

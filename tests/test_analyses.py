@@ -219,6 +219,24 @@ def test_layer_correspondence_recovers_planted_layers():
     np.testing.assert_allclose(data["median_ev"].values[0], np.median(visl, axis=1))
 
 
+def test_an_areas_intervals_do_not_depend_on_the_other_areas_analysed():
+    """VISp's CIs over neuroids and over stimuli are the same alone, with VISl, or after it."""
+    visp = synthetic_scores({"VISp": 2}, n_per_region=12, seed=1, benchmark="bench-VISp")
+    visl = synthetic_scores({"VISl": 4}, n_per_region=12, seed=2, benchmark="bench-VISl")
+    runs = [
+        LayerCorrespondence().run(group, n_boot=40, seed=5).dataset for group in ([visp], [visp, visl], [visl, visp])
+    ]
+    for stat in ("median", "mean"):
+        for kind in ("neuroids", "stimuli"):
+            alone = runs[0][f"{stat}_ci_{kind}"].sel(region="VISp").values
+            assert np.isfinite(alone).all()
+            for other in runs[1:]:
+                np.testing.assert_array_equal(other[f"{stat}_ci_{kind}"].sel(region="VISp").values, alone)
+    # another seed draws other resamples
+    reseeded = LayerCorrespondence().run([visp], n_boot=40, seed=6).dataset
+    assert not np.array_equal(reseeded["median_ci_stimuli"].values, runs[0]["median_ci_stimuli"].values)
+
+
 def test_profile_consistency_small_p_when_regions_differ():
     scores = synthetic_scores({"VISl": 1, "VISam": 4}, n_per_region=15)
     result = ProfileConsistency().run([scores], n_permutations=300, seed=0)
@@ -244,7 +262,7 @@ def test_profile_consistency_single_region_reports_within_only():
     test = result.numbers["consistency"]["permutation_test"]
     assert test["p_value"] is None and "at least two regions" in test["note"]
     assert result.numbers["consistency"]["within"]["V4"]["n_pairs"] == 45
-    assert "profile_consistency_permutation" not in result.figures
+    assert "profile-consistency-permutation" not in result.figures
 
 
 def test_cluster_order_groups_planted_clusters():

@@ -96,7 +96,7 @@ def test_layer_correspondence_through_the_scorer(tiny, benchmarks, tmp_path, fre
     assert data["best_layer_median"].sel(region="VISl").item() == "c1"
     assert data["best_layer_median"].sel(region="bench-late").item() == "c2"
     assert data["median_ev"].sel(region="VISl", layer="c1").item() > 0.3
-    assert (tmp_path / "lc" / "layer_correspondence.png").stat().st_size > 10_000
+    assert (tmp_path / "lc" / "layer-correspondence.png").stat().st_size > 10_000
     with xr.open_dataset(tmp_path / "lc" / "layer-correspondence.nc") as stored:
         assert stored.load().identical(data)
     from brainbench.results.store import ResultStore

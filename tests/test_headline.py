@@ -15,7 +15,7 @@ import torch
 import brainbench
 from brainbench.benchmark import custom_benchmark
 from brainbench.data.byod import wrap_recordings
-from brainbench.metrics.ceiled import CEILED, UNCORRECTED, headline, signed_ceiled_r2
+from brainbench.metrics.ceiled import CEILED, UNCORRECTED, UNCORRECTED_R2, headline, signed_ceiled_r2
 from brainbench.metrics.regression import pearson_r
 from brainbench.models.base import TorchModel
 from brainbench.models.preprocess import to_tensor
@@ -158,13 +158,16 @@ def test_noise_scores_about_zero_and_never_high(one_torch_thread):
     assert abs(np.mean(scores)) < 0.05, scores
 
 
-def test_averaged_data_falls_back_to_uncorrected_r_and_says_so(one_torch_thread):
+def test_averaged_data_falls_back_to_uncorrected_r2_and_says_so(one_torch_thread):
     images, trials, _, _ = _planted(1.0, n_stimuli=120)
     dataset = _score(images, trials.mean(0), "planted-averaged")
     summary = summarize(dataset)
-    assert summary["score_kind"] == UNCORRECTED and summary["n_reliable"] == 0
-    assert summary["score"] is not None and summary["score"] > 0.5
+    assert summary["score_kind"] == UNCORRECTED_R2 and summary["n_reliable"] == 0
+    # the declared fallback (ceiled-r2 v3): sign(r) r^2 with the ceiling taken as 1; the trial
+    # mean of 6 repetitions at reliability 0.7 predicted from its signal: r^2 about 0.7
+    assert summary["score"] is not None and 0.5 < summary["score"] < 0.8
     assert "no repetitions" in summary["score_note"]
+    assert summary["score_description"].startswith("UNCORRECTED median over all 30 neuroids of sign(r) r^2")
     json.dumps(summary)  # the JSON carries it
 
 

@@ -144,3 +144,35 @@ def test_rsa_runs_on_real_v4(mirror, one_torch_thread):
     assert dataset.sizes["neuroid"] == 1 and dataset.attrs["n_reliable"] == 1
     assert 0.6 < float(dataset["ceiling"].item()) < 0.95
     assert 0.05 < float(dataset["r"].max()) < 0.4  # an untrained network: weakly similar, not 0 and not 1
+
+
+def test_labels_come_from_the_declaration_mean_over_sites(one_torch_thread):
+    """A representation benchmark declaring ``site_aggregate = "mean"``: every label says mean and sites.
+
+    Before, the table said "median ceiled score ... over 2 neuroids with split-half
+    reliability >= 0.3" and showed an all-"-" EV column, for a mean over sites.
+    """
+    from brainbench.benchmark import Benchmark
+    from brainbench.cli.score import headline_lines, table_columns, table_title
+    from brainbench.scoring import summarize
+
+    images, trials = _planted()
+    data = wrap_recordings(trials, images, identifier="rsa-mean", region=["A"] * 16 + ["B"] * 8 + ["C"] * 8)
+    bench = custom_benchmark(data.assembly, data.stimuli, kind="representation", metrics=["rdm-similarity"])
+    bench = Benchmark(entry=bench.entry.model_copy(update={"site_aggregate": "mean"}), source=bench.source)
+    dataset = brainbench.score(_model(), bench, progress=False)
+    summary = summarize(dataset, elapsed_s=1.0)
+    assert summary["score_aggregate"] == "mean" and summary["score_unit"] == "site" and summary["n_units"] == 3
+    assert not summary["reliability_tested"]
+    ceiled = dataset["headline_ceiled"].values
+    assert summary["score"] == pytest.approx(np.mean(ceiled), abs=1e-6)
+    assert abs(np.mean(ceiled) - np.median(ceiled)) > 1e-4  # the mean, not the median
+    assert summary["score_description"].startswith("mean over 3 of 3 sites with reliability >= 0.3 of the ceiled")
+    headers = [header for header, _ in table_columns(summary)]
+    assert headers == ["mean RDM r (all stimuli)", "mean RDM r (per split)", "mean ceiled", "sites"]
+    fine = summary["layers"]["fine"]
+    assert fine["mean_ceiled"] == pytest.approx(float(np.mean(dataset["ceiled"].sel(layer="fine").values)), abs=1e-6)
+    title = table_title(summary)
+    assert "3 of 3 sites reliable" in title and "neuroid" not in title.split("(", 1)[1].split(",", 1)[0]
+    text = " ".join(headline_lines(summary))
+    assert "median" not in text and " neuroids" not in text and "mean ceiling" in text

@@ -60,6 +60,9 @@ class AnalysisResult:
         figures: figure stem -> matplotlib figure; written as ``<stem>.png`` and ``.svg``.
         numbers: summary numbers (JSON-serialisable), written to ``summary.json``.
         markdown: summary paragraphs (markdown) placed above the figures in ``summary.md``.
+        written: what :meth:`write` wrote last, kind -> path (empty before).
+
+    Every file name uses ``-`` between words (:func:`file_stem`), never ``_``.
     """
 
     name: str
@@ -67,17 +70,21 @@ class AnalysisResult:
     figures: dict[str, Figure] = field(default_factory=dict)
     numbers: dict[str, Any] = field(default_factory=dict)
     markdown: str = ""
+    written: dict[str, Path] = field(default_factory=dict)
 
     def write(self, out: str | os.PathLike, title: str | None = None, dpi: int = 150) -> dict[str, Path]:
         """Write netCDF, PNG + SVG figures, ``summary.json`` and ``summary.md`` into ``out``.
 
         Returns:
-            kind -> path (``data``, ``summary``, ``numbers`` and ``<stem>.png`` / ``.svg``).
+            kind -> path (``data``, ``summary``, ``numbers`` and ``<stem>.png`` / ``.svg``,
+            ``stem`` the figure's :func:`file_stem`); also kept as :attr:`written`.
         """
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        paths: dict[str, Path] = {"data": write_netcdf(self.dataset, out / f"{self.name}.nc")}
-        for stem, figure in self.figures.items():
+        data_name = f"{file_stem(self.name)}.nc"
+        paths: dict[str, Path] = {"data": write_netcdf(self.dataset, out / data_name)}
+        for key, figure in self.figures.items():
+            stem = file_stem(key)
             for ext in ("png", "svg"):
                 path = out / f"{stem}.{ext}"
                 figure.savefig(path, dpi=dpi, bbox_inches="tight")
@@ -86,12 +93,13 @@ class AnalysisResult:
         numbers_path.write_text(json.dumps(_jsonable(self.numbers), indent=2) + "\n")
         paths["numbers"] = numbers_path
         lines = [f"# {title or self.name}", "", self.markdown.strip(), ""]
-        for stem in self.figures:
-            lines += [f"![{stem}]({stem}.png)", ""]
-        lines += [f"Data: `{self.name}.nc` (netCDF). Numbers: `summary.json`. Figures also as SVG.", ""]
+        for key in self.figures:
+            lines += [f"![{file_stem(key)}]({file_stem(key)}.png)", ""]
+        lines += [f"Data: `{data_name}` (netCDF). Numbers: `summary.json`. Figures also as SVG.", ""]
         summary = out / "summary.md"
         summary.write_text("\n".join(lines))
         paths["summary"] = summary
+        self.written = dict(paths)
         return paths
 
     def close(self) -> None:
@@ -101,6 +109,11 @@ class AnalysisResult:
             if pyplot is not None:
                 pyplot.close(figure)
             figure.clear()
+
+
+def file_stem(name: str) -> str:
+    """The file name stem of a figure or analysis name: words joined by ``-`` (one convention)."""
+    return name.replace("_", "-")
 
 
 class Analysis:

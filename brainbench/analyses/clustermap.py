@@ -122,7 +122,7 @@ class Clustermap(Analysis):
             index = np.flatnonzero(np.isin(region, group))
             if index.size >= 3:
                 label = " and ".join(group)
-                figures[f"clustermap_{'_'.join(group)}"] = draw(
+                figures[f"clustermap-{'-'.join(group)}"] = draw(
                     corr[np.ix_(index, index)],
                     rows.subset(index),
                     regions,

@@ -47,7 +47,7 @@ class EVDistribution(Analysis):
         numbers = summary_numbers(combined, threshold)
         figure = plot(combined, ev, threshold, bins)
         markdown = "Held-out EV of each neuroid at its benchmark's headline layer.\n\n" + summary_table(numbers)
-        return AnalysisResult(self.name, dataset, {"ev_distribution": figure}, numbers, markdown)
+        return AnalysisResult(self.name, dataset, {"ev-distribution": figure}, numbers, markdown)
 
 
 def plot(combined: xr.Dataset, ev: np.ndarray, threshold: float, bins: int) -> Figure:

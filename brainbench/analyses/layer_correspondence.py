@@ -4,12 +4,15 @@ For each region and layer: the median and mean held-out EV over the region's neu
 with two percentile bootstrap confidence intervals that answer different questions:
 
 * **over neuroids**: resample the region's neuroids (would another sample of cells
-  from this region give the same curve?);
+  from this region give the same curve?), from a stream seeded by the seed and the
+  region's name;
 * **over stimuli**: resample stimuli with replacement and recompute every neuroid's EV
   from the stored out-of-fold predictions and targets, the neuroids held fixed (would
   another sample of images give the same curve?). The readout is not refitted, so this
   interval covers evaluation noise, not fitting noise. Benchmarks are resampled
-  independently (their stimuli differ), and each resample's SST gets the ``S / (S - 1)``
+  independently (their stimuli differ), each from a stream seeded by the seed and the
+  benchmark's id, so a region's intervals are the same whichever other regions are
+  analysed with it (:func:`~brainbench.analyses.stats.named_rng`), and each resample's SST gets the ``S / (S - 1)``
   correction of :func:`~brainbench.analyses.stats.stimulus_bootstrap_ev` so that
   resampling does not shift EV down by about ``(1 - EV) / S``. For representation
   scores (per-layer ``r``, the RDM similarity), the stored model and neural RDMs are
@@ -45,7 +48,13 @@ from brainbench.analyses.base import (
     summary_table,
 )
 from brainbench.analyses.figures import new_figure_grid, region_palette, style_axes, subtitle
-from brainbench.analyses.stats import bootstrap_rows, multinomial_counts, percentile_interval, stimulus_bootstrap_ev
+from brainbench.analyses.stats import (
+    bootstrap_rows,
+    multinomial_counts,
+    named_rng,
+    percentile_interval,
+    stimulus_bootstrap_ev,
+)
 from brainbench.metrics.rsa import bootstrap_rdm_similarity
 
 STATISTICS = {
@@ -76,6 +85,7 @@ class LayerCorrespondence(Analysis):
         combined = combine_scores(scores, metric=metric)
         metric = str(combined.attrs["metric"])
         name_of = "EV" if metric == "ev" else metric
+        units = f"{combined.attrs.get('unit', 'neuroid')}s"  # sites for representation scores
         dataset = correspondence(scores, combined, n_boot=n_boot, level=level, seed=seed)
         numbers = summary_numbers(combined, threshold)
         numbers["best_layer_by_region"] = {
@@ -87,8 +97,8 @@ class LayerCorrespondence(Analysis):
         }
         figure = plot(dataset, combined)
         rows = [
-            f"| region | neuroids | best layer (median {name_of}) | median {name_of} there | "
-            f"{int(100 * level)}% CI over neuroids | {int(100 * level)}% CI over stimuli |",
+            f"| region | {units} | best layer (median {name_of}) | median {name_of} there | "
+            f"{int(100 * level)}% CI over {units} | {int(100 * level)}% CI over stimuli |",
             "| --- | ---: | --- | ---: | --- | --- |",
         ]
         for k, region in enumerate(dataset["region"].values):
@@ -130,7 +140,7 @@ class LayerCorrespondence(Analysis):
         )
         numbers["stimulus_ci"] = source is not None
         numbers["stimulus_ci_from"] = source
-        return AnalysisResult(self.name, dataset, {"layer_correspondence": figure}, numbers, markdown)
+        return AnalysisResult(self.name, dataset, {"layer-correspondence": figure}, numbers, markdown)
 
 
 def correspondence(
@@ -145,7 +155,6 @@ def correspondence(
         (the layer of the highest statistic) and ``best_layer_{median,mean} (region)``: the
         same, or ``"none"`` where that statistic is <= 0 at every layer.
     """
-    rng = np.random.default_rng(seed)
     region = combined["region"].values
     regions = regions_in_order(region)
     layers = list(map(str, combined["layer"].values))
@@ -156,7 +165,13 @@ def correspondence(
         with np.errstate(all="ignore"):
             point = np.stack([fn(ev[region == r]) for r in regions])
             neuroid_ci = np.stack(
-                [percentile_interval(bootstrap_rows(ev[region == r], fn, n_boot, rng), level) for r in regions], axis=1
+                [
+                    percentile_interval(
+                        bootstrap_rows(ev[region == r], fn, n_boot, named_rng(seed, "neuroids", stat, str(r))), level
+                    )
+                    for r in regions
+                ],
+                axis=1,
             )
         data[f"{stat}_{metric}"] = (("region", "layer"), point)
         data[f"{stat}_ci_neuroids"] = (("bound", "region", "layer"), neuroid_ci)
@@ -168,7 +183,7 @@ def correspondence(
             ("region",),
             np.asarray([layers[k] if ok else NO_LAYER for k, ok in zip(top, beats_zero, strict=True)]),
         )
-    stimulus = stimulus_bootstrap(scores, region, regions, n_boot, rng, metric=metric)
+    stimulus = stimulus_bootstrap(scores, region, regions, n_boot, seed, metric=metric)
     for stat in STATISTICS:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # no stored predictions: all-NaN, left blank
@@ -211,14 +226,16 @@ def stimulus_bootstrap(
     region: np.ndarray,
     regions: list[str],
     n_boot: int,
-    rng: np.random.Generator,
+    seed: int,
     chunk: int = 50,
     metric: str = "ev",
 ) -> dict[str, np.ndarray]:
     """``{stat: (n_boot, K, L)}`` region statistics of ``metric`` recomputed on resampled stimuli.
 
-    Each benchmark's stimuli are resampled independently; see :func:`stimulus_source` for
-    what is recomputed (all NaN when nothing can be).
+    Each benchmark's stimuli are resampled independently, from a stream seeded by ``seed``
+    and the benchmark's id (:func:`~brainbench.analyses.stats.named_rng`), so an area's
+    interval does not depend on which other benchmarks are analysed with it; see
+    :func:`stimulus_source` for what is recomputed (all NaN when nothing can be).
     """
     n_layers = scores[0].sizes["layer"]
     out = {stat: np.full((n_boot, len(regions), n_layers), np.nan) for stat in STATISTICS}
@@ -226,14 +243,18 @@ def stimulus_bootstrap(
     if source is None:
         return out  # nothing to recompute the metric from: the interval stays NaN and the figure omits it
     resample: list[Any] = []
-    for dataset in scores:
+    for position, dataset in enumerate(scores):
+        # the benchmark's own stream (two scores of one benchmark, e.g. two readouts, differ by position)
+        name = str(dataset.attrs.get("benchmark", ""))
+        twins = [k for k, d in enumerate(scores) if str(d.attrs.get("benchmark", "")) == name]
+        rng = named_rng(seed, "stimuli", name, str(twins.index(position)))
         if source == "predictions":
             prediction = dataset["prediction"].transpose("layer", "stimulus", "neuroid").values
             target = dataset["target"].transpose("stimulus", "neuroid").values
             rows = np.isfinite(prediction).all(axis=(0, 2)) & np.isfinite(target).all(axis=1)
             p, t = prediction[:, rows], target[rows]
             resample.append(
-                lambda size, p=p, t=t: stimulus_bootstrap_ev(
+                lambda size, p=p, t=t, rng=rng: stimulus_bootstrap_ev(
                     p, t, multinomial_counts(t.shape[0], size, rng), debias=True
                 )
             )
@@ -241,7 +262,9 @@ def stimulus_bootstrap(
             models = dataset["model_rdm"].transpose("layer", "stimulus", "stimulus_b").values
             neural = dataset["neural_rdm"].transpose("neuroid", "stimulus", "stimulus_b").values
             method = str(dataset.attrs["rdm_method"])
-            resample.append(lambda size, m=models, n=neural, how=method: bootstrap_rdm_similarity(m, n, size, rng, how))
+            resample.append(
+                lambda size, m=models, n=neural, how=method, rng=rng: bootstrap_rdm_similarity(m, n, size, rng, how)
+            )
     for start in range(0, n_boot, chunk):
         size = min(chunk, n_boot - start)
         values = np.concatenate([draw(size) for draw in resample], axis=2)  # (size, L, N)

@@ -73,8 +73,8 @@ class LayerProfile(Analysis):
         )
         numbers = summary_numbers(combined, threshold)
         figures = {
-            "layer_profile_heatmap": heatmap(combined, preferred),
-            "layer_profile_lines": profile_lines(combined),
+            "layer-profile-heatmap": heatmap(combined, preferred),
+            "layer-profile-lines": profile_lines(combined),
         }
         unit = str(combined.attrs["unit"])
         what = "Held-out explained variance" if metric == "ev" else str(combined.attrs["metric_label"])

@@ -70,7 +70,7 @@ class PreferredLayer(Analysis):
             + ".\n\n"
             + summary_table(numbers)
         )
-        return AnalysisResult(self.name, dataset, {"preferred_layer": figure}, numbers, markdown)
+        return AnalysisResult(self.name, dataset, {"preferred-layer": figure}, numbers, markdown)
 
 
 def plot(counts: np.ndarray, regions: list[str], layers: list[str], combined: xr.Dataset) -> Figure:

@@ -182,9 +182,9 @@ class ProfileConsistency(Analysis):
             },
             "permutation_test": test,
         }
-        figures = {"profile_consistency": histograms(distributions, regions, combined, metric)}
+        figures = {"profile-consistency": histograms(distributions, regions, combined, metric)}
         if null.size:
-            figures["profile_consistency_permutation"] = null_figure(null, test, combined)
+            figures["profile-consistency-permutation"] = null_figure(null, test, combined)
         markdown = _markdown(numbers, test, metric) + "\n\n" + summary_table(numbers)
         return AnalysisResult(self.name, dataset, figures, numbers, markdown)
 

@@ -99,7 +99,7 @@ class RegimeComparison(Analysis):
             rows.append("\nOnly one readout was scored; register or pass more with --readout to compare.")
         markdown = "Held-out EV per readout configuration at each readout's headline layer.\n\n" + "\n".join(rows)
         figure = plot(ev, readouts, first)
-        return AnalysisResult(self.name, dataset, {"regime_comparison": figure}, numbers, markdown)
+        return AnalysisResult(self.name, dataset, {"regime-comparison": figure}, numbers, markdown)
 
 
 def _f(value: float | None, spec: str = ".3f") -> str:

@@ -50,7 +50,9 @@ def analyze_command(
         list[str] | None,
         typer.Option("--readout", help="readout id (repeat or comma-separate to compare several in regime-comparison)"),
     ] = None,
-    out: Annotated[Path | None, typer.Option(help="folder for netCDF data, PNG+SVG figures and summary.md")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="folder for netCDF data, PNG+SVG figures, summary.md and summary.json")
+    ] = None,
     layers: Annotated[str | None, typer.Option(help="comma-separated layers (default: all)")] = None,
     param: Annotated[
         list[str] | None, typer.Option("--param", help="analysis parameter key=value, e.g. n_boot=200 (repeatable)")
@@ -123,9 +125,8 @@ def analyze_command(
         registry=registry,
         store=store,
     )
-    typer.echo(
-        f"{analysis}: wrote {result.name}.nc, {2 * len(result.figures)} figure files and summary.md to {out_dir}"
-    )
+    names = [path.name for path in result.written.values()]
+    typer.echo(f"{analysis}: wrote {len(names)} files to {out_dir}: {', '.join(names)}")
     result.close()
 
 

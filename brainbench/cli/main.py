@@ -173,9 +173,26 @@ def _list_problems(skipped: list[ManifestProblem], as_json: bool) -> None:
 
 
 def _headline(text: str, width: int = 90) -> str:
-    """The first clause of a description, at most ``width`` characters (``describe`` shows all)."""
-    first = text.split("; ")[0]
-    return first if len(first) <= width else first[: width - 3].rstrip() + "..."
+    """The first clause of a description, at most ``width`` characters (``describe`` shows all).
+
+    A clause ends at a ``;`` outside parentheses; a cut never leaves a parenthesis open
+    (an unfinished parenthetical is dropped whole).
+    """
+    depth, end = 0, len(text)
+    for k, char in enumerate(text):
+        depth += {"(": 1, "[": 1, ")": -1, "]": -1}.get(char, 0)
+        if char == ";" and depth <= 0:
+            end = k
+            break
+    first = text[:end].rstrip()
+    if len(first) <= width:
+        return first
+    short = first[: width - 3]
+    if " " in short and first[len(short)] != " ":  # end on a whole word
+        short = short[: short.rfind(" ")]
+    while short.count("(") > short.count(")") or short.count("[") > short.count("]"):
+        short = short[: max(short.rfind("("), short.rfind("["))]
+    return short.rstrip(" ,;:-") + "..."
 
 
 @app.command()
@@ -216,12 +233,114 @@ def describe(
     table = Table(title=f"{data['kind']} {entry.id}", title_justify="left", show_header=False)
     table.add_column("field", style="bold", no_wrap=True)
     table.add_column("value")
-    for key, value in data.items():
-        if value in ("", [], {}, None) or key in ("id",):
-            continue
-        text = value if isinstance(value, str) else json.dumps(value, indent=1)
+    for key, text in describe_rows(data, entry):
         table.add_row(key, text)
     Console().print(table)
+
+
+def describe_rows(data: dict[str, Any], entry: Any) -> list[tuple[str, str]]:
+    """``describe``'s human rows: only the fields that apply, each in words (``--json`` has them all)."""
+    from brainbench.registry.manifest import BenchmarkEntry
+
+    rows: list[tuple[str, str]] = []
+    for key, value in data.items():
+        if key == "id" or _empty(value):
+            continue
+        if key == "split" and isinstance(entry, BenchmarkEntry):
+            rows.append((key, _split_words(entry)))
+        elif key == "stimulus_placement" and isinstance(entry, BenchmarkEntry):
+            if entry.stimulus_placement.placement is not None:  # else the model's own placement applies
+                rows.append(("stimulus placement", _placement_words(entry)))
+        elif key == "site_aggregate" and isinstance(entry, BenchmarkEntry):
+            continue  # said by the headline row
+        elif key == "headline" and isinstance(entry, BenchmarkEntry):
+            rows.append((key, _headline_words(entry)))
+        elif key == "preprocessing" and isinstance(value, dict):
+            rows.append((key, _words(_preprocessing_that_applies(value))))
+        elif key in ("assembly_entry", "readout_resolved") and isinstance(value, dict):
+            prefix = {"assembly_entry": "assembly", "readout_resolved": "readout"}[key]
+            rows += [(f"{prefix} {k.replace('_', ' ')}", _words(v)) for k, v in value.items() if not _empty(v)]
+        else:
+            rows.append((key, _words(value)))
+    return rows
+
+
+def _empty(value: Any) -> bool:
+    return value is None or (isinstance(value, (str, list, dict)) and not value)
+
+
+def _words(value: Any) -> str:
+    """A declared value in words: ``key value`` pairs and lists joined by commas, no JSON."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, dict):
+        parts = []
+        for key, item in value.items():
+            if _empty(item):
+                continue
+            text = _words(item)
+            parts.append(f"{key} ({text})" if isinstance(item, (dict, list)) else f"{key} {text}")
+        return ", ".join(parts)
+    if isinstance(value, list):
+        return ", ".join(_words(item) for item in value)
+    return str(value)
+
+
+def _preprocessing_that_applies(value: dict[str, Any]) -> dict[str, Any]:
+    """A model's preprocessing without the canvas fields where no canvas is drawn."""
+    shown = dict(value)
+    if shown.get("canvas_fraction", 1.0) == 1.0:
+        shown.pop("canvas_fraction", None)  # the image fills the input
+        if shown.get("placement") != "pad":
+            shown.pop("background", None)  # nothing is drawn on a background
+    return shown
+
+
+def _split_words(entry: Any) -> str:
+    """A benchmark's split in words, with only the fields its kind uses."""
+    split = entry.split
+    if split.kind == "kfold":
+        text = f"{split.n_splits}-fold cross-validation over stimuli"
+    else:
+        percent = f"{100 * split.test_fraction:g}%"
+        text = (
+            f"one random split holding out {percent} of the stimuli"
+            if split.n_splits == 1
+            else f"{split.n_splits} random splits, each holding out {percent} of the stimuli"
+        )
+    if split.stratify:
+        text += f", stratified by {split.stratify}"
+    return f"{text} (seed {split.seed})"
+
+
+def _placement_words(entry: Any) -> str:
+    placement = entry.stimulus_placement
+    text = f"{placement.placement} (overrides the model's own)"
+    if placement.canvas_fraction is not None:
+        text += f", the image spanning {placement.canvas_fraction:g} of the canvas"
+    return text
+
+
+def _headline_words(entry: Any) -> str:
+    """The benchmark's headline id and what it is, from its declaration and its metric's params."""
+    from brainbench.metrics.ceiled import CEILED, ReliabilityRule, describe_headline
+    from brainbench.registry import get_registry
+
+    try:
+        params = get_registry().metric(entry.headline).params
+    except BrainbenchError:
+        return str(entry.headline)
+    rule = ReliabilityRule.from_params(params)
+    regression = entry.kind == "regression"
+    text = describe_headline(
+        CEILED,
+        aggregate=entry.site_aggregate,
+        unit="neuroid" if regression else "site",
+        reliability_floor=rule.floor,
+        reliability_alpha=rule.alpha,
+        tested=regression and rule.alpha is not None and entry.ceiling is not None,
+    )
+    return f"{entry.headline}: {text}"
 
 
 @app.command()

@@ -150,34 +150,63 @@ def check_score_options(
     return layer_list
 
 
+def table_columns(summary: dict) -> list[tuple[str, str]]:
+    """``(header, per-layer key)`` of the score table: the columns the benchmark's kind has.
+
+    Aggregates are the benchmark's declared ``site_aggregate`` (median or mean), and rows
+    are named by its unit (neuroids, or sites of a representation benchmark, which have no
+    predictions and hence no EV).
+    """
+    aggregate = summary.get("score_aggregate", "median")
+    unit = summary.get("score_unit", "neuroid")
+    if summary.get("benchmark_kind") == "representation":
+        return [
+            (f"{aggregate} RDM r (all stimuli)", f"{aggregate}_r"),
+            (f"{aggregate} RDM r (per split)", f"{aggregate}_r_split"),
+            (f"{aggregate} ceiled", f"{aggregate}_ceiled"),
+            (f"{unit}s", "n_neuroids"),
+        ]
+    return [
+        (f"{aggregate} r (pooled)", f"{aggregate}_r"),
+        (f"{aggregate} r (per split)", f"{aggregate}_r_split"),
+        (f"{aggregate} EV", f"{aggregate}_ev"),
+        (f"{aggregate} ceiled", f"{aggregate}_ceiled"),
+        (f"{unit}s", "n_neuroids"),
+    ]
+
+
+def table_title(summary: dict) -> str:
+    """The table's title: model, benchmark, how layers are compared, and what was counted."""
+    sel = summary["selection"]
+    unit = summary.get("score_unit", "neuroid")
+    n_units = summary.get("n_units", sel["n_kept"])
+    if summary.get("benchmark_kind") == "representation":
+        how = f"layer RDMs against {_count(n_units, 'site RDM')}"
+        counted = "" if sel.get("unit") == "site" else f"{sel['n_kept']} of {_count(sel['n_total'], 'neuroid')}, "
+        reliable = f"{summary['n_reliable']} of {_count(n_units, unit)} reliable"
+    else:
+        how = f"readout {summary['readout']}/{summary['solver']}"
+        counted = f"{sel['n_kept']} of {_count(sel['n_total'], unit)} kept, "
+        reliable = f"{summary['n_reliable']} reliable"
+    return f"{summary['model']} on {summary['benchmark']} v{summary['benchmark_version']} ({how}, {counted}{reliable})"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def _print_table(summary: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    sel = summary["selection"]
-    if summary.get("benchmark_kind") == "representation":
-        how = f"layer RDMs against {summary['layers'][next(iter(summary['layers']))]['n_neuroids']} site RDM(s)"
-        unit = "sites"
-    else:
-        how = f"readout {summary['readout']}/{summary['solver']}"
-        unit = "neuroids"
-    title = (
-        f"{summary['model']} on {summary['benchmark']} v{summary['benchmark_version']} "
-        f"({how}, {sel['n_kept']} of {sel['n_total']} neuroids, {summary['n_reliable']} reliable {unit})"
-    )
-    table = Table(title=title, title_justify="left")
-    columns = ("layer", "median r (pooled)", "median r (per split)", "median EV", "median ceiled", "neuroids")
-    if summary.get("benchmark_kind") == "representation":
-        columns = ("layer", "RDM r (all stimuli)", "RDM r (per split)", "median EV", "median ceiled", "sites")
-    for column in columns:
-        table.add_column(column, justify="right" if column != "layer" else "left")
+    table = Table(title=table_title(summary), title_justify="left")
+    columns = table_columns(summary)
+    table.add_column("layer", justify="left")
+    for header, _ in columns:
+        table.add_column(header, justify="right")
     for layer, row in summary["layers"].items():
         mark = " *" if layer == summary["best_layer"] else ""
-        table.add_row(
-            layer + mark,
-            *(_fmt(row[k]) for k in ("median_r", "median_r_split", "median_ev", "median_ceiled")),
-            str(row["n_neuroids"]),
-        )
+        table.add_row(layer + mark, *(str(row[k]) if k == "n_neuroids" else _fmt(row.get(k)) for _, k in columns))
     console = Console()
     console.print(table)
     for line in headline_lines(summary):
@@ -185,7 +214,9 @@ def _print_table(summary: dict) -> None:
 
 
 def headline_lines(summary: dict) -> list[str]:
-    """The sentences under the table that say what the headline number is."""
+    """The sentences under the table that say what the headline number is (from the declaration)."""
+    from brainbench.metrics.ceiled import CEILED
+
     choice = summary["layer_choice"]["per_split"]
     chosen = sum(1 for layer in choice if layer == summary["best_layer"])
     lines = [
@@ -197,26 +228,17 @@ def headline_lines(summary: dict) -> list[str]:
             "  no layer predicts held-out training stimuli better than their mean (validation R^2 <= 0): "
             "the chosen layer is the least bad, not a match"
         )
-    floor = summary["reliability_floor"]
+    line = f"score {_fmt(summary['score'])}: {summary['score_description']}"
     bounds = summary.get("noise_ceiling")
-    if summary["score_kind"] == "ceiled" and bounds:
-        lines.append(
-            f"score {_fmt(summary['score'])}: mean over {bounds['n_subjects']} subjects of the {bounds['method']} "
-            f"similarity / the {bounds['bound']} bound of the noise ceiling (Nili et al. 2014); noise ceiling "
-            f"{_fmt(bounds['lower'])} (lower, leave one subject out) to {_fmt(bounds['upper'])} (upper)"
+    if summary["score_kind"] == CEILED and bounds:
+        line += (
+            f"; noise ceiling {_fmt(bounds['lower'])} (lower, leave one subject out) to {_fmt(bounds['upper'])} "
+            f"(upper) over {bounds['n_subjects']} subjects, the {bounds['bound']} bound ceils (Nili et al. 2014)"
         )
-    elif summary["score_kind"] == "ceiled":
-        lines.append(
-            f"score {_fmt(summary['score'])}: median ceiled score (signed fraction of explainable variance) "
-            f"over {summary['n_reliable']} neuroids with split-half reliability >= {floor:g}; "
-            f"median ceiling {_fmt(summary['ceiling']['median'])}"
-        )
-    else:
-        lines.append(
-            f"score {_fmt(summary['score'])}: UNCORRECTED {summary.get('site_aggregate', 'median')} per-split r "
-            f"({summary['score_note']}); "
-            f"not comparable with ceiled scores"
-        )
+    elif summary["score_kind"] == CEILED:
+        aggregate = summary.get("score_aggregate", "median")
+        line += f"; {aggregate} ceiling {_fmt(summary['ceiling'].get(aggregate))}"
+    lines.append(line)
     lines.append(f"{summary['elapsed_s']:.1f} s")
     return lines
 

@@ -42,14 +42,18 @@ variable            dims                          meaning
 ``prediction``      (layer, stimulus, neuroid)    pooled out-of-fold predictions
 ``target``          (stimulus, neuroid)           trial-averaged responses
 ``ceiling``         (neuroid)                     split-half reliability (NaN if no trials)
+``reliability_p``   (neuroid)                     stimulus-permutation p-value (where tested)
 ``reliable``        (neuroid)                     ceiling >= the headline's reliability floor
+                                                  and, where tested, p <= its reliability_alpha
 ``param_<name>``    (layer, split, neuroid)       hyperparameters chosen per split
 ==================  ============================  ==========================================
 
 with every neuroid coordinate of the assembly kept, and attrs ``model``, ``benchmark``,
 ``benchmark_version``, ``readout``, ``solver``, ``best_layer`` (the layer chosen in most
-splits), ``score`` (the headline), ``score_kind`` (``ceiled`` or ``uncorrected-r``),
-``score_note``, ``n_reliable``, ``reliability_floor``, ``protocol``, ``content_key`` (the
+splits), ``score`` (the headline), ``score_kind`` (``ceiled``, ``uncorrected-r2`` or ``uncorrected-r``),
+``score_note``, ``n_reliable``, ``reliability_floor``, the declaration's ``score_aggregate``,
+``score_unit``, ``n_units``, ``n_needed``, ``reliability_alpha``, ``reliability_tested`` and
+the phrase ``score_description`` built from them, ``protocol``, ``content_key`` (the
 results store's key: sha256 of ``spec``) and JSON strings ``spec``, ``protocol_detail``,
 ``layer_choice``, ``provenance``, ``timings`` (seconds of each stage of this call) and
 ``selection``. Responses of extreme magnitude (outside about 1e-30 to 1e30) are scored

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from brainbench.metrics.ceiled import Headline, reliable_mask
+from brainbench.metrics.ceiled import Headline, ReliabilityRule, describe_headline, reliable_mask
 from brainbench.scoring.load import LoadedData, assembly_hash
 from brainbench.scoring.measure import LayerChoice, Measured, ceiled_values
 from brainbench.scoring.spec import Resolved, RunSpec
@@ -48,7 +48,7 @@ def assemble(
     with np.errstate(invalid="ignore"):
         r_mean = np.nanmean(np.where(np.isfinite(r_split), r_split, np.nan), axis=1)
     values["r_split_mean"] = (("layer", "neuroid"), r_mean)
-    values["ceiled"] = (("layer", "neuroid"), ceiled_values(run, r_mean, data.ceiling))
+    values["ceiled"] = (("layer", "neuroid"), ceiled_values(run, r_mean, data.ceiling, data.reliability_p))
     values["headline_r"] = (("neuroid",), measured.headline_r)
     values["val_score"] = (("layer", "split", "neuroid"), np.stack([scores.cv.val_score for scores in per_layer]))
     values["prediction"] = (
@@ -57,7 +57,10 @@ def assemble(
     )
     values["target"] = (("stimulus", "neuroid"), data.target)
     values["ceiling"] = (("neuroid",), data.ceiling)
-    values["reliable"] = (("neuroid",), reliable_mask(data.ceiling, measured.reliability_floor))
+    rule = ReliabilityRule.from_params(run.headline.params)
+    values["reliable"] = (("neuroid",), reliable_mask(data.ceiling, rule.floor, data.reliability_p, rule.alpha))
+    if data.reliability_p is not None:
+        values["reliability_p"] = (("neuroid",), data.reliability_p)
     for name in per_layer[0].cv.params:
         values[f"param_{name}"] = (
             ("layer", "split", "neuroid"),
@@ -89,6 +92,9 @@ def run_attrs(
     layers = list(spec.layers)
     content = spec.content
     scaled = {} if data.response_scale == 1.0 else {"response_scale": data.response_scale}
+    rule = ReliabilityRule.from_params(run.headline.params)
+    unit = "neuroid" if run.kind.uses_readout else "site"
+    aggregate = run.bench.entry.site_aggregate
     return {
         **scaled,  # target and prediction are in response units times this (extreme magnitudes only)
         "model": spec.model,
@@ -117,6 +123,24 @@ def run_attrs(
         "score_note": head.reason,
         "reliability_floor": floor,
         "n_reliable": head.n_reliable,
+        # what the headline is, from the declaration (brainbench.metrics.ceiled.describe_score reads these)
+        "score_aggregate": aggregate,
+        "score_unit": unit,
+        "n_units": head.n_neuroids,
+        "n_needed": head.n_needed,
+        "reliability_alpha": rule.alpha if rule.alpha is not None else "",
+        "reliability_tested": int(head.tested),
+        "score_description": describe_headline(
+            head.kind,
+            aggregate=aggregate,
+            unit=unit,
+            n_reliable=head.n_reliable,
+            n_units=head.n_neuroids,
+            reliability_floor=floor,
+            reliability_alpha=rule.alpha,
+            tested=head.tested,
+            note=head.reason,
+        ),
         "selection": json.dumps(data.selection, default=str),
         "custom_splits": int(bool(data.split_record.get("custom"))),
         "split_spec": json.dumps(data.split_record, default=str),

@@ -1,10 +1,11 @@
 """Stage 2, load: the benchmark's assembly and stimuli, its ceiling, the target and the splits.
 
 An assembly of responses gives the target (trial means) and, with trials, the declared
-ceiling. An RDM assembly (:func:`brainbench.data.assembly.make_rdm_assembly`) gives the
-site RDMs themselves and the ceiling its declared ceiling reads from it (e.g. the
-``ceiling`` coordinate); there is then no target, and only representation benchmarks can
-score it.
+ceiling and, where the headline declares a test against chance (``reliability_alpha``),
+each neuroid's stimulus-permutation p-value. An RDM assembly
+(:func:`brainbench.data.assembly.make_rdm_assembly`) gives the site RDMs themselves and
+the ceiling its declared ceiling reads from it (e.g. the ``ceiling`` coordinate); there is
+then no target, and only representation benchmarks can score it.
 
 Responses whose largest finite magnitude lies outside ``[2^-100, 2^100]`` (about 1e-30
 to 1e30) are first multiplied by the power of two that brings it into ``[0.5, 1)``
@@ -27,6 +28,8 @@ import xarray as xr
 from brainbench.data.assembly import is_rdm_assembly, trial_mean, unit_dim
 from brainbench.data.stimuli import StimulusSet
 from brainbench.errors import BrainbenchError
+from brainbench.metrics.ceiled import ReliabilityRule
+from brainbench.metrics.ceiling import stimulus_permutation_p
 from brainbench.registry import load_object
 from brainbench.scoring.spec import Resolved
 
@@ -70,6 +73,9 @@ class LoadedData:
         ceiling_coords: per-site detail of the ceiling that a ceiling reader returned beside
             it (e.g. ``ceiling_lower`` and ``ceiling_upper``, the two bounds of a noise
             ceiling), kept as site coordinates of the score.
+        reliability_p: ``(neuroid,)`` stimulus-permutation p-values of the trials
+            (:func:`brainbench.metrics.ceiling.stimulus_permutation_p`) when the headline
+            declares a test and the data have trials, else None.
     """
 
     assembly: xr.DataArray
@@ -83,6 +89,7 @@ class LoadedData:
     rdms: np.ndarray | None = None
     response_scale: float = 1.0
     ceiling_coords: dict[str, np.ndarray] = field(default_factory=dict)
+    reliability_p: np.ndarray | None = None
 
 
 def assembly_hash(assembly: xr.DataArray) -> str:
@@ -108,9 +115,13 @@ def load(run: Resolved, progress: bool = True) -> LoadedData:
         assembly = assembly.copy(data=assembly.values * scale)
     has_trials = "repetition" in assembly.dims
     n_total = assembly.sizes["neuroid"]
+    p_value = None
     if run.ceiling is not None and has_trials:
         trials = assembly.transpose("repetition", "stimulus", "neuroid").values
         ceiling = load_object(run.ceiling.python_name)(trials, seed=run.spec.seed, **run.ceiling.params)
+        rule = ReliabilityRule.from_params(run.headline.params)
+        if rule.alpha is not None and run.kind.uses_readout:  # representation sites: see metrics.ceiled
+            p_value = stimulus_permutation_p(trials, rule.n_permutations, seed=run.spec.seed)
     else:
         ceiling = np.full(n_total, np.nan)
     threshold = bench.entry.reliability_threshold
@@ -122,6 +133,7 @@ def load(run: Resolved, progress: bool = True) -> LoadedData:
             raise BrainbenchError(f"no neuroid of {bench.identifier!r} has split-half reliability above {threshold}.")
         assembly = assembly.isel(neuroid=keep)
         ceiling = ceiling[keep]
+        p_value = p_value[keep] if p_value is not None else None
     target = np.asarray(trial_mean(assembly).transpose("stimulus", "neuroid").values, dtype=np.float64)
     n_stimuli = target.shape[0]
     stratify_by = bench.entry.split.stratify
@@ -150,6 +162,7 @@ def load(run: Resolved, progress: bool = True) -> LoadedData:
             "filters": bench.entry.selection,
         },
         response_scale=scale,
+        reliability_p=p_value,
     )
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from brainbench.errors import BrainbenchError
-from brainbench.metrics.ceiled import Headline, headline
+from brainbench.metrics.ceiled import HEADLINE_PARAMS, Headline, ReliabilityRule, headline
 from brainbench.metrics.regression import explained_variance, pearson_r
 from brainbench.readouts.base import CVResult
 from brainbench.registry import load_object
@@ -104,21 +104,34 @@ def measure(run: Resolved, data: LoadedData, fits: Mapping[str, CVResult]) -> Me
     r_split = np.stack([scores.r_split for scores in layers.values()])
     with np.errstate(invalid="ignore"):
         chosen_r = np.nanmean(r_split[choice.per_split, np.arange(len(splits))], axis=0)
-    floor = float(run.headline.params.get("reliability_floor", 0.3))
+    rule = ReliabilityRule.from_params(run.headline.params)
     head = headline(
         chosen_r,
         data.ceiling,
-        floor,
         has_repetitions=data.has_repetitions,
-        ceiled_fn=lambda r, ceiling: ceiled_values(run, r, ceiling),
+        ceiled_fn=lambda r, ceiling: ceiled_values(run, r, ceiling, data.reliability_p),
         aggregate=run.bench.entry.site_aggregate,
+        rule=rule,
+        p_value=data.reliability_p,
+        unit="neuroid",
     )
-    return Measured(layers, choice, chosen_r, head, floor)
+    return Measured(layers, choice, chosen_r, head, rule.floor)
 
 
-def ceiled_values(run: Resolved, r: np.ndarray, ceiling: np.ndarray) -> np.ndarray:
-    """The benchmark's ceiled metric of ``r (..., N)`` against ``ceiling (N,)``."""
-    return load_object(run.headline.python_name)(r, ceiling, **run.headline.params)
+def ceiled_values(run: Resolved, r: np.ndarray, ceiling: np.ndarray, p_value: np.ndarray | None = None) -> np.ndarray:
+    """The benchmark's ceiled metric of ``r (..., N)`` against ``ceiling (N,)`` (and ``p_value (N,)``).
+
+    The metric's function gets its declared params except those the headline itself
+    consumes (:data:`~brainbench.metrics.ceiled.HEADLINE_PARAMS`), and the p-values when it
+    takes a ``p_value`` argument.
+    """
+    import inspect
+
+    function = load_object(run.headline.python_name)
+    params = {k: v for k, v in run.headline.params.items() if k not in HEADLINE_PARAMS}
+    if p_value is not None and "p_value" in inspect.signature(function).parameters:
+        params["p_value"] = p_value
+    return function(r, ceiling, **params)
 
 
 def choose_layers(val_score: np.ndarray, layers: list[str]) -> LayerChoice:

@@ -46,7 +46,7 @@ import numpy as np
 import xarray as xr
 
 from brainbench.errors import BrainbenchError
-from brainbench.metrics.ceiled import UNCORRECTED, headline, reliable_mask
+from brainbench.metrics.ceiled import UNCORRECTED, ReliabilityRule, headline, reliable_mask
 from brainbench.metrics.cka import gram_matrix
 from brainbench.metrics.rsa import METHODS, correlation_rdm, pattern_rdm
 from brainbench.scoring.assemble import run_attrs
@@ -171,14 +171,19 @@ def evaluate(
     with np.errstate(invalid="ignore"):
         chosen = np.nanmean(r_split[choice.per_split, np.arange(n_splits)], axis=0)
         r_mean = np.nanmean(r_split, axis=1)
-    floor = float(run.headline.params.get("reliability_floor", 0.3))
+    rule = ReliabilityRule.from_params(run.headline.params)
+    floor = rule.floor
+    # no p-values: a site's reliability (given with its RDM, or the split-half reliability of
+    # its RDM) has no per-site null here, so the floor alone decides and the count rule is off
     head = headline(
         chosen,
         ceiling,
-        floor,
         has_repetitions=data.has_repetitions,
         ceiled_fn=lambda values, ceil: ceiled_values(run, values, ceil),
         aggregate=run.bench.entry.site_aggregate,
+        rule=rule,
+        p_value=None,
+        unit="site",
     )
     if data.rdms is not None and run.ceiling is None and head.kind == UNCORRECTED:
         head = replace(

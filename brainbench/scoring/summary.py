@@ -12,6 +12,8 @@ import xarray as xr
 
 def summarize(dataset: xr.Dataset, elapsed_s: float | None = None) -> dict[str, Any]:
     """The ``brainbench score --json`` object of a score dataset."""
+    declared = headline_declaration(dataset)
+    aggregate = declared["score_aggregate"]
     layers = {}
     for layer in dataset.layer.values:
         sel = dataset.sel(layer=layer)
@@ -22,6 +24,9 @@ def summarize(dataset: xr.Dataset, elapsed_s: float | None = None) -> dict[str, 
             "median_ceiled": _median(sel.get("ceiled")),
             "n_neuroids": int(dataset.sizes["neuroid"]),
         }
+        if aggregate != "median":  # the benchmark's declared aggregate as well, named by it
+            for name, var in (("r", "r"), ("r_split", "r_split_mean"), ("ev", "ev"), ("ceiled", "ceiled")):
+                layers[str(layer)][f"{aggregate}_{name}"] = _aggregate(sel.get(var), aggregate)
     provenance = json.loads(dataset.attrs["provenance"])
     timings = json.loads(dataset.attrs["timings"])
     choice = json.loads(dataset.attrs["layer_choice"])
@@ -41,16 +46,45 @@ def summarize(dataset: xr.Dataset, elapsed_s: float | None = None) -> dict[str, 
         "score_kind": dataset.attrs["score_kind"],
         "score_note": dataset.attrs["score_note"],
         "n_reliable": int(dataset.attrs["n_reliable"]),
+        **declared,
         "protocol": dataset.attrs.get("protocol"),
         "content_key": dataset.attrs.get("content_key"),
         "reliability_floor": float(dataset.attrs["reliability_floor"]),
-        "ceiling": {"median": _median(dataset["ceiling"])},
+        "ceiling": {"median": _median(dataset["ceiling"]), aggregate: _aggregate(dataset["ceiling"], aggregate)},
         "selection": json.loads(dataset.attrs["selection"]),
         "provenance": {k: provenance[k] for k in ("brainbench", "torch", "device", "seed", "data_sha256", "weights")},
         "timings": {k: v for k, v in timings.items() if k != "elapsed_s"},
         "elapsed_s": timings["elapsed_s"] if elapsed_s is None else round(elapsed_s, 3),
         **({"sites": sites(dataset)} if "site" in dataset.coords else {}),
         **({"noise_ceiling": json.loads(dataset.attrs["noise_ceiling"])} if "noise_ceiling" in dataset.attrs else {}),
+    }
+
+
+def headline_declaration(dataset: xr.Dataset) -> dict[str, Any]:
+    """What the headline is, from the declaration: aggregate, unit, test, counts and the phrase.
+
+    ``score_description`` is :func:`brainbench.metrics.ceiled.describe_score` of the
+    dataset, so scores stored before these attrs existed are described from their spec.
+    """
+    from brainbench.metrics.ceiled import describe_score
+
+    attrs = dataset.attrs
+    kind = attrs.get("benchmark_kind", "regression")
+    alpha = attrs.get("reliability_alpha", "")
+    record = {
+        **attrs,
+        "score_aggregate": attrs.get("score_aggregate") or attrs.get("site_aggregate") or "median",
+        "score_unit": attrs.get("score_unit") or ("site" if kind == "representation" else "neuroid"),
+        "n_units": int(attrs.get("n_units", dataset.sizes["neuroid"])),
+    }
+    return {
+        "score_description": describe_score(record),
+        "score_aggregate": record["score_aggregate"],
+        "score_unit": record["score_unit"],
+        "n_units": record["n_units"],
+        "n_needed": int(attrs.get("n_needed", 1)),
+        "reliability_alpha": None if alpha in ("", None) else float(alpha),
+        "reliability_tested": bool(int(attrs.get("reliability_tested", 0))),
     }
 
 
@@ -89,10 +123,17 @@ def _plain(value: Any) -> Any:
 
 
 def _median(values: xr.DataArray | None) -> float | None:
+    return _aggregate(values, "median")
+
+
+def _aggregate(values: xr.DataArray | None, aggregate: str) -> float | None:
+    """The declared aggregate (``median`` or ``mean``) of the finite values, None if there are none."""
+    from brainbench.metrics.ceiled import AGGREGATES
+
     if values is None:
         return None
     finite = values.values[np.isfinite(values.values)]
-    return _clean(float(np.median(finite))) if finite.size else None
+    return _clean(float(AGGREGATES[aggregate](finite))) if finite.size else None
 
 
 def _clean(value: float | None) -> float | None:
