@@ -259,3 +259,15 @@ def test_rdm_resamples_match_comparing_the_rdms_on_the_drawn_stimuli():
         drawn = np.repeat(test, row[test].astype(int))
         assert p == pytest.approx(compare_rdms(model, neural, drawn, "pearson"), abs=1e-12, nan_ok=True)
         assert s == pytest.approx(compare_rdms(model, neural, drawn, "spearman"), abs=1e-12, nan_ok=True)
+
+
+def test_an_uncorrected_r2_headline_is_resampled_as_it_was_computed():
+    """A run whose headline fell back to the median of sign(r) r^2 (ceiled-r2 v3) gets an interval of that."""
+    ds = _run("a", 0.3, 1.5)
+    chosen = np.nanmean(ds["r_split"].values[0], axis=0)  # every split chose l1
+    ds.attrs["score_kind"] = "uncorrected-r2"
+    ds.attrs["score"] = float(np.median(np.sign(chosen) * chosen**2))
+    result = draw(ds, fx.run_row(ds), BOTH, n_boot=200)
+    assert result.ok and result.point == pytest.approx(ds.attrs["score"], abs=1e-6)  # float32 predictions
+    low, high = result.interval()
+    assert low < ds.attrs["score"] < high

@@ -257,12 +257,23 @@ def describe_rows(data: dict[str, Any], entry: Any) -> list[tuple[str, str]]:
             rows.append((key, _headline_words(entry)))
         elif key == "preprocessing" and isinstance(value, dict):
             rows.append((key, _words(_preprocessing_that_applies(value))))
-        elif key in ("assembly_entry", "readout_resolved") and isinstance(value, dict):
-            prefix = {"assembly_entry": "assembly", "readout_resolved": "readout"}[key]
-            rows += [(f"{prefix} {k.replace('_', ' ')}", _words(v)) for k, v in value.items() if not _empty(v)]
+        elif key in _SUB_ENTRIES and isinstance(value, dict):
+            prefix = _SUB_ENTRIES[key]
+            # the headline row says in words what the headline is; its entry adds only the citation
+            shown = ("citation",) if key == "headline_entry" else tuple(k for k in value if k != "id")
+            rows += [(f"{prefix} {k.replace('_', ' ')}", _words(value[k])) for k in shown if not _empty(value.get(k))]
         else:
             rows.append((key, _words(value)))
     return rows
+
+
+#: describe's nested entries, shown as rows "<prefix> <field>" (the ceiling's and headline's ids are rows already)
+_SUB_ENTRIES = {
+    "assembly_entry": "assembly",
+    "readout_resolved": "readout",
+    "ceiling_entry": "ceiling",
+    "headline_entry": "headline",
+}
 
 
 def _empty(value: Any) -> bool:

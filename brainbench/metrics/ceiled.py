@@ -176,6 +176,28 @@ def signed_ceiled_r2(
     return np.where(keep, np.sign(r) * r**2 / safe, np.nan)
 
 
+def ceiled_metric(python_name: str, params: Mapping[str, Any]) -> Callable[..., np.ndarray]:
+    """A declared ceiled metric as ``f(r (..., N), ceiling (N,), p_value (N,) | None) -> (..., N)``.
+
+    The metric's function gets its declared params except those the headline itself
+    consumes (:data:`HEADLINE_PARAMS`), and the p-values when it takes a ``p_value``
+    argument: the one way the scorer and the leaderboard's intervals apply a headline.
+    """
+    import inspect
+
+    from brainbench.registry import load_object
+
+    function = load_object(python_name)
+    kept = {k: v for k, v in params.items() if k not in HEADLINE_PARAMS}
+    takes_p = "p_value" in inspect.signature(function).parameters
+
+    def apply(r: np.ndarray, ceiling: np.ndarray, p_value: np.ndarray | None = None) -> np.ndarray:
+        extra = {"p_value": p_value} if p_value is not None and takes_p else {}
+        return np.asarray(function(r, ceiling, **kept, **extra), dtype=np.float64)
+
+    return apply
+
+
 def min_reliable(n_tested: int, alpha: float | None, count_alpha: float | None) -> int:
     """The fewest reliable neuroids that chance alone reaches with probability <= ``count_alpha``.
 

@@ -237,15 +237,12 @@ def _splits(dataset: xr.Dataset, n_stimuli: int) -> list[np.ndarray]:
 
 def _headline_fn(dataset: xr.Dataset) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
     """The run's ceiled metric ``(r (..., N), ceiling (N,)) -> (..., N)`` as its spec declares it."""
-    from brainbench.metrics.ceiled import signed_ceiled_r2
-    from brainbench.registry import load_object
+    from brainbench.metrics.ceiled import ceiled_metric, signed_ceiled_r2
 
     spec = json.loads(dataset.attrs.get("spec", "{}") or "{}")
     head = spec.get("headline") or {}
-    params = head.get("params") or {}
     if head.get("python_name"):
-        fn = load_object(head["python_name"])
-        return lambda r, c: np.asarray(fn(r, c, **params), dtype=np.float64)
+        return ceiled_metric(head["python_name"], head.get("params") or {})
     floor = float(dataset.attrs.get("reliability_floor", 0.3))
     return lambda r, c: signed_ceiled_r2(r, c, floor)
 
@@ -272,7 +269,7 @@ def _summarise(values: np.ndarray, aggregate: str) -> np.ndarray:
 
 
 def _plan(dataset: xr.Dataset) -> _Plan:
-    from brainbench.metrics.ceiled import UNCORRECTED, reliable_mask
+    from brainbench.metrics.ceiled import UNCORRECTED, UNCORRECTED_R2, reliable_mask
 
     layers = [str(v) for v in dataset["layer"].values]
     choice = json.loads(dataset.attrs.get("layer_choice", "{}") or "{}").get("per_split")
@@ -281,7 +278,7 @@ def _plan(dataset: xr.Dataset) -> _Plan:
     chosen = [layers.index(name) for name in choice]
     ceiling = np.asarray(dataset["ceiling"].values, dtype=np.float64)
     aggregate = aggregate_of(dataset)
-    uncorrected = dataset.attrs.get("score_kind") == UNCORRECTED
+    score_kind = dataset.attrs.get("score_kind")
     ceil = _headline_fn(dataset)
     # the run's own verdict on each neuroid's reliability when stored (whatever rule made it), else its floor
     if "reliable" in dataset:
@@ -290,8 +287,10 @@ def _plan(dataset: xr.Dataset) -> _Plan:
         reliable = reliable_mask(ceiling, float(dataset.attrs.get("reliability_floor", 0.3)))
 
     def finish(r: np.ndarray, index: np.ndarray) -> np.ndarray:
-        if uncorrected:
+        if score_kind == UNCORRECTED:
             per_neuroid = r
+        elif score_kind == UNCORRECTED_R2:  # the ceiling taken as 1, every neuroid counted
+            per_neuroid = np.sign(r) * r**2
         else:
             per_neuroid = np.where(reliable[None], ceil(r, ceiling), np.nan)
         return _summarise(np.take_along_axis(per_neuroid, index, axis=1), aggregate)

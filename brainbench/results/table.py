@@ -44,6 +44,8 @@ import textwrap
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from brainbench.metrics.ceiled import CEILED, SCORE_KINDS
+
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
 
@@ -55,9 +57,10 @@ MISSING = "–"
 MARK = "*"
 UNCORRECTED_MARK = "u"
 UNCORRECTED_NOTE = (
-    f"{UNCORRECTED_MARK} uncorrected median per-split r: no neuroid of that run reached the "
-    "reliability "
-    "floor (e.g. data without repetitions), so there is no ceiling to divide by; not in the means."
+    f"{UNCORRECTED_MARK} uncorrected headline: the benchmark declares no ceiling (a single RDM, data without "
+    "repetitions) or too few of the run's neuroids are reliable, so the cell is the declared uncorrected "
+    "metric (per-split r, sign(r) r^2 or the RDM similarity; `brainbench leaderboard runs` names it); "
+    "not in the means."
 )
 MARK_NOTE = (
     f"{MARK} newest of several declared-protocol runs with different content keys (weights, data, "
@@ -103,9 +106,9 @@ class Leaderboard:
         return bool(self.others.get(model) and self.others[model][index])
 
     def uncorrected(self, model: str, index: int) -> bool:
-        """Whether the cell's headline is the uncorrected r (no reliable neuroids)."""
+        """Whether the cell's headline is uncorrected (no ceiling, or too few reliable neuroids)."""
         cell = self.cells[model][index]
-        return cell is not None and cell.get("score_kind") == UNCORRECTED
+        return cell is not None and cell.get("score_kind") != CEILED
 
     def in_means(self, model: str, index: int) -> bool:
         """Whether a cell enters the means: a finite ceiled score."""
@@ -189,12 +192,9 @@ def _cell_key(run: dict[str, Any]) -> tuple:
     return run["model"], run["benchmark"], int(run["benchmark_version"]), run["readout"], run["readout_params"]
 
 
-CEILED, UNCORRECTED = "ceiled", "uncorrected-r"
-
-
 def is_declared(run: dict[str, Any]) -> bool:
     """Whether a run row may fill a cell: the benchmark's declared protocol and a current headline."""
-    return run.get("protocol") == "declared" and run.get("score_kind") in (CEILED, UNCORRECTED)
+    return run.get("protocol") == "declared" and run.get("score_kind") in SCORE_KINDS
 
 
 def build(runs: list[dict[str, Any]], draws: dict[str, Draws] | None = None) -> Leaderboard:

@@ -15,10 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from brainbench.errors import BrainbenchError
-from brainbench.metrics.ceiled import HEADLINE_PARAMS, Headline, ReliabilityRule, headline
+from brainbench.metrics.ceiled import Headline, ReliabilityRule, ceiled_metric, headline
 from brainbench.metrics.regression import explained_variance, pearson_r
 from brainbench.readouts.base import CVResult
-from brainbench.registry import load_object
 from brainbench.scoring.load import LoadedData
 from brainbench.scoring.spec import Resolved
 
@@ -121,17 +120,9 @@ def measure(run: Resolved, data: LoadedData, fits: Mapping[str, CVResult]) -> Me
 def ceiled_values(run: Resolved, r: np.ndarray, ceiling: np.ndarray, p_value: np.ndarray | None = None) -> np.ndarray:
     """The benchmark's ceiled metric of ``r (..., N)`` against ``ceiling (N,)`` (and ``p_value (N,)``).
 
-    The metric's function gets its declared params except those the headline itself
-    consumes (:data:`~brainbench.metrics.ceiled.HEADLINE_PARAMS`), and the p-values when it
-    takes a ``p_value`` argument.
+    See :func:`brainbench.metrics.ceiled.ceiled_metric` for which declared params it gets.
     """
-    import inspect
-
-    function = load_object(run.headline.python_name)
-    params = {k: v for k, v in run.headline.params.items() if k not in HEADLINE_PARAMS}
-    if p_value is not None and "p_value" in inspect.signature(function).parameters:
-        params["p_value"] = p_value
-    return function(r, ceiling, **params)
+    return ceiled_metric(run.headline.python_name, run.headline.params)(r, ceiling, p_value)
 
 
 def choose_layers(val_score: np.ndarray, layers: list[str]) -> LayerChoice:
