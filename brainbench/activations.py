@@ -8,11 +8,11 @@ and no file pages are mapped into the process (a memory map of a 2.5 GB conv1 fi
 would count 2.5 GB towards the process's resident memory).
 
 Cache key: sha256 of (model weights hash, layer, its submodule, preprocessing,
-stimulus-set content hash) -- never ids alone, so new weights, new pixels or a new
-placement can never reuse stale activations. Files are written under a temporary name
-(``.NAME.PID.tmp``) and renamed when complete; an interrupted run leaves no partial cache
-entry, and temporary files of dead processes are removed the next time the model's
-cache folder is used.
+stimulus-set content hash, and the token rule of a model that has one) -- never ids
+alone, so new weights, new pixels or a new placement can never reuse stale activations.
+Files are written under a temporary name (``.NAME.PID.tmp``) and renamed when complete;
+an interrupted run leaves no partial cache entry, and temporary files of dead processes
+are removed the next time the model's cache folder is used.
 
 Integrity: the sha256 of each file is computed while its batches are written and kept
 in a ``NAME.sha256`` sidecar (:mod:`brainbench.cache_integrity`). A cached file is
@@ -43,17 +43,17 @@ from brainbench.registry.manifest import Preprocessing
 
 
 def activation_key(model: TorchModel, layer: str, prep: Preprocessing, stimuli: StimulusSet) -> str:
-    blob = json.dumps(
-        {
-            "weights": model.weights_hash,
-            "layer": layer,
-            "module": model.layer_modules[layer],
-            "preprocessing": prep.model_dump(),
-            "stimuli": stimuli.content_hash,
-            "format": 1,
-        },
-        sort_keys=True,
-    )
+    content: dict[str, Any] = {
+        "weights": model.weights_hash,
+        "layer": layer,
+        "module": model.layer_modules[layer],
+        "preprocessing": prep.model_dump(),
+        "stimuli": stimuli.content_hash,
+        "format": 1,
+    }
+    if model.token_key() is not None:  # only token rules add a field: no other model's key changes
+        content["tokens"] = model.token_key()
+    blob = json.dumps(content, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 

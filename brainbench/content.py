@@ -20,15 +20,17 @@ def declaration(entry: Any) -> dict[str, Any]:
     """An entry's manifest declaration without its prose fields.
 
     Fields an entry type lists in ``KEY_OMIT_DEFAULTS`` are left out while they hold their
-    default, so adding such a field does not change the key of runs stored before it.
+    default, so adding such a field does not change the key of runs stored before it; those
+    in ``KEY_EXCLUDE`` are always left out (a checkpoint's path: its sha256 is hashed instead).
     """
     omit = getattr(type(entry), "KEY_OMIT_DEFAULTS", ())
+    exclude = getattr(type(entry), "KEY_EXCLUDE", ())  # fields that locate, not define, e.g. a file path
     fields = getattr(type(entry), "model_fields", {})
     dumped = entry.model_dump(mode="json")
     return {
         k: v
         for k, v in dumped.items()
-        if k not in PROSE_FIELDS and not (k in omit and k in fields and v == fields[k].default)
+        if k not in PROSE_FIELDS and k not in exclude and not (k in omit and k in fields and v == fields[k].default)
     }
 
 

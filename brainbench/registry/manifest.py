@@ -110,6 +110,10 @@ class StimulusPlacement(BaseModel):
     canvas_fraction: float | None = Field(None, gt=0, le=1.0)
 
 
+#: How a transformer block's ``(B, T, D)`` tokens become features (:mod:`brainbench.models.tokens`).
+TokenRule = Literal["cls", "mean", "flatten", "grid"]
+
+
 class ModelEntry(_Entry):
     python_name: PythonName
     #: numerics version of the model's construction, weights and preprocessing: bump it when
@@ -119,6 +123,46 @@ class ModelEntry(_Entry):
     params: dict[str, Any] = Field(default_factory=dict)
     preprocessing: Preprocessing = Field(default_factory=Preprocessing)
     weights: str = ""
+    #: the token rule of the model's transformer layers (None: their tokens are kept as they are)
+    tokens: TokenRule | None = None
+
+    #: see :class:`BenchmarkEntry`; ``tokens`` came after the first schema
+    KEY_OMIT_DEFAULTS: ClassVar[tuple[str, ...]] = ("tokens",)
+
+    def factory_params(self) -> dict[str, Any]:
+        """The keyword arguments :func:`brainbench.models.base.load_model` passes to the factory."""
+        return dict(self.params)
+
+
+class CheckpointEntry(_Entry):
+    """A manifest's checkpoint file as a model: ``[models.ID] checkpoint = "PATH", arch = "ARCH"``.
+
+    ``checkpoint`` is relative to the manifest's folder (or absolute); ``arch`` is the id of
+    the architecture it was saved from (``torchvision/resnet18``, ``timm/<arch>``, a declared
+    model). ``layers``, ``tokens`` and ``preprocessing`` default to the architecture's. The
+    registry turns it into a :class:`ResolvedCheckpointEntry` when the model is used
+    (:func:`brainbench.models.checkpoint.checkpoint_entry`), so listing stays cheap.
+    """
+
+    checkpoint: str = Field(min_length=1)
+    arch: str = Field(min_length=1)
+    layers: list[str] | None = None
+    tokens: TokenRule | None = None
+    preprocessing: Preprocessing | None = None
+
+
+class ResolvedCheckpointEntry(ModelEntry):
+    """A checkpoint model's full entry: the architecture's, with the file's path and sha256.
+
+    The path is not part of a run's key (moving the file does not re-score it); the file's
+    sha256 is (it is the model's weights hash), and so is the architecture (in ``params``).
+    """
+
+    checkpoint: str = ""
+    KEY_EXCLUDE: ClassVar[tuple[str, ...]] = ("checkpoint",)
+
+    def factory_params(self) -> dict[str, Any]:
+        return {**self.params, "checkpoint": self.checkpoint}
 
 
 class AssemblyEntry(_Entry):
@@ -285,7 +329,8 @@ def parse_manifest(text: str, source: str, problems: list[str] | None = None) ->
                 report(f"{source}: key {key!r} must be a table.")
                 continue
             try:
-                entry = ENTRY_TYPES[kind].model_validate({**body, "id": entry_id, "source": source})
+                entry_type = CheckpointEntry if kind == "models" and "checkpoint" in body else ENTRY_TYPES[kind]
+                entry = entry_type.model_validate({**body, "id": entry_id, "source": source})
             except ValidationError as error:
                 for problem in error.errors():
                     where = ".".join(str(p) for p in problem["loc"])

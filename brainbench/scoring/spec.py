@@ -251,6 +251,8 @@ def resolve(
         "seed": int(seed),
         "layers": list(chosen),
     }
+    if net.token_key() is not None:  # the rule that turned tokens into features (brainbench.models.tokens)
+        content["tokens"] = net.token_key()
     if readout_params:
         content["readout_overrides"] = readout_params
     if detail.get("benchmark"):
@@ -296,6 +298,8 @@ def _load_metric(entry: MetricEntry) -> Any:
 
 
 def _model_part(net: TorchModel, registry: Registry) -> dict[str, Any]:
+    if net.entry is not None and net.entry.id == net.identifier:  # built by load_model (a checkpoint's too)
+        return {"id": net.entry.id, **declaration(net.entry)}
     try:
         entry = registry.model(net.identifier)
     except BrainbenchError:  # a model object no manifest declares
