@@ -94,6 +94,7 @@ def score_checkpoints(
         ``checkpoint`` (file name), ``checkpoint_index`` and ``checkpoint_step`` (-1 when the
         name has no number).
     """
+    from brainbench.activations import PlacedImages
     from brainbench.arguments import check_score_arguments
     from brainbench.benchmark import Benchmark, resolve_benchmark
     from brainbench.models.checkpoint import (
@@ -104,6 +105,7 @@ def score_checkpoints(
         step_of,
         swap_weights,
     )
+    from brainbench.models.preprocess import with_placement
     from brainbench.progress import tqdm
     from brainbench.registry import get_registry
     from brainbench.results.store import ResultStore, check_results_file
@@ -132,6 +134,7 @@ def score_checkpoints(
     for path in paths:  # every file against the architecture before any scoring
         load_weights(base.module, read_state_dict(path), path, build)
     results: list[xr.Dataset] = []
+    inputs: PlacedImages | None = None  # placed images, decoded once for every checkpoint
     data = None
     own_splits = None
     nets = swap_weights(base, paths, entries)
@@ -150,6 +153,9 @@ def score_checkpoints(
             if stored is not None and check_results_file(target.root / stored["results_file"], stored) is None:
                 dataset = target.load_results(stored)
         if dataset is None:
+            prep = with_placement(net.preprocessing, bench.entry.stimulus_placement)
+            if inputs is None or not inputs.matches(data.stimuli, prep):
+                inputs = PlacedImages(data.stimuli, prep)
             dataset = score_prepared(
                 run,
                 data,
@@ -159,6 +165,7 @@ def score_checkpoints(
                 batch_size=batch_size,
                 threads=int(threads or 1),
                 load_s=time.perf_counter() - started,
+                inputs=inputs,
             )
             checkpoint_attrs(dataset, path, index, step_of(path))
             if record and target is not None:

@@ -203,7 +203,7 @@ def checkpoint_entry(
         params={"arch": build, "sha256": sha256},
         preprocessing=preprocessing or named.preprocessing,
         tokens=tokens if tokens is not None else named.tokens,
-        weights=f"checkpoint {file.name} (sha256 {sha256})",
+        weights=f"checkpoint file with sha256 {sha256}",  # no name or path: moving the file keeps the key
         info={"path": str(file), "arch": arch, "step": step_of(file)},
         checkpoint=str(file),
     )
