@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 import torch
 
+import brainbench
 from brainbench.errors import BrainbenchError
 from brainbench.models.base import ModelError, load_model
 from brainbench.models.checkpoint import (
@@ -100,6 +101,10 @@ def test_training_checkpoint_formats_load_as_they_are(run_dir):
         loaded = net.module.state_dict()
         assert all(torch.equal(loaded[k], v) for k, v in state.items()), name
         assert net.weights_hash == sha  # the file's sha256 is the weights hash
+    safetensors = pytest.importorskip("safetensors.torch")
+    safetensors.save_file(saved["epoch_1.pt"], str(root / "epoch_1.safetensors"))
+    loaded = read_state_dict(root / "epoch_1.safetensors")
+    assert all(torch.equal(loaded[k], v) for k, v in saved["epoch_1.pt"].items())
     compiled = strip_prefixes({f"_orig_mod.{k}": v for k, v in saved["epoch_1.pt"].items()}, list(saved["epoch_1.pt"]))
     assert set(compiled) == set(saved["epoch_1.pt"])  # torch.compile's prefix too
 
@@ -157,7 +162,7 @@ def test_run_key_holds_the_file_hash_and_the_architecture_not_the_path(tmp_path,
     moved = tmp_path / "elsewhere.pt"
     shutil.copy(original, moved)
     first = resolve(load_model(checkpoint_entry(original, ARCH)), "cowley2023-V4", registry=registry)
-    moved_net = load_model(checkpoint_entry(moved, ARCH, identifier=first.spec.model))
+    moved_net = brainbench.load_checkpoint(moved, ARCH, identifier=first.spec.model)
     again = resolve(moved_net, "cowley2023-V4", registry=registry)
     sha = hashlib.sha256(original.read_bytes()).hexdigest()
     assert first.spec.content["weights"] == sha and first.spec.model == f"checkpoint/epoch_1-{sha[:8]}"

@@ -209,6 +209,16 @@ def checkpoint_entry(
     )
 
 
+def load_checkpoint(path: str | Path, arch: str, **overrides: Any) -> TorchModel:
+    """A checkpoint file in architecture ``arch`` as a model (``brainbench.load_checkpoint``).
+
+    ``overrides``: ``identifier``, ``layers``, ``tokens`` or ``preprocessing`` (see :func:`checkpoint_entry`).
+    """
+    from brainbench.models.base import load_model
+
+    return load_model(checkpoint_entry(path, arch, **overrides))
+
+
 def manifest_checkpoint_entry(entry: CheckpointEntry) -> ResolvedCheckpointEntry:
     """A manifest's ``[models.ID] checkpoint = ..., arch = ...`` resolved (path relative to the manifest)."""
     path = Path(entry.checkpoint).expanduser()
@@ -308,6 +318,7 @@ def swap_weights(
 
 __all__ = [
     "check_file",
+    "load_checkpoint",
     "checkpoint_entry",
     "checkpoint_model",
     "file_sha256",
