@@ -281,13 +281,11 @@ def test_one_checkpoint_from_the_command_line_scores_as_in_the_trajectory(trajec
 
 
 @pytest.mark.mirror
-def test_the_trajectory_analysis_plots_score_and_chosen_layer(trajectory, monkeypatch, tmp_path):
-    import matplotlib
-
-    matplotlib.use("Agg")
+def test_the_trajectory_analysis_plots_score_and_chosen_layer(trajectory, monkeypatch, tmp_path, capsys):
+    import xarray as xr
     from PIL import Image
 
-    from brainbench.analyses.runner import analyze_checkpoints
+    from brainbench.cli.main import main
     from brainbench.results.store import ResultStore
 
     root, home, mirror, datasets = trajectory
@@ -297,20 +295,19 @@ def test_the_trajectory_analysis_plots_score_and_chosen_layer(trajectory, monkey
         "BRAINBENCH_MANIFESTS": str(root / "manifest.toml"),
     }.items():
         monkeypatch.setenv(key, value)
-    result = analyze_checkpoints(
-        "trajectory", str(root / "runs"), ["cowley2023-V4"], arch="tiny-mnv3", out=tmp_path, progress=False
-    )
+    args = ["analyze", "trajectory", str(root / "runs"), "cowley2023-V4", "--arch", "tiny-mnv3", "--out", str(tmp_path)]
+    assert main(args) == 0, capsys.readouterr().err
     assert len(ResultStore(home / "results.sqlite").runs()) == 3  # read from the store, not scored again
-    data = result.dataset
-    assert list(data["checkpoint"].values) == ["epoch_1.pt", "epoch_2.pt", "epoch_10.pt"]
-    assert list(data["x"].values) == [1, 2, 10] and data.attrs["x_axis"] == "step"
-    np.testing.assert_array_equal(data["score"].values[0], [d.attrs["score"] for d in datasets])
-    assert list(data["chosen_layer"].values[0]) == [d.attrs["best_layer"] for d in datasets]
-    assert data.attrs["has_intervals"] == 0 and "without them" in result.markdown
+    with xr.open_dataset(tmp_path / "trajectory.nc") as data:
+        assert list(data["checkpoint"].values) == ["epoch_1.pt", "epoch_2.pt", "epoch_10.pt"]
+        assert list(data["x"].values) == [1, 2, 10] and data.attrs["x_axis"] == "step"
+        np.testing.assert_array_equal(data["score"].values[0], [d.attrs["score"] for d in datasets])
+        assert list(data["chosen_layer"].values[0]) == [d.attrs["best_layer"] for d in datasets]
+        assert data.attrs["has_intervals"] == 0
+    assert "without them" in (tmp_path / "summary.md").read_text()
     pixels = np.asarray(Image.open(tmp_path / "trajectory.png").convert("L"), dtype=np.float64)
     assert pixels.std() > 20  # not blank: lines, markers, a colour map
-    assert (tmp_path / "trajectory.svg").stat().st_size > 10_000 and (tmp_path / "trajectory.nc").is_file()
-    result.close()
+    assert (tmp_path / "trajectory.svg").stat().st_size > 10_000
 
 
 def test_the_trajectory_analysis_draws_intervals_where_runs_have_them(trajectory):
