@@ -23,7 +23,10 @@ CNNs (those at stride 4 and beyond: ``layer1`` .. ``layer4`` of a ResNet), the
 transformer blocks (``blocks.N``) for ViTs; without ``feature_info``, every ``blocks.N``
 or ``stages.N``, else the top-level children. Transformer blocks output tokens; their
 entries declare the token rule ``flatten`` (:mod:`brainbench.models.tokens`; ``--tokens``
-picks another). ``brainbench layers timm/ARCH`` lists every module path.
+picks another). ``brainbench layers timm/ARCH`` lists every module path. A few
+architectures (Swin, some MaxViT stages) output channels-last ``(B, H, W, C)`` maps: the
+ridge readouts flatten them and are unaffected, but the spatial and factored readouts
+would read ``H`` as channels, so score those with a non-spatial readout.
 """
 
 from __future__ import annotations
