@@ -18,14 +18,15 @@ from brainbench.models.base import ModelError, load_model
 from brainbench.models.tokens import TOKENS_VERSION, apply_rule
 from brainbench.registry import get_registry
 
-timm = pytest.importorskip("timm")
-transformers = pytest.importorskip("transformers")
-
 TINY = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64}
 
 
+def _transformers():
+    return pytest.importorskip("transformers")  # the `huggingface` extra (in `test`)
+
+
 def _vit_config():
-    return transformers.ViTConfig(**TINY, image_size=32, patch_size=8)
+    return _transformers().ViTConfig(**TINY, image_size=32, patch_size=8)
 
 
 # -- token rules --------------------------------------------------------------------------------
@@ -67,6 +68,7 @@ def test_spatial_readouts_say_in_one_sentence_that_tokens_have_no_grid(readout):
 
 
 def test_timm_ids_resolve_like_the_torchvision_family():
+    pytest.importorskip("timm")  # the `timm` extra (in `test`)
     registry = get_registry()
     vit = registry.model("timm/test_vit:untrained")
     assert vit.layers == [f"blocks.{i}" for i in range(6)] and vit.tokens == "flatten"
@@ -81,6 +83,7 @@ def test_timm_ids_resolve_like_the_torchvision_family():
 
 
 def test_timm_pretrained_weights_offline_name_the_file_and_where_it_goes(monkeypatch, tmp_path):
+    timm = pytest.importorskip("timm")
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hub"))
     with pytest.raises(ModelError) as error:  # BRAINBENCH_OFFLINE=1 (conftest): refused before timm is asked
         load_model(get_registry().model("timm/test_vit:r160_in1k"))
@@ -103,6 +106,7 @@ def test_timm_pretrained_weights_offline_name_the_file_and_where_it_goes(monkeyp
 
 
 def test_layers_command_lists_every_timm_module():
+    pytest.importorskip("timm")  # the `timm` extra (in `test`)
     from typer.testing import CliRunner
 
     from brainbench.cli.main import app
@@ -116,6 +120,7 @@ def test_layers_command_lists_every_timm_module():
 
 @pytest.mark.slow
 def test_a_timm_vit_scores_on_v4_with_its_token_rule_in_the_key(mirror):
+    pytest.importorskip("timm")  # the `timm` extra (in `test`)
     import brainbench
     from brainbench.scoring import summarize
 
@@ -131,6 +136,7 @@ def test_a_timm_vit_scores_on_v4_with_its_token_rule_in_the_key(mirror):
 
 
 def test_tiny_hugging_face_encoders_build_from_configurations():
+    transformers = _transformers()
     from brainbench.models.hf_zoo import hf_encoder
 
     configs = {
@@ -148,6 +154,7 @@ def test_tiny_hugging_face_encoders_build_from_configurations():
 
 
 def test_hugging_face_ids_offline_name_the_file_and_where_it_goes(monkeypatch, tmp_path, capsys):
+    _transformers()
     from brainbench.cli.main import main
 
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hub"))
