@@ -27,7 +27,7 @@ def _version() -> str:
 
 __version__ = _version()
 
-__all__ = ["__version__", "score"]
+__all__ = ["__version__", "load_checkpoint", "score", "score_checkpoints"]
 
 
 def __getattr__(name: str) -> Any:
@@ -35,4 +35,12 @@ def __getattr__(name: str) -> Any:
         from brainbench.scoring import score
 
         return score
+    if name == "load_checkpoint":
+        from brainbench.models.checkpoint import load_checkpoint
+
+        return load_checkpoint
+    if name == "score_checkpoints":
+        from brainbench.trajectory import score_checkpoints
+
+        return score_checkpoints
     raise AttributeError(f"module 'brainbench' has no attribute {name!r}")

@@ -8,11 +8,11 @@ and no file pages are mapped into the process (a memory map of a 2.5 GB conv1 fi
 would count 2.5 GB towards the process's resident memory).
 
 Cache key: sha256 of (model weights hash, layer, its submodule, preprocessing,
-stimulus-set content hash) -- never ids alone, so new weights, new pixels or a new
-placement can never reuse stale activations. Files are written under a temporary name
-(``.NAME.PID.tmp``) and renamed when complete; an interrupted run leaves no partial cache
-entry, and temporary files of dead processes are removed the next time the model's
-cache folder is used.
+stimulus-set content hash, and the token rule of a model that has one) -- never ids
+alone, so new weights, new pixels or a new placement can never reuse stale activations.
+Files are written under a temporary name (``.NAME.PID.tmp``) and renamed when complete;
+an interrupted run leaves no partial cache entry, and temporary files of dead processes
+are removed the next time the model's cache folder is used.
 
 Integrity: the sha256 of each file is computed while its batches are written and kept
 in a ``NAME.sha256`` sidecar (:mod:`brainbench.cache_integrity`), which also names
@@ -40,22 +40,22 @@ from brainbench.data.fetch import home
 from brainbench.data.stimuli import StimulusSet
 from brainbench.identifiers import check_identifier, model_file_name
 from brainbench.models.base import TorchModel
-from brainbench.models.preprocess import to_tensor
+from brainbench.models.preprocess import normalise, place, to_tensor
 from brainbench.registry.manifest import Preprocessing
 
 
 def activation_key(model: TorchModel, layer: str, prep: Preprocessing, stimuli: StimulusSet) -> str:
-    blob = json.dumps(
-        {
-            "weights": model.weights_hash,
-            "layer": layer,
-            "module": model.layer_modules[layer],
-            "preprocessing": prep.model_dump(),
-            "stimuli": stimuli.content_hash,
-            "format": 1,
-        },
-        sort_keys=True,
-    )
+    content: dict[str, Any] = {
+        "weights": model.weights_hash,
+        "layer": layer,
+        "module": model.layer_modules[layer],
+        "preprocessing": prep.model_dump(),
+        "stimuli": stimuli.content_hash,
+        "format": 1,
+    }
+    if model.token_key() is not None:  # only token rules add a field: no other model's key changes
+        content["tokens"] = model.token_key()
+    blob = json.dumps(content, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
@@ -73,8 +73,12 @@ def get_activations(
     batch_size: int = 32,
     progress: bool = True,
     use_cache: bool = True,
+    inputs: PlacedImages | None = None,
 ) -> dict[str, NpyRows]:
     """Activations of ``layers`` for every stimulus, from the cache or one forward pass.
+
+    ``inputs``: placed images kept from an earlier model with the same stimuli and
+    preprocessing (a trajectory's checkpoints), so they are decoded and placed once.
 
     Returns:
         layer -> :class:`NpyRows` ``(stimulus, C, H, W)`` or ``(stimulus, F)``, float32.
@@ -94,13 +98,41 @@ def get_activations(
             cache_integrity.discard(files[layer], reason)
     missing = [layer for layer in layers if not (use_cache and files[layer].is_file())]
     if missing:
-        _extract(model, stimuli, missing, prep, device, batch_size, progress, files, keys)
+        _extract(model, stimuli, missing, prep, device, batch_size, progress, files, keys, inputs)
     return {layer: NpyRows(files[layer]) for layer in layers}
 
 
 def _identity(layer: str, key: str) -> dict[str, str]:
     """What an activation file is, as its sidecar records it: ``{"layer": ..., "key": ...}``."""
     return {"layer": layer, "key": key}
+
+
+class PlacedImages:
+    """The placed ``(size, size, 3)`` uint8 images of one stimulus set and preprocessing, kept in memory.
+
+    Several models that see the same pixels (the checkpoints of a training run) then
+    decode and place each image once; the normalised tensors are exactly those of
+    :func:`~brainbench.models.preprocess.to_tensor`. Images are kept only while they fit in
+    ``max_bytes`` (default 1 GiB: 3 * size^2 bytes each, about 96 MB for 640 images at 224
+    pixels); beyond that they are decoded again each time.
+    """
+
+    def __init__(self, stimuli: StimulusSet, prep: Preprocessing, max_bytes: int = 1 << 30) -> None:
+        self.stimuli, self.prep = stimuli, prep
+        self.keep = 3 * prep.size * prep.size * len(stimuli) <= max_bytes
+        self._placed: dict[int, np.ndarray] = {}
+
+    def matches(self, stimuli: StimulusSet, prep: Preprocessing) -> bool:
+        return stimuli.content_hash == self.stimuli.content_hash and prep == self.prep
+
+    def tensor(self, index: int) -> torch.Tensor:
+        """``(3, size, size)`` float32, normalised."""
+        placed = self._placed.get(index)
+        if placed is None:
+            placed = np.asarray(place(self.stimuli.image(index), self.prep))
+            if self.keep:
+                self._placed[index] = placed
+        return normalise(placed, self.prep)
 
 
 def _extract(
@@ -113,9 +145,12 @@ def _extract(
     progress: bool,
     files: dict[str, Path],
     keys: dict[str, str],
+    inputs: PlacedImages | None = None,
 ) -> None:
     from brainbench.progress import tqdm
 
+    if inputs is not None and not inputs.matches(stimuli, prep):
+        inputs = None  # other pixels: decode as usual
     model.to(device)
     n = len(stimuli)
     handles: dict[str, cache_integrity.HashingWriter] = {}
@@ -124,7 +159,10 @@ def _extract(
         bar = tqdm(total=n, desc=f"{model.identifier} activations", unit="img", disable=not progress, leave=False)
         for start in range(0, n, batch_size):
             stop = min(n, start + batch_size)
-            batch = torch.stack([to_tensor(stimuli.image(k), prep) for k in range(start, stop)]).to(device)
+            if inputs is not None:
+                batch = torch.stack([inputs.tensor(k) for k in range(start, stop)]).to(device)
+            else:
+                batch = torch.stack([to_tensor(stimuli.image(k), prep) for k in range(start, stop)]).to(device)
             outputs = model.forward_layers(batch, layers)
             for layer, value in outputs.items():
                 if layer not in handles:

@@ -22,10 +22,12 @@ def declaration(entry: Any) -> dict[str, Any]:
 
     Fields an entry type lists in ``KEY_OMIT_DEFAULTS`` are left out while they hold their
     default, so adding such a field does not change the key of runs stored before it; those
-    it lists in ``KEY_DESCRIPTIVE`` (a benchmark's ``species``) are always left out.
+    it lists in ``KEY_DESCRIPTIVE`` (a benchmark's ``species``) and in ``KEY_EXCLUDE`` (a
+    checkpoint's path: its sha256 is hashed instead) are always left out.
     """
     omit = getattr(type(entry), "KEY_OMIT_DEFAULTS", ())
     descriptive = getattr(type(entry), "KEY_DESCRIPTIVE", ())
+    exclude = getattr(type(entry), "KEY_EXCLUDE", ())  # fields that locate, not define, e.g. a file path
     fields = getattr(type(entry), "model_fields", {})
     dumped = entry.model_dump(mode="json")
     return {
@@ -33,6 +35,7 @@ def declaration(entry: Any) -> dict[str, Any]:
         for k, v in dumped.items()
         if k not in PROSE_FIELDS
         and k not in descriptive
+        and k not in exclude
         and not (k in omit and k in fields and v == _default(fields[k]))
     }
 

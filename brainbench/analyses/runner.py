@@ -122,3 +122,61 @@ def analyze(
         names = ", ".join(b.identifier for b in benches)
         result.write(out, title=f"{analysis_id}: {model_id} on {names}")
     return result
+
+
+def analyze_checkpoints(
+    analysis_id: str,
+    checkpoints: Any,
+    benchmarks: list[Any],
+    *,
+    arch: str,
+    readout: str | None = None,
+    layers: list[str] | None = None,
+    params: dict[str, Any] | None = None,
+    out: str | os.PathLike | None = None,
+    seed: int = 0,
+    device: str = "auto",
+    progress: bool = True,
+    use_cache: bool = True,
+    registry: Registry | None = None,
+    store: str | os.PathLike | None = None,
+) -> AnalysisResult:
+    """Score checkpoints of architecture ``arch`` on every benchmark (through the store), analyse, write.
+
+    ``checkpoints``: a glob, folder, file or list of files (:func:`brainbench.trajectory.score_checkpoints`).
+    Several checkpoints need an analysis of a series (``trajectory``); any analysis takes one.
+    """
+    from brainbench.trajectory import score_checkpoints
+
+    registry = registry or get_registry()
+    analysis, declared = load_analysis(analysis_id, registry)
+    if not benchmarks:
+        raise AnalysisError("name at least one benchmark to analyse.")
+    scores: list[xr.Dataset] = []
+    for bench in benchmarks:
+        scores += score_checkpoints(
+            checkpoints,
+            bench,
+            arch=arch,
+            layers=layers,
+            readout=readout,
+            seed=seed,
+            device=device,
+            use_cache=use_cache,
+            progress=progress,
+            store=store,
+            record=True,
+            reuse_stored=use_cache,
+            registry=registry,
+        )
+    if len(scores) > len(benchmarks) and not getattr(analysis, "takes_series", False):
+        raise AnalysisError(
+            f"analysis {analysis_id!r} analyses one model, but {len(scores) // len(benchmarks)} checkpoints were "
+            "given; pass one checkpoint, or use the trajectory analysis for a series."
+        )
+    merged = {**declared, **(params or {})}
+    result = run_analysis(analysis, scores, merged)
+    if out is not None:
+        names = ", ".join(str(s.attrs.get("benchmark", "")) for s in scores[:: max(1, len(scores) // len(benchmarks))])
+        result.write(out, title=f"{analysis_id}: checkpoints of {arch} on {names}")
+    return result

@@ -37,7 +37,13 @@ def _split_list(values: list[str] | None) -> list[str] | None:
 
 def analyze_command(
     analysis: Annotated[str | None, typer.Argument(help="analysis id (see --list)", show_default=False)] = None,
-    model: Annotated[str | None, typer.Argument(help="model id, e.g. alexnet-untrained", show_default=False)] = None,
+    model: Annotated[
+        str | None,
+        typer.Argument(
+            help="model id, e.g. alexnet-untrained; with --arch a checkpoint file, folder or quoted glob",
+            show_default=False,
+        ),
+    ] = None,
     benchmarks: Annotated[
         list[str] | None,
         typer.Argument(
@@ -67,6 +73,13 @@ def analyze_command(
             "$BRAINBENCH_HOME/results.sqlite)"
         ),
     ] = None,
+    arch: Annotated[
+        str | None,
+        typer.Option(
+            help="architecture of the checkpoint(s) MODEL names (e.g. torchvision/resnet18); "
+            "several checkpoints: the trajectory analysis",
+        ),
+    ] = None,
 ) -> None:
     """Run an analysis of MODEL over one or more BENCHMARKs and write data, figures and a summary."""
     from brainbench.registry import get_registry
@@ -92,9 +105,14 @@ def analyze_command(
     from brainbench.arguments import check_device, check_entry_layers, check_out_dir, check_seed, split_ids
 
     registry.analysis(analysis)
-    model_entry = registry.model(model)
     for benchmark in benchmarks:
         registry.benchmark(benchmark)
+    if arch is not None:
+        _analyze_checkpoints(
+            analysis, model, list(benchmarks), arch, readout, out, layers, param, seed, device, no_cache, store
+        )
+        return
+    model_entry = registry.model(model)
     readouts = _split_list(readout)
     if readout and not readouts:
         raise BrainbenchError("--readout names nothing; give readout ids, or leave --readout out.")
@@ -127,6 +145,59 @@ def analyze_command(
     )
     names = [path.name for path in result.written.values()]
     typer.echo(f"{analysis}: wrote {len(names)} files to {out_dir}: {', '.join(names)}")
+    result.close()
+
+
+def _analyze_checkpoints(
+    analysis: str,
+    pattern: str,
+    benchmarks: list[str],
+    arch: str,
+    readout: list[str] | None,
+    out: Path | None,
+    layers: str | None,
+    param: list[str] | None,
+    seed: int,
+    device: str,
+    no_cache: bool,
+    store: str | None = None,
+) -> None:
+    """``brainbench analyze ANALYSIS CHECKPOINTS BENCHMARK --arch ARCH``."""
+    from brainbench.arguments import check_device, check_out_dir, check_seed, split_ids
+    from brainbench.models.checkpoint import find_checkpoints
+    from brainbench.registry import get_registry
+
+    get_registry().model(arch)
+    readouts = _split_list(readout)
+    if readouts and len(readouts) > 1:
+        raise BrainbenchError("a checkpoint analysis uses one readout; pass a single --readout.")
+    check_seed(seed)
+    check_device(device)
+    paths = find_checkpoints(pattern)
+    out_dir = check_out_dir(out) or Path(f"brainbench-{analysis}-{Path(pattern).stem.replace('*', '')}")
+    params = _parse_params(param or [])
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from brainbench.analyses.runner import analyze_checkpoints
+
+    result = analyze_checkpoints(
+        analysis,
+        paths,
+        benchmarks,
+        arch=arch,
+        readout=readouts[0] if readouts else None,
+        layers=split_ids(layers, "--layers"),
+        params=params,
+        out=out_dir,
+        seed=seed,
+        device=device,
+        use_cache=not no_cache,
+        store=store,
+    )
+    typer.echo(
+        f"{analysis}: wrote {result.name}.nc, {2 * len(result.figures)} figure files and summary.md to {out_dir}"
+    )
     result.close()
 
 

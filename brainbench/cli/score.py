@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -13,7 +13,13 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def score_command(
-    model: Annotated[str, typer.Argument(help="model id, e.g. alexnet or alexnet-untrained")],
+    model: Annotated[
+        str,
+        typer.Argument(
+            help="model id (e.g. alexnet-untrained), or with --arch a checkpoint file, folder or quoted glob "
+            "('runs/ckpt_*.pt': a training trajectory)"
+        ),
+    ],
     benchmark: Annotated[str, typer.Argument(help="benchmark id or alias, e.g. cowley2023-V4")],
     layers: Annotated[str | None, typer.Option(help="comma-separated layers (default: all the model declares)")] = None,
     readout: Annotated[str | None, typer.Option(help="readout id overriding the benchmark's, e.g. spatial, s2")] = None,
@@ -40,16 +46,63 @@ def score_command(
             "else chosen from the CPUs this process may use)",
         ),
     ] = None,
+    arch: Annotated[
+        str | None,
+        typer.Option(
+            help="architecture of the checkpoint(s) MODEL names, as a model id: torchvision/resnet18, "
+            "timm/<arch>, hf/<model id>, or a declared model",
+        ),
+    ] = None,
+    tokens: Annotated[
+        str | None,
+        typer.Option(
+            help="how transformer tokens (T x D) become features: cls, mean (patch tokens), flatten (all) or "
+            "grid (patches as D x h x w, for spatial readouts); default: the model's",
+        ),
+    ] = None,
 ) -> None:
-    """Score every layer of MODEL on BENCHMARK; print a per-layer table (or --json)."""
+    """Score every layer of MODEL on BENCHMARK; print a per-layer table (or --json).
+
+    With --arch, MODEL is a checkpoint file, or a folder or glob of checkpoints of one
+    training run: each is scored and stored as its own run, in training order.
+    """
+    from brainbench.models.tokens import check_rule
+
+    rule = check_rule(tokens)
+    if arch is not None:
+        _score_checkpoints(
+            model,
+            benchmark,
+            arch=arch,
+            tokens=rule,
+            layers=layers,
+            readout=readout,
+            device=device,
+            seed=seed,
+            as_json=as_json,
+            out=out,
+            no_cache=no_cache,
+            batch_size=batch_size,
+            no_store=no_store,
+            store=store,
+            threads=threads,
+        )
+        return
     layer_list = check_score_options(
         model, benchmark, layers=layers, readout=readout, device=device, seed=seed, batch_size=batch_size, out=out
     )
     target = check_store_options(no_store, store)
     from brainbench.scoring import score, summarize
 
+    scored: Any = model
+    if rule is not None:  # the model with another token rule (enters the run key)
+        from brainbench.models.base import load_model
+        from brainbench.registry import get_registry
+
+        scored = load_model(get_registry().model(model))
+        scored.tokens = rule
     dataset = score(
-        model,
+        scored,
         benchmark,
         layers=layer_list,
         readout=readout,
@@ -100,6 +153,127 @@ def check_store_options(no_store: bool, store: str | None) -> ResultStore | None
     return target
 
 
+def _score_checkpoints(
+    pattern: str,
+    benchmark: str,
+    *,
+    arch: str,
+    tokens: Any,
+    layers: str | None,
+    readout: str | None,
+    device: str,
+    seed: int,
+    as_json: bool,
+    out: Path | None,
+    no_cache: bool,
+    batch_size: int,
+    no_store: bool,
+    store: str | None,
+    threads: int | None,
+) -> None:
+    """``brainbench score CHECKPOINTS BENCHMARK --arch ARCH``: one checkpoint, or a trajectory."""
+    from brainbench.arguments import check_batch_size, check_device, check_out_dir, check_seed, split_ids
+    from brainbench.models.checkpoint import find_checkpoints
+    from brainbench.registry import get_registry
+    from brainbench.scoring import summarize, write_score
+    from brainbench.trajectory import score_checkpoints
+
+    registry = get_registry()
+    registry.model(arch)  # an unknown architecture: one sentence before anything is read
+    registry.benchmark(benchmark)
+    if readout is not None:
+        registry.readout(readout)
+    check_device(device)
+    check_seed(seed)
+    check_batch_size(batch_size)
+    check_out_dir(out)
+    checked = check_store_options(no_store, store)  # --no-store with --store, or a broken store: before any work
+    if not Path(pattern).expanduser().exists() and not _is_glob(pattern):
+        from brainbench.errors import BrainbenchError
+
+        try:
+            registry.model(pattern)
+        except BrainbenchError:
+            pass
+        else:
+            raise BrainbenchError(
+                f"--arch names the architecture of a checkpoint file, but {pattern!r} is a model id; drop --arch to "
+                "score that model, or pass a checkpoint file, folder or glob."
+            )
+    paths = find_checkpoints(pattern)
+    datasets = score_checkpoints(
+        paths,
+        benchmark,
+        arch=arch,
+        layers=split_ids(layers, "--layers"),
+        tokens=tokens,
+        readout=readout,
+        seed=seed,
+        device=device,
+        batch_size=batch_size,
+        use_cache=not no_cache,
+        progress=True,
+        store=checked if checked is not None else store,
+        record=not no_store,
+        threads=threads,
+    )
+    if out is not None:
+        from brainbench.identifiers import model_file_name
+
+        for dataset in datasets:
+            write_score(dataset, out / f"{model_file_name(dataset.attrs['model'])}__{benchmark}.nc")
+    summaries = [summarize(d) for d in datasets]
+    for summary, dataset in zip(summaries, datasets, strict=True):
+        summary["checkpoint"] = {
+            "file": dataset.attrs["checkpoint"],
+            "index": int(dataset.attrs["checkpoint_index"]),
+            "step": None if int(dataset.attrs["checkpoint_step"]) < 0 else int(dataset.attrs["checkpoint_step"]),
+        }
+    if len(summaries) == 1:
+        if as_json:
+            typer.echo(json.dumps(summaries[0]))
+        else:
+            _print_table(summaries[0])
+        return
+    if as_json:
+        typer.echo(json.dumps({"arch": arch, "benchmark": benchmark, "checkpoints": summaries}))
+        return
+    _print_trajectory(summaries, arch, benchmark)
+
+
+def _is_glob(text: str) -> bool:
+    import glob
+
+    return glob.has_magic(text)
+
+
+def _print_trajectory(summaries: list[dict], arch: str, benchmark: str) -> None:
+    """One row per checkpoint: its headline score and chosen layer."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{len(summaries)} checkpoints of {arch} on {benchmark}", title_justify="left")
+    for column in ("#", "checkpoint", "step", "score", "chosen layer", "model id"):
+        table.add_column(column, justify="right" if column in ("#", "step", "score") else "left")
+    for summary in summaries:
+        ckpt = summary["checkpoint"]
+        table.add_row(
+            str(ckpt["index"]),
+            ckpt["file"],
+            "-" if ckpt["step"] is None else str(ckpt["step"]),
+            _fmt(summary["score"]),
+            summary["best_layer"],
+            summary["model"],
+        )
+    console = Console(width=160)
+    console.print(table)
+    kind = summaries[0]["score_kind"]
+    console.print(
+        f"score: the benchmark's headline ({kind}) at the layer chosen on training stimuli; each checkpoint is "
+        "stored as its own run (`brainbench analyze trajectory ... --arch ...` plots them)"
+    )
+
+
 def _process_age() -> float | None:
     """Wall seconds since this command's process started (Linux), else None (the call's own time is used)."""
     import os
@@ -138,6 +312,7 @@ def check_score_options(
     from brainbench.registry import get_registry
 
     registry = get_registry()
+    _refuse_checkpoint_without_arch(model, registry)
     entry = registry.model(model)
     registry.benchmark(benchmark)
     if readout is not None:
@@ -193,6 +368,23 @@ def table_title(summary: dict) -> str:
 
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def _refuse_checkpoint_without_arch(model: str, registry: Any) -> None:
+    """A MODEL that names files, not an id, needs --arch: one sentence saying so."""
+    import glob
+
+    from brainbench.errors import BrainbenchError
+    from brainbench.models.checkpoint import SUFFIXES
+
+    if model in registry.ids("models"):
+        return
+    path = Path(model).expanduser()
+    if path.exists() or path.suffix in SUFFIXES or glob.has_magic(model):
+        raise BrainbenchError(
+            f"{model!r} names checkpoint files, not a model id; name the architecture they were saved from with "
+            "--arch, e.g. --arch torchvision/resnet18."
+        )
 
 
 def _print_table(summary: dict) -> None:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from brainbench.errors import BrainbenchError
+from brainbench.models.tokens import TOKENS_VERSION, TokenRule, apply_rule, check_rule
 from brainbench.registry.manifest import ModelEntry, Preprocessing
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -47,6 +48,9 @@ class TorchModel:
         layer_modules: layer name -> dotted submodule path (``"features.1"``).
         identifier: model id (set from the registry by :func:`load_model`).
         preprocessing: input placement and normalisation.
+        tokens: the rule that turns a layer's ``(B, T, D)`` tokens into features
+            (:mod:`brainbench.models.tokens`); None keeps them as they are.
+        prefix_tokens: leading non-patch tokens of the token layers (class, register tokens).
     """
 
     def __init__(
@@ -56,8 +60,13 @@ class TorchModel:
         identifier: str = "",
         preprocessing: Preprocessing | None = None,
         layers: Sequence[str] | None = None,
+        tokens: TokenRule | None = None,
+        prefix_tokens: int = 1,
     ) -> None:
         self.module = module.eval()
+        self.tokens = check_rule(tokens)
+        self.prefix_tokens = int(prefix_tokens)
+        self.entry: ModelEntry | None = None  # the registry entry it was built from (load_model)
         self.layer_modules = dict(layer_modules)
         self.identifier = identifier
         self.preprocessing = preprocessing or Preprocessing()
@@ -77,6 +86,16 @@ class TorchModel:
             # reshape(-1) first: a 0-dim tensor (BatchNorm's num_batches_tracked) cannot be viewed as bytes
             digest.update(array.reshape(-1).view(torch.uint8).numpy().tobytes() if array.numel() else b"")
         return digest.hexdigest()
+
+    def set_weights_hash(self, value: str) -> None:
+        """Use ``value`` as the weights hash (a checkpoint's file sha256) instead of hashing the tensors."""
+        self.__dict__["weights_hash"] = value  # replaces the cached_property's value for this instance
+
+    def token_key(self) -> dict[str, Any] | None:
+        """The token rule as it enters activation and run keys (None: tokens kept as they are)."""
+        if self.tokens is None:
+            return None
+        return {"rule": self.tokens, "prefix_tokens": self.prefix_tokens, "version": TOKENS_VERSION}
 
     def check_layers(self, layers: Sequence[str]) -> list[str]:
         """``layers`` if each is a declared layer name or a dotted module path of the network.
@@ -131,7 +150,8 @@ class TorchModel:
         Args:
             batch: ``(B, 3, S, S)`` preprocessed images on the model's device.
         Returns:
-            layer -> ``(B, C, H, W)`` (or ``(B, F)`` for fully connected layers).
+            layer -> ``(B, C, H, W)`` (or ``(B, F)`` for fully connected layers); a token
+            layer's ``(B, T, D)`` under the model's token rule (:mod:`brainbench.models.tokens`).
         """
         layers = self.check_layers(layers)  # a module path becomes a layer here too
         named = dict(self.module.named_modules())
@@ -145,7 +165,10 @@ class TorchModel:
                         f"layer {layer!r} ({self.layer_modules[layer]}) outputs a "
                         f"{type(output).__name__}, not a tensor; pick another module path."
                     )
-                outputs[layer] = output.detach().clone()
+                value = output.detach()
+                if self.tokens is not None:
+                    value = apply_rule(value, self.tokens, self.prefix_tokens, layer)
+                outputs[layer] = value.clone()
 
             handles.append(named[self.layer_modules[layer]].register_forward_hook(hook))
         try:
@@ -176,7 +199,7 @@ def load_model(entry: ModelEntry) -> TorchModel | RDMModel:
     from brainbench.registry import load_object
 
     factory = load_object(entry.python_name)
-    model = factory(**entry.params)
+    model = factory(**entry.factory_params())
     if entry.supplies == "rdm":
         from brainbench.models.rdm import RDMModel
 
@@ -188,6 +211,9 @@ def load_model(entry: ModelEntry) -> TorchModel | RDMModel:
     if not isinstance(model, TorchModel):
         raise ModelError(f"{entry.python_name} returned {type(model).__name__}, not a TorchModel.")
     model.identifier = entry.id
+    model.entry = entry
     model.preprocessing = entry.preprocessing
     model.layers = model.check_layers(entry.layers)
+    if entry.tokens is not None:
+        model.tokens = entry.tokens
     return model

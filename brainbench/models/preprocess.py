@@ -64,7 +64,12 @@ def _gray(level: float) -> tuple[int, int, int]:
 
 def to_tensor(image: Image.Image, prep: Preprocessing) -> torch.Tensor:
     """Placed, normalised ``(3, size, size)`` float32 tensor."""
-    array = np.asarray(place(image, prep), dtype=np.float32) / 255.0
+    return normalise(np.asarray(place(image, prep)), prep)
+
+
+def normalise(placed: np.ndarray, prep: Preprocessing) -> torch.Tensor:
+    """A placed ``(size, size, 3)`` uint8 image as the normalised ``(3, size, size)`` float32 tensor."""
+    array = np.asarray(placed, dtype=np.float32) / 255.0
     tensor = torch.from_numpy(array).permute(2, 0, 1)
     mean = torch.tensor(prep.mean, dtype=torch.float32)[:, None, None]
     std = torch.tensor(prep.std, dtype=torch.float32)[:, None, None]

@@ -38,11 +38,12 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
+from brainbench.errors import BrainbenchError
 from brainbench.readouts.features import FeatureSource, load_rows
 from brainbench.readouts.solvers.common import choose_solver, r2_columns
 from brainbench.splits import Split
 
-__all__ = ["CVResult", "Readout", "Split", "as_tensor", "clone", "pool_predictions", "r2_columns"]
+__all__ = ["CVResult", "Readout", "Split", "as_tensor", "clone", "grid_shape", "pool_predictions", "r2_columns"]
 
 
 @dataclass
@@ -181,6 +182,23 @@ class Readout:
         from brainbench.readouts.cv import cross_validate
 
         return cross_validate(self, X, Y, splits)
+
+
+def grid_shape(shape: tuple[int, ...], readout: str, layer: str = "") -> tuple[int, int, int]:
+    """``(C, H, W)`` of ``(n, C, H, W)`` features, else one sentence: the layer has no spatial grid.
+
+    Transformer tokens ``(n, T, D)`` and flat vectors ``(n, F)`` have no grid a spatial
+    readout can place a mask on; ``--tokens grid`` reshapes patch tokens into one.
+    """
+    if len(shape) == 4:
+        return int(shape[1]), int(shape[2]), int(shape[3])
+    what = "transformer tokens (T, D)" if len(shape) == 3 else f"a {len(shape) - 1}-d feature vector"
+    name = f"layer {layer!r}" if layer else "this layer"
+    raise BrainbenchError(
+        f"the {readout} readout needs a (C, H, W) feature map per stimulus, but {name} gives {what} of shape "
+        f"{tuple(shape[1:])}, which has no spatial grid; score a convolutional layer, score transformer layers with "
+        "--tokens grid, or use a readout without a spatial mask (e.g. simple)."
+    )
 
 
 def clone(readout: Readout) -> Readout:

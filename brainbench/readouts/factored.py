@@ -55,7 +55,7 @@ from typing import Any
 import torch
 
 from brainbench.errors import BrainbenchError
-from brainbench.readouts.base import Readout, as_tensor
+from brainbench.readouts.base import Readout, as_tensor, grid_shape
 from brainbench.readouts.features import FeatureSource
 from brainbench.readouts.solvers.adam import fit_factored_adam
 from brainbench.readouts.solvers.als import (
@@ -143,8 +143,7 @@ class FactoredReadout(Readout):
 
     def fit(self, X: torch.Tensor, Y: torch.Tensor) -> FactoredReadout:
         """X ``(n, C, H, W)``, Y ``(n, N)``."""
-        if X.dim() != 4:
-            raise BrainbenchError(f"the factored readout needs (n, C, H, W) features, got shape {tuple(X.shape)}.")
+        grid_shape(tuple(X.shape), "factored")
         if self.resolve_solver() == "als":
             data = factored_layouts(X, X.device, self.working_dtype)
             return self._fit_als(data, Y, torch.arange(X.shape[0], device=X.device))
@@ -208,6 +207,7 @@ class FactoredReadout(Readout):
 
     def prepare(self, features: FeatureSource, device: torch.device | str) -> Any:
         """``als``: the layer in its two ALS layouts plus its Gram matrix, read once in row blocks."""
+        grid_shape(tuple(features.shape), "factored")
         if self.resolve_solver() == "als":
             return factored_layouts(features, device, self.working_dtype)
         return super().prepare(features, device)

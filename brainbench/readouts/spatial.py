@@ -47,7 +47,7 @@ from dataclasses import dataclass
 import torch
 
 from brainbench.errors import BrainbenchError
-from brainbench.readouts.base import Readout, as_tensor
+from brainbench.readouts.base import Readout, as_tensor, grid_shape
 from brainbench.readouts.features import FeatureSource
 from brainbench.readouts.solvers.adam import fit_linear_adam
 from brainbench.readouts.solvers.common import Grid, as_list, choose_solver, parse_alphas, penalty_grid
@@ -160,10 +160,8 @@ class SpatialReadout(Readout):
 
     @staticmethod
     def _map_shape(shape: tuple[int, ...]) -> tuple[int, int, int]:
-        """``(C, H, W)`` of ``(n, C, H, W)`` features (checks there are four dimensions)."""
-        if len(shape) != 4:
-            raise BrainbenchError(f"the spatial readout needs (n, C, H, W) features, got shape {tuple(shape)}.")
-        return shape[1], shape[2], shape[3]
+        """``(C, H, W)`` of ``(n, C, H, W)`` features (else one sentence: no spatial grid)."""
+        return grid_shape(shape, "spatial")
 
     # ------------------------------------------------------------------ cross-validation hooks
     def prepare(self, features: FeatureSource, device: torch.device | str) -> SpatialGrams | torch.Tensor:

@@ -133,6 +133,10 @@ class StimulusPlacement(BaseModel):
         return data
 
 
+#: How a transformer block's ``(B, T, D)`` tokens become features (:mod:`brainbench.models.tokens`).
+TokenRule = Literal["cls", "mean", "flatten", "grid"]
+
+
 class ModelEntry(_Entry):
     """A model: a network whose layers give activations, or a model that supplies an RDM.
 
@@ -153,10 +157,12 @@ class ModelEntry(_Entry):
     supplies: Literal["activations", "rdm"] = "activations"
     stimuli: str = ""
     data_of: list[str] = Field(default_factory=list)
+    #: the token rule of the model's transformer layers (None: their tokens are kept as they are)
+    tokens: TokenRule | None = None
 
     #: Fields added after the first schema, left out of a run's key while they hold their
     #: default (:func:`brainbench.content.declaration`), so no stored key changed.
-    KEY_OMIT_DEFAULTS: ClassVar[tuple[str, ...]] = ("supplies", "stimuli", "data_of")
+    KEY_OMIT_DEFAULTS: ClassVar[tuple[str, ...]] = ("supplies", "stimuli", "data_of", "tokens")
 
     @model_validator(mode="after")
     def _rdm_fields(self) -> ModelEntry:
@@ -165,6 +171,41 @@ class ModelEntry(_Entry):
         if self.supplies == "activations" and (self.stimuli or self.data_of):
             raise ValueError('stimuli and data_of apply only to models with supplies = "rdm"')
         return self
+
+    def factory_params(self) -> dict[str, Any]:
+        """The keyword arguments :func:`brainbench.models.base.load_model` passes to the factory."""
+        return dict(self.params)
+
+
+class CheckpointEntry(_Entry):
+    """A manifest's checkpoint file as a model: ``[models.ID] checkpoint = "PATH", arch = "ARCH"``.
+
+    ``checkpoint`` is relative to the manifest's folder (or absolute); ``arch`` is the id of
+    the architecture it was saved from (``torchvision/resnet18``, ``timm/<arch>``, a declared
+    model). ``layers``, ``tokens`` and ``preprocessing`` default to the architecture's. The
+    registry turns it into a :class:`ResolvedCheckpointEntry` when the model is used
+    (:func:`brainbench.models.checkpoint.checkpoint_entry`), so listing stays cheap.
+    """
+
+    checkpoint: str = Field(min_length=1)
+    arch: str = Field(min_length=1)
+    layers: list[str] | None = None
+    tokens: TokenRule | None = None
+    preprocessing: Preprocessing | None = None
+
+
+class ResolvedCheckpointEntry(ModelEntry):
+    """A checkpoint model's full entry: the architecture's, with the file's path and sha256.
+
+    The path is not part of a run's key (moving the file does not re-score it); the file's
+    sha256 is (it is the model's weights hash), and so is the architecture (in ``params``).
+    """
+
+    checkpoint: str = ""
+    KEY_EXCLUDE: ClassVar[tuple[str, ...]] = ("checkpoint",)
+
+    def factory_params(self) -> dict[str, Any]:
+        return {**self.params, "checkpoint": self.checkpoint}
 
 
 class AssemblyEntry(_Entry):
@@ -341,7 +382,8 @@ def parse_manifest(text: str, source: str, problems: list[str] | None = None) ->
                 report(f"{source}: key {key!r} must be a table.")
                 continue
             try:
-                entry = ENTRY_TYPES[kind].model_validate({**body, "id": entry_id, "source": source})
+                entry_type = CheckpointEntry if kind == "models" and "checkpoint" in body else ENTRY_TYPES[kind]
+                entry = entry_type.model_validate({**body, "id": entry_id, "source": source})
             except ValidationError as error:
                 for problem in error.errors():
                     where = ".".join(str(p) for p in problem["loc"])

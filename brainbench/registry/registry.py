@@ -33,6 +33,7 @@ from brainbench.registry.manifest import (
     AnalysisEntry,
     AssemblyEntry,
     BenchmarkEntry,
+    CheckpointEntry,
     Manifest,
     MetricEntry,
     ModelEntry,
@@ -78,6 +79,20 @@ MODEL_FAMILIES: dict[str, ModelFamily] = {
         pattern="torchvision/<arch>[:WEIGHTS|:untrained]",
         description="any torchvision classification network, with its torchvision weights (default DEFAULT) or "
         "seeded random init; `brainbench layers MODEL` lists its module paths",
+    ),
+    "timm": ModelFamily(
+        prefix="timm",
+        resolver="brainbench.models.timm_zoo:model_entry",
+        pattern="timm/<arch>[:<pretrained tag>|:untrained]",
+        description="any timm network (the `timm` extra), with one of its pretrained tags (default: timm's default) "
+        "or seeded random init; preprocessing from its data config",
+    ),
+    "hf": ModelFamily(
+        prefix="hf",
+        resolver="brainbench.models.hf_zoo:model_entry",
+        pattern="hf/<model id>[:untrained]",
+        description="a Hugging Face vision encoder (ViT, DINOv2, CLIP's image tower; the `huggingface` extra) "
+        "by model id, with its weights or seeded random init",
     ),
 }
 
@@ -224,7 +239,10 @@ class Registry:
         family = MODEL_FAMILIES.get(entry_id.partition("/")[0]) if "/" in entry_id else None
         if family is not None and entry_id not in self._entries["models"] and entry_id not in self._aliases["models"]:
             return load_object(family.resolver)(entry_id)
-        return self.get("models", entry_id)
+        entry = self.get("models", entry_id)
+        if isinstance(entry, CheckpointEntry):  # a checkpoint file: resolved (hashed) only when used
+            return load_object("brainbench.models.checkpoint:manifest_checkpoint_entry")(entry)
+        return entry
 
     def assembly(self, entry_id: str) -> AssemblyEntry:
         return self.get("assemblies", entry_id)

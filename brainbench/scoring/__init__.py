@@ -221,8 +221,13 @@ def score_prepared(
     batch_size: int = 32,
     threads: int = 1,
     load_s: float = 0.0,
+    inputs: Any = None,
 ) -> xr.Dataset:
-    """Stages 3 to 6 of :func:`score` on the result of :func:`prepare` (which looked the key up)."""
+    """Stages 3 to 6 of :func:`score` on the result of :func:`prepare` (which looked the key up).
+
+    ``inputs``: a :class:`brainbench.activations.PlacedImages` shared by several models
+    scored on the same stimuli (a trajectory's checkpoints).
+    """
     from brainbench.activations import get_activations
     from brainbench.identifiers import check_identifier, model_file_name
     from brainbench.models.preprocess import with_placement
@@ -246,6 +251,7 @@ def score_prepared(
             batch_size=batch_size,
             progress=progress,
             use_cache=use_cache,
+            inputs=inputs,
         )
     clock.lap("activations_s")
     dataset = run.kind.evaluate(run, data, spec, features, progress, clock, threads)

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from brainbench.errors import BrainbenchError
-from brainbench.readouts.base import CVResult, Readout
+from brainbench.readouts.base import CVResult, Readout, grid_shape
 from brainbench.scoring.load import LoadedData
 from brainbench.scoring.spec import Resolved
 
@@ -46,6 +46,9 @@ def fit(run: Resolved, data: LoadedData, features: Mapping[str, Any], progress: 
 
     Y = torch.as_tensor(data.target, device=run.device)
     readout = run.new_readout()
+    if getattr(readout, "spatial", False):  # every layer's grid checked before the first fit
+        for layer in run.spec.layers:
+            grid_shape(tuple(features[layer].shape), readout.name, layer)
     fits = {}
     for layer in tqdm(
         run.spec.layers, desc=f"{run.bench.identifier} readout", unit="layer", disable=not progress, leave=False

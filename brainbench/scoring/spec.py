@@ -255,6 +255,9 @@ def resolve(
         "seed": int(seed),
         "layers": list(chosen),
     }
+    tokens = net.token_key() if isinstance(net, TorchModel) else None
+    if tokens is not None:  # the rule that turned tokens into features (brainbench.models.tokens)
+        content["tokens"] = tokens
     if readout_params:
         content["readout_overrides"] = readout_params
     if detail.get("benchmark"):
@@ -336,6 +339,9 @@ def _load_metric(entry: MetricEntry) -> Any:
 
 
 def _model_part(net: TorchModel | RDMModel, registry: Registry) -> dict[str, Any]:
+    entry = getattr(net, "entry", None)
+    if entry is not None and entry.id == net.identifier:  # built by load_model (a checkpoint's too)
+        return {"id": entry.id, **declaration(entry)}
     try:
         entry = registry.model(net.identifier)
     except BrainbenchError:  # a model object no manifest declares

@@ -1,0 +1,176 @@
+"""A training trajectory: the checkpoints of one architecture scored as one family.
+
+``brainbench score 'runs/ckpt_*.pt' cowley2023-V4 --arch torchvision/resnet18`` and
+:func:`score_checkpoints` score every checkpoint a glob, folder or list names
+(:func:`brainbench.models.checkpoint.find_checkpoints`: ordered by the number in the
+names, else their natural order). Each checkpoint is its own run, with its own key (its
+file's sha256 is its weights hash) and its own row in the results store; its activations
+are computed once and cached under that hash.
+
+One call does what a loop of ``brainbench score`` processes would do, without repeating
+what the checkpoints share: the interpreter, torch and the registry are started once,
+every file is checked against the architecture before any scoring starts, the
+benchmark's assembly and stimuli are loaded and its ceiling and splits computed once, and
+the network is built once, each checkpoint's weights loaded into it in turn. Each
+checkpoint's numbers are exactly those of scoring it alone (same key, same data, same
+readout); ``benchmarks/bench_trajectory.py`` measures the difference in time.
+
+The ``trajectory`` analysis (:mod:`brainbench.analyses.trajectory`) plots the headline
+score and the chosen layer against the checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import xarray as xr
+
+from brainbench.errors import BrainbenchError
+from brainbench.registry.manifest import Preprocessing, TokenRule
+from brainbench.threads import scoped_threads
+
+__all__ = ["checkpoint_attrs", "score_checkpoints"]
+
+
+def _paths(checkpoints: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path]:
+    from brainbench.models.checkpoint import check_file, find_checkpoints
+
+    if isinstance(checkpoints, (str, os.PathLike)):
+        return find_checkpoints(os.fspath(checkpoints))
+    paths = [check_file(os.fspath(p)) for p in checkpoints]
+    if not paths:
+        raise BrainbenchError("no checkpoints were given; pass a glob, a folder or a list of checkpoint files.")
+    return paths
+
+
+def checkpoint_attrs(dataset: xr.Dataset, path: Path, index: int, step: int | None) -> None:
+    """Record a score's place in a trajectory: attrs ``checkpoint``, ``checkpoint_index``, ``checkpoint_step``."""
+    dataset.attrs["checkpoint"] = path.name
+    dataset.attrs["checkpoint_index"] = int(index)
+    dataset.attrs["checkpoint_step"] = -1 if step is None else int(step)
+
+
+@scoped_threads
+def score_checkpoints(
+    checkpoints: str | os.PathLike | Sequence[str | os.PathLike],
+    benchmark: Any,
+    *,
+    arch: str,
+    layers: list[str] | None = None,
+    tokens: TokenRule | None = None,
+    preprocessing: Preprocessing | None = None,
+    readout: str | None = None,
+    readout_params: dict[str, Any] | None = None,
+    seed: int = 0,
+    device: str = "auto",
+    batch_size: int = 32,
+    use_cache: bool = True,
+    progress: bool = True,
+    store: Any = None,
+    record: bool = True,
+    reuse_stored: bool = False,
+    registry: Any = None,
+    threads: int | None = None,
+) -> list[xr.Dataset]:
+    """Score every checkpoint of a training run on one benchmark, in training order.
+
+    Args:
+        checkpoints: a glob (``"runs/ckpt_*.pt"``), a folder, one file, or a list of files
+            (kept in the order given).
+        benchmark: a benchmark id (or alias) or :class:`brainbench.benchmark.Benchmark`.
+        arch: the architecture's model id (``torchvision/resnet18``, ``timm/<arch>``, ...).
+        layers, tokens, preprocessing: overrides of the architecture's.
+        readout, readout_params, seed, device, batch_size, use_cache: as for :func:`brainbench.score`.
+        store: the results store (path, :class:`~brainbench.results.store.ResultStore` or None
+            for the default).
+        record: record each checkpoint's score in the store.
+        reuse_stored: return a checkpoint's stored score when its key is already there.
+    Returns:
+        One score dataset per checkpoint (the layout of :mod:`brainbench.scoring`), with attrs
+        ``checkpoint`` (file name), ``checkpoint_index`` and ``checkpoint_step`` (-1 when the
+        name has no number).
+    """
+    from brainbench.activations import PlacedImages
+    from brainbench.arguments import check_score_arguments
+    from brainbench.benchmark import Benchmark, resolve_benchmark
+    from brainbench.models.checkpoint import (
+        build_arch,
+        checkpoint_entry,
+        load_weights,
+        read_state_dict,
+        step_of,
+        swap_weights,
+    )
+    from brainbench.models.preprocess import with_placement
+    from brainbench.progress import tqdm
+    from brainbench.registry import get_registry
+    from brainbench.results.store import ResultStore, check_results_file
+    from brainbench.scoring import resolve, score_prepared
+    from brainbench.scoring.assemble import data_hashes
+    from brainbench.scoring.load import load
+
+    check_score_arguments(layers=layers, device=device, seed=seed, batch_size=batch_size, out=None)
+    registry = registry or get_registry()
+    paths = _paths(checkpoints)
+    entries = [
+        checkpoint_entry(p, arch, layers=layers, tokens=tokens, preprocessing=preprocessing, registry=registry)
+        for p in tqdm(paths, desc="hashing checkpoints", unit="file", disable=not progress, leave=False)
+    ]
+    build = str(entries[0].params["arch"])
+    bench = benchmark if isinstance(benchmark, Benchmark) else resolve_benchmark(benchmark, registry)
+    target = (store if isinstance(store, ResultStore) else ResultStore(store)) if (record or reuse_stored) else None
+    options: dict[str, Any] = {
+        "layers": layers,
+        "readout": readout,
+        "readout_params": readout_params,
+        "seed": seed,
+        "device": device,
+    }
+    base = build_arch(build)  # built once; each checkpoint's weights are loaded into it in turn
+    for path in paths:  # every file against the architecture before any scoring
+        load_weights(base.module, read_state_dict(path), path, build)
+    results: list[xr.Dataset] = []
+    inputs: PlacedImages | None = None  # placed images, decoded once for every checkpoint
+    data = None
+    own_splits = None
+    nets = swap_weights(base, paths, entries)
+    for index, (path, net) in enumerate(
+        tqdm(zip(paths, nets, strict=True), total=len(paths), desc="checkpoints", unit="ckpt", disable=not progress)
+    ):
+        started = time.perf_counter()
+        run = resolve(net, bench, registry=registry, **options)
+        if data is None:  # assembly, stimuli, ceiling and splits: the same for every checkpoint
+            data = load(run, progress=progress)
+            own_splits = data.split_record if data.split_record.get("custom") else None
+        spec = run.spec.with_data(*data_hashes(data), splits=own_splits)
+        dataset = None
+        if reuse_stored and target is not None and use_cache:
+            stored = target.lookup(spec.key)
+            if stored is not None and check_results_file(target.root / stored["results_file"], stored) is None:
+                dataset = target.load_results(stored)
+        if dataset is None:
+            prep = with_placement(net.preprocessing, bench.entry.stimulus_placement)
+            if inputs is None or not inputs.matches(data.stimuli, prep):
+                inputs = PlacedImages(data.stimuli, prep)
+            dataset = score_prepared(
+                run,
+                data,
+                spec,
+                progress=progress,
+                use_cache=use_cache,
+                batch_size=batch_size,
+                threads=int(threads or 1),
+                load_s=time.perf_counter() - started,
+                inputs=inputs,
+            )
+            checkpoint_attrs(dataset, path, index, step_of(path))
+            if record and target is not None:
+                target.record(dataset)
+        else:
+            checkpoint_attrs(dataset, path, index, step_of(path))
+        results.append(dataset)
+    return results
