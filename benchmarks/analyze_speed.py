@@ -1,15 +1,17 @@
 """CPU cost of reading a stored run: ``brainbench analyze`` right after the same ``brainbench score``.
 
 Each round runs, as fresh processes in one ``$BRAINBENCH_HOME`` and store,
-``brainbench score MODEL BENCHMARK --json`` (activations cached, the run recorded),
-then ``brainbench analyze ANALYSIS MODEL BENCHMARK`` (which finds the stored run), and,
-with ``--compare PATH``, the same ``analyze`` of another checkout (e.g. the main branch)
-on the same store; the order of the two analyses alternates between rounds. One
-unmeasured score first fills the caches. CPU seconds are the child's user + system
+``brainbench score MODEL BENCHMARK --json --no-cache`` (the score from scratch:
+activations computed again, the run recorded; ``score``), the same without
+``--no-cache`` (activations read from the cache; ``score_warm``), then ``brainbench
+analyze ANALYSIS MODEL BENCHMARK`` (which finds the stored run; ``analyze``) and, with
+``--compare PATH``, the same ``analyze`` of another checkout (e.g. the main branch) on
+the same store (``compare``); the order of the two analyses alternates between rounds.
+One unmeasured score first fills the caches. CPU seconds are the child's user + system
 time (``resource.getrusage(RUSAGE_CHILDREN)`` before and after): on a shared, loaded
 machine they move far less than wall seconds, which are reported too. Prints one JSON
-object: every round's seconds, the medians, ``analyze / score`` (ratio of the medians)
-and the median of the per-round ratios.
+object: every round's seconds, the medians, ``analyze / score`` and ``analyze /
+score_warm`` (ratios of the medians) and the medians of the per-round ratios.
 
 Usage (the data must be reachable, e.g. through a mirror)::
 
@@ -77,11 +79,13 @@ def main() -> None:
     rows = []
     for index in range(args.rounds):
         row: dict[str, float] = {}
-        row["score_cpu_s"], row["score_wall_s"] = timed(score, env_for(REPO), work)
+        row["score_cpu_s"], row["score_wall_s"] = timed([*score, "--no-cache"], env_for(REPO), work)
+        row["score_warm_cpu_s"], row["score_warm_wall_s"] = timed(score, env_for(REPO), work)
         order = [("analyze", REPO)] + ([("compare", args.compare)] if args.compare else [])
         for name, checkout in order if index % 2 == 0 else order[::-1]:
             row[f"{name}_cpu_s"], row[f"{name}_wall_s"] = timed(analyze, env_for(checkout), work)
         row["ratio_cpu"] = row["analyze_cpu_s"] / row["score_cpu_s"]
+        row["ratio_warm_cpu"] = row["analyze_cpu_s"] / row["score_warm_cpu_s"]
         rows.append({k: round(v, 3) for k, v in row.items()})
         print(json.dumps(rows[-1]), file=sys.stderr)
     medians = {k: round(statistics.median(r[k] for r in rows), 3) for k in rows[0]}
@@ -92,7 +96,9 @@ def main() -> None:
         "rounds": rows,
         "median": medians,
         "analyze_over_score_cpu": round(medians["analyze_cpu_s"] / medians["score_cpu_s"], 3),
+        "analyze_over_score_warm_cpu": round(medians["analyze_cpu_s"] / medians["score_warm_cpu_s"], 3),
         "median_of_round_ratios": medians["ratio_cpu"],
+        "median_of_round_ratios_warm": medians["ratio_warm_cpu"],
         "compare": str(args.compare) if args.compare else None,
     }
     print(json.dumps(report, indent=2))

@@ -211,29 +211,16 @@ def resolve(
         }
     else:
         solver, params, readout_part = "none", {}, None
+    # a manifest's benchmark had the kinds of its metrics, ceiling and headline checked when
+    # the registry was built; a custom benchmark object is checked here, the same way
+    if not _registered(bench, registry):
+        problems = registry.benchmark_problems(bench.entry)
+        if problems:
+            field, problem = problems[0]
+            raise BrainbenchError(f"benchmark {bench.identifier!r}: {field}: {problem}")
     headline_entry = registry.metric(bench.entry.headline)
-    if headline_entry.kind != "ceiled":
-        raise BrainbenchError(
-            f"benchmark {bench.identifier!r} names {headline_entry.id!r} as its headline, "
-            f"which is a {headline_entry.kind}, not a ceiled score."
-        )
     ceiling_entry = registry.metric(bench.entry.ceiling) if bench.entry.ceiling else None
-    if ceiling_entry is not None and ceiling_entry.kind != "ceiling":
-        raise BrainbenchError(
-            f"benchmark {bench.identifier!r} names {ceiling_entry.id!r} as its ceiling, "
-            f"which is a {ceiling_entry.kind}, not a ceiling."
-        )
     metric_entries = {m: registry.metric(m) for m in bench.entry.metrics}
-    for entry in metric_entries.values():
-        if entry.kind != kind.metric_kind:
-            raise BrainbenchError(
-                f"benchmark {bench.identifier!r} is a {kind.name} benchmark and lists "
-                f"{entry.id!r}, a {entry.kind}; it needs metrics of kind {kind.metric_kind!r}."
-            )
-    if kind.metric_kind == "representation" and len(metric_entries) != 1:
-        raise BrainbenchError(
-            f"representation benchmark {bench.identifier!r} must list exactly one representation metric."
-        )
     protocol, detail = describe_protocol(
         net, bench, chosen, readout_id, seed, registry, readout_overrides=readout_params, own_splits=splits is not None
     )
@@ -282,6 +269,14 @@ def resolve(
         headline=headline_entry,
         splits=splits,
     )
+
+
+def _registered(bench: Benchmark, registry: Registry) -> bool:
+    """Whether ``bench`` is a manifest's benchmark as declared (its checks were done at registry build)."""
+    try:
+        return registry.benchmark(bench.identifier) is bench.entry
+    except BrainbenchError:
+        return False
 
 
 def _load_metric(entry: MetricEntry) -> Any:
