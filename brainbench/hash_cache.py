@@ -57,6 +57,11 @@ def _read(path: Path) -> dict[str, Any] | None:
     return entry
 
 
+def entry_problem(path: Path) -> str | None:
+    """Why a cache entry would be ignored (``brainbench cache verify``), or None when it is sound."""
+    return None if _read(path) is not None else "does not match its own checksum (it is ignored and rewritten)"
+
+
 def _write(path: Path, entry: dict[str, Any]) -> None:
     """Store ``entry`` at ``path`` atomically with its checksum; failures are ignored (it is a cache)."""
     text = json.dumps({"entry": entry, "sha256": _digest(entry)}, sort_keys=True)

@@ -215,7 +215,7 @@ class Registry:
                 problems.append(
                     (
                         "metrics",
-                        f"{metric_id!r} is a {entry.kind}, but a {bench.kind} benchmark lists metrics of kind "
+                        f"{metric_id!r} is a {entry.kind}, but a {bench.kind} benchmark needs metrics of kind "
                         f"{wanted!r}; name such metrics (`brainbench list metrics`).",
                     )
                 )
