@@ -70,6 +70,19 @@ def test_a_corrupt_or_edited_cache_entry_is_ignored_and_rewritten(fresh_home, tm
     assert hash_cache.file_sha256(path) == right and len(calls) == 3  # the rewritten entry is used again
 
 
+def test_cache_verify_reports_and_fixes_a_corrupt_hash_entry(fresh_home, tmp_path):
+    from brainbench import cache_contents
+
+    path = tmp_path / "data.bin"
+    path.write_bytes(b"1")
+    hash_cache.file_sha256(path)
+    (entry,) = (hash_cache.cache_root() / "files").glob("*.json")
+    assert not cache_contents.verify(["hashes"]).problems
+    entry.write_text("{}")
+    report = cache_contents.verify(["hashes"], fix=True)
+    assert [problem.path for problem in report.problems] == [entry] and not entry.exists()
+
+
 # ---------------------------------------------------------------------------- remembered keys
 @pytest.fixture(scope="module")
 def stored_run(tmp_path_factory):
@@ -117,6 +130,18 @@ def test_a_stored_run_is_found_with_the_scorers_key_without_building_or_loading(
     assert found is not None and found["content_key"] == known.key
     dataset = scored(MODEL, BENCHMARK, store=known.store, progress=False)
     assert dataset.attrs["content_key"] == known.key
+
+
+def test_leaderboard_run_skips_a_stored_job_without_building_or_loading(known, monkeypatch):
+    import brainbench.scoring
+    from brainbench.results.grid import Job, run_job
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the model was built or the data loaded to find a stored run")
+
+    monkeypatch.setattr(brainbench.scoring, "prepare", refuse)
+    result = run_job(Job(MODEL, BENCHMARK), str(known.store))
+    assert result["status"] == "skipped" and result["content_key"] == known.key
 
 
 def test_a_changed_data_file_or_another_request_is_not_found(known):
