@@ -159,13 +159,15 @@ def test_a_changed_data_file_or_another_request_is_not_found(known):
     assert find_known(store, MODEL, BENCHMARK, seed=0) is not None
 
 
-def test_analyze_on_a_stored_run_imports_no_torch(known, tmp_path):
+def test_analyze_and_leaderboard_on_a_stored_run_import_no_torch(known, tmp_path):
     code = (
         "import sys\n"
         "from brainbench.cli.main import main\n"
-        "sys.argv = ['brainbench', 'analyze', 'layer-profile', sys.argv[1], sys.argv[2], '--out', sys.argv[3],"
-        " '--store', sys.argv[4], '--device', 'cpu']\n"
-        "try:\n    main()\nexcept SystemExit as exit:\n    assert not exit.code, exit.code\n"
+        "model, bench, out, store = sys.argv[1:]\n"
+        "for argv in (['analyze', 'layer-profile', model, bench, '--out', out, '--store', store, '--device', 'cpu'],"
+        " ['leaderboard', 'show', '--store', store], ['leaderboard', 'runs', '--store', store]):\n"
+        "    sys.argv = ['brainbench', *argv]\n"
+        "    try:\n        main()\n    except SystemExit as exit:\n        assert not exit.code, exit.code\n"
         "print('TORCH', 'torch' in sys.modules)\n"
     )
     env = {**os.environ, **known.env, "PYTHONPATH": os.pathsep.join([str(TESTS.parent), str(TESTS)])}
