@@ -191,6 +191,13 @@ def resolve(
     from brainbench.scoring.kinds import KINDS
 
     bench = benchmark if isinstance(benchmark, Benchmark) else resolve_benchmark(benchmark, registry)
+    # a manifest's benchmark had the kinds of its metrics, ceiling and headline checked when
+    # the registry was built; a custom benchmark object is checked here, the same way
+    if not _registered(bench, registry):
+        problems = registry.benchmark_problems(bench.entry)
+        if problems:
+            field, problem = problems[0]
+            raise BrainbenchError(f"benchmark {bench.identifier!r}: {field}: {problem}")
     kind = KINDS[bench.entry.kind]
     net = model if isinstance(model, TorchModel) else load_model(registry.model(model))
     torch_device = resolve_device(device)
@@ -211,13 +218,6 @@ def resolve(
         }
     else:
         solver, params, readout_part = "none", {}, None
-    # a manifest's benchmark had the kinds of its metrics, ceiling and headline checked when
-    # the registry was built; a custom benchmark object is checked here, the same way
-    if not _registered(bench, registry):
-        problems = registry.benchmark_problems(bench.entry)
-        if problems:
-            field, problem = problems[0]
-            raise BrainbenchError(f"benchmark {bench.identifier!r}: {field}: {problem}")
     headline_entry = registry.metric(bench.entry.headline)
     ceiling_entry = registry.metric(bench.entry.ceiling) if bench.entry.ceiling else None
     metric_entries = {m: registry.metric(m) for m in bench.entry.metrics}
