@@ -27,6 +27,7 @@ takes the full path, which computes the key from scratch.
 from __future__ import annotations
 
 import importlib.util
+import json
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,7 +42,7 @@ if TYPE_CHECKING:  # pragma: no cover
 #: The cache kind of remembered specs (see :mod:`brainbench.hash_cache`).
 KIND = "run-keys"
 #: Libraries whose version may change a weight or a data hash.
-LIBRARIES = ("torch", "torchvision", "numpy", "scipy", "xarray", "pillow", "netCDF4", "h5py", "pydantic")
+LIBRARIES = ("brainbench", "torch", "torchvision", "numpy", "scipy", "xarray", "pillow", "netCDF4", "h5py", "pydantic")
 
 
 def _module_file(module: str) -> Path | None:
@@ -167,7 +168,7 @@ def request_inputs(
     if files is None:
         return None
     entries = [model_entry, bench, assembly, *chain, *metrics]
-    return {
+    inputs = {
         "request": {
             "model": model,
             "benchmark": benchmark,
@@ -181,6 +182,11 @@ def request_inputs(
         "libraries": _versions(),
         "data": files,
     }
+    try:  # readout params given as arrays or other objects have no JSON form: not remembered
+        json.dumps(inputs, allow_nan=False)
+    except (TypeError, ValueError):
+        return None
+    return inputs
 
 
 def remember(inputs: dict[str, Any] | None, content: dict[str, Any]) -> None:

@@ -144,6 +144,24 @@ def test_leaderboard_run_skips_a_stored_job_without_building_or_loading(known, m
     assert result["status"] == "skipped" and result["content_key"] == known.key
 
 
+def test_a_request_without_a_json_form_is_not_remembered(known):
+    import numpy as np
+
+    from brainbench import known_runs
+    from brainbench.registry import get_registry
+
+    inputs = known_runs.request_inputs(
+        MODEL,
+        BENCHMARK,
+        layers=None,
+        readout=None,
+        readout_params={"alphas": np.ones(2)},
+        seed=0,
+        registry=get_registry(),
+    )
+    assert inputs is None
+
+
 def test_a_changed_data_file_or_another_request_is_not_found(known):
     from brainbench.results.store import ResultStore, find_known
 
