@@ -208,8 +208,8 @@ class Registry:
         when it is scored. The references must resolve (see :meth:`_check_references`).
         """
         problems: list[tuple[str, str]] = []
-        wanted = BENCHMARK_METRIC_KINDS[bench.kind]
-        for metric_id in bench.metrics:
+        wanted = BENCHMARK_METRIC_KINDS.get(bench.kind, "")
+        for metric_id in bench.metrics if wanted else []:
             entry = self.get("metrics", metric_id)
             if entry.kind != wanted:
                 problems.append(
