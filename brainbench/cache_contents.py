@@ -12,6 +12,9 @@ assemblies     ``assemblies/`` built NeuralAssembly netCDF     yes
 scores         ``scores/`` score files of brainbench < 0.2       not used any more
                 (``analyze`` now reads the results store)
 results        ``results.sqlite`` and ``results/`` netCDF      no: re-score the run
+hashes         ``cache/hashes/``: sha256 of unchanged files    yes (each entry carries
+               and remembered run keys                         its own checksum, see
+               (:mod:`brainbench.hash_cache`)                  the module)
 =============  ==============================================  =====================
 
 Used by ``brainbench cache show|verify|clear``.
@@ -38,6 +41,7 @@ FOLDERS: dict[str, tuple[str, ...]] = {
     "assemblies": ("assemblies",),
     "scores": ("scores",),
     "results": ("results",),
+    "hashes": ("cache/hashes",),
 }
 KINDS = tuple(FOLDERS)
 _STORE_FILES = ("results.sqlite", "results.sqlite-wal", "results.sqlite-shm")
@@ -265,6 +269,16 @@ def verify(kinds: list[str] | None = None, fix: bool = False) -> Report:
                 report.orphans_removed += cache_integrity.clean_orphans(root)
         if kind == "results":
             _check_results(report)
+            continue
+        if kind == "hashes":  # entries carry their own checksum, no sidecar
+            from brainbench.hash_cache import entry_problem
+
+            entries = list(_artifacts(kind))
+            report.checked[kind] = report.checked.get(kind, 0) + len(entries)
+            for path in entries:
+                reason = entry_problem(path)
+                if reason is not None:
+                    _found(report, Problem(kind, path, reason), fix)
             continue
         if kind == "data":
             _check_downloads(report, fix)

@@ -263,7 +263,7 @@ def test_skipping_a_plugin_skips_the_plugins_that_rely_on_it(tmp_path):
     user = tmp_path / "user.toml"
     user.write_text(
         "[benchmarks.user-bench]\nversion = 1\nassembly = 'base-data'\nreadout = 'r'\n"
-        "metrics = []\nceiling = ''\nheadline = 'm'\n[metrics.m]\npython_name = 'a.b:c'\n"
+        "metrics = []\nceiling = ''\nheadline = 'm'\n[metrics.m]\npython_name = 'a.b:c'\nkind = 'ceiled'\n"
         "[readouts.r]\npython_name = 'a.b:C'\n"
     )
     with pytest.warns(ManifestWarning) as caught:

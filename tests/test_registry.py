@@ -38,12 +38,16 @@ python_name = "pkg.mod:metric"
 python_name = "pkg.mod:ceiled"
 kind = "ceiled"
 
+[metrics.m-ceiling]
+python_name = "pkg.mod:ceiling"
+kind = "ceiling"
+
 [benchmarks.toy]
 version = 2
 assembly = "toy-data"
 readout = "ridge2-strong"
 metrics = ["m"]
-ceiling = "m"
+ceiling = "m-ceiling"
 headline = "m-ceiled"
 aliases = ["toy-alias"]
 """

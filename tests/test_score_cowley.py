@@ -32,6 +32,11 @@ GOLDEN = {
 }
 GOLDEN_CEILING = 0.763634
 GOLDEN_SCORE = 0.313323
+#: The golden run's content key (its spec: declarations, numerics versions, weights and data sha256)
+#: and weights sha256. Stored runs are found by their key: any change to either re-scores every
+#: stored run, so it must be deliberate (a bumped version, said in CHANGELOG.md).
+GOLDEN_KEY = "7c6d7df77d8f4c960df5612f9661a2b9acd9962b6123e46832abd3f92018b6dd"
+GOLDEN_WEIGHTS = "8dc91b4e86a56a8354d83d5a90563c89af197708e4a9b23e0653002148df243e"
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
@@ -96,6 +101,13 @@ def test_json_schema(json_runs):
         assert set(row) == {"median_r", "median_r_split", "median_ev", "median_ceiled", "n_neuroids"}
         assert row["n_neuroids"] == 50
     assert result["provenance"]["data_sha256"] and len(result["provenance"]["weights"]) == 64
+
+
+def test_real_v4_content_key_and_weights_hash_unchanged(json_runs):
+    result, _, out = json_runs
+    assert result["provenance"]["weights"] == GOLDEN_WEIGHTS
+    with xr.open_dataset(out / "alexnet-untrained__cowley2023-V4.nc") as ds:
+        assert ds.attrs["content_key"] == GOLDEN_KEY
 
 
 def test_real_v4_golden_values(json_runs):

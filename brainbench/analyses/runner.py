@@ -93,15 +93,20 @@ def analyze(
     for readout in readout_list:
         if readout is not None:
             registry.readout(readout)  # unknown id: a clear error before any scoring
-    passes = [(b, r) for r in readout_list for b in benches]
+    # an id is passed on as given: the store then finds a stored run by its remembered key
+    passes = [
+        (b, r, given if isinstance(given, str) else b)
+        for r in readout_list
+        for b, given in zip(benches, benchmarks, strict=True)
+    ]
     model_id = model if isinstance(model, str) else model.identifier
     scores = []
-    for bench, readout in tqdm(
+    for bench, readout, asked in tqdm(
         passes, desc=f"{analysis_id}: {model_id} x benchmark passes", unit="pass", disable=not progress
     ):
         dataset = scored(
             model,
-            bench,
+            asked,
             store=store,
             readout=readout,
             layers=layers,

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-KIND_HELP = "data, activations, assemblies, scores or results (default: all)"
+KIND_HELP = "data, activations, assemblies, scores, results or hashes (default: all)"
 
 cache_app = typer.Typer(
     help="Inspect, hash-check or clear the caches under BRAINBENCH_HOME.",

@@ -44,6 +44,7 @@ from brainbench.registry.manifest import (
 )
 
 __all__ = [
+    "BENCHMARK_METRIC_KINDS",
     "ENTRY_POINT_GROUP",
     "MODEL_FAMILIES",
     "ManifestProblem",
@@ -95,6 +96,11 @@ MODEL_FAMILIES: dict[str, ModelFamily] = {
         "by model id, with its weights or seeded random init",
     ),
 }
+
+
+#: The metric kind that the ``metrics`` of each benchmark kind must name (see
+#: :mod:`brainbench.scoring.kinds`, which reads it); checked when the registry is built.
+BENCHMARK_METRIC_KINDS: dict[str, str] = {"regression": "metric", "representation": "representation"}
 
 
 @dataclass(frozen=True)
@@ -193,13 +199,69 @@ class Registry:
             if bench.ceiling:
                 refs.append(("ceiling", "metrics", bench.ceiling))
             refs.append(("headline", "metrics", bench.headline))
+            unknown = False
             for field, kind, ref in refs:
                 if ref not in self._entries[kind] and ref not in self._aliases[kind]:
+                    unknown = True
                     self._report(
                         f"{bench.source}: key 'benchmarks.{bench.id}.{field}': unknown {singular(kind)} "
                         f"{ref!r}{_suggest(ref, self.ids(kind))}.",
                         bench.source,
                     )
+            if not unknown:
+                self._check_metric_kinds(bench)
+
+    def _check_metric_kinds(self, bench: BenchmarkEntry) -> None:
+        for field, problem in self.benchmark_problems(bench):
+            self._report(f"{bench.source}: key 'benchmarks.{bench.id}.{field}': {problem}", bench.source)
+
+    def benchmark_problems(self, bench: BenchmarkEntry) -> list[tuple[str, str]]:
+        """``(field, problem)`` for each metric, ceiling or headline of the wrong kind for ``bench``'s kind.
+
+        Checked for every manifest's benchmark when the registry is built (so ``plugin
+        check`` refuses what ``score`` could not run), and for a custom benchmark object
+        when it is scored. The references must resolve (see :meth:`_check_references`).
+        """
+        problems: list[tuple[str, str]] = []
+        wanted = BENCHMARK_METRIC_KINDS.get(bench.kind, "")
+        for metric_id in bench.metrics if wanted else []:
+            entry = self.get("metrics", metric_id)
+            if entry.kind != wanted:
+                problems.append(
+                    (
+                        "metrics",
+                        f"{metric_id!r} is a {entry.kind}, but a {bench.kind} benchmark needs metrics of kind "
+                        f"{wanted!r}; name such metrics (`brainbench list metrics`).",
+                    )
+                )
+                break
+        if wanted == "representation" and len(bench.metrics) != 1:
+            problems.append(
+                (
+                    "metrics",
+                    f"a representation benchmark lists exactly one representation metric, not {len(bench.metrics)}.",
+                )
+            )
+        if bench.ceiling:
+            entry = self.get("metrics", bench.ceiling)
+            if entry.kind != "ceiling":
+                problems.append(
+                    (
+                        "ceiling",
+                        f"{bench.ceiling!r} is a {entry.kind}, not a ceiling; name a metric of kind 'ceiling' "
+                        "(e.g. split-half), or leave ceiling out.",
+                    )
+                )
+        entry = self.get("metrics", bench.headline)
+        if entry.kind != "ceiled":
+            problems.append(
+                (
+                    "headline",
+                    f"{bench.headline!r} is a {entry.kind}, not a ceiled score; name a metric of kind 'ceiled' "
+                    "(e.g. ceiled-r2).",
+                )
+            )
+        return problems
 
     # lookup -------------------------------------------------------------------------
     def ids(self, kind: str) -> list[str]:

@@ -1,8 +1,9 @@
 """Grids of (model, benchmark) jobs on Dask distributed, each job writing its rows.
 
-A job builds its model (for the weights hash), computes the run's content key
-(:class:`brainbench.scoring.spec.RunSpec`), returns at once when the store already
-holds that key, and otherwise scores and records the run from the worker. Writes from
+A job computes the run's content key (:class:`brainbench.scoring.spec.RunSpec`) --
+remembered from an earlier run of the same request (:mod:`brainbench.known_runs`), else
+by building its model (for the weights hash) and loading its data --, returns at once
+when the store already holds that key, and otherwise scores and records the run from the worker. Writes from
 many workers are safe: the store serialises them (WAL, busy timeout, one transaction
 per run).
 
@@ -105,15 +106,29 @@ def run_job(
     started = time.perf_counter()
     if env is not None:
         _apply_environment(env)
+    from brainbench.registry import get_registry
+    from brainbench.results.store import ResultStore, find_known
+
+    registry = get_registry()
+    target = ResultStore(store)
+    # a remembered key: already stored, found without building the model or loading the data
+    known = find_known(
+        target,
+        job.model,
+        job.benchmark,
+        layers=list(job.layers) if job.layers else None,
+        readout=job.readout,
+        seed=job.seed,
+        registry=registry,
+    )
+    if known is not None:
+        return JobResult(job, "skipped", known["content_key"], elapsed_s=time.perf_counter() - started).as_dict()
     import torch
 
-    from brainbench.registry import get_registry
-    from brainbench.results.store import ResultStore
     from brainbench.scoring import prepare, score_prepared
 
     if torch_threads:
         torch.set_num_threads(torch_threads)
-    registry = get_registry()
     run, data, spec = prepare(
         job.model,
         job.benchmark,
@@ -124,7 +139,6 @@ def run_job(
         progress=False,
         registry=registry,
     )
-    target = ResultStore(store)
     if target.has(spec.key):  # the same inputs were scored: same numbers (use_cache governs activations)
         return JobResult(job, "skipped", spec.key, elapsed_s=time.perf_counter() - started).as_dict()
     dataset = score_prepared(run, data, spec, progress=False, use_cache=use_cache, threads=int(torch_threads or 1))

@@ -690,6 +690,43 @@ def record(dataset: xr.Dataset, store: str | os.PathLike | ResultStore | None = 
     return target.record(dataset)
 
 
+def find_known(target: ResultStore, model: Any, benchmark: Any, **options: Any) -> dict[str, Any] | None:
+    """The intact stored run of a request whose key is remembered (:mod:`brainbench.known_runs`), or None.
+
+    Builds no network, loads no data and imports no torch: None (then the caller
+    computes the key the full way) when the request's key is not remembered, or its
+    run is not stored intact.
+
+    Args:
+        model, benchmark, options: as for :func:`scored`.
+    """
+    from brainbench import known_runs
+    from brainbench.registry import get_registry
+
+    if options.get("splits") is not None:
+        return None
+    known = known_runs.known_spec(
+        known_runs.request_inputs(
+            model,
+            benchmark,
+            layers=options.get("layers"),
+            readout=options.get("readout"),
+            readout_params=options.get("readout_params"),
+            seed=int(options.get("seed", 0)),
+            registry=options.get("registry") or get_registry(),
+        )
+    )
+    if known is None:
+        return None
+    try:
+        stored = target.lookup(known[1])
+    except RowChecksumError:  # the full path warns and scores it again
+        return None
+    if stored is None or check_results_file(target.root / stored["results_file"], stored) is not None:
+        return None
+    return stored
+
+
 def scored(
     model: Any,
     benchmark: Any,
@@ -713,10 +750,15 @@ def scored(
     import time
 
     from brainbench.cache_integrity import logger
-    from brainbench.scoring import prepare, score_prepared
 
     target = store if isinstance(store, ResultStore) else ResultStore(store)
     target.check()  # a damaged or unwritable store is refused before the work, not after
+    if use_cache:
+        known = find_known(target, model, benchmark, **options)
+        if known is not None:
+            return target.load_results(known)
+    from brainbench.scoring import prepare, score_prepared  # imports torch: only when the key must be computed
+
     keys = ("layers", "readout", "readout_params", "splits", "seed", "device", "progress", "registry")
     started = time.perf_counter()
     run, data, spec = prepare(model, benchmark, **{k: v for k, v in options.items() if k in keys})

@@ -136,7 +136,21 @@ def prepare(
     )
     data = load(run, progress=progress)
     own_splits = data.split_record if data.split_record.get("custom") else None
-    return run, data, run.spec.with_data(*data_hashes(data), splits=own_splits)
+    spec = run.spec.with_data(*data_hashes(data), splits=own_splits)
+    if splits is None:  # remembered, so a stored run is found later without building or loading
+        from brainbench import known_runs
+
+        request = known_runs.request_inputs(
+            model,
+            benchmark,
+            layers=layers,
+            readout=readout,
+            readout_params=readout_params,
+            seed=seed,
+            registry=registry,
+        )
+        known_runs.remember(request, spec.content)
+    return run, data, spec
 
 
 @scoped_threads

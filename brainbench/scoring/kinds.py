@@ -20,6 +20,8 @@ from typing import Any
 
 import xarray as xr
 
+from brainbench.registry.registry import BENCHMARK_METRIC_KINDS
+
 
 @dataclass(frozen=True)
 class Kind:
@@ -62,6 +64,6 @@ def _representation(
 
 
 KINDS: dict[str, Kind] = {
-    "regression": Kind("regression", "metric", True, _regression),
-    "representation": Kind("representation", "representation", False, _representation),
+    "regression": Kind("regression", BENCHMARK_METRIC_KINDS["regression"], True, _regression),
+    "representation": Kind("representation", BENCHMARK_METRIC_KINDS["representation"], False, _representation),
 }

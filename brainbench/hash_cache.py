@@ -1,0 +1,129 @@
+"""Hashes of unchanged files, and values derived from known inputs, without recomputing them.
+
+Two caches under ``$BRAINBENCH_HOME/cache/hashes/`` (standard library only; cheap to import):
+
+* :func:`file_sha256`: the sha256 of a file, remembered under its **fingerprint**
+  ``(absolute path, size, mtime_ns, ctime_ns, inode)``. A file whose fingerprint
+  changed (written, touched, replaced, restored with an old mtime: the ctime moves
+  then) is hashed again; an unchanged one is not read at all.
+* :func:`recall` / :func:`remember`: a JSON value derived from JSON inputs (for
+  example the content key of a scoring request, see :mod:`brainbench.known_runs`),
+  found again only when the inputs are exactly the same.
+
+Each entry is one small JSON file ``{"entry": ..., "sha256": sha256 of the entry's
+JSON}``, written atomically (a temporary file in the same folder, then a rename), so
+a reader never sees half an entry. An entry is used only when its checksum matches and
+it is about exactly the file fingerprint or inputs asked for; anything else (a corrupt,
+truncated, edited, stale or foreign entry) is ignored and overwritten with a fresh one,
+never trusted. A cache that cannot be written (read-only home, full disk) only costs
+the time of hashing again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+#: Layout version of an entry; entries of another version are ignored and rewritten.
+FORMAT = 1
+BLOCK = 1 << 20
+
+
+def cache_root() -> Path:
+    """``$BRAINBENCH_HOME/cache/hashes`` (see :func:`brainbench.data.fetch.home`)."""
+    from brainbench.data.fetch import home
+
+    return home() / "cache" / "hashes"
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def _read(path: Path) -> dict[str, Any] | None:
+    """The entry stored at ``path`` if its checksum matches, else None (missing, corrupt, foreign)."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(record, dict) or not isinstance(record.get("entry"), dict):
+        return None
+    entry = record["entry"]
+    if record.get("sha256") != _digest(entry) or entry.get("format") != FORMAT:
+        return None
+    return entry
+
+
+def entry_problem(path: Path) -> str | None:
+    """Why a cache entry would be ignored (``brainbench cache verify``), or None when it is sound."""
+    return None if _read(path) is not None else "does not match its own checksum (it is ignored and rewritten)"
+
+
+def _write(path: Path, entry: dict[str, Any]) -> None:
+    """Store ``entry`` at ``path`` atomically with its checksum; failures are ignored (it is a cache)."""
+    text = json.dumps({"entry": entry, "sha256": _digest(entry)}, sort_keys=True)
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temp.write_text(text, encoding="utf-8")
+        os.replace(temp, path)
+    except OSError:
+        temp.unlink(missing_ok=True)
+
+
+def fingerprint(path: str | os.PathLike) -> dict[str, Any]:
+    """``{path, size, mtime_ns, ctime_ns, inode}`` of a file (``OSError`` if it cannot be stat'ed)."""
+    absolute = os.path.abspath(path)
+    stat = os.stat(absolute)
+    return {
+        "path": absolute,
+        "size": stat.st_size,
+        "mtime_ns": stat.st_mtime_ns,
+        "ctime_ns": stat.st_ctime_ns,
+        "inode": stat.st_ino,
+    }
+
+
+def _entry_path(kind: str, name: str) -> Path:
+    return cache_root() / kind / f"{hashlib.sha256(name.encode()).hexdigest()[:40]}.json"
+
+
+def _hash_file(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(BLOCK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file, read only when its fingerprint is not the one last hashed.
+
+    The file is stat'ed before and after hashing; when it changed meanwhile the
+    digest is returned but not remembered.
+    """
+    before = fingerprint(path)
+    entry_path = _entry_path("files", before["path"])
+    entry = _read(entry_path)
+    if entry is not None and entry.get("file") == before and isinstance(entry.get("sha256"), str):
+        return str(entry["sha256"])
+    digest = _hash_file(before["path"])
+    if fingerprint(path) == before:
+        _write(entry_path, {"format": FORMAT, "file": before, "sha256": digest})
+    return digest
+
+
+def recall(kind: str, inputs: dict[str, Any]) -> Any | None:
+    """The value :func:`remember` stored for exactly these JSON ``inputs``, or None."""
+    entry = _read(_entry_path(kind, _digest(inputs)))
+    if entry is None or entry.get("inputs") != json.loads(json.dumps(inputs)):
+        return None
+    return entry.get("value")
+
+
+def remember(kind: str, inputs: dict[str, Any], value: Any) -> None:
+    """Store a JSON ``value`` derived from JSON ``inputs`` (replacing any earlier one)."""
+    _write(_entry_path(kind, _digest(inputs)), {"format": FORMAT, "inputs": inputs, "value": value})

@@ -1,0 +1,200 @@
+"""Stored runs read fast: remembered request keys and the stat-keyed file hash cache."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from brainbench import hash_cache
+
+TESTS = Path(__file__).resolve().parent
+sys.path.insert(0, str(TESTS))
+import known_runs_fixtures as kf  # noqa: E402
+
+MODEL, BENCHMARK = "seeded-tiny", "one-file-bench"
+
+
+# ---------------------------------------------------------------------------- file hash cache
+def _counting(monkeypatch) -> list[str]:
+    calls: list[str] = []
+    real = hash_cache._hash_file
+
+    def counted(path: str) -> str:
+        calls.append(path)
+        return real(path)
+
+    monkeypatch.setattr(hash_cache, "_hash_file", counted)
+    return calls
+
+
+def test_unchanged_file_is_not_read_again_and_a_changed_one_is(fresh_home, tmp_path, monkeypatch):
+    import hashlib
+
+    calls = _counting(monkeypatch)
+    path = tmp_path / "data.bin"
+    path.write_bytes(b"a" * 1000)
+    assert hash_cache.file_sha256(path) == hashlib.sha256(b"a" * 1000).hexdigest()
+    assert hash_cache.file_sha256(path) == hashlib.sha256(b"a" * 1000).hexdigest()
+    assert len(calls) == 1
+    # same size, different content, mtime put back to the old one: the ctime still moves
+    stat = path.stat()
+    path.write_bytes(b"b" * 1000)
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert hash_cache.file_sha256(path) == hashlib.sha256(b"b" * 1000).hexdigest()
+    assert len(calls) == 2
+
+
+def test_a_corrupt_or_edited_cache_entry_is_ignored_and_rewritten(fresh_home, tmp_path, monkeypatch):
+    import hashlib
+
+    calls = _counting(monkeypatch)
+    path = tmp_path / "data.bin"
+    path.write_bytes(b"x" * 100)
+    right = hashlib.sha256(b"x" * 100).hexdigest()
+    hash_cache.file_sha256(path)
+    (entry,) = (hash_cache.cache_root() / "files").glob("*.json")
+    record = json.loads(entry.read_text())
+    record["entry"]["sha256"] = "0" * 64  # a wrong hash without a matching checksum
+    entry.write_text(json.dumps(record))
+    assert hash_cache.file_sha256(path) == right
+    assert json.loads(entry.read_text())["entry"]["sha256"] == right  # rewritten
+    entry.write_text(entry.read_text()[:40])  # truncated
+    assert hash_cache.file_sha256(path) == right
+    assert len(calls) == 3
+    assert hash_cache.file_sha256(path) == right and len(calls) == 3  # the rewritten entry is used again
+
+
+def test_cache_verify_reports_and_fixes_a_corrupt_hash_entry(fresh_home, tmp_path):
+    from brainbench import cache_contents
+
+    path = tmp_path / "data.bin"
+    path.write_bytes(b"1")
+    hash_cache.file_sha256(path)
+    (entry,) = (hash_cache.cache_root() / "files").glob("*.json")
+    assert not cache_contents.verify(["hashes"]).problems
+    entry.write_text("{}")
+    report = cache_contents.verify(["hashes"], fix=True)
+    assert [problem.path for problem in report.problems] == [entry] and not entry.exists()
+
+
+# ---------------------------------------------------------------------------- remembered keys
+@pytest.fixture(scope="module")
+def stored_run(tmp_path_factory):
+    """One scored and stored run of the seeded tiny model on the one-file benchmark."""
+    from brainbench.registry.registry import _cached_registry
+    from brainbench.results.store import scored
+
+    root = tmp_path_factory.mktemp("known-runs")
+    data = kf.write_data(root / "mirror")
+    env = {
+        "BRAINBENCH_HOME": str(root / "home"),
+        "BRAINBENCH_MIRROR": str(root / "mirror"),
+        "BRAINBENCH_MANIFESTS": str(kf.write_manifest(root, data)),
+        "BRAINBENCH_OFFLINE": "1",
+    }
+    store = root / "results.sqlite"
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in env.items():
+            patch.setenv(key, value)
+        _cached_registry.cache_clear()
+        dataset = scored(MODEL, BENCHMARK, store=store, progress=False, device="cpu")
+    _cached_registry.cache_clear()
+    return SimpleNamespace(root=root, env=env, store=store, data=data, key=dataset.attrs["content_key"])
+
+
+@pytest.fixture
+def known(stored_run, monkeypatch):
+    from brainbench.registry.registry import _cached_registry
+
+    for key, value in stored_run.env.items():
+        monkeypatch.setenv(key, value)
+    _cached_registry.cache_clear()
+    return stored_run
+
+
+def test_a_stored_run_is_found_with_the_scorers_key_without_building_or_loading(known, monkeypatch):
+    import brainbench.scoring
+    from brainbench.results.store import ResultStore, find_known, scored
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the model was built or the data loaded to find a stored run")
+
+    monkeypatch.setattr(brainbench.scoring, "prepare", refuse)
+    found = find_known(ResultStore(known.store), MODEL, BENCHMARK, seed=0)
+    assert found is not None and found["content_key"] == known.key
+    dataset = scored(MODEL, BENCHMARK, store=known.store, progress=False)
+    assert dataset.attrs["content_key"] == known.key
+
+
+def test_leaderboard_run_skips_a_stored_job_without_building_or_loading(known, monkeypatch):
+    import brainbench.scoring
+    from brainbench.results.grid import Job, run_job
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the model was built or the data loaded to find a stored run")
+
+    monkeypatch.setattr(brainbench.scoring, "prepare", refuse)
+    result = run_job(Job(MODEL, BENCHMARK), str(known.store))
+    assert result["status"] == "skipped" and result["content_key"] == known.key
+
+
+def test_a_request_without_a_json_form_is_not_remembered(known):
+    import numpy as np
+
+    from brainbench import known_runs
+    from brainbench.registry import get_registry
+
+    inputs = known_runs.request_inputs(
+        MODEL,
+        BENCHMARK,
+        layers=None,
+        readout=None,
+        readout_params={"alphas": np.ones(2)},
+        seed=0,
+        registry=get_registry(),
+    )
+    assert inputs is None
+
+
+def test_a_changed_data_file_or_another_request_is_not_found(known):
+    from brainbench.results.store import ResultStore, find_known
+
+    store = ResultStore(known.store)
+    assert find_known(store, MODEL, BENCHMARK, seed=1) is None
+    before = known.data.read_bytes()
+    try:
+        kf.write_data(known.data.parents[1], seed=1)  # same size, other numbers
+        assert len(known.data.read_bytes()) == len(before) and known.data.read_bytes() != before
+        assert find_known(store, MODEL, BENCHMARK, seed=0) is None
+    finally:
+        known.data.write_bytes(before)
+    assert find_known(store, MODEL, BENCHMARK, seed=0) is not None
+
+
+def test_analyze_and_leaderboard_on_a_stored_run_import_no_torch(known, tmp_path):
+    code = (
+        "import sys\n"
+        "from brainbench.cli.main import main\n"
+        "model, bench, out, store = sys.argv[1:]\n"
+        "for argv in (['analyze', 'layer-profile', model, bench, '--out', out, '--store', store, '--device', 'cpu'],"
+        " ['leaderboard', 'show', '--store', store], ['leaderboard', 'runs', '--store', store]):\n"
+        "    sys.argv = ['brainbench', *argv]\n"
+        "    try:\n        main()\n    except SystemExit as exit:\n        assert not exit.code, exit.code\n"
+        "print('TORCH', 'torch' in sys.modules)\n"
+    )
+    env = {**os.environ, **known.env, "PYTHONPATH": os.pathsep.join([str(TESTS.parent), str(TESTS)])}
+    done = subprocess.run(
+        [sys.executable, "-c", code, MODEL, BENCHMARK, str(tmp_path / "out"), str(known.store)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "TORCH False" in done.stdout, done.stdout[-2000:]
