@@ -7,6 +7,11 @@ from pathlib import Path
 
 import pytest
 
+# Before anything imports torch (brainbench/__init__.py sets the same, but pytest may import torch
+# first): OpenMP threads that spin while waiting make solver-heavy tests several times slower on
+# a loaded 2-core machine.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_MIRROR = REPO.parent / "shared" / "data" / "mirror"
 
