@@ -36,7 +36,7 @@ GOLDEN_SCORE = 0.313323363
 #: (oneDNN convolutions, MKL's GEMM for the Gram matrix) that sum in a different order on
 #: another CPU. benchmarks/reproducibility.py measures it on every kernel path this kind of
 #: machine can emulate (table in benchmarks/README.md): any of these medians moved by at most
-#: 5.1e-7 (AVX2-only paths, as on an AMD EPYC), the headline by 2.7e-7, the ceiling by 0.
+#: 5.1e-7 (AVX2-only paths, as on an AMD EPYC), the headline by 3.1e-7, the ceiling by 0.
 #: The values were recorded on an Intel Xeon (AVX-512); the earlier record from an AMD EPYC
 #: (rounded to 6 decimals) agrees within 7.9e-7, so an EPYC is within 1.3e-6 of them.
 GOLDEN_TOLERANCE = 2e-6

@@ -26,23 +26,27 @@ from brainbench.results.store import ResultStore, StoreError, _file_sha256, _fin
 # What "same seed, same numbers" promises, as measured by benchmarks/reproducibility.py
 # (table in benchmarks/README.md; README.md and docs/leaderboard.md state it, tests check it).
 # The forward pass (oneDNN convolutions) and the Gram matrix (MKL's GEMM) run in float32
-# through kernels chosen for the CPU, which sum in a different order on another CPU; the
-# solver is float64 and moves by ~1e-15. Measured on one machine by emulating every kernel
-# path it has (AVX-512, AVX2 as on an AMD EPYC, SSE4.2, ...):
-#: a re-run on the same machine with the same settings (and here any thread count): bit for bit
+# through kernels chosen for the CPU and the thread count, which sum in another order; the
+# float64 solver adds ~1e-15. Measured on one machine by emulating every kernel path it has
+# (AVX-512, AVX2 as on an AMD EPYC, SSE4.2) and 1 against 2 threads:
+#: a re-run on the same machine with the same thread count: bit for bit
 SAME_MACHINE_SPREAD = 0.0
 #: largest difference of any stored number (headline, layer median, per-neuroid r, EV,
-#: ceiled, ceiling) between CPU kernel paths; the per-neuroid values move most
-CROSS_CPU_SPREAD = 1.2e-6
-#: the default tolerance: the cross-CPU spread with a margin (about 4x), so that a verify on
-#: another CPU does not report kernel rounding as a difference
-DEFAULT_TOLERANCE = 5e-6
+#: ceiled, ceiling) between CPU kernel paths or thread counts on the real V4 data
+CROSS_CPU_SPREAD = 1.6e-6
+#: largest per-neuroid difference measured anywhere: one neuroid of the generated Allen
+#: files under MKL's SSE4.2 path (every other neuroid there moved < 5e-7), where rounding
+#: tipped a per-neuroid choice at a near-tie; layer medians and headlines moved < 5.2e-7
+NEAR_TIE_SPREAD = 1.5e-5
+#: the default tolerance: the largest measured difference with a margin (about 3x), so that a
+#: verify on another CPU does not report kernel rounding as a difference
+DEFAULT_TOLERANCE = 5e-5
 #: what holds where, printed by ``brainbench leaderboard verify``
 REPRODUCIBILITY = (
-    "same machine and settings: bit for bit; "
-    f"another CPU, thread count or Dask worker: within {CROSS_CPU_SPREAD:g} measured, covered by the default "
-    f"tolerance {DEFAULT_TOLERANCE:g}; a GPU: not measured (a CPU-to-GPU difference may be kernel rounding "
-    "larger than the default tolerance)"
+    "same machine and thread count: bit for bit; "
+    f"another CPU, thread count or Dask worker: within {CROSS_CPU_SPREAD:g} measured "
+    f"({NEAR_TIE_SPREAD:g} for a neuroid at a near-tie), covered by the default tolerance {DEFAULT_TOLERANCE:g}; "
+    "a GPU: not measured (a CPU-to-GPU difference may be kernel rounding larger than the default tolerance)"
 )
 
 
