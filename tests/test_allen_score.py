@@ -30,7 +30,24 @@ def mini_visl(monkeypatch, tmp_path):
     return patched, truths
 
 
-def test_score_allen_visl_json(mini_visl, fresh_home, capsys):
+#: Unrounded golden values of the generated files (median r, median per-split r, median EV,
+#: median ceiled), recorded on an Intel Xeon; the earlier 6-decimal record from an AMD EPYC
+#: agrees within 4e-7. Pinned at the cross-CPU tolerance, not bit for bit: the forward pass and
+#: the Gram matrix run in float32 kernels that sum in another order on another CPU;
+#: benchmarks/reproducibility.py measures these numbers' spread over every kernel path this
+#: kind of machine can emulate (table in benchmarks/README.md).
+GOLDEN = {
+    "conv1": (-0.298601402, -0.031144287, -0.024467371, -0.001233356),
+    "conv4": (-0.263906316, -0.015498706, -0.025603211, -0.000305438),
+}
+GOLDEN_SCORE = -0.000239646
+GOLDEN_CEILING = 0.786774537
+GOLDEN_TOLERANCE = 1e-6
+
+
+def test_score_allen_visl_json(mini_visl, fresh_home, capsys, tmp_path):
+    import xarray as xr
+
     from brainbench.cli.main import main
 
     # two layers keep the test quick on 2 cores; the command is otherwise the documented one
@@ -44,6 +61,8 @@ def test_score_allen_visl_json(mini_visl, fresh_home, capsys):
             "cpu",
             "--layers",
             "conv1,conv4",
+            "--out",
+            str(tmp_path / "out"),
         ]
     )
     captured = capsys.readouterr()
@@ -56,20 +75,21 @@ def test_score_allen_visl_json(mini_visl, fresh_home, capsys):
     assert set(result["layers"]) == {"conv1", "conv4"}
     # The miniature cells respond reliably (ceiling ~0.79) but at random to the scenes: no
     # image feature predicts them. Pooled r is then strongly negative (fold offsets), the
-    # per-split r and the ceiled headline about 0. Golden values of the generated files:
-    golden = {
-        "conv1": (-0.298601, -0.031144, -0.024467, -0.001233),
-        "conv4": (-0.263906, -0.015499, -0.025603, -0.000305),
-    }
-    for layer, (r, r_split, ev, ceiled) in golden.items():
-        row = result["layers"][layer]
-        assert row["n_neuroids"] == selection["n_kept"] == 33
-        assert (row["median_r"], row["median_r_split"], row["median_ev"], row["median_ceiled"]) == pytest.approx(
-            (r, r_split, ev, ceiled), abs=1e-6
-        )
+    # per-split r and the ceiled headline about 0.
+    with xr.open_dataset(tmp_path / "out" / "alexnet-untrained__allen-VISl.nc") as ds:
+        for layer, golden in GOLDEN.items():
+            sel = ds.sel(layer=layer)
+            medians = tuple(float(np.median(sel[v].values)) for v in ("r", "r_split_mean", "ev", "ceiled"))
+            assert medians == pytest.approx(golden, abs=GOLDEN_TOLERANCE, rel=0), layer
+            row = result["layers"][layer]  # the JSON prints the same numbers, rounded
+            assert row["n_neuroids"] == selection["n_kept"] == 33
+            assert [row[k] for k in ("median_r", "median_r_split", "median_ev", "median_ceiled")] == [
+                round(v, 6) for v in medians
+            ]
+        score, ceiling = float(ds.attrs["score"]), float(np.median(ds["ceiling"].values))
     assert result["best_layer"] == "conv4" and result["n_reliable"] == 33
-    assert result["score"] == pytest.approx(-0.00024, abs=1e-6)
-    assert result["ceiling"]["median"] == pytest.approx(0.786775, abs=1e-6)
+    assert score == pytest.approx(GOLDEN_SCORE, abs=GOLDEN_TOLERANCE, rel=0) and result["score"] == round(score, 6)
+    assert ceiling == pytest.approx(GOLDEN_CEILING, abs=GOLDEN_TOLERANCE, rel=0)
     # the assembly was cached once, as netCDF
     assert len(list((fresh_home / "assemblies").glob("allen-VISl-*.nc"))) == 1
 

@@ -16,27 +16,47 @@ REPO = Path(__file__).resolve().parents[1]
 pytestmark = [pytest.mark.slow, pytest.mark.mirror]
 LAYERS = ["conv1", "conv2", "conv3", "conv4", "conv5", "pool5", "fc6", "fc7"]
 
-#: Real-data golden values (alexnet-untrained, cowley2023-V4 v1, seed 0, readout simple, ceiled-r2 v3;
-#: unchanged from v2: all 50 neurons pass the v3 permutation test, p = 1/200 each):
-#: per layer (median pooled r, median per-split r, median EV, median ceiled score). A change that
-#: moves any of them must say so in CHANGELOG.md and bump the version of what changed.
+#: Real-data golden values (alexnet-untrained, cowley2023-V4 v1, seed 0, readout simple v2, ceiled-r2 v3;
+#: unchanged from simple v1 / ceiled-r2 v2: all 50 neurons pass the v3 permutation test, p = 1/200 each):
+#: per layer (median pooled r, median per-split r, median EV, median ceiled score), unrounded, from
+#: the run's netCDF. A change that moves any of them by more than GOLDEN_TOLERANCE must say so in
+#: CHANGELOG.md and bump the version of what changed.
 GOLDEN = {
-    "conv1": (0.341087, 0.355559, 0.114176, 0.150827),
-    "conv2": (0.394227, 0.401451, 0.15499, 0.220987),
-    "conv3": (0.463491, 0.4661, 0.210654, 0.266686),
-    "conv4": (0.456507, 0.461227, 0.202786, 0.261355),
-    "conv5": (0.445489, 0.449981, 0.195694, 0.25837),
-    "pool5": (0.490235, 0.495664, 0.238808, 0.313323),
-    "fc6": (0.473968, 0.476103, 0.224062, 0.283864),
-    "fc7": (0.441653, 0.454944, 0.194851, 0.270085),
+    "conv1": (0.341086905, 0.355558750, 0.114176501, 0.150826707),
+    "conv2": (0.394227000, 0.401450454, 0.154989669, 0.220987160),
+    "conv3": (0.463490776, 0.466099284, 0.210653712, 0.266685650),
+    "conv4": (0.456507337, 0.461227351, 0.202785870, 0.261354330),
+    "conv5": (0.445488952, 0.449981082, 0.195694793, 0.258369897),
+    "pool5": (0.490234404, 0.495664013, 0.238807846, 0.313323363),
+    "fc6": (0.473968365, 0.476103031, 0.224062060, 0.283864380),
+    "fc7": (0.441653310, 0.454943987, 0.194851291, 0.270084682),
 }
-GOLDEN_CEILING = 0.763634
-GOLDEN_SCORE = 0.313323
+GOLDEN_CEILING = 0.763633947
+GOLDEN_SCORE = 0.313323363
+#: Pinned at the cross-CPU tolerance, not bit for bit: the numbers go through float32 kernels
+#: (oneDNN convolutions, MKL's GEMM for the Gram matrix) that sum in a different order on
+#: another CPU. benchmarks/reproducibility.py measures it on every kernel path this kind of
+#: machine can emulate (table in benchmarks/README.md): any of these medians moved by at most
+#: 5.1e-7 (AVX2-only paths, as on an AMD EPYC), the headline by 3.1e-7, the ceiling by 0.
+#: The values were recorded on an Intel Xeon (AVX-512); the earlier record from an AMD EPYC
+#: (rounded to 6 decimals) agrees within 7.9e-7, so an EPYC is within 1.3e-6 of them.
+GOLDEN_TOLERANCE = 2e-6
 #: The golden run's content key (its spec: declarations, numerics versions, weights and data sha256)
 #: and weights sha256. Stored runs are found by their key: any change to either re-scores every
 #: stored run, so it must be deliberate (a bumped version, said in CHANGELOG.md).
-GOLDEN_KEY = "7c6d7df77d8f4c960df5612f9661a2b9acd9962b6123e46832abd3f92018b6dd"
+GOLDEN_KEY = "62b82227a3ca462d21caceb8cad0e97bd7dd58e9a964b2537e4ff629f3cf50f7"  # simple readout v2 (CHANGELOG)
 GOLDEN_WEIGHTS = "8dc91b4e86a56a8354d83d5a90563c89af197708e4a9b23e0653002148df243e"
+
+
+def _medians(path: Path) -> dict[str, tuple[float, ...]]:
+    """Unrounded per-layer medians of the run's netCDF, in GOLDEN's order."""
+    with xr.open_dataset(path) as ds:
+        out = {}
+        for layer in ds.layer.values:
+            sel = ds.sel(layer=layer)
+            values = [sel[name].values for name in ("r", "r_split_mean", "ev", "ceiled")]
+            out[str(layer)] = tuple(float(np.median(v[np.isfinite(v)])) for v in values)
+        return out
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
@@ -111,18 +131,24 @@ def test_real_v4_content_key_and_weights_hash_unchanged(json_runs):
 
 
 def test_real_v4_golden_values(json_runs):
-    """Every per-layer median, the ceiling, the chosen layer and the headline, to 1e-6."""
-    result, _, _ = json_runs
-    for layer, (r, r_split, ev, ceiled) in GOLDEN.items():
-        row = result["layers"][layer]
-        assert row["median_r"] == pytest.approx(r, abs=1e-6), layer
-        assert row["median_r_split"] == pytest.approx(r_split, abs=1e-6), layer
-        assert row["median_ev"] == pytest.approx(ev, abs=1e-6), layer
-        assert row["median_ceiled"] == pytest.approx(ceiled, abs=1e-6), layer
-    assert result["ceiling"]["median"] == pytest.approx(GOLDEN_CEILING, abs=1e-6)
+    """Every per-layer median, the ceiling, the chosen layer and the headline, within GOLDEN_TOLERANCE."""
+    result, _, out = json_runs
+    path = out / "alexnet-untrained__cowley2023-V4.nc"
+    medians = _medians(path)
+    for layer, golden in GOLDEN.items():
+        assert medians[layer] == pytest.approx(golden, abs=GOLDEN_TOLERANCE, rel=0), layer
+        row = result["layers"][layer]  # the JSON prints the same numbers, rounded
+        assert [row[k] for k in ("median_r", "median_r_split", "median_ev", "median_ceiled")] == [
+            round(v, 6) for v in medians[layer]
+        ], layer
+    with xr.open_dataset(path) as ds:
+        ceilings = ds["ceiling"].values
+        ceiling, score = float(np.median(ceilings[np.isfinite(ceilings)])), float(ds.attrs["score"])
+    assert ceiling == pytest.approx(GOLDEN_CEILING, abs=GOLDEN_TOLERANCE, rel=0)
+    assert score == pytest.approx(GOLDEN_SCORE, abs=GOLDEN_TOLERANCE, rel=0)
+    assert result["score"] == round(score, 6) and result["ceiling"]["median"] == round(ceiling, 6)
     assert result["best_layer"] == "pool5"
     assert result["layer_choice"]["per_split"] == ["pool5"] * 10 and result["layer_choice"]["beats_zero"]
-    assert result["score"] == pytest.approx(GOLDEN_SCORE, abs=1e-6)
     assert result["score_kind"] == "ceiled" and result["n_reliable"] == 50
 
 

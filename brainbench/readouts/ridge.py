@@ -18,7 +18,7 @@ from brainbench.errors import BrainbenchError
 from brainbench.readouts.base import Readout
 from brainbench.readouts.features import FeatureSource
 from brainbench.readouts.solvers.common import parse_alphas
-from brainbench.readouts.solvers.ridge import center_train, fit_dual_ridge_loo, gram, predict_dual_ridge
+from brainbench.readouts.solvers.ridge import fit_dual_ridge_loo, gram, mean_eigenvalue, predict_dual_ridge
 
 ALPHA_SCALES = ("mean-eigenvalue", "none")
 
@@ -59,8 +59,7 @@ class RidgeReadout(Readout):
     def _candidates(self, K_train: torch.Tensor) -> torch.Tensor:
         grid = parse_alphas(self.alphas).to(K_train.device)
         if self.alpha_scale == "mean-eigenvalue":
-            scale = torch.diagonal(center_train(K_train.double())).mean().clamp_min(1e-12)
-            grid = grid * scale
+            grid = grid * mean_eigenvalue(K_train.double())
         return grid
 
     # ------------------------------------------------------------------ on a Gram matrix

@@ -51,10 +51,10 @@ from brainbench.readouts.features import FeatureSource, block_rows, row_blocks
 from brainbench.readouts.solvers.common import inner_split, r2_columns
 from brainbench.readouts.solvers.laplacian import penalty_eigh
 from brainbench.readouts.solvers.ridge import (
-    center_train,
     fit_dual_ridge_loo,
     heldout_ridge_path,
     loo_ridge_batched,
+    mean_eigenvalue,
     ridge_batched,
 )
 
@@ -164,7 +164,7 @@ def warm_start_coef(
     sub-block's mean eigenvalue). The warm start of ALS: see :func:`warm_start_masks`.
     """
     K_fit = data.gram[fit_rows[:, None], fit_rows]
-    grid = alphas.to(K_fit) * torch.diagonal(center_train(K_fit)).mean().clamp_min(1e-12)
+    grid = alphas.to(K_fit) * mean_eigenvalue(K_fit)
     coef = fit_dual_ridge_loo(K_fit, y.double(), grid).coef
     full = torch.zeros(data.n, coef.shape[1], dtype=data.zk.dtype, device=data.zk.device)
     full[fit_rows] = (coef - coef.mean(0)).to(full.dtype)  # orthogonal to the constant

@@ -22,7 +22,13 @@ import torch
 from brainbench.errors import BrainbenchError
 from brainbench.readouts.features import FeatureSource, block_rows, read_rows, torch_dtype
 from brainbench.readouts.solvers.laplacian import penalty_eigh
-from brainbench.readouts.solvers.ridge import DualRidgeFit, center_train, fit_dual_ridge_loo, predict_dual_ridge
+from brainbench.readouts.solvers.ridge import (
+    DualRidgeFit,
+    center_train,
+    fit_dual_ridge_loo,
+    mean_eigenvalue,
+    predict_dual_ridge,
+)
 
 GRAM_BLOCK_BYTES = 512 * 2**20
 
@@ -122,7 +128,11 @@ def family_grams(
 def feature_scale2(K_plain_train: torch.Tensor, n_features: int) -> torch.Tensor:
     """Squared RMS of the centred training features, from their Gram matrix."""
     n = K_plain_train.shape[0]
-    return (torch.diagonal(center_train(K_plain_train)).sum() / (n * n_features)).clamp_min(1e-30)
+    scale2 = torch.diagonal(center_train(K_plain_train)).sum() / (n * n_features)
+    # floored relative to the data (see mean_eigenvalue), not at an absolute 1e-30
+    floor = torch.finfo(K_plain_train.dtype).eps * torch.diagonal(K_plain_train).abs().mean() / n_features
+    scale2 = torch.maximum(scale2, floor)
+    return torch.where(scale2 > 0, scale2, torch.ones_like(scale2))
 
 
 def family_grams_streamed(
@@ -212,7 +222,7 @@ def solve_families(
         K_tt = K[train][:, train] / scale2
         alphas = fam.alphas.to(K.device)
         if fam.relative:
-            alphas = alphas * torch.diagonal(center_train(K_tt)).mean().clamp_min(1e-12)
+            alphas = alphas * mean_eigenvalue(K_tt)
         fits.append(fit_dual_ridge_loo(K_tt, Y_train, alphas, neuroid_batch))
     loo = torch.stack([f.loo_r2 for f in fits])  # (n_fam, N)
     family = loo.argmax(0)

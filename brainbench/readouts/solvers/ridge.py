@@ -82,6 +82,23 @@ def center_train(K_train: torch.Tensor) -> torch.Tensor:
     return K_train - row - row.T + K_train.mean()
 
 
+def mean_eigenvalue(K_train: torch.Tensor) -> torch.Tensor:
+    """Mean eigenvalue ``trace(H K H) / n`` of an ``(n, n)`` training Gram matrix: the scale of its penalties.
+
+    Scaling the features by c scales it by c^2, so a grid of relative penalties times
+    this value gives the same predictions at every scale. It has no absolute floor (an
+    untrained network's deep layers reach 1e-13, a layer x 1e-8 far less): the floor is
+    relative to the data, ``eps * mean(|diag K|)``, the rounding left where centring
+    cancels features that are constant up to rounding. A layer of zeros, where every
+    penalty gives the same predictions (the training mean), gets 1 so that no
+    penalty is 0. Returns a 0-d tensor in ``K_train``'s dtype.
+    """
+    scale = torch.diagonal(center_train(K_train)).mean()
+    floor = torch.finfo(K_train.dtype).eps * torch.diagonal(K_train).abs().mean()
+    scale = torch.maximum(scale, floor)
+    return torch.where(scale > 0, scale, torch.ones_like(scale))
+
+
 def center_test(K_test_train: torch.Tensor, K_train: torch.Tensor) -> torch.Tensor:
     """Centre ``(m, n)`` test-by-train kernel rows consistently with :func:`center_train`."""
     return K_test_train - K_train.mean(0, keepdim=True) - K_test_train.mean(1, keepdim=True) + K_train.mean()
