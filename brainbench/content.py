@@ -28,8 +28,14 @@ def declaration(entry: Any) -> dict[str, Any]:
     return {
         k: v
         for k, v in dumped.items()
-        if k not in PROSE_FIELDS and not (k in omit and k in fields and v == fields[k].default)
+        if k not in PROSE_FIELDS and not (k in omit and k in fields and v == _default(fields[k]))
     }
+
+
+def _default(field: Any) -> Any:
+    """A pydantic field's default as it is dumped (a ``default_factory`` is called)."""
+    value = field.get_default(call_default_factory=True)
+    return value.model_dump(mode="json") if hasattr(value, "model_dump") else value
 
 
 def content_key(content: dict[str, Any]) -> str:

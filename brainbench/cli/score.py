@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:  # pragma: no cover
+    import xarray as xr
+    from rich.table import Table
 
 
 def score_command(
@@ -39,25 +43,32 @@ def score_command(
     layer_list = check_score_options(
         model, benchmark, layers=layers, readout=readout, device=device, seed=seed, batch_size=batch_size, out=out
     )
+    from brainbench.registry import get_registry
     from brainbench.scoring import score, summarize
+    from brainbench.scoring.composite import is_composite
 
-    dataset = score(
-        model,
-        benchmark,
-        layers=layer_list,
-        readout=readout,
-        device=device,
-        seed=seed,
-        out=out,
-        progress=True,
-        use_cache=not no_cache,
-        batch_size=batch_size,
-        threads=threads,
-    )
-    if not no_store:
-        from brainbench.results.store import record
+    if is_composite(benchmark, get_registry()) and not no_store:
+        dataset = _score_composite_stored(
+            model, benchmark, layer_list, readout, device, seed, out, no_cache, batch_size, store, threads
+        )
+    else:
+        dataset = score(
+            model,
+            benchmark,
+            layers=layer_list,
+            readout=readout,
+            device=device,
+            seed=seed,
+            out=out,
+            progress=True,
+            use_cache=not no_cache,
+            batch_size=batch_size,
+            threads=threads,
+        )
+        if not no_store:
+            from brainbench.results.store import record
 
-        record(dataset, store)
+            record(dataset, store)
     summary = summarize(dataset, elapsed_s=_process_age())
     if as_json:
         typer.echo(json.dumps(summary))
@@ -65,6 +76,43 @@ def score_command(
     _print_table(summary)
     if out is not None:
         typer.echo(f"per-neuroid scores written to {out}")
+
+
+def _score_composite_stored(
+    model: str,
+    benchmark: str,
+    layers: list[str] | None,
+    readout: str | None,
+    device: str,
+    seed: int,
+    out: Path | None,
+    no_cache: bool,
+    batch_size: int,
+    store: str | None,
+    threads: int | None,
+) -> xr.Dataset:
+    """A composite through the results store: each part is found there or scored and stored as its own run."""
+    from brainbench.identifiers import model_file_name
+    from brainbench.registry import get_registry
+    from brainbench.results.store import scored
+    from brainbench.scoring import check_composite_options, write_score
+
+    check_composite_options(benchmark, readout=readout)
+    dataset = scored(
+        model,
+        benchmark,
+        store=store,
+        use_cache=not no_cache,
+        layers=layers,
+        device=device,
+        seed=seed,
+        progress=True,
+        batch_size=batch_size,
+        threads=threads,
+    )
+    if out is not None:
+        write_score(dataset, out / f"{model_file_name(model)}__{get_registry().benchmark(benchmark).id}.nc")
+    return dataset
 
 
 def _process_age() -> float | None:
@@ -147,8 +195,32 @@ def _print_table(summary: dict) -> None:
         )
     console = Console()
     console.print(table)
+    if "parts" in summary:
+        console.print(_parts_table(summary))
     for line in headline_lines(summary):
         console.print(line)
+
+
+def _parts_table(summary: dict) -> Table:
+    """A composite's parts: per part its value in the aggregate, own headline and ceiling."""
+    from rich.table import Table
+
+    group_by = summary["aggregate"]["group_by"]
+    table = Table(title=f"parts of {summary['benchmark']}", title_justify="left")
+    for column in ("part", group_by, "neuroids", "images", "median r (per split)", "own score", "median ceiling"):
+        table.add_column(column, justify="left" if column in ("part", group_by) else "right")
+    for name, part in summary["parts"].items():
+        kind = "" if part["score_kind"] == "ceiled" else " u"
+        table.add_row(
+            name,
+            part["group"],
+            str(part["n_neuroids"]),
+            str(part["n_stimuli"]),
+            _fmt(part["median_r"]),
+            _fmt(part["score"]) + kind,
+            _fmt(part["median_ceiling"]),
+        )
+    return table
 
 
 def headline_lines(summary: dict) -> list[str]:
@@ -165,7 +237,12 @@ def headline_lines(summary: dict) -> list[str]:
             "the chosen layer is the least bad, not a match"
         )
     floor = summary["reliability_floor"]
-    if summary["score_kind"] == "ceiled":
+    if "parts" in summary:
+        groups = ", ".join(f"{g} {_fmt(v['value'])}" for g, v in summary["groups"].items())
+        label = "UNCORRECTED " if summary["score_kind"] != "ceiled" else ""
+        lines.append(f"score {_fmt(summary['score'])}: {label}{summary['score_note']}")
+        lines.append(f"per {summary['aggregate']['group_by']}: {groups}; own score u = uncorrected (no trials)")
+    elif summary["score_kind"] == "ceiled":
         lines.append(
             f"score {_fmt(summary['score'])}: median ceiled score (signed fraction of explainable variance) "
             f"over {summary['n_reliable']} neuroids with split-half reliability >= {floor:g}; "

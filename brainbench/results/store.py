@@ -580,6 +580,25 @@ def scored(
     from brainbench.scoring import prepare, score_prepared
 
     target = store if isinstance(store, ResultStore) else ResultStore(store)
+    from brainbench.registry import get_registry
+    from brainbench.scoring.composite import is_composite, score_composite
+
+    if is_composite(benchmark, options.get("registry") or get_registry()):  # each part stored as its own run
+        from brainbench.scoring import check_composite_options
+
+        check_composite_options(benchmark, **{k: options.get(k) for k in ("readout", "readout_params", "splits")})
+        return score_composite(
+            model,
+            benchmark,
+            store=target,
+            use_cache=use_cache,
+            threads=int(options.get("threads") or 1),
+            **{
+                k: v
+                for k, v in options.items()
+                if k in ("layers", "seed", "device", "progress", "batch_size", "registry")
+            },
+        )
     keys = ("layers", "readout", "readout_params", "splits", "seed", "device", "progress", "registry")
     started = time.perf_counter()
     run, data, spec = prepare(model, benchmark, **{k: v for k, v in options.items() if k in keys})
