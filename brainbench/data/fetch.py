@@ -203,7 +203,7 @@ def _download(remote: RemoteFile, target: Path, progress: bool) -> Path:
             f"could not download {remote.dataset}/{remote.path} from {remote.url} "
             f"({_one_line(error)}): {_where_to_put(remote, target)}."
         ) from error
-    if remote.known_hash is None:
+    if remote.known_hash is None and remote.git_sha1 is None:  # a git object id pins it already
         _hash_record(remote).write_text(file_hash(local) + "\n")
     return local
 
