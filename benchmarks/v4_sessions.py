@@ -74,22 +74,26 @@ def measure(mode: str, args: argparse.Namespace) -> dict:
     command = [sys.executable, __file__, "--child", mode, "--model", args.model, "--threads", str(args.threads)]
     if args.layers:
         command += ["--layers", args.layers]
-    started = time.perf_counter()
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    _, status, usage = os.wait4(process.pid, 0)
-    wall = time.perf_counter() - started
-    out, err = process.stdout.read(), process.stderr.read()  # type: ignore[union-attr]
-    process.returncode = os.waitstatus_to_exitcode(status)
+    log = home / "child.log"
+    with open(log, "w+") as output:  # a file, not a pipe: a chatty child can never block on a full pipe
+        started = time.perf_counter()
+        process = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT, text=True)
+        _, status, usage = os.wait4(process.pid, 0)  # this child's own rusage, not all children's
+        wall = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        output.seek(0)
+        text = output.read()
     shutil.rmtree(home, ignore_errors=True)
     if process.returncode != 0:
-        raise SystemExit(f"{mode} child failed ({process.returncode}):\n{err[-3000:]}")
+        raise SystemExit(f"{mode} child failed ({process.returncode}):\n{text[-3000:]}")
+    out = next(line for line in reversed(text.splitlines()) if line.startswith("{"))
     scale = 1 / 1024 if sys.platform != "darwin" else 1 / 1024**2  # Linux: KiB
     return {
         "mode": mode,
         "wall_s": round(wall, 2),
         "peak_rss_mb": round(usage.ru_maxrss * scale, 1),
         "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
-        **json.loads(out.strip().splitlines()[-1]),
+        **json.loads(out),
     }
 
 
