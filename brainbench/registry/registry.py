@@ -206,10 +206,13 @@ class Registry:
             ) from None
 
     def find(self, entry_id: str) -> tuple[str, _Entry]:
-        """``(kind, entry)`` for an id of any kind."""
+        """``(kind, entry)`` for an id of any kind (a composite's part ``COMPOSITE.VALUE`` too)."""
         for kind in KINDS:
             if entry_id in self._entries[kind] or entry_id in self._aliases[kind]:
                 return kind, self.get(kind, entry_id)
+        composite = self._entries["benchmarks"].get(entry_id.partition(".")[0])
+        if "." in entry_id and isinstance(composite, BenchmarkEntry) and composite.part_param:
+            return "benchmarks", self.benchmark(entry_id)
         everything = [i for k in KINDS for i in (*self._entries[k], *self._aliases[k])]
         raise UnknownIdError(
             f"unknown id {entry_id!r}{_suggest(entry_id, everything)}; `brainbench list` shows every id."
