@@ -207,8 +207,9 @@ def _parts_table(summary: dict) -> Table:
 
     group_by = summary["aggregate"]["group_by"]
     table = Table(title=f"parts of {summary['benchmark']}", title_justify="left")
-    for column in ("part", group_by, "neuroids", "images", "median r (per split)", "own score", "median ceiling"):
-        table.add_column(column, justify="left" if column in ("part", group_by) else "right")
+    table.add_column("part", no_wrap=True)
+    for column in (group_by, "neuroids", "images", "median r (per split)", "own score", "median ceiling"):
+        table.add_column(column, justify="left" if column == group_by else "right")
     for name, part in summary["parts"].items():
         kind = "" if part["score_kind"] == "ceiled" else " u"
         table.add_row(
@@ -242,6 +243,11 @@ def headline_lines(summary: dict) -> list[str]:
         label = "UNCORRECTED " if summary["score_kind"] != "ceiled" else ""
         lines.append(f"score {_fmt(summary['score'])}: {label}{summary['score_note']}")
         lines.append(f"per {summary['aggregate']['group_by']}: {groups}; own score u = uncorrected (no trials)")
+        with_trials = sum(p["n_neuroids"] for p in summary["parts"].values() if p["median_ceiling"] is not None)
+        lines.append(
+            f"per-layer median ceiled: over the {with_trials} neuroids of parts with trials only; "
+            "median r columns: all neuroids of all parts pooled"
+        )
     elif summary["score_kind"] == "ceiled":
         lines.append(
             f"score {_fmt(summary['score'])}: median ceiled score (signed fraction of explainable variance) "
