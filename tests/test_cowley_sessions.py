@@ -26,6 +26,13 @@ from brainbench.errors import DataError, OfflineError
 REPO = Path(__file__).resolve().parents[1]
 MIRROR = Path(os.environ.get("BRAINBENCH_TEST_MIRROR", REPO.parent / "shared" / "data" / "mirror"))
 MODEL, LAYERS = "alexnet-untrained", ["pool5"]
+
+
+#: the eight-session tests score real data end to end (about 150 s of CPU for one layer)
+def REAL_DATA(test):  # noqa: N802 - a decorator, named like a marker
+    return pytest.mark.slow(pytest.mark.mirror(test))
+
+
 SESSIONS = {  # session -> (animal, neurons, images): the mirrored eight
     "210325": ("PE", 50, 640),
     "190925": ("WE", 36, 1200),
@@ -81,6 +88,7 @@ def eight(tmp_path_factory):
         }
 
 
+@REAL_DATA
 def test_every_session_is_its_own_stored_run(eight):
     ds, store = eight["dataset"], eight["store"]
     runs = {r["benchmark"]: r for r in eight["runs_after_first"]}
@@ -98,6 +106,7 @@ def test_every_session_is_its_own_stored_run(eight):
     assert json.loads(ds.attrs["provenance"])["parts"] == dict(zip(parts, ds["part_content_key"].values, strict=True))
 
 
+@REAL_DATA
 def test_per_session_and_per_animal_values_recomputed_from_neurons(eight):
     ds = eight["dataset"]
     r = ds["headline_r"].values
@@ -119,6 +128,7 @@ def test_per_session_and_per_animal_values_recomputed_from_neurons(eight):
     assert np.isfinite(ds.attrs["score"]) and -1 < ds.attrs["score"] < 1
 
 
+@REAL_DATA
 def test_headline_is_labelled_uncorrected_everywhere(eight):
     ds = eight["dataset"]
     assert ds.attrs["score_kind"] == "uncorrected-r"
@@ -134,6 +144,7 @@ def test_headline_is_labelled_uncorrected_everywhere(eight):
     assert set(summary["groups"]) == {"WE", "PE", "RA"}
 
 
+@REAL_DATA
 def test_session_with_trials_reports_its_ceiling(eight):
     ds = eight["dataset"]
     trials = ds["session"].values.astype(str) == "210325"
@@ -148,6 +159,7 @@ def test_session_with_trials_reports_its_ceiling(eight):
     assert summary["n_reliable"] == 50
 
 
+@REAL_DATA
 def test_second_call_reuses_the_stored_runs(eight):
     assert eight["was_stored"]
     assert eight["runs_after_again"] == eight["runs_after_first"]  # nothing re-scored or re-recorded
