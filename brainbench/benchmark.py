@@ -69,7 +69,7 @@ def resolve_benchmark(benchmark_id: str, registry: Registry) -> Benchmark:
     entry = registry.benchmark(benchmark_id)
     assembly_entry = registry.assembly(entry.assembly)
     factory = load_object(assembly_entry.python_name)
-    source = factory(**assembly_entry.params)
+    source = factory(**{**assembly_entry.params, **entry.assembly_params})
     if not isinstance(source, AssemblySource):
         raise AssemblyError(f"{assembly_entry.python_name} returned {type(source).__name__}, not an AssemblySource.")
     return Benchmark(entry=entry, source=source)

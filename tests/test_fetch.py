@@ -161,3 +161,27 @@ def test_failed_download_names_file_cache_and_mirror(fresh_home, monkeypatch):
     monkeypatch.setenv("BRAINBENCH_MIRROR", str(fresh_home / "mirror"))
     with pytest.raises(DataError, match="BRAINBENCH_MIRROR=DIR supplies DIR/toyset/sub/file.bin"):
         fetch(remote(), progress=False)
+
+
+def test_git_object_id_pins_downloads_and_mirrored_files(fresh_home, http_server, tmp_path, monkeypatch):
+    """A file pinned only by its git object id (no sha256) is checked on download and in a mirror."""
+    from brainbench.data.fetch import git_blob_sha1
+
+    root, base = http_server
+    monkeypatch.delenv("BRAINBENCH_OFFLINE")
+    (root / "file.bin").write_bytes(PAYLOAD)
+    object_id = hashlib.sha1(b"blob %d\0" % len(PAYLOAD) + PAYLOAD).hexdigest()  # what `git hash-object` gives
+    assert git_blob_sha1(root / "file.bin") == object_id
+    good = RemoteFile("toyset", "sub/file.bin", f"{base}/file.bin", None, len(PAYLOAD), git_sha1=object_id)
+    assert fetch(good, progress=False).read_bytes() == PAYLOAD
+    (root / "other.bin").write_bytes(PAYLOAD[:-1] + b"?")
+    bad = RemoteFile("toyset", "sub/other.bin", f"{base}/other.bin", None, len(PAYLOAD), git_sha1=object_id)
+    with pytest.raises(DataError, match="git object id"):
+        fetch(bad, progress=False)
+    assert sorted(p.name for p in cache_path(bad).parent.iterdir()) == ["file.bin"]  # nothing staged is left
+    mirrored = tmp_path / "mirror" / "toyset" / "sub" / "third.bin"
+    mirrored.parent.mkdir(parents=True)
+    mirrored.write_bytes(b"not the pinned bytes")
+    monkeypatch.setenv("BRAINBENCH_MIRROR", str(tmp_path / "mirror"))
+    with pytest.raises(DataError, match="git object id"):
+        fetch(RemoteFile("toyset", "sub/third.bin", "http://127.0.0.1:9/x", None, git_sha1=object_id))

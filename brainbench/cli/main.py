@@ -208,7 +208,21 @@ def describe(
     kind, entry = registry.find(entry_id)
     data = entry.model_dump(mode="json")
     data = {"kind": singular(kind), **data}
-    if isinstance(entry, BenchmarkEntry):
+    if isinstance(entry, BenchmarkEntry) and entry.kind == "composite":
+        from brainbench.scoring.composite import describe_aggregate
+
+        assert entry.aggregate is not None
+        data["aggregate_described"] = describe_aggregate(entry.aggregate)
+        if entry.parts:
+            data["parts_resolved"] = {
+                p: {
+                    k: v
+                    for k, v in registry.assembly(registry.benchmark(p).assembly).model_dump(mode="json").items()
+                    if k in ("description", "info")
+                }
+                for p in entry.parts
+            }
+    if isinstance(entry, BenchmarkEntry) and entry.assembly:
         assembly = registry.assembly(entry.assembly)
         data["assembly_entry"] = {
             k: v
@@ -365,6 +379,13 @@ def fetch(
 
     registry = get_registry()
     kind, entry = registry.find(benchmark_id)
+    if kind == "benchmarks" and getattr(entry, "kind", "") == "composite":
+        from brainbench.data.fetch import fetch_all
+        from brainbench.scoring.composite import remote_files
+
+        for path in fetch_all(remote_files(entry, registry), progress=True):  # type: ignore[arg-type]
+            typer.echo(str(path))
+        return
     if kind == "benchmarks":
         source = resolve_benchmark(benchmark_id, registry).source
     elif isinstance(entry, AssemblyEntry):

@@ -9,6 +9,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 if TYPE_CHECKING:  # pragma: no cover
+    import xarray as xr
+    from rich.table import Table
+
     from brainbench.results.store import ResultStore
 
 
@@ -92,31 +95,44 @@ def score_command(
         model, benchmark, layers=layers, readout=readout, device=device, seed=seed, batch_size=batch_size, out=out
     )
     target = check_store_options(no_store, store)
+    from brainbench.registry import get_registry
     from brainbench.scoring import score, summarize
+    from brainbench.scoring.composite import is_composite
 
-    scored: Any = model
-    if rule is not None:  # the model with another token rule (enters the run key)
-        from brainbench.models.base import load_model
-        from brainbench.registry import get_registry
+    composite = is_composite(benchmark, get_registry())
+    if composite and rule is not None:
+        from brainbench.errors import BrainbenchError
 
-        scored = load_model(get_registry().model(model))
-        scored.tokens = rule
-    dataset = score(
-        scored,
-        benchmark,
-        layers=layer_list,
-        readout=readout,
-        device=device,
-        seed=seed,
-        out=out,
-        progress=True,
-        use_cache=not no_cache,
-        batch_size=batch_size,
-        threads=threads,
-    )
+        raise BrainbenchError(
+            f"--tokens applies to one benchmark's run; score the parts of composite {benchmark!r} one by one to use it."
+        )
+    if composite and target is not None:  # each part found in the store or scored and stored as its own run
+        dataset = _score_composite_stored(
+            model, benchmark, layer_list, readout, device, seed, out, no_cache, batch_size, store, threads
+        )
+    else:
+        scored: Any = model
+        if rule is not None:  # the model with another token rule (enters the run key)
+            from brainbench.models.base import load_model
+
+            scored = load_model(get_registry().model(model))
+            scored.tokens = rule
+        dataset = score(
+            scored,
+            benchmark,
+            layers=layer_list,
+            readout=readout,
+            device=device,
+            seed=seed,
+            out=out,
+            progress=True,
+            use_cache=not no_cache,
+            batch_size=batch_size,
+            threads=threads,
+        )
     summary = summarize(dataset, elapsed_s=_process_age())
     failure = None
-    if target is not None:
+    if target is not None and not composite:  # a composite's runs were recorded as they were scored
         from brainbench.errors import BrainbenchError
 
         try:
@@ -274,6 +290,43 @@ def _print_trajectory(summaries: list[dict], arch: str, benchmark: str) -> None:
     )
 
 
+def _score_composite_stored(
+    model: str,
+    benchmark: str,
+    layers: list[str] | None,
+    readout: str | None,
+    device: str,
+    seed: int,
+    out: Path | None,
+    no_cache: bool,
+    batch_size: int,
+    store: str | None,
+    threads: int | None,
+) -> xr.Dataset:
+    """A composite through the results store: each part is found there or scored and stored as its own run."""
+    from brainbench.identifiers import model_file_name
+    from brainbench.registry import get_registry
+    from brainbench.results.store import scored
+    from brainbench.scoring import check_composite_options, write_score
+
+    check_composite_options(benchmark, readout=readout)
+    dataset = scored(
+        model,
+        benchmark,
+        store=store,
+        use_cache=not no_cache,
+        layers=layers,
+        device=device,
+        seed=seed,
+        progress=True,
+        batch_size=batch_size,
+        threads=threads,
+    )
+    if out is not None:
+        write_score(dataset, out / f"{model_file_name(model)}__{get_registry().benchmark(benchmark).id}.nc")
+    return dataset
+
+
 def _process_age() -> float | None:
     """Wall seconds since this command's process started (Linux), else None (the call's own time is used)."""
     import os
@@ -401,8 +454,33 @@ def _print_table(summary: dict) -> None:
         table.add_row(layer + mark, *(str(row[k]) if k == "n_neuroids" else _fmt(row.get(k)) for _, k in columns))
     console = Console()
     console.print(table)
+    if "parts" in summary:
+        console.print(_parts_table(summary))
     for line in headline_lines(summary):
         console.print(line)
+
+
+def _parts_table(summary: dict) -> Table:
+    """A composite's parts: per part its value in the aggregate, own headline and ceiling."""
+    from rich.table import Table
+
+    group_by = summary["aggregate"]["group_by"]
+    table = Table(title=f"parts of {summary['benchmark']}", title_justify="left")
+    table.add_column("part", no_wrap=True)
+    for column in (group_by, "neuroids", "images", "median r (per split)", "own score", "median ceiling"):
+        table.add_column(column, justify="left" if column == group_by else "right")
+    for name, part in summary["parts"].items():
+        kind = "" if part["score_kind"] == "ceiled" else " u"
+        table.add_row(
+            name,
+            part["group"],
+            str(part["n_neuroids"]),
+            str(part["n_stimuli"]),
+            _fmt(part["median_r"]),
+            _fmt(part["score"]) + kind,
+            _fmt(part["median_ceiling"]),
+        )
+    return table
 
 
 def headline_lines(summary: dict) -> list[str]:
@@ -420,6 +498,18 @@ def headline_lines(summary: dict) -> list[str]:
             "  no layer predicts held-out training stimuli better than their mean (validation R^2 <= 0): "
             "the chosen layer is the least bad, not a match"
         )
+    if "parts" in summary:
+        groups = ", ".join(f"{g} {_fmt(v['value'])}" for g, v in summary["groups"].items())
+        label = "UNCORRECTED " if summary["score_kind"] != CEILED else ""
+        lines.append(f"score {_fmt(summary['score'])}: {label}{summary['score_note']}")
+        lines.append(f"per {summary['aggregate']['group_by']}: {groups}; own score u = uncorrected (no trials)")
+        with_trials = sum(p["n_neuroids"] for p in summary["parts"].values() if p["median_ceiling"] is not None)
+        lines.append(
+            f"per-layer median ceiled: over the {with_trials} neuroids of parts with trials only; "
+            "median r columns: all neuroids of all parts pooled"
+        )
+        lines.append(f"{summary['elapsed_s']:.1f} s")
+        return lines
     line = f"score {_fmt(summary['score'])}: {summary['score_description']}"
     bounds = summary.get("noise_ceiling")
     if summary["score_kind"] == CEILED and bounds:

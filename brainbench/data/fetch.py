@@ -45,6 +45,10 @@ class RemoteFile:
         known_hash: ``"sha256:<hex>"`` (preferred) or ``"sha1:<hex>"``; ``None`` only for
             files whose hash is recorded at first download (see :func:`fetch`).
         size: size in bytes when known (shown before downloading).
+        git_sha1: the file's git object id at a pinned commit (sha1 of
+            ``b"blob %d\\0" % size + content``, see :func:`git_blob_sha1`), checked like
+            ``known_hash`` wherever the file is read; pins a file whose sha256 was never
+            recorded (e.g. a file of a public repository, by its commit's tree).
     """
 
     dataset: str
@@ -52,6 +56,7 @@ class RemoteFile:
     url: str
     known_hash: str | None
     size: int | None = None
+    git_sha1: str | None = None
 
     def __post_init__(self) -> None:
         if self.known_hash is not None:
@@ -102,8 +107,28 @@ def cache_path(remote: RemoteFile) -> Path:
     return home() / "data" / remote.dataset / remote.path
 
 
+def git_blob_sha1(path: str | os.PathLike) -> str:
+    """The git object id of a file's bytes: sha1 of ``b"blob <size>\\0"`` followed by the content."""
+    import hashlib
+
+    from brainbench.cache_integrity import BLOCK
+
+    digest = hashlib.sha1(f"blob {os.path.getsize(path)}\0".encode())
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(BLOCK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def check_hash(path: Path, remote: RemoteFile) -> None:
-    """Raise :class:`DataError` unless ``path`` has the declared hash."""
+    """Raise :class:`DataError` unless ``path`` has the declared hash (and git object id, when pinned)."""
+    if remote.git_sha1 is not None:
+        actual = git_blob_sha1(path)
+        if actual != remote.git_sha1.lower():
+            raise DataError(
+                f"{path} has git object id {actual[:12]}..., but {remote.dataset}/{remote.path} is pinned to "
+                f"{remote.git_sha1[:12]}...; the file is corrupt or a different version: delete it and fetch again."
+            )
     if remote.known_hash is None:
         return
     algorithm, _, expected = remote.known_hash.partition(":")
@@ -158,7 +183,7 @@ def _where_to_put(remote: RemoteFile, target: Path) -> str:
 
 
 def _check_cached(target: Path, remote: RemoteFile) -> None:
-    if remote.known_hash is not None:
+    if remote.known_hash is not None or remote.git_sha1 is not None:
         check_hash(target, remote)
         return
     record = _hash_record(remote)
@@ -175,17 +200,22 @@ def _download(remote: RemoteFile, target: Path, progress: bool) -> Path:
         import sys
 
         print(f"downloading {remote.dataset}/{remote.path} ({remote.size / 1e6:,.1f} MB)", file=sys.stderr)
+    # a file pinned by its git object id (which pooch cannot check) is downloaded under a
+    # staging name and moved into place only once that id matches
+    name = target.name if remote.git_sha1 is None else f".{target.name}.unverified"
     fetcher = pooch.create(
         path=target.parent,
         base_url=remote.url.rsplit("/", 1)[0] + "/",
-        registry={target.name: remote.known_hash},
-        urls={target.name: remote.url},
+        registry={name: remote.known_hash},
+        urls={name: remote.url},
         retry_if_failed=3,
         allow_updates=False,
     )
     try:
         # pooch's bar is tqdm's: drawn only on a terminal, never as escape codes in a log
-        local = Path(fetcher.fetch(target.name, progressbar=progress and _stderr_is_terminal()))
+        local = Path(fetcher.fetch(name, progressbar=progress and _stderr_is_terminal()))
+        if remote.git_sha1 is not None:
+            local = _verified(local, remote, target)
     except ValueError as error:  # pooch raises ValueError on a hash mismatch
         raise DataError(
             f"download of {remote.dataset}/{remote.path} from {remote.url} failed its hash check "
@@ -196,9 +226,20 @@ def _download(remote: RemoteFile, target: Path, progress: bool) -> Path:
             f"could not download {remote.dataset}/{remote.path} from {remote.url} "
             f"({_one_line(error)}): {_where_to_put(remote, target)}."
         ) from error
-    if remote.known_hash is None:
+    if remote.known_hash is None and remote.git_sha1 is None:  # a git object id pins it already
         _hash_record(remote).write_text(file_hash(local) + "\n")
     return local
+
+
+def _verified(staged: Path, remote: RemoteFile, target: Path) -> Path:
+    """Move a staged download to ``target`` once its git object id matches; else remove it."""
+    try:
+        check_hash(staged, remote)
+    except DataError as error:
+        staged.unlink(missing_ok=True)
+        raise ValueError(str(error)) from error  # reported as a failed hash check below
+    os.replace(staged, target)
+    return target
 
 
 def _one_line(error: BaseException) -> str:

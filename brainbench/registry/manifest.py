@@ -285,6 +285,25 @@ class SplitSpec(BaseModel):
         return self
 
 
+class PartAggregate(BaseModel):
+    """How a composite benchmark summarises its parts (see :mod:`brainbench.scoring.composite`).
+
+    ``value``: the per-neuroid number aggregated: ``r`` (the uncorrected per-split r at each
+    split's training-chosen layer, every part's ``headline_r``) or ``ceiled`` (its signed
+    ceiled r^2, NaN below the reliability floor). ``part``: over a part's neuroids;
+    ``group_by``: the neuroid coordinate that groups parts (``subject``: the animal);
+    ``group``: over a group's parts; ``overall``: over the groups, the headline.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    value: Literal["r", "ceiled"] = "r"
+    part: Literal["median", "mean"] = "median"
+    group_by: str = "subject"
+    group: Literal["median", "mean"] = "mean"
+    overall: Literal["median", "mean"] = "mean"
+
+
 class BenchmarkEntry(_Entry):
     """A benchmark: data, protocol and metrics.
 
@@ -292,11 +311,20 @@ class BenchmarkEntry(_Entry):
     scored by per-neuroid ``metrics`` and ceiled by ``ceiling``. ``kind = "representation"``:
     no readout; the one ``metrics`` entry (of kind ``representation``) compares each layer's
     representation with each site's directly (see :mod:`brainbench.scoring.kinds`).
+    ``kind = "composite"``: benchmarks scored one after another and summarised by
+    ``aggregate``: either the registered benchmarks named in ``parts``, or one part per
+    value of the ``assembly``'s ``part_param`` (part ids ``<id>.<value>``, each this entry
+    with ``assembly_params = {part_param: value}``); see :mod:`brainbench.scoring.composite`.
     """
 
-    kind: Literal["regression", "representation"] = "regression"
+    kind: Literal["regression", "representation", "composite"] = "regression"
     version: int = Field(ge=1)
-    assembly: str
+    assembly: str = ""
+    #: overrides of the assembly entry's params (e.g. one session of a multi-session assembly)
+    assembly_params: dict[str, Any] = Field(default_factory=dict)
+    parts: list[str] = Field(default_factory=list)
+    part_param: str = ""
+    aggregate: PartAggregate | None = None
     readout: str = "simple"
     metrics: list[str] = Field(default_factory=lambda: ["pearson-r", "explained-variance"])
     ceiling: str | None = "split-half"
@@ -318,10 +346,34 @@ class BenchmarkEntry(_Entry):
     #: Fields added after the first schema whose *default* is left out of the declaration
     #: a run's key hashes (:func:`brainbench.content.declaration`), so that adding them did
     #: not change the key of any run stored before; a non-default value is hashed.
-    KEY_OMIT_DEFAULTS: ClassVar[tuple[str, ...]] = ("site_aggregate",)
+    KEY_OMIT_DEFAULTS: ClassVar[tuple[str, ...]] = (
+        "site_aggregate",
+        "assembly_params",
+        "parts",
+        "part_param",
+        "aggregate",
+    )
     #: Descriptive fields that never enter a run's key, whatever their value: declaring
     #: them on a benchmark changes no number, so it must not change a stored key.
     KEY_DESCRIPTIVE: ClassVar[tuple[str, ...]] = ("species",)
+
+    @model_validator(mode="after")
+    def _check_kind(self) -> BenchmarkEntry:
+        if self.kind != "composite":
+            if not self.assembly:
+                raise ValueError(f"a {self.kind} benchmark needs an assembly")
+            if self.parts or self.part_param or self.aggregate is not None:
+                raise ValueError("parts, part_param and aggregate belong to composite benchmarks only")
+            return self
+        if bool(self.parts) == bool(self.part_param):
+            raise ValueError("a composite benchmark gives either parts (benchmark ids) or part_param (with assembly)")
+        if self.part_param and not self.assembly:
+            raise ValueError("part_param needs the assembly whose parameter it varies")
+        if self.parts and self.assembly:
+            raise ValueError("a composite benchmark with explicit parts has no assembly of its own")
+        if self.aggregate is None:
+            raise ValueError("a composite benchmark must declare its aggregate")
+        return self
 
 
 ENTRY_TYPES: dict[str, type[_Entry]] = {

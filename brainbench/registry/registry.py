@@ -194,7 +194,10 @@ class Registry:
                 seen.add(current.id)
         for bench in self._entries["benchmarks"].values():
             assert isinstance(bench, BenchmarkEntry)
-            refs = [("assembly", "assemblies", bench.assembly), ("readout", "readouts", bench.readout)]
+            refs = [("readout", "readouts", bench.readout)]
+            if bench.assembly:
+                refs.append(("assembly", "assemblies", bench.assembly))
+            refs += [("parts", "benchmarks", p) for p in bench.parts]
             refs += [("metrics", "metrics", m) for m in bench.metrics]
             if bench.ceiling:
                 refs.append(("ceiling", "metrics", bench.ceiling))
@@ -287,10 +290,13 @@ class Registry:
             ) from None
 
     def find(self, entry_id: str) -> tuple[str, _Entry]:
-        """``(kind, entry)`` for an id of any kind."""
+        """``(kind, entry)`` for an id of any kind (a composite's part ``COMPOSITE.VALUE`` too)."""
         for kind in KINDS:
             if entry_id in self._entries[kind] or entry_id in self._aliases[kind]:
                 return kind, self.get(kind, entry_id)
+        composite = self._entries["benchmarks"].get(entry_id.partition(".")[0])
+        if "." in entry_id and isinstance(composite, BenchmarkEntry) and composite.part_param:
+            return "benchmarks", self.benchmark(entry_id)
         everything = [i for k in KINDS for i in (*self._entries[k], *self._aliases[k])]
         raise UnknownIdError(
             f"unknown id {entry_id!r}{_suggest(entry_id, everything)}; `brainbench list` shows every id."
@@ -319,6 +325,29 @@ class Registry:
         return self.get("analyses", entry_id)
 
     def benchmark(self, entry_id: str) -> BenchmarkEntry:
+        """A benchmark's entry; ``COMPOSITE.VALUE`` is a part of a composite that declares ``part_param``.
+
+        A part is the composite's entry as a regression benchmark on one value of its
+        assembly's ``part_param`` (e.g. one session); the value is checked when its data load.
+        """
+        composite_id, _, value = entry_id.partition(".")
+        if value and entry_id not in self._entries["benchmarks"] and entry_id not in self._aliases["benchmarks"]:
+            composite = self.get("benchmarks", composite_id)
+            if composite.kind != "composite" or not composite.part_param:
+                raise UnknownIdError(
+                    f"unknown benchmark {entry_id!r}: {composite.id!r} has no parts named by value; "
+                    "`brainbench list benchmarks` shows them all."
+                )
+            return composite.model_copy(
+                update={
+                    "id": f"{composite.id}.{value}",
+                    "kind": "regression",
+                    "assembly_params": {**composite.assembly_params, composite.part_param: value},
+                    "part_param": "",
+                    "aggregate": None,
+                    "aliases": [],
+                }
+            )
         return self.get("benchmarks", entry_id)
 
     def benchmark_species(self, entry: BenchmarkEntry) -> str:

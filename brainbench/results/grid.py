@@ -110,6 +110,8 @@ def run_job(
     from brainbench.results.store import ResultStore, find_known
 
     registry = get_registry()
+    if registry.benchmark(job.benchmark).kind == "composite":
+        return _run_composite_job(job, store, registry, device, torch_threads, use_cache, started)
     target = ResultStore(store)
     # a remembered key: already stored, found without building the model or loading the data
     known = find_known(
@@ -147,6 +149,37 @@ def run_job(
         job,
         "scored",
         spec.key,
+        score=float(dataset.attrs["score"]),
+        best_layer=str(dataset.attrs["best_layer"]),
+        elapsed_s=time.perf_counter() - started,
+    ).as_dict()
+
+
+def _run_composite_job(
+    job: Job, store: str, registry: Any, device: str, torch_threads: int | None, use_cache: bool, started: float
+) -> dict[str, Any]:
+    """A composite job: its parts scored (or found) and stored one by one, then the composite run."""
+    from brainbench.results.store import ResultStore
+    from brainbench.scoring import check_composite_options
+    from brainbench.scoring.composite import run_composite
+
+    check_composite_options(job.benchmark, readout=job.readout)
+    dataset, was_stored = run_composite(
+        job.model,
+        job.benchmark,
+        store=ResultStore(store),
+        layers=list(job.layers) if job.layers else None,
+        seed=job.seed,
+        device=device,
+        progress=False,
+        use_cache=use_cache,
+        threads=int(torch_threads or 1),
+        registry=registry,
+    )
+    return JobResult(
+        job,
+        "skipped" if was_stored else "scored",
+        str(dataset.attrs["content_key"]),
         score=float(dataset.attrs["score"]),
         best_layer=str(dataset.attrs["best_layer"]),
         elapsed_s=time.perf_counter() - started,
@@ -289,9 +322,14 @@ def offline_benchmarks(registry: Registry) -> list[str]:
 
     mirror = mirror_root()
     available = []
+    from brainbench.scoring.composite import remote_files
+
     for entry in registry.entries("benchmarks"):
         try:
-            remotes = resolve_benchmark(entry.id, registry).source.remote_files()
+            if getattr(entry, "kind", "") == "composite":  # available when every part's files are
+                remotes = remote_files(entry, registry)  # type: ignore[arg-type]
+            else:
+                remotes = resolve_benchmark(entry.id, registry).source.remote_files()
         except Exception:  # a plugin that cannot even list its files cannot run here
             continue
         if all(

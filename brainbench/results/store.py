@@ -753,6 +753,26 @@ def scored(
 
     target = store if isinstance(store, ResultStore) else ResultStore(store)
     target.check()  # a damaged or unwritable store is refused before the work, not after
+    from brainbench.registry import get_registry
+
+    registry = options.get("registry") or get_registry()
+    if isinstance(benchmark, str) and registry.benchmark(benchmark).kind == "composite":  # parts stored as runs
+        from brainbench.scoring import check_composite_options
+        from brainbench.scoring.composite import score_composite
+
+        check_composite_options(benchmark, **{k: options.get(k) for k in ("readout", "readout_params", "splits")})
+        return score_composite(
+            model,
+            benchmark,
+            store=target,
+            use_cache=use_cache,
+            threads=int(options.get("threads") or 1),
+            **{
+                k: v
+                for k, v in options.items()
+                if k in ("layers", "seed", "device", "progress", "batch_size", "registry")
+            },
+        )
     if use_cache:
         known = find_known(target, model, benchmark, **options)
         if known is not None:

@@ -90,7 +90,6 @@ def verify_run(
     use_cache: bool = False,
 ) -> RunCheck:
     """Re-score one stored run and compare (see the module docstring)."""
-    import numpy as np
 
     from brainbench.registry import get_registry
     from brainbench.scoring import prepare, score_prepared
@@ -118,6 +117,24 @@ def verify_run(
     if stored_spec.get("splits") not in (None, "declared") and "sha256" in (stored_spec.get("splits") or {}):
         check.notes.append("run with the caller's own splits: only their hash is stored, so it cannot be re-run")
         return check
+    if "parts" in stored_spec:  # a composite: every part re-scored (none read from the store), then aggregated
+        from brainbench.scoring.composite import run_composite
+
+        dataset, _ = run_composite(
+            run["model"],
+            run["benchmark"],
+            layers=[r["layer"] for r in rows],
+            seed=run["seed"],
+            device=device,
+            progress=False,
+            use_cache=use_cache,
+            registry=get_registry(),
+        )
+        if dataset.attrs["content_key"] != key:
+            fresh = json.loads(dataset.attrs["spec"])
+            changed = sorted(k for k in set(fresh) | set(stored_spec) if fresh.get(k) != stored_spec.get(k))
+            differ("content key (changed: " + ", ".join(changed) + ")", key[:16], dataset.attrs["content_key"][:16])
+        return _compare(check, run, rows, stored_ds, dataset, tolerance)
     overrides = stored_spec.get("readout_overrides") or None
     run_obj, data, spec = prepare(
         run["model"],
@@ -135,6 +152,25 @@ def verify_run(
         changed = sorted(k for k in set(fresh) | set(stored_spec) if fresh.get(k) != stored_spec.get(k))
         differ("content key (changed: " + ", ".join(changed) + ")", key[:16], spec.key[:16])
     dataset = score_prepared(run_obj, data, spec, progress=False, use_cache=use_cache)
+    return _compare(check, run, rows, stored_ds, dataset, tolerance)
+
+
+def _compare(
+    check: RunCheck,
+    run: dict[str, Any],
+    rows: list[dict[str, Any]],
+    stored_ds: Any,
+    dataset: Any,
+    tolerance: float,
+) -> RunCheck:
+    """Differences between a stored run (row, layer rows, results file) and its re-run dataset."""
+    import numpy as np
+
+    key = run["content_key"]
+
+    def differ(what: str, stored: Any, recomputed: Any) -> None:
+        check.differences.append(Difference(key, what, stored, recomputed))
+
     attrs = dataset.attrs
     prov = json.loads(attrs["provenance"])
     for column, name in (

@@ -71,6 +71,7 @@ from typing import TYPE_CHECKING, Any
 
 import xarray as xr
 
+from brainbench.errors import BrainbenchError
 from brainbench.registry import get_registry
 from brainbench.registry.registry import Registry
 from brainbench.scoring.assemble import SCORE_FORMAT, data_hashes
@@ -84,6 +85,7 @@ from brainbench.threads import scoped_threads
 if TYPE_CHECKING:  # pragma: no cover
     from brainbench.benchmark import Benchmark
     from brainbench.models.base import TorchModel
+    from brainbench.models.rdm import RDMModel
 
 __all__ = [
     "SCORE_FORMAT",
@@ -105,7 +107,7 @@ __all__ = [
 
 
 def prepare(
-    model: str | TorchModel,
+    model: str | TorchModel | RDMModel,
     benchmark: str | Benchmark,
     *,
     layers: list[str] | None = None,
@@ -123,6 +125,13 @@ def prepare(
     before deciding whether to score it.
     """
     registry = registry or get_registry()
+    from brainbench.scoring.composite import is_composite
+
+    if is_composite(benchmark, registry):
+        raise BrainbenchError(
+            f"benchmark {benchmark!r} is a composite: its parts are prepared and scored one by one "
+            "(brainbench.score or brainbench.results.store.scored), never all at once."
+        )
     run = resolve(
         model,
         benchmark,
@@ -155,7 +164,7 @@ def prepare(
 
 @scoped_threads
 def score(
-    model: str | TorchModel,
+    model: str | TorchModel | RDMModel,
     benchmark: str | Benchmark,
     *,
     layers: list[str] | None = None,
@@ -174,7 +183,7 @@ def score(
     """Score every requested layer of a model on a benchmark.
 
     Args:
-        model: a model id or a :class:`brainbench.models.base.TorchModel`.
+        model: a model id, a :class:`brainbench.models.base.TorchModel` or an RDM model.
         benchmark: a benchmark id (or alias) or a :class:`brainbench.benchmark.Benchmark`.
         layers: layer names (default: every layer the model declares).
         readout: a readout id overriding the benchmark's (e.g. ``spatial``, ``s2``).
@@ -200,6 +209,27 @@ def score(
     from brainbench.arguments import check_score_arguments
 
     check_score_arguments(layers=layers, device=device, seed=seed, batch_size=batch_size, out=out)
+    from brainbench.scoring.composite import is_composite, score_composite
+
+    if is_composite(benchmark, registry or get_registry()):
+        check_composite_options(benchmark, readout=readout, readout_params=readout_params, splits=splits)
+        dataset = score_composite(
+            model,
+            str(benchmark),
+            layers=layers,
+            seed=seed,
+            device=device,
+            progress=progress,
+            use_cache=use_cache,
+            batch_size=batch_size,
+            threads=int(threads or 1),
+            registry=registry,
+        )
+        if out is not None:
+            from brainbench.identifiers import model_file_name
+
+            write_score(dataset, Path(out) / f"{model_file_name(str(dataset.attrs['model']))}__{benchmark}.nc")
+        return dataset
     started = time.perf_counter()
     prepared = prepare(
         model,
@@ -222,6 +252,16 @@ def score(
         threads=int(threads or 1),
         load_s=time.perf_counter() - started,
     )
+
+
+def check_composite_options(benchmark: Any, **options: Any) -> None:
+    """Refuse options a composite cannot take (its parts keep their declared protocol)."""
+    given = [name for name, value in options.items() if value is not None]
+    if given:
+        raise BrainbenchError(
+            f"benchmark {benchmark!r} is a composite: {', '.join(given)} cannot be overridden for it; "
+            "score its parts one by one to change them."
+        )
 
 
 def score_prepared(

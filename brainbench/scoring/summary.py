@@ -57,6 +57,7 @@ def summarize(dataset: xr.Dataset, elapsed_s: float | None = None) -> dict[str, 
         "elapsed_s": timings["elapsed_s"] if elapsed_s is None else round(elapsed_s, 3),
         **({"sites": sites(dataset)} if "site" in dataset.coords else {}),
         **({"noise_ceiling": json.loads(dataset.attrs["noise_ceiling"])} if "noise_ceiling" in dataset.attrs else {}),
+        **(composite_parts(dataset) if "part" in dataset.dims else {}),
     }
 
 
@@ -86,6 +87,37 @@ def headline_declaration(dataset: xr.Dataset) -> dict[str, Any]:
         "reliability_alpha": None if alpha in ("", None) else float(alpha),
         "reliability_tested": bool(int(attrs.get("reliability_tested", 0))),
     }
+
+
+def composite_parts(dataset: xr.Dataset) -> dict[str, Any]:
+    """A composite score's per-part and per-group summaries and its aggregate (see :mod:`brainbench.scoring.composite`).
+
+    ``parts``: per part, its group, neuroid and stimulus counts, ``value`` (what the
+    aggregate used), its own headline ``score`` and ``score_kind`` (ceiled where it has
+    trials), median per-split r, median ceiling (None without trials), best layer and
+    content key (its own stored run). ``groups``: per group, ``value`` and part count.
+    """
+    parts = {}
+    for k, name in enumerate(str(v) for v in dataset["part"].values):
+        parts[name] = {
+            "group": str(dataset["part_group"].values[k]),
+            "n_neuroids": int(dataset["part_n_neuroids"].values[k]),
+            "n_stimuli": int(dataset["part_n_stimuli"].values[k]),
+            "value": _clean(float(dataset["part_value"].values[k])),
+            "score": _clean(float(dataset["part_score"].values[k])),
+            "score_kind": str(dataset["part_score_kind"].values[k]),
+            "median_r": _clean(float(dataset["part_median_r"].values[k])),
+            "median_ceiling": _clean(float(dataset["part_median_ceiling"].values[k])),
+            "best_layer": str(dataset["part_best_layer"].values[k]),
+            "content_key": str(dataset["part_content_key"].values[k]),
+        }
+    groups = {
+        str(g): {"value": _clean(float(v)), "n_parts": int(n)}
+        for g, v, n in zip(
+            dataset["group"].values, dataset["group_value"].values, dataset["group_n_parts"].values, strict=True
+        )
+    }
+    return {"aggregate": json.loads(dataset.attrs["aggregate"]), "parts": parts, "groups": groups}
 
 
 def sites(dataset: xr.Dataset) -> dict[str, Any]:

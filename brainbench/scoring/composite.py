@@ -1,0 +1,518 @@
+"""Composite benchmarks: several benchmarks scored one after another and summarised by a declared aggregate.
+
+A composite (``kind = "composite"`` in a manifest) names its parts -- registered
+benchmarks (``parts``), or one part per value of its assembly's ``part_param`` (part ids
+``<id>.<value>``, see :meth:`brainbench.registry.registry.Registry.benchmark`) -- and an
+``aggregate`` (:class:`~brainbench.registry.manifest.PartAggregate`). Each part is a
+normal benchmark with its own stimulus set: it is prepared, scored (or found in the
+results store under its own content key) and stored as its own run, and only its
+per-neuroid numbers (no activations, predictions or stimuli) are kept before the next
+part is loaded, so a composite's peak memory is that of its largest part.
+
+The composite's score dataset concatenates the parts' per-neuroid variables along
+``neuroid`` and adds per-part and per-group summaries:
+
+==================  ===================  =====================================================
+variable            dims                 meaning
+==================  ===================  =====================================================
+``r``, ``ev``,      (layer, neuroid)     each part's per-layer values, neuroids of all parts
+``r_split_mean``,
+``ceiled``
+``headline_r``      (neuroid)            per-split r at each split's training-chosen layer
+``ceiling``         (neuroid)            split-half reliability (NaN where a part has no trials)
+``reliable``        (neuroid)            ceiling >= the reliability floor
+``headline_value``  (neuroid)            the aggregated value: ``headline_r`` or its signed
+                                         ceiled r^2 (``aggregate.value``)
+``part_value``      (part)               ``aggregate.part`` of its neuroids' finite values
+``part_score``      (part)               the part's own headline (ceiled where it has trials)
+``part_median_r``   (part)               median ``headline_r`` of its neuroids
+``part_median_ceiling`` (part)           median ceiling of its neuroids (NaN without trials)
+``group_value``     (group)              ``aggregate.group`` of its parts' ``part_value``
+==================  ===================  =====================================================
+
+with neuroid coordinates (``session``, ``subject``, ... and ``part``), part coordinates
+(``part_group``, ``part_score_kind``, ``part_best_layer``, ``part_content_key``,
+``part_n_neuroids``, ``part_n_stimuli``) and the attrs of every score dataset. ``score``
+is ``aggregate.overall`` of the groups' values; with ``aggregate.value = "r"`` its
+``score_kind`` is ``uncorrected-r`` whatever the parts' ceilings (their ceilings are
+still reported per part and per neuroid).
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from brainbench.content import KEY_FORMAT, declaration
+from brainbench.errors import BrainbenchError, OfflineError
+from brainbench.metrics.ceiled import AGGREGATES, CEILED, UNCORRECTED, ceiled_metric
+
+if TYPE_CHECKING:  # pragma: no cover
+    import xarray as xr
+
+    from brainbench.data.fetch import RemoteFile
+    from brainbench.registry.manifest import BenchmarkEntry, PartAggregate
+    from brainbench.registry.registry import Registry
+    from brainbench.results.store import ResultStore
+
+#: Per-neuroid variables of a part's score dataset that the composite keeps.
+LAYER_VARIABLES = ("r", "ev", "r_split_mean", "ceiled")
+NEUROID_VARIABLES = ("headline_r", "ceiling", "reliable")
+
+
+def is_composite(benchmark: Any, registry: Registry) -> bool:
+    """Whether ``benchmark`` (an id) names a composite benchmark."""
+    return isinstance(benchmark, str) and registry.benchmark(benchmark).kind == "composite"
+
+
+def part_ids(entry: BenchmarkEntry, registry: Registry) -> list[str]:
+    """The composite's part benchmark ids, in order."""
+    if entry.parts:
+        return [registry.benchmark(p).id for p in entry.parts]
+    source = _multi_source(entry, registry)
+    return [f"{entry.id}.{value}" for value in source.part_values()]
+
+
+def _multi_source(entry: BenchmarkEntry, registry: Registry) -> Any:
+    from brainbench.registry import load_object
+
+    assembly = registry.assembly(entry.assembly)
+    params = {k: v for k, v in {**assembly.params, **entry.assembly_params}.items() if k != entry.part_param}
+    source = load_object(assembly.python_name)(**params)
+    if not hasattr(source, "part_values"):
+        raise BrainbenchError(
+            f"composite {entry.id!r} varies {entry.part_param!r} of assembly {assembly.id!r}, whose plugin "
+            "does not list its parts (part_values); name the parts instead."
+        )
+    return source
+
+
+def remote_files(entry: BenchmarkEntry, registry: Registry) -> list[RemoteFile]:
+    """Every remote file of every part (for ``fetch``, the offline check and the default grid)."""
+    from brainbench.benchmark import resolve_benchmark
+
+    if entry.part_param:
+        return list(_multi_source(entry, registry).remote_files())
+    return [f for p in part_ids(entry, registry) for f in resolve_benchmark(p, registry).source.remote_files()]
+
+
+def check_available(entry: BenchmarkEntry, registry: Registry) -> None:
+    """Offline, refuse at once (before any part is scored) when a part's file is neither cached nor mirrored.
+
+    The sentence names every missing file by its path in the mirror layout.
+    """
+    from brainbench.data.fetch import cache_path, home, mirror_root, offline
+
+    if not offline():
+        return
+    mirror = mirror_root()
+    files = remote_files(entry, registry)
+    missing = [
+        f
+        for f in files
+        if not cache_path(f).is_file() and not (mirror is not None and (mirror / f.dataset / f.path).is_file())
+    ]
+    if not missing:
+        return
+    datasets = sorted({f.dataset for f in missing})
+    where = f"{home() / 'data'}/<dataset>/<path>" + (f" or {mirror}/<dataset>/<path>" if mirror else "")
+    raise OfflineError(
+        f"{len(missing)} of the {len(files)} files of {entry.id} are not available offline (BRAINBENCH_OFFLINE=1): "
+        f"{', '.join(f'{f.dataset}/{f.path}' for f in missing)}; put each at {where} "
+        f"(or set BRAINBENCH_MIRROR=DIR to a folder holding {', '.join(d + '/' for d in datasets)}), "
+        f"or unset BRAINBENCH_OFFLINE to download them (`brainbench fetch {entry.id}`)."
+    )
+
+
+@dataclass
+class _Part:
+    """What the composite keeps of one part's score: per-neuroid values and the part's headline."""
+
+    benchmark: str
+    layers: list[str]
+    per_layer: dict[str, np.ndarray]  # name -> (layer, neuroid)
+    per_neuroid: dict[str, np.ndarray]  # name -> (neuroid,)
+    coords: dict[str, np.ndarray]  # neuroid coordinate -> (neuroid,)
+    attrs: dict[str, Any]
+    n_stimuli: int
+    stored: bool
+    elapsed_s: float
+    per_split: list[str] = field(default_factory=list)
+
+
+def _reduce(benchmark: str, dataset: xr.Dataset, stored: bool, elapsed_s: float) -> _Part:
+    coords = {str(c): np.asarray(dataset[c].values) for c in dataset.coords if dataset[c].dims == ("neuroid",)}
+    choice = json.loads(dataset.attrs["layer_choice"])
+    return _Part(
+        benchmark=benchmark,
+        layers=[str(x) for x in dataset["layer"].values],
+        per_layer={v: np.asarray(dataset[v].values, dtype=np.float64) for v in LAYER_VARIABLES if v in dataset},
+        per_neuroid={v: np.asarray(dataset[v].values) for v in NEUROID_VARIABLES},
+        coords=coords,
+        attrs=dict(dataset.attrs),
+        n_stimuli=int(dataset.sizes.get("stimulus", 0)),
+        stored=stored,
+        elapsed_s=elapsed_s,
+        per_split=[str(x) for x in choice["per_split"]],
+    )
+
+
+def score_composite(
+    model: Any,
+    benchmark: str,
+    *,
+    store: ResultStore | None = None,
+    layers: list[str] | None = None,
+    seed: int = 0,
+    device: str = "auto",
+    progress: bool = True,
+    use_cache: bool = True,
+    batch_size: int = 32,
+    threads: int = 1,
+    registry: Registry | None = None,
+) -> xr.Dataset:
+    """Score a composite benchmark part by part (see the module docstring).
+
+    Args:
+        store: with a store, each part (and the composite) is looked up by its content key
+            and scored and recorded only when absent; without one nothing is stored.
+        use_cache: reuse stored scores and cached activations; False recomputes both.
+        others: as for :func:`brainbench.score`.
+    """
+    return run_composite(
+        model,
+        benchmark,
+        store=store,
+        layers=layers,
+        seed=seed,
+        device=device,
+        progress=progress,
+        use_cache=use_cache,
+        batch_size=batch_size,
+        threads=threads,
+        registry=registry,
+    )[0]
+
+
+def run_composite(
+    model: Any,
+    benchmark: str,
+    *,
+    store: ResultStore | None = None,
+    layers: list[str] | None = None,
+    seed: int = 0,
+    device: str = "auto",
+    progress: bool = True,
+    use_cache: bool = True,
+    batch_size: int = 32,
+    threads: int = 1,
+    registry: Registry | None = None,
+) -> tuple[xr.Dataset, bool]:
+    """:func:`score_composite`, and whether the composite run was already stored (nothing scored)."""
+    from brainbench.models.base import TorchModel, load_model
+    from brainbench.registry import get_registry
+    from brainbench.scoring import prepare, score_prepared
+
+    registry = registry or get_registry()
+    entry = registry.benchmark(benchmark)
+    if entry.kind != "composite":
+        raise BrainbenchError(f"benchmark {entry.id!r} is a {entry.kind} benchmark, not a composite.")
+    assert entry.aggregate is not None  # the manifest schema requires it
+    check_available(entry, registry)
+    started = time.perf_counter()
+    net = model if isinstance(model, TorchModel) else load_model(registry.model(model))  # built once for all parts
+    ids = part_ids(entry, registry)
+    parts: list[_Part] = []
+    specs: list[Any] = []
+    from brainbench.progress import tqdm
+
+    bar = tqdm(total=len(ids), desc=f"{entry.id} parts", unit="part", disable=not progress, leave=False)
+    for part_id in ids:
+        begun = time.perf_counter()
+        run, data, spec = prepare(
+            net, part_id, layers=layers, seed=seed, device=device, progress=progress, registry=registry
+        )
+        specs.append(spec)
+        stored = store.lookup(spec.key) if (store is not None and use_cache) else None
+        dataset = None
+        if stored is not None:
+            from brainbench.results.store import check_results_file
+
+            if check_results_file(store.root / stored["results_file"], stored) is None:  # type: ignore[union-attr]
+                dataset = store.load_results(stored)  # type: ignore[union-attr]
+        was_stored = dataset is not None
+        if dataset is None:
+            dataset = score_prepared(
+                run, data, spec, progress=progress, use_cache=use_cache, batch_size=batch_size, threads=threads
+            )
+            if store is not None:
+                store.record(dataset)
+        parts.append(_reduce(part_id, dataset, was_stored, time.perf_counter() - begun))
+        # free this part's data, features and predictions before the next part is loaded
+        del run, data, dataset
+        gc.collect()
+        bar.update(1)
+    bar.close()
+    spec = composite_spec(entry, registry, specs)
+    if store is not None and use_cache and all(p.stored for p in parts) and store.has(spec.key):
+        stored_run = store.lookup(spec.key)
+        assert stored_run is not None
+        return store.load_results(stored_run), True
+    dataset = assemble_composite(entry, registry, spec, parts, time.perf_counter() - started, threads)
+    if store is not None:
+        store.record(dataset)
+    return dataset, False
+
+
+def composite_spec(entry: BenchmarkEntry, registry: Registry, part_specs: list[Any]) -> Any:
+    """The composite's run spec: its declaration and its parts' content keys (which hash their data)."""
+    from brainbench.scoring.spec import RunSpec
+
+    first = part_specs[0]
+    content = {
+        "format": KEY_FORMAT,
+        "model": first.content["model"],
+        "weights": first.content["weights"],
+        "benchmark": {"id": entry.id, **declaration(entry)},
+        "readout": {"id": first.readout},
+        "seed": first.seed,
+        "layers": list(first.layers),
+        "parts": {s.benchmark: s.key for s in part_specs},
+        "headline": {"id": entry.headline, **declaration(registry.metric(entry.headline))},
+        "data_sha256": _joined(s.content["data_sha256"] for s in part_specs),
+        "stimuli_sha256": _joined(s.content["stimuli_sha256"] for s in part_specs),
+    }
+    customs = {s.benchmark: s.protocol_detail for s in part_specs if s.protocol != "declared"}
+    detail = next(iter(customs.values())) if customs else {}
+    return RunSpec(
+        model=first.model,
+        benchmark=entry.id,
+        readout=first.readout,
+        layers=tuple(first.layers),
+        seed=first.seed,
+        protocol="custom" if customs else "declared",
+        protocol_detail=detail,
+        content=content,
+    )
+
+
+def _joined(hashes: Any) -> str:
+    return hashlib.sha256("\0".join(hashes).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Aggregated:
+    """The declared aggregate of per-neuroid values.
+
+    Attributes:
+        part_values: ``(part,)`` the part aggregate of each part's finite values (NaN if none).
+        groups: the group names, in order of first appearance.
+        group_values: ``(group,)`` the group aggregate of its parts' finite values.
+        overall: the overall aggregate of the finite group values (NaN if none).
+    """
+
+    part_values: np.ndarray
+    groups: list[str]
+    group_values: np.ndarray
+    overall: float
+
+
+def aggregate(values: list[np.ndarray], part_groups: list[str], how: PartAggregate) -> Aggregated:
+    """Summarise per-neuroid ``values`` (one ``(n_i,)`` array per part) by part, group and overall."""
+
+    def summary(x: np.ndarray, name: str) -> float:
+        x = np.asarray(x, dtype=np.float64)
+        finite = x[np.isfinite(x)]
+        return float(AGGREGATES[name](finite)) if finite.size else float("nan")
+
+    part_values = np.array([summary(v, how.part) for v in values])
+    groups = list(dict.fromkeys(part_groups))
+    group_values = np.array([summary(part_values[[g == name for g in part_groups]], how.group) for name in groups])
+    return Aggregated(part_values, groups, group_values, summary(group_values, how.overall))
+
+
+def describe_aggregate(how: PartAggregate, unit: str = "part") -> str:
+    """The aggregate in words, e.g. for ``score_note``."""
+    what = "uncorrected per-split r" if how.value == "r" else "signed ceiled r^2 (reliable neuroids)"
+    return (
+        f"{how.overall} over {how.group_by} groups of the {how.group} over each group's {unit}s of the "
+        f"{how.part} over each {unit}'s neuroids of the {what} at each split's training-chosen layer"
+    )
+
+
+def assemble_composite(
+    entry: BenchmarkEntry, registry: Registry, spec: Any, parts: list[_Part], elapsed_s: float, threads: int
+) -> xr.Dataset:
+    """The composite's score dataset (layout in the module docstring) from its reduced parts."""
+    import xarray as xr
+
+    from brainbench.scoring.assemble import SCORE_FORMAT
+
+    how = entry.aggregate
+    assert how is not None
+    layers = parts[0].layers
+    if any(p.layers != layers for p in parts):
+        raise BrainbenchError(f"the parts of {entry.id!r} were scored on different layers; score them again.")
+    headline_entry = registry.metric(entry.headline)
+    ceiled_fn = ceiled_metric(headline_entry.python_name, headline_entry.params)
+    floor = float(headline_entry.params.get("reliability_floor", 0.3))
+    values, groups = [], []
+    for part in parts:
+        r, ceiling = part.per_neuroid["headline_r"], part.per_neuroid["ceiling"]
+        # the part's own verdict on each neuroid's reliability (floor and, with trials, the test against chance)
+        reliable = np.asarray(part.per_neuroid["reliable"], dtype=bool)
+        values.append(r if how.value == "r" else np.where(reliable, ceiled_fn(r, ceiling), np.nan))
+        if how.group_by not in part.coords:
+            raise BrainbenchError(
+                f"composite {entry.id!r} groups parts by {how.group_by!r}, a neuroid coordinate that part "
+                f"{part.benchmark!r} lacks."
+            )
+        names = {str(v) for v in part.coords[how.group_by]}
+        if len(names) != 1:
+            raise BrainbenchError(
+                f"part {part.benchmark!r} of {entry.id!r} spans {len(names)} {how.group_by} values; "
+                "each part must belong to one group."
+            )
+        groups.append(names.pop())
+    result = aggregate(values, groups, how)
+    common = set.intersection(*(set(p.coords) for p in parts))
+    coords: dict[str, Any] = {
+        "layer": layers,
+        "part": [p.benchmark for p in parts],
+        "group": result.groups,
+        **{c: ("neuroid", np.concatenate([p.coords[c] for p in parts])) for c in sorted(common)},
+    }
+    coords["part_of_neuroid"] = (
+        "neuroid",
+        np.concatenate([[p.benchmark] * len(v) for p, v in zip(parts, values, strict=True)]),
+    )
+    data: dict[str, Any] = {}
+    for name in LAYER_VARIABLES:
+        if all(name in p.per_layer for p in parts):
+            data[name] = (("layer", "neuroid"), np.concatenate([p.per_layer[name] for p in parts], axis=1))
+    for name in NEUROID_VARIABLES:
+        data[name] = (("neuroid",), np.concatenate([p.per_neuroid[name] for p in parts]))
+    data["headline_value"] = (("neuroid",), np.concatenate(values).astype(np.float64))
+    data["part_value"] = (("part",), result.part_values)
+    data["part_score"] = (("part",), np.array([_float(p.attrs.get("score")) for p in parts]))
+    data["part_median_r"] = (("part",), np.array([_median(p.per_neuroid["headline_r"]) for p in parts]))
+    data["part_median_ceiling"] = (("part",), np.array([_median(p.per_neuroid["ceiling"]) for p in parts]))
+    data["group_value"] = (("group",), result.group_values)
+    coords.update(
+        part_group=("part", groups),
+        part_score_kind=("part", [str(p.attrs.get("score_kind", "")) for p in parts]),
+        part_best_layer=("part", [str(p.attrs["best_layer"]) for p in parts]),
+        part_content_key=("part", [str(p.attrs["content_key"]) for p in parts]),
+        part_n_neuroids=("part", [len(v) for v in values]),
+        part_n_stimuli=("part", [p.n_stimuli for p in parts]),
+        group_n_parts=("group", [groups.count(g) for g in result.groups]),
+    )
+    dataset = xr.Dataset(data, coords=coords)
+    dataset.attrs.update(_attrs(entry, spec, parts, result, how, floor, elapsed_s, threads, SCORE_FORMAT))
+    return dataset
+
+
+def _attrs(
+    entry: BenchmarkEntry,
+    spec: Any,
+    parts: list[_Part],
+    result: Aggregated,
+    how: PartAggregate,
+    floor: float,
+    elapsed_s: float,
+    threads: int,
+    score_format: int,
+) -> dict[str, Any]:
+    """The attrs every score dataset carries, for a composite."""
+    first = parts[0].attrs
+    per_split = [layer for p in parts for layer in p.per_split]
+    counts = {layer: per_split.count(layer) for layer in parts[0].layers}
+    best = max(parts[0].layers, key=lambda layer: counts[layer])  # ties: the earlier layer
+    beats = [json.loads(p.attrs["layer_choice"])["beats_zero"] for p in parts]
+    no_trials = [p.benchmark for p in parts if not json.loads(p.attrs.get("ceiling_formula", "{}"))]
+    n_reliable = int(sum(int(p.attrs.get("n_reliable", 0)) for p in parts))
+    if how.value == "r":
+        kind = UNCORRECTED
+        note = (
+            f"declared uncorrected: {describe_aggregate(how)}; {len(no_trials)} of {len(parts)} parts have no "
+            "trials, so no ceiling (parts with trials report theirs)"
+        )
+    else:
+        kind = CEILED
+        empty = [p.benchmark for p, v in zip(parts, result.part_values, strict=True) if not np.isfinite(v)]
+        note = f"{describe_aggregate(how)}" + (
+            f"; {len(empty)} parts without a reliable neuroid left out: {', '.join(empty)}" if empty else ""
+        )
+    prov = json.loads(first["provenance"])
+    prov.update(
+        data_sha256=spec.content["data_sha256"],
+        stimuli_sha256=spec.content["stimuli_sha256"],
+        activations_sha256={},
+        parts={p.benchmark: p.attrs["content_key"] for p in parts},
+    )
+    formulas: dict[str, Any] = {}
+    for p in parts:
+        formulas.update(json.loads(p.attrs.get("ceiling_formula", "{}")))
+    n_total = sum(json.loads(p.attrs["selection"])["n_total"] for p in parts)
+    n_kept = sum(json.loads(p.attrs["selection"])["n_kept"] for p in parts)
+    return {
+        "model": spec.model,
+        "benchmark": entry.id,
+        "benchmark_version": entry.version,
+        "benchmark_kind": "composite",
+        "readout": first["readout"],
+        "solver": first["solver"],
+        "readout_params": first["readout_params"],
+        "readout_overrides": first.get("readout_overrides", "{}"),
+        "metrics": first["metrics"],
+        "ceiling_formula": json.dumps(formulas),
+        "best_layer": best,
+        "layer_choice": json.dumps(
+            {
+                "per_split": per_split,
+                "beats_zero": bool(np.mean(beats) > 0.5),
+                "per_part": {p.benchmark: p.attrs["best_layer"] for p in parts},
+            }
+        ),
+        "score": result.overall,
+        "score_kind": kind,
+        "score_note": note,
+        "aggregate": json.dumps({**how.model_dump(mode="json"), "description": describe_aggregate(how)}),
+        "reliability_floor": floor,
+        "n_reliable": n_reliable,
+        "selection": json.dumps(
+            {"n_total": n_total, "n_kept": n_kept, "reliability_threshold": None, "filters": {}, "n_parts": len(parts)}
+        ),
+        "custom_splits": 0,
+        "split_spec": json.dumps({p.benchmark: json.loads(p.attrs["split_spec"]) for p in parts}),
+        "threads": int(threads),
+        "provenance": json.dumps(prov),
+        "protocol": spec.protocol,
+        "protocol_detail": json.dumps(spec.protocol_detail, sort_keys=True),
+        "spec": spec.to_json(),
+        "content_key": spec.key,
+        "format": score_format,
+        "timings": json.dumps(
+            {
+                **{f"part {p.benchmark}": round(p.elapsed_s, 3) for p in parts},
+                "parts_from_store": sum(p.stored for p in parts),
+                "elapsed_s": round(elapsed_s, 3),
+            }
+        ),
+    }
+
+
+def _float(value: Any) -> float:
+    return float("nan") if value is None else float(value)
+
+
+def _median(values: np.ndarray) -> float:
+    values = np.asarray(values, dtype=np.float64)
+    finite = values[np.isfinite(values)]
+    return float(np.median(finite)) if finite.size else float("nan")
