@@ -215,13 +215,13 @@ def test_replaced_extracted_image_is_detected_and_extracted_again(tmp_path, capl
 
 
 def test_cowley_images_replaced_in_the_cache_are_restored(mirror, fresh_home, caplog):
-    from brainbench.assemblies.cowley2023 import Cowley2023
+    from brainbench.assemblies.cowley2023 import load as cowley2023
 
-    first = Cowley2023().load(progress=False)
+    first = cowley2023("210325").load(progress=False)
     folder = first.stimuli._sources[0].parent
     for k in range(1, 100):  # 99 replaced images, as in the reported case
         (folder / f"image{k:04d}.jpg").write_bytes((folder / "image0640.jpg").read_bytes())
-    again = Cowley2023().load(progress=False)
+    again = cowley2023("210325").load(progress=False)
     assert again.stimuli.content_hash == first.stimuli.content_hash
     assert again.assembly.identical(first.assembly)
     assert any(str(folder) in m for m in _warnings(caplog))

@@ -130,8 +130,8 @@ def test_a_missing_cell_never_helps_a_rank_and_labels_follow_the_declaration():
     assert board.overall("partial") > board.overall("complete")
     for fmt in ("table", "md"):
         text = " ".join(render(board, fmt).split())  # the plain table wraps its notes
-        assert "median over reliable neuroids for planted v1" in text
-        assert "mean over reliable neuroids for other v1" in text
+        assert "median over reliable neuroids of ceiled-r2 for planted v1" in text
+        assert "mean over reliable neuroids of ceiled-r2 for other v1" in text
         assert "a missing cell never helps" in text
 
 
@@ -158,7 +158,7 @@ def test_show_and_compare_print_intervals_and_reuse_the_cached_draws(tmp_path, c
     monkeypatch.setattr(intervals, "draw", no_recompute)
     assert main(["leaderboard", "show", *args]) == 0
     text = capsys.readouterr().out
-    assert f"{cell['interval'][0]:.3f}, {cell['interval'][1]:.3f}]" in text and "Scores: the ceiled score" in text
+    assert f"{cell['interval'][0]:.3f}, {cell['interval'][1]:.3f}]" in text and "Scores: each benchmark's declared headline" in text
     assert main(["leaderboard", "compare", "good", "worse", *args]) == 0
     out = capsys.readouterr().out
     assert "planted v1" in out and "A higher" in out and "Holm" in out

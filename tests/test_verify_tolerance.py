@@ -81,7 +81,17 @@ def test_a_change_beyond_rounding_is_reported(stored, monkeypatch):
 
 
 def test_a_run_stored_on_a_gpu_says_the_tolerance_was_not_measured_there(stored):
-    (run,) = stored.runs()
-    check = verify_run(stored, {**run, "device": "cuda:0"})
+    from brainbench.results.store import _seal
+
+    (before,) = stored.runs()
+    with stored.connect() as conn:  # the row as a GPU run would have stored it, checksum included
+        conn.execute("UPDATE runs SET device = 'cuda:0' WHERE content_key = ?", (before["content_key"],))
+        _seal(conn, before["content_key"])
+    (on_gpu,) = stored.runs()
+    check = verify_run(stored, on_gpu)
     assert check.ok and any("between a CPU and a GPU were not measured" in note for note in check.notes)
+    with stored.connect() as conn:
+        conn.execute("UPDATE runs SET device = ? WHERE content_key = ?", (before["device"], before["content_key"]))
+        _seal(conn, before["content_key"])
+    (run,) = stored.runs()
     assert not any("not measured" in note for note in verify_run(stored, run).notes)

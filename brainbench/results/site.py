@@ -356,7 +356,7 @@ def _benchmark_page(
     first = shown[0][1]
     spec = _spec(first)
     entry = _registry_entry("benchmark", col.benchmark)
-    aggregate, unit = column_aggregates(board).get(col.label, ("median", "neuroids"))
+    aggregate, unit, _ = column_aggregates(board).get(col.label, ("median", "neuroids", "ceiled-r2"))
     kind = run_kind(first)
     from brainbench.results.store import StoreError
 

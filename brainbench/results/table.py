@@ -215,8 +215,8 @@ def build(runs: list[dict[str, Any]], draws: dict[str, Draws] | None = None) -> 
     columns = []
     for (bench, version), readouts in configs.items():
         for readout, params in sorted(readouts):
-            region = next(r["region"] for k, r in latest.items() if k[1:] == (bench, version, readout, params))
-            columns.append(Column(bench, version, readout, params, region or "unknown", len(readouts) > 1))
+            shown = next(r for k, r in latest.items() if k[1:] == (bench, version, readout, params))
+            columns.append(Column(bench, version, readout, params, region_group(shown), len(readouts) > 1))
     columns.sort(key=lambda c: (c.region, c.benchmark, c.version, c.readout, c.readout_params))
     models = sorted({k[0] for k in latest})
     keys = {m: [(m, c.benchmark, c.version, c.readout, c.readout_params) for c in columns] for m in models}
@@ -377,15 +377,33 @@ def _notes(marks: list[list[str]]) -> list[str]:
     return [note for mark, note in ((UNCORRECTED_MARK, UNCORRECTED_NOTE), (MARK, MARK_NOTE)) if mark in used]
 
 
-def column_aggregates(board: Leaderboard) -> dict[str, tuple[str, str]]:
-    """Column label -> ``(aggregate, unit)`` as the benchmark declares them (median or mean; neuroids or sites).
+def region_group(run: dict[str, Any]) -> str:
+    """The group a run's column is averaged in: species and region (``macaque IT``, ``human IT``).
+
+    A region that already names the species (``mouse``) or a run whose species is unknown
+    keeps the region alone.
+    """
+    from brainbench.results.site import species_of
+
+    region = str(run.get("region") or "unknown")
+    species = species_of(run)
+    if species == "unknown species" or species.lower() in region.lower():
+        return region
+    return f"{species} {region}"
+
+
+def column_aggregates(board: Leaderboard) -> dict[str, tuple[str, str, str]]:
+    """Column label -> ``(aggregate, unit, headline)`` as the benchmark declares them.
+
+    ``aggregate``: median or mean; ``unit``: neuroids or sites; ``headline``: the id of the
+    ceiled metric that makes each unit's score (e.g. ``ceiled-r2``, ``ceiling-ratio``).
 
     Read from the stored spec of the runs the column shows, so every label says what the
     number is, whatever the plugins installed now declare.
     """
     from brainbench.results.intervals import aggregate_of, run_kind
 
-    out: dict[str, tuple[str, str]] = {}
+    out: dict[str, tuple[str, str, str]] = {}
     for index, col in enumerate(board.columns):
         for model in board.models:
             cell = board.cells[model][index]
@@ -396,22 +414,26 @@ def column_aggregates(board: Leaderboard) -> dict[str, tuple[str, str]]:
             except ValueError:
                 spec = {}
             unit = "sites" if run_kind(cell) == "representation" else "neuroids"
-            out[col.label] = (aggregate_of(spec), unit)
+            out[col.label] = (aggregate_of(spec), unit, str((spec.get("headline") or {}).get("id") or "ceiled-r2"))
             break
     return out
 
 
 def score_note(board: Leaderboard) -> str:
-    """The footnote saying what a cell is, from each benchmark's declared aggregate."""
-    groups: dict[tuple[str, str], list[str]] = {}
+    """The footnote saying what a cell is, from each benchmark's declared headline and aggregate."""
+    groups: dict[tuple[str, str, str], list[str]] = {}
     for label, value in column_aggregates(board).items():
         groups.setdefault(value, []).append(label)
-    what = "; ".join(f"{agg} over reliable {unit} for {', '.join(labels)}" for (agg, unit), labels in groups.items())
+    what = "; ".join(
+        f"{agg} over reliable {unit} of {headline} for {', '.join(labels)}"
+        for (agg, unit, headline), labels in groups.items()
+    )
     return (
-        "Scores: the ceiled score sign(r) r^2 / ceiling (signed fraction of explainable variance) summarised "
-        f"as each benchmark declares ({what or 'no columns'}), at the layers chosen on training stimuli, runs "
-        f"of each benchmark's declared protocol only; {MISSING} = not scored (never counted as zero); means "
-        "over the scored columns only."
+        "Scores: each benchmark's declared headline, a ceiled score per neuroid or site summarised as the "
+        f"benchmark declares ({what or 'no columns'}; ceiled-r2: sign(r) r^2 / ceiling, the signed fraction "
+        "of explainable variance; ceiling-ratio: similarity / its noise ceiling; `brainbench describe ID` "
+        "says more), at the layers chosen on training stimuli, runs of each benchmark's declared protocol "
+        f"only; {MISSING} = not scored (never counted as zero); means over the scored columns only."
     )
 
 
