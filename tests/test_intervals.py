@@ -158,7 +158,8 @@ def test_show_and_compare_print_intervals_and_reuse_the_cached_draws(tmp_path, c
     monkeypatch.setattr(intervals, "draw", no_recompute)
     assert main(["leaderboard", "show", *args]) == 0
     text = capsys.readouterr().out
-    assert f"{cell['interval'][0]:.3f}, {cell['interval'][1]:.3f}]" in text and "Scores: each benchmark's declared headline" in text
+    assert f"{cell['interval'][0]:.3f}, {cell['interval'][1]:.3f}]" in text
+    assert "Scores: each benchmark's declared headline" in text
     assert main(["leaderboard", "compare", "good", "worse", *args]) == 0
     out = capsys.readouterr().out
     assert "planted v1" in out and "A higher" in out and "Holm" in out

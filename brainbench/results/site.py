@@ -159,19 +159,21 @@ def _spec(run: dict[str, Any]) -> dict[str, Any]:
 
 
 def species_of(run: dict[str, Any]) -> str:
-    """The species a run's data come from: the benchmark's declared ``species``, else its assembly's."""
+    """The species a run's data come from: the benchmark's declared ``species``, else its assembly's.
+
+    A benchmark's ``species`` is kept out of the run's key, so it is read from the installed
+    manifest; an assembly may hold several species (the 92-image set: macaque and human),
+    so its ``species`` comes only after the benchmark's.
+    """
     spec = _spec(run)
-    for part in ("benchmark", "assembly"):
-        value = (spec.get(part) or {}).get("species")
-        if value:
-            return str(value)
-    # a declaration kept out of the run's key: the installed manifest, benchmark first
     bench = _registry_entry("benchmark", str(run.get("benchmark", "")))
-    if bench is not None:
-        value = getattr(bench, "species", "") or getattr(_registry_entry("assembly", bench.assembly), "species", "")
-        if value:
-            return str(value)
-    return "unknown species"
+    candidates = [
+        (spec.get("benchmark") or {}).get("species"),
+        getattr(bench, "species", "") if bench is not None else "",
+        (spec.get("assembly") or {}).get("species"),
+        getattr(_registry_entry("assembly", bench.assembly), "species", "") if bench is not None else "",
+    ]
+    return next((str(value) for value in candidates if value), "unknown species")
 
 
 def _column_species(board: Leaderboard) -> list[str]:
