@@ -19,7 +19,8 @@ changed: new weights, new data, changed declarations or another brainbench versi
 The cell then shows the most recent of them and is marked (``*`` in text, markdown and
 HTML; ``declared_runs`` > 1 and ``other_runs`` in JSON).
 
-Means: a region's mean is the mean over that region's benchmarks *that have a score*;
+Means: a region is a species and a brain region (:func:`region_group`: ``macaque IT`` apart
+from ``human IT``); a region's mean is the mean over that region's benchmarks *that have a score*;
 the overall mean is the mean of the region means (each region weighs the same). A
 missing score is shown as missing and never counted as zero; ``coverage`` says how many
 of the columns each mean rests on.
