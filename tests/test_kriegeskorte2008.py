@@ -93,6 +93,11 @@ def test_human_it_is_ceiled_by_the_lower_bound_and_reports_both(mirror, one_torc
     assert (info["noise_ceiling_lower"], info["noise_ceiling_upper"]) == (round(lower, 3), round(upper, 3))
     assert dataset.attrs["score_kind"] == "ceiled"
     assert dataset.attrs["score"] == pytest.approx(float(dataset["headline_r"].mean()) / lower, rel=1e-12)
+    # the label says what the number is: the ratio to the ceiling, not a squared correlation
+    from brainbench.scoring import summarize
+
+    for description in (dataset.attrs["score_description"], summarize(dataset)["score_description"]):
+        assert "similarity / its ceiling" in description and "r^2" not in description
     # an untrained network's late layer: weakly similar to human IT, not 0 and not at the ceiling
     assert 0.03 < float(dataset["r"].max()) < 0.25
 
@@ -106,6 +111,11 @@ def test_judgements_get_the_same_ceiling_over_16_people(mirror, one_torch_thread
     np.testing.assert_allclose(dataset["ceiling_lower"].values, lower, atol=1e-12)
     np.testing.assert_allclose(dataset["ceiling_upper"].values, upper, atol=1e-12)
     assert dataset.attrs["score"] == pytest.approx(float(dataset["headline_r"].mean()) / lower, rel=1e-12)
+    # the label says what the number is: the ratio to the ceiling, not a squared correlation
+    from brainbench.scoring import summarize
+
+    for description in (dataset.attrs["score_description"], summarize(dataset)["score_description"]):
+        assert "similarity / its ceiling" in description and "r^2" not in description
 
 
 def test_monkey_it_has_no_ceiling_and_every_output_says_so(mirror, one_torch_thread):

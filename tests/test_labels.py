@@ -38,6 +38,9 @@ def test_describe_prints_words_not_json(capsys, monkeypatch):
     assert "20 random splits, each holding out 50% of the stimuli (seed 0)" in rsa
     assert "mean over sites with reliability >= 0.3" in rsa and "no per-site test against chance" in rsa
     assert "resize (overrides the model's own)" in rsa and "null" not in rsa
+    human = _run(capsys, ["describe", "kriegeskorte2008-humanIT"])  # a headline of another formula says so
+    assert "ceiling-ratio: mean over sites with reliability >= 0.1 of the ceiled score similarity / its" in human
+    assert "r^2" not in human.split("headline", 1)[1].split("\n")[0]
     model = _run(capsys, ["describe", "alexnet"])
     assert "mean (0.485, 0.456, 0.406), std (0.229, 0.224, 0.225), placement resize" in model
     assert "canvas" not in model and "background" not in model  # no canvas is drawn for this placement

@@ -348,13 +348,14 @@ def _placement_words(entry: Any) -> str:
 
 def _headline_words(entry: Any) -> str:
     """The benchmark's headline id and what it is, from its declaration and its metric's params."""
-    from brainbench.metrics.ceiled import CEILED, ReliabilityRule, describe_headline
+    from brainbench.metrics.ceiled import CEILED, ReliabilityRule, describe_headline, headline_formula
     from brainbench.registry import get_registry
 
     try:
-        params = get_registry().metric(entry.headline).params
+        metric = get_registry().metric(entry.headline)
     except BrainbenchError:
         return str(entry.headline)
+    params = metric.params
     rule = ReliabilityRule.from_params(params)
     regression = entry.kind == "regression"
     text = describe_headline(
@@ -364,6 +365,7 @@ def _headline_words(entry: Any) -> str:
         reliability_floor=rule.floor,
         reliability_alpha=rule.alpha,
         tested=regression and rule.alpha is not None and entry.ceiling is not None,
+        formula=headline_formula(metric.python_name),
     )
     return f"{entry.headline}: {text}"
 

@@ -198,6 +198,10 @@ def ceiled_metric(python_name: str, params: Mapping[str, Any]) -> Callable[..., 
     return apply
 
 
+SIGNED_CEILED_R2_FORMULA = "sign(r) r^2 / reliability (signed fraction of explainable variance)"
+signed_ceiled_r2.formula = SIGNED_CEILED_R2_FORMULA  # type: ignore[attr-defined]  # read by describe_headline
+
+
 def min_reliable(n_tested: int, alpha: float | None, count_alpha: float | None) -> int:
     """The fewest reliable neuroids that chance alone reaches with probability <= ``count_alpha``.
 
@@ -322,6 +326,7 @@ def describe_headline(
     reliability_alpha: float | None = None,
     tested: bool = False,
     note: str = "",
+    formula: str = "",
 ) -> str:
     """What a headline number is, in one phrase, from what its benchmark and metric declare.
 
@@ -333,6 +338,8 @@ def describe_headline(
         reliability_floor, reliability_alpha: the declared criterion; tested: whether the
             permutation test was applied (data with trials to permute).
         note: the score's ``score_note`` (why an uncorrected headline is uncorrected).
+        formula: what the ceiled metric computes per unit, its function's ``formula``
+            attribute (:func:`headline_formula`); default that of :func:`signed_ceiled_r2`.
     Returns:
         e.g. ``mean over 4 of 4 sites with reliability >= 0.3 of the ceiled score sign(r)
         r^2 / reliability (signed fraction of explainable variance; no per-site test against
@@ -342,11 +349,11 @@ def describe_headline(
     if kind == CEILED:
         rule = ReliabilityRule(floor=reliability_floor, alpha=reliability_alpha)
         count = f"{n_reliable} of {n_units} " if n_reliable is not None and n_units is not None else ""
-        untested = "" if tested else f"; no per-{unit} test against chance"
-        return (
-            f"{aggregate} over {count}{units} with {rule.criterion(tested)} of the ceiled score "
-            f"sign(r) r^2 / reliability (signed fraction of explainable variance{untested})"
-        )
+        formula = formula or SIGNED_CEILED_R2_FORMULA
+        if not tested:  # said inside the formula's closing parenthesis where it has one
+            untested = f"no per-{unit} test against chance"
+            formula = f"{formula[:-1]}; {untested})" if formula.endswith(")") else f"{formula} ({untested})"
+        return f"{aggregate} over {count}{units} with {rule.criterion(tested)} of the ceiled score {formula}"
     over = f"the one {unit}" if n_units == 1 else f"all {n_units} {units}" if n_units is not None else f"all {units}"
     why = f": {note}" if note else ""
     if kind == UNCORRECTED_R2:
@@ -357,6 +364,19 @@ def describe_headline(
     if kind == UNCORRECTED:
         return f"UNCORRECTED {aggregate} over {over} of the per-split r{why}; not comparable with ceiled scores"
     return f"a {kind} score{why}"
+
+
+def headline_formula(python_name: str | None) -> str:
+    """What a ceiled metric computes per unit, from its function's ``formula`` attribute ("" if none)."""
+    if not python_name:
+        return ""
+    from brainbench.errors import BrainbenchError
+    from brainbench.registry import load_object
+
+    try:
+        return str(getattr(load_object(python_name), "formula", ""))
+    except BrainbenchError:  # a plugin no longer installed: the generic phrase
+        return ""
 
 
 def describe_score(record: Mapping[str, Any]) -> str:
@@ -392,4 +412,5 @@ def describe_score(record: Mapping[str, Any]) -> str:
         reliability_alpha=None if alpha is None or alpha == "" else float(alpha),
         tested=bool(record.get("reliability_tested", False)),
         note=str(record.get("score_note", "") or ""),
+        formula=headline_formula((spec.get("headline") or {}).get("python_name") if isinstance(spec, dict) else None),
     )

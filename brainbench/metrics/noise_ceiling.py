@@ -105,3 +105,7 @@ def ceiling_ratio(r: np.ndarray, ceiling: np.ndarray, reliability_floor: float =
     with np.errstate(invalid="ignore"):
         keep = np.isfinite(ceiling) & (ceiling >= reliability_floor)
     return np.where(keep, r / np.where(keep, ceiling, 1.0), np.nan)
+
+
+#: what the headline is per site, read by brainbench.metrics.ceiled.describe_headline
+ceiling_ratio.formula = "similarity / its ceiling (1 = at the ceiling; a lower bound can be exceeded)"  # type: ignore

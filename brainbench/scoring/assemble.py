@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from brainbench.metrics.ceiled import Headline, ReliabilityRule, describe_headline, reliable_mask
+from brainbench.metrics.ceiled import Headline, ReliabilityRule, describe_headline, headline_formula, reliable_mask
 from brainbench.scoring.load import LoadedData, assembly_hash
 from brainbench.scoring.measure import LayerChoice, Measured, ceiled_values
 from brainbench.scoring.spec import Resolved, RunSpec
@@ -140,6 +140,7 @@ def run_attrs(
             reliability_alpha=rule.alpha,
             tested=head.tested,
             note=head.reason,
+            formula=headline_formula(run.headline.python_name),
         ),
         "selection": json.dumps(data.selection, default=str),
         "custom_splits": int(bool(data.split_record.get("custom"))),
