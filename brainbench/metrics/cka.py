@@ -122,19 +122,9 @@ class LinearCKA:
 
         Returns NaN when a stimulus has fewer than two valid repetitions.
         """
-        trials = np.asarray(trials, dtype=np.float64)
-        valid = np.isfinite(trials).all(axis=2)
-        if (valid.sum(axis=0) < 2).any():
+        from brainbench.metrics.rsa import split_half_means
+
+        halves = split_half_means(trials, self.n_splits, seed)
+        if halves is None:
             return float("nan")
-        rng = np.random.default_rng(seed)
-        filled = np.where(np.isfinite(trials), trials, 0.0)
-        values = []
-        for _ in range(self.n_splits):
-            keys = np.where(valid, rng.random(valid.shape), np.inf)
-            ranks = keys.argsort(0).argsort(0)
-            first = valid & (ranks < (valid.sum(0) // 2)[None])
-            second = valid & ~first
-            a = (filled * first[..., None]).sum(0) / first.sum(0)[:, None]
-            b = (filled * second[..., None]).sum(0) / second.sum(0)[:, None]
-            values.append(linear_cka(a, b))
-        return float(np.mean(values))
+        return float(np.mean([linear_cka(a, b) for a, b in halves]))

@@ -30,6 +30,7 @@ References:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -249,23 +250,45 @@ def split_half_rdm_reliability(trials: np.ndarray, n_splits: int = 20, seed: int
         The mean over halvings of ``2 r / (1 + r)``; NaN when a stimulus has fewer than
         two valid repetitions.
     """
-    trials = np.asarray(trials, dtype=np.float64)
-    valid = np.isfinite(trials).all(axis=2)  # (rep, stim): a presentation is all units at once
-    if (valid.sum(axis=0) < 2).any():
+    halves = split_half_means(trials, n_splits, seed)
+    if halves is None:
         return float("nan")
-    rng = np.random.default_rng(seed)
-    filled = np.where(np.isfinite(trials), trials, 0.0)
     values = []
-    for _ in range(n_splits):
-        keys = np.where(valid, rng.random(valid.shape), np.inf)
-        ranks = keys.argsort(0).argsort(0)
-        first = valid & (ranks < (valid.sum(0) // 2)[None])
-        second = valid & ~first
-        a = (filled * first[..., None]).sum(0) / first.sum(0)[:, None]
-        b = (filled * second[..., None]).sum(0) / second.sum(0)[:, None]
+    for a, b in halves:
         r = compare_rdms(pattern_rdm(a), pattern_rdm(b), method=method)
         values.append(2 * r / (1 + r))
     return float(np.mean(values))
+
+
+def split_half_means(trials: np.ndarray, n_splits: int, seed: int) -> Iterator[tuple[np.ndarray, np.ndarray]] | None:
+    """Seeded random halvings of each stimulus's presentations: ``n_splits`` pairs of half means.
+
+    Args:
+        trials: ``(repetition, stimulus, unit)`` responses, NaN for missing trials (a
+            presentation counts only when every unit has a value).
+        n_splits: how many halvings; seed: their seed.
+    Returns:
+        An iterator of ``(a, b)``, each ``(stimulus, unit)`` the mean of one half of each
+        stimulus's valid presentations; None when a stimulus has fewer than two.
+    """
+    trials = np.asarray(trials, dtype=np.float64)
+    valid = np.isfinite(trials).all(axis=2)  # (rep, stim): a presentation is all units at once
+    if (valid.sum(axis=0) < 2).any():
+        return None
+    filled = np.where(np.isfinite(trials), trials, 0.0)
+
+    def halvings() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        rng = np.random.default_rng(seed)
+        for _ in range(n_splits):
+            keys = np.where(valid, rng.random(valid.shape), np.inf)
+            ranks = keys.argsort(0).argsort(0)
+            first = valid & (ranks < (valid.sum(0) // 2)[None])
+            second = valid & ~first
+            a = (filled * first[..., None]).sum(0) / first.sum(0)[:, None]
+            b = (filled * second[..., None]).sum(0) / second.sum(0)[:, None]
+            yield a, b
+
+    return halvings()
 
 
 def given_rdm_reliability(assembly: Any, coord: str = "ceiling") -> np.ndarray:
