@@ -38,10 +38,10 @@ def main() -> None:
     layers = args.layers.split(",")
 
     # not timed: reading and placing the images (same code path as the scorer's)
-    from brainbench.benchmark import resolve_benchmark
     from brainbench.models.alexnet import LAYERS
     from brainbench.models.preprocess import to_tensor, with_placement
     from brainbench.registry import get_registry
+    from brainbench.scoring.benchmark import resolve_benchmark
 
     registry = get_registry()
     bench = resolve_benchmark("cowley2023-V4", registry)

@@ -125,9 +125,9 @@ def main(argv: list[str] | None = None) -> dict:
     try:
         import brainbench
         from brainbench.assemblies.base import InMemoryAssembly
-        from brainbench.benchmark import Benchmark
         from brainbench.data.stimuli import StimulusSet
         from brainbench.registry import get_registry
+        from brainbench.scoring.benchmark import Benchmark
 
         tick = time.perf_counter()
         paths = make_images(scratch / "images", args.n_images, args.image_size, args.seed)

@@ -18,8 +18,8 @@ def brainbench_simple(X, Y, splits, alphas, device="cpu"):
     """brainbench ``simple``: ``RidgeReadout(alphas=<same list>, alpha_scale="none")``."""
     import torch
 
+    from brainbench.data.splits import Split
     from brainbench.readouts.ridge import RidgeReadout
-    from brainbench.splits import Split
 
     readout = RidgeReadout(alphas=list(map(float, alphas)), alpha_scale="none")
     Y_t = torch.as_tensor(Y, dtype=torch.float64, device=device)
@@ -32,8 +32,8 @@ def _brainbench_registered(readout_id: str, solver: str) -> Callable:
         """brainbench ``{readout_id}`` readout, its registered grids, solver ``{solver}``."""
         import torch
 
+        from brainbench.data.splits import Split
         from brainbench.registry import get_registry, load_object
-        from brainbench.splits import Split
 
         python_name, _, params = get_registry().resolve_readout(readout_id)
         readout = load_object(python_name)(**{**params, "solver": solver})

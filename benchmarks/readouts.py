@@ -136,10 +136,10 @@ def _job_synthetic(args: dict) -> dict:
     import numpy as np
     import torch
 
+    from brainbench.data.splits import Split
     from brainbench.readouts.cv import cross_validate
     from brainbench.registry.registry import get_registry
     from brainbench.scoring import build_readout
-    from brainbench.splits import Split
 
     rid = args["readout"] if args["readout"] == "simple" else f"bench-{args['readout']}"
     readout, _, _ = build_readout(rid, get_registry(), 0)

@@ -221,7 +221,7 @@ def worker(args: argparse.Namespace) -> None:
     np.savez(out / "per_neuroid.npz", **{v: dataset[v].values for v in PER_NEUROID if v in dataset})
     home = Path(os.environ["BRAINBENCH_HOME"])
     if args.case == "cowley" and args.stages:
-        from brainbench.threads import limit_threads, resolve_threads
+        from brainbench.scoring.threads import limit_threads, resolve_threads
 
         reference = Path(args.reference) if args.reference else None
         own = _activation_files(home)

@@ -110,8 +110,8 @@ def write_common(folder: Path, layers: dict[str, np.ndarray], Y: np.ndarray, spl
 
 
 def kfold(n: int, seed: int = 0, n_splits: int = 10) -> list[tuple[np.ndarray, np.ndarray]]:
+    from brainbench.data.splits import make_splits
     from brainbench.registry.manifest import SplitSpec
-    from brainbench.splits import make_splits
 
     return [(s.train, s.test) for s in make_splits(SplitSpec(kind="kfold", n_splits=n_splits), n, None, seed)]
 
@@ -162,12 +162,12 @@ def v4_case(folder: Path, layers: list[str], env: dict[str, str]) -> None:
     splits (seed 0) and cached ``alexnet-untrained`` activations (pointed to, not copied)."""
     code = (
         "import json, sys, numpy as np\n"
-        "from brainbench.benchmark import resolve_benchmark\n"
+        "from brainbench.scoring.benchmark import resolve_benchmark\n"
         "from brainbench.registry import get_registry\n"
         "from brainbench.models.base import load_model\n"
         "from brainbench.models.preprocess import with_placement\n"
-        "from brainbench.activations import get_activations, _cache_file, activation_key\n"
-        "from brainbench.splits import make_splits\n"
+        "from brainbench.scoring.activations import get_activations, _cache_file, activation_key\n"
+        "from brainbench.data.splits import make_splits\n"
         "import torch\n"
         "reg = get_registry(); bench = resolve_benchmark('cowley2023-V4', reg)\n"
         "loaded = bench.load(progress=False); a = loaded.assembly\n"

@@ -2,7 +2,7 @@
 
 Runs ``brainbench score MODEL BENCHMARK --json --no-store`` in fresh processes with
 ``--threads 1``, ``--threads 2`` and no option (the default of
-:mod:`brainbench.threads`, with ``BRAINBENCH_THREADS``/``OMP_NUM_THREADS``/
+:mod:`brainbench.scoring.threads`, with ``BRAINBENCH_THREADS``/``OMP_NUM_THREADS``/
 ``MKL_NUM_THREADS`` removed from the environment). One untimed run first fills the
 activation cache; then each round runs every setting once, in an order rotated from
 round to round, so slow drifts of the machine's load hit every setting alike. CPU time
@@ -69,7 +69,7 @@ def main() -> None:
 
     env = {k: v for k, v in os.environ.items() if k not in THREAD_ENV}
     env["BRAINBENCH_HOME"] = args.home
-    from brainbench.threads import available_cpus, default_threads
+    from brainbench.scoring.threads import available_cpus, default_threads
 
     load_before = os.getloadavg()
     run_once(args, [], env)  # warm-up: activation cache, page cache

@@ -50,7 +50,7 @@ def child(mode: str, model: str, layers: list[str] | None, threads: int) -> dict
     """Run one measurement in this (fresh) process; returns what was scored."""
     from brainbench.registry import get_registry
     from brainbench.results.store import ResultStore, scored
-    from brainbench.threads import limit_threads
+    from brainbench.scoring.threads import limit_threads
 
     store = ResultStore()
     options = {"layers": layers, "progress": False, "threads": threads}

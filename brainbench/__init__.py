@@ -40,7 +40,7 @@ def __getattr__(name: str) -> Any:
 
         return load_checkpoint
     if name == "score_checkpoints":
-        from brainbench.trajectory import score_checkpoints
+        from brainbench.results.trajectory import score_checkpoints
 
         return score_checkpoints
     raise AttributeError(f"module 'brainbench' has no attribute {name!r}")

@@ -18,11 +18,11 @@ import json
 import numpy as np
 import xarray as xr
 
-from brainbench.content import KEY_FORMAT, content_key
+from brainbench.caching.content import KEY_FORMAT, content_key
+from brainbench.data.splits import make_splits
 from brainbench.metrics.ceiled import headline, signed_ceiled_r2
 from brainbench.metrics.regression import pearson_r
 from brainbench.registry.manifest import SplitSpec
-from brainbench.splits import make_splits
 
 HEADLINE = {"id": "ceiled-r2", "python_name": "brainbench.metrics.ceiled:signed_ceiled_r2", "params": {}}
 

@@ -227,7 +227,7 @@ def respec(ds):
     """Set ``spec`` and ``content_key`` from a fake dataset's attrs (after changing them)."""
     import json
 
-    from brainbench.content import KEY_FORMAT, content_key
+    from brainbench.caching.content import KEY_FORMAT, content_key
 
     attrs = ds.attrs
     prov = json.loads(attrs["provenance"])

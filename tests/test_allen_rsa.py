@@ -12,7 +12,6 @@ import torch
 
 import brainbench
 from brainbench.assemblies import conwell2021
-from brainbench.benchmark import custom_benchmark
 from brainbench.data.assembly import AssemblyError, load_assembly, make_rdm_assembly, save_assembly
 from brainbench.data.stimuli import StimulusSet
 from brainbench.metrics.ceiled import headline
@@ -20,6 +19,7 @@ from brainbench.metrics.rsa import correlation_rdm
 from brainbench.models.base import TorchModel
 from brainbench.models.preprocess import to_tensor
 from brainbench.registry.manifest import Preprocessing
+from brainbench.scoring.benchmark import custom_benchmark
 
 AREA_SITES = {"VISp": 4, "VISl": 4, "VISal": 3, "VISam": 3, "VISpm": 4, "VISrl": 3}
 

@@ -39,9 +39,9 @@ def planted_benchmark(model, stimuli, layer: str, identifier: str, region: str |
     """Neuroids that are a sparse linear read-out of ``layer`` plus trial noise, 3 repetitions."""
     import torch
 
-    from brainbench.activations import get_activations
-    from brainbench.benchmark import custom_benchmark
     from brainbench.data.assembly import make_assembly
+    from brainbench.scoring.activations import get_activations
+    from brainbench.scoring.benchmark import custom_benchmark
 
     features = get_activations(model, stimuli, [layer], model.preprocessing, torch.device("cpu"), progress=False)[layer]
     X = np.asarray(features, dtype=np.float64).reshape(N_STIMULI, -1)

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from brainbench.assemblies.byod import wrap_recordings
 from brainbench.data.assembly import AssemblyError
-from brainbench.data.byod import wrap_recordings
 from brainbench.data.stimuli import StimulusSet, natural_key
 from brainbench.errors import BrainbenchError, DataError
 from brainbench.identifiers import IdentifierError, check_identifier
@@ -106,13 +106,13 @@ def test_unsafe_identifiers_are_refused(bad):
 
 
 def test_identifier_rule_everywhere_a_name_becomes_a_path():
-    from brainbench.benchmark import custom_benchmark
+    from brainbench.scoring.benchmark import custom_benchmark
 
     assert check_identifier("lab-v1.session_2") == "lab-v1.session_2"
     data = wrap_recordings(_responses(3), RNG.uniform(size=(3, 4, 4)), identifier="ok")
     with pytest.raises(IdentifierError):
         custom_benchmark(data.assembly, data.stimuli, identifier="../../etc")
-    from brainbench.activations import _cache_file
+    from brainbench.scoring.activations import _cache_file
 
     class Model:
         identifier = "../outside"
@@ -188,8 +188,8 @@ def test_score_with_explicit_splits_readout_params_and_threads(one_torch_thread)
     import torch
 
     import brainbench
-    from brainbench.benchmark import custom_benchmark
     from brainbench.readouts.base import Split
+    from brainbench.scoring.benchmark import custom_benchmark
 
     model, data = _tiny()
     splits = [(list(range(0, 18)), list(range(18, 24))), Split(np.arange(6, 24), np.arange(6))]
@@ -227,7 +227,7 @@ def test_score_with_explicit_splits_readout_params_and_threads(one_torch_thread)
     ],
 )
 def test_bad_splits_are_refused(splits, message):
-    from brainbench.splits import check_splits
+    from brainbench.data.splits import check_splits
 
     with pytest.raises(BrainbenchError, match=message):
         check_splits(splits, 24)
@@ -235,7 +235,7 @@ def test_bad_splits_are_refused(splits, message):
 
 def test_unknown_readout_params_are_refused(one_torch_thread):
     import brainbench
-    from brainbench.benchmark import custom_benchmark
+    from brainbench.scoring.benchmark import custom_benchmark
 
     model, data = _tiny()
     with pytest.raises(BrainbenchError, match="has no parameter 'alpha'; it accepts alphas"):

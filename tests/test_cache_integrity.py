@@ -17,7 +17,7 @@ import pytest
 import xarray as xr
 from PIL import Image
 
-from brainbench import cache_integrity
+from brainbench.caching import integrity as cache_integrity
 
 TESTS = Path(__file__).resolve().parent
 sys.path.insert(0, str(TESTS))
@@ -42,7 +42,7 @@ def activations(fresh_home):
     """``(compute, original arrays, cache files)`` for a tiny model on 24 generated images."""
     import torch
 
-    from brainbench.activations import get_activations
+    from brainbench.scoring.activations import get_activations
 
     model = rf.tiny_model()
     model.identifier = "tiny-integrity"
@@ -135,7 +135,7 @@ def test_orphaned_temporaries_of_dead_processes_are_removed_live_ones_kept(activ
 
 def test_provenance_names_the_activation_hashes_read(activations, fresh_home):
     from brainbench import score
-    from brainbench.benchmark import custom_benchmark
+    from brainbench.scoring.benchmark import custom_benchmark
 
     loaded = rf.Generated(n_stimuli=24).load()
     bench = custom_benchmark(
@@ -230,8 +230,8 @@ def test_cowley_images_replaced_in_the_cache_are_restored(mirror, fresh_home, ca
 # ---------------------------------------------------------------------------- score cache
 def test_truncated_stored_score_is_recomputed(fresh_home, caplog):
     """analyze reads scores from the results store: a damaged file there is scored again, with a warning."""
-    from brainbench.benchmark import custom_benchmark
     from brainbench.results.store import ResultStore, scored
+    from brainbench.scoring.benchmark import custom_benchmark
 
     loaded = rf.Generated(n_stimuli=24).load()
     bench = custom_benchmark(

@@ -233,7 +233,7 @@ def trajectory(run_dir, tmp_path_factory):
         }.items():
             patch.setenv(key, value)
         _cached_registry.cache_clear()
-        from brainbench.trajectory import score_checkpoints
+        from brainbench.results.trajectory import score_checkpoints
 
         datasets = score_checkpoints(
             str(root / "runs" / "epoch_*.pt"), "cowley2023-V4", arch="tiny-mnv3", progress=False, threads=2
@@ -324,7 +324,7 @@ def test_the_trajectory_analysis_draws_intervals_where_runs_have_them(trajectory
 
 
 def test_an_unknown_benchmark_is_refused_before_the_network_is_built(run_dir):
-    from brainbench.trajectory import score_checkpoints
+    from brainbench.results.trajectory import score_checkpoints
 
     root, _ = run_dir
     with pytest.raises(BrainbenchError, match="unknown benchmark"):

@@ -166,7 +166,7 @@ def test_an_rdm_model_reorders_its_matrix_to_the_benchmark_and_refuses_other_sti
 # ------------------------------------------------------------------ what enters a run's key
 def test_descriptive_and_later_fields_do_not_enter_the_key():
     """Declaring a benchmark's species, or the RDM-model fields, leaves stored keys unchanged."""
-    from brainbench.content import declaration
+    from brainbench.caching.content import declaration
     from brainbench.registry.manifest import BenchmarkEntry, ModelEntry, StimulusPlacement
 
     bench = {"version": 1, "assembly": "x", "region": "V4", "stimulus_placement": {"placement": "resize"}}
@@ -202,11 +202,11 @@ def _pool_model():
 def test_linear_cka_scores_activations_against_responses_and_refuses_rdms(one_torch_thread):
     """Responses that are a rotation of the ``fine`` layer (plus noise): CKA finds that layer."""
     import brainbench
-    from brainbench.benchmark import custom_benchmark
+    from brainbench.assemblies.byod import wrap_recordings
     from brainbench.data.assembly import make_rdm_assembly
-    from brainbench.data.byod import wrap_recordings
     from brainbench.data.stimuli import StimulusSet
     from brainbench.models.preprocess import to_tensor
+    from brainbench.scoring.benchmark import custom_benchmark
 
     rng = np.random.default_rng(8)
     images = rng.random((48, 16, 16))
@@ -239,8 +239,8 @@ def test_linear_cka_scores_activations_against_responses_and_refuses_rdms(one_to
 def test_linear_cka_on_real_v4_responses(mirror, one_torch_thread):
     """cowley2023-V4's trial responses through a benchmark declared with cka-linear and the ratio headline."""
     import brainbench
-    from brainbench.benchmark import Benchmark, custom_benchmark, resolve_benchmark
     from brainbench.registry import get_registry
+    from brainbench.scoring.benchmark import Benchmark, custom_benchmark, resolve_benchmark
 
     loaded = resolve_benchmark("cowley2023-V4", get_registry()).load(progress=False)
     bench = custom_benchmark(

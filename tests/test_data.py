@@ -9,6 +9,7 @@ import pytest
 import xarray as xr
 from PIL import Image
 
+from brainbench.assemblies.byod import wrap_recordings
 from brainbench.data.assembly import (
     AssemblyError,
     load_assembly,
@@ -17,7 +18,6 @@ from brainbench.data.assembly import (
     trial_mean,
     validate_assembly,
 )
-from brainbench.data.byod import wrap_recordings
 from brainbench.data.stimuli import StimulusSet
 from brainbench.errors import DataError
 
@@ -143,9 +143,9 @@ def test_custom_benchmark_scores_user_data():
     import torch
 
     import brainbench
-    from brainbench.benchmark import custom_benchmark
     from brainbench.models.base import TorchModel
     from brainbench.registry.manifest import Preprocessing
+    from brainbench.scoring.benchmark import custom_benchmark
 
     rng = np.random.default_rng(5)
     images = rng.integers(0, 255, size=(40, 16, 16), dtype=np.uint8)

@@ -21,9 +21,9 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from brainbench import cache_integrity
+from brainbench.assemblies.byod import wrap_recordings
+from brainbench.caching import integrity as cache_integrity
 from brainbench.data.assembly import AssemblyError
-from brainbench.data.byod import wrap_recordings
 
 TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent
@@ -163,7 +163,7 @@ def test_metrics_are_exact_under_power_of_two_scaling_and_finite_at_any_scale():
 def scale_scores(tmp_path_factory):
     """Scores of the generated benchmark with its responses multiplied by 1, 1e200 and 1e-200."""
     import brainbench
-    from brainbench.benchmark import custom_benchmark
+    from brainbench.scoring.benchmark import custom_benchmark
 
     loaded = rf.Generated(n_stimuli=24).load()
     model = rf.tiny_model()
@@ -250,7 +250,7 @@ def test_a_changed_layer_row_is_caught(fresh_home):
 def test_activation_files_swapped_with_their_sidecars_are_rebuilt(fresh_home, caplog):
     import torch
 
-    from brainbench.activations import get_activations
+    from brainbench.scoring.activations import get_activations
 
     model = rf.tiny_model()
     model.identifier = "tiny-swap"
@@ -408,8 +408,8 @@ def test_stale_result_temporaries_of_dead_writers_are_removed(fresh_home):
 def test_the_smallest_data_set_scores_with_the_default_split_and_too_few_say_what_to_pass(one_torch_thread, fresh_home):
     """README: 6 stimuli score with the default split (2 folds of 3); 3 stimuli say what to pass."""
     import brainbench
-    from brainbench.benchmark import custom_benchmark
     from brainbench.errors import BrainbenchError
+    from brainbench.scoring.benchmark import custom_benchmark
 
     model = rf.tiny_model()
     model.identifier = "tiny-few"
@@ -428,6 +428,7 @@ def test_the_smallest_data_set_scores_with_the_default_split_and_too_few_say_wha
 def test_a_relative_mirror_is_read_against_the_start_folder_and_named_absolute(tmp_path, monkeypatch, fresh_home):
     import hashlib
 
+    from brainbench.caching import paths
     from brainbench.data import fetch
     from brainbench.errors import OfflineError
 
@@ -436,7 +437,7 @@ def test_a_relative_mirror_is_read_against_the_start_folder_and_named_absolute(t
         folder.mkdir(parents=True)
     (mirror / "ds" / "f.bin").write_bytes(b"data")
     digest = hashlib.sha256(b"data").hexdigest()
-    monkeypatch.setattr(fetch, "START_DIRECTORY", start)  # brainbench started in repo/ ...
+    monkeypatch.setattr(paths, "START_DIRECTORY", start)  # brainbench started in repo/ ...
     monkeypatch.setenv("BRAINBENCH_MIRROR", "../shared/mirror")
     monkeypatch.chdir(elsewhere)  # ... and the working directory changed since
     found = fetch.fetch(fetch.RemoteFile("ds", "f.bin", "https://example.invalid/f.bin", f"sha256:{digest}"))

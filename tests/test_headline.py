@@ -13,14 +13,14 @@ import pytest
 import torch
 
 import brainbench
-from brainbench.benchmark import custom_benchmark
-from brainbench.data.byod import wrap_recordings
+from brainbench.assemblies.byod import wrap_recordings
 from brainbench.metrics.ceiled import CEILED, UNCORRECTED, UNCORRECTED_R2, headline, signed_ceiled_r2
 from brainbench.metrics.regression import pearson_r
 from brainbench.models.base import TorchModel
 from brainbench.models.preprocess import to_tensor
 from brainbench.registry.manifest import Preprocessing
 from brainbench.scoring import summarize
+from brainbench.scoring.benchmark import custom_benchmark
 
 PREP = Preprocessing(size=16, mean=[0.0, 0.0, 0.0], std=[1.0, 1.0, 1.0], placement="resize")
 

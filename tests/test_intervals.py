@@ -171,10 +171,10 @@ def test_neuroids_of_sessions_with_different_stimuli_are_resampled_within_their_
     """Two sessions (60 stimuli each, 10 neuroids each): a neuroid's target is NaN on the other
     session's stimuli. The stored score (NaN-aware per-split r, computed here with np.corrcoef) is
     recomputed, and stimuli and neuroids are grouped by session."""
+    from brainbench.data.splits import make_splits
     from brainbench.metrics.ceiled import headline
     from brainbench.registry.manifest import SplitSpec
     from brainbench.results.intervals import _plan
-    from brainbench.splits import make_splits
 
     z, sigma, target = fx.population(3, 120, 20)
     prediction = fx.predictions(z, 20, 3, 0.3, 1.0)

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from brainbench import hash_cache
+from brainbench.caching import hash_cache
 
 TESTS = Path(__file__).resolve().parent
 sys.path.insert(0, str(TESTS))
@@ -71,7 +71,7 @@ def test_a_corrupt_or_edited_cache_entry_is_ignored_and_rewritten(fresh_home, tm
 
 
 def test_cache_verify_reports_and_fixes_a_corrupt_hash_entry(fresh_home, tmp_path):
-    from brainbench import cache_contents
+    from brainbench.cli import cache_contents
 
     path = tmp_path / "data.bin"
     path.write_bytes(b"1")
@@ -147,8 +147,8 @@ def test_leaderboard_run_skips_a_stored_job_without_building_or_loading(known, m
 def test_a_request_without_a_json_form_is_not_remembered(known):
     import numpy as np
 
-    from brainbench import known_runs
     from brainbench.registry import get_registry
+    from brainbench.results import known_runs
 
     inputs = known_runs.request_inputs(
         MODEL,

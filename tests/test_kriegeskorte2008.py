@@ -181,8 +181,8 @@ def test_the_monkey_it_model_rdm_is_never_scored_as_a_model_of_itself(mirror):
 
 
 def test_a_ceiling_in_another_comparison_than_the_metric_is_refused(mirror):
-    from brainbench.benchmark import Benchmark, resolve_benchmark
     from brainbench.registry import get_registry
+    from brainbench.scoring.benchmark import Benchmark, resolve_benchmark
 
     _files(mirror)
     declared = resolve_benchmark("kriegeskorte2008-humanIT", get_registry())

@@ -249,9 +249,9 @@ def test_custom_splits_are_a_custom_run_with_their_own_key(test_manifest, tmp_pa
     import dataclasses
 
     import brainbench
-    from brainbench.benchmark import resolve_benchmark
     from brainbench.registry import get_registry
     from brainbench.registry.manifest import SplitSpec
+    from brainbench.scoring.benchmark import resolve_benchmark
 
     store = ResultStore(tmp_path / "splits.sqlite")
     declared_key = store.record(brainbench.score("tiny-a", "gen-V1", progress=False))

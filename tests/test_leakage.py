@@ -7,11 +7,11 @@ import pytest
 import torch
 
 import brainbench
-from brainbench.benchmark import custom_benchmark
-from brainbench.data.byod import wrap_recordings
+from brainbench.assemblies.byod import wrap_recordings
 from brainbench.models.base import TorchModel
 from brainbench.registry.manifest import Preprocessing
 from brainbench.scoring import LeakageError
+from brainbench.scoring.benchmark import custom_benchmark
 
 MANIFEST = """
 [readouts.leaky-fit]

@@ -222,7 +222,7 @@ def test_declared_placement_fills_the_input_and_half_canvas_gives_gray_borders()
 
 # ---------------------------------------------------------------------- splits + score
 needs_splits = pytest.mark.skipif(
-    importlib.util.find_spec("brainbench.splits") is None, reason="brainbench.splits is not written yet"
+    importlib.util.find_spec("brainbench.data.splits") is None, reason="brainbench.data.splits is not written yet"
 )
 needs_scoring = pytest.mark.skipif(
     importlib.util.find_spec("brainbench.scoring") is None, reason="brainbench.scoring is not written yet"
@@ -231,8 +231,8 @@ needs_scoring = pytest.mark.skipif(
 
 @needs_splits
 def test_stratified_splits_keep_every_object_in_train_and_test(mini):
+    from brainbench.data.splits import make_splits
     from brainbench.registry import get_registry
-    from brainbench.splits import make_splits
 
     assembly = mh.load().load(progress=False).assembly
     spec = get_registry().benchmark("majajhong2015-IT").split

@@ -70,11 +70,11 @@ def test_an_installed_plugin_with_such_a_benchmark_is_skipped_and_listed(tmp_pat
 def test_a_custom_benchmark_object_is_checked_the_same_way_when_scored():
     import numpy as np
 
-    from brainbench.benchmark import custom_benchmark
     from brainbench.data.assembly import make_assembly
     from brainbench.data.stimuli import StimulusSet
     from brainbench.errors import BrainbenchError
     from brainbench.registry import get_registry
+    from brainbench.scoring.benchmark import custom_benchmark
     from brainbench.scoring.spec import resolve
 
     rng = np.random.default_rng(0)

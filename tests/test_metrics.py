@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from brainbench.data.splits import make_splits
 from brainbench.metrics.ceiling import split_half_reliability
 from brainbench.metrics.regression import explained_variance, pearson_r
 from brainbench.registry.manifest import SplitSpec
-from brainbench.splits import make_splits
 
 
 def test_pearson_and_ev_against_numpy():

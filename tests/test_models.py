@@ -11,13 +11,13 @@ import pytest
 import torch
 from PIL import Image
 
-from brainbench.activations import get_activations
 from brainbench.data.stimuli import StimulusSet
 from brainbench.models.alexnet import alexnet
 from brainbench.models.base import ModelError, TorchModel, load_model, resolve_device
 from brainbench.models.preprocess import place, to_tensor, with_placement
 from brainbench.registry import get_registry
 from brainbench.registry.manifest import Preprocessing, StimulusPlacement
+from brainbench.scoring.activations import get_activations
 
 
 def test_pretrained_alexnet_offline_error_names_cache_file_and_alternative(monkeypatch, tmp_path):
@@ -105,7 +105,7 @@ def test_activation_cache_keys_on_content(fresh_home):
 
 
 def test_npy_rows_reads_blocks_without_mapping(tmp_path):
-    from brainbench.activations import NpyRows
+    from brainbench.scoring.activations import NpyRows
 
     array = np.arange(7 * 3 * 2 * 2, dtype=np.float32).reshape(7, 3, 2, 2)
     np.save(tmp_path / "a.npy", array)

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from brainbench.data.splits import Split
 from brainbench.metrics.regression import explained_variance, pearson_r
 from brainbench.readouts.cv import cross_validate
 from brainbench.readouts.factored import FactoredReadout
@@ -19,7 +20,6 @@ from brainbench.readouts.ridge import RidgeReadout
 from brainbench.readouts.sgd import SimpleSGDReadout
 from brainbench.readouts.solvers.ridge import mean_eigenvalue
 from brainbench.readouts.spatial import SpatialReadout
-from brainbench.splits import Split
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from brainbench.activations import NpyRows
+from brainbench.data.splits import Split
 from brainbench.errors import BrainbenchError
 from brainbench.readouts import cv as cv_module
 from brainbench.readouts.base import clone
@@ -20,7 +20,7 @@ from brainbench.readouts.ridge import RidgeReadout
 from brainbench.readouts.sgd import SimpleSGDReadout
 from brainbench.readouts.solvers import generalized
 from brainbench.readouts.spatial import SpatialReadout
-from brainbench.splits import Split
+from brainbench.scoring.activations import NpyRows
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

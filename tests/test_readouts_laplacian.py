@@ -5,14 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from brainbench.readouts.laplacian import (
+from brainbench.readouts.solvers.laplacian import (
     laplacian,
     laplacian_operator,
     laplacian_penalty,
     penalty_eigh,
 )
-from brainbench.readouts.solvers.ridge import heldout_ridge_path
-from brainbench.readouts.solvers.ridge_loo import loo_ridge_batched
+from brainbench.readouts.solvers.ridge import heldout_ridge_path, loo_ridge_batched
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -7,8 +7,7 @@ import pytest
 import torch
 
 import brainbench
-from brainbench.benchmark import custom_benchmark
-from brainbench.data.byod import wrap_recordings
+from brainbench.assemblies.byod import wrap_recordings
 from brainbench.errors import BrainbenchError
 from brainbench.metrics.rsa import (
     bootstrap_rdm_similarity,
@@ -21,6 +20,7 @@ from brainbench.metrics.rsa import (
 from brainbench.models.base import TorchModel
 from brainbench.models.preprocess import to_tensor
 from brainbench.registry.manifest import Preprocessing
+from brainbench.scoring.benchmark import custom_benchmark
 
 PREP = Preprocessing(size=16, mean=[0.0] * 3, std=[1.0] * 3, placement="resize")
 
@@ -152,9 +152,9 @@ def test_labels_come_from_the_declaration_mean_over_sites(one_torch_thread):
     Before, the table said "median ceiled score ... over 2 neuroids with split-half
     reliability >= 0.3" and showed an all-"-" EV column, for a mean over sites.
     """
-    from brainbench.benchmark import Benchmark
     from brainbench.cli.score import headline_lines, table_columns, table_title
     from brainbench.scoring import summarize
+    from brainbench.scoring.benchmark import Benchmark
 
     images, trials = _planted()
     data = wrap_recordings(trials, images, identifier="rsa-mean", region=["A"] * 16 + ["B"] * 8 + ["C"] * 8)

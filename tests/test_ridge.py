@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
+from brainbench.data.splits import make_splits
 from brainbench.readouts.base import Split
 from brainbench.readouts.ridge import RidgeReadout
-from brainbench.readouts.ridge_solvers import fit_dual_ridge_loo, gram, predict_dual_ridge
+from brainbench.readouts.solvers.ridge import fit_dual_ridge_loo, gram, predict_dual_ridge
 from brainbench.registry.manifest import SplitSpec
-from brainbench.splits import make_splits
 
 
 def primal_ridge(X, y, alpha):

@@ -1,4 +1,4 @@
-"""brainbench.threads: the CPUs a process may use, the override order, scoped limits."""
+"""brainbench.scoring.threads: the CPUs a process may use, the override order, scoped limits."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from brainbench import threads
 from brainbench.errors import BrainbenchError
+from brainbench.scoring import threads
 
 
 @pytest.fixture

@@ -19,14 +19,14 @@ import torch
 from typer.testing import CliRunner
 
 import brainbench
-from brainbench.benchmark import custom_benchmark
-from brainbench.data.byod import wrap_recordings
+from brainbench.assemblies.byod import wrap_recordings
 from brainbench.errors import BrainbenchError
 from brainbench.models import mobilenetv2 as mnv2
 from brainbench.models.base import ModelError, load_model
 from brainbench.models.torchvision_zoo import torchvision_model
 from brainbench.registry import get_registry
 from brainbench.scoring import summarize
+from brainbench.scoring.benchmark import custom_benchmark
 
 REPO = Path(__file__).resolve().parents[1]
 RESNET_LAYERS = ["layer1", "layer2", "layer3", "layer4", "avgpool"]
@@ -138,7 +138,7 @@ def _planted(net, n_stimuli: int = 48, n_neuroids: int = 12, n_reps: int = 6, se
 
     The features are computed through the activation cache, so the score reuses them.
     """
-    from brainbench.activations import get_activations
+    from brainbench.scoring.activations import get_activations
 
     rng = np.random.default_rng(seed)
     images = rng.random((n_stimuli, 32, 32))

@@ -62,7 +62,7 @@ def analyze(
     Args:
         analysis_id: a registered analysis id (``brainbench analyze --list``).
         model: model id or :class:`brainbench.models.base.TorchModel`.
-        benchmarks: benchmark ids or :class:`brainbench.benchmark.Benchmark` objects.
+        benchmarks: benchmark ids or :class:`brainbench.scoring.benchmark.Benchmark` objects.
         readouts: readout ids; one for most analyses (default: each benchmark's own), any
             number for a multi-readout analysis (default: its :meth:`Analysis.default_readouts`).
         params: analysis parameters, overriding those its manifest entry declares.
@@ -70,9 +70,9 @@ def analyze(
         use_cache: reuse stored scores and cached activations (False recomputes and re-records).
         store: the results store (default ``$BRAINBENCH_STORE`` or ``$BRAINBENCH_HOME/results.sqlite``).
     """
-    from brainbench.benchmark import Benchmark, resolve_benchmark
     from brainbench.progress import tqdm
     from brainbench.results.store import scored
+    from brainbench.scoring.benchmark import Benchmark, resolve_benchmark
 
     registry = registry or get_registry()
     analysis, declared = load_analysis(analysis_id, registry)
@@ -148,10 +148,10 @@ def analyze_checkpoints(
 ) -> AnalysisResult:
     """Score checkpoints of architecture ``arch`` on every benchmark (through the store), analyse, write.
 
-    ``checkpoints``: a glob, folder, file or list of files (:func:`brainbench.trajectory.score_checkpoints`).
+    ``checkpoints``: a glob, folder, file or list of files (:func:`brainbench.results.trajectory.score_checkpoints`).
     Several checkpoints need an analysis of a series (``trajectory``); any analysis takes one.
     """
-    from brainbench.trajectory import score_checkpoints
+    from brainbench.results.trajectory import score_checkpoints
 
     registry = registry or get_registry()
     analysis, declared = load_analysis(analysis_id, registry)

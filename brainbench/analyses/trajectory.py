@@ -1,7 +1,7 @@
 """``trajectory``: the score and the chosen layer of a training run's checkpoints, in training order.
 
 Input: the score datasets of a series of checkpoints of one architecture on one or more
-benchmarks (:func:`brainbench.trajectory.score_checkpoints`, or ``brainbench analyze
+benchmarks (:func:`brainbench.results.trajectory.score_checkpoints`, or ``brainbench analyze
 trajectory 'runs/*.pt' BENCHMARK --arch ARCH``). Each dataset's attrs ``checkpoint``,
 ``checkpoint_index`` and ``checkpoint_step`` place it on the x axis: the step (the number
 in the file name) when every checkpoint has a distinct one, else its position, labelled

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import xarray as xr
 
-from brainbench import cache_integrity
+from brainbench.caching import integrity as cache_integrity
 from brainbench.data.assembly import AssemblyError, load_assembly, save_assembly, validate_assembly
 from brainbench.data.fetch import RemoteFile, fetch_all, home
 from brainbench.data.stimuli import StimulusSet

@@ -102,7 +102,7 @@ def analyze_command(
             "see brainbench analyze --list for the analyses."
         )
     # unknown ids and bad values fail here, before anything is loaded or scored
-    from brainbench.arguments import check_device, check_entry_layers, check_out_dir, check_seed, split_ids
+    from brainbench.scoring.arguments import check_device, check_entry_layers, check_out_dir, check_seed, split_ids
 
     registry.analysis(analysis)
     for benchmark in benchmarks:
@@ -163,9 +163,9 @@ def _analyze_checkpoints(
     store: str | None = None,
 ) -> None:
     """``brainbench analyze ANALYSIS CHECKPOINTS BENCHMARK --arch ARCH``."""
-    from brainbench.arguments import check_device, check_out_dir, check_seed, split_ids
     from brainbench.models.checkpoint import find_checkpoints
     from brainbench.registry import get_registry
+    from brainbench.scoring.arguments import check_device, check_out_dir, check_seed, split_ids
 
     get_registry().model(arch)
     readouts = _split_list(readout)

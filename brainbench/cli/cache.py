@@ -30,7 +30,7 @@ def show(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
 ) -> None:
     """Files and size of each kind of cache under BRAINBENCH_HOME."""
-    from brainbench import cache_contents
+    from brainbench.cli import cache_contents
 
     rows = cache_contents.summary(cache_contents.check_kind(kind))
     home = str(cache_contents.home_dir())
@@ -64,7 +64,7 @@ def verify(
     Without --fix nothing but orphaned temporary files of dead processes is removed.
     Results files cannot be rebuilt and are never removed.
     """
-    from brainbench import cache_contents
+    from brainbench.cli import cache_contents
 
     report = cache_contents.verify(cache_contents.check_kind(kind), fix=fix)
     for path in report.orphans_removed:
@@ -84,7 +84,7 @@ def clear(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confirmation")] = False,
 ) -> None:
     """Delete one kind of cache (or all) under BRAINBENCH_HOME; never anything outside it."""
-    from brainbench import cache_contents
+    from brainbench.cli import cache_contents
 
     kinds = cache_contents.check_kind(kind)
     rows = cache_contents.summary(kinds)

@@ -61,8 +61,8 @@ def run_command(
     as_json: Annotated[bool, typer.Option("--json", help="print the job results as JSON")] = False,
 ) -> None:
     """Score every (model, benchmark) pair on Dask; pairs already stored with the same content key are skipped."""
-    from brainbench.arguments import check_device, check_seed, check_workers, split_ids
     from brainbench.registry import get_registry
+    from brainbench.scoring.arguments import check_device, check_seed, check_workers, split_ids
 
     if workers is not None and scheduler is not None:
         raise BrainbenchError(
@@ -230,9 +230,9 @@ def verify_command(
     The default tolerance covers the rounding of float32 kernels between CPUs (measured by
     benchmarks/reproducibility.py); on the same machine a re-run is bit for bit.
     """
-    from brainbench.arguments import check_device, check_tolerance
     from brainbench.results.store import ResultStore
     from brainbench.results.verify import verify
+    from brainbench.scoring.arguments import check_device, check_tolerance
 
     if row is None and not all_rows:
         raise BrainbenchError("name the run to verify: give a ROW (row id or content key prefix) or --all.")

@@ -375,9 +375,9 @@ def fetch(
     benchmark_id: Annotated[str, typer.Argument(help="benchmark (or assembly) id whose data to download")],
 ) -> None:
     """Download (or find in the cache or BRAINBENCH_MIRROR) every data file of a benchmark."""
-    from brainbench.benchmark import resolve_benchmark
     from brainbench.registry import get_registry, load_object
     from brainbench.registry.manifest import AssemblyEntry
+    from brainbench.scoring.benchmark import resolve_benchmark
 
     registry = get_registry()
     kind, entry = registry.find(benchmark_id)

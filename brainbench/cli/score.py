@@ -188,11 +188,11 @@ def _score_checkpoints(
     threads: int | None,
 ) -> None:
     """``brainbench score CHECKPOINTS BENCHMARK --arch ARCH``: one checkpoint, or a trajectory."""
-    from brainbench.arguments import check_batch_size, check_device, check_out_dir, check_seed, split_ids
     from brainbench.models.checkpoint import find_checkpoints
     from brainbench.registry import get_registry
+    from brainbench.results.trajectory import score_checkpoints
     from brainbench.scoring import summarize, write_score
-    from brainbench.trajectory import score_checkpoints
+    from brainbench.scoring.arguments import check_batch_size, check_device, check_out_dir, check_seed, split_ids
 
     registry = get_registry()
     registry.model(arch)  # an unknown architecture: one sentence before anything is read
@@ -354,7 +354,8 @@ def check_score_options(
 
     Returns the layer names (``None``: every layer the model declares).
     """
-    from brainbench.arguments import (
+    from brainbench.registry import get_registry
+    from brainbench.scoring.arguments import (
         check_batch_size,
         check_device,
         check_entry_layers,
@@ -362,7 +363,6 @@ def check_score_options(
         check_seed,
         split_ids,
     )
-    from brainbench.registry import get_registry
 
     registry = get_registry()
     _refuse_checkpoint_without_arch(model, registry)

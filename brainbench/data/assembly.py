@@ -270,7 +270,7 @@ def trial_mean(assembly: xr.DataArray) -> xr.DataArray:
 def save_assembly(assembly: xr.DataArray, path: str | os.PathLike, record_hash: bool = False) -> Path:
     """Write an assembly to netCDF atomically (temp file, then rename).
 
-    ``record_hash``: also write its sha256 sidecar (for caches, see :mod:`brainbench.cache_integrity`).
+    ``record_hash``: also write its sha256 sidecar (for caches, see :mod:`brainbench.caching.integrity`).
     """
     from brainbench.data.netcdf import write_netcdf_atomic
 

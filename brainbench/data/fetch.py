@@ -28,7 +28,8 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from brainbench.cache_integrity import file_hash
+from brainbench.caching.integrity import file_hash
+from brainbench.caching.paths import absolute, home
 from brainbench.errors import DataError, OfflineError
 
 HASH_ALGORITHMS = ("sha256", "sha1", "md5")
@@ -70,29 +71,6 @@ class RemoteFile:
             raise DataError(f"remote path {self.path!r} must be relative and stay inside its dataset.")
 
 
-def _start_directory() -> Path:
-    try:
-        return Path.cwd()
-    except OSError:  # the working directory was removed: relative paths then mean nothing
-        return Path("/")
-
-
-#: The working directory when brainbench started: a relative ``BRAINBENCH_MIRROR`` or
-#: ``BRAINBENCH_HOME`` means a folder relative to it, even after a later ``os.chdir``.
-START_DIRECTORY = _start_directory()
-
-
-def absolute(value: str | os.PathLike) -> Path:
-    """``value`` (``~`` expanded) as an absolute path; a relative one against :data:`START_DIRECTORY`."""
-    path = Path(value).expanduser()
-    return path if path.is_absolute() else Path(os.path.normpath(START_DIRECTORY / path))
-
-
-def home() -> Path:
-    """The cache root, ``$BRAINBENCH_HOME`` or ``~/.cache/brainbench`` (absolute, see :func:`absolute`)."""
-    return absolute(os.environ.get("BRAINBENCH_HOME") or Path.home() / ".cache" / "brainbench")
-
-
 def mirror_root() -> Path | None:
     """``$BRAINBENCH_MIRROR`` as an absolute path (see :func:`absolute`), or None when unset."""
     value = os.environ.get("BRAINBENCH_MIRROR")
@@ -111,7 +89,7 @@ def git_blob_sha1(path: str | os.PathLike) -> str:
     """The git object id of a file's bytes: sha1 of ``b"blob <size>\\0"`` followed by the content."""
     import hashlib
 
-    from brainbench.cache_integrity import BLOCK
+    from brainbench.caching.integrity import BLOCK
 
     digest = hashlib.sha1(f"blob {os.path.getsize(path)}\0".encode())
     with open(path, "rb") as handle:
@@ -297,7 +275,7 @@ def extract_zip(archive_path: str | os.PathLike, destination: str | os.PathLike)
     checked against its record first; a changed, missing or unrecorded file makes it be
     removed (with a one-line warning) and extracted again. Returns ``destination``.
     """
-    from brainbench import cache_integrity
+    from brainbench.caching import integrity as cache_integrity
 
     destination = Path(destination)
     cache_integrity.clean_orphans(destination.parent)

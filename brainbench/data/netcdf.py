@@ -16,9 +16,9 @@ def write_netcdf_atomic(data: xr.Dataset | xr.DataArray, path: str | os.PathLike
     :class:`~brainbench.errors.WriteError`. Object-typed variables of a
     Dataset (strings kept as Python objects) are stored as fixed strings.
     ``record_hash``: also write the ``path.sha256`` sidecar of a cached artifact
-    (before the rename, see :mod:`brainbench.cache_integrity`).
+    (before the rename, see :mod:`brainbench.caching.integrity`).
     """
-    from brainbench import cache_integrity
+    from brainbench.caching import integrity as cache_integrity
     from brainbench.errors import write_failed
 
     path = Path(path)

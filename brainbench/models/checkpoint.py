@@ -22,7 +22,7 @@ manifest form ``[models.my-net] checkpoint = "runs/epoch_10.pt", arch = "torchvi
   part of the key (moving the file does not re-score it).
 
 :func:`find_checkpoints` turns a glob or folder into an ordered series (a training
-trajectory, :mod:`brainbench.trajectory`).
+trajectory, :mod:`brainbench.results.trajectory`).
 """
 
 from __future__ import annotations

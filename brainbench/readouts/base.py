@@ -38,10 +38,10 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
+from brainbench.data.splits import Split
 from brainbench.errors import BrainbenchError
 from brainbench.readouts.features import FeatureSource, load_rows
 from brainbench.readouts.solvers.common import choose_solver, r2_columns
-from brainbench.splits import Split
 
 __all__ = ["CVResult", "Readout", "Split", "as_tensor", "clone", "grid_shape", "pool_predictions", "r2_columns"]
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from brainbench.data.splits import Split
 from brainbench.readouts.base import CVResult, Readout, clone, pool_predictions
 from brainbench.readouts.features import FeatureSource
-from brainbench.splits import Split
 
 
 def cross_validate(
@@ -27,7 +27,7 @@ def cross_validate(
 
     Args:
         readout: an (unfitted) readout; only its parameters are used.
-        features: ``(n, ...)`` feature source (:class:`brainbench.activations.NpyRows`,
+        features: ``(n, ...)`` feature source (:class:`brainbench.scoring.activations.NpyRows`,
             an array or a tensor).
         Y: ``(n, N)`` responses, a tensor on the compute device.
         splits: train/test positions into the n stimuli.

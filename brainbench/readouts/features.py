@@ -1,7 +1,7 @@
 """Feature sources: what a readout is given, and the two ways it reads one.
 
 A feature source is anything with ``.shape`` ``(n, ...)``, ``.dtype`` and row slicing
-``source[a:b]`` that reads only those rows: :class:`brainbench.activations.NpyRows`, a
+``source[a:b]`` that reads only those rows: :class:`brainbench.scoring.activations.NpyRows`, a
 numpy array or memmap, or a torch tensor. Readouts read it either in row blocks
 (:func:`row_blocks`, for Gram matrices) or whole into one preallocated tensor
 (:func:`load_rows`, filled block by block, so the layer is never held twice).

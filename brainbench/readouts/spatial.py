@@ -18,7 +18,7 @@ Solvers:
 
 * ``exact`` (L2 + Laplacian, no L1): a generalised ridge. The penalty
   ``w^T (l2 I + laplace P) w`` is block diagonal over channels with one ``(HW, HW)``
-  matrix ``P = Lap^T Lap`` (:mod:`brainbench.readouts.laplacian`, zero-padded 'same'
+  matrix ``P = Lap^T Lap`` (:mod:`brainbench.readouts.solvers.laplacian`, zero-padded 'same'
   boundary). With ``P = V diag(e) V^T`` (one eigendecomposition per map shape) and
   ``Z_c = X_c V`` the problem is plain ridge in features ``Z_c diag(l2 + laplace e)^{-1/2}``,
   whose stimulus x stimulus Gram matrix is

@@ -161,7 +161,7 @@ class ModelEntry(_Entry):
     tokens: TokenRule | None = None
 
     #: Fields added after the first schema, left out of a run's key while they hold their
-    #: default (:func:`brainbench.content.declaration`), so no stored key changed.
+    #: default (:func:`brainbench.caching.content.declaration`), so no stored key changed.
     KEY_OMIT_DEFAULTS: ClassVar[tuple[str, ...]] = ("supplies", "stimuli", "data_of", "tokens")
 
     @model_validator(mode="after")
@@ -344,7 +344,7 @@ class BenchmarkEntry(_Entry):
     resample: list[Literal["stimulus", "neuroid"]] = Field(default_factory=list)
 
     #: Fields added after the first schema whose *default* is left out of the declaration
-    #: a run's key hashes (:func:`brainbench.content.declaration`), so that adding them did
+    #: a run's key hashes (:func:`brainbench.caching.content.declaration`), so that adding them did
     #: not change the key of any run stored before; a non-default value is hashed.
     KEY_OMIT_DEFAULTS: ClassVar[tuple[str, ...]] = (
         "site_aggregate",

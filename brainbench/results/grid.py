@@ -1,7 +1,7 @@
 """Grids of (model, benchmark) jobs on Dask distributed, each job writing its rows.
 
 A job computes the run's content key (:class:`brainbench.scoring.spec.RunSpec`) --
-remembered from an earlier run of the same request (:mod:`brainbench.known_runs`), else
+remembered from an earlier run of the same request (:mod:`brainbench.results.known_runs`), else
 by building its model (for the weights hash) and loading its data --, returns at once
 when the store already holds that key, and otherwise scores and records the run from the worker. Writes from
 many workers are safe: the store serialises them (WAL, busy timeout, one transaction
@@ -283,7 +283,15 @@ def run_grid(
     return [results[i] for i in range(len(jobs))]
 
 
-def _run_serial(jobs, location, env, retries, device, progress, use_cache) -> list[JobResult]:
+def _run_serial(
+    jobs: list[Job],
+    location: str,
+    env: dict[str, str],
+    retries: int,
+    device: str,
+    progress: bool,
+    use_cache: bool,
+) -> list[JobResult]:
     bar = _progress(len(jobs), progress)
     out = []
     for job in jobs:
@@ -308,7 +316,7 @@ def _from_dict(data: dict[str, Any]) -> JobResult:
     return JobResult(Job(**job) if isinstance(job, dict) else job, **data)
 
 
-def _progress(total: int, enabled: bool):
+def _progress(total: int, enabled: bool) -> Any:
     from brainbench.progress import tqdm
 
     return tqdm(total=total, desc="grid", unit="job", disable=not enabled, file=sys.stderr)
@@ -317,8 +325,8 @@ def _progress(total: int, enabled: bool):
 # ---------------------------------------------------------------------------- defaults
 def offline_benchmarks(registry: Registry) -> list[str]:
     """Benchmarks whose data files are all available without the network (cache or mirror)."""
-    from brainbench.benchmark import resolve_benchmark
     from brainbench.data.fetch import cache_path, mirror_root
+    from brainbench.scoring.benchmark import resolve_benchmark
 
     mirror = mirror_root()
     available = []

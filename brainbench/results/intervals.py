@@ -221,8 +221,8 @@ class NoInterval(Exception):
 
 def _splits(dataset: xr.Dataset, n_stimuli: int) -> list[np.ndarray]:
     """The run's test positions per split, rebuilt from the stored declaration and seed."""
+    from brainbench.data.splits import make_splits
     from brainbench.registry.manifest import SplitSpec
-    from brainbench.splits import make_splits
 
     record = json.loads(dataset.attrs.get("split_spec", "{}") or "{}")
     if record.get("custom") or not record:

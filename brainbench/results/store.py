@@ -13,7 +13,7 @@ everything that determines the result (see :func:`run_spec`) -- with the full
 provenance: package versions, device, seed, data / stimuli / weights hashes, the metric
 and ceiling formulas by name and version, the headline score, the results file, and
 ``protocol`` (``declared``, ``custom`` or ``unknown``, see
-:mod:`brainbench.results.protocol`) with ``protocol_detail`` (JSON: what differs).
+:mod:`brainbench.scoring.protocol`) with ``protocol_detail`` (JSON: what differs).
 Only ``declared`` runs fill leaderboard cells.
 
 ``row_sha256`` (schema 4): a checksum of the run's row and its layer rows
@@ -42,16 +42,18 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from brainbench.content import content_key
+from brainbench.caching.content import content_key
 from brainbench.errors import BrainbenchError
-from brainbench.results.protocol import CUSTOM, DECLARED, UNKNOWN, protocol_from_spec
+from brainbench.scoring.protocol import CUSTOM, DECLARED, UNKNOWN, protocol_from_spec
 
 #: ``score_kind`` of rows stored before the version-2 headline (never shown in a cell).
 LEGACY = "legacy"
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:  # pragma: no cover
     import xarray as xr
@@ -159,7 +161,7 @@ def _migrate_2_to_3(conn: sqlite3.Connection, root: Path) -> None:
 
     Old rows are judged from what they stored -- their spec (the model's declared
     layers, the benchmark's declared readout, the seed) and their layer rows -- with
-    :func:`brainbench.results.protocol.protocol_from_spec`, never from the plugins
+    :func:`brainbench.scoring.protocol.protocol_from_spec`, never from the plugins
     installed now (they may have changed since). A row whose spec cannot settle it is
     ``unknown`` and is listed but never shown in a cell.
 
@@ -256,7 +258,7 @@ def _region_from_file(path: Path) -> str | None:
 
 
 def _file_sha256(path: Path) -> str:
-    from brainbench.cache_integrity import file_sha256
+    from brainbench.caching.integrity import file_sha256
 
     return file_sha256(path)
 
@@ -337,7 +339,7 @@ def dataset_protocol(dataset: xr.Dataset, spec: dict[str, Any]) -> tuple[str, di
 
 
 # ---------------------------------------------------------------------------- the store
-def _finite_median(values) -> float | None:
+def _finite_median(values: Any) -> float | None:
     import numpy as np
 
     values = np.asarray(values, dtype=np.float64)
@@ -394,7 +396,7 @@ class ResultStore:
         finally:
             conn.close()
 
-    def _retry(self, action, attempts: int = 50):
+    def _retry(self, action: Callable[[], T], attempts: int = 50) -> T:
         # switching to WAL needs a moment with no other connection; the busy handler
         # does not always cover it, so retry briefly
         for attempt in range(attempts):
@@ -404,6 +406,7 @@ class ResultStore:
                 if "locked" not in str(error) or attempt == attempts - 1:
                     raise
                 time.sleep(0.05 * (1 + attempt % 5))
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     @contextlib.contextmanager
     def transaction(self, conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
@@ -448,8 +451,8 @@ class ResultStore:
         quick_check`` (a truncated or damaged file); for a new one, its folder must be
         writable. Stale temporary files of dead processes in ``results/`` are removed.
         """
-        from brainbench.arguments import writable_folder
-        from brainbench.cache_integrity import clean_orphans
+        from brainbench.caching.integrity import clean_orphans
+        from brainbench.scoring.arguments import writable_folder
 
         if self.path.exists():
             if not self.path.is_file():
@@ -484,7 +487,7 @@ class ResultStore:
         Returns:
             the run's content key.
         """
-        from brainbench.cache_integrity import clean_orphans
+        from brainbench.caching.integrity import clean_orphans
         from brainbench.scoring import write_score
 
         spec, key = dataset_spec(dataset)
@@ -556,7 +559,7 @@ class ResultStore:
         }
 
     @staticmethod
-    def _layer_rows(dataset, key: str) -> list[dict[str, Any]]:
+    def _layer_rows(dataset: xr.Dataset, key: str) -> list[dict[str, Any]]:
         best = dataset.attrs["best_layer"]
         rows = []
         for layer in dataset["layer"].values:
@@ -691,7 +694,7 @@ def record(dataset: xr.Dataset, store: str | os.PathLike | ResultStore | None = 
 
 
 def find_known(target: ResultStore, model: Any, benchmark: Any, **options: Any) -> dict[str, Any] | None:
-    """The intact stored run of a request whose key is remembered (:mod:`brainbench.known_runs`), or None.
+    """The intact stored run of a request whose key is remembered (:mod:`brainbench.results.known_runs`), or None.
 
     Builds no network, loads no data and imports no torch: None (then the caller
     computes the key the full way) when the request's key is not remembered, or its
@@ -700,8 +703,8 @@ def find_known(target: ResultStore, model: Any, benchmark: Any, **options: Any) 
     Args:
         model, benchmark, options: as for :func:`scored`.
     """
-    from brainbench import known_runs
     from brainbench.registry import get_registry
+    from brainbench.results import known_runs
 
     if options.get("splits") is not None:
         return None
@@ -749,7 +752,7 @@ def scored(
     """
     import time
 
-    from brainbench.cache_integrity import logger
+    from brainbench.caching.integrity import logger
 
     target = store if isinstance(store, ResultStore) else ResultStore(store)
     target.check()  # a damaged or unwritable store is refused before the work, not after

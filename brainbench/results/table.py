@@ -2,7 +2,7 @@
 
 A cell is the headline score of a run of the benchmark's **declared protocol** (every
 layer the model declares, the benchmark's readout with its declared params, seed 0, the
-benchmark's declared splits; see :mod:`brainbench.results.protocol`): the median over
+benchmark's declared splits; see :mod:`brainbench.scoring.protocol`): the median over
 reliable neuroids of the ceiled score ``sign(r) r^2 / ceiling`` (:mod:`brainbench.metrics.ceiled`)
 at the layers chosen on training stimuli only. A run without reliable neuroids has an
 uncorrected headline (median per-split r): its cell is marked ``u`` and left out of the

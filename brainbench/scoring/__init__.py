@@ -8,7 +8,7 @@ previous one handed it:
 2. **load** (:mod:`~brainbench.scoring.load`): assembly, stimuli, ceiling, selection,
    target and splits; the spec is completed with the data's hashes, giving the
    results store's key;
-3. **features** (:func:`brainbench.activations.get_activations`): one streamed, cached,
+3. **features** (:func:`brainbench.scoring.activations.get_activations`): one streamed, cached,
    hash-checked feature source per layer;
 4. **fit** (:mod:`~brainbench.scoring.fit`): the readout cross-validated on each layer
    (it chooses its own input form), then the leakage guard;
@@ -64,37 +64,48 @@ response units times it.
 
 from __future__ import annotations
 
-import os
-import time
-from pathlib import Path
+import importlib
 from typing import TYPE_CHECKING, Any
 
-import xarray as xr
-
-from brainbench.errors import BrainbenchError
-from brainbench.registry import get_registry
-from brainbench.registry.registry import Registry
-from brainbench.scoring.assemble import SCORE_FORMAT, data_hashes
-from brainbench.scoring.fit import LeakageError, check_no_test_leak
-from brainbench.scoring.load import LoadedData, assembly_hash, load
-from brainbench.scoring.measure import choose_layers
-from brainbench.scoring.spec import Resolved, RunSpec, build_readout, resolve
-from brainbench.scoring.summary import summarize, write_score
-from brainbench.threads import scoped_threads
-
 if TYPE_CHECKING:  # pragma: no cover
-    from brainbench.benchmark import Benchmark
-    from brainbench.models.base import TorchModel
-    from brainbench.models.rdm import RDMModel
+    from brainbench.scoring.assemble import SCORE_FORMAT
+    from brainbench.scoring.fit import LeakageError, check_no_test_leak
+    from brainbench.scoring.load import LoadedData, assembly_hash
+    from brainbench.scoring.measure import choose_layers
+    from brainbench.scoring.scorer import check_composite_options, prepare, score, score_prepared
+    from brainbench.scoring.spec import Resolved, RunSpec, build_readout, resolve
+    from brainbench.scoring.summary import summarize, write_score
+
+#: Where each name of this package's face lives. Importing a submodule (``brainbench.scoring.protocol``,
+#: ``brainbench.scoring.arguments``) must not import the scorer and torch: the face is lazy.
+_HOMES = {
+    "SCORE_FORMAT": "assemble",
+    "LeakageError": "fit",
+    "check_no_test_leak": "fit",
+    "LoadedData": "load",
+    "assembly_hash": "load",
+    "choose_layers": "measure",
+    "check_composite_options": "scorer",
+    "prepare": "scorer",
+    "score": "scorer",
+    "score_prepared": "scorer",
+    "Resolved": "spec",
+    "RunSpec": "spec",
+    "build_readout": "spec",
+    "resolve": "spec",
+    "summarize": "summary",
+    "write_score": "summary",
+}
 
 __all__ = [
-    "SCORE_FORMAT",
     "LeakageError",
     "LoadedData",
     "Resolved",
     "RunSpec",
+    "SCORE_FORMAT",
     "assembly_hash",
     "build_readout",
+    "check_composite_options",
     "check_no_test_leak",
     "choose_layers",
     "prepare",
@@ -106,228 +117,10 @@ __all__ = [
 ]
 
 
-def prepare(
-    model: str | TorchModel | RDMModel,
-    benchmark: str | Benchmark,
-    *,
-    layers: list[str] | None = None,
-    readout: str | None = None,
-    readout_params: dict[str, Any] | None = None,
-    splits: list | None = None,
-    seed: int = 0,
-    device: str = "auto",
-    progress: bool = True,
-    registry: Registry | None = None,
-) -> tuple[Resolved, LoadedData, RunSpec]:
-    """Stages 1 and 2: the resolved run, its loaded data and its complete spec (with the key).
-
-    The results store, ``analyze`` and ``leaderboard run`` call this to look a run up
-    before deciding whether to score it.
-    """
-    registry = registry or get_registry()
-    from brainbench.scoring.composite import is_composite
-
-    if is_composite(benchmark, registry):
-        raise BrainbenchError(
-            f"benchmark {benchmark!r} is a composite: its parts are prepared and scored one by one "
-            "(brainbench.score or brainbench.results.store.scored), never all at once."
-        )
-    run = resolve(
-        model,
-        benchmark,
-        layers=layers,
-        readout=readout,
-        readout_params=readout_params,
-        splits=splits,
-        seed=seed,
-        device=device,
-        registry=registry,
-    )
-    data = load(run, progress=progress)
-    own_splits = data.split_record if data.split_record.get("custom") else None
-    spec = run.spec.with_data(*data_hashes(data), splits=own_splits)
-    if splits is None:  # remembered, so a stored run is found later without building or loading
-        from brainbench import known_runs
-
-        request = known_runs.request_inputs(
-            model,
-            benchmark,
-            layers=layers,
-            readout=readout,
-            readout_params=readout_params,
-            seed=seed,
-            registry=registry,
-        )
-        known_runs.remember(request, spec.content)
-    return run, data, spec
-
-
-@scoped_threads
-def score(
-    model: str | TorchModel | RDMModel,
-    benchmark: str | Benchmark,
-    *,
-    layers: list[str] | None = None,
-    readout: str | None = None,
-    device: str = "auto",
-    seed: int = 0,
-    out: str | os.PathLike | None = None,
-    progress: bool = True,
-    use_cache: bool = True,
-    batch_size: int = 32,
-    registry: Registry | None = None,
-    splits: list | None = None,
-    readout_params: dict[str, Any] | None = None,
-    threads: int | None = None,
-) -> xr.Dataset:
-    """Score every requested layer of a model on a benchmark.
-
-    Args:
-        model: a model id, a :class:`brainbench.models.base.TorchModel` or an RDM model.
-        benchmark: a benchmark id (or alias) or a :class:`brainbench.benchmark.Benchmark`.
-        layers: layer names (default: every layer the model declares).
-        readout: a readout id overriding the benchmark's (e.g. ``spatial``, ``s2``).
-        device: ``auto``, ``cpu`` or ``cuda``.
-        seed: seeds the splits (with the benchmark's own seed), the ceiling halvings and
-            any stochastic readout. Same seed, same numbers.
-        out: folder to also write ``<model>__<benchmark>.nc`` into.
-        use_cache: reuse cached activations.
-        batch_size: images per forward pass.
-        splits: your own train/test split instead of the benchmark's: a list of
-            ``(train_indices, test_indices)`` pairs or :class:`brainbench.splits.Split`,
-            positions into the assembly's stimulus axis (checked: in range, disjoint,
-            non-empty). Recorded in attrs ``custom_splits`` (1/0) and ``split_spec``.
-        readout_params: overrides of the readout's declared params, e.g.
-            ``{"alphas": [0.1, 1, 10]}`` or ``{"alphas": {"start": -2, "stop": 2, "num": 9}}``;
-            each key must be a constructor argument of the readout. Recorded in attrs
-            ``readout_params`` (the merged params) and ``readout_overrides``.
-        threads: CPU threads for torch and BLAS during the call (default: see
-            :mod:`brainbench.threads`); recorded in attrs ``threads``.
-    Returns:
-        The score dataset described in this module's docstring.
-    """
-    from brainbench.arguments import check_score_arguments
-
-    check_score_arguments(layers=layers, device=device, seed=seed, batch_size=batch_size, out=out)
-    from brainbench.scoring.composite import is_composite, score_composite
-
-    if is_composite(benchmark, registry or get_registry()):
-        check_composite_options(benchmark, readout=readout, readout_params=readout_params, splits=splits)
-        dataset = score_composite(
-            model,
-            str(benchmark),
-            layers=layers,
-            seed=seed,
-            device=device,
-            progress=progress,
-            use_cache=use_cache,
-            batch_size=batch_size,
-            threads=int(threads or 1),
-            registry=registry,
-        )
-        if out is not None:
-            from brainbench.identifiers import model_file_name
-
-            write_score(dataset, Path(out) / f"{model_file_name(str(dataset.attrs['model']))}__{benchmark}.nc")
-        return dataset
-    started = time.perf_counter()
-    prepared = prepare(
-        model,
-        benchmark,
-        layers=layers,
-        readout=readout,
-        readout_params=readout_params,
-        splits=splits,
-        seed=seed,
-        device=device,
-        progress=progress,
-        registry=registry,
-    )
-    return score_prepared(
-        *prepared,
-        out=out,
-        progress=progress,
-        use_cache=use_cache,
-        batch_size=batch_size,
-        threads=int(threads or 1),
-        load_s=time.perf_counter() - started,
-    )
-
-
-def check_composite_options(benchmark: Any, **options: Any) -> None:
-    """Refuse options a composite cannot take (its parts keep their declared protocol)."""
-    given = [name for name, value in options.items() if value is not None]
-    if given:
-        raise BrainbenchError(
-            f"benchmark {benchmark!r} is a composite: {', '.join(given)} cannot be overridden for it; "
-            "score its parts one by one to change them."
-        )
-
-
-def score_prepared(
-    run: Resolved,
-    data: LoadedData,
-    spec: RunSpec,
-    *,
-    out: str | os.PathLike | None = None,
-    progress: bool = True,
-    use_cache: bool = True,
-    batch_size: int = 32,
-    threads: int = 1,
-    load_s: float = 0.0,
-    inputs: Any = None,
-) -> xr.Dataset:
-    """Stages 3 to 6 of :func:`score` on the result of :func:`prepare` (which looked the key up).
-
-    ``inputs``: a :class:`brainbench.activations.PlacedImages` shared by several models
-    scored on the same stimuli (a trajectory's checkpoints).
-    """
-    from brainbench.activations import get_activations
-    from brainbench.identifiers import check_identifier, model_file_name
-    from brainbench.models.preprocess import with_placement
-
-    clock = _Clock(started=time.perf_counter() - load_s)
-    clock.laps["load_s"] = round(load_s, 3)
-    out_name = f"{model_file_name(spec.model or 'model')}__{check_identifier(spec.benchmark, 'benchmark id')}.nc"
-    from brainbench.models.rdm import RDMModel
-
-    features: Any
-    if isinstance(run.net, RDMModel):  # a model that supplies its RDM: no image reaches it
-        features = run.net.features(data.stimuli.ids)
-    else:
-        prep = with_placement(run.net.preprocessing, run.bench.entry.stimulus_placement)
-        features = get_activations(
-            run.net,
-            data.stimuli,
-            list(spec.layers),
-            prep,
-            run.device,
-            batch_size=batch_size,
-            progress=progress,
-            use_cache=use_cache,
-            inputs=inputs,
-        )
-    clock.lap("activations_s")
-    dataset = run.kind.evaluate(run, data, spec, features, progress, clock, threads)
-    if out is not None:
-        write_score(dataset, Path(out) / out_name)
-    return dataset
-
-
-class _Clock:
-    """Wall seconds of consecutive stages of one call."""
-
-    def __init__(self, started: float) -> None:
-        self.laps: dict[str, float] = {}
-        self._started = started
-        self._tick = time.perf_counter()
-
-    def lap(self, name: str) -> None:
-        now = time.perf_counter()
-        self.laps[name] = round(now - self._tick, 3)
-        self._tick = now
-
-    def finish(self) -> dict[str, float]:
-        """The laps plus ``elapsed_s``: this call only, not the process (a notebook, a worker)."""
-        self.laps["elapsed_s"] = round(time.perf_counter() - self._started, 3)
-        return self.laps
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'brainbench.scoring' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"brainbench.scoring.{home}"), name)
+    globals()[name] = value
+    return value

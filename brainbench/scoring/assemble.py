@@ -147,7 +147,7 @@ def run_attrs(
         "split_spec": json.dumps(data.split_record, default=str),
         "threads": int(threads),
         "provenance": json.dumps(provenance(run, spec, data, features)),
-        "protocol": spec.protocol,  # "declared" (a leaderboard cell) or "custom", see brainbench.results.protocol
+        "protocol": spec.protocol,  # "declared" (a leaderboard cell) or "custom", see brainbench.scoring.protocol
         "protocol_detail": json.dumps(spec.protocol_detail, sort_keys=True),
         "spec": spec.to_json(),
         "content_key": spec.key,

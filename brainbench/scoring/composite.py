@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from brainbench.content import KEY_FORMAT, declaration
+from brainbench.caching.content import KEY_FORMAT, declaration
 from brainbench.errors import BrainbenchError, OfflineError
 from brainbench.metrics.ceiled import AGGREGATES, CEILED, UNCORRECTED, ceiled_metric
 
@@ -95,7 +95,7 @@ def _multi_source(entry: BenchmarkEntry, registry: Registry) -> Any:
 
 def remote_files(entry: BenchmarkEntry, registry: Registry) -> list[RemoteFile]:
     """Every remote file of every part (for ``fetch``, the offline check and the default grid)."""
-    from brainbench.benchmark import resolve_benchmark
+    from brainbench.scoring.benchmark import resolve_benchmark
 
     if entry.part_param:
         return list(_multi_source(entry, registry).remote_files())

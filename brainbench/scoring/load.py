@@ -103,7 +103,7 @@ def assembly_hash(assembly: xr.DataArray) -> str:
 
 def load(run: Resolved, progress: bool = True) -> LoadedData:
     """Stage 2: load the benchmark's data, compute its ceiling, select neuroids, make the splits."""
-    from brainbench.splits import check_splits, make_splits, split_spec
+    from brainbench.data.splits import check_splits, make_splits, split_spec
 
     bench = run.bench
     loaded = bench.load(progress=progress)
@@ -168,7 +168,7 @@ def load(run: Resolved, progress: bool = True) -> LoadedData:
 
 def _load_rdms(run: Resolved, assembly: xr.DataArray, stimuli: StimulusSet) -> LoadedData:
     """Stage 2 for an RDM assembly: the site RDMs, their declared ceiling, the splits."""
-    from brainbench.splits import check_splits, make_splits, split_spec
+    from brainbench.data.splits import check_splits, make_splits, split_spec
 
     bench = run.bench
     if run.kind.uses_readout:

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from brainbench.content import KEY_FORMAT, content_key, declaration
+from brainbench.caching.content import KEY_FORMAT, content_key, declaration
 from brainbench.errors import BrainbenchError
 from brainbench.registry import load_object
 from brainbench.registry.registry import Registry
@@ -28,10 +28,10 @@ from brainbench.registry.registry import Registry
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-    from brainbench.benchmark import Benchmark
     from brainbench.models.base import TorchModel
     from brainbench.models.rdm import RDMModel
     from brainbench.readouts.base import Readout
+    from brainbench.scoring.benchmark import Benchmark
     from brainbench.scoring.kinds import Kind
 
 from brainbench.registry.manifest import MetricEntry
@@ -77,7 +77,7 @@ class RunSpec:
         """The spec completed with the hashes of the assembly and stimuli actually scored.
 
         ``splits``: the record of splits that are not the benchmark's declared ones (their
-        sizes and sha256, see :func:`brainbench.splits.split_spec`).
+        sizes and sha256, see :func:`brainbench.data.splits.split_spec`).
         """
         extra: dict[str, Any] = {"data_sha256": data_sha256, "stimuli_sha256": stimuli_sha256}
         if splits is not None:
@@ -177,7 +177,7 @@ def resolve(
 
     Args:
         model: a model id or a :class:`~brainbench.models.base.TorchModel`.
-        benchmark: a benchmark id (or alias) or a :class:`~brainbench.benchmark.Benchmark`.
+        benchmark: a benchmark id (or alias) or a :class:`~brainbench.scoring.benchmark.Benchmark`.
         layers: layers to score (default: every layer the model declares).
         readout: a readout id overriding the benchmark's.
         readout_params: overrides of the readout's declared params.
@@ -185,12 +185,12 @@ def resolve(
         seed: the run's seed.
         device: ``auto``, ``cpu`` or ``cuda``.
     """
-    from brainbench.benchmark import Benchmark, resolve_benchmark
     from brainbench.models.base import TorchModel, load_model, resolve_device
     from brainbench.models.preprocess import PREPROCESSING_VERSION
     from brainbench.models.rdm import RDMModel
-    from brainbench.results.protocol import describe_protocol
+    from brainbench.scoring.benchmark import Benchmark, resolve_benchmark
     from brainbench.scoring.kinds import KINDS
+    from brainbench.scoring.protocol import describe_protocol
 
     bench = benchmark if isinstance(benchmark, Benchmark) else resolve_benchmark(benchmark, registry)
     # a manifest's benchmark had the kinds of its metrics, ceiling and headline checked when

@@ -40,7 +40,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from brainbench import cache_integrity
 from brainbench.assemblies.allen.experiments import (
     S3_URL,
     Experiment,
@@ -62,6 +61,7 @@ from brainbench.assemblies.allen.responses import (
     trial_responses,
 )
 from brainbench.assemblies.base import AssemblySource, LoadedAssembly, cached_build, content_key
+from brainbench.caching import integrity as cache_integrity
 from brainbench.data.assembly import make_assembly
 from brainbench.data.fetch import (
     RemoteFile,

@@ -15,7 +15,7 @@ it has the key) stores the complete spec under the request's **fingerprint**
 the declarations of every registry entry the run reads; the sha256 of the source of
 every brainbench module and of each plugin module those entries name; the versions of
 the numerical libraries; and the sha256 of each data file (through
-:func:`brainbench.hash_cache.file_sha256`, so unchanged files are not read again).
+:func:`brainbench.caching.hash_cache.file_sha256`, so unchanged files are not read again).
 :func:`known_spec` gives it back only for exactly the same fingerprint, and only when
 the spec still hashes to its key; so ``analyze``, ``leaderboard run`` and the results
 store find a stored run without importing torch, building the network or loading the
@@ -32,14 +32,14 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from brainbench import hash_cache
-from brainbench.content import content_key
+from brainbench.caching import hash_cache
+from brainbench.caching.content import content_key
 from brainbench.errors import BrainbenchError
 
 if TYPE_CHECKING:  # pragma: no cover
     from brainbench.registry.registry import Registry
 
-#: The cache kind of remembered specs (see :mod:`brainbench.hash_cache`).
+#: The cache kind of remembered specs (see :mod:`brainbench.caching.hash_cache`).
 KIND = "run-keys"
 #: Libraries whose version may change a weight or a data hash.
 LIBRARIES = ("brainbench", "torch", "torchvision", "numpy", "scipy", "xarray", "pillow", "netCDF4", "h5py", "pydantic")

@@ -31,7 +31,7 @@ import xarray as xr
 
 from brainbench.errors import BrainbenchError
 from brainbench.registry.manifest import Preprocessing, TokenRule
-from brainbench.threads import scoped_threads
+from brainbench.scoring.threads import scoped_threads
 
 __all__ = ["checkpoint_attrs", "score_checkpoints"]
 
@@ -81,7 +81,7 @@ def score_checkpoints(
     Args:
         checkpoints: a glob (``"runs/ckpt_*.pt"``), a folder, one file, or a list of files
             (kept in the order given).
-        benchmark: a benchmark id (or alias) or :class:`brainbench.benchmark.Benchmark`.
+        benchmark: a benchmark id (or alias) or :class:`brainbench.scoring.benchmark.Benchmark`.
         arch: the architecture's model id (``torchvision/resnet18``, ``timm/<arch>``, ...).
         layers, tokens, preprocessing: overrides of the architecture's.
         readout, readout_params, seed, device, batch_size, use_cache: as for :func:`brainbench.score`.
@@ -94,9 +94,6 @@ def score_checkpoints(
         ``checkpoint`` (file name), ``checkpoint_index`` and ``checkpoint_step`` (-1 when the
         name has no number).
     """
-    from brainbench.activations import PlacedImages
-    from brainbench.arguments import check_score_arguments
-    from brainbench.benchmark import Benchmark, resolve_benchmark
     from brainbench.models.checkpoint import (
         build_arch,
         checkpoint_entry,
@@ -110,7 +107,10 @@ def score_checkpoints(
     from brainbench.registry import get_registry
     from brainbench.results.store import ResultStore, check_results_file
     from brainbench.scoring import resolve, score_prepared
+    from brainbench.scoring.activations import PlacedImages
+    from brainbench.scoring.arguments import check_score_arguments
     from brainbench.scoring.assemble import data_hashes
+    from brainbench.scoring.benchmark import Benchmark, resolve_benchmark
     from brainbench.scoring.load import load
 
     check_score_arguments(layers=layers, device=device, seed=seed, batch_size=batch_size, out=None)

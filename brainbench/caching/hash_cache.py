@@ -7,7 +7,7 @@ Two caches under ``$BRAINBENCH_HOME/cache/hashes/`` (standard library only; chea
   changed (written, touched, replaced, restored with an old mtime: the ctime moves
   then) is hashed again; an unchanged one is not read at all.
 * :func:`recall` / :func:`remember`: a JSON value derived from JSON inputs (for
-  example the content key of a scoring request, see :mod:`brainbench.known_runs`),
+  example the content key of a scoring request, see :mod:`brainbench.results.known_runs`),
   found again only when the inputs are exactly the same.
 
 Each entry is one small JSON file ``{"entry": ..., "sha256": sha256 of the entry's
@@ -33,8 +33,8 @@ BLOCK = 1 << 20
 
 
 def cache_root() -> Path:
-    """``$BRAINBENCH_HOME/cache/hashes`` (see :func:`brainbench.data.fetch.home`)."""
-    from brainbench.data.fetch import home
+    """``$BRAINBENCH_HOME/cache/hashes`` (see :func:`brainbench.caching.paths.home`)."""
+    from brainbench.caching.paths import home
 
     return home() / "cache" / "hashes"
 

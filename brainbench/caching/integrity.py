@@ -296,7 +296,7 @@ def check_many(
 
 
 def _home() -> Path:
-    from brainbench.data.fetch import home
+    from brainbench.caching.paths import home
 
     return home()
 

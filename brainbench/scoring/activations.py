@@ -15,7 +15,7 @@ an interrupted run leaves no partial cache entry, and temporary files of dead pr
 are removed the next time the model's cache folder is used.
 
 Integrity: the sha256 of each file is computed while its batches are written and kept
-in a ``NAME.sha256`` sidecar (:mod:`brainbench.cache_integrity`), which also names
+in a ``NAME.sha256`` sidecar (:mod:`brainbench.caching.integrity`), which also names
 the file's layer and cache key. A cached file is hashed again before it is used (the
 layers in parallel threads); one that is truncated, altered, has no record, or whose
 record names another layer or key (two files swapped together with their sidecars) is
@@ -35,7 +35,7 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-from brainbench import cache_integrity
+from brainbench.caching import integrity as cache_integrity
 from brainbench.data.fetch import home
 from brainbench.data.stimuli import StimulusSet
 from brainbench.identifiers import check_identifier, model_file_name

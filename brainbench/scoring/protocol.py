@@ -47,7 +47,7 @@ def describe_protocol(
     Args:
         net: the :class:`~brainbench.models.base.TorchModel` scored (its ``layers`` are what
             it declares when it is not a registered model).
-        bench: the :class:`~brainbench.benchmark.Benchmark` scored.
+        bench: the :class:`~brainbench.scoring.benchmark.Benchmark` scored.
         layers: the layers scored, in order.
         readout_id: the readout used (the benchmark's or an override, id or alias).
         seed: the run's seed.
@@ -67,7 +67,7 @@ def describe_protocol(
         registered = registry.benchmark(bench.identifier)
     except BrainbenchError:  # a custom benchmark: the object's entry is its declaration
         registered = bench.entry
-    from brainbench.content import PROSE_FIELDS
+    from brainbench.caching.content import PROSE_FIELDS
 
     ours = bench.entry.model_dump(mode="json", exclude=set(PROSE_FIELDS))
     theirs = registered.model_dump(mode="json", exclude=set(PROSE_FIELDS))

@@ -29,7 +29,7 @@ class Benchmark:
         entry: its declaration (id, version, readout, metrics, split, ...).
         source: the assembly plugin instance that loads its data.
         splits: explicit ``(train, test)`` positions used instead of ``entry.split``
-            (see :func:`brainbench.splits.check_splits`), or None.
+            (see :func:`brainbench.data.splits.check_splits`), or None.
     """
 
     entry: BenchmarkEntry
@@ -109,7 +109,7 @@ def custom_benchmark(
     kind: str = "regression",
     metrics: list[str] | None = None,
 ) -> Benchmark:
-    """A benchmark over a user's own assembly and stimuli (see :mod:`brainbench.data.byod`).
+    """A benchmark over a user's own assembly and stimuli (see :mod:`brainbench.assemblies.byod`).
 
     Args:
         assembly: a NeuralAssembly; trial data ``(repetition, stimulus, neuroid)`` enables
@@ -131,7 +131,7 @@ def custom_benchmark(
     """
     identifier = check_identifier(identifier or str(assembly.attrs.get("identifier", "custom")), "benchmark identifier")
     if splits is not None:
-        from brainbench.splits import check_splits  # imports torch
+        from brainbench.data.splits import check_splits  # imports torch
 
         splits = check_splits(splits, assembly.sizes["stimulus"])
     if is_rdm_assembly(assembly):

@@ -1,7 +1,7 @@
 """Bring your own data: wrap recordings and images into an assembly and stimulus set.
 
-    >>> from brainbench.data.byod import wrap_recordings
-    >>> from brainbench.benchmark import custom_benchmark
+    >>> from brainbench.assemblies.byod import wrap_recordings
+    >>> from brainbench.scoring.benchmark import custom_benchmark
     >>> data = wrap_recordings("responses.npy", "images/", identifier="my-v1", region="V1")
     >>> result = brainbench.score("alexnet-untrained", custom_benchmark(data.assembly, data.stimuli))
 

@@ -14,7 +14,7 @@ scores         ``scores/`` score files of brainbench < 0.2       not used any mo
 results        ``results.sqlite`` and ``results/`` netCDF      no: re-score the run
 hashes         ``cache/hashes/``: sha256 of unchanged files    yes (each entry carries
                and remembered run keys                         its own checksum, see
-               (:mod:`brainbench.hash_cache`)                  the module)
+               (:mod:`brainbench.caching.hash_cache`)                  the module)
 =============  ==============================================  =====================
 
 Used by ``brainbench cache show|verify|clear``.
@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from brainbench import cache_integrity
+from brainbench.caching import integrity as cache_integrity
 from brainbench.errors import BrainbenchError
 
 if TYPE_CHECKING:
@@ -271,7 +271,7 @@ def verify(kinds: list[str] | None = None, fix: bool = False) -> Report:
             _check_results(report)
             continue
         if kind == "hashes":  # entries carry their own checksum, no sidecar
-            from brainbench.hash_cache import entry_problem
+            from brainbench.caching.hash_cache import entry_problem
 
             entries = list(_artifacts(kind))
             report.checked[kind] = report.checked.get(kind, 0) + len(entries)
