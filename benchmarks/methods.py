@@ -19,11 +19,12 @@ def brainbench_simple(X, Y, splits, alphas, device="cpu"):
     import torch
 
     from brainbench.data.splits import Split
+    from brainbench.readouts.cv import cross_validate
     from brainbench.readouts.ridge import RidgeReadout
 
     readout = RidgeReadout(alphas=list(map(float, alphas)), alpha_scale="none")
     Y_t = torch.as_tensor(Y, dtype=torch.float64, device=device)
-    cv = readout.cross_validate(X, Y_t, [Split(train=tr, test=te) for tr, te in splits])
+    cv = cross_validate(readout, X, Y_t, [Split(train=tr, test=te) for tr, te in splits])
     return cv.predictions
 
 
@@ -33,13 +34,14 @@ def _brainbench_registered(readout_id: str, solver: str) -> Callable:
         import torch
 
         from brainbench.data.splits import Split
+        from brainbench.readouts.cv import cross_validate
         from brainbench.registry import get_registry, load_object
 
         python_name, _, params = get_registry().resolve_readout(readout_id)
         readout = load_object(python_name)(**{**params, "solver": solver})
         X_t = torch.as_tensor(np.ascontiguousarray(X), device=device)
         Y_t = torch.as_tensor(Y, dtype=torch.float32, device=device)
-        cv = readout.cross_validate(X_t, Y_t, [Split(train=tr, test=te) for tr, te in splits])
+        cv = cross_validate(readout, X_t, Y_t, [Split(train=tr, test=te) for tr, te in splits])
         return cv.predictions
 
     return run

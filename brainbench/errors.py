@@ -34,6 +34,10 @@ class OfflineError(DataError):
     """A file that must be downloaded while ``BRAINBENCH_OFFLINE=1``."""
 
 
+class ModelError(BrainbenchError):
+    """A model that cannot be built or does not offer a requested layer (raised by :mod:`brainbench.models`)."""
+
+
 class WriteError(BrainbenchError):
     """A file brainbench must write that cannot be written (full disk, read-only place, no permission)."""
 

@@ -8,6 +8,7 @@ import torch
 
 from brainbench.errors import BrainbenchError
 from brainbench.readouts.base import Split, r2_columns
+from brainbench.readouts.cv import cross_validate
 from brainbench.readouts.factored import FactoredReadout
 from brainbench.readouts.sgd import SimpleSGDReadout
 from brainbench.readouts.spatial import SpatialReadout
@@ -93,8 +94,7 @@ def test_spatial_cross_validate_equals_fit_predict_per_split():
     Y = _respond(X, _smooth_kernels(N, C, H, W, gen), 0.7, gen)
     order = np.random.default_rng(0).permutation(n)
     splits = [Split(np.sort(order[10:]), np.sort(order[:10])), Split(np.sort(order[:30]), np.sort(order[30:]))]
-    readout = SpatialReadout(dtype="float64")
-    cv = readout.cross_validate(X, Y, splits)
+    cv = cross_validate(SpatialReadout(dtype="float64"), X, Y, splits)
     for k, split in enumerate(splits):
         single = SpatialReadout(dtype="float64").fit(X[split.train], Y[split.train])
         expected = single.predict(X[split.test]).numpy()
@@ -134,7 +134,7 @@ def test_factored_als_cross_validate_equals_fit_predict_per_split():
     X, Y, _ = _factored_problem(6, 160)
     order = np.random.default_rng(1).permutation(160)
     splits = [Split(np.sort(order[40:]), np.sort(order[:40])), Split(np.sort(order[:120]), np.sort(order[120:]))]
-    cv = FactoredReadout(dtype="float64").cross_validate(X, Y, splits)
+    cv = cross_validate(FactoredReadout(dtype="float64"), X, Y, splits)
     for k, split in enumerate(splits):
         single = FactoredReadout(dtype="float64").fit(X[split.train], Y[split.train])
         expected = single.predict(X[split.test]).numpy()

@@ -41,11 +41,9 @@ if TYPE_CHECKING:
 
     import xarray as xr
 
-    from brainbench.assemblies.cowley2023_pins import Pins
+# The upstream commit, its URL and the cache folder's name live with the pin list, which needs them too.
+from brainbench.assemblies.cowley2023_pins import BASE_URL, COMMIT, DATASET, Pins, read_pins
 
-COMMIT = "f4552ad9d34a466ebc66658f72a08a8e5038f1cf"
-BASE_URL = f"https://raw.githubusercontent.com/cowleygroup/V4_compact_models/{COMMIT}/data_V4_responses"
-DATASET = "cowley2023"
 CITATION = (
     "Cowley, B. R., Stan, P. L., Pillow, J. W., & Smith, M. A. (2023). Compact deep neural "
     "network models of visual cortex. bioRxiv 2023.11.22.568315."
@@ -266,8 +264,6 @@ def pinned(session: str | None = None, responses: str = "raw", pins: str | None 
         responses: ``raw`` (trial-level: ceilings) or ``averaged``.
         pins: path of a pin list in the layout of :data:`PIN_LIST` (default: the package's).
     """
-    from brainbench.assemblies.cowley2023_pins import read_pins
-
     table = read_pins(pins)
     if session is None:
         return Cowley2023Pinned(table, responses)

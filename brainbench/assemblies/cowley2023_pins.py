@@ -25,6 +25,11 @@ from pathlib import Path
 from brainbench.data.assembly import AssemblyError
 from brainbench.data.fetch import RemoteFile
 
+#: The upstream commit every pin refers to, and the URL of its response folder.
+COMMIT = "f4552ad9d34a466ebc66658f72a08a8e5038f1cf"
+BASE_URL = f"https://raw.githubusercontent.com/cowleygroup/V4_compact_models/{COMMIT}/data_V4_responses"
+#: The cache folder (and :class:`RemoteFile` dataset name) of the Cowley et al. (2023) files.
+DATASET = "cowley2023"
 #: The package's pin list.
 PIN_LIST = Path(__file__).with_name("cowley2023_files.tsv")
 COLUMNS = ("session", "animal", "kind", "path", "git_blob_sha1", "bytes", "sha256")
@@ -45,8 +50,6 @@ class Pin:
     sha256: str | None
 
     def remote(self) -> RemoteFile:
-        from brainbench.assemblies.cowley2023 import BASE_URL, DATASET
-
         return RemoteFile(
             DATASET,
             self.path,

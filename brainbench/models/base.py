@@ -18,16 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from brainbench.errors import BrainbenchError
+# ModelError is defined with the other errors (rdm.py raises it too) and stays importable from here
+from brainbench.errors import ModelError
 from brainbench.models.tokens import TOKENS_VERSION, TokenRule, apply_rule, check_rule
 from brainbench.registry.manifest import ModelEntry, Preprocessing
 
 if TYPE_CHECKING:  # pragma: no cover
     from brainbench.models.rdm import RDMModel
-
-
-class ModelError(BrainbenchError):
-    """A model that cannot be built or does not offer a requested layer."""
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from brainbench.models.base import ModelError
+from brainbench.errors import ModelError
 from brainbench.registry.manifest import Preprocessing
 
 LAYER = "rdm"

@@ -177,12 +177,6 @@ class Readout:
         """``(len(rows), N)`` predictions for the stimuli ``rows`` of ``prepared``."""
         return self.predict(prepared[rows])
 
-    def cross_validate(self, X: FeatureSource, Y: torch.Tensor, splits: list[Split]) -> CVResult:
-        """Shorthand for :func:`brainbench.readouts.cv.cross_validate` (``self`` stays unfitted)."""
-        from brainbench.readouts.cv import cross_validate
-
-        return cross_validate(self, X, Y, splits)
-
 
 def grid_shape(shape: tuple[int, ...], readout: str, layer: str = "") -> tuple[int, int, int]:
     """``(C, H, W)`` of ``(n, C, H, W)`` features, else one sentence: the layer has no spatial grid.
