@@ -24,7 +24,11 @@ with ``scipy.io.loadmat(f, squeeze_me=True, struct_as_record=False)``:
 * ``92_behavRDMs.mat``: ``rdms_behav_92 (16,)``: the similarity-judgement RDMs (92 x 92)
   of 16 people (Mur et al. 2013: dissimilarities from the inverse MDS of object arrangements).
 * ``92_modelRDMs.mat``: ``Models (8,)``: reference model RDMs (read by
-  :func:`reference_rdms`, scored as models by :mod:`brainbench.models.rdm`).
+  :func:`brainbench.data.kriegeskorte2008_files.reference_rdms`, scored as models by
+  :mod:`brainbench.models.rdm`).
+
+The pinned files, the image ids and the MATLAB readers are in
+:mod:`brainbench.data.kriegeskorte2008_files`, shared with the reference models.
 
 Built assembly: an RDM assembly (:func:`brainbench.data.assembly.make_rdm_assembly`)
 ``(site=21, stimulus=92, stimulus_b=92)``: one site ``monkeyIT`` (group ``monkey-IT``),
@@ -48,11 +52,23 @@ import xarray as xr
 from brainbench.assemblies.base import AssemblySource, LoadedAssembly, cached_build, content_key
 from brainbench.data.assembly import AssemblyError, make_rdm_assembly
 from brainbench.data.fetch import RemoteFile, fetch
+
+# the files (pinned), the image ids and the MATLAB readers, shared with the reference RDM models
+from brainbench.data.kriegeskorte2008_files import (
+    BEHAVIOUR,
+    BRAIN,
+    COMMIT,
+    IMAGE_IDS,
+    MODELS,
+    N_IMAGES,
+    SUPPLEMENT,
+    read_mat,
+    square_rdm,
+)
+from brainbench.data.kriegeskorte2008_files import REFERENCE_MODELS as REFERENCE_MODELS  # re-exported
+from brainbench.data.kriegeskorte2008_files import reference_rdms as reference_rdms  # re-exported
 from brainbench.data.stimuli import StimulusSet
 
-DATASET = "kriegeskorte2008"
-COMMIT = "f1f83cadb7243492a1aae7460466e0f0140b20ac"
-BASE_URL = f"https://raw.githubusercontent.com/rsagroup/rsatoolbox/{COMMIT}/demos/92imageData"
 CITATION = (
     "Kriegeskorte, N., Mur, M., Ruff, D. A., Kiani, R., Bodurka, J., Esteky, H., Tanaka, K., & Bandettini, P. A. "
     "(2008). Matching categorical object representations in inferior temporal cortex of man and monkey. Neuron 60, "
@@ -63,78 +79,14 @@ LICENSE = "MIT (rsagroup/rsatoolbox, LICENSE.upstream)"
 #: Bump when the built assembly changes for the same files.
 READER_VERSION = 1
 
-SUPPLEMENT = RemoteFile(
-    DATASET,
-    "Kriegeskorte_Neuron2008_supplementalData.mat",
-    f"{BASE_URL}/Kriegeskorte_Neuron2008_supplementalData.mat",
-    "sha256:06f21214399a5d43dc264eed19a7f4b8daf11c8622a59eec3e106064ce5e3504",
-    3_603_779,
-)
-BRAIN = RemoteFile(
-    DATASET,
-    "92_brainRDMs.mat",
-    f"{BASE_URL}/92_brainRDMs.mat",
-    "sha256:1743f90a15e895798a94318649e80e1123a7e5943a1703fa1dd7c31ea5780b7c",
-    224_663,
-)
-BEHAVIOUR = RemoteFile(
-    DATASET,
-    "92_behavRDMs.mat",
-    f"{BASE_URL}/92_behavRDMs.mat",
-    "sha256:7a8e118c144c3840adeeeef6ea0706a0be2b3e80df719af15fbb56fc62562f5f",
-    982_719,
-)
-MODELS = RemoteFile(
-    DATASET,
-    "92_modelRDMs.mat",
-    f"{BASE_URL}/92_modelRDMs.mat",
-    "sha256:e1d2b58bb2f9508bc13da4c81b94d1ab07823b25ed30b9563bd9d6d730c2a00a",
-    333_004,
-)
-
-N_IMAGES = 92
 IMAGE_SIDE = 175
-IMAGE_IDS = [f"obj{k + 1:02d}" for k in range(N_IMAGES)]
 #: The uniform background of every image (RGB), which a benchmark's placement continues.
 BACKGROUND_RGB = (128, 128, 128)
-#: The reference model RDMs of 92_modelRDMs.mat, in the file's order.
-REFERENCE_MODELS = ("animacy", "FaceBodyManmadeNatobj", "monkeyIT", "EVA", "HMAX", "V1", "Silhouette", "RADON")
-
-
-def _loadmat(path: str | Path) -> dict[str, Any]:
-    from scipy.io import loadmat
-
-    try:
-        return loadmat(str(path), squeeze_me=True, struct_as_record=False)
-    except Exception as error:  # a file that is not MATLAB 5 data
-        raise AssemblyError(f"{path} could not be read as a MATLAB file ({type(error).__name__}: {error}).") from error
-
-
-def _square(values: Any, where: str) -> np.ndarray:
-    """A ``(92, 92)`` symmetric, finite, zero-diagonal float64 RDM from a matrix or its condensed form."""
-    from scipy.spatial.distance import squareform
-
-    matrix = np.asarray(values, dtype=np.float64)
-    if matrix.ndim == 1:
-        if matrix.size != N_IMAGES * (N_IMAGES - 1) // 2:
-            raise AssemblyError(
-                f"{where} has {matrix.size} condensed values; expected {N_IMAGES * (N_IMAGES - 1) // 2}."
-            )
-        matrix = squareform(matrix, checks=False)
-    if matrix.shape != (N_IMAGES, N_IMAGES):
-        raise AssemblyError(f"{where} has shape {matrix.shape}; expected ({N_IMAGES}, {N_IMAGES}).")
-    if not np.isfinite(matrix).all():
-        raise AssemblyError(f"{where} has non-finite dissimilarities.")
-    if not np.allclose(matrix, matrix.T, atol=1e-6) or np.abs(np.diag(matrix)).max() > 1e-6:
-        raise AssemblyError(f"{where} is not a symmetric dissimilarity matrix with a zero diagonal.")
-    matrix = (matrix + matrix.T) / 2
-    np.fill_diagonal(matrix, 0.0)
-    return matrix
 
 
 def read_stimuli(path: str | Path) -> tuple[np.ndarray, dict[str, list[Any]]]:
     """``(92, 175, 175, 3)`` uint8 images and their metadata (category and flags) in the file's order."""
-    items = np.atleast_1d(_loadmat(path)["stimuli_92objs"])
+    items = np.atleast_1d(read_mat(path)["stimuli_92objs"])
     if items.size != N_IMAGES:
         raise AssemblyError(f"{path} holds {items.size} stimuli; expected {N_IMAGES}.")
     images = np.stack([np.asarray(item.image) for item in items])
@@ -148,37 +100,31 @@ def read_stimuli(path: str | Path) -> tuple[np.ndarray, dict[str, list[Any]]]:
 
 def read_monkey_and_average(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """The monkey IT RDM (674 cells) and the subject-averaged human IT RDM of the supplement."""
-    rdms = {str(item.name): item.RDM for item in np.atleast_1d(_loadmat(path)["RDMs_mIT_hIT_fig1"])}
+    rdms = {str(item.name): item.RDM for item in np.atleast_1d(read_mat(path)["RDMs_mIT_hIT_fig1"])}
     missing = {"mIT_674neurons", "hITvisStim_316vx"} - set(rdms)
     if missing:
         raise AssemblyError(f"{path} lacks the RDM {sorted(missing)[0]!r}.")
-    return _square(rdms["mIT_674neurons"], "mIT_674neurons"), _square(rdms["hITvisStim_316vx"], "hITvisStim_316vx")
+    return square_rdm(rdms["mIT_674neurons"], "mIT_674neurons"), square_rdm(
+        rdms["hITvisStim_316vx"], "hITvisStim_316vx"
+    )
 
 
 def read_human_sessions(path: str | Path) -> tuple[list[str], np.ndarray]:
     """Subject codes and ``(subject=4, session=2, 92, 92)`` human IT RDMs."""
-    grid = np.asarray(_loadmat(path)["RDMs"], dtype=object)
+    grid = np.asarray(read_mat(path)["RDMs"], dtype=object)
     if grid.shape != (4, 2):
         raise AssemblyError(f"{path} RDMs has shape {grid.shape}; expected (4, 2) subjects x sessions.")
     subjects = [str(grid[s, 0].name).split("|")[1].strip() for s in range(4)]
-    rdms = np.stack([[_square(grid[s, k].RDM, str(grid[s, k].name)) for k in range(2)] for s in range(4)])
+    rdms = np.stack([[square_rdm(grid[s, k].RDM, str(grid[s, k].name)) for k in range(2)] for s in range(4)])
     return subjects, rdms
 
 
 def read_judgements(path: str | Path) -> np.ndarray:
     """``(16, 92, 92)`` similarity-judgement RDMs."""
-    items = np.atleast_1d(_loadmat(path)["rdms_behav_92"])
+    items = np.atleast_1d(read_mat(path)["rdms_behav_92"])
     if items.size != 16:
         raise AssemblyError(f"{path} holds {items.size} judgement RDMs; expected 16.")
-    return np.stack([_square(item.RDM, str(item.name)) for item in items])
-
-
-def reference_rdms(path: str | Path) -> dict[str, np.ndarray]:
-    """The reference model RDMs of ``92_modelRDMs.mat``: name -> ``(92, 92)``."""
-    models = {str(item.name): _square(item.RDM, str(item.name)) for item in np.atleast_1d(_loadmat(path)["Models"])}
-    if tuple(models) != REFERENCE_MODELS:
-        raise AssemblyError(f"{path} holds the models {list(models)}; expected {list(REFERENCE_MODELS)}.")
-    return models
+    return np.stack([square_rdm(item.RDM, str(item.name)) for item in items])
 
 
 def build_rdm_assembly(

@@ -115,10 +115,10 @@ def kriegeskorte2008_reference(name: str) -> RDMModel:
 
     Args:
         name: the model's name in the file (see
-            :data:`brainbench.assemblies.kriegeskorte2008.REFERENCE_MODELS`).
+            :data:`brainbench.data.kriegeskorte2008_files.REFERENCE_MODELS`).
     """
-    from brainbench.assemblies.kriegeskorte2008 import IMAGE_IDS, MODELS, REFERENCE_MODELS, reference_rdms
     from brainbench.data.fetch import fetch
+    from brainbench.data.kriegeskorte2008_files import IMAGE_IDS, MODELS, REFERENCE_MODELS, reference_rdms
 
     if name not in REFERENCE_MODELS:
         raise ModelError(f"the 92-image set has no reference model {name!r}; it has {', '.join(REFERENCE_MODELS)}.")
