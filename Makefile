@@ -6,7 +6,7 @@ MODEL ?= alexnet-untrained
 BENCHMARK ?= cowley2023-V4
 ARGS ?=
 
-.PHONY: setup test score lint typecheck
+.PHONY: setup test score lint typecheck imports
 
 setup: $(VENV)/.installed
 
@@ -26,7 +26,11 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-test: setup lint typecheck
+# the layer contract of pyproject.toml's [tool.importlinter] (docs/architecture.md, "Layers")
+imports: setup
+	$(BIN)/lint-imports
+
+test: setup lint typecheck imports
 	$(BIN)/pytest -q
 
 score: setup
