@@ -27,11 +27,7 @@ that section alone and replaces it in the existing report.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
-import os
-import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -75,28 +71,6 @@ def _score(model: str, benchmark: str, readout: str | None) -> dict:
     summary = summarize(dataset)
     summary["wall_s"] = round(time.perf_counter() - start, 1)
     return summary
-
-
-def _machine() -> dict:
-    import torch
-
-    try:
-        commit = subprocess.run(
-            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        commit = "unknown"
-    return {
-        "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "host": platform.node(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none",
-        "brainbench_commit": commit,
-    }
 
 
 def _layer_curve(summary: dict) -> list[tuple[str, float | None]]:
@@ -419,10 +393,12 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
     elapsed = time.perf_counter() - start
-    machine = _machine()
+    from validation_machine import machine as this_machine
+
+    machine = this_machine()
     verdicts = _verdicts(results)
     # the 92-image set (Kriegeskorte et al. 2008): a section of its own, benchmarks/validation_rsa92.py
-    import validation_rsa92
+    import validation_rsa92  # beside this script (sys.path[0] when it runs), as is validation_machine
 
     rsa92_start = time.perf_counter()
     rsa92 = validation_rsa92.run()

@@ -288,13 +288,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=REPO / "docs", help="folder of validation.md and validation.json")
     args = parser.parse_args(argv)
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from validation import _machine
+    from validation_machine import machine as this_machine  # beside this script (sys.path[0] when it runs)
 
     start = time.perf_counter()
     results = run()
     checks = verdicts(results)
-    machine = _machine()
+    machine = this_machine()
     report_path, json_path = args.out / "validation.md", args.out / "validation.json"
     report = report_path.read_text() if report_path.is_file() else "# Validation\n"
     report_path.write_text(replace_section(report, markdown(results, checks, machine)))
