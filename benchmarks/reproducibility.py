@@ -142,11 +142,11 @@ def _allen_setup(mirror: Path) -> None:
     import dataclasses
 
     sys.path.insert(0, str(REPO / "tests"))
-    from allen_fixtures import write_area
-
     from brainbench.assemblies.allen import experiments as exps
     from brainbench.assemblies.allen import source as src
     from brainbench.data.fetch import file_hash
+
+    from helpers.allen_fixtures import write_area
 
     chosen = exps.pinned("VISl")
     truths = write_area(mirror / src.DATASET, chosen, n_cells=3)

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from allen_fixtures import write_area, write_nwb
 
 from brainbench.assemblies.allen import experiments as exps
 from brainbench.assemblies.allen import source as src
@@ -19,6 +18,8 @@ from brainbench.assemblies.allen.nwb import read_session, read_template
 from brainbench.assemblies.allen.responses import repetitions, sweep_length, trial_responses
 from brainbench.data.fetch import file_hash
 from brainbench.errors import DataError, OfflineError
+
+from helpers.allen_fixtures import write_area, write_nwb
 
 # ---------------------------------------------------------------- reader and responses
 

@@ -11,11 +11,12 @@ import json
 
 import numpy as np
 import pytest
-from allen_fixtures import write_area
 
 from brainbench.assemblies.allen import experiments as exps
 from brainbench.assemblies.allen import source as src
 from brainbench.data.fetch import file_hash
+
+from helpers.allen_fixtures import write_area
 
 
 @pytest.fixture

@@ -7,16 +7,13 @@ absolute alpha grid their out-of-fold predictions must agree.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from helpers.benchmarks import load
 
-import methods  # noqa: E402
-import run as suite  # noqa: E402
+methods = load("methods")
+suite = load("run")
 
 
 @pytest.fixture()

@@ -19,9 +19,7 @@ from PIL import Image
 
 from brainbench.caching import integrity as cache_integrity
 
-TESTS = Path(__file__).resolve().parent
-sys.path.insert(0, str(TESTS))
-import results_fixtures as rf  # noqa: E402
+from helpers import results_fixtures as rf
 
 LAYERS = ["c1", "c2"]
 

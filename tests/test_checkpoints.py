@@ -38,7 +38,7 @@ MANIFEST = """
 schema_version = 1
 
 [models.tiny-mnv3]
-python_name = "tiny_archs:mobilenet_v3_small"
+python_name = "helpers.tiny_archs:mobilenet_v3_small"
 description = "MobileNetV3-small at 64 x 64 pixels (test architecture)."
 layers = ["features.1", "features.3"]
 params = { seed = 0 }

@@ -18,10 +18,10 @@ import pytest
 
 from brainbench.errors import BrainbenchError
 
+from helpers import results_fixtures as rf
+
 TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent
-sys.path.insert(0, str(TESTS))
-import results_fixtures as rf  # noqa: E402
 
 SCORE = ["score", "tiny-a", "gen-V1", "--no-store"]
 

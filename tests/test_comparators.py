@@ -257,11 +257,9 @@ def test_linear_cka_on_real_v4_responses(mirror, one_torch_thread):
 
 # ------------------------------------------------------------------ the validation section's report
 def test_the_92_image_validation_reports_disagreements_as_they_come():
-    import sys
-    from pathlib import Path
+    from helpers.benchmarks import load
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    import validation_rsa92 as v
+    v = load("validation_rsa92")
 
     def summary(score, kind="ceiled", layers=None):
         curve = layers or {"rdm": score}

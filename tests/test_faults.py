@@ -25,10 +25,10 @@ from brainbench.assemblies.byod import wrap_recordings
 from brainbench.caching import integrity as cache_integrity
 from brainbench.data.assembly import AssemblyError
 
+from helpers import results_fixtures as rf
+
 TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent
-sys.path.insert(0, str(TESTS))
-import results_fixtures as rf  # noqa: E402
 
 RNG = np.random.default_rng(18)
 
@@ -60,7 +60,6 @@ def _sentence(err: str) -> str:
 def tiny(tmp_path, monkeypatch, fresh_home) -> Path:
     """The tiny test manifest (model tiny-a, benchmark gen-V1) and a fresh BRAINBENCH_HOME."""
     monkeypatch.setenv("BRAINBENCH_MANIFESTS", str(rf.write_manifest(tmp_path / "manifest")))
-    monkeypatch.syspath_prepend(str(TESTS))
     from brainbench.registry.registry import _cached_registry
 
     _cached_registry.cache_clear()

@@ -16,7 +16,6 @@ import sys
 import matplotlib
 
 matplotlib.use(sys.argv[1])
-sys.path.insert(0, sys.argv[2])
 
 import brainbench.analyses  # noqa: F401
 from brainbench.analyses.clustermap import Clustermap
@@ -25,7 +24,7 @@ from brainbench.analyses.layer_correspondence import LayerCorrespondence
 from brainbench.analyses.layer_profile import LayerProfile
 from brainbench.analyses.preferred_layer import PreferredLayer
 from brainbench.analyses.profile_consistency import ProfileConsistency
-from test_analyses import synthetic_scores
+from test_analyses import synthetic_scores  # tests/ is on PYTHONPATH
 
 assert matplotlib.get_backend() == sys.argv[1], ("import", matplotlib.get_backend())
 scores = synthetic_scores({"VISl": 1, "VISam": 4, "VISp": 0}, n_per_region=6, n_stimuli=30)
@@ -35,7 +34,7 @@ for analysis in (LayerProfile, LayerCorrespondence, ProfileConsistency, Clusterm
     result = analysis().run([scores], **params.get(analysis, {}))
     pyplot = sys.modules.get("matplotlib.pyplot")
     assert pyplot is None or not pyplot.get_fignums(), (analysis.name, "left figures in pyplot")
-    result.write(sys.argv[3] + "/" + analysis.name)
+    result.write(sys.argv[2] + "/" + analysis.name)
     result.close()
     assert matplotlib.get_backend() == sys.argv[1], (analysis.name, matplotlib.get_backend())
 print("backend", matplotlib.get_backend())
@@ -45,10 +44,11 @@ print("backend", matplotlib.get_backend())
 def test_analyses_keep_the_chosen_backend(tmp_path):
     env = {key: value for key, value in os.environ.items() if key != "MPLBACKEND"}
     env["MPLCONFIGDIR"] = str(tmp_path / "mplconfig")
+    env["PYTHONPATH"] = os.pathsep.join([str(TESTS), *filter(None, [os.environ.get("PYTHONPATH")])])
     # "svg" and "pdf" are non-interactive backends other than Agg, so they run headless.
     for backend in ("svg", "pdf"):
         done = subprocess.run(
-            [sys.executable, "-c", SCRIPT, backend, str(TESTS), str(tmp_path)],
+            [sys.executable, "-c", SCRIPT, backend, str(tmp_path)],
             capture_output=True,
             text=True,
             env=env,

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-import interval_fixtures as fx  # noqa: E402
-
 from brainbench.results.comparisons import benchmark_matrix, compare_models  # noqa: E402
 from brainbench.results.intervals import Comparison, draw, holm, weighted_r  # noqa: E402
 from brainbench.results.table import build, render  # noqa: E402
+
+from helpers import interval_fixtures as fx
 
 BOTH = ("stimulus", "neuroid")
 N_STIMULI, N_NEUROIDS = 100, 30
@@ -202,11 +198,11 @@ def test_neuroids_of_sessions_with_different_stimuli_are_resampled_within_their_
 
 
 def test_a_run_that_cannot_be_resampled_shows_no_interval_and_says_why(tmp_path):
-    import results_fixtures as rf
-
     from brainbench.results.intervals import cached_draws
     from brainbench.results.store import ResultStore
     from brainbench.results.table import shown_runs
+
+    from helpers import results_fixtures as rf
 
     store = ResultStore(tmp_path / "results.sqlite")
     store.record(rf.fake_dataset(0, model="m1", benchmark="b-V4"))  # no predictions, no layer choice stored

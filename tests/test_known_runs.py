@@ -13,9 +13,9 @@ import pytest
 
 from brainbench.caching import hash_cache
 
+from helpers import known_runs_fixtures as kf
+
 TESTS = Path(__file__).resolve().parent
-sys.path.insert(0, str(TESTS))
-import known_runs_fixtures as kf  # noqa: E402
 
 MODEL, BENCHMARK = "seeded-tiny", "one-file-bench"
 

@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 from pathlib import Path
 
 import pytest
 
+from helpers import results_fixtures as rf
+
 TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent
-sys.path.insert(0, str(TESTS))
-import results_fixtures as rf  # noqa: E402
 
 
 def _run(capsys, args: list[str]) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,9 +14,9 @@ from brainbench.results.store import ResultStore
 from brainbench.results.table import build, list_runs, render, render_runs
 from brainbench.results.verify import DEFAULT_TOLERANCE
 
+from helpers import results_fixtures as rf
+
 TESTS = Path(__file__).resolve().parent
-sys.path.insert(0, str(TESTS))
-import results_fixtures as rf  # noqa: E402
 
 GRID = plan(["tiny-a", "tiny-b"], ["gen-V1", "gen-IT"])
 

@@ -15,12 +15,12 @@ from brainbench.scoring.benchmark import custom_benchmark
 
 MANIFEST = """
 [readouts.leaky-fit]
-python_name = "leaky_readouts:FitsOnEveryStimulus"
+python_name = "helpers.leaky_readouts:FitsOnEveryStimulus"
 description = "test only: fits on test stimuli too"
 params = { alphas = { start = -4.0, stop = 4.0, num = 9 }, alpha_scale = "mean-eigenvalue" }
 
 [readouts.leaky-mean]
-python_name = "leaky_readouts:CentresOnAllResponses"
+python_name = "helpers.leaky_readouts:CentresOnAllResponses"
 description = "test only: centres on the mean over all stimuli"
 """
 

@@ -1,7 +1,7 @@
 """Majaj-Hong 2015 plugin: brainio conversion, fetching, registry entries and placement.
 
 Everything runs offline on a miniature release generated in tmp_path
-(tests/majajhong_fixtures.py); the pinned sha1s of the real files are patched to the
+(tests/helpers/majajhong_fixtures.py); the pinned sha1s of the real files are patched to the
 miniature's own.
 """
 
@@ -19,7 +19,8 @@ from PIL import Image
 from brainbench.assemblies import majajhong2015 as mh
 from brainbench.data.assembly import AssemblyError, load_assembly
 from brainbench.errors import DataError
-from tests.majajhong_fixtures import NEUROIDS, make_miniature, planted
+
+from helpers.majajhong_fixtures import NEUROIDS, make_miniature, planted
 
 
 @pytest.fixture

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-import reproducibility  # noqa: E402
+from helpers.benchmarks import load
+
+reproducibility = load("reproducibility")
 
 
 def test_only_the_instruction_sets_the_cpu_has_are_emulated(monkeypatch):

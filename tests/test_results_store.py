@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import sqlite3
 import subprocess
 import sys
@@ -16,9 +17,9 @@ import pytest
 from brainbench.results import store as store_module
 from brainbench.results.store import ResultStore, StoreError, store_path
 
+from helpers import results_fixtures as rf
+
 TESTS = Path(__file__).resolve().parent
-sys.path.insert(0, str(TESTS))
-import results_fixtures as rf  # noqa: E402
 
 
 @pytest.fixture
@@ -239,8 +240,7 @@ def test_a_killed_run_leaves_no_partial_row(tmp_path):
     path = tmp_path / "killed.sqlite"
     script = textwrap.dedent(f"""
         import os, signal, sys
-        sys.path.insert(0, {str(TESTS)!r})
-        import results_fixtures as rf
+        from helpers import results_fixtures as rf
         from brainbench.results.store import ResultStore
 
         store = ResultStore({str(path)!r})
@@ -256,7 +256,8 @@ def test_a_killed_run_leaves_no_partial_row(tmp_path):
         store.record(rf.fake_dataset(2))
         print("not killed")
     """)
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env)
     assert proc.returncode == -9, proc.stderr
     store = ResultStore(path)
     runs = store.runs()

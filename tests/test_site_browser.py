@@ -10,15 +10,12 @@ to ``$BRAINBENCH_SITE_SCREENSHOTS`` (default: the test's temporary folder).
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-import interval_fixtures as fx  # noqa: E402
+from helpers import interval_fixtures as fx
 
 CHROMIUM = "/usr/bin/chromium"
 DRIVER = "/usr/bin/chromedriver"

@@ -7,9 +7,6 @@ re-run is shifted by twice that, and by twenty times that, on a tiny model.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
 import brainbench.scoring
@@ -24,9 +21,7 @@ from brainbench.results.verify import (
     verify_run,
 )
 
-TESTS = Path(__file__).resolve().parent
-sys.path.insert(0, str(TESTS))
-import results_fixtures as rf  # noqa: E402
+from helpers import results_fixtures as rf
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Small architectures for the checkpoint tests, declared in test manifests (``python_name = "tiny_archs:..."``)."""
+"""Small architectures for the checkpoint tests, declared in test manifests (``helpers.tiny_archs:...``)."""
 
 from __future__ import annotations
 

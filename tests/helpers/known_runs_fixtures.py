@@ -81,13 +81,13 @@ def write_manifest(folder: Path, data: Path) -> Path:
     path.write_text(
         f"""
 [models.seeded-tiny]
-python_name = "known_runs_fixtures:seeded_model"
+python_name = "helpers.known_runs_fixtures:seeded_model"
 layers = ["c1"]
 params = {{ pretrained = false, seed = 0 }}
 preprocessing = {{ size = 16 }}
 
 [assemblies.one-file]
-python_name = "known_runs_fixtures:one_file"
+python_name = "helpers.known_runs_fixtures:one_file"
 params = {{ sha256 = "{digest}" }}
 
 [benchmarks.one-file-bench]

@@ -91,25 +91,25 @@ def generated(**params) -> Generated:
 
 MANIFEST = """
 [models.tiny-a]
-python_name = "results_fixtures:tiny_model"
+python_name = "helpers.results_fixtures:tiny_model"
 layers = ["c1", "c2"]
 params = {{ width = 4, seed = 0 }}
 preprocessing = {{ size = 16 }}
 
 [models.tiny-b]
-python_name = "results_fixtures:tiny_model"
+python_name = "helpers.results_fixtures:tiny_model"
 layers = ["c1", "c2"]
 params = {{ width = 6, seed = 1 }}
 preprocessing = {{ size = 16 }}
 
 [models.tiny-flaky]
-python_name = "results_fixtures:tiny_model"
+python_name = "helpers.results_fixtures:tiny_model"
 layers = ["c1", "c2"]
 params = {{ width = 3, seed = 2, fail_once = "{marker}" }}
 preprocessing = {{ size = 16 }}
 
 [models.tiny-broken]
-python_name = "results_fixtures:no_such_factory"
+python_name = "helpers.results_fixtures:no_such_factory"
 layers = ["c1"]
 
 [readouts.simple-narrow]
@@ -117,11 +117,11 @@ base = "simple"
 params = {{ alphas = {{ start = -1.0, stop = 1.0, num = 3 }} }}
 
 [assemblies.generated-v1]
-python_name = "results_fixtures:generated"
+python_name = "helpers.results_fixtures:generated"
 params = {{ seed = 0, region = "V1" }}
 
 [assemblies.generated-it]
-python_name = "results_fixtures:generated"
+python_name = "helpers.results_fixtures:generated"
 params = {{ seed = 1, region = "IT", n_neuroids = 4 }}
 
 [benchmarks.gen-V1]
