@@ -26,9 +26,10 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-# the layer contract of pyproject.toml's [tool.importlinter] (docs/architecture.md, "Layers")
+# the import contract, [tool.importlinter] in pyproject.toml (docs/architecture.md); --no-cache: a
+# cached graph misses a folder that has just become a package (a new __init__.py)
 imports: setup
-	$(BIN)/lint-imports
+	$(BIN)/lint-imports --no-cache --no-logo
 
 test: setup lint typecheck imports
 	$(BIN)/pytest -q
