@@ -25,9 +25,9 @@ import results_fixtures as rf  # noqa: E402
 def test_manifest(tmp_path, monkeypatch):
     path = rf.write_manifest(tmp_path / "manifest")
     monkeypatch.setenv("BRAINBENCH_MANIFESTS", str(path))
-    from brainbench.registry.registry import _cached_registry
+    from brainbench.registry import refresh
 
-    _cached_registry.cache_clear()
+    refresh()
     return path
 
 
