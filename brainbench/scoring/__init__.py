@@ -69,6 +69,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     from brainbench.scoring.assemble import SCORE_FORMAT
+    from brainbench.scoring.benchmark import Benchmark, custom_benchmark
     from brainbench.scoring.fit import LeakageError, check_no_test_leak
     from brainbench.scoring.load import LoadedData, assembly_hash
     from brainbench.scoring.measure import choose_layers
@@ -80,6 +81,8 @@ if TYPE_CHECKING:  # pragma: no cover
 #: ``brainbench.scoring.arguments``) must not import the scorer and torch: the face is lazy.
 _HOMES = {
     "SCORE_FORMAT": "assemble",
+    "Benchmark": "benchmark",
+    "custom_benchmark": "benchmark",
     "LeakageError": "fit",
     "check_no_test_leak": "fit",
     "LoadedData": "load",
@@ -98,6 +101,7 @@ _HOMES = {
 }
 
 __all__ = [
+    "Benchmark",
     "LeakageError",
     "LoadedData",
     "Resolved",
@@ -108,6 +112,7 @@ __all__ = [
     "check_composite_options",
     "check_no_test_leak",
     "choose_layers",
+    "custom_benchmark",
     "prepare",
     "resolve",
     "score",
@@ -117,10 +122,15 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'brainbench.scoring' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"brainbench.scoring.{home}"), name)
-    globals()[name] = value
-    return value
+if not TYPE_CHECKING:  # mypy sees the imports above, so a misspelt name is an error, not Any
+
+    def __getattr__(name: str) -> Any:
+        home = _HOMES.get(name)
+        if home is None:
+            raise AttributeError(f"module 'brainbench.scoring' has no attribute {name!r}")
+        value = getattr(importlib.import_module(f"brainbench.scoring.{home}"), name)
+        globals()[name] = value
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted({*globals(), *__all__})
