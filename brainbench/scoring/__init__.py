@@ -80,24 +80,24 @@ if TYPE_CHECKING:  # pragma: no cover
 #: Where each name of this package's face lives. Importing a submodule (``brainbench.scoring.protocol``,
 #: ``brainbench.scoring.arguments``) must not import the scorer and torch: the face is lazy.
 _HOMES = {
-    "SCORE_FORMAT": "assemble",
-    "Benchmark": "benchmark",
-    "custom_benchmark": "benchmark",
-    "LeakageError": "fit",
-    "check_no_test_leak": "fit",
-    "LoadedData": "load",
-    "assembly_hash": "load",
-    "choose_layers": "measure",
-    "check_composite_options": "scorer",
-    "prepare": "scorer",
-    "score": "scorer",
-    "score_prepared": "scorer",
-    "Resolved": "spec",
-    "RunSpec": "spec",
-    "build_readout": "spec",
-    "resolve": "spec",
-    "summarize": "summary",
-    "write_score": "summary",
+    "SCORE_FORMAT": "brainbench.scoring.assemble",
+    "Benchmark": "brainbench.scoring.benchmark",
+    "custom_benchmark": "brainbench.scoring.benchmark",
+    "LeakageError": "brainbench.scoring.fit",
+    "check_no_test_leak": "brainbench.scoring.fit",
+    "LoadedData": "brainbench.scoring.load",
+    "assembly_hash": "brainbench.scoring.load",
+    "choose_layers": "brainbench.scoring.measure",
+    "check_composite_options": "brainbench.scoring.scorer",
+    "prepare": "brainbench.scoring.scorer",
+    "score": "brainbench.scoring.scorer",
+    "score_prepared": "brainbench.scoring.scorer",
+    "Resolved": "brainbench.scoring.spec",
+    "RunSpec": "brainbench.scoring.spec",
+    "build_readout": "brainbench.scoring.spec",
+    "resolve": "brainbench.scoring.spec",
+    "summarize": "brainbench.scoring.summary",
+    "write_score": "brainbench.scoring.summary",
 }
 
 __all__ = [
@@ -128,7 +128,7 @@ if not TYPE_CHECKING:  # mypy sees the imports above, so a misspelt name is an e
         home = _HOMES.get(name)
         if home is None:
             raise AttributeError(f"module 'brainbench.scoring' has no attribute {name!r}")
-        value = getattr(importlib.import_module(f"brainbench.scoring.{home}"), name)
+        value = getattr(importlib.import_module(home), name)
         globals()[name] = value
         return value
 
