@@ -429,7 +429,7 @@ def test_a_relative_mirror_is_read_against_the_start_folder_and_named_absolute(t
     import hashlib
 
     from brainbench.caching import paths
-    from brainbench.data import fetch
+    from brainbench.data import RemoteFile, fetch
     from brainbench.errors import OfflineError
 
     start, elsewhere, mirror = tmp_path / "repo", tmp_path / "elsewhere", tmp_path / "shared" / "mirror"
@@ -440,8 +440,8 @@ def test_a_relative_mirror_is_read_against_the_start_folder_and_named_absolute(t
     monkeypatch.setattr(paths, "START_DIRECTORY", start)  # brainbench started in repo/ ...
     monkeypatch.setenv("BRAINBENCH_MIRROR", "../shared/mirror")
     monkeypatch.chdir(elsewhere)  # ... and the working directory changed since
-    found = fetch.fetch(fetch.RemoteFile("ds", "f.bin", "https://example.invalid/f.bin", f"sha256:{digest}"))
+    found = fetch(RemoteFile("ds", "f.bin", "https://example.invalid/f.bin", f"sha256:{digest}"))
     assert found == mirror / "ds" / "f.bin"
     with pytest.raises(OfflineError) as error:
-        fetch.fetch(fetch.RemoteFile("ds", "missing.bin", "https://example.invalid/m", f"sha256:{digest}"))
+        fetch(RemoteFile("ds", "missing.bin", "https://example.invalid/m", f"sha256:{digest}"))
     assert str(mirror / "ds" / "missing.bin") in str(error.value) and ".." not in str(error.value)
