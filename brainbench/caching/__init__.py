@@ -30,7 +30,7 @@ __all__ = [
     "home",
 ]
 
-if not TYPE_CHECKING:
+if not TYPE_CHECKING:  # hidden from mypy, which reads the imports above: a misspelt name is an error, not Any
 
     def __getattr__(name: str) -> Any:
         home = _HOMES.get(name)

@@ -122,7 +122,7 @@ __all__ = [
 ]
 
 
-if not TYPE_CHECKING:  # mypy sees the imports above, so a misspelt name is an error, not Any
+if not TYPE_CHECKING:  # hidden from mypy, which reads the imports above: a misspelt name is an error, not Any
 
     def __getattr__(name: str) -> Any:
         home = _HOMES.get(name)
