@@ -35,11 +35,11 @@ def _isolated_env(monkeypatch, session_home):
     monkeypatch.setenv("BRAINBENCH_OFFLINE", "1")
     monkeypatch.delenv("BRAINBENCH_MIRROR", raising=False)
     monkeypatch.delenv("BRAINBENCH_MANIFESTS", raising=False)
-    from brainbench.registry.registry import _cached_registry
+    from brainbench.registry import refresh
 
-    _cached_registry.cache_clear()
+    refresh()
     yield
-    _cached_registry.cache_clear()
+    refresh()
 
 
 @pytest.fixture

@@ -222,7 +222,7 @@ def trajectory(run_dir, tmp_path_factory):
         pytest.skip(f"real-data mirror not found at {mirror}")
     root, _ = run_dir
     home = tmp_path_factory.mktemp("home")
-    from brainbench.registry.registry import _cached_registry
+    from brainbench.registry import refresh
 
     with pytest.MonkeyPatch.context() as patch:
         for key, value in {
@@ -232,13 +232,13 @@ def trajectory(run_dir, tmp_path_factory):
             "BRAINBENCH_MANIFESTS": str(root / "manifest.toml"),
         }.items():
             patch.setenv(key, value)
-        _cached_registry.cache_clear()
+        refresh()
         from brainbench.results.trajectory import score_checkpoints
 
         datasets = score_checkpoints(
             str(root / "runs" / "epoch_*.pt"), "cowley2023-V4", arch="tiny-mnv3", progress=False, threads=2
         )
-        _cached_registry.cache_clear()
+        refresh()
     return root, home, mirror, datasets
 
 

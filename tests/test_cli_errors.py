@@ -31,9 +31,9 @@ def tiny(tmp_path, monkeypatch, fresh_home) -> Path:
     """The tiny test manifest registered, a fresh BRAINBENCH_HOME; returns the home."""
     monkeypatch.setenv("BRAINBENCH_MANIFESTS", str(rf.write_manifest(tmp_path / "manifest")))
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(REPO), str(TESTS)]))
-    from brainbench.registry.registry import _cached_registry
+    from brainbench.registry import refresh
 
-    _cached_registry.cache_clear()
+    refresh()
     return fresh_home
 
 

@@ -57,10 +57,10 @@ def eight(tmp_path_factory):
         patch.setenv("BRAINBENCH_MIRROR", str(MIRROR))
         patch.setenv("BRAINBENCH_OFFLINE", "1")
         patch.delenv("BRAINBENCH_MANIFESTS", raising=False)
-        from brainbench.registry.registry import _cached_registry
+        from brainbench.registry import refresh
         from brainbench.results.store import ResultStore, scored
 
-        _cached_registry.cache_clear()
+        refresh()
         store = ResultStore(home / "results.sqlite")
         first = scored(MODEL, "cowley2023-V4-8sessions", store=store, layers=LAYERS, progress=False)
         runs_after_first = store.runs()
@@ -76,7 +76,7 @@ def eight(tmp_path_factory):
             cwd=REPO,
             timeout=600,
         )
-        _cached_registry.cache_clear()
+        refresh()
         yield {
             "dataset": first,
             "store": store,
@@ -287,9 +287,9 @@ aggregate = {{ value = "ceiled", part = "median", group_by = "subject", group = 
     )
     monkeypatch.setenv("BRAINBENCH_MIRROR", str(tmp_path / "mirror"))
     monkeypatch.setenv("BRAINBENCH_MANIFESTS", str(manifest))
-    from brainbench.registry.registry import _cached_registry
+    from brainbench.registry import refresh
 
-    _cached_registry.cache_clear()
+    refresh()
     return root
 
 

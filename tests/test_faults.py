@@ -60,9 +60,9 @@ def _sentence(err: str) -> str:
 def tiny(tmp_path, monkeypatch, fresh_home) -> Path:
     """The tiny test manifest (model tiny-a, benchmark gen-V1) and a fresh BRAINBENCH_HOME."""
     monkeypatch.setenv("BRAINBENCH_MANIFESTS", str(rf.write_manifest(tmp_path / "manifest")))
-    from brainbench.registry.registry import _cached_registry
+    from brainbench.registry import refresh
 
-    _cached_registry.cache_clear()
+    refresh()
     return fresh_home
 
 
@@ -283,9 +283,9 @@ def test_a_plugin_module_that_raises_on_import_is_one_sentence(tiny, tmp_path, m
     manifest.write_text('[models.boom-net]\npython_name = "boom_models:net"\nlayers = ["a"]\n')
     monkeypatch.syspath_prepend(str(plugin))
     monkeypatch.setenv("BRAINBENCH_MANIFESTS", os.pathsep.join([os.environ["BRAINBENCH_MANIFESTS"], str(manifest)]))
-    from brainbench.registry.registry import _cached_registry
+    from brainbench.registry import refresh
 
-    _cached_registry.cache_clear()
+    refresh()
     for args in (["layers", "boom-net"], ["score", "boom-net", "gen-V1", "--no-store"]):
         code, _, err = _cli(capsys, args)
         line = _sentence(err)
@@ -356,14 +356,14 @@ def test_a_plugin_that_redeclares_a_builtin_id_is_skipped_and_listed(tmp_path, m
         '[models.clash-own-net]\npython_name = "clash_plugin.m:net"\nlayers = ["a"]\n'
     )
     monkeypatch.syspath_prepend(str(site))
-    from brainbench.registry.registry import _cached_registry
+    from brainbench.registry import refresh
 
-    _cached_registry.cache_clear()
+    refresh()
     code, out, err = _cli(capsys, ["list", "--problems", "--json"])
     assert code == 0, err
     (problem,) = json.loads(out)["problems"]
     assert problem["file"] == str(site / "clash_plugin" / "manifest.toml") and "declared twice" in problem["problem"]
-    _cached_registry.cache_clear()
+    refresh()
     code, out, err = _cli(capsys, ["list", "models", "--json"])
     assert code == 0 and "declared twice" in err
     models = {e["id"]: e["source"] for e in json.loads(out)["models"]}
@@ -428,7 +428,7 @@ def test_a_relative_mirror_is_read_against_the_start_folder_and_named_absolute(t
     import hashlib
 
     from brainbench.caching import paths
-    from brainbench.data import fetch
+    from brainbench.data import RemoteFile, fetch
     from brainbench.errors import OfflineError
 
     start, elsewhere, mirror = tmp_path / "repo", tmp_path / "elsewhere", tmp_path / "shared" / "mirror"
@@ -439,8 +439,8 @@ def test_a_relative_mirror_is_read_against_the_start_folder_and_named_absolute(t
     monkeypatch.setattr(paths, "START_DIRECTORY", start)  # brainbench started in repo/ ...
     monkeypatch.setenv("BRAINBENCH_MIRROR", "../shared/mirror")
     monkeypatch.chdir(elsewhere)  # ... and the working directory changed since
-    found = fetch.fetch(fetch.RemoteFile("ds", "f.bin", "https://example.invalid/f.bin", f"sha256:{digest}"))
+    found = fetch(RemoteFile("ds", "f.bin", "https://example.invalid/f.bin", f"sha256:{digest}"))
     assert found == mirror / "ds" / "f.bin"
     with pytest.raises(OfflineError) as error:
-        fetch.fetch(fetch.RemoteFile("ds", "missing.bin", "https://example.invalid/m", f"sha256:{digest}"))
+        fetch(RemoteFile("ds", "missing.bin", "https://example.invalid/m", f"sha256:{digest}"))
     assert str(mirror / "ds" / "missing.bin") in str(error.value) and ".." not in str(error.value)

@@ -87,7 +87,7 @@ def test_cache_verify_reports_and_fixes_a_corrupt_hash_entry(fresh_home, tmp_pat
 @pytest.fixture(scope="module")
 def stored_run(tmp_path_factory):
     """One scored and stored run of the seeded tiny model on the one-file benchmark."""
-    from brainbench.registry.registry import _cached_registry
+    from brainbench.registry import refresh
     from brainbench.results.store import scored
 
     root = tmp_path_factory.mktemp("known-runs")
@@ -102,19 +102,19 @@ def stored_run(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         for key, value in env.items():
             patch.setenv(key, value)
-        _cached_registry.cache_clear()
+        refresh()
         dataset = scored(MODEL, BENCHMARK, store=store, progress=False, device="cpu")
-    _cached_registry.cache_clear()
+    refresh()
     return SimpleNamespace(root=root, env=env, store=store, data=data, key=dataset.attrs["content_key"])
 
 
 @pytest.fixture
 def known(stored_run, monkeypatch):
-    from brainbench.registry.registry import _cached_registry
+    from brainbench.registry import refresh
 
     for key, value in stored_run.env.items():
         monkeypatch.setenv(key, value)
-    _cached_registry.cache_clear()
+    refresh()
     return stored_run
 
 

@@ -67,11 +67,11 @@ def test_list_clauses_close_their_parentheses(capsys, monkeypatch):
 def tiny(tmp_path, monkeypatch, fresh_home) -> Path:
     monkeypatch.setenv("BRAINBENCH_MANIFESTS", str(rf.write_manifest(tmp_path / "manifest")))
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(REPO), str(TESTS)]))
-    from brainbench.registry.registry import _cached_registry
+    from brainbench.registry import refresh
 
-    _cached_registry.cache_clear()
+    refresh()
     yield fresh_home
-    _cached_registry.cache_clear()
+    refresh()
 
 
 def test_analyze_names_every_file_it_writes_with_one_convention(tiny, tmp_path, capsys, one_torch_thread):

@@ -27,9 +27,9 @@ def test_manifest(tmp_path, monkeypatch):
     monkeypatch.setenv("BRAINBENCH_MANIFESTS", str(path))
     # Dask workers are fresh processes: they must import the fixtures module too
     monkeypatch.setenv("PYTHONPATH", str(TESTS))
-    from brainbench.registry.registry import _cached_registry
+    from brainbench.registry import refresh
 
-    _cached_registry.cache_clear()
+    refresh()
     return path
 
 
@@ -318,7 +318,7 @@ def test_runs_stored_before_the_v2_headline_never_fill_a_cell(tmp_path):
 
 def test_a_readout_numerics_version_bump_re_scores_the_cell(tmp_path, monkeypatch):
     """A solver fix declared as a new readout version is a new key: re-scored, not skipped."""
-    from brainbench.registry.registry import _cached_registry
+    from brainbench.registry import refresh
 
     folder = tmp_path / "manifest"
     path = rf.write_manifest(folder)
@@ -328,7 +328,7 @@ def test_a_readout_numerics_version_bump_re_scores_the_cell(tmp_path, monkeypatc
     jobs = [Job("tiny-a", "gen-V1")]
 
     def run() -> list:
-        _cached_registry.cache_clear()
+        refresh()
         return run_grid(jobs, store, workers=0, progress=False)
 
     text = path.read_text().replace(

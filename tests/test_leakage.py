@@ -30,9 +30,9 @@ def leaky_manifest(tmp_path, monkeypatch):
     path = tmp_path / "leaky.toml"
     path.write_text(MANIFEST)
     monkeypatch.setenv("BRAINBENCH_MANIFESTS", str(path))
-    from brainbench.registry.registry import _cached_registry
+    from brainbench.registry import refresh
 
-    _cached_registry.cache_clear()
+    refresh()
 
 
 def _benchmark(readout: str):

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import ast
 import inspect
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -160,15 +158,3 @@ def test_the_scorer_cross_validates_every_readout_the_same_way():
         assert word not in body, word
     assert "run(readout, features, Y, splits)" in body
     assert "for k, split in enumerate(splits)" in inspect.getsource(cv_module.cross_validate)
-
-
-def test_readouts_do_not_import_each_other():
-    # an independence contract in pyproject.toml says this (transitively too) once brainbench.readouts is a
-    # regular package: an import graph does not see the modules of a folder without __init__.py
-    folder = Path(inspect.getfile(RidgeReadout)).parent
-    readouts = {"ridge", "sgd", "spatial", "factored"}
-    for name in readouts:
-        tree = ast.parse((folder / f"{name}.py").read_text())
-        imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
-        others = {f"brainbench.readouts.{other}" for other in readouts - {name}}
-        assert not imported & others, (name, imported & others)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from brainbench.errors import ManifestError, UnknownIdError
-from brainbench.registry import Registry, get_registry, load_object
+from brainbench.registry import Registry, get_registry, load_object, refresh
 from brainbench.registry.manifest import parse_manifest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -130,6 +130,16 @@ def test_extra_manifests_from_environment(tmp_path, monkeypatch):
     path = write(tmp_path, "mine.toml", "[models.my-net]\npython_name='a.b:c'\nlayers=['x']\n")
     monkeypatch.setenv("BRAINBENCH_MANIFESTS", str(path))
     assert "my-net" in get_registry().ids("models")
+
+
+def test_refresh_rereads_a_changed_manifest(tmp_path, monkeypatch):
+    path = write(tmp_path, "mine.toml", "[models.my-net]\npython_name='a.b:c'\nlayers=['x']\n")
+    monkeypatch.setenv("BRAINBENCH_MANIFESTS", str(path))
+    assert "my-net" in get_registry().ids("models")
+    path.write_text("[models.my-other-net]\npython_name='a.b:c'\nlayers=['x']\n")
+    assert "my-other-net" not in get_registry().ids("models")  # the same files found: the cached registry
+    refresh()
+    assert set(get_registry().ids("models")) & {"my-net", "my-other-net"} == {"my-other-net"}
 
 
 def test_load_object_errors_are_clear():

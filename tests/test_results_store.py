@@ -26,9 +26,9 @@ TESTS = Path(__file__).resolve().parent
 def test_manifest(tmp_path, monkeypatch):
     path = rf.write_manifest(tmp_path / "manifest")
     monkeypatch.setenv("BRAINBENCH_MANIFESTS", str(path))
-    from brainbench.registry.registry import _cached_registry
+    from brainbench.registry import refresh
 
-    _cached_registry.cache_clear()
+    refresh()
     return path
 
 

@@ -27,9 +27,9 @@ from helpers import results_fixtures as rf
 @pytest.fixture
 def stored(tmp_path, monkeypatch) -> ResultStore:
     monkeypatch.setenv("BRAINBENCH_MANIFESTS", str(rf.write_manifest(tmp_path / "manifest")))
-    from brainbench.registry.registry import _cached_registry
+    from brainbench.registry import refresh
 
-    _cached_registry.cache_clear()
+    refresh()
     store = ResultStore(tmp_path / "v.sqlite")
     run_grid([Job("tiny-a", "gen-V1")], store.path, workers=0, progress=False)
     return store

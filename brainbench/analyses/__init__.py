@@ -1,12 +1,32 @@
 """Analyses of score datasets: layer profiles, layer-region correspondence, consistency, clustermaps.
 
 Each analysis is a plugin (``[analyses.ID]`` in a manifest) implementing the tiny
-:class:`~brainbench.analyses.base.Analysis` contract; :func:`analyze` scores (with a
-cache) and runs one, and ``brainbench analyze`` is its command line.
+:class:`Analysis` contract (see :mod:`brainbench.analyses.base`); :func:`analyze` scores
+(with a cache) and runs one, and ``brainbench analyze`` is its command line. The public
+API (docs/api.md) is this package's ``__all__``.
 """
 
-from brainbench.analyses.base import Analysis, AnalysisError, AnalysisResult, combine_scores, summary_numbers
-from brainbench.analyses.runner import analyze, load_analysis, run_analysis
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover - what mypy and readers see; _HOMES says the same
+    from brainbench.analyses.base import Analysis, AnalysisError, AnalysisResult, combine_scores, summary_numbers
+    from brainbench.analyses.runner import analyze, load_analysis, run_analysis
+
+#: Where each public name is defined. The face is lazy: importing this package (or any
+#: module in it) imports none of them; each is imported on first use.
+_HOMES = {
+    "Analysis": "brainbench.analyses.base",
+    "AnalysisError": "brainbench.analyses.base",
+    "AnalysisResult": "brainbench.analyses.base",
+    "combine_scores": "brainbench.analyses.base",
+    "summary_numbers": "brainbench.analyses.base",
+    "analyze": "brainbench.analyses.runner",
+    "load_analysis": "brainbench.analyses.runner",
+    "run_analysis": "brainbench.analyses.runner",
+}
 
 __all__ = [
     "Analysis",
@@ -18,3 +38,16 @@ __all__ = [
     "run_analysis",
     "summary_numbers",
 ]
+
+if not TYPE_CHECKING:  # hidden from mypy, which reads the imports above: a misspelt name is an error, not Any
+
+    def __getattr__(name: str) -> Any:
+        home = _HOMES.get(name)
+        if home is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(home), name)
+        globals()[name] = value
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted({*globals(), *__all__})

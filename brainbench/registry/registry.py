@@ -53,6 +53,7 @@ __all__ = [
     "build_registry",
     "get_registry",
     "load_object",
+    "refresh",
 ]
 
 
@@ -455,6 +456,16 @@ def _cached_registry(sources: tuple[ManifestSource, ...]) -> Registry:
 def get_registry() -> Registry:
     """The registry of every installed manifest (cached per set of manifests found)."""
     return _cached_registry(tuple(manifest_sources()))
+
+
+def refresh() -> None:
+    """Forget the cached registry, so the next :func:`get_registry` reads every manifest again.
+
+    Call it in a running process after a manifest's text or a ``BRAINBENCH_*`` environment
+    variable changed: the cache is keyed on which manifest files are found, not on what
+    they say.
+    """
+    _cached_registry.cache_clear()
 
 
 def load_object(python_name: str) -> Any:

@@ -76,7 +76,7 @@ def _environment() -> dict[str, str]:
 
 
 def _apply_environment(env: dict[str, str]) -> None:
-    from brainbench.registry.registry import _cached_registry
+    from brainbench.registry import refresh
 
     changed = any(os.environ.get(k) != v for k, v in env.items())
     for key in [k for k in os.environ if k.startswith("BRAINBENCH_") and k not in env]:
@@ -84,7 +84,7 @@ def _apply_environment(env: dict[str, str]) -> None:
         changed = True
     os.environ.update(env)
     if changed:
-        _cached_registry.cache_clear()
+        refresh()
 
 
 def run_job(

@@ -69,6 +69,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     from brainbench.scoring.assemble import SCORE_FORMAT
+    from brainbench.scoring.benchmark import Benchmark, custom_benchmark
     from brainbench.scoring.fit import LeakageError, check_no_test_leak
     from brainbench.scoring.load import LoadedData, assembly_hash
     from brainbench.scoring.measure import choose_layers
@@ -79,25 +80,28 @@ if TYPE_CHECKING:  # pragma: no cover
 #: Where each name of this package's face lives. Importing a submodule (``brainbench.scoring.protocol``,
 #: ``brainbench.scoring.arguments``) must not import the scorer and torch: the face is lazy.
 _HOMES = {
-    "SCORE_FORMAT": "assemble",
-    "LeakageError": "fit",
-    "check_no_test_leak": "fit",
-    "LoadedData": "load",
-    "assembly_hash": "load",
-    "choose_layers": "measure",
-    "check_composite_options": "scorer",
-    "prepare": "scorer",
-    "score": "scorer",
-    "score_prepared": "scorer",
-    "Resolved": "spec",
-    "RunSpec": "spec",
-    "build_readout": "spec",
-    "resolve": "spec",
-    "summarize": "summary",
-    "write_score": "summary",
+    "SCORE_FORMAT": "brainbench.scoring.assemble",
+    "Benchmark": "brainbench.scoring.benchmark",
+    "custom_benchmark": "brainbench.scoring.benchmark",
+    "LeakageError": "brainbench.scoring.fit",
+    "check_no_test_leak": "brainbench.scoring.fit",
+    "LoadedData": "brainbench.scoring.load",
+    "assembly_hash": "brainbench.scoring.load",
+    "choose_layers": "brainbench.scoring.measure",
+    "check_composite_options": "brainbench.scoring.scorer",
+    "prepare": "brainbench.scoring.scorer",
+    "score": "brainbench.scoring.scorer",
+    "score_prepared": "brainbench.scoring.scorer",
+    "Resolved": "brainbench.scoring.spec",
+    "RunSpec": "brainbench.scoring.spec",
+    "build_readout": "brainbench.scoring.spec",
+    "resolve": "brainbench.scoring.spec",
+    "summarize": "brainbench.scoring.summary",
+    "write_score": "brainbench.scoring.summary",
 }
 
 __all__ = [
+    "Benchmark",
     "LeakageError",
     "LoadedData",
     "Resolved",
@@ -108,6 +112,7 @@ __all__ = [
     "check_composite_options",
     "check_no_test_leak",
     "choose_layers",
+    "custom_benchmark",
     "prepare",
     "resolve",
     "score",
@@ -117,10 +122,15 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'brainbench.scoring' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"brainbench.scoring.{home}"), name)
-    globals()[name] = value
-    return value
+if not TYPE_CHECKING:  # hidden from mypy, which reads the imports above: a misspelt name is an error, not Any
+
+    def __getattr__(name: str) -> Any:
+        home = _HOMES.get(name)
+        if home is None:
+            raise AttributeError(f"module 'brainbench.scoring' has no attribute {name!r}")
+        value = getattr(importlib.import_module(home), name)
+        globals()[name] = value
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted({*globals(), *__all__})

@@ -2,9 +2,39 @@
 
 Modules: :mod:`.nwb` reads the NWB v1 files with h5py, :mod:`.responses` turns traces
 into per-trial responses as Allen's NaturalScenes analysis does, :mod:`.experiments`
-pins each benchmark's experiments, :mod:`.source` is the assembly plugin.
+pins each benchmark's experiments, :mod:`.source` is the assembly plugin. The built-in
+manifest names :func:`load` (``brainbench.assemblies.allen:load``).
 """
 
-from brainbench.assemblies.allen.source import AllenNaturalScenes, load
+from __future__ import annotations
 
-__all__ = ["AllenNaturalScenes", "load"]
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover - what mypy and readers see; _HOMES says the same
+    from brainbench.assemblies.allen.source import AllenNaturalScenes, load
+
+#: Where each public name is defined. The face is lazy: importing this package (or any
+#: module in it) imports none of them; each is imported on first use.
+_HOMES = {
+    "AllenNaturalScenes": "brainbench.assemblies.allen.source",
+    "load": "brainbench.assemblies.allen.source",
+}
+
+__all__ = [
+    "AllenNaturalScenes",
+    "load",
+]
+
+if not TYPE_CHECKING:  # hidden from mypy, which reads the imports above: a misspelt name is an error, not Any
+
+    def __getattr__(name: str) -> Any:
+        home = _HOMES.get(name)
+        if home is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(home), name)
+        globals()[name] = value
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted({*globals(), *__all__})

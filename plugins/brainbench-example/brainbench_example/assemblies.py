@@ -20,9 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from brainbench.assemblies.base import AssemblySource, LoadedAssembly
-from brainbench.data.assembly import make_assembly
-from brainbench.data.stimuli import StimulusSet
+from brainbench.assemblies import AssemblySource, LoadedAssembly
+from brainbench.data import StimulusSet, make_assembly
 
 SIZE = 64
 

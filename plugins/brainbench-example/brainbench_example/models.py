@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 
-from brainbench.models.base import TorchModel
+from brainbench.models import TorchModel
 
 LAYERS = {"conv1": "features.1", "conv2": "features.3", "conv3": "features.5", "pool": "features.6"}
 
