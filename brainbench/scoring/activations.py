@@ -24,8 +24,6 @@ removed with a one-line warning and extracted again.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -36,6 +34,7 @@ import numpy.typing as npt
 import torch
 
 from brainbench.caching import integrity as cache_integrity
+from brainbench.caching.content import json_sha256
 from brainbench.data.fetch import home
 from brainbench.data.stimuli import StimulusSet
 from brainbench.identifiers import check_identifier, model_file_name
@@ -45,6 +44,7 @@ from brainbench.registry.manifest import Preprocessing
 
 
 def activation_key(model: TorchModel, layer: str, prep: Preprocessing, stimuli: StimulusSet) -> str:
+    """The cache key of one layer's activations (see the module docstring): 64 hex characters."""
     content: dict[str, Any] = {
         "weights": model.weights_hash,
         "layer": layer,
@@ -55,8 +55,7 @@ def activation_key(model: TorchModel, layer: str, prep: Preprocessing, stimuli: 
     }
     if model.token_key() is not None:  # only token rules add a field: no other model's key changes
         content["tokens"] = model.token_key()
-    blob = json.dumps(content, sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()
+    return json_sha256(content)
 
 
 def _cache_file(model: TorchModel, layer: str, key: str) -> Path:
