@@ -11,7 +11,7 @@ import numpy as np
 import xarray as xr
 
 from brainbench.metrics.ceiled import Headline, ReliabilityRule, describe_headline, headline_formula, reliable_mask
-from brainbench.scoring.load import LoadedData, assembly_hash
+from brainbench.scoring.load import LoadedData
 from brainbench.scoring.measure import LayerChoice, Measured, ceiled_values
 from brainbench.scoring.spec import Resolved, RunSpec
 
@@ -182,8 +182,3 @@ def provenance(run: Resolved, spec: RunSpec, data: LoadedData, features: Mapping
         "activations_sha256": {layer: getattr(rows, "sha256", None) for layer, rows in features.items()},
         "weights": run.net.weights_hash,
     }
-
-
-def data_hashes(data: LoadedData) -> tuple[str, str]:
-    """``(assembly sha256, stimuli sha256)`` of the data actually scored."""
-    return assembly_hash(data.assembly), data.stimuli.content_hash

@@ -13,7 +13,6 @@ import xarray as xr
 from brainbench.errors import BrainbenchError
 from brainbench.registry import get_registry
 from brainbench.registry.registry import Registry
-from brainbench.scoring.assemble import data_hashes
 from brainbench.scoring.load import LoadedData, load
 from brainbench.scoring.spec import Resolved, RunSpec, resolve
 from brainbench.scoring.summary import write_score
@@ -64,7 +63,7 @@ def prepare(
     )
     data = load(run, progress=progress)
     own_splits = data.split_record if data.split_record.get("custom") else None
-    spec = run.spec.with_data(*data_hashes(data), splits=own_splits)
+    spec = run.spec.with_data(data.data_sha256, data.stimuli_sha256, splits=own_splits)
     if splits is None:  # remembered, so a stored run is found later without building or loading
         from brainbench.results import known_runs
 
