@@ -98,23 +98,78 @@ def measure(run: Resolved, data: LoadedData, fits: Mapping[str, CVResult]) -> Me
                 [explained_variance(cv.split_predictions[k][s.test], target[s.test]) for k, s in enumerate(splits)]
             ),
         )
-    val_score = np.stack([scores.cv.val_score for scores in layers.values()])  # (layer, split, neuroid)
-    choice = choose_layers(val_score, list(layers))
-    r_split = np.stack([scores.r_split for scores in layers.values()])
-    with np.errstate(invalid="ignore"):
-        chosen_r = np.nanmean(r_split[choice.per_split, np.arange(len(splits))], axis=0)
-    rule = ReliabilityRule.from_params(run.headline.params)
-    head = headline(
-        chosen_r,
+    nested = nested_headline(
+        run,
+        np.stack([scores.cv.val_score for scores in layers.values()]),
+        np.stack([scores.r_split for scores in layers.values()]),
+        list(layers),
         data.ceiling,
         has_repetitions=data.has_repetitions,
-        ceiled_fn=lambda r, ceiling: ceiled_values(run, r, ceiling, data.reliability_p),
-        aggregate=run.bench.entry.site_aggregate,
-        rule=rule,
         p_value=data.reliability_p,
         unit="neuroid",
     )
-    return Measured(layers, choice, chosen_r, head, rule.floor)
+    return Measured(layers, nested.choice, nested.chosen_r, nested.headline, nested.rule.floor)
+
+
+@dataclass(frozen=True)
+class NestedHeadline:
+    """The nested layer choice and the headline it gives.
+
+    Attributes:
+        choice: the layer chosen per split on that split's training stimuli.
+        chosen_r: ``(unit,)`` each split's test r at its chosen layer, averaged over splits.
+        headline: the headline number and what it is.
+        rule: the reliability rule the headline metric declares.
+    """
+
+    choice: LayerChoice
+    chosen_r: np.ndarray
+    headline: Headline
+    rule: ReliabilityRule
+
+
+def nested_headline(
+    run: Resolved,
+    val_score: np.ndarray,
+    r_split: np.ndarray,
+    layers: list[str],
+    ceiling: np.ndarray,
+    *,
+    has_repetitions: bool,
+    p_value: np.ndarray | None,
+    unit: str,
+) -> NestedHeadline:
+    """Layer choice and headline, the same for every benchmark kind (regression and representation).
+
+    Each split's test score is taken at the layer :func:`choose_layers` picks from that
+    split's training score; their mean over splits is summarised by the benchmark's
+    ceiled metric (its declared reliability rule, the benchmark's ``site_aggregate``).
+
+    Args:
+        run: the resolved run (its headline metric and benchmark).
+        val_score: ``(layer, split, unit)`` training-only validation scores.
+        r_split: ``(layer, split, unit)`` scores on each split's test stimuli.
+        layers: the layer names, in that order.
+        ceiling: ``(unit,)`` each neuroid's (or site's) ceiling.
+        has_repetitions: whether the data had a ceiling to compute.
+        p_value: ``(unit,)`` stimulus-permutation p-values, or None (no test: the floor decides).
+        unit: ``neuroid`` or ``site``, as the headline's reason names them.
+    """
+    choice = choose_layers(val_score, layers)
+    with np.errstate(invalid="ignore"):
+        chosen_r = np.nanmean(r_split[choice.per_split, np.arange(r_split.shape[1])], axis=0)
+    rule = ReliabilityRule.from_params(run.headline.params)
+    head = headline(
+        chosen_r,
+        ceiling,
+        has_repetitions=has_repetitions,
+        ceiled_fn=lambda r, ceil: ceiled_values(run, r, ceil, p_value),
+        aggregate=run.bench.entry.site_aggregate,
+        rule=rule,
+        p_value=p_value,
+        unit=unit,
+    )
+    return NestedHeadline(choice, chosen_r, head, rule)
 
 
 def ceiled_values(run: Resolved, r: np.ndarray, ceiling: np.ndarray, p_value: np.ndarray | None = None) -> np.ndarray:

@@ -46,12 +46,12 @@ import numpy as np
 import xarray as xr
 
 from brainbench.errors import BrainbenchError
-from brainbench.metrics.ceiled import UNCORRECTED, ReliabilityRule, headline, reliable_mask
+from brainbench.metrics.ceiled import UNCORRECTED, reliable_mask
 from brainbench.metrics.cka import gram_matrix
 from brainbench.metrics.rsa import METHODS, correlation_rdm, pattern_rdm
 from brainbench.scoring.assemble import run_attrs
 from brainbench.scoring.load import LoadedData
-from brainbench.scoring.measure import ceiled_values, choose_layers
+from brainbench.scoring.measure import ceiled_values, nested_headline
 from brainbench.scoring.spec import Resolved, RunSpec
 
 
@@ -167,24 +167,14 @@ def evaluate(
                 r_split[i, k, j] = metric.compare(model_rdm, neural[j], split.test)
                 val[i, k, j] = metric.compare(model_rdm, neural[j], split.train)
     clock.lap("readout_s")
-    choice = choose_layers(val, layers)
-    with np.errstate(invalid="ignore"):
-        chosen = np.nanmean(r_split[choice.per_split, np.arange(n_splits)], axis=0)
-        r_mean = np.nanmean(r_split, axis=1)
-    rule = ReliabilityRule.from_params(run.headline.params)
-    floor = rule.floor
     # no p-values: a site's reliability (given with its RDM, or the split-half reliability of
     # its RDM) has no per-site null here, so the floor alone decides and the count rule is off
-    head = headline(
-        chosen,
-        ceiling,
-        has_repetitions=data.has_repetitions,
-        ceiled_fn=lambda values, ceil: ceiled_values(run, values, ceil),
-        aggregate=run.bench.entry.site_aggregate,
-        rule=rule,
-        p_value=None,
-        unit="site",
+    nested = nested_headline(
+        run, val, r_split, layers, ceiling, has_repetitions=data.has_repetitions, p_value=None, unit="site"
     )
+    choice, chosen, head, floor = nested.choice, nested.chosen_r, nested.headline, nested.rule.floor
+    with np.errstate(invalid="ignore"):
+        r_mean = np.nanmean(r_split, axis=1)
     if data.rdms is not None and run.ceiling is None and head.kind == UNCORRECTED:
         head = replace(
             head,
