@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import platform
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
 from brainbench.metrics.ceiled import Headline, ReliabilityRule, describe_headline, headline_formula, reliable_mask
+from brainbench.scoring.kinds import Features
 from brainbench.scoring.load import LoadedData
 from brainbench.scoring.measure import LayerChoice, Measured, ceiled_values
 from brainbench.scoring.spec import Resolved, RunSpec
@@ -24,7 +24,7 @@ def assemble(
     spec: RunSpec,
     data: LoadedData,
     measured: Measured,
-    features: Mapping[str, Any],
+    features: Features,
     timings: dict[str, float],
     threads: int,
 ) -> xr.Dataset:
@@ -84,7 +84,7 @@ def run_attrs(
     choice: LayerChoice,
     head: Headline,
     floor: float,
-    features: Mapping[str, Any],
+    features: Features,
     timings: dict[str, float],
     threads: int,
 ) -> dict[str, Any]:
@@ -156,7 +156,7 @@ def run_attrs(
     }
 
 
-def provenance(run: Resolved, spec: RunSpec, data: LoadedData, features: Mapping[str, Any]) -> dict[str, Any]:
+def provenance(run: Resolved, spec: RunSpec, data: LoadedData, features: Features) -> dict[str, Any]:
     """Versions, device, seed and the hashes of the bytes this score was computed from.
 
     ``data_sha256`` hashes the assembly values actually scored (after any selection);

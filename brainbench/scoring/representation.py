@@ -38,9 +38,8 @@ since the resampled comparison could not be the one it scored.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import xarray as xr
@@ -54,6 +53,11 @@ from brainbench.scoring.load import LoadedData
 from brainbench.scoring.measure import ceiled_values, nested_headline
 from brainbench.scoring.spec import Resolved, RunSpec
 
+if TYPE_CHECKING:  # pragma: no cover
+    from brainbench.models.rdm import SuppliedRDM
+    from brainbench.readouts.features import FeatureSource
+    from brainbench.scoring.kinds import Clock, Features
+
 
 def sites_of(assembly: xr.DataArray) -> dict[str, np.ndarray]:
     """Site name -> ``(neuroid,)`` bool mask: one site per ``region``, else one site ``all``."""
@@ -63,7 +67,7 @@ def sites_of(assembly: xr.DataArray) -> dict[str, np.ndarray]:
     return {"all": np.ones(assembly.sizes["neuroid"], dtype=bool)}
 
 
-def layer_matrix(metric: Any, features: Any) -> np.ndarray:
+def layer_matrix(metric: Any, features: FeatureSource | SuppliedRDM) -> np.ndarray:
     """The ``(stimulus, stimulus)`` matrix of one layer that ``metric`` compares.
 
     A model that supplies its RDM gives it directly; otherwise the layer's correlation
@@ -136,13 +140,16 @@ def evaluate(
     run: Resolved,
     data: LoadedData,
     spec: RunSpec,
-    features: Mapping[str, Any],
-    *,
+    features: Features,
     progress: bool,
-    clock: Any,
+    clock: Clock,
     threads: int,
 ) -> xr.Dataset:
-    """Score every layer's RDM against every site's RDM; the score dataset (one row per site)."""
+    """Stages 4-6 of a representation benchmark: every layer's RDM against every site's RDM.
+
+    Returns:
+        The score dataset, one "neuroid" per site (layout in the module docstring).
+    """
     from brainbench.progress import tqdm
 
     (metric,) = run.metrics.values()

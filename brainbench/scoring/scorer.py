@@ -203,6 +203,7 @@ def score_prepared(
     from brainbench.identifiers import check_identifier, model_file_name
     from brainbench.models.preprocess import with_placement
     from brainbench.scoring.activations import get_activations
+    from brainbench.scoring.stages import evaluate
 
     clock = _Clock(started=time.perf_counter() - load_s)
     clock.laps["load_s"] = round(load_s, 3)
@@ -226,7 +227,7 @@ def score_prepared(
             inputs=inputs,
         )
     clock.lap("activations_s")
-    dataset = run.kind.evaluate(run, data, spec, features, progress, clock, threads)
+    dataset = evaluate(run, data, spec, features, progress, clock, threads)
     if out is not None:
         write_score(dataset, Path(out) / out_name)
     return dataset
