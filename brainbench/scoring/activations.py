@@ -76,13 +76,18 @@ def get_activations(
 ) -> dict[str, NpyRows]:
     """Activations of ``layers`` for every stimulus, from the cache or one forward pass.
 
+    ``layers`` are trusted: they were checked once, at the boundary, by
+    :meth:`brainbench.models.base.TorchModel.check_layers` (stage 1,
+    :func:`brainbench.scoring.spec.resolve`, does it for every run), which also registers
+    a module path as a layer; a caller outside the scorer checks them the same way first.
+
     ``inputs``: placed images kept from an earlier model with the same stimuli and
     preprocessing (a trajectory's checkpoints), so they are decoded and placed once.
 
     Returns:
         layer -> :class:`NpyRows` ``(stimulus, C, H, W)`` or ``(stimulus, F)``, float32.
     """
-    layers = model.check_layers(layers)
+    layers = list(layers)
     keys = {layer: activation_key(model, layer, prep, stimuli) for layer in layers}
     files = {layer: _cache_file(model, layer, keys[layer]) for layer in layers}
     for folder in {f.parent for f in files.values()}:
