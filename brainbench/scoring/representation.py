@@ -45,12 +45,12 @@ import numpy as np
 import xarray as xr
 
 from brainbench.errors import BrainbenchError
-from brainbench.metrics.ceiled import UNCORRECTED, reliable_mask
+from brainbench.metrics.ceiled import UNCORRECTED
 from brainbench.metrics.cka import gram_matrix
 from brainbench.metrics.rsa import METHODS, correlation_rdm, pattern_rdm
 from brainbench.scoring.assemble import run_attrs
 from brainbench.scoring.load import LoadedData
-from brainbench.scoring.measure import ceiled_values, nested_headline
+from brainbench.scoring.measure import nested_headline
 from brainbench.scoring.spec import Resolved, RunSpec
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -179,7 +179,7 @@ def evaluate(
     nested = nested_headline(
         run, val, r_split, layers, ceiling, has_repetitions=data.has_repetitions, p_value=None, unit="site"
     )
-    choice, chosen, head, floor = nested.choice, nested.chosen_r, nested.headline, nested.rule.floor
+    choice, chosen, head = nested.choice, nested.chosen_r, nested.headline
     with np.errstate(invalid="ignore"):
         r_mean = np.nanmean(r_split, axis=1)
     if data.rdms is not None and run.ceiling is None and head.kind == UNCORRECTED:
@@ -204,12 +204,12 @@ def evaluate(
             "r": (("layer", "neuroid"), r),
             "r_split": (("layer", "split", "neuroid"), r_split),
             "r_split_mean": (("layer", "neuroid"), r_mean),
-            "ceiled": (("layer", "neuroid"), ceiled_values(run, r_mean, ceiling)),
+            "ceiled": (("layer", "neuroid"), nested.ceiled_fn(r_mean, ceiling)),
             "headline_r": (("neuroid",), chosen),
-            "headline_ceiled": (("neuroid",), ceiled_values(run, chosen, ceiling)),
+            "headline_ceiled": (("neuroid",), nested.ceiled_fn(chosen, ceiling)),
             "val_score": (("layer", "split", "neuroid"), val),
             "ceiling": (("neuroid",), ceiling),
-            "reliable": (("neuroid",), reliable_mask(ceiling, floor)),
+            "reliable": (("neuroid",), nested.reliable),
             **rdm_vars,
         },
         coords={
@@ -221,7 +221,7 @@ def evaluate(
             **rdm_coords,
         },
     )
-    dataset.attrs.update(run_attrs(run, spec, data, choice, head, floor, features, clock.finish(), threads))
+    dataset.attrs.update(run_attrs(run, spec, data, choice, head, nested.rule, features, clock.finish(), threads))
     dataset.attrs["representation_metric"] = f"{type(metric).__name__}({getattr(metric, 'method', '')})"
     dataset.attrs["site_aggregate"] = run.bench.entry.site_aggregate
     dataset.attrs["analysis_metric"] = "r"
