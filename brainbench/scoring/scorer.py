@@ -203,6 +203,7 @@ def score_prepared(
     from brainbench.identifiers import check_identifier, model_file_name
     from brainbench.models.preprocess import with_placement
     from brainbench.scoring.activations import get_activations
+    from brainbench.scoring.kinds import Features
     from brainbench.scoring.stages import evaluate
 
     clock = _Clock(started=time.perf_counter() - load_s)
@@ -210,7 +211,7 @@ def score_prepared(
     out_name = f"{model_file_name(spec.model or 'model')}__{check_identifier(spec.benchmark, 'benchmark id')}.nc"
     from brainbench.models.rdm import RDMModel
 
-    features: Any
+    features: Features
     if isinstance(run.net, RDMModel):  # a model that supplies its RDM: no image reaches it
         features = run.net.features(data.stimuli.ids)
     else:
