@@ -10,8 +10,6 @@ on every read, see :func:`cached_build`.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +17,7 @@ from pathlib import Path
 import xarray as xr
 
 from brainbench.caching import integrity as cache_integrity
+from brainbench.caching.content import json_sha256
 from brainbench.data.assembly import AssemblyError, load_assembly, save_assembly, validate_assembly
 from brainbench.data.fetch import RemoteFile, fetch_all, home
 from brainbench.data.stimuli import StimulusSet
@@ -80,10 +79,12 @@ class InMemoryAssembly(AssemblySource):
         return self._loaded
 
 
-def content_key(**parts: object) -> str:
-    """A short stable hash of JSON-serialisable parts (for cache file names)."""
-    blob = json.dumps(parts, sort_keys=True, default=str).encode()
-    return hashlib.sha256(blob).hexdigest()[:16]
+def build_key(**parts: object) -> str:
+    """A short stable hash of JSON-serialisable parts (for cache file names): 16 hex characters.
+
+    The first 16 characters of :func:`brainbench.caching.content.json_sha256` of ``parts``.
+    """
+    return json_sha256(parts)[:16]
 
 
 def cached_build(identifier: str, key: str, build: Callable[[], xr.DataArray]) -> xr.DataArray:

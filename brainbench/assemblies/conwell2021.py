@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from brainbench.assemblies.base import AssemblySource, LoadedAssembly, cached_build, content_key
+from brainbench.assemblies.base import AssemblySource, LoadedAssembly, build_key, cached_build
 from brainbench.data.assembly import AssemblyError, make_rdm_assembly
 from brainbench.data.fetch import RemoteFile, fetch, load_npy
 from brainbench.data.stimuli import StimulusSet
@@ -361,7 +361,7 @@ class Conwell2021(AssemblySource):
         stimuli = StimulusSet.from_arrays(
             list(images), ids=SCENE_IDS, identifier=self.identifier, metadata={"scene_index": list(range(N_SCENES))}
         )
-        key = content_key(
+        key = build_key(
             rdms=RDMS.known_hash,
             ceilings=CEILINGS.known_hash,
             scenes=SCENES.known_hash,

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, TypedDict
 
 import numpy as np
 
-from brainbench.assemblies.base import AssemblySource, LoadedAssembly, cached_build, content_key
+from brainbench.assemblies.base import AssemblySource, LoadedAssembly, build_key, cached_build
 from brainbench.data.assembly import AssemblyError, make_assembly
 from brainbench.data.fetch import RemoteFile, extract_zip, fetch, home, load_npy
 from brainbench.data.stimuli import StimulusSet
@@ -159,7 +159,7 @@ class Cowley2023(AssemblySource):
         folder = extract_zip(archive, home() / "extracted" / DATASET / f"images_{self.session}_{pin[:12]}")
         members = _image_members(folder)
         stimuli = StimulusSet.from_files([folder / m for m in members], identifier=self.identifier)
-        key = content_key(
+        key = build_key(
             responses=self._responses.known_hash or f"git:{self._responses.git_sha1}",
             images=self._images.known_hash or f"git:{self._images.git_sha1}",
             reader=READER_VERSION,

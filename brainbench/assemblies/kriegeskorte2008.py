@@ -49,7 +49,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from brainbench.assemblies.base import AssemblySource, LoadedAssembly, cached_build, content_key
+from brainbench.assemblies.base import AssemblySource, LoadedAssembly, build_key, cached_build
 from brainbench.data.assembly import AssemblyError, make_rdm_assembly
 from brainbench.data.fetch import RemoteFile, fetch
 
@@ -193,7 +193,7 @@ class Kriegeskorte2008(AssemblySource):
 
     def load(self, progress: bool = True) -> LoadedAssembly:
         stimuli = self.stimuli(progress)
-        key = content_key(
+        key = build_key(
             supplement=SUPPLEMENT.known_hash,
             brain=BRAIN.known_hash,
             behaviour=BEHAVIOUR.known_hash,

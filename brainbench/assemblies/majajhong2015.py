@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from brainbench.assemblies.base import AssemblySource, LoadedAssembly, cached_build, content_key
+from brainbench.assemblies.base import AssemblySource, LoadedAssembly, build_key, cached_build
 from brainbench.data.assembly import AssemblyError, make_assembly
 from brainbench.data.fetch import RemoteFile, extract_zip, fetch, home
 from brainbench.data.stimuli import StimulusSet
@@ -277,7 +277,7 @@ class MajajHong2015(AssemblySource):
         table, id_column = read_stimulus_csv(fetch(csv, progress))
         folder = home() / "extracted" / DATASET / f"stimulus_hvm-public_{SHA1[ZIP_FILE][:12]}"
         folder = extract_zip(fetch(archive, progress), folder)
-        key = content_key(assembly=nc.known_hash, csv=csv.known_hash, reader=READER_VERSION)
+        key = build_key(assembly=nc.known_hash, csv=csv.known_hash, reader=READER_VERSION)
         assembly = cached_build(IDENTIFIER, key, lambda: convert_brainio(fetch(nc, progress), table, id_column))
         if self.region is not None:
             keep = np.flatnonzero(assembly["region"].values == self.region)

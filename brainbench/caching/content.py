@@ -2,6 +2,13 @@
 
 :mod:`brainbench.scoring.spec` builds the spec; the results store, the leaderboard and
 the protocol check read it. See :class:`brainbench.scoring.spec.RunSpec`.
+
+:func:`json_sha256` is the one sha256-of-sorted-JSON in the package: run keys
+(:func:`content_key`), activation cache keys
+(:func:`brainbench.scoring.activations.activation_key`), built-assembly cache keys
+(:func:`brainbench.assemblies.base.build_key`) and the results store's row checksums
+(:func:`brainbench.results.store.row_digest`) all hash through it, so they cannot drift
+apart in how they serialise.
 """
 
 from __future__ import annotations
@@ -46,6 +53,17 @@ def _default(field: Any) -> Any:
     return value.model_dump(mode="json") if hasattr(value, "model_dump") else value
 
 
+def json_sha256(value: Any) -> str:
+    """sha256 (hex, 64 characters) of ``value`` as JSON with sorted keys.
+
+    The serialisation is :func:`json.dumps` with ``sort_keys=True`` and ``default=str``
+    (a value JSON has no form for, e.g. a :class:`pathlib.Path`, is hashed as its
+    ``str``), default separators and ASCII escapes, UTF-8 encoded. Every stored key and
+    checksum depends on these bytes: changing any argument changes them all.
+    """
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+
+
 def content_key(content: dict[str, Any]) -> str:
     """sha256 (hex) of a spec's JSON content."""
-    return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
+    return json_sha256(content)

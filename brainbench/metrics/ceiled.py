@@ -29,7 +29,7 @@ A neuroid is *reliable* when its trial mean carries repeatable stimulus-driven s
 beyond chance, for the data's own numbers of stimuli and repetitions, and enough of it for
 the ratio to mean anything (it explodes as ``rho -> 0``):
 
-* its ceiling ``rho`` is at least ``reliability_floor`` (0.3), and
+* its ceiling ``rho`` is at least ``reliability_floor`` (:data:`RELIABILITY_FLOOR`, 0.3), and
 * where the data have trials to permute and the metric declares ``reliability_alpha``,
   its stimulus-permutation p-value (:func:`brainbench.metrics.ceiling.stimulus_permutation_p`,
   ``n_permutations`` permutations of which stimulus each trial belongs to, within each
@@ -77,6 +77,10 @@ from typing import Any
 
 import numpy as np
 
+#: The least ceiling a reliable neuroid (or site) has, where a ceiled metric declares no
+#: ``reliability_floor`` (the built-in headline metrics declare this value). Also the
+#: default when reading a stored score that records none.
+RELIABILITY_FLOOR = 0.3
 #: The headline kinds a score can carry (``score_kind`` in the JSON, table and leaderboard).
 CEILED = "ceiled"
 UNCORRECTED = "uncorrected-r"
@@ -103,7 +107,7 @@ class ReliabilityRule:
         uncorrected: the fallback, ``signed-r2`` or ``r`` (see :data:`FALLBACKS`).
     """
 
-    floor: float = 0.3
+    floor: float = RELIABILITY_FLOOR
     alpha: float | None = None
     n_permutations: int = 199
     count_alpha: float | None = None
@@ -115,7 +119,7 @@ class ReliabilityRule:
         from brainbench.errors import BrainbenchError
 
         rule = cls(
-            floor=float(params.get("reliability_floor", 0.3)),
+            floor=float(params.get("reliability_floor", RELIABILITY_FLOOR)),
             alpha=None if params.get("reliability_alpha") is None else float(params["reliability_alpha"]),
             n_permutations=int(params.get("n_permutations", 199)),
             count_alpha=None if params.get("count_alpha") is None else float(params["count_alpha"]),
@@ -154,7 +158,7 @@ def reliable_mask(
 def signed_ceiled_r2(
     r: np.ndarray,
     ceiling: np.ndarray,
-    reliability_floor: float = 0.3,
+    reliability_floor: float = RELIABILITY_FLOOR,
     reliability_alpha: float | None = None,
     p_value: np.ndarray | None = None,
 ) -> np.ndarray:
@@ -252,7 +256,7 @@ AGGREGATES: dict[str, Callable[[np.ndarray], float]] = {"median": np.median, "me
 def headline(
     r: np.ndarray,
     ceiling: np.ndarray,
-    reliability_floor: float = 0.3,
+    reliability_floor: float = RELIABILITY_FLOOR,
     has_repetitions: bool = True,
     ceiled_fn: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
     aggregate: str = "median",
@@ -322,7 +326,7 @@ def describe_headline(
     unit: str = "neuroid",
     n_reliable: int | None = None,
     n_units: int | None = None,
-    reliability_floor: float = 0.3,
+    reliability_floor: float = RELIABILITY_FLOOR,
     reliability_alpha: float | None = None,
     tested: bool = False,
     note: str = "",
@@ -408,7 +412,7 @@ def describe_score(record: Mapping[str, Any]) -> str:
         unit=str(unit),
         n_reliable=None if n_reliable is None else int(n_reliable),
         n_units=None if n_units is None else int(n_units),
-        reliability_floor=float(record.get("reliability_floor", 0.3)),
+        reliability_floor=float(record.get("reliability_floor", RELIABILITY_FLOOR)),
         reliability_alpha=None if alpha is None or alpha == "" else float(alpha),
         tested=bool(record.get("reliability_tested", False)),
         note=str(record.get("score_note", "") or ""),

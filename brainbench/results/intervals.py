@@ -237,13 +237,13 @@ def _splits(dataset: xr.Dataset, n_stimuli: int) -> list[np.ndarray]:
 
 def _headline_fn(dataset: xr.Dataset) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
     """The run's ceiled metric ``(r (..., N), ceiling (N,)) -> (..., N)`` as its spec declares it."""
-    from brainbench.metrics.ceiled import ceiled_metric, signed_ceiled_r2
+    from brainbench.metrics.ceiled import RELIABILITY_FLOOR, ceiled_metric, signed_ceiled_r2
 
     spec = json.loads(dataset.attrs.get("spec", "{}") or "{}")
     head = spec.get("headline") or {}
     if head.get("python_name"):
         return ceiled_metric(head["python_name"], head.get("params") or {})
-    floor = float(dataset.attrs.get("reliability_floor", 0.3))
+    floor = float(dataset.attrs.get("reliability_floor", RELIABILITY_FLOOR))
     return lambda r, c: signed_ceiled_r2(r, c, floor)
 
 
@@ -269,7 +269,7 @@ def _summarise(values: np.ndarray, aggregate: str) -> np.ndarray:
 
 
 def _plan(dataset: xr.Dataset) -> _Plan:
-    from brainbench.metrics.ceiled import UNCORRECTED, UNCORRECTED_R2, reliable_mask
+    from brainbench.metrics.ceiled import RELIABILITY_FLOOR, UNCORRECTED, UNCORRECTED_R2, reliable_mask
 
     layers = [str(v) for v in dataset["layer"].values]
     choice = json.loads(dataset.attrs.get("layer_choice", "{}") or "{}").get("per_split")
@@ -284,7 +284,7 @@ def _plan(dataset: xr.Dataset) -> _Plan:
     if "reliable" in dataset:
         reliable = np.asarray(dataset["reliable"].values, dtype=bool)
     else:
-        reliable = reliable_mask(ceiling, float(dataset.attrs.get("reliability_floor", 0.3)))
+        reliable = reliable_mask(ceiling, float(dataset.attrs.get("reliability_floor", RELIABILITY_FLOOR)))
 
     def finish(r: np.ndarray, index: np.ndarray) -> np.ndarray:
         if score_kind == UNCORRECTED:

@@ -26,6 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from brainbench.metrics.ceiled import RELIABILITY_FLOOR
 from brainbench.results.comparisons import benchmark_matrix
 from brainbench.results.intervals import COVERS, N_BOOT, declared_units, run_kind
 from brainbench.results.table import Column, Leaderboard, column_aggregates, footnotes
@@ -382,7 +383,7 @@ def _benchmark_page(
     ceiling_id = getattr(entry, "ceiling", None)
     ceiling_entry = _registry_entry("metric", str(ceiling_id)) if ceiling and ceiling_id else None
     head = spec.get("headline") or {}
-    floor = (head.get("params") or {}).get("reliability_floor", 0.3)
+    floor = (head.get("params") or {}).get("reliability_floor", RELIABILITY_FLOOR)
     units = declared_units(col.benchmark, kind)
     info = getattr(entry, "info", None) or {}
     facts = [

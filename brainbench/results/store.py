@@ -235,7 +235,7 @@ def _canonical(value: Any) -> Any:
 
 def row_digest(run: dict[str, Any], layers: list[dict[str, Any]]) -> str:
     """sha256 of a run row and its layer rows, as stored (every column but the checksum and ids)."""
-    import hashlib
+    from brainbench.caching.content import json_sha256
 
     def canonical(row: dict[str, Any]) -> dict[str, Any]:
         return {k: _canonical(v) for k, v in row.items() if k not in _UNHASHED}
@@ -244,7 +244,7 @@ def row_digest(run: dict[str, Any], layers: list[dict[str, Any]]) -> str:
         "run": canonical(run),
         "layers": sorted((canonical(layer) for layer in layers), key=lambda row: str(row.get("layer"))),
     }
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+    return json_sha256(payload)
 
 
 def _region_from_file(path: Path) -> str | None:

@@ -109,7 +109,6 @@ def score_checkpoints(
     from brainbench.scoring import resolve, score_prepared
     from brainbench.scoring.activations import PlacedImages
     from brainbench.scoring.arguments import check_score_arguments
-    from brainbench.scoring.assemble import data_hashes
     from brainbench.scoring.benchmark import Benchmark, resolve_benchmark
     from brainbench.scoring.load import load
 
@@ -146,7 +145,7 @@ def score_checkpoints(
         if data is None:  # assembly, stimuli, ceiling and splits: the same for every checkpoint
             data = load(run, progress=progress)
             own_splits = data.split_record if data.split_record.get("custom") else None
-        spec = run.spec.with_data(*data_hashes(data), splits=own_splits)
+        spec = run.spec.with_data(data.data_sha256, data.stimuli_sha256, splits=own_splits)
         dataset = None
         if reuse_stored and target is not None and use_cache:
             stored = target.lookup(spec.key)

@@ -24,8 +24,6 @@ removed with a one-line warning and extracted again.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -36,6 +34,7 @@ import numpy.typing as npt
 import torch
 
 from brainbench.caching import integrity as cache_integrity
+from brainbench.caching.content import json_sha256
 from brainbench.data.fetch import home
 from brainbench.data.stimuli import StimulusSet
 from brainbench.identifiers import check_identifier, model_file_name
@@ -45,6 +44,7 @@ from brainbench.registry.manifest import Preprocessing
 
 
 def activation_key(model: TorchModel, layer: str, prep: Preprocessing, stimuli: StimulusSet) -> str:
+    """The cache key of one layer's activations (see the module docstring): 64 hex characters."""
     content: dict[str, Any] = {
         "weights": model.weights_hash,
         "layer": layer,
@@ -55,8 +55,7 @@ def activation_key(model: TorchModel, layer: str, prep: Preprocessing, stimuli: 
     }
     if model.token_key() is not None:  # only token rules add a field: no other model's key changes
         content["tokens"] = model.token_key()
-    blob = json.dumps(content, sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()
+    return json_sha256(content)
 
 
 def _cache_file(model: TorchModel, layer: str, key: str) -> Path:
@@ -77,13 +76,18 @@ def get_activations(
 ) -> dict[str, NpyRows]:
     """Activations of ``layers`` for every stimulus, from the cache or one forward pass.
 
+    ``layers`` are trusted: they were checked once, at the boundary, by
+    :meth:`brainbench.models.base.TorchModel.check_layers` (stage 1,
+    :func:`brainbench.scoring.spec.resolve`, does it for every run), which also registers
+    a module path as a layer; a caller outside the scorer checks them the same way first.
+
     ``inputs``: placed images kept from an earlier model with the same stimuli and
     preprocessing (a trajectory's checkpoints), so they are decoded and placed once.
 
     Returns:
         layer -> :class:`NpyRows` ``(stimulus, C, H, W)`` or ``(stimulus, F)``, float32.
     """
-    layers = model.check_layers(layers)
+    layers = list(layers)
     keys = {layer: activation_key(model, layer, prep, stimuli) for layer in layers}
     files = {layer: _cache_file(model, layer, keys[layer]) for layer in layers}
     for folder in {f.parent for f in files.values()}:

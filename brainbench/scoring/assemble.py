@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 import platform
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
-from brainbench.metrics.ceiled import Headline, ReliabilityRule, describe_headline, headline_formula, reliable_mask
-from brainbench.scoring.load import LoadedData, assembly_hash
-from brainbench.scoring.measure import LayerChoice, Measured, ceiled_values
+from brainbench.metrics.ceiled import Headline, ReliabilityRule, describe_headline, headline_formula
+from brainbench.scoring.kinds import Features
+from brainbench.scoring.load import LoadedData
+from brainbench.scoring.measure import LayerChoice, Measured
 from brainbench.scoring.spec import Resolved, RunSpec
 
 #: Layout version of the score dataset.
@@ -24,7 +24,7 @@ def assemble(
     spec: RunSpec,
     data: LoadedData,
     measured: Measured,
-    features: Mapping[str, Any],
+    features: Features,
     timings: dict[str, float],
     threads: int,
 ) -> xr.Dataset:
@@ -42,13 +42,10 @@ def assemble(
     values: dict[str, Any] = {}
     for name in per_layer[0].pooled:
         values[name] = (("layer", "neuroid"), np.stack([scores.pooled[name] for scores in per_layer]))
-    r_split = np.stack([scores.r_split for scores in per_layer])
-    values["r_split"] = (("layer", "split", "neuroid"), r_split)
+    values["r_split"] = (("layer", "split", "neuroid"), np.stack([scores.r_split for scores in per_layer]))
     values["ev_split"] = (("layer", "split", "neuroid"), np.stack([scores.ev_split for scores in per_layer]))
-    with np.errstate(invalid="ignore"):
-        r_mean = np.nanmean(np.where(np.isfinite(r_split), r_split, np.nan), axis=1)
-    values["r_split_mean"] = (("layer", "neuroid"), r_mean)
-    values["ceiled"] = (("layer", "neuroid"), ceiled_values(run, r_mean, data.ceiling, data.reliability_p))
+    values["r_split_mean"] = (("layer", "neuroid"), measured.r_split_mean)
+    values["ceiled"] = (("layer", "neuroid"), measured.ceiled)
     values["headline_r"] = (("neuroid",), measured.headline_r)
     values["val_score"] = (("layer", "split", "neuroid"), np.stack([scores.cv.val_score for scores in per_layer]))
     values["prediction"] = (
@@ -57,8 +54,7 @@ def assemble(
     )
     values["target"] = (("stimulus", "neuroid"), data.target)
     values["ceiling"] = (("neuroid",), data.ceiling)
-    rule = ReliabilityRule.from_params(run.headline.params)
-    values["reliable"] = (("neuroid",), reliable_mask(data.ceiling, rule.floor, data.reliability_p, rule.alpha))
+    values["reliable"] = (("neuroid",), measured.reliable)
     if data.reliability_p is not None:
         values["reliability_p"] = (("neuroid",), data.reliability_p)
     for name in per_layer[0].cv.params:
@@ -68,9 +64,7 @@ def assemble(
         )
     dataset = xr.Dataset(values, coords=coords)
     dataset.attrs.update(
-        run_attrs(
-            run, spec, data, measured.choice, measured.headline, measured.reliability_floor, features, timings, threads
-        )
+        run_attrs(run, spec, data, measured.choice, measured.headline, measured.rule, features, timings, threads)
     )
     # the solver actually run (e.g. Adam when L1 is asked for), as the cross-validation reports it
     dataset.attrs["solver"] = str(per_layer[0].cv.info.get("solver", run.solver))
@@ -83,16 +77,20 @@ def run_attrs(
     data: LoadedData,
     choice: LayerChoice,
     head: Headline,
-    floor: float,
-    features: Mapping[str, Any],
+    rule: ReliabilityRule,
+    features: Features,
     timings: dict[str, float],
     threads: int,
 ) -> dict[str, Any]:
-    """The attrs every score dataset carries, whatever its benchmark's kind."""
+    """The attrs every score dataset carries, whatever its benchmark's kind.
+
+    ``rule``: the reliability rule the headline was computed under.
+    """
     layers = list(spec.layers)
     content = spec.content
     scaled = {} if data.response_scale == 1.0 else {"response_scale": data.response_scale}
-    rule = ReliabilityRule.from_params(run.headline.params)
+    floor = rule.floor
+    hashes = provenance(run, spec, data, features)
     unit = "neuroid" if run.kind.uses_readout else "site"
     aggregate = run.bench.entry.site_aggregate
     return {
@@ -146,7 +144,7 @@ def run_attrs(
         "custom_splits": int(bool(data.split_record.get("custom"))),
         "split_spec": json.dumps(data.split_record, default=str),
         "threads": int(threads),
-        "provenance": json.dumps(provenance(run, spec, data, features)),
+        "provenance": json.dumps(hashes),
         "protocol": spec.protocol,  # "declared" (a leaderboard cell) or "custom", see brainbench.scoring.protocol
         "protocol_detail": json.dumps(spec.protocol_detail, sort_keys=True),
         "spec": spec.to_json(),
@@ -156,7 +154,7 @@ def run_attrs(
     }
 
 
-def provenance(run: Resolved, spec: RunSpec, data: LoadedData, features: Mapping[str, Any]) -> dict[str, Any]:
+def provenance(run: Resolved, spec: RunSpec, data: LoadedData, features: Features) -> dict[str, Any]:
     """Versions, device, seed and the hashes of the bytes this score was computed from.
 
     ``data_sha256`` hashes the assembly values actually scored (after any selection);
@@ -182,8 +180,3 @@ def provenance(run: Resolved, spec: RunSpec, data: LoadedData, features: Mapping
         "activations_sha256": {layer: getattr(rows, "sha256", None) for layer, rows in features.items()},
         "weights": run.net.weights_hash,
     }
-
-
-def data_hashes(data: LoadedData) -> tuple[str, str]:
-    """``(assembly sha256, stimuli sha256)`` of the data actually scored."""
-    return assembly_hash(data.assembly), data.stimuli.content_hash

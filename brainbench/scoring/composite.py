@@ -51,7 +51,7 @@ import numpy as np
 
 from brainbench.caching.content import KEY_FORMAT, declaration
 from brainbench.errors import BrainbenchError, OfflineError
-from brainbench.metrics.ceiled import AGGREGATES, CEILED, UNCORRECTED, ceiled_metric
+from brainbench.metrics.ceiled import AGGREGATES, CEILED, RELIABILITY_FLOOR, UNCORRECTED, ceiled_metric
 
 if TYPE_CHECKING:  # pragma: no cover
     import xarray as xr
@@ -361,7 +361,7 @@ def assemble_composite(
         raise BrainbenchError(f"the parts of {entry.id!r} were scored on different layers; score them again.")
     headline_entry = registry.metric(entry.headline)
     ceiled_fn = ceiled_metric(headline_entry.python_name, headline_entry.params)
-    floor = float(headline_entry.params.get("reliability_floor", 0.3))
+    floor = float(headline_entry.params.get("reliability_floor", RELIABILITY_FLOOR))
     values, groups = [], []
     for part in parts:
         r, ceiling = part.per_neuroid["headline_r"], part.per_neuroid["ceiling"]

@@ -9,21 +9,27 @@ test responses hidden (:func:`check_no_test_leak`).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from brainbench.errors import BrainbenchError
 from brainbench.readouts.base import CVResult, Readout, grid_shape
+from brainbench.readouts.features import FeatureSource
 from brainbench.scoring.load import LoadedData
 from brainbench.scoring.spec import Resolved
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+    from brainbench.data.splits import Split
 
 
 class LeakageError(BrainbenchError):
     """A readout whose test predictions depend on the responses of its test stimuli."""
 
 
-def cross_validate(readout: Readout, features: Any, Y: Any, splits: list) -> CVResult:
+def cross_validate(readout: Readout, features: FeatureSource, Y: torch.Tensor, splits: list[Split]) -> CVResult:
     """Cross-validate ``readout`` on one layer's feature source ``(n, ...)`` and responses ``Y (n, N)``.
 
     The readout reads the source in the form it needs (:meth:`~brainbench.readouts.base.Readout.prepare`);
@@ -34,7 +40,9 @@ def cross_validate(readout: Readout, features: Any, Y: Any, splits: list) -> CVR
     return run(readout, features, Y, splits)
 
 
-def fit(run: Resolved, data: LoadedData, features: Mapping[str, Any], progress: bool = True) -> dict[str, CVResult]:
+def fit(
+    run: Resolved, data: LoadedData, features: Mapping[str, FeatureSource], progress: bool = True
+) -> dict[str, CVResult]:
     """Stage 4: one cross-validated fit per layer, then the leakage guard.
 
     Returns:
@@ -62,7 +70,12 @@ def fit(run: Resolved, data: LoadedData, features: Mapping[str, Any], progress: 
 
 
 def check_no_test_leak(
-    new_readout: Callable[[], Readout], features: Any, Y: Any, split: Any, reference: np.ndarray, readout_id: str
+    new_readout: Callable[[], Readout],
+    features: FeatureSource,
+    Y: torch.Tensor,
+    split: Split,
+    reference: np.ndarray,
+    readout_id: str,
 ) -> None:
     """Refit one split with its test responses hidden; its test predictions must not change.
 

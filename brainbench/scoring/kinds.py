@@ -1,8 +1,9 @@
-"""Benchmark kinds: what stages 4-6 are for a benchmark, chosen by its declared ``kind``.
+"""Benchmark kinds: what a benchmark's declared ``kind`` means to the scorer.
 
 A kind is data the scorer looks up, never a special case inside it: :data:`KINDS` maps
 each declared ``kind`` to a :class:`Kind` that says which metric kind its benchmarks
-list, whether they fit a readout, and how a layer's features become the score dataset.
+list and whether they fit a readout; :mod:`brainbench.scoring.stages` maps it to its
+stages 4-6.
 
 * ``regression``: the readout cross-validated per layer (:mod:`~brainbench.scoring.fit`),
   per-neuroid metrics and the nested headline (:mod:`~brainbench.scoring.measure`), the
@@ -10,17 +11,38 @@ list, whether they fit a readout, and how a layer's features become the score da
 * ``representation``: no readout. Each layer's RDM is compared directly with each site's
   neural RDM (:mod:`~brainbench.scoring.representation`); a site is a ``region`` of the
   assembly (or all its neuroids), its ceiling the reliability of its RDM.
+
+This module also names what stage 3 hands the later stages (:data:`Features`) and the
+clock that times them (:class:`Clock`); it imports nothing of the other stages, so each
+of them can import it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-
-import xarray as xr
+from typing import TYPE_CHECKING, Protocol
 
 from brainbench.registry.registry import BENCHMARK_METRIC_KINDS
+
+if TYPE_CHECKING:  # pragma: no cover
+    from brainbench.models.rdm import SuppliedRDM
+    from brainbench.readouts.features import FeatureSource
+
+#: Stage 3's output: layer -> its activations (a feature source, rows ``(stimulus, ...)``),
+#: or, for a model that supplies an RDM, its one "layer"'s ``(stimulus, stimulus)`` matrix.
+Features = Mapping[str, "FeatureSource | SuppliedRDM"]
+
+
+class Clock(Protocol):
+    """Wall seconds of the stages of one call (the scorer's clock)."""
+
+    def lap(self, name: str) -> None:
+        """Record the seconds since the previous lap as ``name`` (e.g. ``readout_s``)."""
+
+    def finish(self) -> dict[str, float]:
+        """Every lap so far plus ``elapsed_s``, the whole call's seconds."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -31,39 +53,14 @@ class Kind:
         name: the ``kind`` a benchmark declares.
         metric_kind: the kind of metric entry its ``metrics`` must name.
         uses_readout: whether it fits the benchmark's readout.
-        evaluate: ``(run, data, spec, features, progress, clock, threads) -> xr.Dataset``:
-            stages 4-6.
     """
 
     name: str
     metric_kind: str
     uses_readout: bool
-    evaluate: Callable[..., xr.Dataset]
-
-
-def _regression(
-    run: Any, data: Any, spec: Any, features: Mapping[str, Any], progress: bool, clock: Any, threads: int
-) -> xr.Dataset:
-    from brainbench.scoring.assemble import assemble
-    from brainbench.scoring.fit import fit
-    from brainbench.scoring.measure import measure
-
-    fits = fit(run, data, features, progress=progress)
-    clock.lap("readout_s")
-    measured = measure(run, data, fits)
-    clock.lap("metrics_s")
-    return assemble(run, spec, data, measured, features, clock.finish(), threads=threads)
-
-
-def _representation(
-    run: Any, data: Any, spec: Any, features: Mapping[str, Any], progress: bool, clock: Any, threads: int
-) -> xr.Dataset:
-    from brainbench.scoring.representation import evaluate
-
-    return evaluate(run, data, spec, features, progress=progress, clock=clock, threads=threads)
 
 
 KINDS: dict[str, Kind] = {
-    "regression": Kind("regression", BENCHMARK_METRIC_KINDS["regression"], True, _regression),
-    "representation": Kind("representation", BENCHMARK_METRIC_KINDS["representation"], False, _representation),
+    "regression": Kind("regression", BENCHMARK_METRIC_KINDS["regression"], True),
+    "representation": Kind("representation", BENCHMARK_METRIC_KINDS["representation"], False),
 }

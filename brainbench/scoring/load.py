@@ -73,6 +73,10 @@ class LoadedData:
         ceiling_coords: per-site detail of the ceiling that a ceiling reader returned beside
             it (e.g. ``ceiling_lower`` and ``ceiling_upper``, the two bounds of a noise
             ceiling), kept as site coordinates of the score.
+        data_sha256: sha256 (hex) of the assembly actually scored, after selection and
+            scaling (:func:`assembly_hash`).
+        stimuli_sha256: the stimulus set's sha256 over its ids and image bytes
+            (:attr:`brainbench.data.stimuli.StimulusSet.content_hash`).
         reliability_p: ``(neuroid,)`` stimulus-permutation p-values of the trials
             (:func:`brainbench.metrics.ceiling.stimulus_permutation_p`) when the headline
             declares a test and the data have trials, else None.
@@ -86,6 +90,8 @@ class LoadedData:
     splits: list
     split_record: dict[str, Any]
     selection: dict[str, Any]
+    data_sha256: str
+    stimuli_sha256: str
     rdms: np.ndarray | None = None
     response_scale: float = 1.0
     ceiling_coords: dict[str, np.ndarray] = field(default_factory=dict)
@@ -101,8 +107,17 @@ def assembly_hash(assembly: xr.DataArray) -> str:
     return digest.hexdigest()
 
 
+def data_hashes(data: LoadedData) -> tuple[str, str]:
+    """``(assembly sha256, stimuli sha256)`` of the data actually scored, as :func:`load` hashed them."""
+    return data.data_sha256, data.stimuli_sha256
+
+
 def load(run: Resolved, progress: bool = True) -> LoadedData:
-    """Stage 2: load the benchmark's data, compute its ceiling, select neuroids, make the splits."""
+    """Stage 2: load the benchmark's data, compute its ceiling, select neuroids, make the splits.
+
+    The data come with their hashes (``data_sha256``, ``stimuli_sha256``), which complete
+    the run's key (:meth:`brainbench.scoring.spec.RunSpec.with_data`).
+    """
     from brainbench.data.splits import check_splits, make_splits, split_spec
 
     bench = run.bench
@@ -161,6 +176,8 @@ def load(run: Resolved, progress: bool = True) -> LoadedData:
             "reliability_threshold": threshold,
             "filters": bench.entry.selection,
         },
+        data_sha256=assembly_hash(assembly),
+        stimuli_sha256=loaded.stimuli.content_hash,
         response_scale=scale,
         reliability_p=p_value,
     )
@@ -236,6 +253,8 @@ def _load_rdms(run: Resolved, assembly: xr.DataArray, stimuli: StimulusSet) -> L
             "filters": bench.entry.selection,
             "unit": "site",
         },
+        data_sha256=assembly_hash(assembly),
+        stimuli_sha256=stimuli.content_hash,
         rdms=np.asarray(assembly.transpose("site", "stimulus", "stimulus_b").values, dtype=np.float64),
         ceiling_coords=ceiling_coords,
     )

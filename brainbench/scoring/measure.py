@@ -9,13 +9,13 @@ test stimuli are scored at the layer chosen on that split's training stimuli
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
 from brainbench.errors import BrainbenchError
-from brainbench.metrics.ceiled import Headline, ReliabilityRule, ceiled_metric, headline
+from brainbench.metrics.ceiled import Headline, ReliabilityRule, ceiled_metric, headline, reliable_mask
 from brainbench.metrics.regression import explained_variance, pearson_r
 from brainbench.readouts.base import CVResult
 from brainbench.scoring.load import LoadedData
@@ -68,18 +68,27 @@ class Measured:
         choice: the nested layer choice.
         headline_r: ``(N,)`` per-split r at each split's chosen layer, averaged over splits.
         headline: the headline number and what it is.
-        reliability_floor: the floor the ceiled metric declares.
+        rule: the reliability rule the ceiled metric declares.
+        r_split_mean: ``(layer, N)`` mean over splits of each split's test r (NaN splits left out).
+        ceiled: ``(layer, N)`` the ceiled metric of ``r_split_mean`` (NaN where unreliable).
+        reliable: ``(N,)`` whether each neuroid passes the rule (floor, and test where declared).
     """
 
     layers: dict[str, LayerScores]
     choice: LayerChoice
     headline_r: np.ndarray
     headline: Headline
-    reliability_floor: float
+    rule: ReliabilityRule
+    r_split_mean: np.ndarray
+    ceiled: np.ndarray
+    reliable: np.ndarray
 
 
 def measure(run: Resolved, data: LoadedData, fits: Mapping[str, CVResult]) -> Measured:
-    """Stage 5: the declared metrics per layer, the layer choice and the headline."""
+    """Stage 5: the declared metrics per layer, the layer choice, the ceiled scores and the headline.
+
+    Every number of the score is computed here; stage 6 only lays them out.
+    """
     target, splits = data.target, data.splits
     if target is None:  # an RDM assembly: only representation benchmarks take one (checked at load)
         raise BrainbenchError(f"benchmark {run.bench.identifier!r} has no responses to regress onto.")
@@ -98,31 +107,98 @@ def measure(run: Resolved, data: LoadedData, fits: Mapping[str, CVResult]) -> Me
                 [explained_variance(cv.split_predictions[k][s.test], target[s.test]) for k, s in enumerate(splits)]
             ),
         )
-    val_score = np.stack([scores.cv.val_score for scores in layers.values()])  # (layer, split, neuroid)
-    choice = choose_layers(val_score, list(layers))
-    r_split = np.stack([scores.r_split for scores in layers.values()])
-    with np.errstate(invalid="ignore"):
-        chosen_r = np.nanmean(r_split[choice.per_split, np.arange(len(splits))], axis=0)
-    rule = ReliabilityRule.from_params(run.headline.params)
-    head = headline(
-        chosen_r,
+    r_split = np.stack([scores.r_split for scores in layers.values()])  # (layer, split, neuroid)
+    nested = nested_headline(
+        run,
+        np.stack([scores.cv.val_score for scores in layers.values()]),
+        r_split,
+        list(layers),
         data.ceiling,
         has_repetitions=data.has_repetitions,
-        ceiled_fn=lambda r, ceiling: ceiled_values(run, r, ceiling, data.reliability_p),
-        aggregate=run.bench.entry.site_aggregate,
-        rule=rule,
         p_value=data.reliability_p,
         unit="neuroid",
     )
-    return Measured(layers, choice, chosen_r, head, rule.floor)
+    with np.errstate(invalid="ignore"):
+        r_mean = np.nanmean(np.where(np.isfinite(r_split), r_split, np.nan), axis=1)
+    return Measured(
+        layers=layers,
+        choice=nested.choice,
+        headline_r=nested.chosen_r,
+        headline=nested.headline,
+        rule=nested.rule,
+        r_split_mean=r_mean,
+        ceiled=nested.ceiled_fn(r_mean, data.ceiling, data.reliability_p),
+        reliable=nested.reliable,
+    )
 
 
-def ceiled_values(run: Resolved, r: np.ndarray, ceiling: np.ndarray, p_value: np.ndarray | None = None) -> np.ndarray:
-    """The benchmark's ceiled metric of ``r (..., N)`` against ``ceiling (N,)`` (and ``p_value (N,)``).
+@dataclass(frozen=True)
+class NestedHeadline:
+    """The nested layer choice and the headline it gives.
 
-    See :func:`brainbench.metrics.ceiled.ceiled_metric` for which declared params it gets.
+    Attributes:
+        choice: the layer chosen per split on that split's training stimuli.
+        chosen_r: ``(unit,)`` each split's test r at its chosen layer, averaged over splits.
+        headline: the headline number and what it is.
+        rule: the reliability rule the headline metric declares.
+        reliable: ``(unit,)`` whether each unit passes the rule (its floor, and its test
+            where declared and p-values are given).
+        ceiled_fn: the declared ceiled metric, ``(r (..., unit), ceiling (unit,), p_value
+            (unit,) | None) -> (..., unit)`` (:func:`~brainbench.metrics.ceiled.ceiled_metric`).
     """
-    return ceiled_metric(run.headline.python_name, run.headline.params)(r, ceiling, p_value)
+
+    choice: LayerChoice
+    chosen_r: np.ndarray
+    headline: Headline
+    rule: ReliabilityRule
+    reliable: np.ndarray
+    ceiled_fn: Callable[..., np.ndarray]
+
+
+def nested_headline(
+    run: Resolved,
+    val_score: np.ndarray,
+    r_split: np.ndarray,
+    layers: list[str],
+    ceiling: np.ndarray,
+    *,
+    has_repetitions: bool,
+    p_value: np.ndarray | None,
+    unit: str,
+) -> NestedHeadline:
+    """Layer choice and headline, the same for every benchmark kind (regression and representation).
+
+    Each split's test score is taken at the layer :func:`choose_layers` picks from that
+    split's training score; their mean over splits is summarised by the benchmark's
+    ceiled metric (its declared reliability rule, the benchmark's ``site_aggregate``).
+
+    Args:
+        run: the resolved run (its headline metric and benchmark).
+        val_score: ``(layer, split, unit)`` training-only validation scores.
+        r_split: ``(layer, split, unit)`` scores on each split's test stimuli.
+        layers: the layer names, in that order.
+        ceiling: ``(unit,)`` each neuroid's (or site's) ceiling.
+        has_repetitions: whether the data had a ceiling to compute.
+        p_value: ``(unit,)`` stimulus-permutation p-values, or None (no test: the floor decides).
+        unit: ``neuroid`` or ``site``, as the headline's reason names them.
+    """
+    choice = choose_layers(val_score, layers)
+    with np.errstate(invalid="ignore"):
+        chosen_r = np.nanmean(r_split[choice.per_split, np.arange(r_split.shape[1])], axis=0)
+    rule = ReliabilityRule.from_params(run.headline.params)
+    ceiled_fn = ceiled_metric(run.headline.python_name, run.headline.params)
+    head = headline(
+        chosen_r,
+        ceiling,
+        has_repetitions=has_repetitions,
+        ceiled_fn=lambda r, ceil: ceiled_fn(r, ceil, p_value),
+        aggregate=run.bench.entry.site_aggregate,
+        rule=rule,
+        p_value=p_value,
+        unit=unit,
+    )
+    reliable = reliable_mask(ceiling, rule.floor, p_value, rule.alpha)
+    return NestedHeadline(choice, chosen_r, head, rule, reliable, ceiled_fn)
 
 
 def choose_layers(val_score: np.ndarray, layers: list[str]) -> LayerChoice:

@@ -38,21 +38,25 @@ since the resampled comparison could not be the one it scored.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import xarray as xr
 
 from brainbench.errors import BrainbenchError
-from brainbench.metrics.ceiled import UNCORRECTED, ReliabilityRule, headline, reliable_mask
+from brainbench.metrics.ceiled import UNCORRECTED
 from brainbench.metrics.cka import gram_matrix
 from brainbench.metrics.rsa import METHODS, correlation_rdm, pattern_rdm
 from brainbench.scoring.assemble import run_attrs
 from brainbench.scoring.load import LoadedData
-from brainbench.scoring.measure import ceiled_values, choose_layers
+from brainbench.scoring.measure import nested_headline
 from brainbench.scoring.spec import Resolved, RunSpec
+
+if TYPE_CHECKING:  # pragma: no cover
+    from brainbench.models.rdm import SuppliedRDM
+    from brainbench.readouts.features import FeatureSource
+    from brainbench.scoring.kinds import Clock, Features
 
 
 def sites_of(assembly: xr.DataArray) -> dict[str, np.ndarray]:
@@ -63,7 +67,7 @@ def sites_of(assembly: xr.DataArray) -> dict[str, np.ndarray]:
     return {"all": np.ones(assembly.sizes["neuroid"], dtype=bool)}
 
 
-def layer_matrix(metric: Any, features: Any) -> np.ndarray:
+def layer_matrix(metric: Any, features: FeatureSource | SuppliedRDM) -> np.ndarray:
     """The ``(stimulus, stimulus)`` matrix of one layer that ``metric`` compares.
 
     A model that supplies its RDM gives it directly; otherwise the layer's correlation
@@ -136,13 +140,16 @@ def evaluate(
     run: Resolved,
     data: LoadedData,
     spec: RunSpec,
-    features: Mapping[str, Any],
-    *,
+    features: Features,
     progress: bool,
-    clock: Any,
+    clock: Clock,
     threads: int,
 ) -> xr.Dataset:
-    """Score every layer's RDM against every site's RDM; the score dataset (one row per site)."""
+    """Stages 4-6 of a representation benchmark: every layer's RDM against every site's RDM.
+
+    Returns:
+        The score dataset, one "neuroid" per site (layout in the module docstring).
+    """
     from brainbench.progress import tqdm
 
     (metric,) = run.metrics.values()
@@ -167,24 +174,14 @@ def evaluate(
                 r_split[i, k, j] = metric.compare(model_rdm, neural[j], split.test)
                 val[i, k, j] = metric.compare(model_rdm, neural[j], split.train)
     clock.lap("readout_s")
-    choice = choose_layers(val, layers)
-    with np.errstate(invalid="ignore"):
-        chosen = np.nanmean(r_split[choice.per_split, np.arange(n_splits)], axis=0)
-        r_mean = np.nanmean(r_split, axis=1)
-    rule = ReliabilityRule.from_params(run.headline.params)
-    floor = rule.floor
     # no p-values: a site's reliability (given with its RDM, or the split-half reliability of
     # its RDM) has no per-site null here, so the floor alone decides and the count rule is off
-    head = headline(
-        chosen,
-        ceiling,
-        has_repetitions=data.has_repetitions,
-        ceiled_fn=lambda values, ceil: ceiled_values(run, values, ceil),
-        aggregate=run.bench.entry.site_aggregate,
-        rule=rule,
-        p_value=None,
-        unit="site",
+    nested = nested_headline(
+        run, val, r_split, layers, ceiling, has_repetitions=data.has_repetitions, p_value=None, unit="site"
     )
+    choice, chosen, head = nested.choice, nested.chosen_r, nested.headline
+    with np.errstate(invalid="ignore"):
+        r_mean = np.nanmean(r_split, axis=1)
     if data.rdms is not None and run.ceiling is None and head.kind == UNCORRECTED:
         head = replace(
             head,
@@ -207,12 +204,12 @@ def evaluate(
             "r": (("layer", "neuroid"), r),
             "r_split": (("layer", "split", "neuroid"), r_split),
             "r_split_mean": (("layer", "neuroid"), r_mean),
-            "ceiled": (("layer", "neuroid"), ceiled_values(run, r_mean, ceiling)),
+            "ceiled": (("layer", "neuroid"), nested.ceiled_fn(r_mean, ceiling)),
             "headline_r": (("neuroid",), chosen),
-            "headline_ceiled": (("neuroid",), ceiled_values(run, chosen, ceiling)),
+            "headline_ceiled": (("neuroid",), nested.ceiled_fn(chosen, ceiling)),
             "val_score": (("layer", "split", "neuroid"), val),
             "ceiling": (("neuroid",), ceiling),
-            "reliable": (("neuroid",), reliable_mask(ceiling, floor)),
+            "reliable": (("neuroid",), nested.reliable),
             **rdm_vars,
         },
         coords={
@@ -224,7 +221,7 @@ def evaluate(
             **rdm_coords,
         },
     )
-    dataset.attrs.update(run_attrs(run, spec, data, choice, head, floor, features, clock.finish(), threads))
+    dataset.attrs.update(run_attrs(run, spec, data, choice, head, nested.rule, features, clock.finish(), threads))
     dataset.attrs["representation_metric"] = f"{type(metric).__name__}({getattr(metric, 'method', '')})"
     dataset.attrs["site_aggregate"] = run.bench.entry.site_aggregate
     dataset.attrs["analysis_metric"] = "r"

@@ -13,7 +13,6 @@ import xarray as xr
 from brainbench.errors import BrainbenchError
 from brainbench.registry import get_registry
 from brainbench.registry.registry import Registry
-from brainbench.scoring.assemble import data_hashes
 from brainbench.scoring.load import LoadedData, load
 from brainbench.scoring.spec import Resolved, RunSpec, resolve
 from brainbench.scoring.summary import write_score
@@ -64,7 +63,7 @@ def prepare(
     )
     data = load(run, progress=progress)
     own_splits = data.split_record if data.split_record.get("custom") else None
-    spec = run.spec.with_data(*data_hashes(data), splits=own_splits)
+    spec = run.spec.with_data(data.data_sha256, data.stimuli_sha256, splits=own_splits)
     if splits is None:  # remembered, so a stored run is found later without building or loading
         from brainbench.results import known_runs
 
@@ -204,13 +203,15 @@ def score_prepared(
     from brainbench.identifiers import check_identifier, model_file_name
     from brainbench.models.preprocess import with_placement
     from brainbench.scoring.activations import get_activations
+    from brainbench.scoring.kinds import Features
+    from brainbench.scoring.stages import evaluate
 
     clock = _Clock(started=time.perf_counter() - load_s)
     clock.laps["load_s"] = round(load_s, 3)
     out_name = f"{model_file_name(spec.model or 'model')}__{check_identifier(spec.benchmark, 'benchmark id')}.nc"
     from brainbench.models.rdm import RDMModel
 
-    features: Any
+    features: Features
     if isinstance(run.net, RDMModel):  # a model that supplies its RDM: no image reaches it
         features = run.net.features(data.stimuli.ids)
     else:
@@ -227,7 +228,7 @@ def score_prepared(
             inputs=inputs,
         )
     clock.lap("activations_s")
-    dataset = run.kind.evaluate(run, data, spec, features, progress, clock, threads)
+    dataset = evaluate(run, data, spec, features, progress, clock, threads)
     if out is not None:
         write_score(dataset, Path(out) / out_name)
     return dataset

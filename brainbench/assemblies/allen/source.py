@@ -60,7 +60,7 @@ from brainbench.assemblies.allen.responses import (
     sweep_length,
     trial_responses,
 )
-from brainbench.assemblies.base import AssemblySource, LoadedAssembly, cached_build, content_key
+from brainbench.assemblies.base import AssemblySource, LoadedAssembly, build_key, cached_build
 from brainbench.caching import integrity as cache_integrity
 from brainbench.data.assembly import make_assembly
 from brainbench.data.fetch import (
@@ -214,7 +214,7 @@ class AllenNaturalScenes(AssemblySource):
 
     # assembly ------------------------------------------------------------------------
     def _key(self) -> str:
-        return content_key(
+        return build_key(
             experiments=[(e.experiment_id, e.sha256) for e in self.experiments],
             window=self.window,
             trace=self.trace,
@@ -222,7 +222,7 @@ class AllenNaturalScenes(AssemblySource):
         )
 
     def _template_path(self) -> Path:
-        key = content_key(experiments=[e.experiment_id for e in self.experiments], reader=READER_VERSION)
+        key = build_key(experiments=[e.experiment_id for e in self.experiments], reader=READER_VERSION)
         return home() / "extracted" / DATASET / f"natural_scenes_template-{self.identifier}-{key}.npy"
 
     def load(self, progress: bool = True) -> LoadedAssembly:
