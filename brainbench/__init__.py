@@ -8,24 +8,14 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from brainbench.version import __version__
+
 # MKL's OpenMP threads spin while they wait; whenever another process competes for the
 # cores, that made a 576 x 576 eigh 10-50x slower (3 s instead of 0.05 s on 2 cores).
 # Passive waiting costs nothing measurable on an idle machine. It only takes effect if
 # brainbench is imported before torch starts its OpenMP runtime; set it yourself otherwise.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-
-def _version() -> str:
-    """The installed distribution's version: pyproject.toml is the one place it is written."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("brainbench")
-    except PackageNotFoundError:  # a source tree on sys.path without an install
-        return "0+unknown"
-
-
-__version__ = _version()
 
 __all__ = ["__version__", "load_checkpoint", "score", "score_checkpoints"]
 

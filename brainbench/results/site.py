@@ -572,12 +572,12 @@ def write_site(store: ResultStore, board: Leaderboard, out: Path, command: str) 
     """
     import tempfile
 
-    import brainbench
+    from brainbench.version import __version__
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    version = brainbench.__version__
+    version = __version__
     layers = store.layers_by_run()
     with tempfile.TemporaryDirectory(dir=out, prefix=".site-") as temp:
         root = Path(temp)

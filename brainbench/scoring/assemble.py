@@ -165,10 +165,10 @@ def provenance(run: Resolved, spec: RunSpec, data: LoadedData, features: Feature
     """
     import torch
 
-    import brainbench
+    from brainbench.version import __version__
 
     return {
-        "brainbench": brainbench.__version__,
+        "brainbench": __version__,
         "torch": torch.__version__,
         "numpy": np.__version__,
         "xarray": xr.__version__,
