@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from brainbench.metrics.ceiled import CEILED, SCORE_KINDS
+from brainbench.results.species import UNKNOWN, species_of
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -384,11 +385,9 @@ def region_group(run: dict[str, Any]) -> str:
     A region that already names the species (``mouse``) or a run whose species is unknown
     keeps the region alone.
     """
-    from brainbench.results.site import species_of
-
     region = str(run.get("region") or "unknown")
     species = species_of(run)
-    if species == "unknown species" or species.lower() in region.lower():
+    if species == UNKNOWN or species.lower() in region.lower():
         return region
     return f"{species} {region}"
 
