@@ -159,6 +159,16 @@ def _column_species(board: Leaderboard) -> list[str]:
     return out
 
 
+def region_under(species: str, region: str) -> str:
+    """A region as headed under its species' header: ``V4`` under ``macaque`` for ``macaque V4``.
+
+    The leaderboard's regions name their species (:func:`brainbench.results.table.region_group`),
+    which the index already heads; a region that is the species alone (``mouse``) is kept.
+    """
+    prefix = f"{species} "
+    return region[len(prefix) :] if region.lower().startswith(prefix.lower()) and len(region) > len(prefix) else region
+
+
 # ---------------------------------------------------------------------------- index
 def _index(board: Leaderboard, generated: str, version: str, command: str) -> str:
     species = _column_species(board)
@@ -178,9 +188,10 @@ def _index(board: Leaderboard, generated: str, version: str, command: str) -> st
         width = sum(len(cols) + 1 for cols in regions.values())
         row1.append(f'<th colspan="{width}" scope="colgroup" class="group">{_e(sp)}</th>')
         for region, cols in regions.items():
-            row2.append(f'<th colspan="{len(cols) + 1}" scope="colgroup" class="group">{_e(region)}</th>')
+            shown = region_under(sp, region)
+            row2.append(f'<th colspan="{len(cols) + 1}" scope="colgroup" class="group">{_e(shown)}</th>')
             row3.append(
-                f'<th scope="col" data-col="mean-{_e(slug(region))}"><button type="button">{_e(region)} mean'
+                f'<th scope="col" data-col="mean-{_e(slug(region))}"><button type="button">{_e(shown)} mean'
                 "</button></th>"
             )
             order.append((sp, region, None))
