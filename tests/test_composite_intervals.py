@@ -206,7 +206,7 @@ def test_the_leaderboard_shows_the_composite_interval_and_redraws_when_a_part_ch
     with other predictions (same content key, another results file) draws the composite again."""
     from brainbench.results.intervals import cached_draws
     from brainbench.results.store import ResultStore
-    from brainbench.results.table import build, shown_runs
+    from brainbench.results.table import build, interval_note, shown_runs
 
     store = ResultStore(tmp_path / "results.sqlite")
     parts, composite = _model("a")
@@ -217,6 +217,7 @@ def test_the_leaderboard_shows_the_composite_interval_and_redraws_when_a_part_ch
     index = next(k for k, c in enumerate(board.columns) if c.benchmark == "planted-V4-sessions")
     low, high = board.cell_interval("a", index)
     assert low < composite.attrs["score"] < high
+    assert "A composite's cell (planted-V4-sessions v1) resamples each of its parts" in interval_note(board)
     again = cached_draws(store, shown_runs(store.runs()))
     np.testing.assert_array_equal(again[composite.attrs["content_key"]].values, board.cell_draws("a", index))
     # s2 stored again under its key with other predictions (and the composite's score that goes with them)
@@ -249,3 +250,16 @@ def test_a_scored_composite_gets_its_interval_from_its_stored_parts(fresh_home):
     assert found.point == pytest.approx(ds.attrs["score"], abs=RECOMPUTE_TOLERANCE)
     low, high = found.interval()
     assert low <= ds.attrs["score"] <= high
+
+
+def test_a_composite_whose_part_is_not_stored_says_so(tmp_path):
+    from brainbench.results.intervals import cached_draws
+    from brainbench.results.store import ResultStore
+
+    store = ResultStore(tmp_path / "results.sqlite")
+    parts, composite = _model("a")
+    for ds in [parts[0], parts[2], composite]:  # s2's run is not stored
+        store.record(ds)
+    run = store.lookup(composite.attrs["content_key"])
+    found = cached_draws(store, [run])[composite.attrs["content_key"]]
+    assert not found.ok and "part planted-V4-s2's run" in found.reason and "not in the store" in found.reason

@@ -724,9 +724,14 @@ def _draw_identity(store: ResultStore, run: dict[str, Any]) -> tuple[tuple[str, 
     """
     if not is_composite(run):
         return declared_units(run["benchmark"], run_kind(run)), str(run.get("results_sha256") or "")
+    from brainbench.results.store import StoreError
+
     rows = []
     for name, key in part_keys(run).items():
-        part = store.lookup(key)
+        try:
+            part = store.lookup(key)
+        except StoreError as error:  # a part's row fails its checksum
+            raise NoInterval(f"part {name}: {str(error).rstrip('.')}") from error
         if part is None:
             raise NoInterval(f"part {name}'s run {key[:12]} is not in the store; score the composite again")
         rows.append(part)

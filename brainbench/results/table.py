@@ -447,7 +447,7 @@ RANK_NOTE = (
 
 def interval_note(board: Leaderboard) -> str | None:
     """The footnote saying what the intervals cover (None when the board has no draws)."""
-    from brainbench.results.intervals import COVERS, N_BOOT
+    from brainbench.results.intervals import COVERS, N_BOOT, is_composite
 
     if not board.draws:
         return None
@@ -474,10 +474,25 @@ def interval_note(board: Leaderboard) -> str | None:
                 col.label
             )
     resampled = "; ".join(f"{what} for {', '.join(labels)}" for what, labels in units.items())
+    composites = sorted(
+        {
+            board.columns[i].label
+            for m in board.models
+            for i in range(len(board.columns))
+            if (c := board.cells[m][i]) is not None and is_composite(c) and board.cell_draws(m, i) is not None
+        }
+    )
     text = (
         f"[low, high]: {COVERS} ({N_BOOT} resamples, seeded from each run's data identity, the same "
         "resamples for every model of a benchmark); a mean's interval averages its cells' draws per resample."
         + (f" Resampled: {resampled}." if resampled else "")
+        + (
+            f" A composite's cell ({', '.join(composites)}) resamples each of its parts as that part's own cell "
+            "does and summarises every draw by the composite's declared aggregate; which parts (sessions, "
+            "animals) were recorded is held fixed."
+            if composites
+            else ""
+        )
     )
     if missing:
         text += " No interval: " + "; ".join(missing) + "."
