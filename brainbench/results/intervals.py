@@ -19,6 +19,14 @@ stored data:
   paired with its own copy (:func:`brainbench.metrics.rsa.stimulus_pairs`) -- and the RDM
   similarity is recomputed per split at the chosen layer, then ceiled and aggregated.
 
+* **composite** runs (:mod:`brainbench.scoring.composite`) store per-neuroid numbers, not
+  predictions; their parts are runs of their own. Each part is resampled from its stored
+  run exactly as its own cell is (its seed, its units, its per-draw layer choice), each
+  draw's per-neuroid values are summarised by the composite's declared aggregate (per
+  part, then per group such as an animal, then overall), and the parts' draws are
+  combined resample by resample (:func:`draw_composite`). Parts are resampled
+  independently (each session has its own stimuli and neurons); the set of parts is fixed.
+
 The layer choice follows the run's rule where the store allows it: each split's layer is
 the one with the highest median training-only validation score (``val_score``) over the
 *drawn* neuroids (:func:`choose_per_draw`, as :func:`brainbench.scoring.measure.choose_layers`),
@@ -50,8 +58,9 @@ of their difference (:func:`compare`). A run whose stored data do not recompute 
 stored score (within :data:`RECOMPUTE_TOLERANCE`) gets no interval, with the reason.
 
 Draws are cached in the results store (table ``interval_draws``) keyed on the run's
-content key, its results file's sha256, :data:`VERSION`, the units and the number of
-resamples, so ``leaderboard show`` recomputes nothing the second time.
+content key, its results file's sha256 (a composite's: joined with its parts'),
+:data:`VERSION`, the units and the number of resamples, so ``leaderboard show``
+recomputes nothing the second time.
 """
 
 from __future__ import annotations
@@ -59,7 +68,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -409,30 +418,15 @@ def _spearman_loop(counts: np.ndarray, test: np.ndarray, x: np.ndarray, y: np.nd
     return out
 
 
-def draw(dataset: xr.Dataset, run: dict[str, Any], units: Sequence[str], n_boot: int = N_BOOT) -> Draws:
-    """The headline of a run on ``n_boot`` resamples of its stored data (see the module docstring)."""
-    key = str(run["content_key"])
-    units = tuple(units)
-    try:
-        plan = _plan(dataset)
-    except NoInterval as why:
-        return Draws(key, np.empty(0), math.nan, units, f"no interval: {why}.")
-    except (KeyError, ValueError, IndexError) as error:  # a dataset of an older scorer lacks an attr or a variable
-        return Draws(key, np.empty(0), math.nan, units, f"no interval: the stored run lacks what it needs ({error!r}).")
+def _resamples(
+    plan: _Plan, units: Sequence[str], rng: np.random.Generator, n_boot: int
+) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """``(start, counts (b, S), index (b, N))`` per batch of ``n_boot`` resamples of a plan's units.
+
+    The one order of random draws every interval of a run uses (its own cell's and a
+    composite's that holds it as a part), so both see the same resamples.
+    """
     n_neuroids = sum(g[1].size for g in plan.groups)
-    identity = np.arange(n_neuroids)[None]
-    point = float(plan.finish(plan.per_split(np.ones((1, plan.n_stimuli)), identity), identity)[0])
-    stored = run.get("score")
-    if stored is None or not math.isfinite(float(stored)) or abs(point - float(stored)) > RECOMPUTE_TOLERANCE:
-        return Draws(
-            key,
-            np.empty(0),
-            point,
-            units,
-            f"no interval: the stored data recompute {point:.6f}, not the stored score {stored}.",
-        )
-    rng = np.random.default_rng(resample_seed(run, units))
-    values = np.empty(n_boot)
     for start in range(0, n_boot, BATCH):
         size = min(BATCH, n_boot - start)
         counts = np.zeros((size, plan.n_stimuli))
@@ -446,8 +440,165 @@ def draw(dataset: xr.Dataset, run: dict[str, Any], units: Sequence[str], n_boot:
                 index[:, neuroids] = neuroids[rng.integers(0, neuroids.size, size=(size, neuroids.size))]
             else:
                 index[:, neuroids] = neuroids
-        values[start : start + size] = plan.finish(plan.per_split(counts, index), index)
+        yield start, counts, index
+
+
+def _identity(plan: _Plan) -> tuple[np.ndarray, np.ndarray]:
+    """``(counts (1, S), index (1, N))`` of the stored data themselves (every stimulus and neuroid once)."""
+    return np.ones((1, plan.n_stimuli)), np.arange(sum(g[1].size for g in plan.groups))[None]
+
+
+def _mismatch(point: float, run: dict[str, Any]) -> str:
+    """Why ``point`` is not the run's stored score within :data:`RECOMPUTE_TOLERANCE` ("" when it is)."""
+    stored = run.get("score")
+    if stored is None or not math.isfinite(float(stored)) or abs(point - float(stored)) > RECOMPUTE_TOLERANCE:
+        return f"no interval: the stored data recompute {point:.6f}, not the stored score {stored}."
+    return ""
+
+
+def draw(dataset: xr.Dataset, run: dict[str, Any], units: Sequence[str], n_boot: int = N_BOOT) -> Draws:
+    """The headline of a run on ``n_boot`` resamples of its stored data (see the module docstring)."""
+    key = str(run["content_key"])
+    units = tuple(units)
+    try:
+        plan = _plan(dataset)
+    except NoInterval as why:
+        return Draws(key, np.empty(0), math.nan, units, f"no interval: {why}.")
+    except (KeyError, ValueError, IndexError) as error:  # a dataset of an older scorer lacks an attr or a variable
+        return Draws(key, np.empty(0), math.nan, units, f"no interval: the stored run lacks what it needs ({error!r}).")
+    counts, identity = _identity(plan)
+    point = float(plan.finish(plan.per_split(counts, identity), identity)[0])
+    if reason := _mismatch(point, run):
+        return Draws(key, np.empty(0), point, units, reason)
+    rng = np.random.default_rng(resample_seed(run, units))
+    values = np.empty(n_boot)
+    for start, counts, index in _resamples(plan, units, rng, n_boot):
+        values[start : start + counts.shape[0]] = plan.finish(plan.per_split(counts, index), index)
     return Draws(key, values, point, units)
+
+
+# ---------------------------------------------------------------------------- composites
+#: ``content_key -> (run row, results dataset)`` of a composite's part (raises NoInterval when it cannot).
+PartLoader = Callable[[str], "tuple[dict[str, Any], xr.Dataset]"]
+
+
+def is_composite(run: dict[str, Any]) -> bool:
+    """Whether a run row is a composite's (its stored spec's benchmark kind)."""
+    return run_kind(run) == "composite"
+
+
+def part_keys(run: dict[str, Any]) -> dict[str, str]:
+    """A composite run's parts, ``benchmark -> content key``, from its stored spec (in order)."""
+    try:
+        spec = json.loads(run.get("spec") or "{}")
+    except ValueError:
+        return {}
+    parts = spec.get("parts") if isinstance(spec, dict) else None
+    return {str(k): str(v) for k, v in parts.items()} if isinstance(parts, dict) else {}
+
+
+def part_units(part_run: dict[str, Any]) -> tuple[str, ...]:
+    """A part's resampling units: those of its own leaderboard cell."""
+    return declared_units(part_run["benchmark"], run_kind(part_run))
+
+
+def composite_units(part_runs: Sequence[dict[str, Any]]) -> tuple[str, ...]:
+    """The units a composite's interval resamples: every unit any of its parts resamples."""
+    used = {unit for run in part_runs for unit in part_units(run)}
+    return tuple(u for u in UNITS if u in used)
+
+
+def draw_composite(dataset: xr.Dataset, run: dict[str, Any], load_part: PartLoader, n_boot: int = N_BOOT) -> Draws:
+    """A composite's headline on ``n_boot`` resamples composed from its parts' stored runs.
+
+    Each part (a run of its own, :mod:`brainbench.scoring.composite`) is resampled exactly
+    as its own leaderboard cell is -- the same seeded stimulus and neuroid draws
+    (:func:`resample_seed` of the part's data identity and units), the same per-draw layer
+    choice -- and each draw's per-neuroid values (``headline_r``, or its ceiled value with
+    the part's reliability, as the composite's ``aggregate.value`` declares) are summarised
+    by the declared aggregate: ``part`` over a part's drawn neuroids, ``group`` over a
+    group's parts (an animal's sessions), ``overall`` over the groups. Parts are resampled
+    independently of each other (each session has its own stimuli and neurons), so the
+    interval covers every part's evaluation noise; the set of parts (sessions, animals)
+    is held fixed. Every model on one composite gets the same draws: paired.
+
+    Args:
+        dataset: the composite's stored results (``part_content_key``, ``part_group`` and
+            the ``aggregate`` attr of :func:`brainbench.scoring.composite.assemble_composite`).
+        run: its run row (content key, stored score).
+        load_part: a part's run row and stored results by content key, one part at a time
+            (only one part's predictions are held at once).
+    Returns:
+        Draws of ``(n_boot,)`` values; none, with the reason, when a part cannot be
+        resampled or the parts do not recompute the composite's stored score.
+    """
+    key = str(run["content_key"])
+    try:
+        how = json.loads(dataset.attrs["aggregate"])
+        parts = [str(p) for p in dataset["part"].values]
+        keys = [str(k) for k in dataset["part_content_key"].values]
+        groups = [str(g) for g in dataset["part_group"].values]
+    except (KeyError, ValueError) as error:
+        return Draws(key, np.empty(0), math.nan, (), f"no interval: the stored composite lacks {error!r}.")
+    if not parts or not len(parts) == len(keys) == len(groups):
+        return Draws(key, np.empty(0), math.nan, (), "no interval: the stored composite names no parts.")
+    ceil = _headline_fn(dataset) if how.get("value") == "ceiled" else None
+    per_part: list[np.ndarray] = []  # (1 + n_boot,) per part: the stored data's value, then the draws
+    used: set[str] = set()
+    for name, part_key in zip(parts, keys, strict=True):
+        try:
+            part_run, part_ds = load_part(part_key)
+            units = part_units(part_run)
+            per_part.append(_part_draws(part_ds, part_run, units, ceil, str(how.get("part", "median")), n_boot))
+        except NoInterval as why:
+            return Draws(key, np.empty(0), math.nan, (), f"no interval: part {name}: {why}.")
+        except (KeyError, ValueError, IndexError) as error:
+            return Draws(key, np.empty(0), math.nan, (), f"no interval: part {name} lacks what it needs ({error!r}).")
+        used.update(units)
+        del part_ds  # one part's predictions at a time
+    names = list(dict.fromkeys(groups))
+    stacked = np.stack(per_part, axis=1)  # (1 + B, part)
+    by_group = np.stack(
+        [_summarise(stacked[:, [g == name for g in groups]], str(how.get("group", "mean"))) for name in names], axis=1
+    )
+    overall = _summarise(by_group, str(how.get("overall", "mean")))
+    units_used = tuple(u for u in UNITS if u in used)
+    point = float(overall[0])
+    if reason := _mismatch(point, run):
+        return Draws(key, np.empty(0), point, units_used, reason)
+    return Draws(key, overall[1:], point, units_used)
+
+
+def _part_draws(
+    dataset: xr.Dataset,
+    run: dict[str, Any],
+    units: tuple[str, ...],
+    ceil: Callable[[np.ndarray, np.ndarray], np.ndarray] | None,
+    part_aggregate: str,
+    n_boot: int,
+) -> np.ndarray:
+    """``(1 + n_boot,)`` a composite part's value on its stored data, then on each of its own resamples.
+
+    The value is ``part_aggregate`` over the drawn neuroids of their split-averaged r at
+    each split's chosen layer (``ceil=None``) or of its ceiled value where the part's run
+    judged the neuroid reliable, NaN elsewhere, as
+    :func:`brainbench.scoring.composite.assemble_composite` computes it.
+    """
+    plan = _plan(dataset)
+    ceiling = np.asarray(dataset["ceiling"].values, dtype=np.float64)
+    reliable = np.asarray(dataset["reliable"].values, dtype=bool)
+
+    def value(counts: np.ndarray, index: np.ndarray) -> np.ndarray:
+        r = plan.per_split(counts, index)
+        per_neuroid = r if ceil is None else np.where(reliable[None], ceil(r, ceiling), np.nan)
+        return _summarise(np.take_along_axis(per_neuroid, index, axis=1), part_aggregate)
+
+    out = np.empty(1 + n_boot)
+    out[:1] = value(*_identity(plan))
+    rng = np.random.default_rng(resample_seed(run, units))
+    for start, counts, index in _resamples(plan, units, rng, n_boot):
+        out[1 + start : 1 + start + counts.shape[0]] = value(counts, index)
+    return out
 
 
 def one_blas_thread() -> Any:
@@ -495,7 +646,9 @@ def cached_draws(
 
     The cache (table ``interval_draws``, created on first use, dropped with its run) is
     keyed on the content key, :data:`VERSION`, the units and ``n_boot``, and checked
-    against the results file's sha256, so a replaced results file is drawn again.
+    against the results file's sha256 (a composite's: with its parts' results files'), so
+    a replaced results file is drawn again. A composite's draws are composed from its
+    parts' stored runs (:func:`draw_composite`).
     """
     from brainbench.progress import tqdm
     from brainbench.results.store import StoreError
@@ -504,26 +657,43 @@ def cached_draws(
     todo = []
     with store.connect() as conn:
         conn.execute(_CACHE_SCHEMA)
-        for run in runs:
-            units = declared_units(run["benchmark"], run_kind(run))
+    for run in runs:
+        try:
+            units, identity = _draw_identity(store, run)
+        except NoInterval as why:  # not cached: the part may be scored again
+            out[run["content_key"]] = Draws(run["content_key"], np.empty(0), math.nan, (), f"no interval: {why}.")
+            continue
+        with store.connect() as conn:
             row = conn.execute(
                 "SELECT * FROM interval_draws WHERE content_key = ? AND version = ? AND units = ? AND n_boot = ?",
                 (run["content_key"], VERSION, ",".join(units), n_boot),
             ).fetchone()
-            if row is not None and row["results_sha256"] == (run.get("results_sha256") or ""):
-                values = np.frombuffer(row["draws"], dtype="<f8").copy()
-                point = math.nan if row["point"] is None else float(row["point"])
-                out[run["content_key"]] = Draws(run["content_key"], values, point, units, row["reason"])
-            else:
-                todo.append((run, units))
-    for run, units in tqdm(todo, desc="intervals", unit="run", disable=not progress or len(todo) < 2, leave=False):
+        if row is not None and row["results_sha256"] == identity:
+            values = np.frombuffer(row["draws"], dtype="<f8").copy()
+            point = math.nan if row["point"] is None else float(row["point"])
+            out[run["content_key"]] = Draws(run["content_key"], values, point, units, row["reason"])
+        else:
+            todo.append((run, units, identity))
+
+    def load_part(key: str) -> tuple[dict[str, Any], xr.Dataset]:
+        part = store.lookup(key)
+        if part is None:
+            raise NoInterval(f"its run {key[:12]} is not in the store")
+        return part, store.load_results(part)
+
+    for run, units, identity in tqdm(
+        todo, desc="intervals", unit="run", disable=not progress or len(todo) < 2, leave=False
+    ):
         try:
             dataset = store.load_results(run)
+            with one_blas_thread():
+                if is_composite(run):
+                    found = draw_composite(dataset, run, load_part, n_boot)
+                else:
+                    found = draw(dataset, run, units, n_boot)
         except StoreError as error:
             out[run["content_key"]] = Draws(run["content_key"], np.empty(0), math.nan, units, f"no interval: {error}")
             continue  # not cached: the file may come back
-        with one_blas_thread():
-            found = draw(dataset, run, units, n_boot)
         out[run["content_key"]] = found
         with store.connect() as conn, store.transaction(conn):
             conn.execute(_CACHE_SCHEMA)
@@ -531,7 +701,7 @@ def cached_draws(
                 "INSERT OR REPLACE INTO interval_draws VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     run["content_key"],
-                    run.get("results_sha256") or "",
+                    identity,
                     VERSION,
                     ",".join(units),
                     n_boot,
@@ -541,6 +711,32 @@ def cached_draws(
                 ),
             )
     return out
+
+
+def _draw_identity(store: ResultStore, run: dict[str, Any]) -> tuple[tuple[str, ...], str]:
+    """``(units, results identity)`` a run's cached draws are checked against.
+
+    A run's identity is its results file's sha256; a composite's joins its own with its
+    parts' (looked up by the content keys its spec names), so re-scoring a part redraws it.
+
+    Raises:
+        NoInterval: a part of a composite is not in the store.
+    """
+    if not is_composite(run):
+        return declared_units(run["benchmark"], run_kind(run)), str(run.get("results_sha256") or "")
+    from brainbench.results.store import StoreError
+
+    rows = []
+    for name, key in part_keys(run).items():
+        try:
+            part = store.lookup(key)
+        except StoreError as error:  # a part's row fails its checksum
+            raise NoInterval(f"part {name}: {str(error).rstrip('.')}") from error
+        if part is None:
+            raise NoInterval(f"part {name}'s run {key[:12]} is not in the store; score the composite again")
+        rows.append(part)
+    joined = "\0".join(str(r.get("results_sha256") or "") for r in [run, *rows])
+    return composite_units(rows), hashlib.sha256(joined.encode()).hexdigest()
 
 
 # ---------------------------------------------------------------------------- comparisons

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from brainbench.metrics.ceiled import RELIABILITY_FLOOR
 from brainbench.results.comparisons import benchmark_matrix
 from brainbench.results.intervals import COVERS, N_BOOT, declared_units, run_kind
+from brainbench.results.species import UNKNOWN, registry_entry, spec_of, species_of
 from brainbench.results.table import Column, Leaderboard, column_aggregates, footnotes
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -151,38 +152,22 @@ def _page(title: str, body: str, root: str, script: str = "") -> str:
     )
 
 
-def _spec(run: dict[str, Any]) -> dict[str, Any]:
-    try:
-        spec = json.loads(run.get("spec") or "{}")
-    except ValueError:
-        return {}
-    return spec if isinstance(spec, dict) else {}
-
-
-def species_of(run: dict[str, Any]) -> str:
-    """The species a run's data come from: the benchmark's declared ``species``, else its assembly's.
-
-    A benchmark's ``species`` is kept out of the run's key, so it is read from the installed
-    manifest; an assembly may hold several species (the 92-image set: macaque and human),
-    so its ``species`` comes only after the benchmark's.
-    """
-    spec = _spec(run)
-    bench = _registry_entry("benchmark", str(run.get("benchmark", "")))
-    candidates = [
-        (spec.get("benchmark") or {}).get("species"),
-        getattr(bench, "species", "") if bench is not None else "",
-        (spec.get("assembly") or {}).get("species"),
-        getattr(_registry_entry("assembly", bench.assembly), "species", "") if bench is not None else "",
-    ]
-    return next((str(value) for value in candidates if value), "unknown species")
-
-
 def _column_species(board: Leaderboard) -> list[str]:
     out = []
     for k in range(len(board.columns)):
         cell = next((board.cells[m][k] for m in board.models if board.cells[m][k] is not None), None)
-        out.append(species_of(cell) if cell is not None else "unknown species")
+        out.append(species_of(cell) if cell is not None else UNKNOWN)
     return out
+
+
+def region_under(species: str, region: str) -> str:
+    """A region as headed under its species' header: ``V4`` under ``macaque`` for ``macaque V4``.
+
+    The leaderboard's regions name their species (:func:`brainbench.results.table.region_group`),
+    which the index already heads; a region that is the species alone (``mouse``) is kept.
+    """
+    prefix = f"{species} "
+    return region[len(prefix) :] if region.lower().startswith(prefix.lower()) and len(region) > len(prefix) else region
 
 
 # ---------------------------------------------------------------------------- index
@@ -204,9 +189,10 @@ def _index(board: Leaderboard, generated: str, version: str, command: str) -> st
         width = sum(len(cols) + 1 for cols in regions.values())
         row1.append(f'<th colspan="{width}" scope="colgroup" class="group">{_e(sp)}</th>')
         for region, cols in regions.items():
-            row2.append(f'<th colspan="{len(cols) + 1}" scope="colgroup" class="group">{_e(region)}</th>')
+            shown = region_under(sp, region)
+            row2.append(f'<th colspan="{len(cols) + 1}" scope="colgroup" class="group">{_e(shown)}</th>')
             row3.append(
-                f'<th scope="col" data-col="mean-{_e(slug(region))}"><button type="button">{_e(region)} mean'
+                f'<th scope="col" data-col="mean-{_e(slug(region))}"><button type="button">{_e(shown)} mean'
                 "</button></th>"
             )
             order.append((sp, region, None))
@@ -296,16 +282,6 @@ def _footer(generated: str, version: str, command: str) -> str:
 
 
 # ---------------------------------------------------------------------------- benchmark pages
-def _registry_entry(kind: str, ident: str) -> Any:
-    from brainbench.errors import BrainbenchError
-    from brainbench.registry import get_registry
-
-    try:
-        return getattr(get_registry(), kind)(ident)
-    except BrainbenchError:
-        return None
-
-
 def layer_profile(dataset: Any, aggregate: str) -> tuple[list[str], np.ndarray]:
     """``(layers, (L,) values)``: each layer's ceiled score summarised over reliable units as declared."""
     import warnings
@@ -357,8 +333,8 @@ def _benchmark_page(
     col = board.columns[index]
     shown = [(m, found) for m in board.models if (found := board.cells[m][index]) is not None]
     first = shown[0][1]
-    spec = _spec(first)
-    entry = _registry_entry("benchmark", col.benchmark)
+    spec = spec_of(first)
+    entry = registry_entry("benchmark", col.benchmark)
     aggregate, unit, _ = column_aggregates(board).get(col.label, ("median", "neuroids", "ceiled-r2"))
     kind = run_kind(first)
     from brainbench.results.store import StoreError
@@ -381,7 +357,7 @@ def _benchmark_page(
     alt = _profile_figure(profiles, col.label, ylabel, out / figure_name) if profiles else ""
     ceiling = spec.get("ceiling") or {}
     ceiling_id = getattr(entry, "ceiling", None)
-    ceiling_entry = _registry_entry("metric", str(ceiling_id)) if ceiling and ceiling_id else None
+    ceiling_entry = registry_entry("metric", str(ceiling_id)) if ceiling and ceiling_id else None
     head = spec.get("headline") or {}
     floor = (head.get("params") or {}).get("reliability_floor", RELIABILITY_FLOOR)
     units = declared_units(col.benchmark, kind)

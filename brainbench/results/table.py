@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from brainbench.metrics.ceiled import CEILED, SCORE_KINDS
+from brainbench.results.species import UNKNOWN, species_of
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -384,11 +385,9 @@ def region_group(run: dict[str, Any]) -> str:
     A region that already names the species (``mouse``) or a run whose species is unknown
     keeps the region alone.
     """
-    from brainbench.results.site import species_of
-
     region = str(run.get("region") or "unknown")
     species = species_of(run)
-    if species == "unknown species" or species.lower() in region.lower():
+    if species == UNKNOWN or species.lower() in region.lower():
         return region
     return f"{species} {region}"
 
@@ -448,7 +447,7 @@ RANK_NOTE = (
 
 def interval_note(board: Leaderboard) -> str | None:
     """The footnote saying what the intervals cover (None when the board has no draws)."""
-    from brainbench.results.intervals import COVERS, N_BOOT
+    from brainbench.results.intervals import COVERS, N_BOOT, is_composite
 
     if not board.draws:
         return None
@@ -475,10 +474,25 @@ def interval_note(board: Leaderboard) -> str | None:
                 col.label
             )
     resampled = "; ".join(f"{what} for {', '.join(labels)}" for what, labels in units.items())
+    composites = sorted(
+        {
+            board.columns[i].label
+            for m in board.models
+            for i in range(len(board.columns))
+            if (c := board.cells[m][i]) is not None and is_composite(c) and board.cell_draws(m, i) is not None
+        }
+    )
     text = (
         f"[low, high]: {COVERS} ({N_BOOT} resamples, seeded from each run's data identity, the same "
         "resamples for every model of a benchmark); a mean's interval averages its cells' draws per resample."
         + (f" Resampled: {resampled}." if resampled else "")
+        + (
+            f" A composite's cell ({', '.join(composites)}) resamples each of its parts as that part's own cell "
+            "does and summarises every draw by the composite's declared aggregate; which parts (sessions, "
+            "animals) were recorded is held fixed."
+            if composites
+            else ""
+        )
     )
     if missing:
         text += " No interval: " + "; ".join(missing) + "."
