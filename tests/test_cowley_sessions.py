@@ -58,15 +58,16 @@ def eight(tmp_path_factory):
         patch.setenv("BRAINBENCH_OFFLINE", "1")
         patch.delenv("BRAINBENCH_MANIFESTS", raising=False)
         from brainbench.registry.registry import _cached_registry
-        from brainbench.results.store import ResultStore, scored
+        from brainbench.results.runs import Execution, Request, run
+        from brainbench.results.store import ResultStore
 
         _cached_registry.cache_clear()
         store = ResultStore(home / "results.sqlite")
-        first = scored(MODEL, "cowley2023-V4-8sessions", store=store, layers=LAYERS, progress=False)
+        request = Request(MODEL, "cowley2023-V4-8sessions", layers=tuple(LAYERS))
+        first = run(request, Execution(progress=False), store=store).dataset
         runs_after_first = store.runs()
-        from brainbench.scoring.composite import run_composite
-
-        again, was_stored = run_composite(MODEL, "cowley2023-V4-8sessions", store=store, layers=LAYERS, progress=False)
+        repeated = run(request, Execution(progress=False), store=store)
+        again, was_stored = repeated.dataset, repeated.stored
         cli = subprocess.run(
             [sys.executable, "-m", "brainbench.cli.main", "score", MODEL, "cowley2023-V4-8sessions"]
             + ["--layers", ",".join(LAYERS), "--json", "--store", str(store.path)],
@@ -171,7 +172,7 @@ def test_second_call_reuses_the_stored_runs(eight):
 
 # ------------------------------------------------------------------ the full-data declaration
 def test_full_data_offline_names_the_missing_files_before_any_work(mirror, monkeypatch):
-    from brainbench.scoring import score
+    from brainbench import score
 
     monkeypatch.setattr("brainbench.models.base.load_model", _no_model)
     with pytest.raises(OfflineError) as error:
@@ -294,8 +295,8 @@ aggregate = {{ value = "ceiled", part = "median", group_by = "subject", group = 
 
 
 def test_full_data_code_path_on_miniatures(miniature, fresh_home):
+    from brainbench import score
     from brainbench.metrics.ceiled import signed_ceiled_r2
-    from brainbench.scoring import score
 
     ds = score(MODEL, "mini-full", layers=["conv1"], progress=False)
     assert [str(p) for p in ds["part"].values] == ["mini-full.900001", "mini-full.900002"]
@@ -313,7 +314,7 @@ def test_full_data_code_path_on_miniatures(miniature, fresh_home):
 
 
 def test_pin_check_refuses_a_corrupted_miniature_file(miniature, fresh_home):
-    from brainbench.scoring import score
+    from brainbench import score
 
     raw = miniature / "responses_raw" / "responses_900002.npy"
     data = bytearray(raw.read_bytes())

@@ -69,10 +69,11 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     from brainbench.scoring.assemble import SCORE_FORMAT
+    from brainbench.scoring.composite import check_composite_options
     from brainbench.scoring.fit import LeakageError, check_no_test_leak
     from brainbench.scoring.load import LoadedData, assembly_hash
     from brainbench.scoring.measure import choose_layers
-    from brainbench.scoring.scorer import check_composite_options, prepare, score, score_prepared
+    from brainbench.scoring.scorer import prepare, score, score_prepared
     from brainbench.scoring.spec import Resolved, RunSpec, build_readout, resolve
     from brainbench.scoring.summary import summarize, write_score
 
@@ -85,7 +86,7 @@ _HOMES = {
     "LoadedData": "load",
     "assembly_hash": "load",
     "choose_layers": "measure",
-    "check_composite_options": "scorer",
+    "check_composite_options": "composite",
     "prepare": "scorer",
     "score": "scorer",
     "score_prepared": "scorer",
