@@ -160,3 +160,20 @@ def test_the_spec_carries_its_protocol_and_the_key_is_unchanged(registry):
     assert "declared_readout" not in spec.content and spec.declared_readout == "simple"
     declared = resolve("tiny-a", "gen-V1", registry=get_registry()).spec
     assert declared.protocol == "declared" and declared.protocol_detail == {}
+
+
+def test_the_cli_shows_a_stored_run_from_the_store_and_no_cache_scores_it_again(registry, tmp_path, capsys):
+    from brainbench.cli.main import main
+
+    store = tmp_path / "cli.sqlite"
+    command = ["score", "tiny-a", "gen-V1", "--layers", "c1", "--device", "cpu", "--json", "--store", str(store)]
+    assert main(command) == 0
+    first = capsys.readouterr()
+    assert "already in the results store" not in first.err
+    assert main(command) == 0
+    second = capsys.readouterr()
+    assert "already in the results store" in second.err
+    assert json.loads(second.out)["score"] == json.loads(first.out)["score"]
+    assert main([*command, "--no-cache"]) == 0
+    assert "already in the results store" not in capsys.readouterr().err
+    assert len(ResultStore(store).runs()) == 1

@@ -40,6 +40,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from brainbench.models.base import TorchModel
     from brainbench.models.rdm import RDMModel
+    from brainbench.registry.manifest import BenchmarkEntry
     from brainbench.scoring.benchmark import Benchmark
     from brainbench.scoring.spec import RunSpec
 
@@ -151,20 +152,20 @@ def run(
     registry = registry or get_registry()
     if store is not None:
         store.check()  # a damaged or unwritable store is refused before the work, not after
-    from brainbench.scoring.composite import is_composite
-
     recorder = _Recorder(store, keep_unrecorded)
-    if is_composite(request.benchmark, registry):
-        outcome = _run_composite(request, how, recorder, registry)
+    entry = registry.benchmark(request.benchmark) if isinstance(request.benchmark, str) else None
+    if entry is not None and entry.kind == "composite":
+        outcome = _run_composite(request, entry, how, recorder, registry)
     else:
         outcome = _run_single(request, how, recorder, registry)
     outcome.record_error = recorder.error
     if how.out is not None:
-        from brainbench.identifiers import model_file_name
+        from brainbench.identifiers import check_identifier, model_file_name
         from brainbench.scoring.summary import write_score
 
         attrs = outcome.dataset.attrs
-        write_score(outcome.dataset, Path(how.out) / f"{model_file_name(str(attrs['model']))}__{attrs['benchmark']}.nc")
+        name = f"{model_file_name(str(attrs['model']))}__{check_identifier(str(attrs['benchmark']), 'benchmark id')}.nc"
+        write_score(outcome.dataset, Path(how.out) / name)
     return outcome
 
 
@@ -337,9 +338,10 @@ def stored_score(store: ResultStore, key: str, warn: bool = True) -> xr.Dataset 
 
 
 # ---------------------------------------------------------------------------- a composite
-def _run_composite(request: Request, how: Execution, recorder: _Recorder, registry: Registry) -> Outcome:
+def _run_composite(
+    request: Request, entry: BenchmarkEntry, how: Execution, recorder: _Recorder, registry: Registry
+) -> Outcome:
     """Each part through :func:`_run_single` (model built once), then the pure aggregation."""
-    store = recorder.store
     from brainbench.models.base import TorchModel, load_model
     from brainbench.progress import tqdm
     from brainbench.scoring.composite import (
@@ -355,8 +357,8 @@ def _run_composite(request: Request, how: Execution, recorder: _Recorder, regist
     check_composite_options(
         request.benchmark, readout=request.readout, readout_params=request.readout_params, splits=request.splits
     )
-    entry = registry.benchmark(str(request.benchmark))
     check_available(entry, registry)
+    ids = part_ids(entry, registry)
     started = time.perf_counter()
     model = request.model
     net = model if not isinstance(model, str) else load_model(registry.model(model))  # built once for all parts
@@ -366,7 +368,6 @@ def _run_composite(request: Request, how: Execution, recorder: _Recorder, regist
             f"composite benchmark {entry.id!r}; score it on a representation benchmark of its stimuli."
         )
     part_how = replace(how, out=None)
-    ids = part_ids(entry, registry)
     parts, specs = [], []
     bar = tqdm(total=len(ids), desc=f"{entry.id} parts", unit="part", disable=not how.progress, leave=False)
     for part_id in ids:
@@ -379,12 +380,13 @@ def _run_composite(request: Request, how: Execution, recorder: _Recorder, regist
         gc.collect()
         bar.update(1)
     bar.close()
+    # the aggregation is pure and cheap (per-neuroid numbers only): done before the lookup of its key
     spec = composite_spec(entry, registry, specs)
-    if store is not None and how.use_cache and all(p.stored for p in parts):
-        found = stored_score(store, spec.key, warn=True)
-        if found is not None:
-            return Outcome(found, STORED, spec.key, spec)
     threads = resolve_threads(how.threads)
     dataset = assemble_composite(entry, registry, spec, parts, time.perf_counter() - started, threads)
+    if recorder.store is not None and how.use_cache and all(p.stored for p in parts):
+        found = stored_score(recorder.store, spec.key, warn=True)
+        if found is not None:  # the stored composite run, exactly as it was recorded
+            return Outcome(found, STORED, spec.key, spec)
     recorder.record(dataset)
     return Outcome(dataset, SCORED, spec.key, spec)

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 
 import xarray as xr
 
-from brainbench.errors import BrainbenchError
 from brainbench.registry import get_registry
 from brainbench.registry.registry import Registry
 from brainbench.scoring.assemble import data_hashes
@@ -44,13 +43,6 @@ def prepare(
     deciding whether to score it.
     """
     registry = registry or get_registry()
-    from brainbench.scoring.composite import is_composite
-
-    if is_composite(benchmark, registry):
-        raise BrainbenchError(
-            f"benchmark {benchmark!r} is a composite: score it with brainbench.score, which scores its parts "
-            "one by one."
-        )
     run = resolve(
         model,
         benchmark,

@@ -201,6 +201,11 @@ def resolve(
     from brainbench.scoring.benchmark import Benchmark, resolve_benchmark
     from brainbench.scoring.kinds import KINDS
 
+    if isinstance(benchmark, str) and registry.benchmark(benchmark).kind == "composite":
+        raise BrainbenchError(
+            f"benchmark {benchmark!r} is a composite: score it with brainbench.score, which scores its parts "
+            "one by one."
+        )
     bench = benchmark if isinstance(benchmark, Benchmark) else resolve_benchmark(benchmark, registry)
     # a manifest's benchmark had the kinds of its metrics, ceiling and headline checked when
     # the registry was built; a custom benchmark object is checked here, the same way
