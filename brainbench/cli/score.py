@@ -29,7 +29,10 @@ def score_command(
     seed: Annotated[int, typer.Option(help="seed of splits, ceiling halvings and stochastic readouts")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="print exactly one JSON object on stdout")] = False,
     out: Annotated[Path | None, typer.Option(help="also write the per-neuroid, per-split score as netCDF here")] = None,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="recompute activations even if cached")] = False,
+    no_cache: Annotated[
+        bool,
+        typer.Option("--no-cache", help="recompute activations even if cached, and score a stored run again"),
+    ] = False,
     batch_size: Annotated[int, typer.Option(help="images per forward pass")] = 32,
     no_store: Annotated[
         bool, typer.Option("--no-store", help="do not record the result in the results store (not with --store)")
@@ -64,6 +67,9 @@ def score_command(
     ] = None,
 ) -> None:
     """Score every layer of MODEL on BENCHMARK; print a per-layer table (or --json).
+
+    A run already in the results store (same content key) is shown from the store, not
+    scored again; --no-cache scores it again and replaces it.
 
     With --arch, MODEL is a checkpoint file, or a folder or glob of checkpoints of one
     training run: each is scored and stored as its own run, in training order.
