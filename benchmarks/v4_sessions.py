@@ -49,21 +49,21 @@ MODES = ("parts", "composite", "largest")
 def child(mode: str, model: str, layers: list[str] | None, threads: int) -> dict:
     """Run one measurement in this (fresh) process; returns what was scored."""
     from brainbench.registry import get_registry
-    from brainbench.results.store import ResultStore, scored
-    from brainbench.scoring.threads import limit_threads
+    from brainbench.results.runs import Execution, Request, run
+    from brainbench.results.store import ResultStore
 
     store = ResultStore()
-    options = {"layers": layers, "progress": False, "threads": threads}
-    with limit_threads(threads):
-        if mode == "composite":
-            result = scored(model, COMPOSITE, store=store, **options)
-            return {"score": float(result.attrs["score"]), "n_runs": len(store.runs())}
-        benchmarks = get_registry().benchmark(COMPOSITE).parts if mode == "parts" else [LARGEST]
-        scores = {}
-        for benchmark in benchmarks:
-            result = scored(model, benchmark, store=store, **options)
-            scores[benchmark] = float(result.attrs["score"])
-            del result
+    how = Execution(progress=False, threads=threads)  # threads applied by the runs layer, once per run
+    asked = None if layers is None else tuple(layers)
+    if mode == "composite":
+        result = run(Request(model, COMPOSITE, layers=asked), how, store).dataset
+        return {"score": float(result.attrs["score"]), "n_runs": len(store.runs())}
+    benchmarks = get_registry().benchmark(COMPOSITE).parts if mode == "parts" else [LARGEST]
+    scores = {}
+    for benchmark in benchmarks:
+        result = run(Request(model, benchmark, layers=asked), how, store).dataset
+        scores[benchmark] = float(result.attrs["score"])
+        del result
     return {"scores": scores, "n_runs": len(store.runs())}
 
 

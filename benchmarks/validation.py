@@ -222,14 +222,16 @@ def v4_sessions_results(models: list[str] = V4_SESSION_MODELS, subset: bool = Fa
     The composite's part ``cowley2023-V4`` is the single-session benchmark's run with the
     same layers, so the single-session score is read from the same scoring.
     """
-    from brainbench.results.store import ResultStore, scored
+    from brainbench.results.runs import Execution, Request, run
+    from brainbench.results.store import ResultStore
     from brainbench.scoring import summarize
 
     store, out = ResultStore(), {}
     for model in models:
         start = time.perf_counter()
         layers = SPATIAL_LAYERS[model] if subset else None
-        summary = summarize(scored(model, V4_COMPOSITE, store=store, layers=layers, progress=False))
+        request = Request(model, V4_COMPOSITE, layers=None if layers is None else tuple(layers))
+        summary = summarize(run(request, Execution(progress=False), store).dataset)
         summary["wall_s"] = round(time.perf_counter() - start, 1)
         out[model] = summary
         print(f"{model:32s} {V4_COMPOSITE} {summary['score']:.3f} ({summary['wall_s']} s)", file=sys.stderr, flush=True)

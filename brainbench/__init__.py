@@ -21,8 +21,8 @@ __all__ = ["__version__", "load_checkpoint", "score", "score_checkpoints"]
 
 
 def __getattr__(name: str) -> Any:
-    if name == "score":
-        from brainbench.scoring import score
+    if name == "score":  # any benchmark, composites included; stores nothing (brainbench.results.runs)
+        from brainbench.results.runs import score
 
         return score
     if name == "load_checkpoint":

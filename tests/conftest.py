@@ -12,6 +12,9 @@ import pytest
 # a loaded 2-core machine.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+# fixtures shared across test folders, defined in the helpers package
+pytest_plugins = ["helpers.cowley_fixtures"]
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_MIRROR = REPO.parent / "shared" / "data" / "mirror"
 

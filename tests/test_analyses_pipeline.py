@@ -76,8 +76,8 @@ def benchmarks(tiny, tmp_path_factory):
 
 
 def test_layer_correspondence_through_the_scorer(tiny, benchmarks, tmp_path, fresh_home, monkeypatch):
-    from brainbench import scoring
     from brainbench.analyses import analyze
+    from brainbench.scoring import scorer
 
     model, _ = tiny
     early, late = benchmarks
@@ -108,7 +108,7 @@ def test_layer_correspondence_through_the_scorer(tiny, benchmarks, tmp_path, fre
     def refuse(*args, **kwargs):
         raise AssertionError("score() was called despite a cached score")
 
-    monkeypatch.setattr(scoring, "score_prepared", refuse)
+    monkeypatch.setattr(scorer, "score_prepared", refuse)  # where brainbench.results.runs finds it
     again = analyze("layer-correspondence", model, [early, late], params={"n_boot": 100}, device="cpu", progress=False)
     xr.testing.assert_identical(again.dataset, data)
     again.close()

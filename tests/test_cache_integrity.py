@@ -228,7 +228,8 @@ def test_cowley_images_replaced_in_the_cache_are_restored(mirror, fresh_home, ca
 # ---------------------------------------------------------------------------- score cache
 def test_truncated_stored_score_is_recomputed(fresh_home, caplog):
     """analyze reads scores from the results store: a damaged file there is scored again, with a warning."""
-    from brainbench.results.store import ResultStore, scored
+    from brainbench.results import runs
+    from brainbench.results.store import ResultStore
     from brainbench.scoring.benchmark import custom_benchmark
 
     loaded = rf.Generated(n_stimuli=24).load()
@@ -237,12 +238,13 @@ def test_truncated_stored_score_is_recomputed(fresh_home, caplog):
     )
     model = rf.tiny_model()
     model.identifier = "tiny-integrity"
-    first = scored(model, bench, progress=False, device="cpu")
+    request, how = runs.Request(model, bench), runs.Execution(device="cpu", progress=False)
+    first = runs.run(request, how, ResultStore()).dataset
     (run,) = ResultStore().runs()
     path = ResultStore().root / run["results_file"]
     with open(path, "r+b") as handle:
         handle.truncate(200)
-    again = scored(model, bench, progress=False, device="cpu")
+    again = runs.run(request, how, ResultStore()).dataset
     for name in ("r", "ev", "ceiled", "ceiling"):
         np.testing.assert_allclose(again[name].values, first[name].values, rtol=1e-6, atol=1e-9)
     assert again.attrs["best_layer"] == first.attrs["best_layer"]

@@ -11,21 +11,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import xarray as xr
 
-sys.path.insert(0, str(Path(__file__).parent))
+from brainbench.caching.content import KEY_FORMAT, content_key
+from brainbench.metrics.ceiled import reliable_mask, signed_ceiled_r2
+from brainbench.results.intervals import RECOMPUTE_TOLERANCE, draw, draw_composite
 
-import interval_fixtures as fx  # noqa: E402
-from test_cowley_sessions import miniature  # noqa: E402, F401 - the generated two-session composite
-
-from brainbench.caching.content import KEY_FORMAT, content_key  # noqa: E402
-from brainbench.metrics.ceiled import reliable_mask, signed_ceiled_r2  # noqa: E402
-from brainbench.results.intervals import RECOMPUTE_TOLERANCE, draw, draw_composite  # noqa: E402
+from helpers import interval_fixtures as fx
 
 SESSIONS = {"s1": ("A", 60, 12), "s2": ("A", 48, 10), "s3": ("B", 40, 14)}  # session -> (animal, stimuli, neurons)
 N_BOOT = 200
@@ -238,13 +233,15 @@ def test_a_scored_composite_gets_its_interval_from_its_stored_parts(fresh_home):
     scored by the real pipeline and assembled by brainbench.scoring.composite): its parts recompute its
     stored score and its cell gets an interval."""
     from brainbench.results.intervals import cached_draws
-    from brainbench.results.store import ResultStore, scored
+    from brainbench.results.runs import Execution, Request, run
+    from brainbench.results.store import ResultStore
 
     store = ResultStore(fresh_home / "results.sqlite")
-    ds = scored("alexnet-untrained", "mini-full", store=store, layers=["conv1"], progress=False)
-    run = store.lookup(ds.attrs["content_key"])
-    assert run is not None
-    found = cached_draws(store, [run], n_boot=N_BOOT)[run["content_key"]]
+    request = Request("alexnet-untrained", "mini-full", layers=("conv1",))
+    ds = run(request, Execution(progress=False), store=store).dataset
+    stored = store.lookup(ds.attrs["content_key"])
+    assert stored is not None
+    found = cached_draws(store, [stored], n_boot=N_BOOT)[stored["content_key"]]
     assert found.ok, found.reason
     # predictions are stored as float32: on these tiny folds (6 test images) r moves by up to 9e-5
     assert found.point == pytest.approx(ds.attrs["score"], abs=RECOMPUTE_TOLERANCE)

@@ -7,21 +7,18 @@ offline and on generated miniature sessions in a temporary mirror with a matchin
 
 from __future__ import annotations
 
-import csv
-import hashlib
-import io
 import json
 import os
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from brainbench.data.fetch import git_blob_sha1
 from brainbench.errors import DataError, OfflineError
+
+from helpers.cowley_fixtures import MINI
 
 REPO = Path(__file__).resolve().parents[1]
 MIRROR = Path(os.environ.get("BRAINBENCH_TEST_MIRROR", REPO.parent / "shared" / "data" / "mirror"))
@@ -58,15 +55,16 @@ def eight(tmp_path_factory):
         patch.setenv("BRAINBENCH_OFFLINE", "1")
         patch.delenv("BRAINBENCH_MANIFESTS", raising=False)
         from brainbench.registry import refresh
-        from brainbench.results.store import ResultStore, scored
+        from brainbench.results.runs import Execution, Request, run
+        from brainbench.results.store import ResultStore
 
         refresh()
         store = ResultStore(home / "results.sqlite")
-        first = scored(MODEL, "cowley2023-V4-8sessions", store=store, layers=LAYERS, progress=False)
+        request = Request(MODEL, "cowley2023-V4-8sessions", layers=tuple(LAYERS))
+        first = run(request, Execution(progress=False), store=store).dataset
         runs_after_first = store.runs()
-        from brainbench.scoring.composite import run_composite
-
-        again, was_stored = run_composite(MODEL, "cowley2023-V4-8sessions", store=store, layers=LAYERS, progress=False)
+        repeated = run(request, Execution(progress=False), store=store)
+        again, was_stored = repeated.dataset, repeated.stored
         cli = subprocess.run(
             [sys.executable, "-m", "brainbench.cli.main", "score", MODEL, "cowley2023-V4-8sessions"]
             + ["--layers", ",".join(LAYERS), "--json", "--store", str(store.path)],
@@ -171,7 +169,7 @@ def test_second_call_reuses_the_stored_runs(eight):
 
 # ------------------------------------------------------------------ the full-data declaration
 def test_full_data_offline_names_the_missing_files_before_any_work(mirror, monkeypatch):
-    from brainbench.scoring import score
+    from brainbench import score
 
     monkeypatch.setattr("brainbench.models.base.load_model", _no_model)
     with pytest.raises(OfflineError) as error:
@@ -226,76 +224,11 @@ def test_pinned_session_from_the_mirror_equals_the_declared_one(mirror):
 
 
 # ------------------------------------------------------------------ miniatures
-MINI = {"900001": ("WE", 6, 24, 5), "900002": ("RA", 5, 20, 4)}  # session -> (animal, neurons, images, repeats)
-
-
-def _jpeg(rng: np.random.Generator) -> bytes:
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(buffer, format="JPEG")
-    return buffer.getvalue()
-
-
-@pytest.fixture
-def miniature(tmp_path, monkeypatch):
-    """Two generated sessions in a temporary mirror, their pin list, and a manifest declaring them.
-
-    Each neuron's trials are a shared signal per image plus noise, with NaN-padded repeats
-    (the last image of each session has one repeat fewer), as in the upstream files.
-    """
-    rng = np.random.default_rng(0)
-    root = tmp_path / "mirror" / "cowley2023"
-    rows = []
-    for session, (animal, neurons, images, repeats) in MINI.items():
-        archive = root / "images" / f"images_{session}.zip"
-        archive.parent.mkdir(parents=True, exist_ok=True)
-        with zipfile.ZipFile(archive, "w") as zf:
-            for k in range(1, images + 1):
-                zf.writestr(f"image{k:04d}.jpg", _jpeg(rng))
-        signal = rng.normal(size=(neurons, images, 1))
-        trials = signal + 0.5 * rng.normal(size=(neurons, images, repeats))
-        trials[:, -1, -1] = np.nan
-        raw = root / "responses_raw" / f"responses_{session}.npy"
-        raw.parent.mkdir(parents=True, exist_ok=True)
-        np.save(raw, trials)
-        for kind, path in (("images", archive), ("raw", raw)):
-            sha256 = hashlib.sha256(path.read_bytes()).hexdigest() if kind == "images" else ""  # raw: git id only
-            rows.append([session, animal, kind, str(path.relative_to(root)), git_blob_sha1(path), "", sha256])
-    pins = tmp_path / "pins.tsv"
-    with open(pins, "w", newline="") as handle:
-        writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
-        writer.writerow(["session", "animal", "kind", "path", "git_blob_sha1", "bytes", "sha256"])
-        writer.writerows(rows)
-    manifest = tmp_path / "mini.toml"
-    manifest.write_text(
-        f"""
-[assemblies.mini-pinned]
-python_name = "brainbench.assemblies.cowley2023:pinned"
-params = {{ responses = "raw", pins = "{pins}" }}
-
-[benchmarks.mini-full]
-kind = "composite"
-version = 1
-region = "V4"
-assembly = "mini-pinned"
-part_param = "session"
-ceiling = "split-half"
-split = {{ kind = "kfold", n_splits = 4, seed = 0 }}
-aggregate = {{ value = "ceiled", part = "median", group_by = "subject", group = "mean", overall = "mean" }}
-"""
-    )
-    monkeypatch.setenv("BRAINBENCH_MIRROR", str(tmp_path / "mirror"))
-    monkeypatch.setenv("BRAINBENCH_MANIFESTS", str(manifest))
-    from brainbench.registry import refresh
-
-    refresh()
-    return root
 
 
 def test_full_data_code_path_on_miniatures(miniature, fresh_home):
+    from brainbench import score
     from brainbench.metrics.ceiled import signed_ceiled_r2
-    from brainbench.scoring import score
 
     ds = score(MODEL, "mini-full", layers=["conv1"], progress=False)
     assert [str(p) for p in ds["part"].values] == ["mini-full.900001", "mini-full.900002"]
@@ -313,7 +246,7 @@ def test_full_data_code_path_on_miniatures(miniature, fresh_home):
 
 
 def test_pin_check_refuses_a_corrupted_miniature_file(miniature, fresh_home):
-    from brainbench.scoring import score
+    from brainbench import score
 
     raw = miniature / "responses_raw" / "responses_900002.npy"
     data = bytearray(raw.read_bytes())

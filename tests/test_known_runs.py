@@ -88,7 +88,8 @@ def test_cache_verify_reports_and_fixes_a_corrupt_hash_entry(fresh_home, tmp_pat
 def stored_run(tmp_path_factory):
     """One scored and stored run of the seeded tiny model on the one-file benchmark."""
     from brainbench.registry import refresh
-    from brainbench.results.store import scored
+    from brainbench.results.runs import Execution, Request, run
+    from brainbench.results.store import ResultStore
 
     root = tmp_path_factory.mktemp("known-runs")
     data = kf.write_data(root / "mirror")
@@ -103,7 +104,7 @@ def stored_run(tmp_path_factory):
         for key, value in env.items():
             patch.setenv(key, value)
         refresh()
-        dataset = scored(MODEL, BENCHMARK, store=store, progress=False, device="cpu")
+        dataset = run(Request(MODEL, BENCHMARK), Execution(device="cpu", progress=False), ResultStore(store)).dataset
     refresh()
     return SimpleNamespace(root=root, env=env, store=store, data=data, key=dataset.attrs["content_key"])
 
@@ -118,30 +119,45 @@ def known(stored_run, monkeypatch):
     return stored_run
 
 
+def _known_key(seed: int = 0) -> str | None:
+    """The key remembered for the request (MODEL, BENCHMARK, seed), or None."""
+    from brainbench.registry import get_registry
+    from brainbench.results import known_runs
+
+    inputs = known_runs.request_inputs(
+        MODEL, BENCHMARK, layers=None, readout=None, readout_params=None, seed=seed, registry=get_registry()
+    )
+    known = known_runs.known_spec(inputs)
+    return None if known is None else known[1]
+
+
 def test_a_stored_run_is_found_with_the_scorers_key_without_building_or_loading(known, monkeypatch):
-    import brainbench.scoring
-    from brainbench.results.store import ResultStore, find_known, scored
+    import brainbench.scoring.scorer
 
     def refuse(*args, **kwargs):
         raise AssertionError("the model was built or the data loaded to find a stored run")
 
-    monkeypatch.setattr(brainbench.scoring, "prepare", refuse)
-    found = find_known(ResultStore(known.store), MODEL, BENCHMARK, seed=0)
-    assert found is not None and found["content_key"] == known.key
-    dataset = scored(MODEL, BENCHMARK, store=known.store, progress=False)
-    assert dataset.attrs["content_key"] == known.key
+    from brainbench.results.runs import Execution, Request, run
+    from brainbench.results.store import ResultStore
+
+    monkeypatch.setattr(brainbench.scoring.scorer, "prepare", refuse)
+    assert _known_key() == known.key
+    outcome = run(Request(MODEL, BENCHMARK), Execution(progress=False), ResultStore(known.store))
+    assert outcome.status == "stored" and outcome.key == known.key and outcome.spec is None
+    assert outcome.dataset.attrs["content_key"] == known.key
 
 
 def test_leaderboard_run_skips_a_stored_job_without_building_or_loading(known, monkeypatch):
-    import brainbench.scoring
+    import brainbench.scoring.scorer
     from brainbench.results.grid import Job, run_job
 
     def refuse(*args, **kwargs):
         raise AssertionError("the model was built or the data loaded to find a stored run")
 
-    monkeypatch.setattr(brainbench.scoring, "prepare", refuse)
+    monkeypatch.setattr(brainbench.scoring.scorer, "prepare", refuse)
     result = run_job(Job(MODEL, BENCHMARK), str(known.store))
-    assert result["status"] == "skipped" and result["content_key"] == known.key
+    assert result.status == "skipped" and result.content_key == known.key
+    assert result.score is not None and result.best_layer  # read from the stored run
 
 
 def test_a_request_without_a_json_form_is_not_remembered(known):
@@ -163,18 +179,15 @@ def test_a_request_without_a_json_form_is_not_remembered(known):
 
 
 def test_a_changed_data_file_or_another_request_is_not_found(known):
-    from brainbench.results.store import ResultStore, find_known
-
-    store = ResultStore(known.store)
-    assert find_known(store, MODEL, BENCHMARK, seed=1) is None
+    assert _known_key(seed=1) is None
     before = known.data.read_bytes()
     try:
         kf.write_data(known.data.parents[1], seed=1)  # same size, other numbers
         assert len(known.data.read_bytes()) == len(before) and known.data.read_bytes() != before
-        assert find_known(store, MODEL, BENCHMARK, seed=0) is None
+        assert _known_key() is None
     finally:
         known.data.write_bytes(before)
-    assert find_known(store, MODEL, BENCHMARK, seed=0) is not None
+    assert _known_key() == known.key
 
 
 def test_analyze_and_leaderboard_on_a_stored_run_import_no_torch(known, tmp_path):

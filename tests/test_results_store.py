@@ -399,16 +399,3 @@ def test_migration_from_schema_v2_judges_old_rows_by_what_they_stored(test_manif
     # v2 rows carry the version-1 headline (r^2 / ceiling of the pooled r): listed, never in a cell
     assert {r["score_kind"] for r in store.runs()} == {"legacy"}
     assert build(store.runs()).columns == []
-
-
-def test_a_dataset_that_claims_declared_is_checked_against_its_spec(test_manifest, tmp_path):
-    import brainbench
-
-    dataset = brainbench.score("tiny-a", "gen-V1", layers=["c1"], progress=False)
-    assert dataset.attrs["protocol"] == "custom"
-    assert json.loads(dataset.attrs["protocol_detail"]) == {"layers": ["c1"]}
-    dataset.attrs["protocol"], dataset.attrs["protocol_detail"] = "declared", "{}"
-    store = ResultStore(tmp_path / "claims.sqlite")
-    store.record(dataset)
-    (run,) = store.runs()
-    assert run["protocol"] == "custom" and json.loads(run["protocol_detail"]) == {"layers": ["c1"]}

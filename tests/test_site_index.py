@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import json
 import re
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
+from brainbench.results.site import _index, region_under
+from brainbench.results.table import build
 
-import interval_fixtures as fx  # noqa: E402
-
-from brainbench.results.site import _index, region_under  # noqa: E402
-from brainbench.results.table import build  # noqa: E402
+from helpers import interval_fixtures as fx
 
 
 def _run_of(species: str, benchmark: str, region: str, seed: int) -> dict:

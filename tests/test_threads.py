@@ -110,7 +110,7 @@ def test_limit_is_scoped_and_restored():
 def test_cli_passes_threads_through(monkeypatch):
     from typer.testing import CliRunner
 
-    import brainbench.scoring
+    import brainbench.results.runs
     from brainbench.cli.main import app
 
     seen = {}
@@ -118,11 +118,11 @@ def test_cli_passes_threads_through(monkeypatch):
     class Stop(Exception):
         pass
 
-    def fake_score(*args, **kwargs):
-        seen.update(kwargs)
+    def fake_run(request, how, *args, **kwargs):
+        seen["threads"] = how.threads
         raise Stop
 
-    monkeypatch.setattr(brainbench.scoring, "score", fake_score)
+    monkeypatch.setattr(brainbench.results.runs, "run", fake_run)
     result = CliRunner().invoke(app, ["score", "alexnet-untrained", "cowley2023-V4", "--threads", "3"])
     assert isinstance(result.exception, Stop)
     assert seen["threads"] == 3

@@ -71,7 +71,8 @@ def analyze(
         store: the results store (default ``$BRAINBENCH_STORE`` or ``$BRAINBENCH_HOME/results.sqlite``).
     """
     from brainbench.progress import tqdm
-    from brainbench.results.store import scored
+    from brainbench.results.runs import Execution, Request, run
+    from brainbench.results.store import ResultStore
     from brainbench.scoring.benchmark import Benchmark, resolve_benchmark
 
     registry = registry or get_registry()
@@ -100,22 +101,14 @@ def analyze(
         for b, given in zip(benches, benchmarks, strict=True)
     ]
     model_id = model if isinstance(model, str) else model.identifier
+    target = ResultStore(store)
+    how = Execution(device=device, progress=progress, use_cache=use_cache)
     scores = []
     for bench, readout, asked in tqdm(
         passes, desc=f"{analysis_id}: {model_id} x benchmark passes", unit="pass", disable=not progress
     ):
-        dataset = scored(
-            model,
-            asked,
-            store=store,
-            readout=readout,
-            layers=layers,
-            seed=seed,
-            device=device,
-            use_cache=use_cache,
-            progress=progress,
-            registry=registry,
-        )
+        request = Request(model, asked, layers=None if layers is None else tuple(layers), readout=readout, seed=seed)
+        dataset = run(request, how, store=target, registry=registry).dataset
         if "region" not in dataset.coords:
             dataset.attrs["region"] = bench.entry.region or bench.identifier
         scores.append(dataset)

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 if TYPE_CHECKING:  # pragma: no cover
-    import xarray as xr
     from rich.table import Table
 
     from brainbench.results.store import ResultStore
@@ -30,7 +29,10 @@ def score_command(
     seed: Annotated[int, typer.Option(help="seed of splits, ceiling halvings and stochastic readouts")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="print exactly one JSON object on stdout")] = False,
     out: Annotated[Path | None, typer.Option(help="also write the per-neuroid, per-split score as netCDF here")] = None,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="recompute activations even if cached")] = False,
+    no_cache: Annotated[
+        bool,
+        typer.Option("--no-cache", help="recompute activations even if cached, and score a stored run again"),
+    ] = False,
     batch_size: Annotated[int, typer.Option(help="images per forward pass")] = 32,
     no_store: Annotated[
         bool, typer.Option("--no-store", help="do not record the result in the results store (not with --store)")
@@ -66,6 +68,9 @@ def score_command(
 ) -> None:
     """Score every layer of MODEL on BENCHMARK; print a per-layer table (or --json).
 
+    A run already in the results store (same content key) is shown from the store, not
+    scored again; --no-cache scores it again and replaces it.
+
     With --arch, MODEL is a checkpoint file, or a folder or glob of checkpoints of one
     training run: each is scored and stored as its own run, in training order.
     """
@@ -95,60 +100,48 @@ def score_command(
         model, benchmark, layers=layers, readout=readout, device=device, seed=seed, batch_size=batch_size, out=out
     )
     target = check_store_options(no_store, store)
+    from brainbench.errors import BrainbenchError
     from brainbench.registry import get_registry
-    from brainbench.scoring import score, summarize
+    from brainbench.results.runs import Execution, Request, run
     from brainbench.scoring.composite import is_composite
+    from brainbench.scoring.summary import summarize
 
-    composite = is_composite(benchmark, get_registry())
-    if composite and rule is not None:
-        from brainbench.errors import BrainbenchError
+    registry = get_registry()
+    asked: Any = model
+    if rule is not None:  # the model with another token rule (enters the run key)
+        if is_composite(benchmark, registry):
+            raise BrainbenchError(
+                f"--tokens applies to one benchmark's run; score the parts of composite {benchmark!r} one by one "
+                "to use it."
+            )
+        from brainbench.models.base import load_model
 
-        raise BrainbenchError(
-            f"--tokens applies to one benchmark's run; score the parts of composite {benchmark!r} one by one to use it."
+        asked = load_model(registry.model(model))
+        asked.tokens = rule
+    outcome = run(
+        Request(asked, benchmark, layers=None if layer_list is None else tuple(layer_list), readout=readout, seed=seed),
+        Execution(
+            device=device, progress=True, use_cache=not no_cache, batch_size=batch_size, threads=threads, out=out
+        ),
+        store=target,
+        registry=registry,
+        keep_unrecorded=True,
+    )
+    summary = summarize(outcome.dataset, elapsed_s=_process_age())
+    if outcome.stored:
+        typer.echo(
+            f"run {outcome.key[:12]} is already in the results store {target.path if target else ''}: shown from "
+            "there, not scored again (--no-cache scores it again)",
+            err=True,
         )
-    if composite and target is not None:  # each part found in the store or scored and stored as its own run
-        dataset = _score_composite_stored(
-            model, benchmark, layer_list, readout, device, seed, out, no_cache, batch_size, store, threads
-        )
-    else:
-        scored: Any = model
-        if rule is not None:  # the model with another token rule (enters the run key)
-            from brainbench.models.base import load_model
-
-            scored = load_model(get_registry().model(model))
-            scored.tokens = rule
-        dataset = score(
-            scored,
-            benchmark,
-            layers=layer_list,
-            readout=readout,
-            device=device,
-            seed=seed,
-            out=out,
-            progress=True,
-            use_cache=not no_cache,
-            batch_size=batch_size,
-            threads=threads,
-        )
-    summary = summarize(dataset, elapsed_s=_process_age())
-    failure = None
-    if target is not None and not composite:  # a composite's runs were recorded as they were scored
-        from brainbench.errors import BrainbenchError
-
-        try:
-            target.record(dataset)
-        except BrainbenchError as error:  # e.g. a full disk: the numbers are still shown, then the error
-            failure = error
     if as_json:
         typer.echo(json.dumps(summary))
     else:
         _print_table(summary)
         if out is not None:
             typer.echo(f"per-neuroid scores written to {out}")
-    if failure is not None:
-        from brainbench.errors import BrainbenchError
-
-        raise BrainbenchError(f"the score above was not stored: {failure}") from failure
+    if outcome.record_error is not None:  # e.g. a full disk: the numbers are shown above, then the error
+        raise BrainbenchError(f"the score above was not stored: {outcome.record_error}") from outcome.record_error
 
 
 def check_store_options(no_store: bool, store: str | None) -> ResultStore | None:
@@ -288,43 +281,6 @@ def _print_trajectory(summaries: list[dict], arch: str, benchmark: str) -> None:
         f"score: the benchmark's headline ({kind}) at the layer chosen on training stimuli; each checkpoint is "
         "stored as its own run (`brainbench analyze trajectory ... --arch ...` plots them)"
     )
-
-
-def _score_composite_stored(
-    model: str,
-    benchmark: str,
-    layers: list[str] | None,
-    readout: str | None,
-    device: str,
-    seed: int,
-    out: Path | None,
-    no_cache: bool,
-    batch_size: int,
-    store: str | None,
-    threads: int | None,
-) -> xr.Dataset:
-    """A composite through the results store: each part is found there or scored and stored as its own run."""
-    from brainbench.identifiers import model_file_name
-    from brainbench.registry import get_registry
-    from brainbench.results.store import scored
-    from brainbench.scoring import check_composite_options, write_score
-
-    check_composite_options(benchmark, readout=readout)
-    dataset = scored(
-        model,
-        benchmark,
-        store=store,
-        use_cache=not no_cache,
-        layers=layers,
-        device=device,
-        seed=seed,
-        progress=True,
-        batch_size=batch_size,
-        threads=threads,
-    )
-    if out is not None:
-        write_score(dataset, out / f"{model_file_name(model)}__{get_registry().benchmark(benchmark).id}.nc")
-    return dataset
 
 
 def _process_age() -> float | None:

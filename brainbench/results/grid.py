@@ -1,9 +1,10 @@
 """Grids of (model, benchmark) jobs on Dask distributed, each job writing its rows.
 
-A job computes the run's content key (:class:`brainbench.scoring.spec.RunSpec`) --
-remembered from an earlier run of the same request (:mod:`brainbench.results.known_runs`), else
-by building its model (for the weights hash) and loading its data --, returns at once
-when the store already holds that key, and otherwise scores and records the run from the worker. Writes from
+A job is one :func:`brainbench.results.runs.run`: it finds the run's content key
+(:class:`brainbench.scoring.spec.RunSpec`) -- remembered from an earlier run of the same
+request (:mod:`brainbench.results.known_runs`), else by building its model (for the weights
+hash) and loading its data --, returns at once when the store already holds that key, and
+otherwise scores and records the run from the worker. Writes from
 many workers are safe: the store serialises them (WAL, busy timeout, one transaction
 per run).
 
@@ -94,96 +95,37 @@ def run_job(
     device: str = "auto",
     torch_threads: int | None = None,
     use_cache: bool = True,
-) -> dict[str, Any]:
-    """Score one job and record it unless its content key is already stored.
+) -> JobResult:
+    """Score one job and record it unless its content key is already stored (:func:`brainbench.results.runs.run`).
 
     Runs inside a Dask worker (or in-process for a serial grid). Raises on failure so
     that Dask can retry it.
 
-    Returns:
-        ``JobResult.as_dict()``.
+    Args:
+        use_cache: reuse a stored run and cached activations; False scores every job again
+            (replacing its stored run).
+        torch_threads: CPU threads (None: :func:`brainbench.scoring.threads.resolve_threads`).
     """
     started = time.perf_counter()
     if env is not None:
         _apply_environment(env)
-    from brainbench.registry import get_registry
-    from brainbench.results.store import ResultStore, find_known
-
-    registry = get_registry()
-    if registry.benchmark(job.benchmark).kind == "composite":
-        return _run_composite_job(job, store, registry, device, torch_threads, use_cache, started)
-    target = ResultStore(store)
-    # a remembered key: already stored, found without building the model or loading the data
-    known = find_known(
-        target,
-        job.model,
-        job.benchmark,
-        layers=list(job.layers) if job.layers else None,
-        readout=job.readout,
-        seed=job.seed,
-        registry=registry,
-    )
-    if known is not None:
-        return JobResult(job, "skipped", known["content_key"], elapsed_s=time.perf_counter() - started).as_dict()
-    import torch
-
-    from brainbench.scoring import prepare, score_prepared
-
-    if torch_threads:
-        torch.set_num_threads(torch_threads)
-    run, data, spec = prepare(
-        job.model,
-        job.benchmark,
-        layers=list(job.layers) if job.layers else None,
-        readout=job.readout,
-        seed=job.seed,
-        device=device,
-        progress=False,
-        registry=registry,
-    )
-    if target.has(spec.key):  # the same inputs were scored: same numbers (use_cache governs activations)
-        return JobResult(job, "skipped", spec.key, elapsed_s=time.perf_counter() - started).as_dict()
-    dataset = score_prepared(run, data, spec, progress=False, use_cache=use_cache, threads=int(torch_threads or 1))
-    target.record(dataset)
-    return JobResult(
-        job,
-        "scored",
-        spec.key,
-        score=float(dataset.attrs["score"]),
-        best_layer=str(dataset.attrs["best_layer"]),
-        elapsed_s=time.perf_counter() - started,
-    ).as_dict()
-
-
-def _run_composite_job(
-    job: Job, store: str, registry: Any, device: str, torch_threads: int | None, use_cache: bool, started: float
-) -> dict[str, Any]:
-    """A composite job: its parts scored (or found) and stored one by one, then the composite run."""
+    from brainbench.results.runs import Execution, Request, run
     from brainbench.results.store import ResultStore
-    from brainbench.scoring import check_composite_options
-    from brainbench.scoring.composite import run_composite
 
-    check_composite_options(job.benchmark, readout=job.readout)
-    dataset, was_stored = run_composite(
-        job.model,
-        job.benchmark,
+    outcome = run(
+        Request(job.model, job.benchmark, layers=job.layers, readout=job.readout, seed=job.seed),
+        Execution(device=device, progress=False, use_cache=use_cache, threads=torch_threads),
         store=ResultStore(store),
-        layers=list(job.layers) if job.layers else None,
-        seed=job.seed,
-        device=device,
-        progress=False,
-        use_cache=use_cache,
-        threads=int(torch_threads or 1),
-        registry=registry,
     )
+    score = outcome.dataset.attrs.get("score")
     return JobResult(
         job,
-        "skipped" if was_stored else "scored",
-        str(dataset.attrs["content_key"]),
-        score=float(dataset.attrs["score"]),
-        best_layer=str(dataset.attrs["best_layer"]),
+        "skipped" if outcome.stored else "scored",
+        outcome.key,
+        score=None if score is None else float(score),
+        best_layer=str(outcome.dataset.attrs.get("best_layer", "")),
         elapsed_s=time.perf_counter() - started,
-    ).as_dict()
+    )
 
 
 def _failure(job: Job, error: BaseException, attempts: int) -> JobResult:
@@ -270,7 +212,7 @@ def run_grid(
         for future in as_completed(futures):
             index = futures[future]
             if future.status == "finished":
-                results[index] = _from_dict(future.result())
+                results[index] = future.result()
             else:
                 results[index] = _failure(jobs[index], future.exception(), retries + 1)
             bar.update(1)
@@ -297,7 +239,7 @@ def _run_serial(
     for job in jobs:
         for attempt in range(1, retries + 2):
             try:
-                result = _from_dict(run_job(job, location, env, device, None, use_cache))
+                result = run_job(job, location, env, device, None, use_cache)
                 result.attempts = attempt
                 break
             except Exception as error:  # a job's failure must not stop the grid
@@ -307,13 +249,6 @@ def _run_serial(
         bar.set_postfix_str(f"{job.name}: {result.status}")
     bar.close()
     return out
-
-
-def _from_dict(data: dict[str, Any]) -> JobResult:
-    data = dict(data)
-    job = data.pop("job")
-    job["layers"] = tuple(job["layers"]) if job.get("layers") else None
-    return JobResult(Job(**job) if isinstance(job, dict) else job, **data)
 
 
 def _progress(total: int, enabled: bool) -> Any:

@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from brainbench.caching.content import content_key
 from brainbench.errors import BrainbenchError
-from brainbench.scoring.protocol import CUSTOM, DECLARED, UNKNOWN, protocol_from_spec
+from brainbench.scoring.protocol import CUSTOM, DECLARED, UNKNOWN, run_protocol
 
 #: ``score_kind`` of rows stored before the version-2 headline (never shown in a cell).
 LEGACY = "legacy"
@@ -161,7 +161,7 @@ def _migrate_2_to_3(conn: sqlite3.Connection, root: Path) -> None:
 
     Old rows are judged from what they stored -- their spec (the model's declared
     layers, the benchmark's declared readout, the seed) and their layer rows -- with
-    :func:`brainbench.scoring.protocol.protocol_from_spec`, never from the plugins
+    :func:`brainbench.scoring.protocol.run_protocol`, never from the plugins
     installed now (they may have changed since). A row whose spec cannot settle it is
     ``unknown`` and is listed but never shown in a cell.
 
@@ -184,7 +184,7 @@ def _migrate_2_to_3(conn: sqlite3.Connection, root: Path) -> None:
         layers = [
             r[0] for r in conn.execute("SELECT layer FROM layer_scores WHERE content_key = ? ORDER BY id", (key,))
         ]
-        protocol, detail = protocol_from_spec(spec if isinstance(spec, dict) else {}, layers)
+        protocol, detail = run_protocol(spec if isinstance(spec, dict) else {}, layers)
         conn.execute(
             "UPDATE runs SET protocol = ?, protocol_detail = ? WHERE content_key = ?",
             (protocol, json.dumps(detail, sort_keys=True), key),
@@ -322,20 +322,16 @@ def dataset_spec(dataset: xr.Dataset) -> tuple[dict[str, Any], str]:
     return spec, str(key)
 
 
-def dataset_protocol(dataset: xr.Dataset, spec: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """The protocol of a score dataset: what the scorer recorded, checked against its spec.
+def dataset_protocol(dataset: xr.Dataset) -> tuple[str, dict[str, Any]]:
+    """The protocol a score dataset's attrs record (the scorer derived it from the run spec).
 
-    A dataset without the attrs (an older scorer's) is ``unknown``; one that claims
-    ``declared`` while its spec shows a difference (layers, seed, readout) is ``custom``.
+    A dataset without the attrs (an older scorer's) is ``unknown``: it is listed but never
+    shown in a leaderboard cell.
     """
     claimed = dataset.attrs.get("protocol")
     if claimed not in (DECLARED, CUSTOM):
         return UNKNOWN, {"not_stored": ["the score dataset's protocol"]}
-    detail = json.loads(dataset.attrs.get("protocol_detail", "{}"))
-    derived, derived_detail = protocol_from_spec(spec, [str(x) for x in dataset["layer"].values])
-    if claimed == DECLARED and derived == CUSTOM:
-        return CUSTOM, derived_detail
-    return claimed, detail
+    return str(claimed), json.loads(dataset.attrs.get("protocol_detail", "{}"))
 
 
 # ---------------------------------------------------------------------------- the store
@@ -521,7 +517,7 @@ class ResultStore:
             regions = {str(v) for v in dataset["region"].values}
             region = regions.pop() if len(regions) == 1 else None
         score = attrs.get("score")
-        protocol, protocol_detail = dataset_protocol(dataset, spec)
+        protocol, protocol_detail = dataset_protocol(dataset)
         return {
             "content_key": key,
             "model": attrs["model"],
@@ -691,112 +687,3 @@ def record(dataset: xr.Dataset, store: str | os.PathLike | ResultStore | None = 
     """Record a score dataset in the results store (default location); return its content key."""
     target = store if isinstance(store, ResultStore) else ResultStore(store)
     return target.record(dataset)
-
-
-def find_known(target: ResultStore, model: Any, benchmark: Any, **options: Any) -> dict[str, Any] | None:
-    """The intact stored run of a request whose key is remembered (:mod:`brainbench.results.known_runs`), or None.
-
-    Builds no network, loads no data and imports no torch: None (then the caller
-    computes the key the full way) when the request's key is not remembered, or its
-    run is not stored intact.
-
-    Args:
-        model, benchmark, options: as for :func:`scored`.
-    """
-    from brainbench.registry import get_registry
-    from brainbench.results import known_runs
-
-    if options.get("splits") is not None:
-        return None
-    known = known_runs.known_spec(
-        known_runs.request_inputs(
-            model,
-            benchmark,
-            layers=options.get("layers"),
-            readout=options.get("readout"),
-            readout_params=options.get("readout_params"),
-            seed=int(options.get("seed", 0)),
-            registry=options.get("registry") or get_registry(),
-        )
-    )
-    if known is None:
-        return None
-    try:
-        stored = target.lookup(known[1])
-    except RowChecksumError:  # the full path warns and scores it again
-        return None
-    if stored is None or check_results_file(target.root / stored["results_file"], stored) is not None:
-        return None
-    return stored
-
-
-def scored(
-    model: Any,
-    benchmark: Any,
-    *,
-    store: str | os.PathLike | ResultStore | None = None,
-    use_cache: bool = True,
-    **options: Any,
-) -> xr.Dataset:
-    """The run's stored score if its content key is in the store, else score it, record it and return it.
-
-    ``score``, ``analyze``, ``leaderboard run`` and ``verify`` all go through one key (see
-    :mod:`brainbench.scoring.spec`), so a run scored by one is never refitted by another.
-
-    Args:
-        model, benchmark: as for :func:`brainbench.score`.
-        store: the results store (default location when None).
-        use_cache: reuse a stored score and cached activations; False recomputes both.
-        options: the other keyword arguments of :func:`brainbench.score` (``layers``,
-            ``readout``, ``seed``, ``device``, ``progress``, ``registry``, ...).
-    """
-    import time
-
-    from brainbench.caching.integrity import logger
-
-    target = store if isinstance(store, ResultStore) else ResultStore(store)
-    target.check()  # a damaged or unwritable store is refused before the work, not after
-    from brainbench.registry import get_registry
-
-    registry = options.get("registry") or get_registry()
-    if isinstance(benchmark, str) and registry.benchmark(benchmark).kind == "composite":  # parts stored as runs
-        from brainbench.scoring import check_composite_options
-        from brainbench.scoring.composite import score_composite
-
-        check_composite_options(benchmark, **{k: options.get(k) for k in ("readout", "readout_params", "splits")})
-        return score_composite(
-            model,
-            benchmark,
-            store=target,
-            use_cache=use_cache,
-            threads=int(options.get("threads") or 1),
-            **{
-                k: v
-                for k, v in options.items()
-                if k in ("layers", "seed", "device", "progress", "batch_size", "registry")
-            },
-        )
-    if use_cache:
-        known = find_known(target, model, benchmark, **options)
-        if known is not None:
-            return target.load_results(known)
-    from brainbench.scoring import prepare, score_prepared  # imports torch: only when the key must be computed
-
-    keys = ("layers", "readout", "readout_params", "splits", "seed", "device", "progress", "registry")
-    started = time.perf_counter()
-    run, data, spec = prepare(model, benchmark, **{k: v for k, v in options.items() if k in keys})
-    try:
-        stored = target.lookup(spec.key) if use_cache else None
-    except RowChecksumError as error:  # a row changed outside brainbench: score it again, replacing it
-        logger.warning("warning: %s", str(error).replace("again to replace it.", "again: scoring it again now."))
-        stored = None
-    if stored is not None:
-        path = target.root / stored["results_file"]
-        reason = check_results_file(path, stored)
-        if reason is None:
-            return target.load_results(stored)
-        logger.warning("warning: results file %s of run %s %s; scoring it again.", path, spec.key[:12], reason)
-    rest = {k: v for k, v in options.items() if k in ("progress", "batch_size", "threads", "out")}
-    dataset = score_prepared(run, data, spec, use_cache=use_cache, load_s=time.perf_counter() - started, **rest)
-    target.record(dataset)
-    return dataset

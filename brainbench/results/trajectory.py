@@ -31,7 +31,6 @@ import xarray as xr
 
 from brainbench.errors import BrainbenchError
 from brainbench.registry.manifest import Preprocessing, TokenRule
-from brainbench.scoring.threads import scoped_threads
 
 __all__ = ["checkpoint_attrs", "score_checkpoints"]
 
@@ -54,7 +53,6 @@ def checkpoint_attrs(dataset: xr.Dataset, path: Path, index: int, step: int | No
     dataset.attrs["checkpoint_step"] = -1 if step is None else int(step)
 
 
-@scoped_threads
 def score_checkpoints(
     checkpoints: str | os.PathLike | Sequence[str | os.PathLike],
     benchmark: Any,
@@ -105,14 +103,17 @@ def score_checkpoints(
     from brainbench.models.preprocess import with_placement
     from brainbench.progress import tqdm
     from brainbench.registry import get_registry
-    from brainbench.results.store import ResultStore, check_results_file
+    from brainbench.results.runs import stored_score
+    from brainbench.results.store import ResultStore
     from brainbench.scoring import resolve, score_prepared
     from brainbench.scoring.activations import PlacedImages
     from brainbench.scoring.arguments import check_score_arguments
     from brainbench.scoring.benchmark import Benchmark, resolve_benchmark
     from brainbench.scoring.load import load
+    from brainbench.scoring.threads import limit_threads, resolve_threads
 
     check_score_arguments(layers=layers, device=device, seed=seed, batch_size=batch_size, out=None)
+    count = resolve_threads(threads)
     registry = registry or get_registry()
     paths = _paths(checkpoints)
     entries = [
@@ -129,47 +130,44 @@ def score_checkpoints(
         "seed": seed,
         "device": device,
     }
-    base = build_arch(build)  # built once; each checkpoint's weights are loaded into it in turn
-    for path in paths:  # every file against the architecture before any scoring
-        load_weights(base.module, read_state_dict(path), path, build)
-    results: list[xr.Dataset] = []
-    inputs: PlacedImages | None = None  # placed images, decoded once for every checkpoint
-    data = None
-    own_splits = None
-    nets = swap_weights(base, paths, entries)
-    for index, (path, net) in enumerate(
-        tqdm(zip(paths, nets, strict=True), total=len(paths), desc="checkpoints", unit="ckpt", disable=not progress)
-    ):
-        started = time.perf_counter()
-        run = resolve(net, bench, registry=registry, **options)
-        if data is None:  # assembly, stimuli, ceiling and splits: the same for every checkpoint
-            data = load(run, progress=progress)
-            own_splits = data.split_record if data.split_record.get("custom") else None
-        spec = run.spec.with_data(data.data_sha256, data.stimuli_sha256, splits=own_splits)
-        dataset = None
-        if reuse_stored and target is not None and use_cache:
-            stored = target.lookup(spec.key)
-            if stored is not None and check_results_file(target.root / stored["results_file"], stored) is None:
-                dataset = target.load_results(stored)
-        if dataset is None:
-            prep = with_placement(net.preprocessing, bench.entry.stimulus_placement)
-            if inputs is None or not inputs.matches(data.stimuli, prep):
-                inputs = PlacedImages(data.stimuli, prep)
-            dataset = score_prepared(
-                run,
-                data,
-                spec,
-                progress=progress,
-                use_cache=use_cache,
-                batch_size=batch_size,
-                threads=int(threads or 1),
-                load_s=time.perf_counter() - started,
-                inputs=inputs,
-            )
-            checkpoint_attrs(dataset, path, index, step_of(path))
-            if record and target is not None:
-                target.record(dataset)
-        else:
-            checkpoint_attrs(dataset, path, index, step_of(path))
-        results.append(dataset)
+    with limit_threads(count):  # the one thread setting of the call (as in brainbench.results.runs)
+        base = build_arch(build)  # built once; each checkpoint's weights are loaded into it in turn
+        for path in paths:  # every file against the architecture before any scoring
+            load_weights(base.module, read_state_dict(path), path, build)
+        results: list[xr.Dataset] = []
+        inputs: PlacedImages | None = None  # placed images, decoded once for every checkpoint
+        data = None
+        own_splits = None
+        nets = swap_weights(base, paths, entries)
+        for index, (path, net) in enumerate(
+            tqdm(zip(paths, nets, strict=True), total=len(paths), desc="checkpoints", unit="ckpt", disable=not progress)
+        ):
+            started = time.perf_counter()
+            run = resolve(net, bench, registry=registry, **options)
+            if data is None:  # assembly, stimuli, ceiling and splits: the same for every checkpoint
+                data = load(run, progress=progress)
+                own_splits = data.split_record if data.split_record.get("custom") else None
+            spec = run.spec.with_data(data.data_sha256, data.stimuli_sha256, splits=own_splits)
+            dataset = stored_score(target, spec.key) if (reuse_stored and target is not None and use_cache) else None
+            if dataset is None:
+                prep = with_placement(net.preprocessing, bench.entry.stimulus_placement)
+                if inputs is None or not inputs.matches(data.stimuli, prep):
+                    inputs = PlacedImages(data.stimuli, prep)
+                dataset = score_prepared(
+                    run,
+                    data,
+                    spec,
+                    progress=progress,
+                    use_cache=use_cache,
+                    batch_size=batch_size,
+                    threads=count,
+                    load_s=time.perf_counter() - started,
+                    inputs=inputs,
+                )
+                checkpoint_attrs(dataset, path, index, step_of(path))
+                if record and target is not None:
+                    target.record(dataset)
+            else:
+                checkpoint_attrs(dataset, path, index, step_of(path))
+            results.append(dataset)
     return results

@@ -21,6 +21,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from brainbench.results.runs import Execution, Request
+from brainbench.results.runs import run as run_request
 from brainbench.results.store import ResultStore, StoreError, _file_sha256, _finite_median
 
 # What "same seed, same numbers" promises, as measured by benchmarks/reproducibility.py
@@ -91,9 +93,6 @@ def verify_run(
 ) -> RunCheck:
     """Re-score one stored run and compare (see the module docstring)."""
 
-    from brainbench.registry import get_registry
-    from brainbench.scoring import prepare, score_prepared
-
     check = RunCheck(run)
     key = run["content_key"]
     diff = check.differences
@@ -117,42 +116,22 @@ def verify_run(
     if stored_spec.get("splits") not in (None, "declared") and "sha256" in (stored_spec.get("splits") or {}):
         check.notes.append("run with the caller's own splits: only their hash is stored, so it cannot be re-run")
         return check
-    if "parts" in stored_spec:  # a composite: every part re-scored (none read from the store), then aggregated
-        from brainbench.scoring.composite import run_composite
-
-        dataset, _ = run_composite(
+    outcome = run_request(  # no store: every part of a composite re-scored too, none read from the store
+        Request(
             run["model"],
             run["benchmark"],
-            layers=[r["layer"] for r in rows],
+            layers=tuple(r["layer"] for r in rows),
+            readout=None if "parts" in stored_spec else run["readout"],
+            readout_params=stored_spec.get("readout_overrides") or None,
             seed=run["seed"],
-            device=device,
-            progress=False,
-            use_cache=use_cache,
-            registry=get_registry(),
-        )
-        if dataset.attrs["content_key"] != key:
-            fresh = json.loads(dataset.attrs["spec"])
-            changed = sorted(k for k in set(fresh) | set(stored_spec) if fresh.get(k) != stored_spec.get(k))
-            differ("content key (changed: " + ", ".join(changed) + ")", key[:16], dataset.attrs["content_key"][:16])
-        return _compare(check, run, rows, stored_ds, dataset, tolerance)
-    overrides = stored_spec.get("readout_overrides") or None
-    run_obj, data, spec = prepare(
-        run["model"],
-        run["benchmark"],
-        layers=[r["layer"] for r in rows],
-        readout=run["readout"],
-        readout_params=overrides,
-        seed=run["seed"],
-        device=device,
-        progress=False,
-        registry=get_registry(),
+        ),
+        Execution(device=device, progress=False, use_cache=use_cache),
     )
-    if spec.key != key:
-        fresh = spec.content
+    if outcome.key != key:
+        fresh = json.loads(outcome.dataset.attrs["spec"])
         changed = sorted(k for k in set(fresh) | set(stored_spec) if fresh.get(k) != stored_spec.get(k))
-        differ("content key (changed: " + ", ".join(changed) + ")", key[:16], spec.key[:16])
-    dataset = score_prepared(run_obj, data, spec, progress=False, use_cache=use_cache)
-    return _compare(check, run, rows, stored_ds, dataset, tolerance)
+        differ("content key (changed: " + ", ".join(changed) + ")", key[:16], outcome.key[:16])
+    return _compare(check, run, rows, stored_ds, outcome.dataset, tolerance)
 
 
 def _compare(

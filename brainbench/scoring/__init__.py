@@ -70,10 +70,11 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # pragma: no cover
     from brainbench.scoring.assemble import SCORE_FORMAT
     from brainbench.scoring.benchmark import Benchmark, custom_benchmark
+    from brainbench.scoring.composite import check_composite_options
     from brainbench.scoring.fit import LeakageError, check_no_test_leak
     from brainbench.scoring.load import LoadedData, assembly_hash
     from brainbench.scoring.measure import choose_layers
-    from brainbench.scoring.scorer import check_composite_options, prepare, score, score_prepared
+    from brainbench.scoring.scorer import prepare, score, score_prepared
     from brainbench.scoring.spec import Resolved, RunSpec, build_readout, resolve
     from brainbench.scoring.summary import summarize, write_score
 
@@ -88,7 +89,7 @@ _HOMES = {
     "LoadedData": "brainbench.scoring.load",
     "assembly_hash": "brainbench.scoring.load",
     "choose_layers": "brainbench.scoring.measure",
-    "check_composite_options": "brainbench.scoring.scorer",
+    "check_composite_options": "brainbench.scoring.composite",
     "prepare": "brainbench.scoring.scorer",
     "score": "brainbench.scoring.scorer",
     "score_prepared": "brainbench.scoring.scorer",

@@ -4,10 +4,12 @@ A composite (``kind = "composite"`` in a manifest) names its parts -- registered
 benchmarks (``parts``), or one part per value of its assembly's ``part_param`` (part ids
 ``<id>.<value>``, see :meth:`brainbench.registry.registry.Registry.benchmark`) -- and an
 ``aggregate`` (:class:`~brainbench.registry.manifest.PartAggregate`). Each part is a
-normal benchmark with its own stimulus set: it is prepared, scored (or found in the
-results store under its own content key) and stored as its own run, and only its
-per-neuroid numbers (no activations, predictions or stimuli) are kept before the next
-part is loaded, so a composite's peak memory is that of its largest part.
+normal benchmark with its own stimulus set: :func:`brainbench.results.runs.run` prepares,
+scores (or finds in the results store under its own content key) and stores each as its
+own run, and keeps only its per-neuroid numbers (:func:`reduce_part`: no activations,
+predictions or stimuli) before the next part is loaded, so a composite's peak memory is
+that of its largest part. This module is the pure part: the part ids, the composite's
+run spec (:func:`composite_spec`), the aggregate and the dataset (:func:`assemble_composite`).
 
 The composite's score dataset concatenates the parts' per-neuroid variables along
 ``neuroid`` and adds per-part and per-group summaries:
@@ -40,10 +42,8 @@ still reported per part and per neuroid).
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import json
-import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -59,7 +59,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from brainbench.data.fetch import RemoteFile
     from brainbench.registry.manifest import BenchmarkEntry, PartAggregate
     from brainbench.registry.registry import Registry
-    from brainbench.results.store import ResultStore
 
 #: Per-neuroid variables of a part's score dataset that the composite keeps.
 LAYER_VARIABLES = ("r", "ev", "r_split_mean", "ceiled")
@@ -69,6 +68,16 @@ NEUROID_VARIABLES = ("headline_r", "ceiling", "reliable")
 def is_composite(benchmark: Any, registry: Registry) -> bool:
     """Whether ``benchmark`` (an id) names a composite benchmark."""
     return isinstance(benchmark, str) and registry.benchmark(benchmark).kind == "composite"
+
+
+def check_composite_options(benchmark: Any, **options: Any) -> None:
+    """Refuse options a composite cannot take (its parts keep their declared protocol)."""
+    given = [name for name, value in options.items() if value is not None]
+    if given:
+        raise BrainbenchError(
+            f"benchmark {benchmark!r} is a composite: {', '.join(given)} cannot be overridden for it; "
+            "score its parts one by one to change them."
+        )
 
 
 def part_ids(entry: BenchmarkEntry, registry: Registry) -> list[str]:
@@ -146,7 +155,8 @@ class _Part:
     per_split: list[str] = field(default_factory=list)
 
 
-def _reduce(benchmark: str, dataset: xr.Dataset, stored: bool, elapsed_s: float) -> _Part:
+def reduce_part(benchmark: str, dataset: xr.Dataset, stored: bool, elapsed_s: float) -> _Part:
+    """What the composite keeps of a part's score dataset (``stored``: it was read from the results store)."""
     coords = {str(c): np.asarray(dataset[c].values) for c in dataset.coords if dataset[c].dims == ("neuroid",)}
     choice = json.loads(dataset.attrs["layer_choice"])
     return _Part(
@@ -161,113 +171,6 @@ def _reduce(benchmark: str, dataset: xr.Dataset, stored: bool, elapsed_s: float)
         elapsed_s=elapsed_s,
         per_split=[str(x) for x in choice["per_split"]],
     )
-
-
-def score_composite(
-    model: Any,
-    benchmark: str,
-    *,
-    store: ResultStore | None = None,
-    layers: list[str] | None = None,
-    seed: int = 0,
-    device: str = "auto",
-    progress: bool = True,
-    use_cache: bool = True,
-    batch_size: int = 32,
-    threads: int = 1,
-    registry: Registry | None = None,
-) -> xr.Dataset:
-    """Score a composite benchmark part by part (see the module docstring).
-
-    Args:
-        store: with a store, each part (and the composite) is looked up by its content key
-            and scored and recorded only when absent; without one nothing is stored.
-        use_cache: reuse stored scores and cached activations; False recomputes both.
-        others: as for :func:`brainbench.score`.
-    """
-    return run_composite(
-        model,
-        benchmark,
-        store=store,
-        layers=layers,
-        seed=seed,
-        device=device,
-        progress=progress,
-        use_cache=use_cache,
-        batch_size=batch_size,
-        threads=threads,
-        registry=registry,
-    )[0]
-
-
-def run_composite(
-    model: Any,
-    benchmark: str,
-    *,
-    store: ResultStore | None = None,
-    layers: list[str] | None = None,
-    seed: int = 0,
-    device: str = "auto",
-    progress: bool = True,
-    use_cache: bool = True,
-    batch_size: int = 32,
-    threads: int = 1,
-    registry: Registry | None = None,
-) -> tuple[xr.Dataset, bool]:
-    """:func:`score_composite`, and whether the composite run was already stored (nothing scored)."""
-    from brainbench.models.base import TorchModel, load_model
-    from brainbench.registry import get_registry
-    from brainbench.scoring import prepare, score_prepared
-
-    registry = registry or get_registry()
-    entry = registry.benchmark(benchmark)
-    if entry.kind != "composite":
-        raise BrainbenchError(f"benchmark {entry.id!r} is a {entry.kind} benchmark, not a composite.")
-    assert entry.aggregate is not None  # the manifest schema requires it
-    check_available(entry, registry)
-    started = time.perf_counter()
-    net = model if isinstance(model, TorchModel) else load_model(registry.model(model))  # built once for all parts
-    ids = part_ids(entry, registry)
-    parts: list[_Part] = []
-    specs: list[Any] = []
-    from brainbench.progress import tqdm
-
-    bar = tqdm(total=len(ids), desc=f"{entry.id} parts", unit="part", disable=not progress, leave=False)
-    for part_id in ids:
-        begun = time.perf_counter()
-        run, data, spec = prepare(
-            net, part_id, layers=layers, seed=seed, device=device, progress=progress, registry=registry
-        )
-        specs.append(spec)
-        stored = store.lookup(spec.key) if (store is not None and use_cache) else None
-        dataset = None
-        if stored is not None:
-            from brainbench.results.store import check_results_file
-
-            if check_results_file(store.root / stored["results_file"], stored) is None:  # type: ignore[union-attr]
-                dataset = store.load_results(stored)  # type: ignore[union-attr]
-        was_stored = dataset is not None
-        if dataset is None:
-            dataset = score_prepared(
-                run, data, spec, progress=progress, use_cache=use_cache, batch_size=batch_size, threads=threads
-            )
-            if store is not None:
-                store.record(dataset)
-        parts.append(_reduce(part_id, dataset, was_stored, time.perf_counter() - begun))
-        # free this part's data, features and predictions before the next part is loaded
-        del run, data, dataset
-        gc.collect()
-        bar.update(1)
-    bar.close()
-    spec = composite_spec(entry, registry, specs)
-    if store is not None and use_cache and all(p.stored for p in parts) and store.has(spec.key):
-        stored_run = store.lookup(spec.key)
-        assert stored_run is not None
-        return store.load_results(stored_run), True
-    dataset = assemble_composite(entry, registry, spec, parts, time.perf_counter() - started, threads)
-    if store is not None:
-        store.record(dataset)
-    return dataset, False
 
 
 def composite_spec(entry: BenchmarkEntry, registry: Registry, part_specs: list[Any]) -> Any:
@@ -288,17 +191,15 @@ def composite_spec(entry: BenchmarkEntry, registry: Registry, part_specs: list[A
         "data_sha256": _joined(s.content["data_sha256"] for s in part_specs),
         "stimuli_sha256": _joined(s.content["stimuli_sha256"] for s in part_specs),
     }
-    customs = {s.benchmark: s.protocol_detail for s in part_specs if s.protocol != "declared"}
-    detail = next(iter(customs.values())) if customs else {}
     return RunSpec(
         model=first.model,
         benchmark=entry.id,
         readout=first.readout,
         layers=tuple(first.layers),
         seed=first.seed,
-        protocol="custom" if customs else "declared",
-        protocol_detail=detail,
         content=content,
+        # the parts keep their declared readouts (a composite takes no readout override)
+        declared_readout=first.declared_readout,
     )
 
 

@@ -10,13 +10,12 @@ from typing import TYPE_CHECKING, Any
 
 import xarray as xr
 
-from brainbench.errors import BrainbenchError
 from brainbench.registry import get_registry
 from brainbench.registry.registry import Registry
 from brainbench.scoring.load import LoadedData, load
 from brainbench.scoring.spec import Resolved, RunSpec, resolve
 from brainbench.scoring.summary import write_score
-from brainbench.scoring.threads import scoped_threads
+from brainbench.scoring.threads import limit_threads, resolve_threads
 
 if TYPE_CHECKING:  # pragma: no cover
     from brainbench.models.base import TorchModel
@@ -39,17 +38,10 @@ def prepare(
 ) -> tuple[Resolved, LoadedData, RunSpec]:
     """Stages 1 and 2: the resolved run, its loaded data and its complete spec (with the key).
 
-    The results store, ``analyze`` and ``leaderboard run`` call this to look a run up
-    before deciding whether to score it.
+    :mod:`brainbench.results.runs` calls this to look a run up by its full key before
+    deciding whether to score it.
     """
     registry = registry or get_registry()
-    from brainbench.scoring.composite import is_composite
-
-    if is_composite(benchmark, registry):
-        raise BrainbenchError(
-            f"benchmark {benchmark!r} is a composite: its parts are prepared and scored one by one "
-            "(brainbench.score or brainbench.results.store.scored), never all at once."
-        )
     run = resolve(
         model,
         benchmark,
@@ -64,23 +56,9 @@ def prepare(
     data = load(run, progress=progress)
     own_splits = data.split_record if data.split_record.get("custom") else None
     spec = run.spec.with_data(data.data_sha256, data.stimuli_sha256, splits=own_splits)
-    if splits is None:  # remembered, so a stored run is found later without building or loading
-        from brainbench.results import known_runs
-
-        request = known_runs.request_inputs(
-            model,
-            benchmark,
-            layers=layers,
-            readout=readout,
-            readout_params=readout_params,
-            seed=seed,
-            registry=registry,
-        )
-        known_runs.remember(request, spec.content)
     return run, data, spec
 
 
-@scoped_threads
 def score(
     model: str | TorchModel | RDMModel,
     benchmark: str | Benchmark,
@@ -98,7 +76,10 @@ def score(
     readout_params: dict[str, Any] | None = None,
     threads: int | None = None,
 ) -> xr.Dataset:
-    """Score every requested layer of a model on a benchmark.
+    """Score every requested layer of a model on one (non-composite) benchmark; compute only.
+
+    ``brainbench.score`` (:func:`brainbench.results.runs.score`) also takes composites; this
+    is its computation of one run, with no results store and no remembered key.
 
     Args:
         model: a model id, a :class:`brainbench.models.base.TorchModel` or an RDM model.
@@ -127,58 +108,29 @@ def score(
     from brainbench.scoring.arguments import check_score_arguments
 
     check_score_arguments(layers=layers, device=device, seed=seed, batch_size=batch_size, out=out)
-    from brainbench.scoring.composite import is_composite, score_composite
-
-    if is_composite(benchmark, registry or get_registry()):
-        check_composite_options(benchmark, readout=readout, readout_params=readout_params, splits=splits)
-        dataset = score_composite(
+    count = resolve_threads(threads)
+    with limit_threads(count):
+        started = time.perf_counter()
+        prepared = prepare(
             model,
-            str(benchmark),
+            benchmark,
             layers=layers,
+            readout=readout,
+            readout_params=readout_params,
+            splits=splits,
             seed=seed,
             device=device,
             progress=progress,
-            use_cache=use_cache,
-            batch_size=batch_size,
-            threads=int(threads or 1),
             registry=registry,
         )
-        if out is not None:
-            from brainbench.identifiers import model_file_name
-
-            write_score(dataset, Path(out) / f"{model_file_name(str(dataset.attrs['model']))}__{benchmark}.nc")
-        return dataset
-    started = time.perf_counter()
-    prepared = prepare(
-        model,
-        benchmark,
-        layers=layers,
-        readout=readout,
-        readout_params=readout_params,
-        splits=splits,
-        seed=seed,
-        device=device,
-        progress=progress,
-        registry=registry,
-    )
-    return score_prepared(
-        *prepared,
-        out=out,
-        progress=progress,
-        use_cache=use_cache,
-        batch_size=batch_size,
-        threads=int(threads or 1),
-        load_s=time.perf_counter() - started,
-    )
-
-
-def check_composite_options(benchmark: Any, **options: Any) -> None:
-    """Refuse options a composite cannot take (its parts keep their declared protocol)."""
-    given = [name for name, value in options.items() if value is not None]
-    if given:
-        raise BrainbenchError(
-            f"benchmark {benchmark!r} is a composite: {', '.join(given)} cannot be overridden for it; "
-            "score its parts one by one to change them."
+        return score_prepared(
+            *prepared,
+            out=out,
+            progress=progress,
+            use_cache=use_cache,
+            batch_size=batch_size,
+            threads=count,
+            load_s=time.perf_counter() - started,
         )
 
 

@@ -24,6 +24,7 @@ from brainbench.caching.content import KEY_FORMAT, content_key, declaration
 from brainbench.errors import BrainbenchError
 from brainbench.registry import load_object
 from brainbench.registry.registry import Registry
+from brainbench.scoring.protocol import run_protocol
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -44,12 +45,12 @@ class RunSpec:
     Attributes:
         model: model id.
         benchmark: benchmark id.
-        readout: readout id actually used (the benchmark's or an override).
+        readout: readout id actually used (the benchmark's or an override), canonical.
         layers: scored layers, in order.
         seed: the run's seed.
-        protocol: ``declared`` (may fill a leaderboard cell) or ``custom``.
-        protocol_detail: what differs from the declared protocol.
         content: the JSON-able content the key hashes.
+        declared_readout: the canonical id of the readout the benchmark declares (not in
+            the key: the content holds the declaration as written, which may be an alias).
     """
 
     model: str
@@ -57,9 +58,18 @@ class RunSpec:
     readout: str
     layers: tuple[str, ...]
     seed: int
-    protocol: str
-    protocol_detail: dict[str, Any]
     content: dict[str, Any] = field(repr=False)
+    declared_readout: str | None = None
+
+    @property
+    def protocol(self) -> str:
+        """``declared`` (may fill a leaderboard cell) or ``custom``: see :mod:`brainbench.scoring.protocol`."""
+        return run_protocol(self.content, self.layers, self.readout, self.declared_readout)[0]
+
+    @property
+    def protocol_detail(self) -> dict[str, Any]:
+        """What differs from the declared protocol (``{}`` when declared)."""
+        return run_protocol(self.content, self.layers, self.readout, self.declared_readout)[1]
 
     @property
     def complete(self) -> bool:
@@ -190,8 +200,12 @@ def resolve(
     from brainbench.models.rdm import RDMModel
     from brainbench.scoring.benchmark import Benchmark, resolve_benchmark
     from brainbench.scoring.kinds import KINDS
-    from brainbench.scoring.protocol import describe_protocol
 
+    if isinstance(benchmark, str) and registry.benchmark(benchmark).kind == "composite":
+        raise BrainbenchError(
+            f"benchmark {benchmark!r} is a composite: score it with brainbench.score, which scores its parts "
+            "one by one."
+        )
     bench = benchmark if isinstance(benchmark, Benchmark) else resolve_benchmark(benchmark, registry)
     # a manifest's benchmark had the kinds of its metrics, ceiling and headline checked when
     # the registry was built; a custom benchmark object is checked here, the same way
@@ -225,9 +239,7 @@ def resolve(
     headline_entry = registry.metric(bench.entry.headline)
     ceiling_entry = registry.metric(bench.entry.ceiling) if bench.entry.ceiling else None
     metric_entries = {m: registry.metric(m) for m in bench.entry.metrics}
-    protocol, detail = describe_protocol(
-        net, bench, chosen, readout_id, seed, registry, readout_overrides=readout_params, own_splits=splits is not None
-    )
+    registered = _registered_entry(bench, registry)
     content: dict[str, Any] = {
         "format": KEY_FORMAT,
         "model": _model_part(net, registry),
@@ -247,8 +259,9 @@ def resolve(
         content["tokens"] = tokens
     if readout_params:
         content["readout_overrides"] = readout_params
-    if detail.get("benchmark"):
-        content["benchmark_override"] = detail["benchmark"]
+    override = _benchmark_override(bench, registered)
+    if override:
+        content["benchmark_override"] = override
     if splits is not None:
         content["splits"] = "custom"  # completed with their hash by the load stage
     spec = RunSpec(
@@ -257,9 +270,8 @@ def resolve(
         readout=readout_id,
         layers=tuple(chosen),
         seed=int(seed),
-        protocol=protocol,
-        protocol_detail=detail,
         content=content,
+        declared_readout=_readout_id(registered.readout, registry),
     )
     metrics = {e.variable_name: _load_metric(e) for e in metric_entries.values()}
     if isinstance(net, RDMModel):
@@ -312,6 +324,33 @@ def _check_rdm_model(net: RDMModel, bench: Benchmark, kind: str, registry: Regis
             f"{bench.identifier!r} scores assembly {bench.entry.assembly!r}; "
             f"score it on a benchmark of {entry.stimuli!r}."
         )
+
+
+def _registered_entry(bench: Benchmark, registry: Registry) -> Any:
+    """The benchmark's registered declaration, or for a custom benchmark its object's own entry."""
+    try:
+        return registry.benchmark(bench.identifier)
+    except BrainbenchError:
+        return bench.entry
+
+
+def _benchmark_override(bench: Benchmark, registered: Any) -> dict[str, Any]:
+    """The fields of the benchmark object that differ from its registered declaration (e.g. ``split``)."""
+    from brainbench.caching.content import PROSE_FIELDS
+
+    ours = bench.entry.model_dump(mode="json", exclude=set(PROSE_FIELDS))
+    theirs = registered.model_dump(mode="json", exclude=set(PROSE_FIELDS))
+    return {k: ours.get(k) for k in sorted(set(ours) | set(theirs)) if ours.get(k) != theirs.get(k)}
+
+
+def _readout_id(name: str | None, registry: Registry) -> str | None:
+    """The canonical id of a readout id or alias (the name itself when it is not registered)."""
+    if name is None:
+        return None
+    try:
+        return registry.readout(name).id
+    except BrainbenchError:
+        return name
 
 
 def _registered(bench: Benchmark, registry: Registry) -> bool:

@@ -1,0 +1,392 @@
+"""Find a run's stored score or compute it: the one path of ``score``, ``leaderboard run``, ``verify``, ``analyze``.
+
+:func:`run` takes a :class:`Request` (what to score: the things that enter the run's
+content key) and an :class:`Execution` (how to compute it: device, threads, caches,
+progress, an output folder; none of it enters the key) and, given a
+:class:`~brainbench.results.store.ResultStore`, returns
+
+* ``stored``: the stored score of the run's key. First without importing torch, building
+  the network or loading the data, when the request's key is remembered
+  (:mod:`brainbench.results.known_runs`); else the full key is computed by stages 1-2
+  (:func:`brainbench.scoring.scorer.prepare`) and looked up;
+* ``scored``: the run computed by stages 3-6 (:func:`brainbench.scoring.scorer.score_prepared`),
+  recorded in the store, and its key remembered for the next request of the same kind.
+
+Without a store it just computes (``brainbench.score``, ``leaderboard verify``). The CPU
+thread count (:mod:`brainbench.scoring.threads`) is resolved and applied here, once, around
+the computation. A composite benchmark's parts go one by one through the same
+single-benchmark path (each found or scored and stored as its own run, its features and
+predictions freed before the next part is loaded); their aggregation is
+:mod:`brainbench.scoring.composite`'s (pure: no store).
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from brainbench.errors import BrainbenchError
+from brainbench.registry import get_registry
+from brainbench.registry.registry import Registry
+from brainbench.results import known_runs
+from brainbench.results.store import ResultStore, RowChecksumError, check_results_file
+
+if TYPE_CHECKING:  # pragma: no cover
+    import xarray as xr
+
+    from brainbench.models.base import TorchModel
+    from brainbench.models.rdm import RDMModel
+    from brainbench.registry.manifest import BenchmarkEntry
+    from brainbench.scoring.benchmark import Benchmark
+    from brainbench.scoring.spec import RunSpec
+
+__all__ = ["SCORED", "STORED", "Execution", "Outcome", "Request", "run", "score", "stored_score"]
+
+#: :attr:`Outcome.status` of a run read from the store / computed by this call.
+STORED, SCORED = "stored", "scored"
+
+
+@dataclass(frozen=True)
+class Request:
+    """What to score: everything here enters the run's content key (with the data and weights).
+
+    Attributes:
+        model: a model id, a :class:`~brainbench.models.base.TorchModel` or an RDM model.
+        benchmark: a benchmark id (or alias) or a :class:`~brainbench.scoring.benchmark.Benchmark`.
+        layers: layer names (None: every layer the model declares).
+        readout: a readout id overriding the benchmark's.
+        readout_params: overrides of the readout's declared params.
+        splits: the caller's own ``(train, test)`` splits (never remembered, never stored by request).
+        seed: the run's seed.
+    """
+
+    model: str | TorchModel | RDMModel
+    benchmark: str | Benchmark
+    layers: tuple[str, ...] | None = None
+    readout: str | None = None
+    readout_params: dict[str, Any] | None = None
+    splits: list | None = None
+    seed: int = 0
+
+    def options(self) -> dict[str, Any]:
+        """The keyword arguments of :func:`brainbench.scoring.scorer.prepare` this request sets."""
+        return {
+            "layers": None if self.layers is None else list(self.layers),
+            "readout": self.readout,
+            "readout_params": self.readout_params,
+            "splits": self.splits,
+            "seed": self.seed,
+        }
+
+
+@dataclass(frozen=True)
+class Execution:
+    """How to compute a run; nothing here changes its numbers or its key.
+
+    Attributes:
+        device: ``auto``, ``cpu`` or ``cuda``.
+        progress: show progress bars.
+        use_cache: reuse a stored score and cached activations; False recomputes both
+            (and records the new run in place of the old).
+        batch_size: images per forward pass.
+        threads: CPU threads for torch and BLAS (None: :func:`brainbench.scoring.threads.resolve_threads`).
+        out: folder to also write ``<model>__<benchmark>.nc`` into.
+    """
+
+    device: str = "auto"
+    progress: bool = True
+    use_cache: bool = True
+    batch_size: int = 32
+    threads: int | None = None
+    out: str | os.PathLike | None = None
+
+
+@dataclass
+class Outcome:
+    """What :func:`run` did.
+
+    Attributes:
+        dataset: the score dataset (layout in :mod:`brainbench.scoring`).
+        status: :data:`STORED` (read from the store) or :data:`SCORED` (computed by this call).
+        key: the run's content key.
+        spec: the run's spec when it was computed here (None when found by its remembered key).
+        record_error: why the computed score could not be recorded (only with ``keep_unrecorded``).
+    """
+
+    dataset: xr.Dataset
+    status: str
+    key: str
+    spec: RunSpec | None = None
+    record_error: BrainbenchError | None = None
+
+    @property
+    def stored(self) -> bool:
+        return self.status == STORED
+
+
+def run(
+    request: Request,
+    how: Execution | None = None,
+    store: ResultStore | None = None,
+    registry: Registry | None = None,
+    keep_unrecorded: bool = False,
+) -> Outcome:
+    """The stored score of ``request`` or, when absent (or ``how.use_cache`` is False), its computed score.
+
+    Args:
+        request: what to score.
+        how: how to compute it (default :class:`Execution`).
+        store: where to look the run up and record it; None: compute only, record nothing.
+        registry: the registry (default: the installed plugins').
+        keep_unrecorded: when recording the computed score fails (a full disk), return it with
+            the error in :attr:`Outcome.record_error` instead of raising (the CLI shows the
+            numbers, then the error).
+    Returns:
+        The dataset, whether it was stored or scored, and its key.
+    """
+    how = how or Execution()
+    registry = registry or get_registry()
+    if store is not None:
+        store.check()  # a damaged or unwritable store is refused before the work, not after
+    recorder = _Recorder(store, keep_unrecorded)
+    entry = registry.benchmark(request.benchmark) if isinstance(request.benchmark, str) else None
+    if entry is not None and entry.kind == "composite":
+        outcome = _run_composite(request, entry, how, recorder, registry)
+    else:
+        outcome = _run_single(request, how, recorder, registry)
+    outcome.record_error = recorder.error
+    if how.out is not None:
+        from brainbench.identifiers import check_identifier, model_file_name
+        from brainbench.scoring.summary import write_score
+
+        attrs = outcome.dataset.attrs
+        name = f"{model_file_name(str(attrs['model']))}__{check_identifier(str(attrs['benchmark']), 'benchmark id')}.nc"
+        write_score(outcome.dataset, Path(how.out) / name)
+    return outcome
+
+
+def score(
+    model: str | TorchModel | RDMModel,
+    benchmark: str | Benchmark,
+    *,
+    layers: list[str] | None = None,
+    readout: str | None = None,
+    device: str = "auto",
+    seed: int = 0,
+    out: str | os.PathLike | None = None,
+    progress: bool = True,
+    use_cache: bool = True,
+    batch_size: int = 32,
+    registry: Registry | None = None,
+    splits: list | None = None,
+    readout_params: dict[str, Any] | None = None,
+    threads: int | None = None,
+) -> xr.Dataset:
+    """Score every requested layer of a model on a benchmark (any kind, composites included); store nothing.
+
+    This is ``brainbench.score``: :func:`run` without a store.
+
+    Args:
+        model: a model id, a :class:`brainbench.models.base.TorchModel` or an RDM model.
+        benchmark: a benchmark id (or alias) or a :class:`brainbench.scoring.benchmark.Benchmark`.
+        layers: layer names (default: every layer the model declares).
+        readout: a readout id overriding the benchmark's (e.g. ``spatial``, ``s2``).
+        device: ``auto``, ``cpu`` or ``cuda``.
+        seed: seeds the splits (with the benchmark's own seed), the ceiling halvings and
+            any stochastic readout. Same seed, same numbers.
+        out: folder to also write ``<model>__<benchmark>.nc`` into.
+        use_cache: reuse cached activations.
+        batch_size: images per forward pass.
+        splits: your own train/test split instead of the benchmark's: a list of
+            ``(train_indices, test_indices)`` pairs or :class:`brainbench.data.splits.Split`,
+            positions into the assembly's stimulus axis (checked: in range, disjoint,
+            non-empty). Recorded in attrs ``custom_splits`` (1/0) and ``split_spec``.
+        readout_params: overrides of the readout's declared params, e.g.
+            ``{"alphas": [0.1, 1, 10]}`` or ``{"alphas": {"start": -2, "stop": 2, "num": 9}}``;
+            each key must be a constructor argument of the readout. Recorded in attrs
+            ``readout_params`` (the merged params) and ``readout_overrides``.
+        threads: CPU threads for torch and BLAS during the call (default: see
+            :mod:`brainbench.scoring.threads`); recorded in attrs ``threads``.
+    Returns:
+        The score dataset described in :mod:`brainbench.scoring` (a composite's in
+        :mod:`brainbench.scoring.composite`).
+    """
+    from brainbench.scoring.arguments import check_score_arguments
+
+    check_score_arguments(layers=layers, device=device, seed=seed, batch_size=batch_size, out=out)
+    request = Request(
+        model,
+        benchmark,
+        layers=None if layers is None else tuple(layers),
+        readout=readout,
+        readout_params=readout_params,
+        splits=splits,
+        seed=seed,
+    )
+    how = Execution(
+        device=device, progress=progress, use_cache=use_cache, batch_size=batch_size, threads=threads, out=out
+    )
+    return run(request, how, store=None, registry=registry).dataset
+
+
+class _Recorder:
+    """Where computed runs are recorded (nothing without a store), and the first failure when kept."""
+
+    def __init__(self, store: ResultStore | None, keep_unrecorded: bool) -> None:
+        self.store = store
+        self.keep = keep_unrecorded
+        self.error: BrainbenchError | None = None
+
+    def record(self, dataset: xr.Dataset) -> None:
+        if self.store is None:
+            return
+        try:
+            self.store.record(dataset)
+        except BrainbenchError as error:
+            if not self.keep:
+                raise
+            self.error = self.error or error
+
+
+# ---------------------------------------------------------------------------- one benchmark
+def _run_single(request: Request, how: Execution, recorder: _Recorder, registry: Registry) -> Outcome:
+    """One non-composite benchmark: the remembered key, else stages 1-2, the full key, else stages 3-6."""
+    store = recorder.store
+    fingerprint = None
+    if request.splits is None:  # a request with the caller's own splits has no fingerprint
+        fingerprint = known_runs.request_inputs(
+            request.model,
+            request.benchmark,
+            layers=request.layers,
+            readout=request.readout,
+            readout_params=request.readout_params,
+            seed=request.seed,
+            registry=registry,
+        )
+    if store is not None and how.use_cache:
+        known = known_runs.known_spec(fingerprint)
+        if known is not None:  # no torch, no network, no data: the stored run of a remembered key
+            found = stored_score(store, known[1], warn=False)
+            if found is not None:
+                return Outcome(found, STORED, known[1])
+    from brainbench.scoring.scorer import prepare, score_prepared  # imports torch: only when the key must be computed
+    from brainbench.scoring.threads import limit_threads, resolve_threads
+
+    count = resolve_threads(how.threads)
+    with limit_threads(count):
+        started = time.perf_counter()
+        resolved, data, spec = prepare(
+            request.model,
+            request.benchmark,
+            **request.options(),
+            device=how.device,
+            progress=how.progress,
+            registry=registry,
+        )
+        if fingerprint is None and request.splits is None:  # the data files may have been fetched just now
+            fingerprint = known_runs.request_inputs(
+                request.model,
+                request.benchmark,
+                layers=request.layers,
+                readout=request.readout,
+                readout_params=request.readout_params,
+                seed=request.seed,
+                registry=registry,
+            )
+        known_runs.remember(fingerprint, spec.content)  # found without building or loading next time
+        if store is not None and how.use_cache:
+            found = stored_score(store, spec.key, warn=True)
+            if found is not None:
+                return Outcome(found, STORED, spec.key, spec)
+        dataset = score_prepared(
+            resolved,
+            data,
+            spec,
+            progress=how.progress,
+            use_cache=how.use_cache,
+            batch_size=how.batch_size,
+            threads=count,
+            load_s=time.perf_counter() - started,
+        )
+    recorder.record(dataset)
+    return Outcome(dataset, SCORED, spec.key, spec)
+
+
+def stored_score(store: ResultStore, key: str, warn: bool = True) -> xr.Dataset | None:
+    """The intact stored score of ``key``, or None (``warn``: say why a damaged one is scored again)."""
+    from brainbench.caching.integrity import logger
+
+    try:
+        found = store.lookup(key)
+    except RowChecksumError as error:  # a row changed outside brainbench: score it again, replacing it
+        if warn:
+            logger.warning("warning: %s", str(error).replace("again to replace it.", "again: scoring it again now."))
+        return None
+    if found is None:
+        return None
+    path = store.root / found["results_file"]
+    reason = check_results_file(path, found)
+    if reason is not None:
+        if warn:
+            logger.warning("warning: results file %s of run %s %s; scoring it again.", path, key[:12], reason)
+        return None
+    return store.load_results(found)
+
+
+# ---------------------------------------------------------------------------- a composite
+def _run_composite(
+    request: Request, entry: BenchmarkEntry, how: Execution, recorder: _Recorder, registry: Registry
+) -> Outcome:
+    """Each part through :func:`_run_single` (model built once), then the pure aggregation."""
+    from brainbench.models.base import TorchModel, load_model
+    from brainbench.progress import tqdm
+    from brainbench.scoring.composite import (
+        assemble_composite,
+        check_available,
+        check_composite_options,
+        composite_spec,
+        part_ids,
+        reduce_part,
+    )
+    from brainbench.scoring.threads import resolve_threads
+
+    check_composite_options(
+        request.benchmark, readout=request.readout, readout_params=request.readout_params, splits=request.splits
+    )
+    check_available(entry, registry)
+    ids = part_ids(entry, registry)
+    started = time.perf_counter()
+    model = request.model
+    net = model if not isinstance(model, str) else load_model(registry.model(model))  # built once for all parts
+    if not isinstance(net, TorchModel):
+        raise BrainbenchError(
+            f"model {net.identifier!r} supplies an RDM, not activations, so it cannot be scored by "
+            f"composite benchmark {entry.id!r}; score it on a representation benchmark of its stimuli."
+        )
+    part_how = replace(how, out=None)
+    parts, specs = [], []
+    bar = tqdm(total=len(ids), desc=f"{entry.id} parts", unit="part", disable=not how.progress, leave=False)
+    for part_id in ids:
+        begun = time.perf_counter()
+        outcome = _run_single(replace(request, model=net, benchmark=part_id), part_how, recorder, registry)
+        assert outcome.spec is not None  # a model object has no remembered key: its spec was computed
+        specs.append(outcome.spec)
+        parts.append(reduce_part(part_id, outcome.dataset, outcome.stored, time.perf_counter() - begun))
+        del outcome  # free this part's data, features and predictions before the next part is loaded
+        gc.collect()
+        bar.update(1)
+    bar.close()
+    # the aggregation is pure and cheap (per-neuroid numbers only): done before the lookup of its key
+    spec = composite_spec(entry, registry, specs)
+    threads = resolve_threads(how.threads)
+    dataset = assemble_composite(entry, registry, spec, parts, time.perf_counter() - started, threads)
+    if recorder.store is not None and how.use_cache and all(p.stored for p in parts):
+        found = stored_score(recorder.store, spec.key, warn=True)
+        if found is not None:  # the stored composite run, exactly as it was recorded
+            return Outcome(found, STORED, spec.key, spec)
+    recorder.record(dataset)
+    return Outcome(dataset, SCORED, spec.key, spec)

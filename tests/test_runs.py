@@ -1,0 +1,176 @@
+"""brainbench.results.runs: one place finds a run's stored score or computes it; the protocol from the spec alone."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from brainbench.errors import BrainbenchError
+from brainbench.results import runs
+from brainbench.results.store import ResultStore, StoreError
+
+from helpers import results_fixtures as rf
+
+COMPOSITE = """
+[benchmarks.gen-both]
+kind = "composite"
+version = 1
+parts = ["gen-V1", "gen-IT"]
+aggregate = { value = "r", part = "median", group_by = "region", group = "mean", overall = "mean" }
+"""
+
+
+@pytest.fixture(scope="module")
+def manifest(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("runs-manifest")
+    path = rf.write_manifest(folder)
+    path.write_text(path.read_text() + COMPOSITE)
+    return path
+
+
+@pytest.fixture
+def registry(manifest, monkeypatch):
+    monkeypatch.setenv("BRAINBENCH_MANIFESTS", str(manifest))
+    from brainbench.registry import refresh
+
+    refresh()
+    yield
+    refresh()
+
+
+HOW = runs.Execution(device="cpu", progress=False, threads=1)
+
+
+def test_a_run_is_scored_and_recorded_then_found_under_the_same_key(registry, tmp_path):
+    import torch
+
+    store = ResultStore(tmp_path / "s.sqlite")
+    request = runs.Request("tiny-a", "gen-V1", layers=("c1",))
+    before = torch.get_num_threads()
+    first = runs.run(request, HOW, store)
+    assert first.status == runs.SCORED and first.spec is not None and first.key == first.spec.key
+    assert torch.get_num_threads() == before  # threads set for the call only
+    assert first.dataset.attrs["threads"] == 1
+    assert [r["content_key"] for r in store.runs()] == [first.key]
+    again = runs.run(request, HOW, store)
+    assert again.status == runs.STORED and again.key == first.key
+    np.testing.assert_array_equal(again.dataset["r"].values, first.dataset["r"].values)
+    fresh = runs.run(request, runs.Execution(device="cpu", progress=False, use_cache=False, threads=1), store)
+    assert fresh.status == runs.SCORED and fresh.key == first.key and len(store.runs()) == 1
+
+
+def test_brainbench_score_is_the_runs_layer_and_stores_nothing(registry, tmp_path, monkeypatch):
+    import brainbench
+
+    monkeypatch.setenv("BRAINBENCH_STORE", str(tmp_path / "never.sqlite"))
+    assert brainbench.score is runs.score
+    dataset = brainbench.score("tiny-a", "gen-V1", layers=["c1"], device="cpu", progress=False, out=tmp_path)
+    assert not (tmp_path / "never.sqlite").exists()
+    assert (tmp_path / "tiny-a__gen-V1.nc").is_file()
+    assert dataset.attrs["protocol"] == "custom" and json.loads(dataset.attrs["protocol_detail"]) == {"layers": ["c1"]}
+
+
+def test_a_composite_goes_part_by_part_through_the_same_path(registry, tmp_path):
+    from brainbench.scoring import score
+
+    store = ResultStore(tmp_path / "c.sqlite")
+    request = runs.Request("tiny-a", "gen-both", layers=("c1",))
+    first = runs.run(request, HOW, store)
+    assert first.status == runs.SCORED
+    parts = {str(k) for k in first.dataset["part_content_key"].values}
+    assert {r["content_key"] for r in store.runs()} == parts | {first.key}  # each part its own run
+    again = runs.run(request, HOW, store)
+    assert again.status == runs.STORED and again.key == first.key
+    with pytest.raises(BrainbenchError, match="composite.*brainbench.score"):
+        score("tiny-a", "gen-both", progress=False)  # the compute-only scorer takes one benchmark
+    with pytest.raises(BrainbenchError, match="readout cannot be overridden"):
+        runs.run(runs.Request("tiny-a", "gen-both", readout="simple"), HOW)
+
+
+def test_a_failed_record_keeps_the_numbers_when_asked(registry, tmp_path, monkeypatch):
+    store = ResultStore(tmp_path / "f.sqlite")
+
+    def full_disk(self, dataset):
+        raise StoreError("no space left on device; free some space.")
+
+    monkeypatch.setattr(ResultStore, "record", full_disk)
+    request = runs.Request("tiny-a", "gen-V1", layers=("c1",))
+    with pytest.raises(StoreError, match="no space"):
+        runs.run(request, HOW, store)
+    kept = runs.run(request, HOW, store, keep_unrecorded=True)
+    assert kept.status == runs.SCORED and "no space" in str(kept.record_error)
+    assert np.isfinite(kept.dataset["r"].values).any()
+
+
+def test_the_store_records_the_protocol_the_dataset_carries(tmp_path):
+    store = ResultStore(tmp_path / "p.sqlite")
+    store.record(rf.fake_dataset(1, protocol="custom", seed=1))
+    store.record(rf.fake_dataset(2, protocol=None))
+    got = {r["model"]: r for r in store.runs()}
+    assert got["fake-1"]["protocol"] == "custom" and json.loads(got["fake-1"]["protocol_detail"]) == {"seed": 1}
+    assert got["fake-2"]["protocol"] == "unknown"
+
+
+# ---------------------------------------------------------------------------- the protocol from the spec alone
+def _content(**extra):
+    content = {
+        "model": {"layers": ["c1", "c2"]},
+        "benchmark": {"readout": "simple"},
+        "readout": {"id": "simple"},
+        "seed": 0,
+    }
+    return {**content, **extra}
+
+
+def test_the_protocol_is_a_function_of_the_spec():
+    from brainbench.scoring.protocol import run_protocol
+
+    assert run_protocol(_content(), ["c1", "c2"], "simple", "simple") == ("declared", {})
+    assert run_protocol(_content(), ["c1"], "simple", "simple") == ("custom", {"layers": ["c1"]})
+    assert run_protocol(_content(seed=3), ["c1", "c2"]) == ("custom", {"seed": 3})
+    # the scorer knows the declared readout's canonical id; a stored spec alone cannot tell an alias
+    assert run_protocol(_content(), ["c1", "c2"], "ridge", "simple") == ("custom", {"readout": "ridge"})
+    assert run_protocol(_content(readout={"id": "ridge"}), ["c1", "c2"])[0] == "unknown"
+    assert run_protocol({}, ["c1"])[0] == "unknown"
+
+
+def test_a_stored_spec_with_readout_overrides_or_own_splits_is_custom():
+    """The store's migration judged such rows ``declared``: it compared layers, readout and seed only."""
+    from brainbench.scoring.protocol import run_protocol
+
+    protocol, detail = run_protocol(_content(readout_overrides={"alphas": [1.0]}), ["c1", "c2"])
+    assert protocol == "custom" and detail == {"readout_params": {"alphas": "[1.0]"}}
+    protocol, detail = run_protocol(_content(splits={"sha256": "ab", "sizes": [3]}), ["c1", "c2"])
+    assert protocol == "custom" and detail == {"splits": "custom"}
+    assert run_protocol(_content(splits="declared"), ["c1", "c2"]) == ("declared", {})
+
+
+def test_the_spec_carries_its_protocol_and_the_key_is_unchanged(registry):
+    from brainbench.registry import get_registry
+    from brainbench.scoring.spec import resolve
+
+    spec = resolve("tiny-a", "gen-V1", readout="simple-narrow", seed=2, registry=get_registry()).spec
+    assert spec.protocol == "custom" and spec.protocol_detail == {"readout": "simple-narrow", "seed": 2}
+    assert "declared_readout" not in spec.content and spec.declared_readout == "simple"
+    declared = resolve("tiny-a", "gen-V1", registry=get_registry()).spec
+    assert declared.protocol == "declared" and declared.protocol_detail == {}
+
+
+def test_the_cli_shows_a_stored_run_from_the_store_and_no_cache_scores_it_again(registry, tmp_path, capsys):
+    from brainbench.cli.main import main
+
+    store = tmp_path / "cli.sqlite"
+    command = ["score", "tiny-a", "gen-V1", "--layers", "c1", "--device", "cpu", "--json", "--store", str(store)]
+    assert main(command) == 0
+    first = capsys.readouterr()
+    assert "already in the results store" not in first.err
+    assert main(command) == 0
+    second = capsys.readouterr()
+    assert "already in the results store" in second.err
+    assert json.loads(second.out)["score"] == json.loads(first.out)["score"]
+    assert main([*command, "--no-cache"]) == 0
+    assert "already in the results store" not in capsys.readouterr().err
+    assert len(ResultStore(store).runs()) == 1
