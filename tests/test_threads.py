@@ -95,11 +95,8 @@ def test_limit_is_scoped_and_restored():
     before = torch.get_num_threads()
     target = 1 if before != 1 else 2
 
-    @threads.scoped_threads
-    def inside(*, threads):
-        return threads, torch.get_num_threads()
-
-    assert inside(threads=target) == (target, target)
+    with threads.limit_threads(target) as count:
+        assert (count, torch.get_num_threads()) == (target, target)
     assert torch.get_num_threads() == before
     with pytest.raises(RuntimeError), threads.limit_threads(target):
         assert torch.get_num_threads() == target

@@ -16,20 +16,16 @@ behind the default.
 from __future__ import annotations
 
 import contextlib
-import functools
 import math
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
 
 from brainbench.errors import BrainbenchError
 
 ENV_VARS = ("BRAINBENCH_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 PROC_CGROUP = Path("/proc/self/cgroup")
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _affinity_count() -> int:
@@ -142,18 +138,3 @@ def limit_threads(count: int) -> Iterator[int]:
             yield count
         finally:
             torch.set_num_threads(before)
-
-
-def scoped_threads(fn: F) -> F:
-    """Decorate a function taking ``threads=``: resolve it and run the call under :func:`limit_threads`.
-
-    The function receives the resolved count (an int) as ``threads``.
-    """
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, threads: int | None = None, **kwargs: Any) -> Any:
-        count = resolve_threads(threads)
-        with limit_threads(count):
-            return fn(*args, threads=count, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
