@@ -1,7 +1,7 @@
 """How far the pinned scores move between CPU kernels and thread counts, and where.
 
-The golden values of the test suite (``tests/test_score_cowley.py``: alexnet-untrained on
-the real Cowley et al. 2023 V4 recordings; ``tests/test_allen_score.py``: the same net on
+The golden values of the test suite (``tests/scoring/test_score_cowley.py``: alexnet-untrained on
+the real Cowley et al. 2023 V4 recordings; ``tests/scoring/test_allen_score.py``: the same net on
 generated miniature Allen Brain Observatory files) are computed in float32 through
 whichever kernels the CPU selects: the forward pass through oneDNN convolutions and ATen
 vectorised ops, the Gram matrix through MKL's GEMM. Another CPU (an AMD EPYC with AVX2

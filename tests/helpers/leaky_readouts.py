@@ -1,4 +1,4 @@
-"""Readouts that cheat, for the scorer's leakage guard (registered by tests/test_leakage.py)."""
+"""Readouts that cheat, for the scorer's leakage guard (registered by tests/scoring/test_leakage.py)."""
 
 from __future__ import annotations
 

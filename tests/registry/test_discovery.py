@@ -20,7 +20,7 @@ from brainbench.registry.discovery import ManifestSource, is_resource, locate_re
 from brainbench.registry.manifest import SCHEMA_VERSION, parse_manifest
 from brainbench.registry.registry import build_registry
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 # a package whose import is an error: any test that sees this message imported plugin code
 TRAP = 'raise RuntimeError("brainbench imported plugin code while listing")\n'

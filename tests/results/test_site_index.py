@@ -1,4 +1,4 @@
-"""The static site's index: its species and region headers (no browser; tests/test_site_browser.py has one)."""
+"""The static site's index: its species and region headers (no browser; tests/results/test_site_browser.py has one)."""
 
 from __future__ import annotations
 

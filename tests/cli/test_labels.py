@@ -11,7 +11,7 @@ import pytest
 
 from helpers import results_fixtures as rf
 
-TESTS = Path(__file__).resolve().parent
+TESTS = Path(__file__).resolve().parents[1]
 REPO = TESTS.parent
 
 

@@ -19,7 +19,7 @@ from brainbench.results.store import ResultStore, StoreError, store_path
 
 from helpers import results_fixtures as rf
 
-TESTS = Path(__file__).resolve().parent
+TESTS = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture

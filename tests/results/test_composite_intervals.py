@@ -229,7 +229,7 @@ def test_the_leaderboard_shows_the_composite_interval_and_redraws_when_a_part_ch
 
 @pytest.mark.usefixtures("miniature")
 def test_a_scored_composite_gets_its_interval_from_its_stored_parts(fresh_home):
-    """End to end on the generated two-session composite (tests/test_cowley_sessions.py's miniature,
+    """End to end on the generated two-session composite (tests/assemblies/test_cowley_sessions.py's miniature,
     scored by the real pipeline and assembled by brainbench.scoring.composite): its parts recompute its
     stored score and its cell gets an interval."""
     from brainbench.results.intervals import cached_draws

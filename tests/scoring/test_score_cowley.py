@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow, pytest.mark.mirror]
 LAYERS = ["conv1", "conv2", "conv3", "conv4", "conv5", "pool5", "fc6", "fc7"]
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-TESTS = Path(__file__).resolve().parent
+TESTS = Path(__file__).resolve().parents[1]
 
 # Runs in a fresh interpreter: the backend is chosen before brainbench is imported, as a
 # notebook (``%matplotlib ...``) or a script (``matplotlib.use``) would.

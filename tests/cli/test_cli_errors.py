@@ -20,7 +20,7 @@ from brainbench.errors import BrainbenchError
 
 from helpers import results_fixtures as rf
 
-TESTS = Path(__file__).resolve().parent
+TESTS = Path(__file__).resolve().parents[1]
 REPO = TESTS.parent
 
 SCORE = ["score", "tiny-a", "gen-V1", "--no-store"]

@@ -16,7 +16,7 @@ from brainbench.results.verify import DEFAULT_TOLERANCE
 
 from helpers import results_fixtures as rf
 
-TESTS = Path(__file__).resolve().parent
+TESTS = Path(__file__).resolve().parents[1]
 
 GRID = plan(["tiny-a", "tiny-b"], ["gen-V1", "gen-IT"])
 

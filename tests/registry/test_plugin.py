@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 PLUGIN = REPO / "plugins" / "brainbench-example"
 BRAINBENCH = [sys.executable, "-m", "brainbench.cli.main"]
 

