@@ -24,7 +24,7 @@ from brainbench.analyses.layer_correspondence import LayerCorrespondence
 from brainbench.analyses.layer_profile import LayerProfile
 from brainbench.analyses.preferred_layer import PreferredLayer
 from brainbench.analyses.profile_consistency import ProfileConsistency
-from test_analyses import synthetic_scores  # tests/ is on PYTHONPATH
+from helpers.analysis_fixtures import synthetic_scores  # tests/ is on PYTHONPATH
 
 assert matplotlib.get_backend() == sys.argv[1], ("import", matplotlib.get_backend())
 scores = synthetic_scores({"VISl": 1, "VISam": 4, "VISp": 0}, n_per_region=6, n_stimuli=30)
