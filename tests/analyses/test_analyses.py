@@ -28,6 +28,8 @@ from brainbench.analyses.stats import (
 )
 from brainbench.metrics.regression import explained_variance
 
+from helpers.analysis_fixtures import LAYERS, synthetic_scores
+
 
 @pytest.fixture(autouse=True)
 def _close_figures():
