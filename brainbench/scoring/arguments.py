@@ -12,13 +12,15 @@ import os
 import re
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from brainbench.errors import BrainbenchError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from brainbench.registry.manifest import ModelEntry
+    from brainbench.registry.manifest import BenchmarkEntry, ModelEntry, ReadoutEntry
+    from brainbench.registry.registry import Registry
 
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
@@ -170,3 +172,102 @@ def check_score_arguments(
     check_seed(seed)
     check_batch_size(batch_size)
     check_out_dir(out)
+
+
+@dataclass(frozen=True)
+class CheckedRequest:
+    """A scoring request whose ids were looked up once and whose options were checked.
+
+    Made by :func:`check_request` at the boundary (:func:`brainbench.results.runs.run`);
+    the stages below it (:func:`brainbench.results.known_runs.request_inputs`,
+    :func:`brainbench.scoring.spec.resolve_checked`) take these entries instead of
+    looking the ids up again.
+
+    Attributes:
+        model: the model's canonical id, or the model object as given.
+        model_entry: the model's entry (None for a model object).
+        benchmark: the benchmark's canonical id, or the benchmark object as given.
+        benchmark_entry: the benchmark's entry (a benchmark object's own ``entry``).
+        readout: the canonical id of the readout overriding the benchmark's, or None.
+        readout_entry: that readout's entry, or None.
+        layers: layer names (None: every layer the model declares); their membership in
+            the model is checked when the network is built (stage 1), not here.
+        readout_params: overrides of the readout's declared params.
+        splits: the caller's own ``(train, test)`` splits (checked against the data on load).
+        seed: the run's seed.
+    """
+
+    model: Any
+    model_entry: ModelEntry | None
+    benchmark: Any
+    benchmark_entry: BenchmarkEntry
+    readout: str | None = None
+    readout_entry: ReadoutEntry | None = None
+    layers: tuple[str, ...] | None = None
+    readout_params: dict[str, Any] | None = None
+    splits: list | None = None
+    seed: int = 0
+
+    @property
+    def by_id(self) -> bool:
+        """Whether both the model and the benchmark were named by id (not passed as objects)."""
+        return self.model_entry is not None and isinstance(self.benchmark, str)
+
+
+def check_readout_params(readout_params: object) -> dict[str, Any] | None:
+    """``None`` or a dict of argument names to values (each name is checked against the readout when it is built)."""
+    if readout_params is None:
+        return None
+    if not isinstance(readout_params, dict) or not all(isinstance(k, str) for k in readout_params):
+        raise BrainbenchError(f"readout_params must be a dict of argument names to values, got {readout_params!r}.")
+    return readout_params
+
+
+def check_request(
+    model: Any,
+    benchmark: Any,
+    *,
+    layers: Sequence[str] | None = None,
+    readout: str | None = None,
+    readout_params: dict[str, Any] | None = None,
+    splits: list | None = None,
+    seed: object = 0,
+    device: object = "auto",
+    batch_size: object = 32,
+    out: str | os.PathLike | None = None,
+    registry: Registry,
+) -> CheckedRequest:
+    """The one check of a scoring request, before anything is built, loaded or scored.
+
+    Looks each id up once (aliases resolved to canonical ids; an unknown id fails with the
+    registry's one sentence), then checks the layer names' shape, the device, seed, batch
+    size, readout overrides and ``out``. Imports no torch and builds nothing (a family or
+    checkpoint model's entry is synthesized by :meth:`Registry.model`).
+
+    Args:
+        model: a model id or a model object (:class:`~brainbench.models.base.TorchModel`, an RDM model).
+        benchmark: a benchmark id (or alias) or a :class:`~brainbench.scoring.benchmark.Benchmark`.
+        layers, readout, readout_params, splits, seed: as in :func:`brainbench.score`.
+        device, batch_size, out: how the run is computed; checked, not kept.
+        registry: where the ids are looked up.
+    """
+    model_entry = registry.model(model) if isinstance(model, str) else None
+    benchmark_entry = registry.benchmark(benchmark) if isinstance(benchmark, str) else benchmark.entry
+    readout_entry = registry.readout(readout) if readout is not None else None
+    checked_layers = check_layer_names(layers)
+    check_device(device)
+    checked_seed = check_seed(seed)
+    check_batch_size(batch_size)
+    check_out_dir(out)
+    return CheckedRequest(
+        model=model if model_entry is None else model_entry.id,
+        model_entry=model_entry,
+        benchmark=benchmark_entry.id if isinstance(benchmark, str) else benchmark,
+        benchmark_entry=benchmark_entry,
+        readout=None if readout_entry is None else readout_entry.id,
+        readout_entry=readout_entry,
+        layers=None if checked_layers is None else tuple(checked_layers),
+        readout_params=check_readout_params(readout_params),
+        splits=splits,
+        seed=checked_seed,
+    )

@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from brainbench.models.base import TorchModel
     from brainbench.models.rdm import RDMModel
     from brainbench.readouts.base import Readout
+    from brainbench.scoring.arguments import CheckedRequest
     from brainbench.scoring.benchmark import Benchmark
     from brainbench.scoring.kinds import Kind
 
@@ -157,10 +158,11 @@ def build_readout(
 
 
 def _check_overrides(readout_id: str, cls: type, overrides: dict[str, Any] | None) -> dict[str, Any]:
-    if overrides is None:
+    from brainbench.scoring.arguments import check_readout_params
+
+    if check_readout_params(overrides) is None:
         return {}
-    if not isinstance(overrides, dict) or not all(isinstance(k, str) for k in overrides):
-        raise BrainbenchError(f"readout_params must be a dict of argument names to values, got {overrides!r}.")
+    assert overrides is not None
     accepted = inspect.signature(cls).parameters
     if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values()):
         unknown = sorted(set(overrides) - set(accepted))
@@ -185,6 +187,9 @@ def resolve(
 ) -> Resolved:
     """Stage 1: resolve ids (or objects) into a :class:`Resolved` run.
 
+    The request is checked by :func:`brainbench.scoring.arguments.check_request` (the
+    boundary check of :func:`brainbench.results.runs.run`), then :func:`resolve_checked`.
+
     Args:
         model: a model id or a :class:`~brainbench.models.base.TorchModel`.
         benchmark: a benchmark id (or alias) or a :class:`~brainbench.scoring.benchmark.Benchmark`.
@@ -195,18 +200,44 @@ def resolve(
         seed: the run's seed.
         device: ``auto``, ``cpu`` or ``cuda``.
     """
+    from brainbench.scoring.arguments import check_request
+
+    checked = check_request(
+        model,
+        benchmark,
+        layers=layers,
+        readout=readout,
+        readout_params=readout_params,
+        splits=splits,
+        seed=seed,
+        device=device,
+        registry=registry,
+    )
+    return resolve_checked(checked, device=device, registry=registry)
+
+
+def resolve_checked(request: CheckedRequest, *, device: str = "auto", registry: Registry) -> Resolved:
+    """Stage 1 of a checked request: build the network, check its layers, and make the run spec.
+
+    The ids were looked up by :func:`brainbench.scoring.arguments.check_request`; only the
+    entries those declarations reference (assembly, readout chain, metrics) are read here.
+    A layer the model does not have is refused here, when the network is built, before
+    any data is loaded.
+    """
     from brainbench.models.base import TorchModel, load_model, resolve_device
     from brainbench.models.preprocess import PREPROCESSING_VERSION
     from brainbench.models.rdm import RDMModel
-    from brainbench.scoring.benchmark import Benchmark, resolve_benchmark
+    from brainbench.scoring.benchmark import Benchmark, benchmark_of_entry
     from brainbench.scoring.kinds import KINDS
 
-    if isinstance(benchmark, str) and registry.benchmark(benchmark).kind == "composite":
+    model, benchmark, layers, seed = request.model, request.benchmark, request.layers, request.seed
+    readout, readout_params, splits = request.readout, request.readout_params, request.splits
+    if isinstance(benchmark, str) and request.benchmark_entry.kind == "composite":
         raise BrainbenchError(
             f"benchmark {benchmark!r} is a composite: score it with brainbench.score, which scores its parts "
             "one by one."
         )
-    bench = benchmark if isinstance(benchmark, Benchmark) else resolve_benchmark(benchmark, registry)
+    bench = benchmark if isinstance(benchmark, Benchmark) else benchmark_of_entry(request.benchmark_entry, registry)
     # a manifest's benchmark had the kinds of its metrics, ceiling and headline checked when
     # the registry was built; a custom benchmark object is checked here, the same way
     if not _registered(bench, registry):
@@ -215,7 +246,11 @@ def resolve(
             field, problem = problems[0]
             raise BrainbenchError(f"benchmark {bench.identifier!r}: {field}: {problem}")
     kind = KINDS[bench.entry.kind]
-    net = model if isinstance(model, TorchModel | RDMModel) else load_model(registry.model(model))
+    if isinstance(model, TorchModel | RDMModel):
+        net = model
+    else:
+        assert request.model_entry is not None  # check_request looked the id up
+        net = load_model(request.model_entry)
     if isinstance(net, RDMModel):
         _check_rdm_model(net, bench, kind.name, registry)
     torch_device = resolve_device(device)
@@ -225,7 +260,7 @@ def resolve(
             f"benchmark {bench.identifier!r} is a {kind.name} benchmark: it fits no readout, "
             "so --readout and readout_params do not apply."
         )
-    readout_id = registry.readout(readout or bench.entry.readout).id
+    readout_id = readout or registry.readout(bench.entry.readout).id
     if kind.uses_readout:
         _, solver, params = build_readout(readout_id, registry, seed, readout_params)
         readout_part: dict[str, Any] | None = {
