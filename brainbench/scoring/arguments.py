@@ -149,20 +149,6 @@ def check_layer_names(
     return layers
 
 
-def check_entry_layers(entry: ModelEntry, layers: Sequence[str] | None) -> list[str] | None:
-    """``layers`` checked against a model entry before scoring (``None``: every declared layer).
-
-    Declared names are checked without building the network; only a name the entry does
-    not declare builds it, to see whether it is a module path (:meth:`TorchModel.check_layers`).
-    """
-    layers = check_layer_names(layers)
-    if layers is None or all(layer in entry.layers for layer in layers):
-        return layers
-    from brainbench.models.base import load_model
-
-    return load_model(entry).check_layers(layers)
-
-
 def check_score_arguments(
     *, layers: Sequence[str] | None, device: object, seed: object, batch_size: object, out: str | os.PathLike | None
 ) -> None:
@@ -186,8 +172,16 @@ class CheckedRequest:
     Attributes:
         model: the model's canonical id, or the model object as given.
         model_entry: the model's entry (None for a model object).
+        declared_model: the entry that declares the model: ``model_entry`` for an id; for a
+            model object the entry it was built from, else its identifier's entry; None
+            when no manifest declares it.
         benchmark: the benchmark's canonical id, or the benchmark object as given.
         benchmark_entry: the benchmark's entry (a benchmark object's own ``entry``).
+        registered_benchmark: the registry's entry of the benchmark's id (for an id, ``benchmark_entry``
+            itself; for a benchmark object, None when no manifest declares its id).
+        benchmark_as_declared: whether ``benchmark_entry`` is a manifest's own declaration, whose
+            metrics, ceiling and headline the registry checked when it was built (not a composite's
+            part, which is derived from its composite, nor a custom benchmark object).
         readout: the canonical id of the readout overriding the benchmark's, or None.
         readout_entry: that readout's entry, or None.
         layers: layer names (None: every layer the model declares); their membership in
@@ -199,8 +193,11 @@ class CheckedRequest:
 
     model: Any
     model_entry: ModelEntry | None
+    declared_model: ModelEntry | None
     benchmark: Any
     benchmark_entry: BenchmarkEntry
+    registered_benchmark: BenchmarkEntry | None = None
+    benchmark_as_declared: bool = False
     readout: str | None = None
     readout_entry: ReadoutEntry | None = None
     layers: tuple[str, ...] | None = None
@@ -239,9 +236,9 @@ def check_request(
 ) -> CheckedRequest:
     """The one check of a scoring request, before anything is built, loaded or scored.
 
-    Looks each id up once (aliases resolved to canonical ids; an unknown id fails with the
-    registry's one sentence), then checks the layer names' shape, the device, seed, batch
-    size, readout overrides and ``out``. Imports no torch and builds nothing (a family or
+    Checks the layer names' shape, the device, seed, batch size, readout overrides and
+    ``out``, then looks each id up once (aliases resolved to canonical ids; an unknown id
+    fails with the registry's one sentence). Imports no torch and builds nothing (a family or
     checkpoint model's entry is synthesized by :meth:`Registry.model`).
 
     Args:
@@ -251,23 +248,46 @@ def check_request(
         device, batch_size, out: how the run is computed; checked, not kept.
         registry: where the ids are looked up.
     """
-    model_entry = registry.model(model) if isinstance(model, str) else None
-    benchmark_entry = registry.benchmark(benchmark) if isinstance(benchmark, str) else benchmark.entry
-    readout_entry = registry.readout(readout) if readout is not None else None
     checked_layers = check_layer_names(layers)
     check_device(device)
     checked_seed = check_seed(seed)
     check_batch_size(batch_size)
+    checked_params = check_readout_params(readout_params)
     check_out_dir(out)
+    # every registry lookup of the request, here and nowhere below it
+    model_entry = declared_model = registry.model(model) if isinstance(model, str) else None
+    if model_entry is None:  # a model object: the entry it was built from, else its id's, else none
+        declared_model = getattr(model, "entry", None)
+        identifier = str(getattr(model, "identifier", ""))
+        if declared_model is None or declared_model.id != identifier:
+            try:
+                declared_model = registry.model(identifier)
+            except BrainbenchError:  # a model object no manifest declares
+                declared_model = None
+    registered: BenchmarkEntry | None
+    if isinstance(benchmark, str):
+        benchmark_entry = registered = registry.benchmark(benchmark)
+        as_declared = benchmark_entry.id in registry.ids("benchmarks")  # a composite's part is derived
+    else:
+        benchmark_entry = benchmark.entry
+        try:
+            registered = registry.benchmark(benchmark_entry.id)
+        except BrainbenchError:  # a custom benchmark no manifest declares
+            registered = None
+        as_declared = registered is benchmark_entry
+    readout_entry = registry.readout(readout) if readout is not None else None
     return CheckedRequest(
         model=model if model_entry is None else model_entry.id,
         model_entry=model_entry,
+        declared_model=declared_model,
         benchmark=benchmark_entry.id if isinstance(benchmark, str) else benchmark,
         benchmark_entry=benchmark_entry,
+        registered_benchmark=registered,
+        benchmark_as_declared=as_declared,
         readout=None if readout_entry is None else readout_entry.id,
         readout_entry=readout_entry,
         layers=None if checked_layers is None else tuple(checked_layers),
-        readout_params=check_readout_params(readout_params),
+        readout_params=checked_params,
         splits=splits,
         seed=checked_seed,
     )
