@@ -137,6 +137,10 @@ def run(
 ) -> Outcome:
     """The stored score of ``request`` or, when absent (or ``how.use_cache`` is False), its computed score.
 
+    The boundary of every scoring path: the request and ``how`` are checked here, once
+    (:func:`brainbench.scoring.arguments.check_request`: each id looked up once, the options
+    checked, one sentence before any work); nothing below looks an id up again.
+
     Args:
         request: what to score.
         how: how to compute it (default :class:`Execution`).
