@@ -73,13 +73,15 @@ def analyze(
     from brainbench.progress import tqdm
     from brainbench.results.runs import Execution, Request, run
     from brainbench.results.store import ResultStore
-    from brainbench.scoring.benchmark import Benchmark, resolve_benchmark
+    from brainbench.scoring.benchmark import Benchmark
 
     registry = registry or get_registry()
     analysis, declared = load_analysis(analysis_id, registry)
     if not benchmarks:
         raise AnalysisError("name at least one benchmark to analyse.")
-    benches = [b if isinstance(b, Benchmark) else resolve_benchmark(b, registry) for b in benchmarks]
+    # the entries only (an unknown id fails here, before any pass): each pass's data are loaded, if at
+    # all, by its run (a stored run is read without instantiating its assembly)
+    benches = [b.entry if isinstance(b, Benchmark) else registry.benchmark(b) for b in benchmarks]
     readout_list: list[str | None]
     if getattr(analysis, "multi_readout", False):
         chosen: list[str] = list(readouts or analysis.default_readouts(registry.ids("readouts")) or [])
@@ -95,11 +97,7 @@ def analyze(
         if readout is not None:
             registry.readout(readout)  # unknown id: a clear error before any scoring
     # an id is passed on as given: the store then finds a stored run by its remembered key
-    passes = [
-        (b, r, given if isinstance(given, str) else b)
-        for r in readout_list
-        for b, given in zip(benches, benchmarks, strict=True)
-    ]
+    passes = [(b, r, given) for r in readout_list for b, given in zip(benches, benchmarks, strict=True)]
     model_id = model if isinstance(model, str) else model.identifier
     target = ResultStore(store)
     how = Execution(device=device, progress=progress, use_cache=use_cache)
@@ -110,14 +108,14 @@ def analyze(
         request = Request(model, asked, layers=None if layers is None else tuple(layers), readout=readout, seed=seed)
         dataset = run(request, how, store=target, registry=registry).dataset
         if "region" not in dataset.coords:
-            dataset.attrs["region"] = bench.entry.region or bench.identifier
+            dataset.attrs["region"] = bench.region or bench.id
         scores.append(dataset)
     merged = {**declared, **(params or {})}
     if "seed" in inspect.signature(analysis.run).parameters:
         merged.setdefault("seed", seed)  # one --seed drives splits, bootstraps and permutations
     result = run_analysis(analysis, scores, merged)
     if out is not None:
-        names = ", ".join(b.identifier for b in benches)
+        names = ", ".join(b.id for b in benches)
         result.write(out, title=f"{analysis_id}: {model_id} on {names}")
     return result
 

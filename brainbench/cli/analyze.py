@@ -101,8 +101,10 @@ def analyze_command(
             "usage: brainbench analyze ANALYSIS MODEL BENCHMARK [BENCHMARK ...] [--out DIR]; "
             "see brainbench analyze --list for the analyses."
         )
-    # unknown ids and bad values fail here, before anything is loaded or scored
-    from brainbench.scoring.arguments import check_device, check_entry_layers, check_out_dir, check_seed, split_ids
+    # unknown ids and bad values fail here, before anything is loaded or scored: the benchmarks and
+    # readouts of every pass now (not when their pass comes); the model, its layers and the other
+    # options by the first pass's boundary check (brainbench.scoring.arguments.check_request)
+    from brainbench.scoring.arguments import check_device, check_out_dir, check_seed, split_ids
 
     registry.analysis(analysis)
     for benchmark in benchmarks:
@@ -112,13 +114,12 @@ def analyze_command(
             analysis, model, list(benchmarks), arch, readout, out, layers, param, seed, device, no_cache, store
         )
         return
-    model_entry = registry.model(model)
     readouts = _split_list(readout)
     if readout and not readouts:
         raise BrainbenchError("--readout names nothing; give readout ids, or leave --readout out.")
     for readout_id in readouts or []:
         registry.readout(readout_id)
-    layer_list = check_entry_layers(model_entry, split_ids(layers, "--layers"))
+    layer_list = split_ids(layers, "--layers")
     params = _parse_params(param or [])
     check_seed(seed)
     check_device(device)

@@ -96,17 +96,19 @@ def score_command(
             threads=threads,
         )
         return
-    layer_list = check_score_options(
-        model, benchmark, layers=layers, readout=readout, device=device, seed=seed, batch_size=batch_size, out=out
-    )
-    target = check_store_options(no_store, store)
     from brainbench.errors import BrainbenchError
     from brainbench.registry import get_registry
     from brainbench.results.runs import Execution, Request, run
+    from brainbench.scoring.arguments import split_ids
     from brainbench.scoring.composite import is_composite
     from brainbench.scoring.summary import summarize
 
     registry = get_registry()
+    # only what is the command line's own is checked here; ids, layers, device, seed, batch size
+    # and --out are checked once, by run (brainbench.scoring.arguments.check_request), before any work
+    _refuse_checkpoint_without_arch(model, registry)
+    layer_list = split_ids(layers, "--layers")
+    target = check_store_options(no_store, store)
     asked: Any = model
     if rule is not None:  # the model with another token rule (enters the run key)
         if is_composite(benchmark, registry):
@@ -293,45 +295,6 @@ def _process_age() -> float | None:
         return max(0.0, uptime - ticks / os.sysconf("SC_CLK_TCK"))
     except (OSError, ValueError, IndexError):
         return None
-
-
-def check_score_options(
-    model: str,
-    benchmark: str,
-    *,
-    layers: str | None,
-    readout: str | None,
-    device: str,
-    seed: int,
-    batch_size: int,
-    out: Path | None,
-) -> list[str] | None:
-    """Refuse bad options before anything is loaded: unknown ids, layers, device, seed, batch size, --out.
-
-    Returns the layer names (``None``: every layer the model declares).
-    """
-    from brainbench.registry import get_registry
-    from brainbench.scoring.arguments import (
-        check_batch_size,
-        check_device,
-        check_entry_layers,
-        check_out_dir,
-        check_seed,
-        split_ids,
-    )
-
-    registry = get_registry()
-    _refuse_checkpoint_without_arch(model, registry)
-    entry = registry.model(model)
-    registry.benchmark(benchmark)
-    if readout is not None:
-        registry.readout(readout)
-    layer_list = check_entry_layers(entry, split_ids(layers, "--layers"))
-    check_device(device)
-    check_seed(seed)
-    check_batch_size(batch_size)
-    check_out_dir(out)
-    return layer_list
 
 
 def table_columns(summary: dict) -> list[tuple[str, str]]:

@@ -38,6 +38,7 @@ from brainbench.errors import BrainbenchError
 
 if TYPE_CHECKING:  # pragma: no cover
     from brainbench.registry.registry import Registry
+    from brainbench.scoring.arguments import CheckedRequest
 
 #: The cache kind of remembered specs (see :mod:`brainbench.caching.hash_cache`).
 KIND = "run-keys"
@@ -122,32 +123,25 @@ def _data_files(assembly_python_name: str, params: dict[str, Any]) -> list[dict[
     return files
 
 
-def request_inputs(
-    model: Any,
-    benchmark: Any,
-    *,
-    layers: list[str] | tuple[str, ...] | None,
-    readout: str | None,
-    readout_params: dict[str, Any] | None,
-    seed: int,
-    registry: Registry,
-) -> dict[str, Any] | None:
-    """The fingerprint of a scoring request (see the module docstring), or None when it has none.
+def request_inputs(request: CheckedRequest, *, registry: Registry) -> dict[str, Any] | None:
+    """The fingerprint of a checked scoring request (see the module docstring), or None when it has none.
 
-    Imports no torch; reads only manifests, module sources (hashed once per change) and
-    the data files' recorded hashes.
+    The request's ids were looked up by :func:`brainbench.scoring.arguments.check_request`;
+    only the entries its declarations reference are read here. Imports no torch; reads only
+    manifests, module sources (hashed once per change) and the data files' recorded hashes.
     """
-    if not isinstance(model, str) or not isinstance(benchmark, str):
+    if not request.by_id:
         return None  # objects: their content is not a declaration
     from brainbench.registry.registry import MODEL_FAMILIES
 
+    model, benchmark = str(request.model), str(request.benchmark)
     if "/" in model and model.partition("/")[0] in MODEL_FAMILIES:
         return None  # synthesized entries import their family's code
+    model_entry, bench = request.model_entry, request.benchmark_entry
+    assert model_entry is not None  # by_id
     try:
-        model_entry = registry.model(model)
-        bench = registry.benchmark(benchmark)
         assembly = registry.assembly(bench.assembly)
-        chain = [registry.readout(readout or bench.readout)]
+        chain = [request.readout_entry or registry.readout(bench.readout)]
         while chain[-1].base is not None:
             chain.append(registry.readout(chain[-1].base))
         metric_ids = [*bench.metrics, bench.headline, *([bench.ceiling] if bench.ceiling else [])]
@@ -172,10 +166,10 @@ def request_inputs(
         "request": {
             "model": model,
             "benchmark": benchmark,
-            "layers": None if layers is None else [str(x) for x in layers],
-            "readout": readout,
-            "readout_params": readout_params,
-            "seed": int(seed),
+            "layers": None if request.layers is None else [str(x) for x in request.layers],
+            "readout": request.readout,
+            "readout_params": request.readout_params,
+            "seed": int(request.seed),
         },
         "declarations": [[type(e).__name__, e.model_dump(mode="json")] for e in entries],
         "code": code,

@@ -40,7 +40,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from brainbench.models.base import TorchModel
     from brainbench.models.rdm import RDMModel
-    from brainbench.registry.manifest import BenchmarkEntry
+    from brainbench.scoring.arguments import CheckedRequest
     from brainbench.scoring.benchmark import Benchmark
     from brainbench.scoring.spec import RunSpec
 
@@ -137,6 +137,10 @@ def run(
 ) -> Outcome:
     """The stored score of ``request`` or, when absent (or ``how.use_cache`` is False), its computed score.
 
+    The boundary of every scoring path: the request and ``how`` are checked here, once
+    (:func:`brainbench.scoring.arguments.check_request`: each id looked up once, the options
+    checked, one sentence before any work); nothing below looks an id up again.
+
     Args:
         request: what to score.
         how: how to compute it (default :class:`Execution`).
@@ -148,16 +152,31 @@ def run(
     Returns:
         The dataset, whether it was stored or scored, and its key.
     """
+    from brainbench.scoring.arguments import check_request
+
     how = how or Execution()
     registry = registry or get_registry()
+    # the one check of ids and options (each id looked up once, here): one sentence before any work
+    checked = check_request(
+        request.model,
+        request.benchmark,
+        layers=request.layers,
+        readout=request.readout,
+        readout_params=request.readout_params,
+        splits=request.splits,
+        seed=request.seed,
+        device=how.device,
+        batch_size=how.batch_size,
+        out=how.out,
+        registry=registry,
+    )
     if store is not None:
         store.check()  # a damaged or unwritable store is refused before the work, not after
     recorder = _Recorder(store, keep_unrecorded)
-    entry = registry.benchmark(request.benchmark) if isinstance(request.benchmark, str) else None
-    if entry is not None and entry.kind == "composite":
-        outcome = _run_composite(request, entry, how, recorder, registry)
+    if isinstance(checked.benchmark, str) and checked.benchmark_entry.kind == "composite":
+        outcome = _run_composite(checked, how, recorder, registry)
     else:
-        outcome = _run_single(request, how, recorder, registry)
+        outcome = _run_single(checked, how, recorder, registry)
     outcome.record_error = recorder.error
     if how.out is not None:
         from brainbench.identifiers import check_identifier, model_file_name
@@ -215,9 +234,6 @@ def score(
         The score dataset described in :mod:`brainbench.scoring` (a composite's in
         :mod:`brainbench.scoring.composite`).
     """
-    from brainbench.scoring.arguments import check_score_arguments
-
-    check_score_arguments(layers=layers, device=device, seed=seed, batch_size=batch_size, out=out)
     request = Request(
         model,
         benchmark,
@@ -253,50 +269,28 @@ class _Recorder:
 
 
 # ---------------------------------------------------------------------------- one benchmark
-def _run_single(request: Request, how: Execution, recorder: _Recorder, registry: Registry) -> Outcome:
+def _run_single(request: CheckedRequest, how: Execution, recorder: _Recorder, registry: Registry) -> Outcome:
     """One non-composite benchmark: the remembered key, else stages 1-2, the full key, else stages 3-6."""
     store = recorder.store
     fingerprint = None
     if request.splits is None:  # a request with the caller's own splits has no fingerprint
-        fingerprint = known_runs.request_inputs(
-            request.model,
-            request.benchmark,
-            layers=request.layers,
-            readout=request.readout,
-            readout_params=request.readout_params,
-            seed=request.seed,
-            registry=registry,
-        )
+        fingerprint = known_runs.request_inputs(request, registry=registry)
     if store is not None and how.use_cache:
         known = known_runs.known_spec(fingerprint)
         if known is not None:  # no torch, no network, no data: the stored run of a remembered key
             found = stored_score(store, known[1], warn=False)
             if found is not None:
                 return Outcome(found, STORED, known[1])
-    from brainbench.scoring.scorer import prepare, score_prepared  # imports torch: only when the key must be computed
+    # imports torch: only when the key must be computed
+    from brainbench.scoring.scorer import prepare_checked, score_prepared
     from brainbench.scoring.threads import limit_threads, resolve_threads
 
     count = resolve_threads(how.threads)
     with limit_threads(count):
         started = time.perf_counter()
-        resolved, data, spec = prepare(
-            request.model,
-            request.benchmark,
-            **request.options(),
-            device=how.device,
-            progress=how.progress,
-            registry=registry,
-        )
+        resolved, data, spec = prepare_checked(request, device=how.device, progress=how.progress, registry=registry)
         if fingerprint is None and request.splits is None:  # the data files may have been fetched just now
-            fingerprint = known_runs.request_inputs(
-                request.model,
-                request.benchmark,
-                layers=request.layers,
-                readout=request.readout,
-                readout_params=request.readout_params,
-                seed=request.seed,
-                registry=registry,
-            )
+            fingerprint = known_runs.request_inputs(request, registry=registry)
         known_runs.remember(fingerprint, spec.content)  # found without building or loading next time
         if store is not None and how.use_cache:
             found = stored_score(store, spec.key, warn=True)
@@ -338,9 +332,7 @@ def stored_score(store: ResultStore, key: str, warn: bool = True) -> xr.Dataset 
 
 
 # ---------------------------------------------------------------------------- a composite
-def _run_composite(
-    request: Request, entry: BenchmarkEntry, how: Execution, recorder: _Recorder, registry: Registry
-) -> Outcome:
+def _run_composite(request: CheckedRequest, how: Execution, recorder: _Recorder, registry: Registry) -> Outcome:
     """Each part through :func:`_run_single` (model built once), then the pure aggregation."""
     from brainbench.models.base import TorchModel, load_model
     from brainbench.progress import tqdm
@@ -354,6 +346,7 @@ def _run_composite(
     )
     from brainbench.scoring.threads import resolve_threads
 
+    entry = request.benchmark_entry
     check_composite_options(
         request.benchmark, readout=request.readout, readout_params=request.readout_params, splits=request.splits
     )
@@ -361,7 +354,11 @@ def _run_composite(
     ids = part_ids(entry, registry)
     started = time.perf_counter()
     model = request.model
-    net = model if not isinstance(model, str) else load_model(registry.model(model))  # built once for all parts
+    if isinstance(model, str):  # built once for all parts
+        assert request.model_entry is not None  # check_request looked the id up
+        net = load_model(request.model_entry)
+    else:
+        net = model
     if not isinstance(net, TorchModel):
         raise BrainbenchError(
             f"model {net.identifier!r} supplies an RDM, not activations, so it cannot be scored by "
@@ -372,7 +369,10 @@ def _run_composite(
     bar = tqdm(total=len(ids), desc=f"{entry.id} parts", unit="part", disable=not how.progress, leave=False)
     for part_id in ids:
         begun = time.perf_counter()
-        outcome = _run_single(replace(request, model=net, benchmark=part_id), part_how, recorder, registry)
+        part = replace(
+            request, model=net, model_entry=None, benchmark=part_id, benchmark_entry=registry.benchmark(part_id)
+        )
+        outcome = _run_single(part, part_how, recorder, registry)
         assert outcome.spec is not None  # a model object has no remembered key: its spec was computed
         specs.append(outcome.spec)
         parts.append(reduce_part(part_id, outcome.dataset, outcome.stored, time.perf_counter() - begun))

@@ -12,13 +12,15 @@ import os
 import re
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from brainbench.errors import BrainbenchError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from brainbench.registry.manifest import ModelEntry
+    from brainbench.registry.manifest import BenchmarkEntry, ModelEntry, ReadoutEntry
+    from brainbench.registry.registry import Registry
 
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
@@ -147,20 +149,6 @@ def check_layer_names(
     return layers
 
 
-def check_entry_layers(entry: ModelEntry, layers: Sequence[str] | None) -> list[str] | None:
-    """``layers`` checked against a model entry before scoring (``None``: every declared layer).
-
-    Declared names are checked without building the network; only a name the entry does
-    not declare builds it, to see whether it is a module path (:meth:`TorchModel.check_layers`).
-    """
-    layers = check_layer_names(layers)
-    if layers is None or all(layer in entry.layers for layer in layers):
-        return layers
-    from brainbench.models.base import load_model
-
-    return load_model(entry).check_layers(layers)
-
-
 def check_score_arguments(
     *, layers: Sequence[str] | None, device: object, seed: object, batch_size: object, out: str | os.PathLike | None
 ) -> None:
@@ -170,3 +158,136 @@ def check_score_arguments(
     check_seed(seed)
     check_batch_size(batch_size)
     check_out_dir(out)
+
+
+@dataclass(frozen=True)
+class CheckedRequest:
+    """A scoring request whose ids were looked up once and whose options were checked.
+
+    Made by :func:`check_request` at the boundary (:func:`brainbench.results.runs.run`);
+    the stages below it (:func:`brainbench.results.known_runs.request_inputs`,
+    :func:`brainbench.scoring.spec.resolve_checked`) take these entries instead of
+    looking the ids up again.
+
+    Attributes:
+        model: the model's canonical id, or the model object as given.
+        model_entry: the model's entry (None for a model object).
+        declared_model: the entry that declares the model: ``model_entry`` for an id; for a
+            model object the entry it was built from, else its identifier's entry; None
+            when no manifest declares it.
+        benchmark: the benchmark's canonical id, or the benchmark object as given.
+        benchmark_entry: the benchmark's entry (a benchmark object's own ``entry``).
+        registered_benchmark: the registry's entry of the benchmark's id (for an id, ``benchmark_entry``
+            itself; for a benchmark object, None when no manifest declares its id).
+        benchmark_as_declared: whether ``benchmark_entry`` is a manifest's own declaration, whose
+            metrics, ceiling and headline the registry checked when it was built (not a composite's
+            part, which is derived from its composite, nor a custom benchmark object).
+        readout: the canonical id of the readout overriding the benchmark's, or None.
+        readout_entry: that readout's entry, or None.
+        layers: layer names (None: every layer the model declares); their membership in
+            the model is checked when the network is built (stage 1), not here.
+        readout_params: overrides of the readout's declared params.
+        splits: the caller's own ``(train, test)`` splits (checked against the data on load).
+        seed: the run's seed.
+    """
+
+    model: Any
+    model_entry: ModelEntry | None
+    declared_model: ModelEntry | None
+    benchmark: Any
+    benchmark_entry: BenchmarkEntry
+    registered_benchmark: BenchmarkEntry | None = None
+    benchmark_as_declared: bool = False
+    readout: str | None = None
+    readout_entry: ReadoutEntry | None = None
+    layers: tuple[str, ...] | None = None
+    readout_params: dict[str, Any] | None = None
+    splits: list | None = None
+    seed: int = 0
+
+    @property
+    def by_id(self) -> bool:
+        """Whether both the model and the benchmark were named by id (not passed as objects)."""
+        return self.model_entry is not None and isinstance(self.benchmark, str)
+
+
+def check_readout_params(readout_params: object) -> dict[str, Any] | None:
+    """``None`` or a dict of argument names to values (each name is checked against the readout when it is built)."""
+    if readout_params is None:
+        return None
+    if not isinstance(readout_params, dict) or not all(isinstance(k, str) for k in readout_params):
+        raise BrainbenchError(f"readout_params must be a dict of argument names to values, got {readout_params!r}.")
+    return readout_params
+
+
+def check_request(
+    model: Any,
+    benchmark: Any,
+    *,
+    layers: Sequence[str] | None = None,
+    readout: str | None = None,
+    readout_params: dict[str, Any] | None = None,
+    splits: list | None = None,
+    seed: object = 0,
+    device: object = "auto",
+    batch_size: object = 32,
+    out: str | os.PathLike | None = None,
+    registry: Registry,
+) -> CheckedRequest:
+    """The one check of a scoring request, before anything is built, loaded or scored.
+
+    Checks the layer names' shape, the device, seed, batch size, readout overrides and
+    ``out``, then looks each id up once (aliases resolved to canonical ids; an unknown id
+    fails with the registry's one sentence). Imports no torch and builds nothing (a family or
+    checkpoint model's entry is synthesized by :meth:`Registry.model`).
+
+    Args:
+        model: a model id or a model object (:class:`~brainbench.models.base.TorchModel`, an RDM model).
+        benchmark: a benchmark id (or alias) or a :class:`~brainbench.scoring.benchmark.Benchmark`.
+        layers, readout, readout_params, splits, seed: as in :func:`brainbench.score`.
+        device, batch_size, out: how the run is computed; checked, not kept.
+        registry: where the ids are looked up.
+    """
+    checked_layers = check_layer_names(layers)
+    check_device(device)
+    checked_seed = check_seed(seed)
+    check_batch_size(batch_size)
+    checked_params = check_readout_params(readout_params)
+    check_out_dir(out)
+    # every registry lookup of the request, here and nowhere below it
+    model_entry = declared_model = registry.model(model) if isinstance(model, str) else None
+    if model_entry is None:  # a model object: the entry it was built from, else its id's, else none
+        declared_model = getattr(model, "entry", None)
+        identifier = str(getattr(model, "identifier", ""))
+        if declared_model is None or declared_model.id != identifier:
+            try:
+                declared_model = registry.model(identifier)
+            except BrainbenchError:  # a model object no manifest declares
+                declared_model = None
+    registered: BenchmarkEntry | None
+    if isinstance(benchmark, str):
+        benchmark_entry = registered = registry.benchmark(benchmark)
+        as_declared = benchmark_entry.id in registry.ids("benchmarks")  # a composite's part is derived
+    else:
+        benchmark_entry = benchmark.entry
+        try:
+            registered = registry.benchmark(benchmark_entry.id)
+        except BrainbenchError:  # a custom benchmark no manifest declares
+            registered = None
+        as_declared = registered is benchmark_entry
+    readout_entry = registry.readout(readout) if readout is not None else None
+    return CheckedRequest(
+        model=model if model_entry is None else model_entry.id,
+        model_entry=model_entry,
+        declared_model=declared_model,
+        benchmark=benchmark_entry.id if isinstance(benchmark, str) else benchmark,
+        benchmark_entry=benchmark_entry,
+        registered_benchmark=registered,
+        benchmark_as_declared=as_declared,
+        readout=None if readout_entry is None else readout_entry.id,
+        readout_entry=readout_entry,
+        layers=None if checked_layers is None else tuple(checked_layers),
+        readout_params=checked_params,
+        splits=splits,
+        seed=checked_seed,
+    )

@@ -66,7 +66,12 @@ def select_neuroids(assembly: xr.DataArray, selection: dict) -> xr.DataArray:
 
 
 def resolve_benchmark(benchmark_id: str, registry: Registry) -> Benchmark:
-    entry = registry.benchmark(benchmark_id)
+    """The benchmark a (registered) id or alias names."""
+    return benchmark_of_entry(registry.benchmark(benchmark_id), registry)
+
+
+def benchmark_of_entry(entry: BenchmarkEntry, registry: Registry) -> Benchmark:
+    """The benchmark of a looked-up entry: its assembly plugin instantiated with the declared params."""
     assembly_entry = registry.assembly(entry.assembly)
     factory = load_object(assembly_entry.python_name)
     source = factory(**{**assembly_entry.params, **entry.assembly_params})

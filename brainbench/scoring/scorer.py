@@ -13,13 +13,14 @@ import xarray as xr
 from brainbench.registry import get_registry
 from brainbench.registry.registry import Registry
 from brainbench.scoring.load import LoadedData, load
-from brainbench.scoring.spec import Resolved, RunSpec, resolve
+from brainbench.scoring.spec import Resolved, RunSpec, resolve_checked
 from brainbench.scoring.summary import write_score
 from brainbench.scoring.threads import limit_threads, resolve_threads
 
 if TYPE_CHECKING:  # pragma: no cover
     from brainbench.models.base import TorchModel
     from brainbench.models.rdm import RDMModel
+    from brainbench.scoring.arguments import CheckedRequest
     from brainbench.scoring.benchmark import Benchmark
 
 
@@ -41,8 +42,10 @@ def prepare(
     :mod:`brainbench.results.runs` calls this to look a run up by its full key before
     deciding whether to score it.
     """
+    from brainbench.scoring.arguments import check_request
+
     registry = registry or get_registry()
-    run = resolve(
+    checked = check_request(
         model,
         benchmark,
         layers=layers,
@@ -53,6 +56,14 @@ def prepare(
         device=device,
         registry=registry,
     )
+    return prepare_checked(checked, device=device, progress=progress, registry=registry)
+
+
+def prepare_checked(
+    request: CheckedRequest, *, device: str = "auto", progress: bool = True, registry: Registry
+) -> tuple[Resolved, LoadedData, RunSpec]:
+    """:func:`prepare` of a request checked at the boundary (:func:`brainbench.scoring.arguments.check_request`)."""
+    run = resolve_checked(request, device=device, registry=registry)
     data = load(run, progress=progress)
     own_splits = data.split_record if data.split_record.get("custom") else None
     spec = run.spec.with_data(data.data_sha256, data.stimuli_sha256, splits=own_splits)
@@ -105,24 +116,26 @@ def score(
     Returns:
         The score dataset described in this module's docstring.
     """
-    from brainbench.scoring.arguments import check_score_arguments
+    from brainbench.scoring.arguments import check_request
 
-    check_score_arguments(layers=layers, device=device, seed=seed, batch_size=batch_size, out=out)
+    registry = registry or get_registry()
+    checked = check_request(
+        model,
+        benchmark,
+        layers=layers,
+        readout=readout,
+        readout_params=readout_params,
+        splits=splits,
+        seed=seed,
+        device=device,
+        batch_size=batch_size,
+        out=out,
+        registry=registry,
+    )
     count = resolve_threads(threads)
     with limit_threads(count):
         started = time.perf_counter()
-        prepared = prepare(
-            model,
-            benchmark,
-            layers=layers,
-            readout=readout,
-            readout_params=readout_params,
-            splits=splits,
-            seed=seed,
-            device=device,
-            progress=progress,
-            registry=registry,
-        )
+        prepared = prepare_checked(checked, device=device, progress=progress, registry=registry)
         return score_prepared(
             *prepared,
             out=out,

@@ -32,10 +32,11 @@ if TYPE_CHECKING:  # pragma: no cover
     from brainbench.models.base import TorchModel
     from brainbench.models.rdm import RDMModel
     from brainbench.readouts.base import Readout
+    from brainbench.scoring.arguments import CheckedRequest
     from brainbench.scoring.benchmark import Benchmark
     from brainbench.scoring.kinds import Kind
 
-from brainbench.registry.manifest import MetricEntry
+from brainbench.registry.manifest import MetricEntry, ModelEntry
 
 
 @dataclass(frozen=True)
@@ -157,10 +158,11 @@ def build_readout(
 
 
 def _check_overrides(readout_id: str, cls: type, overrides: dict[str, Any] | None) -> dict[str, Any]:
-    if overrides is None:
+    from brainbench.scoring.arguments import check_readout_params
+
+    if check_readout_params(overrides) is None:
         return {}
-    if not isinstance(overrides, dict) or not all(isinstance(k, str) for k in overrides):
-        raise BrainbenchError(f"readout_params must be a dict of argument names to values, got {overrides!r}.")
+    assert overrides is not None
     accepted = inspect.signature(cls).parameters
     if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values()):
         unknown = sorted(set(overrides) - set(accepted))
@@ -185,6 +187,9 @@ def resolve(
 ) -> Resolved:
     """Stage 1: resolve ids (or objects) into a :class:`Resolved` run.
 
+    The request is checked by :func:`brainbench.scoring.arguments.check_request` (the
+    boundary check of :func:`brainbench.results.runs.run`), then :func:`resolve_checked`.
+
     Args:
         model: a model id or a :class:`~brainbench.models.base.TorchModel`.
         benchmark: a benchmark id (or alias) or a :class:`~brainbench.scoring.benchmark.Benchmark`.
@@ -195,29 +200,59 @@ def resolve(
         seed: the run's seed.
         device: ``auto``, ``cpu`` or ``cuda``.
     """
+    from brainbench.scoring.arguments import check_request
+
+    checked = check_request(
+        model,
+        benchmark,
+        layers=layers,
+        readout=readout,
+        readout_params=readout_params,
+        splits=splits,
+        seed=seed,
+        device=device,
+        registry=registry,
+    )
+    return resolve_checked(checked, device=device, registry=registry)
+
+
+def resolve_checked(request: CheckedRequest, *, device: str = "auto", registry: Registry) -> Resolved:
+    """Stage 1 of a checked request: build the network, check its layers, and make the run spec.
+
+    The ids were looked up by :func:`brainbench.scoring.arguments.check_request`; only the
+    entries those declarations reference (assembly, readout chain, metrics) are read here.
+    A layer the model does not have is refused here, when the network is built, before
+    any data is loaded.
+    """
     from brainbench.models.base import TorchModel, load_model, resolve_device
     from brainbench.models.preprocess import PREPROCESSING_VERSION
     from brainbench.models.rdm import RDMModel
-    from brainbench.scoring.benchmark import Benchmark, resolve_benchmark
+    from brainbench.scoring.benchmark import Benchmark, benchmark_of_entry
     from brainbench.scoring.kinds import KINDS
 
-    if isinstance(benchmark, str) and registry.benchmark(benchmark).kind == "composite":
+    model, benchmark, layers, seed = request.model, request.benchmark, request.layers, request.seed
+    readout, readout_params, splits = request.readout, request.readout_params, request.splits
+    if isinstance(benchmark, str) and request.benchmark_entry.kind == "composite":
         raise BrainbenchError(
             f"benchmark {benchmark!r} is a composite: score it with brainbench.score, which scores its parts "
             "one by one."
         )
-    bench = benchmark if isinstance(benchmark, Benchmark) else resolve_benchmark(benchmark, registry)
+    bench = benchmark if isinstance(benchmark, Benchmark) else benchmark_of_entry(request.benchmark_entry, registry)
     # a manifest's benchmark had the kinds of its metrics, ceiling and headline checked when
     # the registry was built; a custom benchmark object is checked here, the same way
-    if not _registered(bench, registry):
+    if not request.benchmark_as_declared:
         problems = registry.benchmark_problems(bench.entry)
         if problems:
             field, problem = problems[0]
             raise BrainbenchError(f"benchmark {bench.identifier!r}: {field}: {problem}")
     kind = KINDS[bench.entry.kind]
-    net = model if isinstance(model, TorchModel | RDMModel) else load_model(registry.model(model))
+    if isinstance(model, TorchModel | RDMModel):
+        net = model
+    else:
+        assert request.model_entry is not None  # check_request looked the id up
+        net = load_model(request.model_entry)
     if isinstance(net, RDMModel):
-        _check_rdm_model(net, bench, kind.name, registry)
+        _check_rdm_model(net, bench, kind.name, request.declared_model)
     torch_device = resolve_device(device)
     chosen = net.check_layers(list(layers) if layers else net.layers)
     if not kind.uses_readout and (readout is not None or readout_params):
@@ -225,7 +260,7 @@ def resolve(
             f"benchmark {bench.identifier!r} is a {kind.name} benchmark: it fits no readout, "
             "so --readout and readout_params do not apply."
         )
-    readout_id = registry.readout(readout or bench.entry.readout).id
+    readout_id = readout or registry.readout(bench.entry.readout).id
     if kind.uses_readout:
         _, solver, params = build_readout(readout_id, registry, seed, readout_params)
         readout_part: dict[str, Any] | None = {
@@ -239,10 +274,12 @@ def resolve(
     headline_entry = registry.metric(bench.entry.headline)
     ceiling_entry = registry.metric(bench.entry.ceiling) if bench.entry.ceiling else None
     metric_entries = {m: registry.metric(m) for m in bench.entry.metrics}
-    registered = _registered_entry(bench, registry)
+    registered = request.registered_benchmark or bench.entry  # a custom benchmark: its object's own entry
+    override = _benchmark_override(bench, registered)
+    declared_readout = _readout_id(registered.readout, registry)
     content: dict[str, Any] = {
         "format": KEY_FORMAT,
-        "model": _model_part(net, registry),
+        "model": _model_part(net, request.declared_model),
         "weights": net.weights_hash,
         "preprocessing_version": PREPROCESSING_VERSION,
         "benchmark": {"id": bench.identifier, **declaration(bench.entry)},
@@ -259,7 +296,6 @@ def resolve(
         content["tokens"] = tokens
     if readout_params:
         content["readout_overrides"] = readout_params
-    override = _benchmark_override(bench, registered)
     if override:
         content["benchmark_override"] = override
     if splits is not None:
@@ -271,7 +307,7 @@ def resolve(
         layers=tuple(chosen),
         seed=int(seed),
         content=content,
-        declared_readout=_readout_id(registered.readout, registry),
+        declared_readout=declared_readout,
     )
     metrics = {e.variable_name: _load_metric(e) for e in metric_entries.values()}
     if isinstance(net, RDMModel):
@@ -297,7 +333,7 @@ def resolve(
     )
 
 
-def _check_rdm_model(net: RDMModel, bench: Benchmark, kind: str, registry: Registry) -> None:
+def _check_rdm_model(net: RDMModel, bench: Benchmark, kind: str, entry: ModelEntry | None) -> None:
     """Refuse, in one sentence, a model that supplies an RDM where it cannot be scored.
 
     It needs a representation benchmark on the stimuli its matrix covers (its entry's
@@ -309,9 +345,7 @@ def _check_rdm_model(net: RDMModel, bench: Benchmark, kind: str, registry: Regis
             f"model {net.identifier!r} supplies an RDM, not activations, so it cannot be scored by "
             f"{kind} benchmark {bench.identifier!r}; score it on a representation benchmark of its stimuli."
         )
-    try:
-        entry = registry.model(net.identifier)
-    except BrainbenchError:  # an RDM model object no manifest declares: its stimulus ids are checked on load
+    if entry is None:  # an RDM model object no manifest declares: its stimulus ids are checked on load
         return
     if bench.identifier in entry.data_of:
         raise BrainbenchError(
@@ -324,14 +358,6 @@ def _check_rdm_model(net: RDMModel, bench: Benchmark, kind: str, registry: Regis
             f"{bench.identifier!r} scores assembly {bench.entry.assembly!r}; "
             f"score it on a benchmark of {entry.stimuli!r}."
         )
-
-
-def _registered_entry(bench: Benchmark, registry: Registry) -> Any:
-    """The benchmark's registered declaration, or for a custom benchmark its object's own entry."""
-    try:
-        return registry.benchmark(bench.identifier)
-    except BrainbenchError:
-        return bench.entry
 
 
 def _benchmark_override(bench: Benchmark, registered: Any) -> dict[str, Any]:
@@ -353,14 +379,6 @@ def _readout_id(name: str | None, registry: Registry) -> str | None:
         return name
 
 
-def _registered(bench: Benchmark, registry: Registry) -> bool:
-    """Whether ``bench`` is a manifest's benchmark as declared (its checks were done at registry build)."""
-    try:
-        return registry.benchmark(bench.identifier) is bench.entry
-    except BrainbenchError:
-        return False
-
-
 def _load_metric(entry: MetricEntry) -> Any:
     """A metric's function, or for a representation metric the instance its params build."""
     target = load_object(entry.python_name)
@@ -372,15 +390,17 @@ def _load_metric(entry: MetricEntry) -> Any:
         raise BrainbenchError(f"metric {entry.id!r} does not accept its declared params: {error}.") from error
 
 
-def _model_part(net: TorchModel | RDMModel, registry: Registry) -> dict[str, Any]:
+def _model_part(net: TorchModel | RDMModel, declared: ModelEntry | None) -> dict[str, Any]:
+    """The model's part of the run's content: its declaration (``declared``, from the boundary check).
+
+    A model object no manifest declares stands for itself by its id, layers and preprocessing.
+    """
     entry = getattr(net, "entry", None)
     if entry is not None and entry.id == net.identifier:  # built by load_model (a checkpoint's too)
         return {"id": entry.id, **declaration(entry)}
-    try:
-        entry = registry.model(net.identifier)
-    except BrainbenchError:  # a model object no manifest declares
+    if declared is None:  # a model object no manifest declares
         return {"id": net.identifier, "layers": list(net.layers), "preprocessing": net.preprocessing.model_dump()}
-    return {"id": entry.id, **declaration(entry)}
+    return {"id": declared.id, **declaration(declared)}
 
 
 def _assembly_part(bench: Benchmark, registry: Registry) -> dict[str, Any] | None:

@@ -123,10 +123,10 @@ def _known_key(seed: int = 0) -> str | None:
     """The key remembered for the request (MODEL, BENCHMARK, seed), or None."""
     from brainbench.registry import get_registry
     from brainbench.results import known_runs
+    from brainbench.scoring.arguments import check_request
 
-    inputs = known_runs.request_inputs(
-        MODEL, BENCHMARK, layers=None, readout=None, readout_params=None, seed=seed, registry=get_registry()
-    )
+    registry = get_registry()
+    inputs = known_runs.request_inputs(check_request(MODEL, BENCHMARK, seed=seed, registry=registry), registry=registry)
     known = known_runs.known_spec(inputs)
     return None if known is None else known[1]
 
@@ -141,6 +141,7 @@ def test_a_stored_run_is_found_with_the_scorers_key_without_building_or_loading(
     from brainbench.results.store import ResultStore
 
     monkeypatch.setattr(brainbench.scoring.scorer, "prepare", refuse)
+    monkeypatch.setattr(brainbench.scoring.scorer, "prepare_checked", refuse)
     assert _known_key() == known.key
     outcome = run(Request(MODEL, BENCHMARK), Execution(progress=False), ResultStore(known.store))
     assert outcome.status == "stored" and outcome.key == known.key and outcome.spec is None
@@ -155,6 +156,7 @@ def test_leaderboard_run_skips_a_stored_job_without_building_or_loading(known, m
         raise AssertionError("the model was built or the data loaded to find a stored run")
 
     monkeypatch.setattr(brainbench.scoring.scorer, "prepare", refuse)
+    monkeypatch.setattr(brainbench.scoring.scorer, "prepare_checked", refuse)
     result = run_job(Job(MODEL, BENCHMARK), str(known.store))
     assert result.status == "skipped" and result.content_key == known.key
     assert result.score is not None and result.best_layer  # read from the stored run
@@ -165,16 +167,11 @@ def test_a_request_without_a_json_form_is_not_remembered(known):
 
     from brainbench.registry import get_registry
     from brainbench.results import known_runs
+    from brainbench.scoring.arguments import check_request
 
-    inputs = known_runs.request_inputs(
-        MODEL,
-        BENCHMARK,
-        layers=None,
-        readout=None,
-        readout_params={"alphas": np.ones(2)},
-        seed=0,
-        registry=get_registry(),
-    )
+    registry = get_registry()
+    checked = check_request(MODEL, BENCHMARK, readout_params={"alphas": np.ones(2)}, registry=registry)
+    inputs = known_runs.request_inputs(checked, registry=registry)
     assert inputs is None
 
 

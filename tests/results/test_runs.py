@@ -90,6 +90,37 @@ def test_a_composite_goes_part_by_part_through_the_same_path(registry, tmp_path)
         runs.run(runs.Request("tiny-a", "gen-both", readout="simple"), HOW)
 
 
+def test_each_id_is_looked_up_once_at_the_boundary_and_a_missing_layer_fails_before_the_data(
+    registry, tmp_path, monkeypatch
+):
+    from collections import Counter
+
+    import brainbench.scoring.load
+    import brainbench.scoring.scorer
+    from brainbench.registry.registry import Registry
+
+    calls: Counter = Counter()
+    for name in ("model", "benchmark"):
+        original = getattr(Registry, name)
+
+        def counted(self, entry_id, _original=original, _name=name):
+            calls[_name, entry_id] += 1
+            return _original(self, entry_id)
+
+        monkeypatch.setattr(Registry, name, counted)
+    outcome = runs.run(runs.Request("tiny-a", "gen-V1", layers=("c1",)), HOW, ResultStore(tmp_path / "o.sqlite"))
+    assert outcome.status == runs.SCORED
+    assert calls["model", "tiny-a"] == 1 and calls["benchmark", "gen-V1"] == 1, calls
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the data were loaded before the layers were checked")
+
+    monkeypatch.setattr(brainbench.scoring.load, "load", refuse)
+    monkeypatch.setattr(brainbench.scoring.scorer, "load", refuse)
+    with pytest.raises(BrainbenchError, match="model 'tiny-a' has no layer 'c9'; its layers are c1, c2"):
+        runs.run(runs.Request("tiny-a", "gen-V1", layers=("c9",)), HOW)
+
+
 def test_a_failed_record_keeps_the_numbers_when_asked(registry, tmp_path, monkeypatch):
     store = ResultStore(tmp_path / "f.sqlite")
 
