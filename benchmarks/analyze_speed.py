@@ -3,7 +3,8 @@
 Each round runs, as fresh processes in one ``$BRAINBENCH_HOME`` and store,
 ``brainbench score MODEL BENCHMARK --json --no-cache`` (the score from scratch:
 activations computed again, the run recorded; ``score``), the same without
-``--no-cache`` (activations read from the cache; ``score_warm``), then ``brainbench
+``--no-cache`` (the stored run read back: ``brainbench score`` with a store shows a stored
+run; ``score_warm``), then ``brainbench
 analyze ANALYSIS MODEL BENCHMARK`` (which finds the stored run; ``analyze``) and, with
 ``--compare PATH``, the same ``analyze`` of another checkout (e.g. the main branch) on
 the same store (``compare``); the order of the two analyses alternates between rounds.
