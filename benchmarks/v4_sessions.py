@@ -26,6 +26,10 @@ Usage (2-core CPU; ``--layers`` a subset while developing):
         --model mobilenetv2-imagenet --rounds 1 --markdown
     BRAINBENCH_MIRROR=../shared/data/mirror .venv/bin/python benchmarks/v4_sessions.py \\
         --model alexnet-untrained --layers pool5 --rounds 2
+
+Each measurement and each complete round is also printed to stderr as one JSON line as it
+ends, so a run cut short keeps its complete rounds: ``--from-log FILE`` (with the same
+``--model``, ``--layers`` and ``--threads``) summarises them without measuring anything.
 """
 
 from __future__ import annotations
@@ -104,30 +108,59 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--threads", type=int, default=2, help="torch/BLAS threads of each child")
     parser.add_argument("--markdown", action="store_true", help="also print the table for benchmarks/README.md")
+    parser.add_argument(
+        "--from-log",
+        metavar="FILE",
+        help="measure nothing: summarise the complete rounds of an earlier run's stderr (one JSON line per round)",
+    )
     parser.add_argument("--child", choices=MODES, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     layers = args.layers.split(",") if args.layers else None
     if args.child:
         print(json.dumps(child(args.child, args.model, layers, args.threads)))
         return {}
-    if not os.environ.get("BRAINBENCH_MIRROR"):
-        raise SystemExit("set BRAINBENCH_MIRROR to the folder holding cowley2023/ (e.g. ../shared/data/mirror).")
-    rounds = []
-    for k in range(args.rounds):
-        order = MODES if k % 2 == 0 else tuple(reversed(MODES))
-        results = {mode: measure(mode, args) for mode in order}
-        rounds.append(results)
-        print(json.dumps({"round": k, **results}), file=sys.stderr)
+    if args.from_log:
+        rounds = [_round(line) for line in Path(args.from_log).read_text().splitlines() if line.startswith('{"round"')]
+        if not rounds:
+            raise SystemExit(f'{args.from_log} holds no complete round (lines starting with {{"round").')
+        args.rounds = len(rounds)
+    else:
+        if not os.environ.get("BRAINBENCH_MIRROR"):
+            raise SystemExit("set BRAINBENCH_MIRROR to the folder holding cowley2023/ (e.g. ../shared/data/mirror).")
+        rounds = []
+        for k in range(args.rounds):
+            order = MODES if k % 2 == 0 else tuple(reversed(MODES))
+            results = {}
+            for mode in order:
+                results[mode] = measure(mode, args)
+                print(json.dumps({"measured": k, **results[mode]}), file=sys.stderr)  # kept if a later one is cut
+            rounds.append(results)
+            print(json.dumps({"round": k, **results}), file=sys.stderr)
+    report = summarise(rounds, args, layers)
+    print(json.dumps(report))
+    if args.markdown:
+        print(markdown(report))
+    return report
+
+
+def _round(line: str) -> dict:
+    """A round as the stderr line of a run printed it: ``{"round": k, mode: measurement, ...}``."""
+    found = json.loads(line)
+    return {mode: found[mode] for mode in MODES}
+
+
+def summarise(rounds: list[dict], args: argparse.Namespace, layers: list[str] | None) -> dict:
+    """Medians of every measurement and of the paired per-round ratios."""
     ratio = {
         "time_composite_over_parts": [r["composite"]["wall_s"] / r["parts"]["wall_s"] for r in rounds],
         "cpu_composite_over_parts": [r["composite"]["cpu_s"] / r["parts"]["cpu_s"] for r in rounds],
         "peak_composite_over_parts": [r["composite"]["peak_rss_mb"] / r["parts"]["peak_rss_mb"] for r in rounds],
         "peak_composite_over_largest": [r["composite"]["peak_rss_mb"] / r["largest"]["peak_rss_mb"] for r in rounds],
     }
-    report = {
+    return {
         "model": args.model,
         "layers": layers or "all declared",
-        "rounds": args.rounds,
+        "rounds": len(rounds),
         "threads": args.threads,
         "cpu_count": os.cpu_count(),
         "median": {
@@ -139,10 +172,6 @@ def main(argv: list[str] | None = None) -> dict:
         "same_scores": all(r["parts"]["scores"][LARGEST] == r["largest"]["scores"][LARGEST] for r in rounds),
         "rounds_detail": rounds,
     }
-    print(json.dumps(report))
-    if args.markdown:
-        print(markdown(report))
-    return report
 
 
 def markdown(report: dict) -> str:
