@@ -91,7 +91,11 @@ def face_imports(package: str) -> tuple[dict[str, str], dict[str, str]]:
             for child in node.body:
                 if isinstance(child, ast.ImportFrom):
                     checked.update({alias.asname or alias.name: str(child.module) for alias in child.names})
-        elif isinstance(node, ast.ImportFrom) and str(node.module).startswith("brainbench."):
+        elif (  # brainbench.faces makes the face; it is not one of its names
+            isinstance(node, ast.ImportFrom)
+            and str(node.module).startswith("brainbench.")
+            and node.module != "brainbench.faces"
+        ):
             eager.update({alias.asname or alias.name: str(node.module) for alias in node.names})
     return checked, eager
 

@@ -12,8 +12,9 @@ The public API (docs/api.md) is what a plugin needs: :func:`home`, the cache roo
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from brainbench.faces import lazy_face
 
 if TYPE_CHECKING:  # pragma: no cover - what mypy and readers see; _HOMES says the same
     from brainbench.caching.paths import absolute, home
@@ -30,15 +31,5 @@ __all__ = [
     "home",
 ]
 
-if not TYPE_CHECKING:  # hidden from mypy, which reads the imports above: a misspelt name is an error, not Any
-
-    def __getattr__(name: str) -> Any:
-        home = _HOMES.get(name)
-        if home is None:
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(home), name)
-        globals()[name] = value
-        return value
-
-    def __dir__() -> list[str]:
-        return sorted({*globals(), *__all__})
+if not TYPE_CHECKING:  # mypy reads the imports above: a misspelt name is an error, not Any
+    __getattr__, __dir__ = lazy_face(__name__, _HOMES, __all__)

@@ -20,10 +20,10 @@ imported. The module is private; import names from ``brainbench.data``.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from brainbench.data.fetch import RemoteFile, extract_zip, fetch, fetch_all, load_npy
+from brainbench.faces import lazy_face
 
 if TYPE_CHECKING:  # pragma: no cover - what mypy and readers see; _HOMES says the same
     from brainbench.data.assembly import (
@@ -65,15 +65,5 @@ __all__ = [
     "save_assembly",
 ]
 
-if not TYPE_CHECKING:  # hidden from mypy, which reads the imports above: a misspelt name is an error, not Any
-
-    def __getattr__(name: str) -> Any:
-        home = _HOMES.get(name)
-        if home is None:
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(home), name)
-        globals()[name] = value
-        return value
-
-    def __dir__() -> list[str]:
-        return sorted({*globals(), *__all__})
+if not TYPE_CHECKING:  # mypy reads the imports above: a misspelt name is an error, not Any
+    __getattr__, __dir__ = lazy_face(__name__, _HOMES, __all__)

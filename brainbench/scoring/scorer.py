@@ -90,31 +90,11 @@ def score(
     """Score every requested layer of a model on one (non-composite) benchmark; compute only.
 
     ``brainbench.score`` (:func:`brainbench.results.runs.score`) also takes composites; this
-    is its computation of one run, with no results store and no remembered key.
+    is its computation of one run, with no results store and no remembered key. The
+    arguments are those of ``brainbench.score`` (documented there).
 
-    Args:
-        model: a model id, a :class:`brainbench.models.base.TorchModel` or an RDM model.
-        benchmark: a benchmark id (or alias) or a :class:`brainbench.scoring.benchmark.Benchmark`.
-        layers: layer names (default: every layer the model declares).
-        readout: a readout id overriding the benchmark's (e.g. ``spatial``, ``s2``).
-        device: ``auto``, ``cpu`` or ``cuda``.
-        seed: seeds the splits (with the benchmark's own seed), the ceiling halvings and
-            any stochastic readout. Same seed, same numbers.
-        out: folder to also write ``<model>__<benchmark>.nc`` into.
-        use_cache: reuse cached activations.
-        batch_size: images per forward pass.
-        splits: your own train/test split instead of the benchmark's: a list of
-            ``(train_indices, test_indices)`` pairs or :class:`brainbench.data.splits.Split`,
-            positions into the assembly's stimulus axis (checked: in range, disjoint,
-            non-empty). Recorded in attrs ``custom_splits`` (1/0) and ``split_spec``.
-        readout_params: overrides of the readout's declared params, e.g.
-            ``{"alphas": [0.1, 1, 10]}`` or ``{"alphas": {"start": -2, "stop": 2, "num": 9}}``;
-            each key must be a constructor argument of the readout. Recorded in attrs
-            ``readout_params`` (the merged params) and ``readout_overrides``.
-        threads: CPU threads for torch and BLAS during the call (default: see
-            :mod:`brainbench.scoring.threads`); recorded in attrs ``threads``.
     Returns:
-        The score dataset described in this module's docstring.
+        The score dataset described in :mod:`brainbench.scoring`.
     """
     from brainbench.scoring.arguments import check_request
 
