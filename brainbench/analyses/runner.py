@@ -110,14 +110,8 @@ def analyze(
         if "region" not in dataset.coords:
             dataset.attrs["region"] = bench.region or bench.id
         scores.append(dataset)
-    merged = {**declared, **(params or {})}
-    if "seed" in inspect.signature(analysis.run).parameters:
-        merged.setdefault("seed", seed)  # one --seed drives splits, bootstraps and permutations
-    result = run_analysis(analysis, scores, merged)
-    if out is not None:
-        names = ", ".join(b.id for b in benches)
-        result.write(out, title=f"{analysis_id}: {model_id} on {names}")
-    return result
+    title = f"{analysis_id}: {model_id} on {', '.join(b.id for b in benches)}"
+    return _analyse(analysis, scores, {**declared, **(params or {})}, seed, out, title)
 
 
 def analyze_checkpoints(
@@ -170,9 +164,23 @@ def analyze_checkpoints(
             f"analysis {analysis_id!r} analyses one model, but {len(scores) // len(benchmarks)} checkpoints were "
             "given; pass one checkpoint, or use the trajectory analysis for a series."
         )
-    merged = {**declared, **(params or {})}
-    result = run_analysis(analysis, scores, merged)
+    names = ", ".join(str(s.attrs.get("benchmark", "")) for s in scores[:: max(1, len(scores) // len(benchmarks))])
+    title = f"{analysis_id}: checkpoints of {arch} on {names}"
+    return _analyse(analysis, scores, {**declared, **(params or {})}, seed, out, title)
+
+
+def _analyse(
+    analysis: Analysis,
+    scores: list[xr.Dataset],
+    params: dict[str, Any],
+    seed: int,
+    out: str | os.PathLike | None,
+    title: str,
+) -> AnalysisResult:
+    """Run ``analysis`` on the scores (``seed`` unless the params name one) and write it to ``out``."""
+    if "seed" in inspect.signature(analysis.run).parameters:
+        params = {"seed": seed, **params}  # one --seed drives splits, bootstraps and permutations
+    result = run_analysis(analysis, scores, params)
     if out is not None:
-        names = ", ".join(str(s.attrs.get("benchmark", "")) for s in scores[:: max(1, len(scores) // len(benchmarks))])
-        result.write(out, title=f"{analysis_id}: checkpoints of {arch} on {names}")
+        result.write(out, title=title)
     return result

@@ -272,10 +272,9 @@ class _Recorder:
 def _run_single(request: CheckedRequest, how: Execution, recorder: _Recorder, registry: Registry) -> Outcome:
     """One non-composite benchmark: the remembered key, else stages 1-2, the full key, else stages 3-6."""
     store = recorder.store
-    fingerprint = None
-    if request.splits is None:  # a request with the caller's own splits has no fingerprint
+    fingerprint = None  # the request's fingerprint; none for a request with the caller's own splits
+    if store is not None and how.use_cache and request.splits is None:
         fingerprint = known_runs.request_inputs(request, registry=registry)
-    if store is not None and how.use_cache:
         known = known_runs.known_spec(fingerprint)
         if known is not None:  # no torch, no network, no data: the stored run of a remembered key
             found = stored_score(store, known[1], warn=False)
@@ -289,7 +288,7 @@ def _run_single(request: CheckedRequest, how: Execution, recorder: _Recorder, re
     with limit_threads(count):
         started = time.perf_counter()
         resolved, data, spec = prepare_checked(request, device=how.device, progress=how.progress, registry=registry)
-        if fingerprint is None and request.splits is None:  # the data files may have been fetched just now
+        if fingerprint is None and request.splits is None:  # not needed until now, or its data just fetched
             fingerprint = known_runs.request_inputs(request, registry=registry)
         known_runs.remember(fingerprint, spec.content)  # found without building or loading next time
         if store is not None and how.use_cache:
