@@ -2,7 +2,8 @@
 
 :func:`run` takes a :class:`Request` (what to score: the things that enter the run's
 content key) and an :class:`Execution` (how to compute it: device, threads, caches,
-progress, an output folder; none of it enters the key) and, given a
+progress, an output folder; none of it enters the key; both defined in
+:mod:`brainbench.scoring.request` and re-exported here) and, given a
 :class:`~brainbench.results.store.ResultStore`, returns
 
 * ``stored``: the stored score of the run's key. First without importing torch, building
@@ -33,7 +34,9 @@ from brainbench.errors import BrainbenchError
 from brainbench.registry import get_registry
 from brainbench.registry.registry import Registry
 from brainbench.results import known_runs
-from brainbench.results.store import ResultStore, RowChecksumError, check_results_file
+from brainbench.results.store import Recorder, ResultStore
+from brainbench.scoring.arguments import check_request
+from brainbench.scoring.request import Execution, Request
 
 if TYPE_CHECKING:  # pragma: no cover
     import xarray as xr
@@ -48,61 +51,6 @@ __all__ = ["SCORED", "STORED", "Execution", "Outcome", "Request", "run", "score"
 
 #: :attr:`Outcome.status` of a run read from the store / computed by this call.
 STORED, SCORED = "stored", "scored"
-
-
-@dataclass(frozen=True)
-class Request:
-    """What to score: everything here enters the run's content key (with the data and weights).
-
-    Attributes:
-        model: a model id, a :class:`~brainbench.models.base.TorchModel` or an RDM model.
-        benchmark: a benchmark id (or alias) or a :class:`~brainbench.scoring.benchmark.Benchmark`.
-        layers: layer names (None: every layer the model declares).
-        readout: a readout id overriding the benchmark's.
-        readout_params: overrides of the readout's declared params.
-        splits: the caller's own ``(train, test)`` splits (never remembered, never stored by request).
-        seed: the run's seed.
-    """
-
-    model: str | TorchModel | RDMModel
-    benchmark: str | Benchmark
-    layers: tuple[str, ...] | None = None
-    readout: str | None = None
-    readout_params: dict[str, Any] | None = None
-    splits: list | None = None
-    seed: int = 0
-
-    def options(self) -> dict[str, Any]:
-        """The keyword arguments of :func:`brainbench.scoring.scorer.prepare` this request sets."""
-        return {
-            "layers": None if self.layers is None else list(self.layers),
-            "readout": self.readout,
-            "readout_params": self.readout_params,
-            "splits": self.splits,
-            "seed": self.seed,
-        }
-
-
-@dataclass(frozen=True)
-class Execution:
-    """How to compute a run; nothing here changes its numbers or its key.
-
-    Attributes:
-        device: ``auto``, ``cpu`` or ``cuda``.
-        progress: show progress bars.
-        use_cache: reuse a stored score and cached activations; False recomputes both
-            (and records the new run in place of the old).
-        batch_size: images per forward pass.
-        threads: CPU threads for torch and BLAS (None: :func:`brainbench.scoring.threads.resolve_threads`).
-        out: folder to also write ``<model>__<benchmark>.nc`` into.
-    """
-
-    device: str = "auto"
-    progress: bool = True
-    use_cache: bool = True
-    batch_size: int = 32
-    threads: int | None = None
-    out: str | os.PathLike | None = None
 
 
 @dataclass
@@ -152,27 +100,13 @@ def run(
     Returns:
         The dataset, whether it was stored or scored, and its key.
     """
-    from brainbench.scoring.arguments import check_request
-
     how = how or Execution()
     registry = registry or get_registry()
     # the one check of ids and options (each id looked up once, here): one sentence before any work
-    checked = check_request(
-        request.model,
-        request.benchmark,
-        layers=request.layers,
-        readout=request.readout,
-        readout_params=request.readout_params,
-        splits=request.splits,
-        seed=request.seed,
-        device=how.device,
-        batch_size=how.batch_size,
-        out=how.out,
-        registry=registry,
-    )
+    checked = check_request(request, how, registry=registry)
     if store is not None:
         store.check()  # a damaged or unwritable store is refused before the work, not after
-    recorder = _Recorder(store, keep_unrecorded)
+    recorder = Recorder(store, keep_unrecorded)
     if isinstance(checked.benchmark, str) and checked.benchmark_entry.kind == "composite":
         outcome = _run_composite(checked, how, recorder, registry)
     else:
@@ -235,13 +169,7 @@ def score(
         :mod:`brainbench.scoring.composite`).
     """
     request = Request(
-        model,
-        benchmark,
-        layers=None if layers is None else tuple(layers),
-        readout=readout,
-        readout_params=readout_params,
-        splits=splits,
-        seed=seed,
+        model, benchmark, layers=layers, readout=readout, readout_params=readout_params, splits=splits, seed=seed
     )
     how = Execution(
         device=device, progress=progress, use_cache=use_cache, batch_size=batch_size, threads=threads, out=out
@@ -249,27 +177,8 @@ def score(
     return run(request, how, store=None, registry=registry).dataset
 
 
-class _Recorder:
-    """Where computed runs are recorded (nothing without a store), and the first failure when kept."""
-
-    def __init__(self, store: ResultStore | None, keep_unrecorded: bool) -> None:
-        self.store = store
-        self.keep = keep_unrecorded
-        self.error: BrainbenchError | None = None
-
-    def record(self, dataset: xr.Dataset) -> None:
-        if self.store is None:
-            return
-        try:
-            self.store.record(dataset)
-        except BrainbenchError as error:
-            if not self.keep:
-                raise
-            self.error = self.error or error
-
-
 # ---------------------------------------------------------------------------- one benchmark
-def _run_single(request: CheckedRequest, how: Execution, recorder: _Recorder, registry: Registry) -> Outcome:
+def _run_single(request: CheckedRequest, how: Execution, recorder: Recorder, registry: Registry) -> Outcome:
     """One non-composite benchmark: the remembered key, else stages 1-2, the full key, else stages 3-6."""
     store = recorder.store
     fingerprint = None  # the request's fingerprint; none for a request with the caller's own splits
@@ -277,7 +186,7 @@ def _run_single(request: CheckedRequest, how: Execution, recorder: _Recorder, re
         fingerprint = known_runs.request_inputs(request, registry=registry)
         known = known_runs.known_spec(fingerprint)
         if known is not None:  # no torch, no network, no data: the stored run of a remembered key
-            found = stored_score(store, known[1], warn=False)
+            found = store.reusable(known[1], warn=False)
             if found is not None:
                 return Outcome(found, STORED, known[1])
     # imports torch: only when the key must be computed
@@ -292,7 +201,7 @@ def _run_single(request: CheckedRequest, how: Execution, recorder: _Recorder, re
             fingerprint = known_runs.request_inputs(request, registry=registry)
         known_runs.remember(fingerprint, spec.content)  # found without building or loading next time
         if store is not None and how.use_cache:
-            found = stored_score(store, spec.key, warn=True)
+            found = store.reusable(spec.key)
             if found is not None:
                 return Outcome(found, STORED, spec.key, spec)
         dataset = score_prepared(
@@ -310,28 +219,12 @@ def _run_single(request: CheckedRequest, how: Execution, recorder: _Recorder, re
 
 
 def stored_score(store: ResultStore, key: str, warn: bool = True) -> xr.Dataset | None:
-    """The intact stored score of ``key``, or None (``warn``: say why a damaged one is scored again)."""
-    from brainbench.caching.integrity import logger
-
-    try:
-        found = store.lookup(key)
-    except RowChecksumError as error:  # a row changed outside brainbench: score it again, replacing it
-        if warn:
-            logger.warning("warning: %s", str(error).replace("again to replace it.", "again: scoring it again now."))
-        return None
-    if found is None:
-        return None
-    path = store.root / found["results_file"]
-    reason = check_results_file(path, found)
-    if reason is not None:
-        if warn:
-            logger.warning("warning: results file %s of run %s %s; scoring it again.", path, key[:12], reason)
-        return None
-    return store.load_results(found)
+    """The intact stored score of ``key``, or None (:meth:`~brainbench.results.store.ResultStore.reusable`)."""
+    return store.reusable(key, warn=warn)
 
 
 # ---------------------------------------------------------------------------- a composite
-def _run_composite(request: CheckedRequest, how: Execution, recorder: _Recorder, registry: Registry) -> Outcome:
+def _run_composite(request: CheckedRequest, how: Execution, recorder: Recorder, registry: Registry) -> Outcome:
     """Each part through :func:`_run_single` (model built once), then the pure aggregation."""
     from brainbench.models.base import TorchModel, load_model
     from brainbench.progress import tqdm

@@ -682,6 +682,63 @@ class ResultStore:
         with xr.open_dataset(path, engine="netcdf4") as ds:
             return ds.load()
 
+    def reusable(self, key: str, warn: bool = True) -> xr.Dataset | None:
+        """The intact stored score dataset of ``key``, to show instead of computing the run; else None.
+
+        None when no run of ``key`` is stored, or when its row fails its checksum or its
+        results file is missing, unreadable or changed: the caller then scores the run again,
+        and recording it replaces the damaged one (``warn``: a one-line warning says so).
+        One lookup, and the results file hashed once before it is read.
+        """
+        import xarray as xr
+
+        from brainbench.caching.integrity import logger
+
+        try:
+            found = self.lookup(key)
+        except RowChecksumError as error:  # a row changed outside brainbench: score it again, replacing it
+            if warn:
+                logger.warning(
+                    "warning: %s", str(error).replace("again to replace it.", "again: scoring it again now.")
+                )
+            return None
+        if found is None:
+            return None
+        path = self.root / found["results_file"]
+        reason = check_results_file(path, found)
+        if reason is not None:
+            if warn:
+                logger.warning("warning: results file %s of run %s %s; scoring it again.", path, key[:12], reason)
+            return None
+        with xr.open_dataset(path, engine="netcdf4") as ds:
+            return ds.load()
+
+
+class Recorder:
+    """Where the runs one call computes are recorded: in ``store``, or nowhere without one.
+
+    Args:
+        store: the results store (None: record nothing).
+        keep_unrecorded: a failure to record (a full disk) is kept in :attr:`error` (the
+            first one) instead of raised, so that the caller shows the computed numbers first.
+    """
+
+    def __init__(self, store: ResultStore | None, keep_unrecorded: bool = False) -> None:
+        self.store = store
+        self.keep = keep_unrecorded
+        self.error: BrainbenchError | None = None
+
+    def record(self, dataset: xr.Dataset) -> None:
+        """Record ``dataset`` in the store (nothing without one)."""
+        if self.store is None:
+            return
+        try:
+            self.store.record(dataset)
+        except BrainbenchError as error:
+            if not self.keep:
+                raise
+            self.error = self.error or error
+
 
 def record(dataset: xr.Dataset, store: str | os.PathLike | ResultStore | None = None) -> str:
     """Record a score dataset in the results store (default location); return its content key."""

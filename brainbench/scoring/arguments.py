@@ -21,6 +21,7 @@ from brainbench.errors import BrainbenchError
 if TYPE_CHECKING:  # pragma: no cover
     from brainbench.registry.manifest import BenchmarkEntry, ModelEntry, ReadoutEntry
     from brainbench.registry.registry import Registry
+    from brainbench.scoring.request import Execution, Request
 
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
@@ -220,21 +221,8 @@ def check_readout_params(readout_params: object) -> dict[str, Any] | None:
     return readout_params
 
 
-def check_request(
-    model: Any,
-    benchmark: Any,
-    *,
-    layers: Sequence[str] | None = None,
-    readout: str | None = None,
-    readout_params: dict[str, Any] | None = None,
-    splits: list | None = None,
-    seed: object = 0,
-    device: object = "auto",
-    batch_size: object = 32,
-    out: str | os.PathLike | None = None,
-    registry: Registry,
-) -> CheckedRequest:
-    """The one check of a scoring request, before anything is built, loaded or scored.
+def check_request(request: Request, how: Execution, *, registry: Registry) -> CheckedRequest:
+    """The one check of a scoring request and how it is computed, before anything is built, loaded or scored.
 
     Checks the layer names' shape, the device, seed, batch size, readout overrides and
     ``out``, then looks each id up once (aliases resolved to canonical ids; an unknown id
@@ -242,18 +230,19 @@ def check_request(
     checkpoint model's entry is synthesized by :meth:`Registry.model`).
 
     Args:
-        model: a model id or a model object (:class:`~brainbench.models.base.TorchModel`, an RDM model).
-        benchmark: a benchmark id (or alias) or a :class:`~brainbench.scoring.benchmark.Benchmark`.
-        layers, readout, readout_params, splits, seed: as in :func:`brainbench.score`.
-        device, batch_size, out: how the run is computed; checked, not kept.
+        request: what to score (its model and benchmark an id or an object).
+        how: how the run is computed; its device, batch size and ``out`` are checked, not kept.
         registry: where the ids are looked up.
     """
-    checked_layers = check_layer_names(layers)
-    check_device(device)
-    checked_seed = check_seed(seed)
-    check_batch_size(batch_size)
-    checked_params = check_readout_params(readout_params)
-    check_out_dir(out)
+    checked_layers = check_layer_names(request.layers)
+    check_device(how.device)
+    checked_seed = check_seed(request.seed)
+    check_batch_size(how.batch_size)
+    checked_params = check_readout_params(request.readout_params)
+    check_out_dir(how.out)
+    model = request.model
+    benchmark = request.benchmark
+    readout = request.readout
     # every registry lookup of the request, here and nowhere below it
     model_entry = declared_model = registry.model(model) if isinstance(model, str) else None
     if model_entry is None:  # a model object: the entry it was built from, else its id's, else none
@@ -288,6 +277,6 @@ def check_request(
         readout_entry=readout_entry,
         layers=None if checked_layers is None else tuple(checked_layers),
         readout_params=checked_params,
-        splits=splits,
+        splits=request.splits,
         seed=checked_seed,
     )

@@ -12,7 +12,9 @@ import xarray as xr
 
 from brainbench.registry import get_registry
 from brainbench.registry.registry import Registry
+from brainbench.scoring.arguments import check_request
 from brainbench.scoring.load import LoadedData, load
+from brainbench.scoring.request import Execution, Request
 from brainbench.scoring.spec import Resolved, RunSpec, resolve_checked
 from brainbench.scoring.summary import write_score
 from brainbench.scoring.threads import limit_threads, resolve_threads
@@ -39,23 +41,15 @@ def prepare(
 ) -> tuple[Resolved, LoadedData, RunSpec]:
     """Stages 1 and 2: the resolved run, its loaded data and its complete spec (with the key).
 
-    :mod:`brainbench.results.runs` calls this to look a run up by its full key before
-    deciding whether to score it.
+    The arguments are those of ``brainbench.score``. :mod:`brainbench.results.runs` calls
+    :func:`prepare_checked` on the request it checked, to look a run up by its full key
+    before deciding whether to score it.
     """
-    from brainbench.scoring.arguments import check_request
-
     registry = registry or get_registry()
-    checked = check_request(
-        model,
-        benchmark,
-        layers=layers,
-        readout=readout,
-        readout_params=readout_params,
-        splits=splits,
-        seed=seed,
-        device=device,
-        registry=registry,
+    request = Request(
+        model, benchmark, layers=layers, readout=readout, readout_params=readout_params, splits=splits, seed=seed
     )
+    checked = check_request(request, Execution(device=device), registry=registry)
     return prepare_checked(checked, device=device, progress=progress, registry=registry)
 
 
@@ -96,22 +90,14 @@ def score(
     Returns:
         The score dataset described in :mod:`brainbench.scoring`.
     """
-    from brainbench.scoring.arguments import check_request
-
     registry = registry or get_registry()
-    checked = check_request(
-        model,
-        benchmark,
-        layers=layers,
-        readout=readout,
-        readout_params=readout_params,
-        splits=splits,
-        seed=seed,
-        device=device,
-        batch_size=batch_size,
-        out=out,
-        registry=registry,
+    request = Request(
+        model, benchmark, layers=layers, readout=readout, readout_params=readout_params, splits=splits, seed=seed
     )
+    how = Execution(
+        device=device, progress=progress, use_cache=use_cache, batch_size=batch_size, threads=threads, out=out
+    )
+    checked = check_request(request, how, registry=registry)
     count = resolve_threads(threads)
     with limit_threads(count):
         started = time.perf_counter()

@@ -201,18 +201,12 @@ def resolve(
         device: ``auto``, ``cpu`` or ``cuda``.
     """
     from brainbench.scoring.arguments import check_request
+    from brainbench.scoring.request import Execution, Request
 
-    checked = check_request(
-        model,
-        benchmark,
-        layers=layers,
-        readout=readout,
-        readout_params=readout_params,
-        splits=splits,
-        seed=seed,
-        device=device,
-        registry=registry,
+    request = Request(
+        model, benchmark, layers=layers, readout=readout, readout_params=readout_params, splits=splits, seed=seed
     )
+    checked = check_request(request, Execution(device=device), registry=registry)
     return resolve_checked(checked, device=device, registry=registry)
 
 

@@ -124,9 +124,11 @@ def _known_key(seed: int = 0) -> str | None:
     from brainbench.registry import get_registry
     from brainbench.results import known_runs
     from brainbench.scoring.arguments import check_request
+    from brainbench.scoring.request import Execution, Request
 
     registry = get_registry()
-    inputs = known_runs.request_inputs(check_request(MODEL, BENCHMARK, seed=seed, registry=registry), registry=registry)
+    checked = check_request(Request(MODEL, BENCHMARK, seed=seed), Execution(), registry=registry)
+    inputs = known_runs.request_inputs(checked, registry=registry)
     known = known_runs.known_spec(inputs)
     return None if known is None else known[1]
 
@@ -168,9 +170,11 @@ def test_a_request_without_a_json_form_is_not_remembered(known):
     from brainbench.registry import get_registry
     from brainbench.results import known_runs
     from brainbench.scoring.arguments import check_request
+    from brainbench.scoring.request import Execution, Request
 
     registry = get_registry()
-    checked = check_request(MODEL, BENCHMARK, readout_params={"alphas": np.ones(2)}, registry=registry)
+    request = Request(MODEL, BENCHMARK, readout_params={"alphas": np.ones(2)})
+    checked = check_request(request, Execution(), registry=registry)
     inputs = known_runs.request_inputs(checked, registry=registry)
     assert inputs is None
 

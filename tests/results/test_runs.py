@@ -62,6 +62,41 @@ def test_a_run_is_scored_and_recorded_then_found_under_the_same_key(registry, tm
     assert fresh.status == runs.SCORED and fresh.key == first.key and len(store.runs()) == 1
 
 
+def test_a_stored_run_is_read_with_its_results_file_hashed_once(registry, tmp_path, monkeypatch):
+    import brainbench.caching.integrity
+
+    store = ResultStore(tmp_path / "h.sqlite")
+    request = runs.Request("tiny-a", "gen-V1", layers=("c1",))
+    first = runs.run(request, HOW, store)
+    hashed: list[Path] = []
+    real = brainbench.caching.integrity.file_sha256
+
+    def counted(path):
+        hashed.append(Path(path))
+        return real(path)
+
+    monkeypatch.setattr(brainbench.caching.integrity, "file_sha256", counted)
+    again = runs.run(request, HOW, store)
+    assert again.status == runs.STORED and again.key == first.key
+    results_file = store.root / f"results/{first.key}.nc"
+    assert hashed.count(results_file) == 1, hashed  # checked once, then read (it was hashed twice)
+
+
+def test_the_request_and_how_are_checked_whole_and_a_bare_string_of_layers_is_refused(registry):
+    from brainbench.registry import get_registry
+    from brainbench.scoring.arguments import check_request
+    from brainbench.scoring.request import Execution, Request
+
+    assert runs.Request is Request and runs.Execution is Execution  # re-exported where they were
+    checked = check_request(Request("tiny-a", "gen-V1", layers=["c1"], seed=2), Execution(), registry=get_registry())
+    assert checked.layers == ("c1",) and checked.seed == 2 and checked.model_entry is not None
+    with pytest.raises(BrainbenchError, match="batch size must be an integer >= 1"):
+        check_request(Request("tiny-a", "gen-V1"), Execution(batch_size=0), registry=get_registry())
+    # brainbench.score turned "c1" into the layers "c" and "1"; it is refused like the scorer refuses it
+    with pytest.raises(BrainbenchError, match="layers must be a list of layer names"):
+        runs.score("tiny-a", "gen-V1", layers="c1", progress=False)  # type: ignore[arg-type]
+
+
 def test_brainbench_score_is_the_runs_layer_and_stores_nothing(registry, tmp_path, monkeypatch):
     import brainbench
 
