@@ -18,9 +18,9 @@ of the submitting process is applied inside each job.
 from __future__ import annotations
 
 import os
-import sys
 import time
 import traceback
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -174,6 +174,8 @@ def run_grid(
 
     from dask.distributed import Client, LocalCluster, as_completed
 
+    from brainbench.progress import tqdm
+
     cluster = None
     if scheduler is None:
         n = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
@@ -208,7 +210,7 @@ def run_grid(
                 retries=retries,
             )
             futures[future] = index
-        bar = _progress(len(jobs), progress)
+        bar = tqdm(total=len(jobs), desc="grid", unit="job", disable=not progress)
         for future in as_completed(futures):
             index = futures[future]
             if future.status == "finished":
@@ -234,8 +236,24 @@ def _run_serial(
     progress: bool,
     use_cache: bool,
 ) -> list[JobResult]:
-    bar = _progress(len(jobs), progress)
+    """The jobs one after another in this process, in order; the bar counts the finished ones."""
+    from brainbench.progress import tqdm
+
+    results = _serial_results(jobs, location, env, retries, device, use_cache)  # lazy: nothing runs yet
+    bar = tqdm(total=len(jobs), desc="grid", unit="job", disable=not progress)
     out = []
+    for result in results:
+        out.append(result)
+        bar.update(1)
+        bar.set_postfix_str(f"{result.job.name}: {result.status}")
+    bar.close()
+    return out
+
+
+def _serial_results(
+    jobs: list[Job], location: str, env: dict[str, str], retries: int, device: str, use_cache: bool
+) -> Iterator[JobResult]:
+    """Each job's result as it finishes: run up to ``retries + 1`` times; a failure is a result, never raised."""
     for job in jobs:
         for attempt in range(1, retries + 2):
             try:
@@ -244,17 +262,7 @@ def _run_serial(
                 break
             except Exception as error:  # a job's failure must not stop the grid
                 result = _failure(job, error, attempt)
-        out.append(result)
-        bar.update(1)
-        bar.set_postfix_str(f"{job.name}: {result.status}")
-    bar.close()
-    return out
-
-
-def _progress(total: int, enabled: bool) -> Any:
-    from brainbench.progress import tqdm
-
-    return tqdm(total=total, desc="grid", unit="job", disable=not enabled, file=sys.stderr)
+        yield result
 
 
 # ---------------------------------------------------------------------------- defaults
