@@ -43,6 +43,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -714,33 +715,29 @@ class ResultStore:
             return ds.load()
 
 
+@dataclass
 class Recorder:
     """Where the runs one call computes are recorded: in ``store``, or nowhere without one.
 
-    Args:
+    Attributes:
         store: the results store (None: record nothing).
         keep_unrecorded: a failure to record (a full disk) is kept in :attr:`error` (the
             first one) instead of raised, so that the caller shows the computed numbers first.
+        error: that first failure, or None.
     """
 
-    def __init__(self, store: ResultStore | None, keep_unrecorded: bool = False) -> None:
-        self.store = store
-        self.keep = keep_unrecorded
-        self.error: BrainbenchError | None = None
+    store: ResultStore | None
+    keep_unrecorded: bool = False
+    error: BrainbenchError | None = None
 
     def record(self, dataset: xr.Dataset) -> None:
         """Record ``dataset`` in the store (nothing without one)."""
-        if self.store is None:
+        store: ResultStore | None = self.store
+        if store is None:
             return
         try:
-            self.store.record(dataset)
+            store.record(dataset)
         except BrainbenchError as error:
-            if not self.keep:
+            if not self.keep_unrecorded:
                 raise
             self.error = self.error or error
-
-
-def record(dataset: xr.Dataset, store: str | os.PathLike | ResultStore | None = None) -> str:
-    """Record a score dataset in the results store (default location); return its content key."""
-    target = store if isinstance(store, ResultStore) else ResultStore(store)
-    return target.record(dataset)
