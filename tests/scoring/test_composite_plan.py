@@ -43,6 +43,14 @@ def registry(manifest, monkeypatch):
     refresh()
 
 
+def _checked(registry, **options):
+    """The composite request as the boundary check hands it on (its ids already looked up)."""
+    from brainbench.scoring.arguments import CheckedRequest
+
+    entry = registry.benchmark("gen-pair")
+    return CheckedRequest("tiny-a", None, None, "gen-pair", entry, registered_benchmark=entry, **options)
+
+
 def _count(monkeypatch, *names: str) -> Counter:
     """Count the registry's lookups by (kind, id) from now on."""
     calls: Counter = Counter()
@@ -58,10 +66,9 @@ def _count(monkeypatch, *names: str) -> Counter:
 
 
 def test_the_plan_looks_up_the_parts_and_the_headline_once(registry, monkeypatch):
-    from brainbench.scoring.arguments import check_request
     from brainbench.scoring.composite import plan_composite
 
-    checked = check_request("tiny-a", "gen-pair", layers=["c1"], registry=registry)
+    checked = _checked(registry, layers=("c1",))
     calls = _count(monkeypatch, "benchmark", "metric", "assembly")
     plan = plan_composite(checked, registry)
     assert [p.id for p in plan.parts] == ["gen-V1", "gen-IT"]
@@ -72,10 +79,9 @@ def test_the_plan_looks_up_the_parts_and_the_headline_once(registry, monkeypatch
 
 
 def test_a_composite_option_is_refused_before_any_lookup(registry, monkeypatch):
-    from brainbench.scoring.arguments import check_request
     from brainbench.scoring.composite import plan_composite
 
-    checked = check_request("tiny-a", "gen-pair", readout_params={"alphas": [1.0]}, registry=registry)
+    checked = _checked(registry, readout_params={"alphas": [1.0]})
     calls = _count(monkeypatch, "benchmark", "metric", "assembly")
     with pytest.raises(BrainbenchError, match="readout_params cannot be overridden"):
         plan_composite(checked, registry)
