@@ -252,60 +252,9 @@ def assemble_composite(
 
     entry, how = plan.entry, plan.entry.aggregate
     assert how is not None
-    layers = parts[0].layers
-    if any(p.layers != layers for p in parts):
-        raise BrainbenchError(f"the parts of {entry.id!r} were scored on different layers; score them again.")
-    values, groups = [], []
-    for part in parts:
-        r, ceiling = part.per_neuroid["headline_r"], part.per_neuroid["ceiling"]
-        # the part's own verdict on each neuroid's reliability (floor and, with trials, the test against chance)
-        reliable = np.asarray(part.per_neuroid["reliable"], dtype=bool)
-        values.append(r if how.value == "r" else np.where(reliable, plan.ceiled(r, ceiling), np.nan))
-        if how.group_by not in part.coords:
-            raise BrainbenchError(
-                f"composite {entry.id!r} groups parts by {how.group_by!r}, a neuroid coordinate that part "
-                f"{part.benchmark!r} lacks."
-            )
-        names = {str(v) for v in part.coords[how.group_by]}
-        if len(names) != 1:
-            raise BrainbenchError(
-                f"part {part.benchmark!r} of {entry.id!r} spans {len(names)} {how.group_by} values; "
-                "each part must belong to one group."
-            )
-        groups.append(names.pop())
+    values, groups = _headline_values(plan, parts)
     result = aggregate(values, groups, how)
-    common = set.intersection(*(set(p.coords) for p in parts))
-    coords: dict[str, Any] = {
-        "layer": layers,
-        "part": [p.benchmark for p in parts],
-        "group": result.groups,
-        **{c: ("neuroid", np.concatenate([p.coords[c] for p in parts])) for c in sorted(common)},
-    }
-    coords["part_of_neuroid"] = (
-        "neuroid",
-        np.concatenate([[p.benchmark] * len(v) for p, v in zip(parts, values, strict=True)]),
-    )
-    data: dict[str, Any] = {}
-    for name in LAYER_VARIABLES:
-        if all(name in p.per_layer for p in parts):
-            data[name] = (("layer", "neuroid"), np.concatenate([p.per_layer[name] for p in parts], axis=1))
-    for name in NEUROID_VARIABLES:
-        data[name] = (("neuroid",), np.concatenate([p.per_neuroid[name] for p in parts]))
-    data["headline_value"] = (("neuroid",), np.concatenate(values).astype(np.float64))
-    data["part_value"] = (("part",), result.part_values)
-    data["part_score"] = (("part",), np.array([_float(p.attrs.get("score")) for p in parts]))
-    data["part_median_r"] = (("part",), np.array([_median(p.per_neuroid["headline_r"]) for p in parts]))
-    data["part_median_ceiling"] = (("part",), np.array([_median(p.per_neuroid["ceiling"]) for p in parts]))
-    data["group_value"] = (("group",), result.group_values)
-    coords.update(
-        part_group=("part", groups),
-        part_score_kind=("part", [str(p.attrs.get("score_kind", "")) for p in parts]),
-        part_best_layer=("part", [str(p.attrs["best_layer"]) for p in parts]),
-        part_content_key=("part", [str(p.attrs["content_key"]) for p in parts]),
-        part_n_neuroids=("part", [len(v) for v in values]),
-        part_n_stimuli=("part", [p.n_stimuli for p in parts]),
-        group_n_parts=("group", [groups.count(g) for g in result.groups]),
-    )
+    data, coords = _variables(parts, values, groups, result)
     hashes = {h: _joined(p.spec.content[h] for p in parts) for h in ("data_sha256", "stimuli_sha256")}
     attrs = _attrs(plan, parts, result, hashes, elapsed_s, threads, SCORE_FORMAT)
     # the spec: the composite's declaration and its parts' content keys (which hash their data)
@@ -340,6 +289,72 @@ def assemble_composite(
         content_key=spec.key,
     )
     return spec, dataset
+
+
+def _headline_values(plan: CompositePlan, parts: list[_Part]) -> tuple[list[np.ndarray], list[str]]:
+    """Each part's ``(n_i,)`` aggregated per-neuroid values (``aggregate.value``) and its group."""
+    entry, how = plan.entry, plan.entry.aggregate
+    assert how is not None
+    if any(p.layers != parts[0].layers for p in parts):
+        raise BrainbenchError(f"the parts of {entry.id!r} were scored on different layers; score them again.")
+    values, groups = [], []
+    for part in parts:
+        r, ceiling = part.per_neuroid["headline_r"], part.per_neuroid["ceiling"]
+        # the part's own verdict on each neuroid's reliability (floor and, with trials, the test against chance)
+        reliable = np.asarray(part.per_neuroid["reliable"], dtype=bool)
+        values.append(r if how.value == "r" else np.where(reliable, plan.ceiled(r, ceiling), np.nan))
+        if how.group_by not in part.coords:
+            raise BrainbenchError(
+                f"composite {entry.id!r} groups parts by {how.group_by!r}, a neuroid coordinate that part "
+                f"{part.benchmark!r} lacks."
+            )
+        names = {str(v) for v in part.coords[how.group_by]}
+        if len(names) != 1:
+            raise BrainbenchError(
+                f"part {part.benchmark!r} of {entry.id!r} spans {len(names)} {how.group_by} values; "
+                "each part must belong to one group."
+            )
+        groups.append(names.pop())
+    return values, groups
+
+
+def _variables(
+    parts: list[_Part], values: list[np.ndarray], groups: list[str], result: Aggregated
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The composite dataset's data variables and coordinates (layout in the module docstring)."""
+    common = set.intersection(*(set(p.coords) for p in parts))
+    coords: dict[str, Any] = {
+        "layer": parts[0].layers,
+        "part": [p.benchmark for p in parts],
+        "group": result.groups,
+        **{c: ("neuroid", np.concatenate([p.coords[c] for p in parts])) for c in sorted(common)},
+    }
+    coords["part_of_neuroid"] = (
+        "neuroid",
+        np.concatenate([[p.benchmark] * len(v) for p, v in zip(parts, values, strict=True)]),
+    )
+    data: dict[str, Any] = {}
+    for name in LAYER_VARIABLES:
+        if all(name in p.per_layer for p in parts):
+            data[name] = (("layer", "neuroid"), np.concatenate([p.per_layer[name] for p in parts], axis=1))
+    for name in NEUROID_VARIABLES:
+        data[name] = (("neuroid",), np.concatenate([p.per_neuroid[name] for p in parts]))
+    data["headline_value"] = (("neuroid",), np.concatenate(values).astype(np.float64))
+    data["part_value"] = (("part",), result.part_values)
+    data["part_score"] = (("part",), np.array([_float(p.attrs.get("score")) for p in parts]))
+    data["part_median_r"] = (("part",), np.array([_median(p.per_neuroid["headline_r"]) for p in parts]))
+    data["part_median_ceiling"] = (("part",), np.array([_median(p.per_neuroid["ceiling"]) for p in parts]))
+    data["group_value"] = (("group",), result.group_values)
+    coords.update(
+        part_group=("part", groups),
+        part_score_kind=("part", [str(p.attrs.get("score_kind", "")) for p in parts]),
+        part_best_layer=("part", [str(p.attrs["best_layer"]) for p in parts]),
+        part_content_key=("part", [str(p.attrs["content_key"]) for p in parts]),
+        part_n_neuroids=("part", [len(v) for v in values]),
+        part_n_stimuli=("part", [p.n_stimuli for p in parts]),
+        group_n_parts=("group", [groups.count(g) for g in result.groups]),
+    )
+    return data, coords
 
 
 def _attrs(
