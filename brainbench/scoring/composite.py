@@ -161,7 +161,6 @@ def plan_composite(request: CheckedRequest, registry: Registry) -> CompositePlan
 class _Part:
     """What the composite keeps of one part's score: per-neuroid values and the part's headline."""
 
-    benchmark: str
     spec: RunSpec
     layers: list[str]
     per_layer: dict[str, np.ndarray]  # name -> (layer, neuroid)
@@ -173,13 +172,17 @@ class _Part:
     elapsed_s: float
     per_split: list[str] = field(default_factory=list)
 
+    @property
+    def benchmark(self) -> str:
+        """The part's benchmark id."""
+        return self.spec.benchmark
+
 
 def reduce_part(spec: RunSpec, dataset: xr.Dataset, stored: bool, elapsed_s: float) -> _Part:
     """What the composite keeps of a part's run: its spec and per-neuroid numbers (``stored``: read from the store)."""
     coords = {str(c): np.asarray(dataset[c].values) for c in dataset.coords if dataset[c].dims == ("neuroid",)}
     choice = json.loads(dataset.attrs["layer_choice"])
     return _Part(
-        benchmark=spec.benchmark,
         spec=spec,
         layers=[str(x) for x in dataset["layer"].values],
         per_layer={v: np.asarray(dataset[v].values, dtype=np.float64) for v in LAYER_VARIABLES if v in dataset},
