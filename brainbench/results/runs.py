@@ -225,25 +225,18 @@ def stored_score(store: ResultStore, key: str, warn: bool = True) -> xr.Dataset 
 
 # ---------------------------------------------------------------------------- a composite
 def _run_composite(request: CheckedRequest, how: Execution, recorder: Recorder, registry: Registry) -> Outcome:
-    """Each part through :func:`_run_single` (model built once), then the pure aggregation."""
+    """A composite: planned once, each part through :func:`_run_single` (model built once), aggregated once.
+
+    :func:`brainbench.scoring.composite.plan_composite` checks the request and looks up all
+    the composite needs before any work; :func:`brainbench.scoring.composite.assemble_composite`
+    turns the parts' per-neuroid numbers into the composite's spec and dataset.
+    """
     from brainbench.models.base import TorchModel, load_model
     from brainbench.progress import tqdm
-    from brainbench.scoring.composite import (
-        assemble_composite,
-        check_available,
-        check_composite_options,
-        composite_spec,
-        part_ids,
-        reduce_part,
-    )
+    from brainbench.scoring.composite import assemble_composite, plan_composite, reduce_part
     from brainbench.scoring.threads import resolve_threads
 
-    entry = request.benchmark_entry
-    check_composite_options(
-        request.benchmark, readout=request.readout, readout_params=request.readout_params, splits=request.splits
-    )
-    check_available(entry, registry)
-    ids = part_ids(entry, registry)
+    plan = plan_composite(request, registry)  # one sentence before any work; no id looked up after it
     started = time.perf_counter()
     model = request.model
     if isinstance(model, str):  # built once for all parts
@@ -254,28 +247,23 @@ def _run_composite(request: CheckedRequest, how: Execution, recorder: Recorder, 
     if not isinstance(net, TorchModel):
         raise BrainbenchError(
             f"model {net.identifier!r} supplies an RDM, not activations, so it cannot be scored by "
-            f"composite benchmark {entry.id!r}; score it on a representation benchmark of its stimuli."
+            f"composite benchmark {plan.entry.id!r}; score it on a representation benchmark of its stimuli."
         )
     part_how = replace(how, out=None)
-    parts, specs = [], []
-    bar = tqdm(total=len(ids), desc=f"{entry.id} parts", unit="part", disable=not how.progress, leave=False)
-    for part_id in ids:
+    parts = []
+    bar = tqdm(total=len(plan.parts), desc=f"{plan.entry.id} parts", unit="part", disable=not how.progress, leave=False)
+    for entry in plan.parts:
         begun = time.perf_counter()
-        part = replace(
-            request, model=net, model_entry=None, benchmark=part_id, benchmark_entry=registry.benchmark(part_id)
-        )
+        part = replace(request, model=net, model_entry=None, benchmark=entry.id, benchmark_entry=entry)
         outcome = _run_single(part, part_how, recorder, registry)
         assert outcome.spec is not None  # a model object has no remembered key: its spec was computed
-        specs.append(outcome.spec)
-        parts.append(reduce_part(part_id, outcome.dataset, outcome.stored, time.perf_counter() - begun))
+        parts.append(reduce_part(outcome.spec, outcome.dataset, outcome.stored, time.perf_counter() - begun))
         del outcome  # free this part's data, features and predictions before the next part is loaded
         gc.collect()
         bar.update(1)
     bar.close()
     # the aggregation is pure and cheap (per-neuroid numbers only): done before the lookup of its key
-    spec = composite_spec(entry, registry, specs)
-    threads = resolve_threads(how.threads)
-    dataset = assemble_composite(entry, registry, spec, parts, time.perf_counter() - started, threads)
+    spec, dataset = assemble_composite(plan, parts, time.perf_counter() - started, resolve_threads(how.threads))
     if recorder.store is not None and how.use_cache and all(p.stored for p in parts):
         found = stored_score(recorder.store, spec.key, warn=True)
         if found is not None:  # the stored composite run, exactly as it was recorded

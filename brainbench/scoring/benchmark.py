@@ -72,12 +72,38 @@ def resolve_benchmark(benchmark_id: str, registry: Registry) -> Benchmark:
 
 def benchmark_of_entry(entry: BenchmarkEntry, registry: Registry) -> Benchmark:
     """The benchmark of a looked-up entry: its assembly plugin instantiated with the declared params."""
+    return Benchmark(entry=entry, source=_assembly_source(entry, registry))
+
+
+def _assembly_source(entry: BenchmarkEntry, registry: Registry, without: str = "") -> AssemblySource:
+    """The entry's assembly plugin instantiated with its declared params (less the param ``without``)."""
     assembly_entry = registry.assembly(entry.assembly)
-    factory = load_object(assembly_entry.python_name)
-    source = factory(**{**assembly_entry.params, **entry.assembly_params})
+    params = {**assembly_entry.params, **entry.assembly_params}
+    params.pop(without, None)
+    source = load_object(assembly_entry.python_name)(**params)
     if not isinstance(source, AssemblySource):
         raise AssemblyError(f"{assembly_entry.python_name} returned {type(source).__name__}, not an AssemblySource.")
-    return Benchmark(entry=entry, source=source)
+    return source
+
+
+def composite_parts(entry: BenchmarkEntry, registry: Registry) -> tuple[list[BenchmarkEntry], list[AssemblySource]]:
+    """A composite's part entries, in order, and the assembly plugins that list all their remote files.
+
+    Parts named in ``parts`` are registered benchmarks (each with its own plugin); with
+    ``part_param``, one plugin of the composite's assembly lists the values (``part_values``)
+    and every part's files, and part ``<id>.<value>`` is the registry's (see
+    :meth:`brainbench.registry.registry.Registry.benchmark`). No data is loaded.
+    """
+    if not entry.part_param:
+        parts = [benchmark_of_entry(registry.benchmark(p), registry) for p in entry.parts]
+        return [b.entry for b in parts], [b.source for b in parts]
+    source = _assembly_source(entry, registry, without=entry.part_param)
+    if not hasattr(source, "part_values"):
+        raise BrainbenchError(
+            f"composite {entry.id!r} varies {entry.part_param!r} of assembly {registry.assembly(entry.assembly).id!r}, "
+            "whose plugin does not list its parts (part_values); name the parts instead."
+        )
+    return [registry.benchmark(f"{entry.id}.{value}") for value in source.part_values()], [source]
 
 
 #: Test stimuli each fold of the default split keeps at least: a per-split Pearson r of

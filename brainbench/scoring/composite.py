@@ -8,8 +8,13 @@ normal benchmark with its own stimulus set: :func:`brainbench.results.runs.run` 
 scores (or finds in the results store under its own content key) and stores each as its
 own run, and keeps only its per-neuroid numbers (:func:`reduce_part`: no activations,
 predictions or stimuli) before the next part is loaded, so a composite's peak memory is
-that of its largest part. This module is the pure part: the part ids, the composite's
-run spec (:func:`composite_spec`), the aggregate and the dataset (:func:`assemble_composite`).
+that of its largest part. This module is the pure part, entered twice by a run:
+
+* :func:`plan_composite`, before any work: the options refused, every registry lookup
+  the run needs (the parts' entries, the headline metric), and offline, every part's
+  file present (a :class:`CompositePlan`);
+* :func:`assemble_composite`, after the parts: the composite's run spec (its declaration
+  and its parts' content keys), the declared aggregate and the dataset.
 
 The composite's score dataset concatenates the parts' per-neuroid variables along
 ``neuroid`` and adds per-part and per-group summaries:
@@ -51,14 +56,18 @@ import numpy as np
 
 from brainbench.caching.content import KEY_FORMAT, declaration
 from brainbench.errors import BrainbenchError, OfflineError
-from brainbench.metrics.ceiled import AGGREGATES, CEILED, RELIABILITY_FLOOR, UNCORRECTED, ceiled_metric
+from brainbench.metrics.ceiled import AGGREGATES, CEILED, UNCORRECTED, ReliabilityRule, ceiled_metric
 
 if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Callable
+
     import xarray as xr
 
     from brainbench.data.fetch import RemoteFile
-    from brainbench.registry.manifest import BenchmarkEntry, PartAggregate
+    from brainbench.registry.manifest import BenchmarkEntry, MetricEntry, PartAggregate
     from brainbench.registry.registry import Registry
+    from brainbench.scoring.arguments import CheckedRequest
+    from brainbench.scoring.spec import RunSpec
 
 #: Per-neuroid variables of a part's score dataset that the composite keeps.
 LAYER_VARIABLES = ("r", "ev", "r_split_mean", "ceiled")
@@ -80,70 +89,79 @@ def check_composite_options(benchmark: Any, **options: Any) -> None:
         )
 
 
-def part_ids(entry: BenchmarkEntry, registry: Registry) -> list[str]:
-    """The composite's part benchmark ids, in order."""
-    if entry.parts:
-        return [registry.benchmark(p).id for p in entry.parts]
-    source = _multi_source(entry, registry)
-    return [f"{entry.id}.{value}" for value in source.part_values()]
-
-
-def _multi_source(entry: BenchmarkEntry, registry: Registry) -> Any:
-    from brainbench.registry import load_object
-
-    assembly = registry.assembly(entry.assembly)
-    params = {k: v for k, v in {**assembly.params, **entry.assembly_params}.items() if k != entry.part_param}
-    source = load_object(assembly.python_name)(**params)
-    if not hasattr(source, "part_values"):
-        raise BrainbenchError(
-            f"composite {entry.id!r} varies {entry.part_param!r} of assembly {assembly.id!r}, whose plugin "
-            "does not list its parts (part_values); name the parts instead."
-        )
-    return source
-
-
 def remote_files(entry: BenchmarkEntry, registry: Registry) -> list[RemoteFile]:
     """Every remote file of every part (for ``fetch``, the offline check and the default grid)."""
-    from brainbench.scoring.benchmark import resolve_benchmark
+    from brainbench.scoring.benchmark import composite_parts
 
-    if entry.part_param:
-        return list(_multi_source(entry, registry).remote_files())
-    return [f for p in part_ids(entry, registry) for f in resolve_benchmark(p, registry).source.remote_files()]
+    return [f for source in composite_parts(entry, registry)[1] for f in source.remote_files()]
 
 
-def check_available(entry: BenchmarkEntry, registry: Registry) -> None:
-    """Offline, refuse at once (before any part is scored) when a part's file is neither cached nor mirrored.
+@dataclass(frozen=True)
+class CompositePlan:
+    """A composite's run, planned before any part is scored: all it needs from the registry, looked up once.
 
-    The sentence names every missing file by its path in the mirror layout.
+    Made by :func:`plan_composite`; :func:`assemble_composite` aggregates the scored parts with it.
+
+    Attributes:
+        entry: the composite's declaration (its ``aggregate`` says how the parts combine).
+        parts: the part benchmarks' entries, in order (a part's id is its ``id``).
+        headline: the headline metric's entry (its declaration enters the composite's key).
+        ceiled: that headline as ``f(r (N,), ceiling (N,)) -> (N,)``
+            (:func:`~brainbench.metrics.ceiled.ceiled_metric`).
+        reliability_floor: the headline's least ceiling of a reliable neuroid.
+    """
+
+    entry: BenchmarkEntry
+    parts: tuple[BenchmarkEntry, ...]
+    headline: MetricEntry
+    ceiled: Callable[..., np.ndarray]
+    reliability_floor: float
+
+
+def plan_composite(request: CheckedRequest, registry: Registry) -> CompositePlan:
+    """Check a composite request and look up, once, everything its run needs; nothing is loaded or scored.
+
+    Refuses, each in one sentence before any work: an option a composite cannot take
+    (:func:`check_composite_options`), a part whose plugin cannot list its parts and,
+    offline, any part's file that is neither cached nor mirrored (named by its path in the
+    mirror layout).
     """
     from brainbench.data.fetch import cache_path, home, mirror_root, offline
+    from brainbench.scoring.benchmark import composite_parts
 
-    if not offline():
-        return
-    mirror = mirror_root()
-    files = remote_files(entry, registry)
-    missing = [
-        f
-        for f in files
-        if not cache_path(f).is_file() and not (mirror is not None and (mirror / f.dataset / f.path).is_file())
-    ]
-    if not missing:
-        return
-    datasets = sorted({f.dataset for f in missing})
-    where = f"{home() / 'data'}/<dataset>/<path>" + (f" or {mirror}/<dataset>/<path>" if mirror else "")
-    raise OfflineError(
-        f"{len(missing)} of the {len(files)} files of {entry.id} are not available offline (BRAINBENCH_OFFLINE=1): "
-        f"{', '.join(f'{f.dataset}/{f.path}' for f in missing)}; put each at {where} "
-        f"(or set BRAINBENCH_MIRROR=DIR to a folder holding {', '.join(d + '/' for d in datasets)}), "
-        f"or unset BRAINBENCH_OFFLINE to download them (`brainbench fetch {entry.id}`)."
+    entry = request.benchmark_entry
+    check_composite_options(
+        entry.id, readout=request.readout, readout_params=request.readout_params, splits=request.splits
     )
+    parts, sources = composite_parts(entry, registry)
+    headline = registry.metric(entry.headline)
+    ceiled = ceiled_metric(headline.python_name, headline.params)
+    floor = ReliabilityRule.from_params(headline.params).floor
+    if offline():  # refused at once, before any part is scored, when a part's file is missing
+        files = [f for source in sources for f in source.remote_files()]
+        mirror = mirror_root()
+        missing = [
+            f
+            for f in files
+            if not cache_path(f).is_file() and not (mirror is not None and (mirror / f.dataset / f.path).is_file())
+        ]
+        if missing:
+            datasets = sorted({f.dataset for f in missing})
+            where = f"{home() / 'data'}/<dataset>/<path>" + (f" or {mirror}/<dataset>/<path>" if mirror else "")
+            raise OfflineError(
+                f"{len(missing)} of the {len(files)} files of {entry.id} are not available offline "
+                f"(BRAINBENCH_OFFLINE=1): {', '.join(f'{f.dataset}/{f.path}' for f in missing)}; put each at "
+                f"{where} (or set BRAINBENCH_MIRROR=DIR to a folder holding {', '.join(d + '/' for d in datasets)}), "
+                f"or unset BRAINBENCH_OFFLINE to download them (`brainbench fetch {entry.id}`)."
+            )
+    return CompositePlan(entry, tuple(parts), headline, ceiled, floor)
 
 
 @dataclass
 class _Part:
     """What the composite keeps of one part's score: per-neuroid values and the part's headline."""
 
-    benchmark: str
+    spec: RunSpec
     layers: list[str]
     per_layer: dict[str, np.ndarray]  # name -> (layer, neuroid)
     per_neuroid: dict[str, np.ndarray]  # name -> (neuroid,)
@@ -154,13 +172,18 @@ class _Part:
     elapsed_s: float
     per_split: list[str] = field(default_factory=list)
 
+    @property
+    def benchmark(self) -> str:
+        """The part's benchmark id."""
+        return self.spec.benchmark
 
-def reduce_part(benchmark: str, dataset: xr.Dataset, stored: bool, elapsed_s: float) -> _Part:
-    """What the composite keeps of a part's score dataset (``stored``: it was read from the results store)."""
+
+def reduce_part(spec: RunSpec, dataset: xr.Dataset, stored: bool, elapsed_s: float) -> _Part:
+    """What the composite keeps of a part's run: its spec and per-neuroid numbers (``stored``: read from the store)."""
     coords = {str(c): np.asarray(dataset[c].values) for c in dataset.coords if dataset[c].dims == ("neuroid",)}
     choice = json.loads(dataset.attrs["layer_choice"])
     return _Part(
-        benchmark=benchmark,
+        spec=spec,
         layers=[str(x) for x in dataset["layer"].values],
         per_layer={v: np.asarray(dataset[v].values, dtype=np.float64) for v in LAYER_VARIABLES if v in dataset},
         per_neuroid={v: np.asarray(dataset[v].values) for v in NEUROID_VARIABLES},
@@ -170,36 +193,6 @@ def reduce_part(benchmark: str, dataset: xr.Dataset, stored: bool, elapsed_s: fl
         stored=stored,
         elapsed_s=elapsed_s,
         per_split=[str(x) for x in choice["per_split"]],
-    )
-
-
-def composite_spec(entry: BenchmarkEntry, registry: Registry, part_specs: list[Any]) -> Any:
-    """The composite's run spec: its declaration and its parts' content keys (which hash their data)."""
-    from brainbench.scoring.spec import RunSpec
-
-    first = part_specs[0]
-    content = {
-        "format": KEY_FORMAT,
-        "model": first.content["model"],
-        "weights": first.content["weights"],
-        "benchmark": {"id": entry.id, **declaration(entry)},
-        "readout": {"id": first.readout},
-        "seed": first.seed,
-        "layers": list(first.layers),
-        "parts": {s.benchmark: s.key for s in part_specs},
-        "headline": {"id": entry.headline, **declaration(registry.metric(entry.headline))},
-        "data_sha256": _joined(s.content["data_sha256"] for s in part_specs),
-        "stimuli_sha256": _joined(s.content["stimuli_sha256"] for s in part_specs),
-    }
-    return RunSpec(
-        model=first.model,
-        benchmark=entry.id,
-        readout=first.readout,
-        layers=tuple(first.layers),
-        seed=first.seed,
-        content=content,
-        # the parts keep their declared readouts (a composite takes no readout override)
-        declared_readout=first.declared_readout,
     )
 
 
@@ -248,27 +241,71 @@ def describe_aggregate(how: PartAggregate, unit: str = "part") -> str:
 
 
 def assemble_composite(
-    entry: BenchmarkEntry, registry: Registry, spec: Any, parts: list[_Part], elapsed_s: float, threads: int
-) -> xr.Dataset:
-    """The composite's score dataset (layout in the module docstring) from its reduced parts."""
+    plan: CompositePlan, parts: list[_Part], elapsed_s: float, threads: int
+) -> tuple[RunSpec, xr.Dataset]:
+    """The composite's run spec and score dataset (layout in the module docstring) from its reduced parts.
+
+    The spec holds the composite's declaration and its parts' content keys (which hash
+    their data), so its key changes whenever a part's does.
+    """
     import xarray as xr
 
     from brainbench.scoring.assemble import SCORE_FORMAT
+    from brainbench.scoring.spec import RunSpec
 
-    how = entry.aggregate
+    entry, how = plan.entry, plan.entry.aggregate
     assert how is not None
-    layers = parts[0].layers
-    if any(p.layers != layers for p in parts):
+    values, groups = _headline_values(plan, parts)
+    result = aggregate(values, groups, how)
+    data, coords = _variables(parts, values, groups, result)
+    hashes = {h: _joined(p.spec.content[h] for p in parts) for h in ("data_sha256", "stimuli_sha256")}
+    attrs = _attrs(plan, parts, result, hashes, elapsed_s, threads, SCORE_FORMAT)
+    # the spec: the composite's declaration and its parts' content keys (which hash their data)
+    first = parts[0].spec
+    content = {
+        "format": KEY_FORMAT,
+        "model": first.content["model"],
+        "weights": first.content["weights"],
+        "benchmark": {"id": entry.id, **declaration(entry)},
+        "readout": {"id": first.readout},
+        "seed": first.seed,
+        "layers": list(first.layers),
+        "parts": {p.spec.benchmark: p.spec.key for p in parts},
+        "headline": {"id": entry.headline, **declaration(plan.headline)},
+        **hashes,
+    }
+    spec = RunSpec(
+        model=first.model,
+        benchmark=entry.id,
+        readout=first.readout,
+        layers=tuple(first.layers),
+        seed=first.seed,
+        content=content,
+        # the parts keep their declared readouts (a composite takes no readout override)
+        declared_readout=first.declared_readout,
+    )
+    dataset = xr.Dataset(data, coords=coords, attrs=attrs)
+    dataset.attrs.update(
+        protocol=spec.protocol,
+        protocol_detail=json.dumps(spec.protocol_detail, sort_keys=True),
+        spec=spec.to_json(),
+        content_key=spec.key,
+    )
+    return spec, dataset
+
+
+def _headline_values(plan: CompositePlan, parts: list[_Part]) -> tuple[list[np.ndarray], list[str]]:
+    """Each part's ``(n_i,)`` aggregated per-neuroid values (``aggregate.value``) and its group."""
+    entry, how = plan.entry, plan.entry.aggregate
+    assert how is not None
+    if any(p.layers != parts[0].layers for p in parts):
         raise BrainbenchError(f"the parts of {entry.id!r} were scored on different layers; score them again.")
-    headline_entry = registry.metric(entry.headline)
-    ceiled_fn = ceiled_metric(headline_entry.python_name, headline_entry.params)
-    floor = float(headline_entry.params.get("reliability_floor", RELIABILITY_FLOOR))
     values, groups = [], []
     for part in parts:
         r, ceiling = part.per_neuroid["headline_r"], part.per_neuroid["ceiling"]
         # the part's own verdict on each neuroid's reliability (floor and, with trials, the test against chance)
         reliable = np.asarray(part.per_neuroid["reliable"], dtype=bool)
-        values.append(r if how.value == "r" else np.where(reliable, ceiled_fn(r, ceiling), np.nan))
+        values.append(r if how.value == "r" else np.where(reliable, plan.ceiled(r, ceiling), np.nan))
         if how.group_by not in part.coords:
             raise BrainbenchError(
                 f"composite {entry.id!r} groups parts by {how.group_by!r}, a neuroid coordinate that part "
@@ -281,10 +318,16 @@ def assemble_composite(
                 "each part must belong to one group."
             )
         groups.append(names.pop())
-    result = aggregate(values, groups, how)
+    return values, groups
+
+
+def _variables(
+    parts: list[_Part], values: list[np.ndarray], groups: list[str], result: Aggregated
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The composite dataset's data variables and coordinates (layout in the module docstring)."""
     common = set.intersection(*(set(p.coords) for p in parts))
     coords: dict[str, Any] = {
-        "layer": layers,
+        "layer": parts[0].layers,
         "part": [p.benchmark for p in parts],
         "group": result.groups,
         **{c: ("neuroid", np.concatenate([p.coords[c] for p in parts])) for c in sorted(common)},
@@ -314,23 +357,21 @@ def assemble_composite(
         part_n_stimuli=("part", [p.n_stimuli for p in parts]),
         group_n_parts=("group", [groups.count(g) for g in result.groups]),
     )
-    dataset = xr.Dataset(data, coords=coords)
-    dataset.attrs.update(_attrs(entry, spec, parts, result, how, floor, elapsed_s, threads, SCORE_FORMAT))
-    return dataset
+    return data, coords
 
 
 def _attrs(
-    entry: BenchmarkEntry,
-    spec: Any,
+    plan: CompositePlan,
     parts: list[_Part],
     result: Aggregated,
-    how: PartAggregate,
-    floor: float,
+    hashes: dict[str, str],
     elapsed_s: float,
     threads: int,
     score_format: int,
 ) -> dict[str, Any]:
-    """The attrs every score dataset carries, for a composite."""
+    """The attrs every score dataset carries, for a composite, but those of its run spec (its key, protocol)."""
+    entry, how = plan.entry, plan.entry.aggregate
+    assert how is not None
     first = parts[0].attrs
     per_split = [layer for p in parts for layer in p.per_split]
     counts = {layer: per_split.count(layer) for layer in parts[0].layers}
@@ -352,8 +393,8 @@ def _attrs(
         )
     prov = json.loads(first["provenance"])
     prov.update(
-        data_sha256=spec.content["data_sha256"],
-        stimuli_sha256=spec.content["stimuli_sha256"],
+        data_sha256=hashes["data_sha256"],
+        stimuli_sha256=hashes["stimuli_sha256"],
         activations_sha256={},
         parts={p.benchmark: p.attrs["content_key"] for p in parts},
     )
@@ -363,7 +404,7 @@ def _attrs(
     n_total = sum(json.loads(p.attrs["selection"])["n_total"] for p in parts)
     n_kept = sum(json.loads(p.attrs["selection"])["n_kept"] for p in parts)
     return {
-        "model": spec.model,
+        "model": parts[0].spec.model,
         "benchmark": entry.id,
         "benchmark_version": entry.version,
         "benchmark_kind": "composite",
@@ -385,7 +426,7 @@ def _attrs(
         "score_kind": kind,
         "score_note": note,
         "aggregate": json.dumps({**how.model_dump(mode="json"), "description": describe_aggregate(how)}),
-        "reliability_floor": floor,
+        "reliability_floor": plan.reliability_floor,
         "n_reliable": n_reliable,
         "selection": json.dumps(
             {"n_total": n_total, "n_kept": n_kept, "reliability_threshold": None, "filters": {}, "n_parts": len(parts)}
@@ -394,10 +435,6 @@ def _attrs(
         "split_spec": json.dumps({p.benchmark: json.loads(p.attrs["split_spec"]) for p in parts}),
         "threads": int(threads),
         "provenance": json.dumps(prov),
-        "protocol": spec.protocol,
-        "protocol_detail": json.dumps(spec.protocol_detail, sort_keys=True),
-        "spec": spec.to_json(),
-        "content_key": spec.key,
         "format": score_format,
         "timings": json.dumps(
             {
