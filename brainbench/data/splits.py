@@ -1,4 +1,8 @@
-"""Seeded train/test splits of stimuli (k-fold, stratified k-fold, repeated holdout)."""
+"""Seeded train/test splits of stimuli (k-fold, stratified k-fold, repeated holdout).
+
+:func:`run_splits` gives a run its splits and their record in one call: the caller's own
+splits checked, or those the benchmark declares made (:func:`make_splits`) and checked.
+"""
 
 from __future__ import annotations
 
@@ -129,3 +133,28 @@ def split_spec(spec: SplitSpec, splits: Sequence[Split], custom: bool) -> dict:
         "n_test": [int(s.test.size) for s in splits],
         "sha256": digest.hexdigest(),
     }
+
+
+def run_splits(
+    declared: SplitSpec,
+    n: int,
+    *,
+    own: Sequence | None = None,
+    stratify_values: Sequence | None = None,
+    seed: int = 0,
+) -> tuple[list[Split], dict]:
+    """A run's splits of ``n`` stimuli and their record (:func:`split_spec`).
+
+    Args:
+        declared: the benchmark's split declaration.
+        n: number of stimuli.
+        own: the caller's own splits (see :func:`check_splits`), used instead of the declared ones.
+        stratify_values: ``(n,)`` class labels when ``declared.stratify`` is set.
+        seed: run seed (see :func:`make_splits`).
+
+    Returns:
+        ``(splits, record)``: the checked :class:`Split` objects, and the declaration or,
+        for the caller's own splits, their sizes and sha256.
+    """
+    splits = check_splits(own if own is not None else make_splits(declared, n, stratify_values, seed), n)
+    return splits, split_spec(declared, splits, own is not None)

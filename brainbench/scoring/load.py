@@ -31,7 +31,7 @@ from brainbench.errors import BrainbenchError
 from brainbench.metrics.ceiled import ReliabilityRule
 from brainbench.metrics.ceiling import stimulus_permutation_p
 from brainbench.registry import load_object
-from brainbench.scoring.spec import Resolved
+from brainbench.scoring.spec import Resolved, RunSpec
 
 #: Largest finite magnitudes left unscaled (see the module docstring).
 SAFE_MAGNITUDE = (2.0**-100, 2.0**100)
@@ -77,6 +77,8 @@ class LoadedData:
             scaling (:func:`assembly_hash`).
         stimuli_sha256: the stimulus set's sha256 over its ids and image bytes
             (:attr:`brainbench.data.stimuli.StimulusSet.content_hash`).
+        spec: the run's spec completed with those hashes and the record of the caller's own
+            splits (:meth:`brainbench.scoring.spec.RunSpec.with_data`): its key is final.
         reliability_p: ``(neuroid,)`` stimulus-permutation p-values of the trials
             (:func:`brainbench.metrics.ceiling.stimulus_permutation_p`) when the headline
             declares a test and the data have trials, else None.
@@ -92,6 +94,7 @@ class LoadedData:
     selection: dict[str, Any]
     data_sha256: str
     stimuli_sha256: str
+    spec: RunSpec
     rdms: np.ndarray | None = None
     response_scale: float = 1.0
     ceiling_coords: dict[str, np.ndarray] = field(default_factory=dict)
@@ -115,21 +118,81 @@ def data_hashes(data: LoadedData) -> tuple[str, str]:
 def load(run: Resolved, progress: bool = True) -> LoadedData:
     """Stage 2: load the benchmark's data, compute its ceiling, select neuroids, make the splits.
 
-    The data come with their hashes (``data_sha256``, ``stimuli_sha256``), which complete
-    the run's key (:meth:`brainbench.scoring.spec.RunSpec.with_data`).
+    In that order: the ceiling (and the headline's reliability test) decides which neuroids
+    are kept, then the splits of the stimuli are made, and the data's hashes complete the
+    run's spec (:attr:`LoadedData.spec`, :meth:`brainbench.scoring.spec.RunSpec.with_data`).
     """
-    from brainbench.data.splits import check_splits, make_splits, split_spec
+    from brainbench.data.splits import run_splits
 
     bench = run.bench
     loaded = bench.load(progress=progress)
-    assembly = loaded.assembly
-    if is_rdm_assembly(assembly):
-        return _load_rdms(run, loaded.assembly, loaded.stimuli)
+    if is_rdm_assembly(loaded.assembly):
+        part = _rdm_part(run, loaded.assembly, loaded.stimuli)
+    else:
+        part = _response_part(run, loaded.assembly, loaded.stimuli)
+    own = run.splits if run.splits is not None else bench.splits
+    splits, split_record = run_splits(
+        bench.entry.split, part.assembly.sizes["stimulus"], own=own, stratify_values=part.stratify, seed=run.spec.seed
+    )
+    stimuli_sha256 = loaded.stimuli.content_hash
+    return LoadedData(
+        assembly=part.assembly,
+        stimuli=loaded.stimuli,
+        target=part.target,
+        ceiling=part.ceiling,
+        has_repetitions=part.has_repetitions,
+        splits=splits,
+        split_record=split_record,
+        selection=part.selection,
+        data_sha256=part.data_sha256,
+        stimuli_sha256=stimuli_sha256,
+        spec=run.spec.with_data(part.data_sha256, stimuli_sha256, splits=split_record if own is not None else None),
+        rdms=part.rdms,
+        response_scale=part.response_scale,
+        ceiling_coords=part.ceiling_coords,
+        reliability_p=part.reliability_p,
+    )
+
+
+@dataclass(frozen=True)
+class _Part:
+    """What an assembly of responses, or of RDMs, gives :class:`LoadedData` before the splits.
+
+    Attributes as in :class:`LoadedData`; ``stratify``: ``(stimulus,)`` the labels the
+    declared split stratifies by, or None.
+    """
+
+    assembly: xr.DataArray
+    target: np.ndarray | None
+    ceiling: np.ndarray
+    has_repetitions: bool
+    selection: dict[str, Any]
+    data_sha256: str
+    stratify: Any = None
+    rdms: np.ndarray | None = None
+    response_scale: float = 1.0
+    ceiling_coords: dict[str, np.ndarray] = field(default_factory=dict)
+    reliability_p: np.ndarray | None = None
+
+
+def _response_part(run: Resolved, assembly: xr.DataArray, stimuli: StimulusSet) -> _Part:
+    """Stage 2 for an assembly of responses: scale, ceiling and reliability test, selection, target."""
+    bench = run.bench
+    stratify_by = bench.entry.split.stratify
+    stratify = None
+    if stratify_by:
+        if stratify_by in assembly.coords and assembly[stratify_by].dims == ("stimulus",):
+            stratify = assembly[stratify_by].values
+        elif stratify_by in stimuli.metadata:
+            stratify = stimuli.metadata[stratify_by]
     scale = response_scale(assembly.values)
     if scale != 1.0:  # exact: every score is scale-invariant, and nothing overflows now
         assembly = assembly.copy(data=assembly.values * scale)
     has_trials = "repetition" in assembly.dims
     n_total = assembly.sizes["neuroid"]
+    threshold = bench.entry.reliability_threshold
+    if threshold is not None and (run.ceiling is None or not has_trials):
+        raise BrainbenchError(f"benchmark {bench.identifier!r} sets a reliability threshold but has no trial data.")
     p_value = None
     if run.ceiling is not None and has_trials:
         trials = assembly.transpose("repetition", "stimulus", "neuroid").values
@@ -139,10 +202,7 @@ def load(run: Resolved, progress: bool = True) -> LoadedData:
             p_value = stimulus_permutation_p(trials, rule.n_permutations, seed=run.spec.seed)
     else:
         ceiling = np.full(n_total, np.nan)
-    threshold = bench.entry.reliability_threshold
     if threshold is not None:
-        if run.ceiling is None or not has_trials:
-            raise BrainbenchError(f"benchmark {bench.identifier!r} sets a reliability threshold but has no trial data.")
         keep = np.flatnonzero(ceiling > threshold)
         if keep.size == 0:
             raise BrainbenchError(f"no neuroid of {bench.identifier!r} has split-half reliability above {threshold}.")
@@ -150,26 +210,11 @@ def load(run: Resolved, progress: bool = True) -> LoadedData:
         ceiling = ceiling[keep]
         p_value = p_value[keep] if p_value is not None else None
     target = np.asarray(trial_mean(assembly).transpose("stimulus", "neuroid").values, dtype=np.float64)
-    n_stimuli = target.shape[0]
-    stratify_by = bench.entry.split.stratify
-    stratify = None
-    if stratify_by:
-        if stratify_by in assembly.coords and assembly[stratify_by].dims == ("stimulus",):
-            stratify = assembly[stratify_by].values
-        elif stratify_by in loaded.stimuli.metadata:
-            stratify = loaded.stimuli.metadata[stratify_by]
-    custom = run.splits if run.splits is not None else bench.splits
-    splits = check_splits(
-        custom if custom is not None else make_splits(bench.entry.split, n_stimuli, stratify, run.spec.seed), n_stimuli
-    )
-    return LoadedData(
+    return _Part(
         assembly=assembly,
-        stimuli=loaded.stimuli,
         target=target,
         ceiling=np.asarray(ceiling, dtype=np.float64),
         has_repetitions=run.ceiling is not None and has_trials,
-        splits=splits,
-        split_record=split_spec(bench.entry.split, splits, custom is not None),
         selection={
             "n_total": n_total,
             "n_kept": int(target.shape[1]),
@@ -177,16 +222,14 @@ def load(run: Resolved, progress: bool = True) -> LoadedData:
             "filters": bench.entry.selection,
         },
         data_sha256=assembly_hash(assembly),
-        stimuli_sha256=loaded.stimuli.content_hash,
+        stratify=stratify,
         response_scale=scale,
         reliability_p=p_value,
     )
 
 
-def _load_rdms(run: Resolved, assembly: xr.DataArray, stimuli: StimulusSet) -> LoadedData:
-    """Stage 2 for an RDM assembly: the site RDMs, their declared ceiling, the splits."""
-    from brainbench.data.splits import check_splits, make_splits, split_spec
-
+def _rdm_part(run: Resolved, assembly: xr.DataArray, stimuli: StimulusSet) -> _Part:
+    """Stage 2 for an RDM assembly: the site RDMs and their declared ceiling."""
     bench = run.bench
     if run.kind.uses_readout:
         raise BrainbenchError(
@@ -205,6 +248,8 @@ def _load_rdms(run: Resolved, assembly: xr.DataArray, stimuli: StimulusSet) -> L
             f"({getattr(metric, 'method', type(metric).__name__)}), but its assembly provides RDMs only; "
             "use an RDM comparison (e.g. rdm-spearman) on it."
         )
+    stratify_by = bench.entry.split.stratify
+    stratify = stimuli.metadata[stratify_by] if stratify_by and stratify_by in stimuli.metadata else None
     n_sites = assembly.sizes[unit_dim(assembly)]
     ceiling = np.full(n_sites, np.nan)
     ceiling_coords: dict[str, np.ndarray] = {}
@@ -230,22 +275,11 @@ def _load_rdms(run: Resolved, assembly: xr.DataArray, stimuli: StimulusSet) -> L
             }
         else:
             ceiling = np.asarray(result, dtype=np.float64)
-    n_stimuli = assembly.sizes["stimulus"]
-    stratify = None
-    if bench.entry.split.stratify and bench.entry.split.stratify in stimuli.metadata:
-        stratify = stimuli.metadata[bench.entry.split.stratify]
-    custom = run.splits if run.splits is not None else bench.splits
-    splits = check_splits(
-        custom if custom is not None else make_splits(bench.entry.split, n_stimuli, stratify, run.spec.seed), n_stimuli
-    )
-    return LoadedData(
+    return _Part(
         assembly=assembly,
-        stimuli=stimuli,
         target=None,
         ceiling=ceiling,
         has_repetitions=run.ceiling is not None and bool(np.isfinite(ceiling).any()),
-        splits=splits,
-        split_record=split_spec(bench.entry.split, splits, custom is not None),
         selection={
             "n_total": n_sites,
             "n_kept": n_sites,
@@ -254,7 +288,7 @@ def _load_rdms(run: Resolved, assembly: xr.DataArray, stimuli: StimulusSet) -> L
             "unit": "site",
         },
         data_sha256=assembly_hash(assembly),
-        stimuli_sha256=stimuli.content_hash,
+        stratify=stratify,
         rdms=np.asarray(assembly.transpose("site", "stimulus", "stimulus_b").values, dtype=np.float64),
         ceiling_coords=ceiling_coords,
     )

@@ -59,9 +59,7 @@ def prepare_checked(
     """:func:`prepare` of a request checked at the boundary (:func:`brainbench.scoring.arguments.check_request`)."""
     run = resolve_checked(request, device=device, registry=registry)
     data = load(run, progress=progress)
-    own_splits = data.split_record if data.split_record.get("custom") else None
-    spec = run.spec.with_data(data.data_sha256, data.stimuli_sha256, splits=own_splits)
-    return run, data, spec
+    return run, data, data.spec
 
 
 def score(

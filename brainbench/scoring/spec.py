@@ -18,9 +18,10 @@ import inspect
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from brainbench.caching.content import KEY_FORMAT, content_key, declaration
+from brainbench.caching.content import KEY_FORMAT, PROSE_FIELDS, content_key, declaration
 from brainbench.errors import BrainbenchError
 from brainbench.registry import load_object
 from brainbench.registry.registry import Registry
@@ -36,7 +37,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from brainbench.scoring.benchmark import Benchmark
     from brainbench.scoring.kinds import Kind
 
-from brainbench.registry.manifest import MetricEntry, ModelEntry
+from brainbench.registry.manifest import BenchmarkEntry, MetricEntry, ModelEntry
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,8 @@ class Resolved:
         bench: the benchmark.
         device: the compute device.
         kind: the benchmark's kind (:mod:`brainbench.scoring.kinds`).
-        new_readout: ``() -> Readout``, a fresh, unfitted readout with the run's params.
+        new_readout: ``() -> Readout``, a fresh, unfitted readout with the run's params
+            (a benchmark kind that fits no readout has none: it raises).
         solver: the readout's solver name, as recorded.
         readout_params: the readout's params after overrides.
         metrics: declared metrics' variable name -> ``fn(prediction (n, N), target (n, N)) -> (N,)``
@@ -144,10 +146,26 @@ def build_readout(
     Returns:
         ``(readout, solver name, params used)``.
     """
+    from brainbench.scoring.arguments import check_readout_params
+
+    return _readout_instance(readout_id, registry, seed, check_readout_params(overrides))
+
+
+def _readout_instance(
+    readout_id: str, registry: Registry, seed: int, overrides: dict[str, Any] | None
+) -> tuple[Readout, str, dict[str, Any]]:
+    """:func:`build_readout` with ``overrides`` already checked to be a dict of names (or None)."""
     python_name, solver, params = registry.resolve_readout(readout_id)
     cls = load_object(python_name)
-    params = {**params, **_check_overrides(readout_id, cls, overrides)}
-    if "seed" in inspect.signature(cls).parameters:
+    accepted = inspect.signature(cls).parameters
+    if overrides and not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values()):
+        unknown = sorted(set(overrides) - set(accepted))
+        if unknown:
+            raise BrainbenchError(
+                f"readout {readout_id!r} has no parameter {unknown[0]!r}; it accepts {', '.join(accepted) or 'none'}."
+            )
+    params = {**params, **(overrides or {})}
+    if "seed" in accepted:
         params.setdefault("seed", seed)
     try:
         readout = cls(**params)
@@ -155,22 +173,6 @@ def build_readout(
         raise BrainbenchError(f"readout {readout_id!r} does not accept its declared params: {error}.") from error
     instance_solver = str(getattr(readout, "solver", "") or "")
     return readout, (instance_solver if instance_solver not in ("", "unknown") else solver), params
-
-
-def _check_overrides(readout_id: str, cls: type, overrides: dict[str, Any] | None) -> dict[str, Any]:
-    from brainbench.scoring.arguments import check_readout_params
-
-    if check_readout_params(overrides) is None:
-        return {}
-    assert overrides is not None
-    accepted = inspect.signature(cls).parameters
-    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values()):
-        unknown = sorted(set(overrides) - set(accepted))
-        if unknown:
-            raise BrainbenchError(
-                f"readout {readout_id!r} has no parameter {unknown[0]!r}; it accepts {', '.join(accepted) or 'none'}."
-            )
-    return dict(overrides)
 
 
 def resolve(
@@ -211,12 +213,14 @@ def resolve(
 
 
 def resolve_checked(request: CheckedRequest, *, device: str = "auto", registry: Registry) -> Resolved:
-    """Stage 1 of a checked request: build the network, check its layers, and make the run spec.
+    """Stage 1 of a checked request: check it against the benchmark, build the network, make the run spec.
 
     The ids were looked up by :func:`brainbench.scoring.arguments.check_request`; only the
     entries those declarations reference (assembly, readout chain, metrics) are read here.
-    A layer the model does not have is refused here, when the network is built, before
-    any data is loaded.
+    Everything the declarations alone decide (the benchmark's kind against the model and
+    the readout options, the readout and metrics, what the run's key holds) is settled
+    first; then the benchmark and the network are built, and a layer the model does not
+    have is refused when the network is, before any data is loaded.
     """
     from brainbench.models.base import TorchModel, load_model, resolve_device
     from brainbench.models.preprocess import PREPROCESSING_VERSION
@@ -226,58 +230,98 @@ def resolve_checked(request: CheckedRequest, *, device: str = "auto", registry: 
 
     model, benchmark, layers, seed = request.model, request.benchmark, request.layers, request.seed
     readout, readout_params, splits = request.readout, request.readout_params, request.splits
-    if isinstance(benchmark, str) and request.benchmark_entry.kind == "composite":
+    entry = request.benchmark_entry  # a benchmark object's own entry
+    if isinstance(benchmark, str) and entry.kind == "composite":
         raise BrainbenchError(
             f"benchmark {benchmark!r} is a composite: score it with brainbench.score, which scores its parts "
             "one by one."
         )
-    bench = benchmark if isinstance(benchmark, Benchmark) else benchmark_of_entry(request.benchmark_entry, registry)
-    # a manifest's benchmark had the kinds of its metrics, ceiling and headline checked when
-    # the registry was built; a custom benchmark object is checked here, the same way
-    if not request.benchmark_as_declared:
-        problems = registry.benchmark_problems(bench.entry)
-        if problems:
-            field, problem = problems[0]
-            raise BrainbenchError(f"benchmark {bench.identifier!r}: {field}: {problem}")
-    kind = KINDS[bench.entry.kind]
-    if isinstance(model, TorchModel | RDMModel):
-        net = model
-    else:
-        assert request.model_entry is not None  # check_request looked the id up
-        net = load_model(request.model_entry)
-    if isinstance(net, RDMModel):
-        _check_rdm_model(net, bench, kind.name, request.declared_model)
-    torch_device = resolve_device(device)
-    chosen = net.check_layers(list(layers) if layers else net.layers)
+    kind = KINDS[entry.kind]
+    model_entry = request.model_entry
+    identifier = model_entry.id if model_entry is not None else str(getattr(model, "identifier", ""))
+    supplies_rdm = model_entry.supplies == "rdm" if model_entry is not None else isinstance(model, RDMModel)
+    if supplies_rdm:
+        _check_rdm_model(identifier, entry, kind.name, request.declared_model)
     if not kind.uses_readout and (readout is not None or readout_params):
         raise BrainbenchError(
-            f"benchmark {bench.identifier!r} is a {kind.name} benchmark: it fits no readout, "
+            f"benchmark {entry.id!r} is a {kind.name} benchmark: it fits no readout, "
             "so --readout and readout_params do not apply."
         )
-    readout_id = readout or registry.readout(bench.entry.readout).id
+    registered = request.registered_benchmark or entry  # a custom benchmark: its object's own entry
+    override = _benchmark_override(entry, registered)
+    # the readout first: its params are checked before any network is built
+    readout_part: dict[str, Any] | None = None
+    params: dict[str, Any] = {}
+    solver, new_readout = "none", _no_readout
     if kind.uses_readout:
-        _, solver, params = build_readout(readout_id, registry, seed, readout_params)
-        readout_part: dict[str, Any] | None = {
+        instance, solver, params = _readout_instance(readout or entry.readout, registry, seed, readout_params)
+        new_readout = partial(type(instance), **params)
+    # every entry the benchmark's declaration refers to, read from the registry once
+    # (a manifest's benchmark had the kinds of its metrics, ceiling and headline checked when
+    # the registry was built; a custom benchmark object is checked here, the same way)
+    problems = [] if request.benchmark_as_declared else registry.benchmark_problems(entry)
+    if problems:
+        field, problem = problems[0]
+        raise BrainbenchError(f"benchmark {entry.id!r}: {field}: {problem}")
+    readout_chain = [registry.readout(readout or entry.readout)]  # the readout, then its ``base`` links
+    readout_id = readout_chain[0].id
+    while kind.uses_readout and readout_chain[-1].base is not None:
+        readout_chain.append(registry.readout(readout_chain[-1].base))
+    if kind.uses_readout:  # the python name at the end of the chain and every numerics version along it
+        readout_part = {
             "id": readout_id,
-            **_readout_part(readout_id, registry),
+            "python_name": readout_chain[-1].python_name,
+            "versions": {e.id: e.version for e in readout_chain},
             "solver": solver,
             "params": params,
         }
+    try:  # the canonical id of the readout the registered benchmark declares (as written when unknown)
+        declared_readout = registry.readout(registered.readout).id
+    except BrainbenchError:
+        declared_readout = registered.readout
+    headline_entry = registry.metric(entry.headline)
+    ceiling_entry = registry.metric(entry.ceiling) if entry.ceiling else None
+    metric_entries = {m: registry.metric(m) for m in entry.metrics}
+    try:
+        assembly_entry = registry.assembly(entry.assembly)
+    except BrainbenchError:  # a custom benchmark: its data hash stands for it
+        assembly_entry = None
+    metrics: dict[str, Any] = {}  # a metric's function, or a representation metric's instance
+    for metric_id, metric_entry in metric_entries.items():
+        metric = load_object(metric_entry.python_name)
+        if metric_entry.kind == "representation":
+            try:
+                metric = metric(**metric_entry.params)
+            except TypeError as error:
+                raise BrainbenchError(f"metric {metric_id!r} does not accept its declared params: {error}.") from error
+        if supplies_rdm and getattr(metric, "input", "rdm") != "rdm":
+            raise BrainbenchError(
+                f"model {identifier!r} supplies an RDM, not activations, and benchmark "
+                f"{entry.id!r} compares activations ({metric_id}); score it on an RDM benchmark."
+            )
+        metrics[metric_entry.variable_name] = metric
+    # the declarations are settled: build the benchmark and the network, then the key's content
+    bench = benchmark if isinstance(benchmark, Benchmark) else benchmark_of_entry(entry, registry)
+    if isinstance(model, TorchModel | RDMModel):
+        net = model
     else:
-        solver, params, readout_part = "none", {}, None
-    headline_entry = registry.metric(bench.entry.headline)
-    ceiling_entry = registry.metric(bench.entry.ceiling) if bench.entry.ceiling else None
-    metric_entries = {m: registry.metric(m) for m in bench.entry.metrics}
-    registered = request.registered_benchmark or bench.entry  # a custom benchmark: its object's own entry
-    override = _benchmark_override(bench, registered)
-    declared_readout = _readout_id(registered.readout, registry)
+        assert model_entry is not None  # check_request looked the id up
+        net = load_model(model_entry)
+    torch_device = resolve_device(device)
+    chosen = net.check_layers(list(layers) if layers else net.layers)
+    tokens = net.token_key() if isinstance(net, TorchModel) else None
+    declared = request.declared_model  # the entry the network was built from, or that declares its id
     content: dict[str, Any] = {
         "format": KEY_FORMAT,
-        "model": _model_part(net, request.declared_model),
+        "model": (
+            {"id": declared.id, **declaration(declared)}
+            if declared is not None  # else a model object no manifest declares: its id, layers and preprocessing
+            else {"id": net.identifier, "layers": list(net.layers), "preprocessing": net.preprocessing.model_dump()}
+        ),
         "weights": net.weights_hash,
         "preprocessing_version": PREPROCESSING_VERSION,
-        "benchmark": {"id": bench.identifier, **declaration(bench.entry)},
-        "assembly": _assembly_part(bench, registry),
+        "benchmark": {"id": bench.identifier, **declaration(entry)},
+        "assembly": declaration(assembly_entry) if assembly_entry is not None else None,
         "readout": readout_part,
         "metrics": {m: declaration(e) for m, e in metric_entries.items()},
         "ceiling": declaration(ceiling_entry) if ceiling_entry is not None else None,
@@ -285,7 +329,6 @@ def resolve_checked(request: CheckedRequest, *, device: str = "auto", registry: 
         "seed": int(seed),
         "layers": list(chosen),
     }
-    tokens = net.token_key() if isinstance(net, TorchModel) else None
     if tokens is not None:  # the rule that turned tokens into features (brainbench.models.tokens)
         content["tokens"] = tokens
     if readout_params:
@@ -303,21 +346,13 @@ def resolve_checked(request: CheckedRequest, *, device: str = "auto", registry: 
         content=content,
         declared_readout=declared_readout,
     )
-    metrics = {e.variable_name: _load_metric(e) for e in metric_entries.values()}
-    if isinstance(net, RDMModel):
-        for entry_id, metric in zip(metric_entries, metrics.values(), strict=True):
-            if getattr(metric, "input", "rdm") != "rdm":
-                raise BrainbenchError(
-                    f"model {net.identifier!r} supplies an RDM, not activations, and benchmark "
-                    f"{bench.identifier!r} compares activations ({entry_id}); score it on an RDM benchmark."
-                )
     return Resolved(
         spec=spec,
         net=net,
         bench=bench,
         device=torch_device,
         kind=kind,
-        new_readout=lambda: build_readout(readout_id, registry, seed, readout_params)[0],
+        new_readout=new_readout,
         solver=solver,
         readout_params=params,
         metrics=metrics,
@@ -327,7 +362,7 @@ def resolve_checked(request: CheckedRequest, *, device: str = "auto", registry: 
     )
 
 
-def _check_rdm_model(net: RDMModel, bench: Benchmark, kind: str, entry: ModelEntry | None) -> None:
+def _check_rdm_model(identifier: str, bench: BenchmarkEntry, kind: str, entry: ModelEntry | None) -> None:
     """Refuse, in one sentence, a model that supplies an RDM where it cannot be scored.
 
     It needs a representation benchmark on the stimuli its matrix covers (its entry's
@@ -336,77 +371,31 @@ def _check_rdm_model(net: RDMModel, bench: Benchmark, kind: str, entry: ModelEnt
     """
     if kind != "representation":
         raise BrainbenchError(
-            f"model {net.identifier!r} supplies an RDM, not activations, so it cannot be scored by "
-            f"{kind} benchmark {bench.identifier!r}; score it on a representation benchmark of its stimuli."
+            f"model {identifier!r} supplies an RDM, not activations, so it cannot be scored by "
+            f"{kind} benchmark {bench.id!r}; score it on a representation benchmark of its stimuli."
         )
     if entry is None:  # an RDM model object no manifest declares: its stimulus ids are checked on load
         return
-    if bench.identifier in entry.data_of:
+    if bench.id in entry.data_of:
         raise BrainbenchError(
-            f"model {net.identifier!r} is the data of benchmark {bench.identifier!r} itself, not a model of it; "
+            f"model {identifier!r} is the data of benchmark {bench.id!r} itself, not a model of it; "
             "it is scored on the other benchmarks of its stimulus set only."
         )
-    if bench.entry.source != "<custom>" and entry.stimuli != bench.entry.assembly:
+    if bench.source != "<custom>" and entry.stimuli != bench.assembly:
         raise BrainbenchError(
-            f"model {net.identifier!r} supplies an RDM over the stimuli of assembly {entry.stimuli!r}, but benchmark "
-            f"{bench.identifier!r} scores assembly {bench.entry.assembly!r}; "
+            f"model {identifier!r} supplies an RDM over the stimuli of assembly {entry.stimuli!r}, but benchmark "
+            f"{bench.id!r} scores assembly {bench.assembly!r}; "
             f"score it on a benchmark of {entry.stimuli!r}."
         )
 
 
-def _benchmark_override(bench: Benchmark, registered: Any) -> dict[str, Any]:
-    """The fields of the benchmark object that differ from its registered declaration (e.g. ``split``)."""
-    from brainbench.caching.content import PROSE_FIELDS
-
-    ours = bench.entry.model_dump(mode="json", exclude=set(PROSE_FIELDS))
+def _benchmark_override(entry: BenchmarkEntry, registered: BenchmarkEntry) -> dict[str, Any]:
+    """The fields of the benchmark object's entry that differ from its registered declaration (e.g. ``split``)."""
+    ours = entry.model_dump(mode="json", exclude=set(PROSE_FIELDS))
     theirs = registered.model_dump(mode="json", exclude=set(PROSE_FIELDS))
     return {k: ours.get(k) for k in sorted(set(ours) | set(theirs)) if ours.get(k) != theirs.get(k)}
 
 
-def _readout_id(name: str | None, registry: Registry) -> str | None:
-    """The canonical id of a readout id or alias (the name itself when it is not registered)."""
-    if name is None:
-        return None
-    try:
-        return registry.readout(name).id
-    except BrainbenchError:
-        return name
-
-
-def _load_metric(entry: MetricEntry) -> Any:
-    """A metric's function, or for a representation metric the instance its params build."""
-    target = load_object(entry.python_name)
-    if entry.kind != "representation":
-        return target
-    try:
-        return target(**entry.params)
-    except TypeError as error:
-        raise BrainbenchError(f"metric {entry.id!r} does not accept its declared params: {error}.") from error
-
-
-def _model_part(net: TorchModel | RDMModel, declared: ModelEntry | None) -> dict[str, Any]:
-    """The model's part of the run's content: its declaration (``declared``, from the boundary check).
-
-    A model object no manifest declares stands for itself by its id, layers and preprocessing.
-    """
-    entry = getattr(net, "entry", None)
-    if entry is not None and entry.id == net.identifier:  # built by load_model (a checkpoint's too)
-        return {"id": entry.id, **declaration(entry)}
-    if declared is None:  # a model object no manifest declares
-        return {"id": net.identifier, "layers": list(net.layers), "preprocessing": net.preprocessing.model_dump()}
-    return {"id": declared.id, **declaration(declared)}
-
-
-def _assembly_part(bench: Benchmark, registry: Registry) -> dict[str, Any] | None:
-    try:
-        return declaration(registry.assembly(bench.entry.assembly))
-    except BrainbenchError:  # a custom benchmark: its data hash stands for it
-        return None
-
-
-def _readout_part(readout_id: str, registry: Registry) -> dict[str, Any]:
-    """The python name at the end of the ``base`` chain and every numerics version along it."""
-    chain = [registry.readout(readout_id)]
-    while chain[-1].base is not None:
-        chain.append(registry.readout(chain[-1].base))
-    return {"python_name": chain[-1].python_name, "versions": {e.id: e.version for e in chain}}
+def _no_readout() -> Readout:
+    """The readout factory of a benchmark that fits none (never called)."""
+    raise BrainbenchError("this benchmark fits no readout.")

@@ -180,3 +180,18 @@ def test_custom_benchmark_scores_user_data():
     assert isinstance(result, xr.Dataset)
     assert result.attrs["benchmark"] == "user-data"
     assert float(result["r"].sel(layer="pool").median()) > 0.9
+
+
+def test_run_splits_are_the_declared_ones_or_the_callers_own_checked():
+    from brainbench.data.splits import make_splits, run_splits
+    from brainbench.errors import BrainbenchError
+    from brainbench.registry.manifest import SplitSpec
+
+    declared = SplitSpec(n_splits=3, seed=2)
+    splits, record = run_splits(declared, 12, seed=5)
+    assert [s.test.tolist() for s in splits] == [s.test.tolist() for s in make_splits(declared, 12, None, 5)]
+    assert record == {"custom": False, **declared.model_dump()}
+    own, own_record = run_splits(declared, 12, own=[(range(2, 12), [0, 1])], seed=5)
+    assert own[0].train.dtype == np.int64 and own_record["custom"] is True and own_record["n_test"] == [2]
+    with pytest.raises(BrainbenchError, match="out of range for 12 stimuli"):
+        run_splits(declared, 12, own=[([0, 1, 2], [12])])
