@@ -131,7 +131,7 @@ def test_orphaned_temporaries_of_dead_processes_are_removed_live_ones_kept(activ
     assert live.exists()
 
 
-def test_an_interrupted_extraction_leaves_no_file(fresh_home):
+def test_an_interrupted_extraction_leaves_no_file_and_a_cached_one_runs_no_network(fresh_home):
     """A forward pass that fails after some batches were written publishes nothing and leaves no temporary."""
     import torch
 
@@ -155,7 +155,12 @@ def test_an_interrupted_extraction_leaves_no_file(fresh_home):
     assert not [p for p in (fresh_home / "activations").rglob("*") if p.is_file()]
     model.forward_layers = forward
     rows = get_activations(model, stimuli, LAYERS, model.preprocessing, torch.device("cpu"), progress=False)
-    assert all(cache_integrity.check(r.path, expect=None) is None for r in rows.values())
+    assert all(cache_integrity.check(r.path) is None for r in rows.values())
+    model.forward_layers = fails_on_the_third_batch  # every layer cached: the network does not run at all
+    again = get_activations(model, stimuli, LAYERS, model.preprocessing, torch.device("cpu"), progress=False)
+    assert calls == [8, 8, 8] and {layer: r.path for layer, r in again.items()} == {
+        layer: r.path for layer, r in rows.items()
+    }
 
 
 def test_provenance_names_the_activation_hashes_read(activations, fresh_home):
