@@ -4,7 +4,7 @@ A layer's activations are one float32 ``.npy`` file of shape ``(stimulus, C, H, 
 ``(stimulus, F)``) at ``$BRAINBENCH_HOME/activations/MODEL/LAYER-KEY24.npy``, where
 ``KEY24`` is the first 24 hex characters of the layer's cache key
 (:func:`brainbench.scoring.activations.activation_key`). :meth:`ActivationCache.open` is
-the one place that reads the cache:
+where a run finds what is cached, in one call:
 
 * temporary files (``.NAME.PID.tmp``) of processes that no longer run are removed;
 * every cached file is hashed against its ``NAME.sha256`` sidecar (the layers in parallel
@@ -42,7 +42,7 @@ from brainbench.identifiers import check_identifier, model_file_name
 def activation_file(model_id: str, layer: str, key: str) -> Path:
     """Where a layer's activations of cache key ``key`` (64 hex characters) are kept.
 
-    Raises :class:`~brainbench.errors.IdentifierError` when the model id or the layer
+    Raises :class:`~brainbench.identifiers.IdentifierError` when the model id or the layer
     name cannot be part of a file name.
     """
     folder = home() / "activations" / model_file_name(model_id or "model")
