@@ -174,10 +174,9 @@ def publish(
     ``what`` as for :func:`record`.
     """
     tmp, path = Path(tmp), Path(path)
-    record_path = sidecar(path)
     if sha256 is None or size is None:
         sha256, size = file_sha256(tmp), tmp.stat().st_size
-    _write_json_atomic(record_path, {"sha256": sha256, "size": int(size), "artifact": _identity(path, what)})
+    _write_json_atomic(sidecar(path), {"sha256": sha256, "size": int(size), "artifact": _identity(path, what)})
     try:
         os.replace(tmp, path)
     except OSError as error:
