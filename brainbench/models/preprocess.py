@@ -4,16 +4,23 @@ Grayscale images are repeated to three channels. ``placement`` decides how a
 non-square image fits the square input (see
 :class:`brainbench.registry.manifest.Preprocessing`); ``canvas_fraction`` < 1 shrinks
 the placed image and centres it on a gray canvas, for stimuli that covered fewer
-degrees of visual angle than the model's field of view.
+degrees of visual angle than the model's field of view. :class:`PlacedImages` hands a
+stimulus set to a network in batches, placing each image once where several networks see
+the same pixels.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from PIL import Image
 
 from brainbench.registry.manifest import Preprocessing, StimulusPlacement
+
+if TYPE_CHECKING:  # pragma: no cover
+    from brainbench.data.stimuli import StimulusSet
 
 #: Numerics version of this module's placement and normalisation code: bump it when a
 #: change moves any pixel a model sees (it enters every result's key).
@@ -74,3 +81,42 @@ def normalise(placed: np.ndarray, prep: Preprocessing) -> torch.Tensor:
     mean = torch.tensor(prep.mean, dtype=torch.float32)[:, None, None]
     std = torch.tensor(prep.std, dtype=torch.float32)[:, None, None]
     return (tensor - mean) / std
+
+
+class PlacedImages:
+    """The placed ``(size, size, 3)`` uint8 images of one stimulus set and preprocessing, in batches.
+
+    Several models that see the same pixels (the checkpoints of a training run) then
+    decode and place each image once; the normalised tensors are exactly those of
+    :func:`to_tensor`. Images are kept only while they fit in ``max_bytes`` (default
+    1 GiB: 3 * size^2 bytes each, about 96 MB for 640 images at 224 pixels); beyond that,
+    or with ``max_bytes=0``, they are decoded again each time.
+    """
+
+    def __init__(self, stimuli: StimulusSet, prep: Preprocessing, max_bytes: int = 1 << 30) -> None:
+        self.stimuli, self.prep = stimuli, prep
+        self.keep = 3 * prep.size * prep.size * len(stimuli) <= max_bytes
+        self._placed: dict[int, np.ndarray] = {}
+
+    @classmethod
+    def reuse(cls, kept: PlacedImages | None, stimuli: StimulusSet, prep: Preprocessing) -> PlacedImages:
+        """``kept`` when it holds these stimuli under this preprocessing, else images that keep nothing."""
+        if kept is not None and kept.matches(stimuli, prep):
+            return kept
+        return cls(stimuli, prep, max_bytes=0)
+
+    def matches(self, stimuli: StimulusSet, prep: Preprocessing) -> bool:
+        return stimuli.content_hash == self.stimuli.content_hash and prep == self.prep
+
+    def tensor(self, index: int) -> torch.Tensor:
+        """``(3, size, size)`` float32, normalised."""
+        placed = self._placed.get(index)
+        if placed is None:
+            placed = np.asarray(place(self.stimuli.image(index), self.prep))
+            if self.keep:
+                self._placed[index] = placed
+        return normalise(placed, self.prep)
+
+    def batch(self, start: int, stop: int) -> torch.Tensor:
+        """Images ``start`` to ``stop - 1`` as a ``(stop - start, 3, size, size)`` float32 batch, on the CPU."""
+        return torch.stack([self.tensor(k) for k in range(start, stop)])

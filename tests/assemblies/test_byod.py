@@ -112,13 +112,12 @@ def test_identifier_rule_everywhere_a_name_becomes_a_path():
     data = wrap_recordings(_responses(3), RNG.uniform(size=(3, 4, 4)), identifier="ok")
     with pytest.raises(IdentifierError):
         custom_benchmark(data.assembly, data.stimuli, identifier="../../etc")
-    from brainbench.scoring.activations import _cache_file
-
-    class Model:
-        identifier = "../outside"
+    from brainbench.caching.activation_cache import activation_file
 
     with pytest.raises(IdentifierError, match="model id"):
-        _cache_file(Model(), "conv1", "0" * 64)
+        activation_file("../outside", "conv1", "0" * 64)
+    with pytest.raises(IdentifierError, match="layer name"):
+        activation_file("alexnet", "../conv1", "0" * 64)
 
 
 # ------------------------------------------------------------------ responses

@@ -131,6 +131,38 @@ def test_orphaned_temporaries_of_dead_processes_are_removed_live_ones_kept(activ
     assert live.exists()
 
 
+def test_an_interrupted_extraction_leaves_no_file_and_a_cached_one_runs_no_network(fresh_home):
+    """A forward pass that fails after some batches were written publishes nothing and leaves no temporary."""
+    import torch
+
+    from brainbench.scoring.activations import get_activations
+
+    model = rf.tiny_model()
+    model.identifier = "tiny-interrupted"
+    stimuli = rf.Generated(n_stimuli=24).load().stimuli
+    forward, calls = model.forward_layers, []
+
+    def fails_on_the_third_batch(batch, layers):
+        calls.append(len(batch))
+        if len(calls) == 3:
+            raise RuntimeError("out of memory")
+        return forward(batch, layers)
+
+    model.forward_layers = fails_on_the_third_batch
+    with pytest.raises(RuntimeError, match="out of memory"):
+        get_activations(model, stimuli, LAYERS, model.preprocessing, torch.device("cpu"), batch_size=8, progress=False)
+    assert calls == [8, 8, 8]  # two batches of both layers were written before the failure
+    assert not [p for p in (fresh_home / "activations").rglob("*") if p.is_file()]
+    model.forward_layers = forward
+    rows = get_activations(model, stimuli, LAYERS, model.preprocessing, torch.device("cpu"), progress=False)
+    assert all(cache_integrity.check(r.path) is None for r in rows.values())
+    model.forward_layers = fails_on_the_third_batch  # every layer cached: the network does not run at all
+    again = get_activations(model, stimuli, LAYERS, model.preprocessing, torch.device("cpu"), progress=False)
+    assert calls == [8, 8, 8] and {layer: r.path for layer, r in again.items()} == {
+        layer: r.path for layer, r in rows.items()
+    }
+
+
 def test_provenance_names_the_activation_hashes_read(activations, fresh_home):
     from brainbench import score
     from brainbench.scoring.benchmark import custom_benchmark
