@@ -27,6 +27,7 @@ from brainbench.models.checkpoint import (
     checkpoint_entry,
     checkpoint_model,
     find_checkpoints,
+    open_checkpoints,
     read_state_dict,
     strip_prefixes,
 )
@@ -150,6 +151,29 @@ def test_checkpoints_are_ordered_by_the_number_in_their_names(tmp_path):
     assert [p.name for p in find_checkpoints(tmp_path / "named")] == ["best.pt", "final.pt"]  # natural order
     with pytest.raises(ModelError, match="no file matches"):
         find_checkpoints(str(tmp_path / "missing_*.pt"))
+
+
+def test_a_run_is_opened_once_every_file_checked_before_any_model_and_one_network_built(tmp_path, run_dir):
+    root, saved = run_dir
+    series = open_checkpoints(str(root / "runs" / "epoch_*.pt"), ARCH, layers=LAYERS, progress=False)
+    assert [p.name for p in series.paths] == ["epoch_1.pt", "epoch_2.pt", "epoch_10.pt"] and series.steps == [1, 2, 10]
+    networks = set()
+    for path, entry, net in zip(series.paths, series.entries, series.nets, strict=True):
+        assert net.weights_hash == entry.params["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+        assert net.identifier == entry.id and net.layers == LAYERS
+        loaded = net.module.state_dict()
+        assert all(torch.equal(loaded[k], v) for k, v in saved[path.name].items()), path.name
+        networks.add(id(net.module))
+    assert len(networks) == 1  # built once, each file's weights loaded into it in turn
+    given = [root / "runs" / "epoch_10.pt", root / "runs" / "epoch_1.pt"]
+    assert open_checkpoints(given, ARCH, progress=False).paths == given  # a list keeps the order given
+    with pytest.raises(ModelError, match="no checkpoints were given"):
+        open_checkpoints([], ARCH)
+    state = dict(saved["epoch_1.pt"])
+    del state["features.0.0.weight"]
+    torch.save(state, tmp_path / "last.pt")
+    with pytest.raises(ModelError, match="checkpoint last.pt does not fit"):  # before any model is made
+        open_checkpoints([given[1], tmp_path / "last.pt"], ARCH, progress=False)
 
 
 def test_run_key_holds_the_file_hash_and_the_architecture_not_the_path(tmp_path, run_dir):
