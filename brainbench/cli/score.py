@@ -189,15 +189,9 @@ def _score_checkpoints(
     """``brainbench score CHECKPOINTS BENCHMARK --arch ARCH``: one checkpoint, or a trajectory."""
     from brainbench.results.trajectory import score_checkpoints
     from brainbench.scoring import summarize, write_score
-    from brainbench.scoring.arguments import check_batch_size, check_device, check_out_dir, check_seed, split_ids
+    from brainbench.scoring.arguments import check_out_dir, split_ids
 
-    registry.model(arch)  # an unknown architecture: one sentence before anything is read
-    registry.benchmark(benchmark)
-    if readout is not None:
-        registry.readout(readout)
-    check_device(device)
-    check_seed(seed)
-    check_batch_size(batch_size)
+    # the ids, device, seed and batch size are checked by score_checkpoints before it reads any file
     check_out_dir(out)
     checked = check_store_options(no_store, store)  # --no-store with --store, or a broken store: before any work
     if not Path(pattern).expanduser().exists() and not _is_glob(pattern):
@@ -226,6 +220,7 @@ def _score_checkpoints(
         progress=True,
         store=checked if checked is not None else store,
         record=not no_store,
+        registry=registry,
         threads=threads,
     )
     if out is not None:

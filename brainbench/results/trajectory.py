@@ -89,6 +89,8 @@ def score_checkpoints(
     count = resolve_threads(threads)
     registry = registry or get_registry()
     bench = benchmark if isinstance(benchmark, Benchmark) else resolve_benchmark(benchmark, registry)
+    if readout is not None:
+        registry.readout(readout)  # an unknown readout: one sentence before any file is read
     target = (store if isinstance(store, ResultStore) else ResultStore(store)) if (record or reuse_stored) else None
     options: dict[str, Any] = {
         "layers": layers,

@@ -210,6 +210,8 @@ def test_run_key_holds_the_file_hash_and_the_architecture_not_the_path(tmp_path,
         (["runs/epoch_1.pt"], "names checkpoint files, not a model id; name the architecture"),
         (["runs/*.pt"], "with --arch"),
         (["alexnet-untrained", "--tokens", "pooled"], "token rule 'pooled' is not one of cls, mean, flatten, grid"),
+        (["runs/epoch_1.pt", "--arch", ARCH, "--readout", "nope"], "unknown readout 'nope'"),
+        (["runs/epoch_1.pt", "--arch", ARCH, "--batch-size", "0"], "batch size must be an integer >= 1"),
     ],
 )
 def test_checkpoint_options_fail_in_one_sentence(run_dir, monkeypatch, capsys, args, expected):
@@ -347,9 +349,13 @@ def test_the_trajectory_analysis_draws_intervals_where_runs_have_them(trajectory
     result.close()
 
 
-def test_an_unknown_benchmark_is_refused_before_the_network_is_built(run_dir):
+def test_an_unknown_benchmark_or_readout_is_refused_before_any_file_is_looked_at(run_dir):
     from brainbench.results.trajectory import score_checkpoints
 
     root, _ = run_dir
     with pytest.raises(BrainbenchError, match="unknown benchmark"):
         score_checkpoints(str(root / "runs"), "cowley2023-V5", arch=ARCH, progress=False)
+    with pytest.raises(BrainbenchError, match="unknown benchmark"):  # not "does not exist": ids first
+        score_checkpoints(str(root / "missing.pt"), "cowley2023-V5", arch=ARCH, progress=False)
+    with pytest.raises(BrainbenchError, match="unknown readout 'nope'"):
+        score_checkpoints(str(root / "missing.pt"), "cowley2023-V4", arch=ARCH, readout="nope", progress=False)
