@@ -75,10 +75,13 @@ def score_command(
     With --arch, MODEL is a checkpoint file, or a folder or glob of checkpoints of one
     training run: each is scored and stored as its own run, in training order.
     """
-    from brainbench.models.tokens import check_rule
     from brainbench.registry import get_registry
 
-    rule = check_rule(tokens)
+    rule = None
+    if tokens is not None:  # the token rules live with the models (torch): imported only when asked for
+        from brainbench.models.tokens import check_rule
+
+        rule = check_rule(tokens)
     registry = get_registry()
     # only what is the command line's own is checked here; ids, layers, device, seed, batch size
     # and --out are checked once, by run (brainbench.scoring.arguments.check_request), before any work
@@ -342,10 +345,11 @@ def _refuse_checkpoint_without_arch(model: str, registry: Registry) -> None:
     import glob
 
     from brainbench.errors import BrainbenchError
-    from brainbench.models.checkpoint import SUFFIXES
 
     if model in registry.ids("models"):
-        return
+        return  # a declared model: nothing more to import (the checkpoint module imports torch)
+    from brainbench.models.checkpoint import SUFFIXES
+
     path = Path(model).expanduser()
     if path.exists() or path.suffix in SUFFIXES or glob.has_magic(model):
         raise BrainbenchError(
