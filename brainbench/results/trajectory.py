@@ -78,11 +78,12 @@ def score_checkpoints(
     from brainbench.registry import get_registry
     from brainbench.results.runs import stored_score
     from brainbench.results.store import ResultStore
-    from brainbench.scoring import resolve, score_prepared
     from brainbench.scoring.activations import PlacedImages
     from brainbench.scoring.arguments import check_score_arguments
     from brainbench.scoring.benchmark import Benchmark, resolve_benchmark
     from brainbench.scoring.load import load
+    from brainbench.scoring.scorer import score_prepared
+    from brainbench.scoring.spec import resolve
     from brainbench.scoring.threads import limit_threads, resolve_threads
 
     check_score_arguments(layers=layers, device=device, seed=seed, batch_size=batch_size, out=None)
