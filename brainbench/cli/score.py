@@ -11,6 +11,7 @@ import typer
 if TYPE_CHECKING:  # pragma: no cover
     from rich.table import Table
 
+    from brainbench.registry.registry import Registry
     from brainbench.results.store import ResultStore
 
 
@@ -74,13 +75,23 @@ def score_command(
     With --arch, MODEL is a checkpoint file, or a folder or glob of checkpoints of one
     training run: each is scored and stored as its own run, in training order.
     """
-    from brainbench.models.tokens import check_rule
+    from brainbench.registry import get_registry
 
-    rule = check_rule(tokens)
-    if arch is not None:
+    rule = None
+    if tokens is not None:  # the token rules live with the models (torch): imported only when asked for
+        from brainbench.models.tokens import check_rule
+
+        rule = check_rule(tokens)
+    registry = get_registry()
+    # only what is the command line's own is checked here; ids, layers, device, seed, batch size
+    # and --out are checked once, by run (brainbench.scoring.arguments.check_request), before any work
+    if arch is None:
+        _refuse_checkpoint_without_arch(model, registry)
+    else:
         _score_checkpoints(
             model,
             benchmark,
+            registry,
             arch=arch,
             tokens=rule,
             layers=layers,
@@ -97,16 +108,11 @@ def score_command(
         )
         return
     from brainbench.errors import BrainbenchError
-    from brainbench.registry import get_registry
     from brainbench.results.runs import Execution, Request, run
     from brainbench.scoring.arguments import split_ids
     from brainbench.scoring.composite import is_composite
     from brainbench.scoring.summary import summarize
 
-    registry = get_registry()
-    # only what is the command line's own is checked here; ids, layers, device, seed, batch size
-    # and --out are checked once, by run (brainbench.scoring.arguments.check_request), before any work
-    _refuse_checkpoint_without_arch(model, registry)
     layer_list = split_ids(layers, "--layers")
     target = check_store_options(no_store, store)
     asked: Any = model
@@ -167,6 +173,7 @@ def check_store_options(no_store: bool, store: str | None) -> ResultStore | None
 def _score_checkpoints(
     pattern: str,
     benchmark: str,
+    registry: Registry,
     *,
     arch: str,
     tokens: Any,
@@ -183,20 +190,11 @@ def _score_checkpoints(
     threads: int | None,
 ) -> None:
     """``brainbench score CHECKPOINTS BENCHMARK --arch ARCH``: one checkpoint, or a trajectory."""
-    from brainbench.models.checkpoint import find_checkpoints
-    from brainbench.registry import get_registry
     from brainbench.results.trajectory import score_checkpoints
     from brainbench.scoring import summarize, write_score
-    from brainbench.scoring.arguments import check_batch_size, check_device, check_out_dir, check_seed, split_ids
+    from brainbench.scoring.arguments import check_out_dir, split_ids
 
-    registry = get_registry()
-    registry.model(arch)  # an unknown architecture: one sentence before anything is read
-    registry.benchmark(benchmark)
-    if readout is not None:
-        registry.readout(readout)
-    check_device(device)
-    check_seed(seed)
-    check_batch_size(batch_size)
+    # the ids, device, seed and batch size are checked by score_checkpoints before it reads any file
     check_out_dir(out)
     checked = check_store_options(no_store, store)  # --no-store with --store, or a broken store: before any work
     if not Path(pattern).expanduser().exists() and not _is_glob(pattern):
@@ -211,9 +209,8 @@ def _score_checkpoints(
                 f"--arch names the architecture of a checkpoint file, but {pattern!r} is a model id; drop --arch to "
                 "score that model, or pass a checkpoint file, folder or glob."
             )
-    paths = find_checkpoints(pattern)
     datasets = score_checkpoints(
-        paths,
+        pattern,  # a file, folder or glob: found, hashed and checked there, before any scoring
         benchmark,
         arch=arch,
         layers=split_ids(layers, "--layers"),
@@ -226,6 +223,7 @@ def _score_checkpoints(
         progress=True,
         store=checked if checked is not None else store,
         record=not no_store,
+        registry=registry,
         threads=threads,
     )
     if out is not None:
@@ -342,15 +340,16 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
-def _refuse_checkpoint_without_arch(model: str, registry: Any) -> None:
+def _refuse_checkpoint_without_arch(model: str, registry: Registry) -> None:
     """A MODEL that names files, not an id, needs --arch: one sentence saying so."""
     import glob
 
     from brainbench.errors import BrainbenchError
-    from brainbench.models.checkpoint import SUFFIXES
 
     if model in registry.ids("models"):
-        return
+        return  # a declared model: nothing more to import (the checkpoint module imports torch)
+    from brainbench.models.checkpoint import SUFFIXES
+
     path = Path(model).expanduser()
     if path.exists() or path.suffix in SUFFIXES or glob.has_magic(model):
         raise BrainbenchError(

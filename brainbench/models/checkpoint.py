@@ -22,15 +22,19 @@ manifest form ``[models.my-net] checkpoint = "runs/epoch_10.pt", arch = "torchvi
   part of the key (moving the file does not re-score it).
 
 :func:`find_checkpoints` turns a glob or folder into an ordered series (a training
-trajectory, :mod:`brainbench.results.trajectory`).
+trajectory, :mod:`brainbench.results.trajectory`); :func:`open_checkpoints` finds, hashes
+and checks such a series against its architecture, built once, and hands out one model per
+checkpoint.
 """
 
 from __future__ import annotations
 
 import glob
 import hashlib
+import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -310,6 +314,7 @@ def swap_weights(
     A yielded model is valid until the next one is requested (they share ``base``'s network).
     """
     for path, entry in zip(paths, entries, strict=True):
+        sha256 = file_sha256(path)  # remembered since the entry was made: a stat, not a second read
         load_weights(base.module, read_state_dict(path), path, str(entry.params["arch"]))
         net = TorchModel(
             base.module,
@@ -321,11 +326,77 @@ def swap_weights(
         )
         net.layers = net.check_layers(entry.layers)
         net.entry = entry
-        net.set_weights_hash(file_sha256(path))
+        net.set_weights_hash(sha256)
         yield net
 
 
+@dataclass(frozen=True)
+class Checkpoints:
+    """The checkpoints of one training run, each checked against one architecture, ready to score.
+
+    Made by :func:`open_checkpoints`; the lists are aligned, in training order.
+
+    Attributes:
+        paths: the files (absolute).
+        entries: each file's model entry (hashed; its sha256 is the weights hash).
+        steps: the number in each file's name (:func:`step_of`), None where it has none.
+        nets: one model per checkpoint, made on demand from one network built once; each is
+            valid until the next is requested (they share that network).
+    """
+
+    paths: list[Path]
+    entries: list[ResolvedCheckpointEntry]
+    steps: list[int | None]
+    nets: Iterator[TorchModel]
+
+
+def open_checkpoints(
+    checkpoints: str | os.PathLike | Sequence[str | os.PathLike],
+    arch: str,
+    *,
+    layers: Sequence[str] | None = None,
+    tokens: TokenRule | None = None,
+    preprocessing: Preprocessing | None = None,
+    registry: Any = None,
+    progress: bool = True,
+) -> Checkpoints:
+    """Find, hash and check the checkpoints of a training run, and build their architecture once.
+
+    Every file is read against the architecture here, so that a file that does not fit is
+    refused in one sentence before any of them is scored.
+
+    Args:
+        checkpoints: a glob (``"runs/ckpt_*.pt"``), a folder or one file (:func:`find_checkpoints`),
+            or a list of files (kept in the order given).
+        arch: a model id naming the architecture (see the module docstring).
+        layers, tokens, preprocessing: overrides of the architecture's.
+        registry: where ``arch`` is looked up (default: the installed plugins').
+        progress: show a progress bar while the files are hashed and checked.
+    """
+    from brainbench.progress import tqdm
+    from brainbench.registry import get_registry
+
+    if isinstance(checkpoints, (str, os.PathLike)):
+        paths = find_checkpoints(os.fspath(checkpoints))
+    else:
+        paths = [check_file(os.fspath(p)) for p in checkpoints]
+    if not paths:
+        raise ModelError("no checkpoints were given; pass a glob, a folder or a list of checkpoint files.")
+    steps = [step_of(p) for p in paths]
+    registry = registry or get_registry()
+    build = build_arch_id(registry.model(arch).id)  # an unknown architecture fails here, before any file is read
+    base = build_arch(build)  # built once; each checkpoint's weights are loaded into it in turn
+    entries = []
+    for path in tqdm(paths, desc="hashing checkpoints", unit="file", disable=not progress, leave=False):
+        entries.append(
+            checkpoint_entry(path, arch, layers=layers, tokens=tokens, preprocessing=preprocessing, registry=registry)
+        )
+        load_weights(base.module, read_state_dict(path), path, build)  # every file before any scoring
+    return Checkpoints(paths, entries, steps, swap_weights(base, paths, entries))
+
+
 __all__ = [
+    "Checkpoints",
     "check_file",
     "load_checkpoint",
     "checkpoint_entry",
@@ -333,6 +404,7 @@ __all__ = [
     "file_sha256",
     "find_checkpoints",
     "load_weights",
+    "open_checkpoints",
     "read_state_dict",
     "step_of",
     "strip_prefixes",

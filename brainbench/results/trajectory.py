@@ -2,7 +2,7 @@
 
 ``brainbench score 'runs/ckpt_*.pt' cowley2023-V4 --arch torchvision/resnet18`` and
 :func:`score_checkpoints` score every checkpoint a glob, folder or list names
-(:func:`brainbench.models.checkpoint.find_checkpoints`: ordered by the number in the
+(:func:`brainbench.models.checkpoint.open_checkpoints`: ordered by the number in the
 names, else their natural order). Each checkpoint is its own run, with its own key (its
 file's sha256 is its weights hash) and its own row in the results store; its activations
 are computed once and cached under that hash.
@@ -24,33 +24,13 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import xarray as xr
 
-from brainbench.errors import BrainbenchError
 from brainbench.registry.manifest import Preprocessing, TokenRule
 
-__all__ = ["checkpoint_attrs", "score_checkpoints"]
-
-
-def _paths(checkpoints: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path]:
-    from brainbench.models.checkpoint import check_file, find_checkpoints
-
-    if isinstance(checkpoints, (str, os.PathLike)):
-        return find_checkpoints(os.fspath(checkpoints))
-    paths = [check_file(os.fspath(p)) for p in checkpoints]
-    if not paths:
-        raise BrainbenchError("no checkpoints were given; pass a glob, a folder or a list of checkpoint files.")
-    return paths
-
-
-def checkpoint_attrs(dataset: xr.Dataset, path: Path, index: int, step: int | None) -> None:
-    """Record a score's place in a trajectory: attrs ``checkpoint``, ``checkpoint_index``, ``checkpoint_step``."""
-    dataset.attrs["checkpoint"] = path.name
-    dataset.attrs["checkpoint_index"] = int(index)
-    dataset.attrs["checkpoint_step"] = -1 if step is None else int(step)
+__all__ = ["score_checkpoints"]
 
 
 def score_checkpoints(
@@ -92,36 +72,26 @@ def score_checkpoints(
         ``checkpoint`` (file name), ``checkpoint_index`` and ``checkpoint_step`` (-1 when the
         name has no number).
     """
-    from brainbench.models.checkpoint import (
-        build_arch,
-        checkpoint_entry,
-        load_weights,
-        read_state_dict,
-        step_of,
-        swap_weights,
-    )
+    from brainbench.models.checkpoint import open_checkpoints
     from brainbench.models.preprocess import with_placement
     from brainbench.progress import tqdm
     from brainbench.registry import get_registry
     from brainbench.results.runs import stored_score
     from brainbench.results.store import ResultStore
-    from brainbench.scoring import resolve, score_prepared
     from brainbench.scoring.activations import PlacedImages
     from brainbench.scoring.arguments import check_score_arguments
     from brainbench.scoring.benchmark import Benchmark, resolve_benchmark
     from brainbench.scoring.load import load
+    from brainbench.scoring.scorer import score_prepared
+    from brainbench.scoring.spec import resolve
     from brainbench.scoring.threads import limit_threads, resolve_threads
 
     check_score_arguments(layers=layers, device=device, seed=seed, batch_size=batch_size, out=None)
     count = resolve_threads(threads)
     registry = registry or get_registry()
-    paths = _paths(checkpoints)
-    entries = [
-        checkpoint_entry(p, arch, layers=layers, tokens=tokens, preprocessing=preprocessing, registry=registry)
-        for p in tqdm(paths, desc="hashing checkpoints", unit="file", disable=not progress, leave=False)
-    ]
-    build = str(entries[0].params["arch"])
     bench = benchmark if isinstance(benchmark, Benchmark) else resolve_benchmark(benchmark, registry)
+    if readout is not None:
+        registry.readout(readout)  # an unknown readout: one sentence before any file is read
     target = (store if isinstance(store, ResultStore) else ResultStore(store)) if (record or reuse_stored) else None
     options: dict[str, Any] = {
         "layers": layers,
@@ -131,16 +101,31 @@ def score_checkpoints(
         "device": device,
     }
     with limit_threads(count):  # the one thread setting of the call (as in brainbench.results.runs)
-        base = build_arch(build)  # built once; each checkpoint's weights are loaded into it in turn
-        for path in paths:  # every file against the architecture before any scoring
-            load_weights(base.module, read_state_dict(path), path, build)
+        # the files found, hashed and checked against the architecture, built once: before any scoring
+        series = open_checkpoints(
+            checkpoints,
+            arch,
+            layers=layers,
+            tokens=tokens,
+            preprocessing=preprocessing,
+            registry=registry,
+            progress=progress,
+        )
+        # each score's place in the trajectory (attrs), known before any of them is computed
+        places = [
+            {"checkpoint": path.name, "checkpoint_index": index, "checkpoint_step": -1 if step is None else step}
+            for index, (path, step) in enumerate(zip(series.paths, series.steps, strict=True))
+        ]
         results: list[xr.Dataset] = []
         inputs: PlacedImages | None = None  # placed images, decoded once for every checkpoint
         data = None
         own_splits = None
-        nets = swap_weights(base, paths, entries)
-        for index, (path, net) in enumerate(
-            tqdm(zip(paths, nets, strict=True), total=len(paths), desc="checkpoints", unit="ckpt", disable=not progress)
+        for place, net in tqdm(
+            zip(places, series.nets, strict=True),
+            total=len(places),
+            desc="checkpoints",
+            unit="ckpt",
+            disable=not progress,
         ):
             started = time.perf_counter()
             run = resolve(net, bench, registry=registry, **options)
@@ -149,6 +134,7 @@ def score_checkpoints(
                 own_splits = data.split_record if data.split_record.get("custom") else None
             spec = run.spec.with_data(data.data_sha256, data.stimuli_sha256, splits=own_splits)
             dataset = stored_score(target, spec.key) if (reuse_stored and target is not None and use_cache) else None
+            scored = dataset is None
             if dataset is None:
                 prep = with_placement(net.preprocessing, bench.entry.stimulus_placement)
                 if inputs is None or not inputs.matches(data.stimuli, prep):
@@ -164,10 +150,8 @@ def score_checkpoints(
                     load_s=time.perf_counter() - started,
                     inputs=inputs,
                 )
-                checkpoint_attrs(dataset, path, index, step_of(path))
-                if record and target is not None:
-                    target.record(dataset)
-            else:
-                checkpoint_attrs(dataset, path, index, step_of(path))
+            dataset.attrs.update(place)
+            if scored and record and target is not None:
+                target.record(dataset)
             results.append(dataset)
     return results

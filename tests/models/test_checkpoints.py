@@ -27,6 +27,7 @@ from brainbench.models.checkpoint import (
     checkpoint_entry,
     checkpoint_model,
     find_checkpoints,
+    open_checkpoints,
     read_state_dict,
     strip_prefixes,
 )
@@ -152,6 +153,29 @@ def test_checkpoints_are_ordered_by_the_number_in_their_names(tmp_path):
         find_checkpoints(str(tmp_path / "missing_*.pt"))
 
 
+def test_a_run_is_opened_once_every_file_checked_before_any_model_and_one_network_built(tmp_path, run_dir):
+    root, saved = run_dir
+    series = open_checkpoints(str(root / "runs" / "epoch_*.pt"), ARCH, layers=LAYERS, progress=False)
+    assert [p.name for p in series.paths] == ["epoch_1.pt", "epoch_2.pt", "epoch_10.pt"] and series.steps == [1, 2, 10]
+    networks = set()
+    for path, entry, net in zip(series.paths, series.entries, series.nets, strict=True):
+        assert net.weights_hash == entry.params["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+        assert net.identifier == entry.id and net.layers == LAYERS
+        loaded = net.module.state_dict()
+        assert all(torch.equal(loaded[k], v) for k, v in saved[path.name].items()), path.name
+        networks.add(id(net.module))
+    assert len(networks) == 1  # built once, each file's weights loaded into it in turn
+    given = [root / "runs" / "epoch_10.pt", root / "runs" / "epoch_1.pt"]
+    assert open_checkpoints(given, ARCH, progress=False).paths == given  # a list keeps the order given
+    with pytest.raises(ModelError, match="no checkpoints were given"):
+        open_checkpoints([], ARCH)
+    state = dict(saved["epoch_1.pt"])
+    del state["features.0.0.weight"]
+    torch.save(state, tmp_path / "last.pt")
+    with pytest.raises(ModelError, match="checkpoint last.pt does not fit"):  # before any model is made
+        open_checkpoints([given[1], tmp_path / "last.pt"], ARCH, progress=False)
+
+
 def test_run_key_holds_the_file_hash_and_the_architecture_not_the_path(tmp_path, run_dir):
     from brainbench.registry import get_registry
     from brainbench.scoring.spec import resolve
@@ -186,6 +210,8 @@ def test_run_key_holds_the_file_hash_and_the_architecture_not_the_path(tmp_path,
         (["runs/epoch_1.pt"], "names checkpoint files, not a model id; name the architecture"),
         (["runs/*.pt"], "with --arch"),
         (["alexnet-untrained", "--tokens", "pooled"], "token rule 'pooled' is not one of cls, mean, flatten, grid"),
+        (["runs/epoch_1.pt", "--arch", ARCH, "--readout", "nope"], "unknown readout 'nope'"),
+        (["runs/epoch_1.pt", "--arch", ARCH, "--batch-size", "0"], "batch size must be an integer >= 1"),
     ],
 )
 def test_checkpoint_options_fail_in_one_sentence(run_dir, monkeypatch, capsys, args, expected):
@@ -323,9 +349,13 @@ def test_the_trajectory_analysis_draws_intervals_where_runs_have_them(trajectory
     result.close()
 
 
-def test_an_unknown_benchmark_is_refused_before_the_network_is_built(run_dir):
+def test_an_unknown_benchmark_or_readout_is_refused_before_any_file_is_looked_at(run_dir):
     from brainbench.results.trajectory import score_checkpoints
 
     root, _ = run_dir
     with pytest.raises(BrainbenchError, match="unknown benchmark"):
         score_checkpoints(str(root / "runs"), "cowley2023-V5", arch=ARCH, progress=False)
+    with pytest.raises(BrainbenchError, match="unknown benchmark"):  # not "does not exist": ids first
+        score_checkpoints(str(root / "missing.pt"), "cowley2023-V5", arch=ARCH, progress=False)
+    with pytest.raises(BrainbenchError, match="unknown readout 'nope'"):
+        score_checkpoints(str(root / "missing.pt"), "cowley2023-V4", arch=ARCH, readout="nope", progress=False)
