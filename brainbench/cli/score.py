@@ -115,19 +115,19 @@ def score_command(
 
     layer_list = split_ids(layers, "--layers")
     target = check_store_options(no_store, store)
-    asked: Any = model
-    if rule is not None:  # the model with another token rule (enters the run key)
-        if is_composite(benchmark, registry):
-            raise BrainbenchError(
-                f"--tokens applies to one benchmark's run; score the parts of composite {benchmark!r} one by one "
-                "to use it."
-            )
-        from brainbench.models.base import load_model
-
-        asked = load_model(registry.model(model))
-        asked.tokens = rule
+    if rule is not None and is_composite(benchmark, registry):
+        raise BrainbenchError(
+            f"--tokens applies to one benchmark's run; score the parts of composite {benchmark!r} one by one to use it."
+        )
     outcome = run(
-        Request(asked, benchmark, layers=None if layer_list is None else tuple(layer_list), readout=readout, seed=seed),
+        Request(
+            model,
+            benchmark,
+            layers=None if layer_list is None else tuple(layer_list),
+            readout=readout,
+            seed=seed,
+            tokens=rule,  # the run builds the model with it (the rule enters the run key)
+        ),
         Execution(
             device=device, progress=True, use_cache=not no_cache, batch_size=batch_size, threads=threads, out=out
         ),

@@ -130,8 +130,8 @@ def request_inputs(request: CheckedRequest, *, registry: Registry) -> dict[str, 
     only the entries its declarations reference are read here. Imports no torch; reads only
     manifests, module sources (hashed once per change) and the data files' recorded hashes.
     """
-    if not request.by_id:
-        return None  # objects: their content is not a declaration
+    if not request.by_id or request.tokens is not None:
+        return None  # objects: their content is not a declaration; a token rule: its version is in code
     from brainbench.registry.registry import MODEL_FAMILIES
 
     model, benchmark = str(request.model), str(request.benchmark)

@@ -47,7 +47,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from brainbench.scoring.benchmark import Benchmark
     from brainbench.scoring.spec import RunSpec
 
-__all__ = ["SCORED", "STORED", "Execution", "Outcome", "Request", "run", "score", "stored_score"]
+__all__ = ["SCORED", "STORED", "Execution", "Outcome", "Request", "run", "score"]
 
 #: :attr:`Outcome.status` of a run read from the store / computed by this call.
 STORED, SCORED = "stored", "scored"
@@ -218,11 +218,6 @@ def _run_single(request: CheckedRequest, how: Execution, recorder: Recorder, reg
     return Outcome(dataset, SCORED, spec.key, spec)
 
 
-def stored_score(store: ResultStore, key: str, warn: bool = True) -> xr.Dataset | None:
-    """The intact stored score of ``key``, or None (:meth:`~brainbench.results.store.ResultStore.reusable`)."""
-    return store.reusable(key, warn=warn)
-
-
 # ---------------------------------------------------------------------------- a composite
 def _run_composite(request: CheckedRequest, how: Execution, recorder: Recorder, registry: Registry) -> Outcome:
     """A composite: planned once, each part through :func:`_run_single` (model built once), aggregated once.
@@ -265,7 +260,7 @@ def _run_composite(request: CheckedRequest, how: Execution, recorder: Recorder, 
     # the aggregation is pure and cheap (per-neuroid numbers only): done before the lookup of its key
     spec, dataset = assemble_composite(plan, parts, time.perf_counter() - started, resolve_threads(how.threads))
     if recorder.store is not None and how.use_cache and all(p.stored for p in parts):
-        found = stored_score(recorder.store, spec.key, warn=True)
+        found = recorder.store.reusable(spec.key)
         if found is not None:  # the stored composite run, exactly as it was recorded
             return Outcome(found, STORED, spec.key, spec)
     recorder.record(dataset)

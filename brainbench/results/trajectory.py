@@ -76,7 +76,6 @@ def score_checkpoints(
     from brainbench.models.preprocess import with_placement
     from brainbench.progress import tqdm
     from brainbench.registry import get_registry
-    from brainbench.results.runs import stored_score
     from brainbench.results.store import ResultStore
     from brainbench.scoring.activations import PlacedImages
     from brainbench.scoring.arguments import check_score_arguments
@@ -133,7 +132,7 @@ def score_checkpoints(
                 data = load(run, progress=progress)
                 own_splits = data.split_record if data.split_record.get("custom") else None
             spec = run.spec.with_data(data.data_sha256, data.stimuli_sha256, splits=own_splits)
-            dataset = stored_score(target, spec.key) if (reuse_stored and target is not None and use_cache) else None
+            dataset = target.reusable(spec.key) if (reuse_stored and target is not None and use_cache) else None
             scored = dataset is None
             if dataset is None:
                 prep = with_placement(net.preprocessing, bench.entry.stimulus_placement)

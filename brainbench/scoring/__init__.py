@@ -1,7 +1,7 @@
 """The scorer: any model x any benchmark, every layer, on CPU or CUDA.
 
-:func:`score` is six named stages, each in its own module, each touching only what the
-previous one handed it:
+:func:`brainbench.score` runs six named stages, each in its own module, each touching only
+what the previous one handed it:
 
 1. **resolve** (:mod:`~brainbench.scoring.spec`): ids -> one frozen run spec and the live
    model, benchmark and readout factory;
@@ -75,7 +75,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from brainbench.scoring.fit import LeakageError, check_no_test_leak
     from brainbench.scoring.load import LoadedData, assembly_hash
     from brainbench.scoring.measure import choose_layers
-    from brainbench.scoring.scorer import prepare, score, score_prepared
+    from brainbench.scoring.scorer import prepare, score_prepared
     from brainbench.scoring.spec import Resolved, RunSpec, build_readout, resolve
     from brainbench.scoring.summary import summarize, write_score
 
@@ -92,7 +92,6 @@ _HOMES = {
     "choose_layers": "brainbench.scoring.measure",
     "check_composite_options": "brainbench.scoring.composite",
     "prepare": "brainbench.scoring.scorer",
-    "score": "brainbench.scoring.scorer",
     "score_prepared": "brainbench.scoring.scorer",
     "Resolved": "brainbench.scoring.spec",
     "RunSpec": "brainbench.scoring.spec",
@@ -117,7 +116,6 @@ __all__ = [
     "custom_benchmark",
     "prepare",
     "resolve",
-    "score",
     "score_prepared",
     "summarize",
     "write_score",

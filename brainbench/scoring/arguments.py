@@ -1,6 +1,6 @@
 """Checks of the arguments a user passes, run before any data is loaded or any activation computed.
 
-The command line and :func:`brainbench.scoring.score` share them, so a bad ``seed``,
+The command line and :func:`brainbench.score` share them, so a bad ``seed``,
 ``device``, ``batch_size``, ``layers`` or ``out`` fails in a second with one sentence
 instead of a traceback from deep inside torch after minutes of work. Nothing here
 imports torch.
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from brainbench.errors import BrainbenchError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from brainbench.registry.manifest import BenchmarkEntry, ModelEntry, ReadoutEntry
+    from brainbench.registry.manifest import BenchmarkEntry, ModelEntry, ReadoutEntry, TokenRule
     from brainbench.registry.registry import Registry
     from brainbench.scoring.request import Execution, Request
 
@@ -153,7 +153,7 @@ def check_layer_names(
 def check_score_arguments(
     *, layers: Sequence[str] | None, device: object, seed: object, batch_size: object, out: str | os.PathLike | None
 ) -> None:
-    """Every check :func:`brainbench.scoring.score` runs before it loads anything."""
+    """A run's option checks (a trajectory's; :func:`check_request` runs the same) before any loading."""
     check_layer_names(layers)
     check_device(device)
     check_seed(seed)
@@ -190,6 +190,7 @@ class CheckedRequest:
         readout_params: overrides of the readout's declared params.
         splits: the caller's own ``(train, test)`` splits (checked against the data on load).
         seed: the run's seed.
+        tokens: the token rule in place of a model id's declared one (None: the model's own).
     """
 
     model: Any
@@ -205,6 +206,7 @@ class CheckedRequest:
     readout_params: dict[str, Any] | None = None
     splits: list | None = None
     seed: int = 0
+    tokens: TokenRule | None = None
 
     @property
     def by_id(self) -> bool:
@@ -219,6 +221,24 @@ def check_readout_params(readout_params: object) -> dict[str, Any] | None:
     if not isinstance(readout_params, dict) or not all(isinstance(k, str) for k in readout_params):
         raise BrainbenchError(f"readout_params must be a dict of argument names to values, got {readout_params!r}.")
     return readout_params
+
+
+def check_token_rule(rule: object, model: object) -> TokenRule | None:
+    """``rule`` if it is None, or a token rule (:mod:`brainbench.models.tokens`) for a model named by id."""
+    from typing import get_args
+
+    from brainbench.registry.manifest import TokenRule
+
+    if rule is None:
+        return None
+    rules = get_args(TokenRule)
+    if rule not in rules:
+        raise BrainbenchError(f"token rule {rule!r} is not one of {', '.join(rules)}; pass one of them.")
+    if not isinstance(model, str):
+        raise BrainbenchError(
+            "a token rule applies to a model named by id; set the tokens attribute of a model object instead."
+        )
+    return rule  # type: ignore[return-value]
 
 
 def check_request(request: Request, how: Execution, *, registry: Registry) -> CheckedRequest:
@@ -239,6 +259,7 @@ def check_request(request: Request, how: Execution, *, registry: Registry) -> Ch
     checked_seed = check_seed(request.seed)
     check_batch_size(how.batch_size)
     checked_params = check_readout_params(request.readout_params)
+    checked_tokens = check_token_rule(request.tokens, request.model)
     check_out_dir(how.out)
     model = request.model
     benchmark = request.benchmark
@@ -279,4 +300,5 @@ def check_request(request: Request, how: Execution, *, registry: Registry) -> Ch
         readout_params=checked_params,
         splits=request.splits,
         seed=checked_seed,
+        tokens=checked_tokens,
     )

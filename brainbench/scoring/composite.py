@@ -131,7 +131,11 @@ def plan_composite(request: CheckedRequest, registry: Registry) -> CompositePlan
 
     entry = request.benchmark_entry
     check_composite_options(
-        entry.id, readout=request.readout, readout_params=request.readout_params, splits=request.splits
+        entry.id,
+        readout=request.readout,
+        readout_params=request.readout_params,
+        splits=request.splits,
+        tokens=request.tokens,
     )
     parts, sources = composite_parts(entry, registry)
     headline = registry.metric(entry.headline)

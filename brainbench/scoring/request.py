@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # pragma: no cover
     from brainbench.models.base import TorchModel
     from brainbench.models.rdm import RDMModel
+    from brainbench.registry.manifest import TokenRule
     from brainbench.scoring.benchmark import Benchmark
 
 __all__ = ["Execution", "Request"]
@@ -36,6 +37,8 @@ class Request:
         readout_params: overrides of the readout's declared params.
         splits: the caller's own ``(train, test)`` splits (never remembered, never stored by request).
         seed: the run's seed.
+        tokens: a token rule (:mod:`brainbench.models.tokens`) in place of the declared one of
+            a model named by id; the run builds the model with it (None: the model's own).
     """
 
     model: str | TorchModel | RDMModel
@@ -45,6 +48,7 @@ class Request:
     readout_params: dict[str, Any] | None = None
     splits: list | None = None
     seed: int = 0
+    tokens: TokenRule | None = None
 
 
 @dataclass(frozen=True)

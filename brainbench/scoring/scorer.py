@@ -1,11 +1,10 @@
-"""The scorer's entry points: :func:`score` (stages 1 to 6), :func:`prepare` (stages 1-2) and
-:func:`score_prepared` (stages 3-6); the stages are described in :mod:`brainbench.scoring`."""
+"""The scorer's entry points: :func:`prepare` (stages 1-2) and :func:`score_prepared` (stages
+3-6); the stages are described in :mod:`brainbench.scoring`. The one call that runs them all,
+finding a stored score first, is :func:`brainbench.results.runs.run` (``brainbench.score``)."""
 
 from __future__ import annotations
 
-import os
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import xarray as xr
@@ -16,8 +15,6 @@ from brainbench.scoring.arguments import check_request
 from brainbench.scoring.load import LoadedData, load
 from brainbench.scoring.request import Execution, Request
 from brainbench.scoring.spec import Resolved, RunSpec, resolve_checked
-from brainbench.scoring.summary import write_score
-from brainbench.scoring.threads import limit_threads, resolve_threads
 
 if TYPE_CHECKING:  # pragma: no cover
     from brainbench.models.base import TorchModel
@@ -62,61 +59,11 @@ def prepare_checked(
     return run, data, data.spec
 
 
-def score(
-    model: str | TorchModel | RDMModel,
-    benchmark: str | Benchmark,
-    *,
-    layers: list[str] | None = None,
-    readout: str | None = None,
-    device: str = "auto",
-    seed: int = 0,
-    out: str | os.PathLike | None = None,
-    progress: bool = True,
-    use_cache: bool = True,
-    batch_size: int = 32,
-    registry: Registry | None = None,
-    splits: list | None = None,
-    readout_params: dict[str, Any] | None = None,
-    threads: int | None = None,
-) -> xr.Dataset:
-    """Score every requested layer of a model on one (non-composite) benchmark; compute only.
-
-    ``brainbench.score`` (:func:`brainbench.results.runs.score`) also takes composites; this
-    is its computation of one run, with no results store and no remembered key. The
-    arguments are those of ``brainbench.score`` (documented there).
-
-    Returns:
-        The score dataset described in :mod:`brainbench.scoring`.
-    """
-    registry = registry or get_registry()
-    request = Request(
-        model, benchmark, layers=layers, readout=readout, readout_params=readout_params, splits=splits, seed=seed
-    )
-    how = Execution(
-        device=device, progress=progress, use_cache=use_cache, batch_size=batch_size, threads=threads, out=out
-    )
-    checked = check_request(request, how, registry=registry)
-    count = resolve_threads(threads)
-    with limit_threads(count):
-        started = time.perf_counter()
-        prepared = prepare_checked(checked, device=device, progress=progress, registry=registry)
-        return score_prepared(
-            *prepared,
-            out=out,
-            progress=progress,
-            use_cache=use_cache,
-            batch_size=batch_size,
-            threads=count,
-            load_s=time.perf_counter() - started,
-        )
-
-
 def score_prepared(
     run: Resolved,
     data: LoadedData,
     spec: RunSpec,
     *,
-    out: str | os.PathLike | None = None,
     progress: bool = True,
     use_cache: bool = True,
     batch_size: int = 32,
@@ -124,12 +71,11 @@ def score_prepared(
     load_s: float = 0.0,
     inputs: Any = None,
 ) -> xr.Dataset:
-    """Stages 3 to 6 of :func:`score` on the result of :func:`prepare` (which looked the key up).
+    """Stages 3 to 6 on the result of :func:`prepare` (whose key the caller looked up); compute only.
 
     ``inputs``: a :class:`brainbench.scoring.activations.PlacedImages` shared by several models
     scored on the same stimuli (a trajectory's checkpoints).
     """
-    from brainbench.identifiers import check_identifier, model_file_name
     from brainbench.models.preprocess import with_placement
     from brainbench.scoring.activations import get_activations
     from brainbench.scoring.kinds import Features
@@ -137,7 +83,6 @@ def score_prepared(
 
     clock = _Clock(started=time.perf_counter() - load_s)
     clock.laps["load_s"] = round(load_s, 3)
-    out_name = f"{model_file_name(spec.model or 'model')}__{check_identifier(spec.benchmark, 'benchmark id')}.nc"
     from brainbench.models.rdm import RDMModel
 
     features: Features
@@ -157,10 +102,7 @@ def score_prepared(
             inputs=inputs,
         )
     clock.lap("activations_s")
-    dataset = evaluate(run, data, spec, features, progress, clock, threads)
-    if out is not None:
-        write_score(dataset, Path(out) / out_name)
-    return dataset
+    return evaluate(run, data, spec, features, progress, clock, threads)
 
 
 class _Clock:

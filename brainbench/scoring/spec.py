@@ -307,6 +307,8 @@ def resolve_checked(request: CheckedRequest, *, device: str = "auto", registry: 
     else:
         assert model_entry is not None  # check_request looked the id up
         net = load_model(model_entry)
+        if request.tokens is not None and isinstance(net, TorchModel):  # the rule enters the key below
+            net.tokens = request.tokens
     torch_device = resolve_device(device)
     chosen = net.check_layers(list(layers) if layers else net.layers)
     tokens = net.token_key() if isinstance(net, TorchModel) else None

@@ -192,7 +192,7 @@ def test_verify_with_zero_tolerance_is_accepted(tiny, capsys):
     ],
 )
 def test_score_api_checks_arguments_first(tiny, kwargs, fragment):
-    from brainbench.scoring import score
+    from brainbench import score
 
     with pytest.raises(BrainbenchError, match=fragment.replace("(", r"\(")):
         score("tiny-a", "gen-V1", progress=False, **kwargs)
@@ -200,7 +200,7 @@ def test_score_api_checks_arguments_first(tiny, kwargs, fragment):
 
 
 def test_score_api_refuses_an_existing_file_as_out(tiny, tmp_path):
-    from brainbench.scoring import score
+    from brainbench import score
 
     existing = tmp_path / "file"
     existing.write_text("x")
@@ -349,3 +349,40 @@ def test_progress_bars_draw_only_on_a_terminal_and_nested_ones_do_not_stay():
         assert outer.leave is True
     assert "outer" in screen.getvalue()
     assert list(tqdm([1, 2], disable=True, file=screen)) == [1, 2]
+
+
+def test_a_token_rule_goes_to_the_run_which_builds_the_model_once_after_every_check(tiny, capsys, monkeypatch):
+    import json
+
+    from brainbench.cli.main import main
+    from brainbench.models import base
+    from brainbench.registry import get_registry
+    from brainbench.scoring.scorer import prepare
+
+    real = base.load_model
+    built: list[str] = []
+    monkeypatch.setattr(base, "load_model", lambda entry: built.append(entry.id) or real(entry))
+    assert "batch size must be an integer >= 1, got 0" in _cli(capsys, [*SCORE, "--tokens", "cls", "--batch-size", "0"])
+    assert built == []  # refused before the model was built
+    assert main([*SCORE, "--tokens", "flatten", "--json"]) == 0
+    key = json.loads(capsys.readouterr().out)["content_key"]
+    assert built == ["tiny-a"]  # built once, by the run
+    net = real(get_registry().model("tiny-a"))
+    net.tokens = "flatten"  # the model object the command used to build and pass: the same run key
+    assert prepare(net, "gen-V1", progress=False)[2].key == key
+
+
+def test_a_token_rule_is_checked_with_the_request(tiny):
+    from brainbench.errors import BrainbenchError
+    from brainbench.models.base import load_model
+    from brainbench.registry import get_registry
+    from brainbench.scoring.arguments import check_request
+    from brainbench.scoring.request import Execution, Request
+
+    registry = get_registry()
+    assert check_request(Request("tiny-a", "gen-V1", tokens="mean"), Execution(), registry=registry).tokens == "mean"
+    with pytest.raises(BrainbenchError, match="token rule 'pooled' is not one of cls, mean, flatten, grid"):
+        check_request(Request("tiny-a", "gen-V1", tokens="pooled"), Execution(), registry=registry)  # type: ignore[arg-type]
+    net = load_model(registry.model("tiny-a"))
+    with pytest.raises(BrainbenchError, match="applies to a model named by id"):
+        check_request(Request(net, "gen-V1", tokens="cls"), Execution(), registry=registry)

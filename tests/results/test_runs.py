@@ -109,8 +109,6 @@ def test_brainbench_score_is_the_runs_layer_and_stores_nothing(registry, tmp_pat
 
 
 def test_a_composite_goes_part_by_part_through_the_same_path(registry, tmp_path):
-    from brainbench.scoring import score
-
     store = ResultStore(tmp_path / "c.sqlite")
     request = runs.Request("tiny-a", "gen-both", layers=("c1",))
     first = runs.run(request, HOW, store)
@@ -119,8 +117,10 @@ def test_a_composite_goes_part_by_part_through_the_same_path(registry, tmp_path)
     assert {r["content_key"] for r in store.runs()} == parts | {first.key}  # each part its own run
     again = runs.run(request, HOW, store)
     assert again.status == runs.STORED and again.key == first.key
+    from brainbench.scoring import prepare
+
     with pytest.raises(BrainbenchError, match="composite.*brainbench.score"):
-        score("tiny-a", "gen-both", progress=False)  # the compute-only scorer takes one benchmark
+        prepare("tiny-a", "gen-both", progress=False)  # stages 1-2 take one benchmark
     with pytest.raises(BrainbenchError, match="readout cannot be overridden"):
         runs.run(runs.Request("tiny-a", "gen-both", readout="simple"), HOW)
 
