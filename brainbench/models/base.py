@@ -12,7 +12,7 @@ own ``forward`` is never reimplemented.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -21,9 +21,13 @@ import torch
 # ModelError is defined with the other errors (rdm.py raises it too) and stays importable from here
 from brainbench.errors import ModelError
 from brainbench.models.tokens import TOKENS_VERSION, TokenRule, apply_rule, check_rule
+from brainbench.progress import tqdm
 from brainbench.registry.manifest import ModelEntry, Preprocessing
 
 if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+
+    from brainbench.models.preprocess import PlacedImages
     from brainbench.models.rdm import RDMModel
 
 
@@ -180,6 +184,27 @@ class TorchModel:
                 "eval-mode forward pass (an auxiliary head?); pick another module path."
             )
         return outputs
+
+    def forward_batches(
+        self, images: PlacedImages, layers: Sequence[str], device: torch.device, batch_size: int, progress: bool
+    ) -> Iterator[dict[str, np.ndarray]]:
+        """One pass of the network over placed images, batch by batch (a progress bar over the images).
+
+        Args:
+            images: the stimulus set's placed images (:class:`~brainbench.models.preprocess.PlacedImages`).
+            layers: layer names (checked by :meth:`forward_layers`).
+        Yields:
+            per batch, layer -> float32 ``(B, ...)`` rows on the CPU.
+        """
+        self.to(device)
+        n = len(images.stimuli)
+        bar = tqdm(total=n, desc=f"{self.identifier} activations", unit="img", disable=not progress, leave=False)
+        for start in range(0, n, batch_size):
+            stop = min(n, start + batch_size)
+            outputs = self.forward_layers(images.batch(start, stop).to(device), layers)
+            yield {layer: value.float().cpu().numpy() for layer, value in outputs.items()}
+            bar.update(stop - start)
+        bar.close()
 
     def to(self, device: torch.device) -> TorchModel:
         self.module.to(device)

@@ -24,10 +24,9 @@ removed with a one-line warning and extracted again.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import torch
 
 from brainbench.caching.activation_cache import ActivationCache, NpyRows
@@ -35,7 +34,6 @@ from brainbench.caching.content import json_sha256
 from brainbench.data.stimuli import StimulusSet
 from brainbench.models.base import TorchModel
 from brainbench.models.preprocess import PlacedImages
-from brainbench.progress import tqdm
 from brainbench.registry.manifest import Preprocessing
 
 #: NpyRows and PlacedImages are defined beside the cache and the placement they serve,
@@ -85,25 +83,5 @@ def get_activations(
     keys = {layer: activation_key(model, layer, prep, stimuli) for layer in layers}
     cache = ActivationCache.open(model.identifier, keys, len(stimuli), use_cache=use_cache)
     # a generator: the network runs only if the cache lacks a layer, while the cache writes
-    batches = _forward(model, PlacedImages.reuse(inputs, stimuli, prep), cache.missing, device, batch_size, progress)
-    return cache.fill(batches)
-
-
-def _forward(
-    model: TorchModel,
-    images: PlacedImages,
-    layers: list[str],
-    device: torch.device,
-    batch_size: int,
-    progress: bool,
-) -> Iterator[dict[str, np.ndarray]]:
-    """One pass of the network over the placed images: per batch, layer -> float32 ``(B, ...)`` rows."""
-    model.to(device)
-    n = len(images.stimuli)
-    bar = tqdm(total=n, desc=f"{model.identifier} activations", unit="img", disable=not progress, leave=False)
-    for start in range(0, n, batch_size):
-        stop = min(n, start + batch_size)
-        outputs = model.forward_layers(images.batch(start, stop).to(device), layers)
-        yield {layer: value.float().cpu().numpy() for layer, value in outputs.items()}
-        bar.update(stop - start)
-    bar.close()
+    images = PlacedImages.reuse(inputs, stimuli, prep)
+    return cache.fill(model.forward_batches(images, cache.missing, device, batch_size, progress))
