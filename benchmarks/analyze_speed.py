@@ -6,8 +6,9 @@ activations computed again, the run recorded; ``score``), the same without
 ``--no-cache`` (the stored run read back: ``brainbench score`` with a store shows a stored
 run; ``score_warm``), then ``brainbench
 analyze ANALYSIS MODEL BENCHMARK`` (which finds the stored run; ``analyze``) and, with
-``--compare PATH``, the same ``analyze`` of another checkout (e.g. the main branch) on
-the same store (``compare``); the order of the two analyses alternates between rounds.
+``--compare PATH``, the same ``analyze`` and stored-run ``score`` of another checkout (e.g.
+the main branch) on the same store (``compare``, ``compare_score_warm``); the order of
+each pair alternates between rounds.
 One unmeasured score first fills the caches. CPU seconds are the child's user + system
 time (``resource.getrusage(RUSAGE_CHILDREN)`` before and after): on a shared, loaded
 machine they move far less than wall seconds, which are reported too. Prints one JSON
@@ -57,7 +58,9 @@ def main() -> None:
     parser.add_argument("--analysis", default="layer-profile")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--home", type=Path, default=None)
-    parser.add_argument("--compare", type=Path, default=None, help="another checkout whose analyze is timed too")
+    parser.add_argument(
+        "--compare", type=Path, default=None, help="another checkout whose analyze and stored-run score are timed too"
+    )
     args = parser.parse_args()
 
     home = args.home or REPO / "out" / "analyze-speed-home"
@@ -81,7 +84,9 @@ def main() -> None:
     for index in range(args.rounds):
         row: dict[str, float] = {}
         row["score_cpu_s"], row["score_wall_s"] = timed([*score, "--no-cache"], env_for(REPO), work)
-        row["score_warm_cpu_s"], row["score_warm_wall_s"] = timed(score, env_for(REPO), work)
+        warm = [("score_warm", REPO)] + ([("compare_score_warm", args.compare)] if args.compare else [])
+        for name, checkout in warm if index % 2 == 0 else warm[::-1]:
+            row[f"{name}_cpu_s"], row[f"{name}_wall_s"] = timed(score, env_for(checkout), work)
         order = [("analyze", REPO)] + ([("compare", args.compare)] if args.compare else [])
         for name, checkout in order if index % 2 == 0 else order[::-1]:
             row[f"{name}_cpu_s"], row[f"{name}_wall_s"] = timed(analyze, env_for(checkout), work)
