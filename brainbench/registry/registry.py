@@ -20,7 +20,7 @@ import difflib
 import importlib
 import re
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -360,21 +360,32 @@ class Registry:
         except BrainbenchError:  # an assembly no manifest declares
             return ""
 
+    def readout_chain(self, entry_id: str) -> list[ReadoutEntry]:
+        """A readout's entry, then the entries its ``base`` links lead to, in order."""
+        chain = [self.readout(entry_id)]
+        while chain[-1].base is not None:
+            chain.append(self.readout(chain[-1].base))
+        return chain
+
     def resolve_readout(self, entry_id: str) -> tuple[str, str, dict[str, Any]]:
         """Follow ``base`` links: ``(python_name, solver, merged params)`` of a readout id."""
-        chain = []
-        current = self.readout(entry_id)
-        chain.append(current)
-        while current.base is not None:
-            current = self.readout(current.base)
-            chain.append(current)
-        params: dict[str, Any] = {}
-        solver = ""
-        for entry in reversed(chain):
-            params.update(entry.params)
-            solver = entry.solver or solver
-        assert chain[-1].python_name is not None
-        return chain[-1].python_name, solver, params
+        return merged_readout(self.readout_chain(entry_id))
+
+
+def merged_readout(chain: Sequence[ReadoutEntry]) -> tuple[str, str, dict[str, Any]]:
+    """``(python_name, solver, params)`` of a readout chain (:meth:`Registry.readout_chain`).
+
+    The python name is the last entry's; the solver and params are the chain's, each link's
+    overriding those of the entries it is based on.
+    """
+    params: dict[str, Any] = {}
+    solver = ""
+    for entry in reversed(chain):
+        params.update(entry.params)
+        solver = entry.solver or solver
+    python_name = chain[-1].python_name
+    assert python_name is not None
+    return python_name, solver, params
 
 
 def _suggest(word: str, candidates: Iterable[str]) -> str:
