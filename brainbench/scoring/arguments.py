@@ -19,15 +19,8 @@ from typing import TYPE_CHECKING, Any
 from brainbench.errors import BrainbenchError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from brainbench.registry.manifest import (
-        AssemblyEntry,
-        BenchmarkEntry,
-        MetricEntry,
-        ModelEntry,
-        ReadoutEntry,
-        TokenRule,
-    )
-    from brainbench.registry.registry import Registry
+    from brainbench.registry.manifest import BenchmarkEntry, ModelEntry, ReadoutEntry, TokenRule
+    from brainbench.registry.registry import References, Registry
     from brainbench.scoring.request import Execution, Request
 
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
@@ -169,96 +162,6 @@ def check_score_arguments(
 
 
 @dataclass(frozen=True)
-class References:
-    """The registry entries a benchmark's declaration refers to, looked up once (:func:`look_up_references`).
-
-    Carried by :class:`CheckedRequest`, so that the stages below the boundary
-    (:func:`brainbench.results.known_runs.request_inputs`,
-    :func:`brainbench.scoring.spec.resolve_checked` and the benchmark it builds) read
-    these entries instead of asking the registry again.
-
-    Attributes:
-        readouts: the readout the run uses (the override, else the benchmark's), then the
-            entries its ``base`` links lead to, in order.
-        declared_readout: the canonical id of the readout the registered benchmark declares
-            (as written when no manifest declares it).
-        metrics: the entry of each metric the benchmark names, by the id it names it with, in order.
-        headline: the headline metric's entry.
-        ceiling: the ceiling's entry, or None when the benchmark has none.
-        assembly: the assembly's entry; None for a benchmark object whose assembly no
-            manifest declares (its data hash stands for it).
-    """
-
-    readouts: tuple[ReadoutEntry, ...]
-    declared_readout: str
-    metrics: dict[str, MetricEntry]
-    headline: MetricEntry
-    ceiling: MetricEntry | None
-    assembly: AssemblyEntry | None
-
-
-def look_up_references(
-    entry: BenchmarkEntry,
-    registry: Registry,
-    *,
-    readout: ReadoutEntry | None = None,
-    registered: BenchmarkEntry | None = None,
-    as_declared: bool = True,
-    custom: bool = False,
-    found: dict[tuple[str, str], Any] | None = None,
-) -> References:
-    """The entries ``entry``'s declaration refers to, each looked up once; a bad one fails in one sentence.
-
-    A benchmark that is not a manifest's own declaration (``as_declared`` False: a custom
-    benchmark object) first has the kinds of its metrics, ceiling and headline checked
-    (:meth:`Registry.benchmark_problems`, which a manifest's benchmark passed when the
-    registry was built), so a metric of the wrong kind is reported as such, not as a
-    failed lookup.
-
-    Args:
-        entry: the benchmark's entry (not a composite: its parts are planned by
-            :func:`brainbench.scoring.composite.plan_composite`).
-        registry: where the entries are looked up.
-        readout: the entry of a readout overriding the benchmark's (already looked up).
-        registered: the declaration whose readout is the run's declared one (default ``entry``).
-        as_declared: whether ``entry`` is a manifest's declaration, checked at registry build.
-        custom: whether the benchmark is an object with its own data: an assembly no
-            manifest declares is then None instead of an error.
-        found: entries already looked up, by ``(kind, id as written)``; filled in, so
-            several benchmarks (a composite's parts) share one lookup of each entry.
-    """
-    found = {} if found is None else found
-
-    def look_up(kind: str, entry_id: str) -> Any:
-        if (kind, entry_id) not in found:
-            found[kind, entry_id] = registry.readout(entry_id) if kind == "readout" else registry.metric(entry_id)
-        return found[kind, entry_id]
-
-    problems = [] if as_declared else registry.benchmark_problems(entry)
-    if problems:
-        field, problem = problems[0]
-        raise BrainbenchError(f"benchmark {entry.id!r}: {field}: {problem}")
-    chain = [readout or look_up("readout", entry.readout)]  # the readout, then its ``base`` links
-    while chain[-1].base is not None:
-        chain.append(look_up("readout", chain[-1].base))
-    declared = (registered or entry).readout
-    try:  # the canonical id of the readout the registered benchmark declares (as written when unknown)
-        declared_readout = look_up("readout", declared).id
-    except BrainbenchError:
-        declared_readout = declared
-    headline = look_up("metric", entry.headline)
-    ceiling = look_up("metric", entry.ceiling) if entry.ceiling else None
-    metrics = {m: look_up("metric", m) for m in entry.metrics}
-    try:
-        assembly = registry.assembly(entry.assembly)
-    except BrainbenchError:
-        if not custom:
-            raise
-        assembly = None  # a custom benchmark: its data hash stands for it
-    return References(tuple(chain), declared_readout, metrics, headline, ceiling, assembly)
-
-
-@dataclass(frozen=True)
 class CheckedRequest:
     """A scoring request whose ids, and the entries its benchmark refers to, were looked up once.
 
@@ -288,9 +191,9 @@ class CheckedRequest:
         splits: the caller's own ``(train, test)`` splits (checked against the data on load).
         seed: the run's seed.
         tokens: the token rule in place of a model id's declared one (None: the model's own).
-        references: the entries the benchmark's declaration refers to (:class:`References`);
-            None for a composite, whose parts are planned by
-            :func:`brainbench.scoring.composite.plan_composite`.
+        references: the entries the benchmark's declaration refers to
+            (:class:`~brainbench.registry.registry.References`); None for a composite, whose
+            parts are planned by :func:`brainbench.scoring.composite.plan_composite`.
     """
 
     model: Any
@@ -348,7 +251,7 @@ def check_request(request: Request, how: Execution, *, registry: Registry) -> Ch
     Checks the layer names' shape, the device, seed, batch size, readout overrides and
     ``out``, then looks each id up once (aliases resolved to canonical ids; an unknown id
     fails with the registry's one sentence), and then, for a benchmark that is not a
-    composite, the entries its declaration refers to (:func:`look_up_references`). Imports
+    composite, the entries its declaration refers to (:meth:`Registry.references`). Imports
     no torch and builds nothing (a family or checkpoint model's entry is synthesized by
     :meth:`Registry.model`).
 
@@ -391,9 +294,8 @@ def check_request(request: Request, how: Execution, *, registry: Registry) -> Ch
     readout_entry = registry.readout(readout) if readout is not None else None
     references = None  # a composite's parts are planned by scoring.composite.plan_composite
     if not (isinstance(benchmark, str) and benchmark_entry.kind == "composite"):
-        references = look_up_references(
+        references = registry.references(
             benchmark_entry,
-            registry,
             readout=readout_entry,
             registered=registered,
             as_declared=as_declared,

@@ -65,8 +65,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from brainbench.data.fetch import RemoteFile
     from brainbench.registry.manifest import BenchmarkEntry, MetricEntry, PartAggregate
-    from brainbench.registry.registry import Registry
-    from brainbench.scoring.arguments import CheckedRequest, References
+    from brainbench.registry.registry import References, Registry
+    from brainbench.scoring.arguments import CheckedRequest
     from brainbench.scoring.spec import RunSpec
 
 #: Per-neuroid variables of a part's score dataset that the composite keeps.
@@ -125,14 +125,13 @@ def plan_composite(request: CheckedRequest, registry: Registry) -> CompositePlan
     """Check a composite request and look up, once, everything its run needs; nothing is loaded or scored.
 
     Everything: the parts' entries, the headline, and what each part's declaration refers
-    to (:func:`brainbench.scoring.arguments.look_up_references`, an entry the parts share
+    to (:meth:`~brainbench.registry.registry.Registry.references`, an entry the parts share
     looked up once). Refuses, each in one sentence before any work: an option a composite
     cannot take (:func:`check_composite_options`), a part whose plugin cannot list its
     parts and, offline, any part's file that is neither cached nor mirrored (named by its
     path in the mirror layout).
     """
     from brainbench.data.fetch import cache_path, home, mirror_root, offline
-    from brainbench.scoring.arguments import look_up_references
     from brainbench.scoring.benchmark import composite_parts
 
     entry = request.benchmark_entry
@@ -152,8 +151,7 @@ def plan_composite(request: CheckedRequest, registry: Registry) -> CompositePlan
     found: dict[tuple[str, str], Any] = {("metric", entry.headline): headline}
     registered, as_declared = request.registered_benchmark, request.benchmark_as_declared
     references = tuple(
-        look_up_references(part, registry, registered=registered, as_declared=as_declared, found=found)
-        for part in parts
+        registry.references(part, registered=registered, as_declared=as_declared, found=found) for part in parts
     )
     if offline():  # refused at once, before any part is scored, when a part's file is missing
         files = [f for source in sources for f in source.remote_files()]

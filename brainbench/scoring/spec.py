@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from brainbench.caching.content import KEY_FORMAT, PROSE_FIELDS, content_key, declaration
 from brainbench.errors import BrainbenchError
 from brainbench.registry import load_object
-from brainbench.registry.registry import Registry, merged_readout
+from brainbench.registry.registry import Registry
 from brainbench.scoring.protocol import run_protocol
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -37,7 +37,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from brainbench.scoring.benchmark import Benchmark
     from brainbench.scoring.kinds import Kind
 
-from brainbench.registry.manifest import BenchmarkEntry, MetricEntry, ModelEntry, ReadoutEntry
+from brainbench.registry.manifest import BenchmarkEntry, MetricEntry, ModelEntry
 
 
 @dataclass(frozen=True)
@@ -149,14 +149,17 @@ def build_readout(
     from brainbench.scoring.arguments import check_readout_params
 
     checked = check_readout_params(overrides)
-    return _readout_instance(readout_id, registry.readout_chain(readout_id), seed, checked)
+    return _readout_instance(readout_id, registry.resolve_readout(readout_id), seed, checked)
 
 
 def _readout_instance(
-    readout_id: str, chain: Sequence[ReadoutEntry], seed: int, overrides: dict[str, Any] | None
+    readout_id: str, declared: tuple[str, str, dict[str, Any]], seed: int, overrides: dict[str, Any] | None
 ) -> tuple[Readout, str, dict[str, Any]]:
-    """:func:`build_readout` of a looked-up readout chain, ``overrides`` checked to be a dict of names (or None)."""
-    python_name, solver, params = merged_readout(chain)
+    """:func:`build_readout` of a readout's ``(python_name, solver, params)`` after its ``base`` links.
+
+    ``overrides`` are checked to be a dict of argument names (or None).
+    """
+    python_name, solver, params = declared
     cls = load_object(python_name)
     accepted = inspect.signature(cls).parameters
     if overrides and not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values()):
@@ -217,7 +220,7 @@ def resolve_checked(request: CheckedRequest, *, device: str = "auto") -> Resolve
     """Stage 1 of a checked request: check it against the benchmark, build the network, make the run spec.
 
     The ids, and the entries the benchmark's declaration refers to (readout chain, metrics,
-    headline, ceiling, assembly: :class:`~brainbench.scoring.arguments.References`), were
+    headline, ceiling, assembly: :class:`~brainbench.registry.registry.References`), were
     looked up by :func:`brainbench.scoring.arguments.check_request`; no registry is asked
     here (plugins' python objects are imported). Everything the declarations alone decide
     (the benchmark's kind against the model and the readout options, the readout and
@@ -261,7 +264,7 @@ def resolve_checked(request: CheckedRequest, *, device: str = "auto") -> Resolve
     readout_chain = refs.readouts  # the readout, then its ``base`` links
     readout_id = readout_chain[0].id
     if kind.uses_readout:
-        instance, solver, params = _readout_instance(readout or entry.readout, readout_chain, seed, readout_params)
+        instance, solver, params = _readout_instance(readout or entry.readout, refs.readout, seed, readout_params)
         new_readout = partial(type(instance), **params)
         # the python name at the end of the chain and every numerics version along it
         readout_part = {
