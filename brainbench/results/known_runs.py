@@ -131,15 +131,17 @@ def request_inputs(request: CheckedRequest) -> dict[str, Any] | None:
     request's entries, module sources (hashed once per change) and the data files'
     recorded hashes.
     """
-    if not request.by_id or request.tokens is not None:
-        return None  # objects: their content is not a declaration; a token rule: its version is in code
+    if not request.by_id or request.tokens is not None or request.references is None:
+        # objects: their content is not a declaration; a token rule: its version is in code;
+        # a composite: its parts are remembered one by one
+        return None
     from brainbench.registry.registry import MODEL_FAMILIES
 
     model, benchmark = str(request.model), str(request.benchmark)
     if "/" in model and model.partition("/")[0] in MODEL_FAMILIES:
         return None  # synthesized entries import their family's code
     model_entry, bench, refs = request.model_entry, request.benchmark_entry, request.references
-    assert model_entry is not None and refs is not None  # by_id, not a composite
+    assert model_entry is not None and refs is not None  # by_id, and not a composite
     assembly, chain = refs.assembly, list(refs.readouts)
     assert assembly is not None  # a benchmark id's assembly is looked up (or refused) at the boundary
     metrics = [*(refs.metrics[m] for m in bench.metrics), refs.headline, *([refs.ceiling] if refs.ceiling else [])]
