@@ -20,7 +20,7 @@ import difflib
 import importlib
 import re
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -49,6 +49,7 @@ __all__ = [
     "MODEL_FAMILIES",
     "ManifestProblem",
     "ModelFamily",
+    "References",
     "Registry",
     "build_registry",
     "get_registry",
@@ -125,6 +126,36 @@ def _problem(message: str, file: str, declared_by: str) -> ManifestProblem:
     if match:
         return ManifestProblem(file, match.group(1), match.group(2), declared_by)
     return ManifestProblem(file, "", rest, declared_by)
+
+
+@dataclass(frozen=True)
+class References:
+    """The entries a benchmark's declaration refers to, each looked up once (:meth:`Registry.references`).
+
+    Carried by a checked scoring request (:class:`brainbench.scoring.arguments.CheckedRequest`),
+    so that the stages below its boundary (the remembered key, stage 1 and the benchmark it
+    builds) read these entries instead of asking the registry again.
+
+    Attributes:
+        readouts: the readout the run uses (the override, else the benchmark's), then the
+            entries its ``base`` links lead to, in order.
+        readout: ``(python_name, solver, params)`` of that chain (:func:`merged_readout`).
+        declared_readout: the canonical id of the readout the registered benchmark declares
+            (as written when no manifest declares it).
+        metrics: the entry of each metric the benchmark names, by the id it names it with, in order.
+        headline: the headline metric's entry.
+        ceiling: the ceiling's entry, or None when the benchmark has none.
+        assembly: the assembly's entry; None for a benchmark object whose assembly no
+            manifest declares (its data hash stands for it).
+    """
+
+    readouts: tuple[ReadoutEntry, ...]
+    readout: tuple[str, str, dict[str, Any]]
+    declared_readout: str
+    metrics: dict[str, MetricEntry]
+    headline: MetricEntry
+    ceiling: MetricEntry | None
+    assembly: AssemblyEntry | None
 
 
 class Registry:
@@ -360,21 +391,90 @@ class Registry:
         except BrainbenchError:  # an assembly no manifest declares
             return ""
 
+    def readout_chain(self, entry_id: str) -> list[ReadoutEntry]:
+        """A readout's entry, then the entries its ``base`` links lead to, in order."""
+        chain = [self.readout(entry_id)]
+        while chain[-1].base is not None:
+            chain.append(self.readout(chain[-1].base))
+        return chain
+
     def resolve_readout(self, entry_id: str) -> tuple[str, str, dict[str, Any]]:
         """Follow ``base`` links: ``(python_name, solver, merged params)`` of a readout id."""
-        chain = []
-        current = self.readout(entry_id)
-        chain.append(current)
-        while current.base is not None:
-            current = self.readout(current.base)
-            chain.append(current)
-        params: dict[str, Any] = {}
-        solver = ""
-        for entry in reversed(chain):
-            params.update(entry.params)
-            solver = entry.solver or solver
-        assert chain[-1].python_name is not None
-        return chain[-1].python_name, solver, params
+        return merged_readout(self.readout_chain(entry_id))
+
+    def references(
+        self,
+        entry: BenchmarkEntry,
+        *,
+        readout: ReadoutEntry | None = None,
+        registered: BenchmarkEntry | None = None,
+        as_declared: bool = True,
+        custom: bool = False,
+        found: dict[tuple[str, str], Any] | None = None,
+    ) -> References:
+        """The entries ``entry``'s declaration refers to, each looked up once; a bad one fails in one sentence.
+
+        A benchmark that is not a manifest's own declaration (``as_declared`` False: a custom
+        benchmark object) first has the kinds of its metrics, ceiling and headline checked
+        (:meth:`benchmark_problems`, which a manifest's benchmark passed when the registry
+        was built), so a metric of the wrong kind is reported as such, not as a failed lookup.
+
+        Args:
+            entry: the benchmark's entry (not a composite: its parts are planned by
+                :func:`brainbench.scoring.composite.plan_composite`).
+            readout: the entry of a readout overriding the benchmark's (already looked up).
+            registered: the declaration whose readout is the run's declared one (default ``entry``).
+            as_declared: whether ``entry`` is a manifest's declaration, checked when the registry was built.
+            custom: whether the benchmark is an object with its own data: an assembly no
+                manifest declares is then None instead of an error.
+            found: entries already looked up, by ``(kind, id as written)``; filled in, so
+                several benchmarks (a composite's parts) share one lookup of each entry.
+        """
+        found = {} if found is None else found
+
+        def look_up(kind: str, entry_id: str) -> Any:
+            if (kind, entry_id) not in found:
+                found[kind, entry_id] = self.readout(entry_id) if kind == "readout" else self.metric(entry_id)
+            return found[kind, entry_id]
+
+        problems = [] if as_declared else self.benchmark_problems(entry)
+        if problems:
+            field, problem = problems[0]
+            raise BrainbenchError(f"benchmark {entry.id!r}: {field}: {problem}")
+        chain = [readout or look_up("readout", entry.readout)]  # the readout, then its ``base`` links
+        while chain[-1].base is not None:
+            chain.append(look_up("readout", chain[-1].base))
+        declared = (registered or entry).readout
+        try:  # the canonical id of the readout the registered benchmark declares (as written when unknown)
+            declared_readout = look_up("readout", declared).id
+        except BrainbenchError:
+            declared_readout = declared
+        headline = look_up("metric", entry.headline)
+        ceiling = look_up("metric", entry.ceiling) if entry.ceiling else None
+        metrics = {m: look_up("metric", m) for m in entry.metrics}
+        try:
+            assembly = self.assembly(entry.assembly)
+        except BrainbenchError:
+            if not custom:
+                raise
+            assembly = None  # a custom benchmark: its data hash stands for it
+        return References(tuple(chain), merged_readout(chain), declared_readout, metrics, headline, ceiling, assembly)
+
+
+def merged_readout(chain: Sequence[ReadoutEntry]) -> tuple[str, str, dict[str, Any]]:
+    """``(python_name, solver, params)`` of a readout chain (:meth:`Registry.readout_chain`).
+
+    The python name is the last entry's; the solver and params are the chain's, each link's
+    overriding those of the entries it is based on.
+    """
+    params: dict[str, Any] = {}
+    solver = ""
+    for entry in reversed(chain):
+        params.update(entry.params)
+        solver = entry.solver or solver
+    python_name = chain[-1].python_name
+    assert python_name is not None
+    return python_name, solver, params
 
 
 def _suggest(word: str, candidates: Iterable[str]) -> str:

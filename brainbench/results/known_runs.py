@@ -37,7 +37,6 @@ from brainbench.caching.content import content_key
 from brainbench.errors import BrainbenchError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from brainbench.registry.registry import Registry
     from brainbench.scoring.arguments import CheckedRequest
 
 #: The cache kind of remembered specs (see :mod:`brainbench.caching.hash_cache`).
@@ -123,31 +122,29 @@ def _data_files(assembly_python_name: str, params: dict[str, Any]) -> list[dict[
     return files
 
 
-def request_inputs(request: CheckedRequest, *, registry: Registry) -> dict[str, Any] | None:
+def request_inputs(request: CheckedRequest) -> dict[str, Any] | None:
     """The fingerprint of a checked scoring request (see the module docstring), or None when it has none.
 
-    The request's ids were looked up by :func:`brainbench.scoring.arguments.check_request`;
-    only the entries its declarations reference are read here. Imports no torch; reads only
-    manifests, module sources (hashed once per change) and the data files' recorded hashes.
+    The request's ids, and the entries its benchmark's declaration refers to, were looked
+    up by :func:`brainbench.scoring.arguments.check_request` (a lookup that failed refused
+    the request there); no registry is asked here. Imports no torch; reads only the
+    request's entries, module sources (hashed once per change) and the data files'
+    recorded hashes.
     """
-    if not request.by_id or request.tokens is not None:
-        return None  # objects: their content is not a declaration; a token rule: its version is in code
+    if not request.by_id or request.tokens is not None or request.references is None:
+        # objects: their content is not a declaration; a token rule: its version is in code;
+        # a composite: its parts are remembered one by one
+        return None
     from brainbench.registry.registry import MODEL_FAMILIES
 
     model, benchmark = str(request.model), str(request.benchmark)
     if "/" in model and model.partition("/")[0] in MODEL_FAMILIES:
         return None  # synthesized entries import their family's code
-    model_entry, bench = request.model_entry, request.benchmark_entry
-    assert model_entry is not None  # by_id
-    try:
-        assembly = registry.assembly(bench.assembly)
-        chain = [request.readout_entry or registry.readout(bench.readout)]
-        while chain[-1].base is not None:
-            chain.append(registry.readout(chain[-1].base))
-        metric_ids = [*bench.metrics, bench.headline, *([bench.ceiling] if bench.ceiling else [])]
-        metrics = [registry.metric(m) for m in metric_ids]
-    except BrainbenchError:
-        return None  # the full path reports it
+    model_entry, bench, refs = request.model_entry, request.benchmark_entry, request.references
+    assert model_entry is not None and refs is not None  # by_id, and not a composite
+    assembly, chain = refs.assembly, list(refs.readouts)
+    assert assembly is not None  # a benchmark id's assembly is looked up (or refused) at the boundary
+    metrics = [*(refs.metrics[m] for m in bench.metrics), refs.headline, *([refs.ceiling] if refs.ceiling else [])]
     if model_entry.params.get("pretrained") is not False:
         return None  # weights from a file or a download: only building the model hashes them
     names = [model_entry.python_name, assembly.python_name, *(m.python_name for m in metrics)]

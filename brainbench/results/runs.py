@@ -110,7 +110,7 @@ def run(
     if isinstance(checked.benchmark, str) and checked.benchmark_entry.kind == "composite":
         outcome = _run_composite(checked, how, recorder, registry)
     else:
-        outcome = _run_single(checked, how, recorder, registry)
+        outcome = _run_single(checked, how, recorder)
     outcome.record_error = recorder.error
     if how.out is not None:
         from brainbench.identifiers import check_identifier, model_file_name
@@ -178,12 +178,12 @@ def score(
 
 
 # ---------------------------------------------------------------------------- one benchmark
-def _run_single(request: CheckedRequest, how: Execution, recorder: Recorder, registry: Registry) -> Outcome:
+def _run_single(request: CheckedRequest, how: Execution, recorder: Recorder) -> Outcome:
     """One non-composite benchmark: the remembered key, else stages 1-2, the full key, else stages 3-6."""
     store = recorder.store
     fingerprint = None  # the request's fingerprint; none for a request with the caller's own splits
     if store is not None and how.use_cache and request.splits is None:
-        fingerprint = known_runs.request_inputs(request, registry=registry)
+        fingerprint = known_runs.request_inputs(request)
         known = known_runs.known_spec(fingerprint)
         if known is not None:  # no torch, no network, no data: the stored run of a remembered key
             found = store.reusable(known[1], warn=False)
@@ -196,9 +196,9 @@ def _run_single(request: CheckedRequest, how: Execution, recorder: Recorder, reg
     count = resolve_threads(how.threads)
     with limit_threads(count):
         started = time.perf_counter()
-        resolved, data, spec = prepare_checked(request, device=how.device, progress=how.progress, registry=registry)
+        resolved, data, spec = prepare_checked(request, device=how.device, progress=how.progress)
         if fingerprint is None and request.splits is None:  # not needed until now, or its data just fetched
-            fingerprint = known_runs.request_inputs(request, registry=registry)
+            fingerprint = known_runs.request_inputs(request)
         known_runs.remember(fingerprint, spec.content)  # found without building or loading next time
         if store is not None and how.use_cache:
             found = store.reusable(spec.key)
@@ -247,10 +247,12 @@ def _run_composite(request: CheckedRequest, how: Execution, recorder: Recorder, 
     part_how = replace(how, out=None)
     parts = []
     bar = tqdm(total=len(plan.parts), desc=f"{plan.entry.id} parts", unit="part", disable=not how.progress, leave=False)
-    for entry in plan.parts:
+    for entry, references in zip(plan.parts, plan.references, strict=True):
         begun = time.perf_counter()
-        part = replace(request, model=net, model_entry=None, benchmark=entry.id, benchmark_entry=entry)
-        outcome = _run_single(part, part_how, recorder, registry)
+        part = replace(
+            request, model=net, model_entry=None, benchmark=entry.id, benchmark_entry=entry, references=references
+        )
+        outcome = _run_single(part, part_how, recorder)
         assert outcome.spec is not None  # a model object has no remembered key: its spec was computed
         parts.append(reduce_part(outcome.spec, outcome.dataset, outcome.stored, time.perf_counter() - begun))
         del outcome  # free this part's data, features and predictions before the next part is loaded

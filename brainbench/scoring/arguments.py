@@ -20,7 +20,7 @@ from brainbench.errors import BrainbenchError
 
 if TYPE_CHECKING:  # pragma: no cover
     from brainbench.registry.manifest import BenchmarkEntry, ModelEntry, ReadoutEntry, TokenRule
-    from brainbench.registry.registry import Registry
+    from brainbench.registry.registry import References, Registry
     from brainbench.scoring.request import Execution, Request
 
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
@@ -163,12 +163,12 @@ def check_score_arguments(
 
 @dataclass(frozen=True)
 class CheckedRequest:
-    """A scoring request whose ids were looked up once and whose options were checked.
+    """A scoring request whose ids, and the entries its benchmark refers to, were looked up once.
 
     Made by :func:`check_request` at the boundary (:func:`brainbench.results.runs.run`);
     the stages below it (:func:`brainbench.results.known_runs.request_inputs`,
     :func:`brainbench.scoring.spec.resolve_checked`) take these entries instead of
-    looking the ids up again.
+    asking the registry again.
 
     Attributes:
         model: the model's canonical id, or the model object as given.
@@ -191,6 +191,9 @@ class CheckedRequest:
         splits: the caller's own ``(train, test)`` splits (checked against the data on load).
         seed: the run's seed.
         tokens: the token rule in place of a model id's declared one (None: the model's own).
+        references: the entries the benchmark's declaration refers to
+            (:class:`~brainbench.registry.registry.References`); None for a composite, whose
+            parts are planned by :func:`brainbench.scoring.composite.plan_composite`.
     """
 
     model: Any
@@ -207,6 +210,7 @@ class CheckedRequest:
     splits: list | None = None
     seed: int = 0
     tokens: TokenRule | None = None
+    references: References | None = None
 
     @property
     def by_id(self) -> bool:
@@ -246,8 +250,10 @@ def check_request(request: Request, how: Execution, *, registry: Registry) -> Ch
 
     Checks the layer names' shape, the device, seed, batch size, readout overrides and
     ``out``, then looks each id up once (aliases resolved to canonical ids; an unknown id
-    fails with the registry's one sentence). Imports no torch and builds nothing (a family or
-    checkpoint model's entry is synthesized by :meth:`Registry.model`).
+    fails with the registry's one sentence), and then, for a benchmark that is not a
+    composite, the entries its declaration refers to (:meth:`Registry.references`). Imports
+    no torch and builds nothing (a family or checkpoint model's entry is synthesized by
+    :meth:`Registry.model`).
 
     Args:
         request: what to score (its model and benchmark an id or an object).
@@ -286,6 +292,15 @@ def check_request(request: Request, how: Execution, *, registry: Registry) -> Ch
             registered = None
         as_declared = registered is benchmark_entry
     readout_entry = registry.readout(readout) if readout is not None else None
+    references = None  # a composite's parts are planned by scoring.composite.plan_composite
+    if not (isinstance(benchmark, str) and benchmark_entry.kind == "composite"):
+        references = registry.references(
+            benchmark_entry,
+            readout=readout_entry,
+            registered=registered,
+            as_declared=as_declared,
+            custom=not isinstance(benchmark, str),
+        )
     return CheckedRequest(
         model=model if model_entry is None else model_entry.id,
         model_entry=model_entry,
@@ -301,4 +316,5 @@ def check_request(request: Request, how: Execution, *, registry: Registry) -> Ch
         splits=request.splits,
         seed=checked_seed,
         tokens=checked_tokens,
+        references=references,
     )

@@ -17,7 +17,7 @@ from brainbench.data.assembly import AssemblyError, is_rdm_assembly, unit_dim
 from brainbench.data.stimuli import StimulusSet
 from brainbench.errors import BrainbenchError
 from brainbench.identifiers import check_identifier
-from brainbench.registry.manifest import BenchmarkEntry, SplitSpec
+from brainbench.registry.manifest import AssemblyEntry, BenchmarkEntry, SplitSpec
 from brainbench.registry.registry import Registry, load_object
 
 
@@ -67,17 +67,17 @@ def select_neuroids(assembly: xr.DataArray, selection: dict) -> xr.DataArray:
 
 def resolve_benchmark(benchmark_id: str, registry: Registry) -> Benchmark:
     """The benchmark a (registered) id or alias names."""
-    return benchmark_of_entry(registry.benchmark(benchmark_id), registry)
+    entry = registry.benchmark(benchmark_id)
+    return benchmark_of_entry(entry, registry.assembly(entry.assembly))
 
 
-def benchmark_of_entry(entry: BenchmarkEntry, registry: Registry) -> Benchmark:
-    """The benchmark of a looked-up entry: its assembly plugin instantiated with the declared params."""
-    return Benchmark(entry=entry, source=_assembly_source(entry, registry))
+def benchmark_of_entry(entry: BenchmarkEntry, assembly: AssemblyEntry) -> Benchmark:
+    """The benchmark of a looked-up entry and its assembly's entry: the plugin instantiated with the declared params."""
+    return Benchmark(entry=entry, source=_assembly_source(entry, assembly))
 
 
-def _assembly_source(entry: BenchmarkEntry, registry: Registry, without: str = "") -> AssemblySource:
+def _assembly_source(entry: BenchmarkEntry, assembly_entry: AssemblyEntry, without: str = "") -> AssemblySource:
     """The entry's assembly plugin instantiated with its declared params (less the param ``without``)."""
-    assembly_entry = registry.assembly(entry.assembly)
     params = {**assembly_entry.params, **entry.assembly_params}
     params.pop(without, None)
     source = load_object(assembly_entry.python_name)(**params)
@@ -95,12 +95,13 @@ def composite_parts(entry: BenchmarkEntry, registry: Registry) -> tuple[list[Ben
     :meth:`brainbench.registry.registry.Registry.benchmark`). No data is loaded.
     """
     if not entry.part_param:
-        parts = [benchmark_of_entry(registry.benchmark(p), registry) for p in entry.parts]
+        parts = [resolve_benchmark(p, registry) for p in entry.parts]
         return [b.entry for b in parts], [b.source for b in parts]
-    source = _assembly_source(entry, registry, without=entry.part_param)
+    assembly = registry.assembly(entry.assembly)
+    source = _assembly_source(entry, assembly, without=entry.part_param)
     if not hasattr(source, "part_values"):
         raise BrainbenchError(
-            f"composite {entry.id!r} varies {entry.part_param!r} of assembly {registry.assembly(entry.assembly).id!r}, "
+            f"composite {entry.id!r} varies {entry.part_param!r} of assembly {assembly.id!r}, "
             "whose plugin does not list its parts (part_values); name the parts instead."
         )
     return [registry.benchmark(f"{entry.id}.{value}") for value in source.part_values()], [source]

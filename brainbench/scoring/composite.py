@@ -65,7 +65,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from brainbench.data.fetch import RemoteFile
     from brainbench.registry.manifest import BenchmarkEntry, MetricEntry, PartAggregate
-    from brainbench.registry.registry import Registry
+    from brainbench.registry.registry import References, Registry
     from brainbench.scoring.arguments import CheckedRequest
     from brainbench.scoring.spec import RunSpec
 
@@ -109,6 +109,8 @@ class CompositePlan:
         ceiled: that headline as ``f(r (N,), ceiling (N,)) -> (N,)``
             (:func:`~brainbench.metrics.ceiled.ceiled_metric`).
         reliability_floor: the headline's least ceiling of a reliable neuroid.
+        references: each part's referenced entries (readout chain, metrics, assembly), in
+            the order of ``parts``; an entry several parts share is looked up once.
     """
 
     entry: BenchmarkEntry
@@ -116,15 +118,18 @@ class CompositePlan:
     headline: MetricEntry
     ceiled: Callable[..., np.ndarray]
     reliability_floor: float
+    references: tuple[References, ...]
 
 
 def plan_composite(request: CheckedRequest, registry: Registry) -> CompositePlan:
     """Check a composite request and look up, once, everything its run needs; nothing is loaded or scored.
 
-    Refuses, each in one sentence before any work: an option a composite cannot take
-    (:func:`check_composite_options`), a part whose plugin cannot list its parts and,
-    offline, any part's file that is neither cached nor mirrored (named by its path in the
-    mirror layout).
+    Everything: the parts' entries, the headline, and what each part's declaration refers
+    to (:meth:`~brainbench.registry.registry.Registry.references`, an entry the parts share
+    looked up once). Refuses, each in one sentence before any work: an option a composite
+    cannot take (:func:`check_composite_options`), a part whose plugin cannot list its
+    parts and, offline, any part's file that is neither cached nor mirrored (named by its
+    path in the mirror layout).
     """
     from brainbench.data.fetch import cache_path, home, mirror_root, offline
     from brainbench.scoring.benchmark import composite_parts
@@ -141,6 +146,13 @@ def plan_composite(request: CheckedRequest, registry: Registry) -> CompositePlan
     headline = registry.metric(entry.headline)
     ceiled = ceiled_metric(headline.python_name, headline.params)
     floor = ReliabilityRule.from_params(headline.params).floor
+    # what each part refers to, an entry the parts share looked up once; a part is derived from its
+    # composite (as the boundary found it): its declared readout is the composite's
+    found: dict[tuple[str, str], Any] = {("metric", entry.headline): headline}
+    registered, as_declared = request.registered_benchmark, request.benchmark_as_declared
+    references = tuple(
+        registry.references(part, registered=registered, as_declared=as_declared, found=found) for part in parts
+    )
     if offline():  # refused at once, before any part is scored, when a part's file is missing
         files = [f for source in sources for f in source.remote_files()]
         mirror = mirror_root()
@@ -158,7 +170,7 @@ def plan_composite(request: CheckedRequest, registry: Registry) -> CompositePlan
                 f"{where} (or set BRAINBENCH_MIRROR=DIR to a folder holding {', '.join(d + '/' for d in datasets)}), "
                 f"or unset BRAINBENCH_OFFLINE to download them (`brainbench fetch {entry.id}`)."
             )
-    return CompositePlan(entry, tuple(parts), headline, ceiled, floor)
+    return CompositePlan(entry, tuple(parts), headline, ceiled, floor, references)
 
 
 @dataclass

@@ -47,14 +47,17 @@ def prepare(
         model, benchmark, layers=layers, readout=readout, readout_params=readout_params, splits=splits, seed=seed
     )
     checked = check_request(request, Execution(device=device), registry=registry)
-    return prepare_checked(checked, device=device, progress=progress, registry=registry)
+    return prepare_checked(checked, device=device, progress=progress)
 
 
 def prepare_checked(
-    request: CheckedRequest, *, device: str = "auto", progress: bool = True, registry: Registry
+    request: CheckedRequest, *, device: str = "auto", progress: bool = True
 ) -> tuple[Resolved, LoadedData, RunSpec]:
-    """:func:`prepare` of a request checked at the boundary (:func:`brainbench.scoring.arguments.check_request`)."""
-    run = resolve_checked(request, device=device, registry=registry)
+    """:func:`prepare` of a request checked at the boundary (:func:`brainbench.scoring.arguments.check_request`).
+
+    The request carries every registry entry the run reads; no registry is asked here.
+    """
+    run = resolve_checked(request, device=device)
     data = load(run, progress=progress)
     return run, data, data.spec
 

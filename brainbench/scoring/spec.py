@@ -148,14 +148,18 @@ def build_readout(
     """
     from brainbench.scoring.arguments import check_readout_params
 
-    return _readout_instance(readout_id, registry, seed, check_readout_params(overrides))
+    checked = check_readout_params(overrides)
+    return _readout_instance(readout_id, registry.resolve_readout(readout_id), seed, checked)
 
 
 def _readout_instance(
-    readout_id: str, registry: Registry, seed: int, overrides: dict[str, Any] | None
+    readout_id: str, declared: tuple[str, str, dict[str, Any]], seed: int, overrides: dict[str, Any] | None
 ) -> tuple[Readout, str, dict[str, Any]]:
-    """:func:`build_readout` with ``overrides`` already checked to be a dict of names (or None)."""
-    python_name, solver, params = registry.resolve_readout(readout_id)
+    """:func:`build_readout` of a readout's ``(python_name, solver, params)`` after its ``base`` links.
+
+    ``overrides`` are checked to be a dict of argument names (or None).
+    """
+    python_name, solver, params = declared
     cls = load_object(python_name)
     accepted = inspect.signature(cls).parameters
     if overrides and not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values()):
@@ -209,18 +213,20 @@ def resolve(
         model, benchmark, layers=layers, readout=readout, readout_params=readout_params, splits=splits, seed=seed
     )
     checked = check_request(request, Execution(device=device), registry=registry)
-    return resolve_checked(checked, device=device, registry=registry)
+    return resolve_checked(checked, device=device)
 
 
-def resolve_checked(request: CheckedRequest, *, device: str = "auto", registry: Registry) -> Resolved:
+def resolve_checked(request: CheckedRequest, *, device: str = "auto") -> Resolved:
     """Stage 1 of a checked request: check it against the benchmark, build the network, make the run spec.
 
-    The ids were looked up by :func:`brainbench.scoring.arguments.check_request`; only the
-    entries those declarations reference (assembly, readout chain, metrics) are read here.
-    Everything the declarations alone decide (the benchmark's kind against the model and
-    the readout options, the readout and metrics, what the run's key holds) is settled
-    first; then the benchmark and the network are built, and a layer the model does not
-    have is refused when the network is, before any data is loaded.
+    The ids, and the entries the benchmark's declaration refers to (readout chain, metrics,
+    headline, ceiling, assembly: :class:`~brainbench.registry.registry.References`), were
+    looked up by :func:`brainbench.scoring.arguments.check_request`; no registry is asked
+    here (plugins' python objects are imported). Everything the declarations alone decide
+    (the benchmark's kind against the model and the readout options, the readout and
+    metrics, what the run's key holds) is settled first; then the benchmark and the network
+    are built, and a layer the model does not have is refused when the network is, before
+    any data is loaded.
     """
     from brainbench.models.base import TorchModel, load_model, resolve_device
     from brainbench.models.preprocess import PREPROCESSING_VERSION
@@ -247,27 +253,20 @@ def resolve_checked(request: CheckedRequest, *, device: str = "auto", registry: 
             f"benchmark {entry.id!r} is a {kind.name} benchmark: it fits no readout, "
             "so --readout and readout_params do not apply."
         )
+    refs = request.references
+    assert refs is not None  # check_request looked up what a non-composite benchmark refers to
     registered = request.registered_benchmark or entry  # a custom benchmark: its object's own entry
     override = _benchmark_override(entry, registered)
     # the readout first: its params are checked before any network is built
     readout_part: dict[str, Any] | None = None
     params: dict[str, Any] = {}
     solver, new_readout = "none", _no_readout
-    if kind.uses_readout:
-        instance, solver, params = _readout_instance(readout or entry.readout, registry, seed, readout_params)
-        new_readout = partial(type(instance), **params)
-    # every entry the benchmark's declaration refers to, read from the registry once
-    # (a manifest's benchmark had the kinds of its metrics, ceiling and headline checked when
-    # the registry was built; a custom benchmark object is checked here, the same way)
-    problems = [] if request.benchmark_as_declared else registry.benchmark_problems(entry)
-    if problems:
-        field, problem = problems[0]
-        raise BrainbenchError(f"benchmark {entry.id!r}: {field}: {problem}")
-    readout_chain = [registry.readout(readout or entry.readout)]  # the readout, then its ``base`` links
+    readout_chain = refs.readouts  # the readout, then its ``base`` links
     readout_id = readout_chain[0].id
-    while kind.uses_readout and readout_chain[-1].base is not None:
-        readout_chain.append(registry.readout(readout_chain[-1].base))
-    if kind.uses_readout:  # the python name at the end of the chain and every numerics version along it
+    if kind.uses_readout:
+        instance, solver, params = _readout_instance(readout or entry.readout, refs.readout, seed, readout_params)
+        new_readout = partial(type(instance), **params)
+        # the python name at the end of the chain and every numerics version along it
         readout_part = {
             "id": readout_id,
             "python_name": readout_chain[-1].python_name,
@@ -275,17 +274,7 @@ def resolve_checked(request: CheckedRequest, *, device: str = "auto", registry: 
             "solver": solver,
             "params": params,
         }
-    try:  # the canonical id of the readout the registered benchmark declares (as written when unknown)
-        declared_readout = registry.readout(registered.readout).id
-    except BrainbenchError:
-        declared_readout = registered.readout
-    headline_entry = registry.metric(entry.headline)
-    ceiling_entry = registry.metric(entry.ceiling) if entry.ceiling else None
-    metric_entries = {m: registry.metric(m) for m in entry.metrics}
-    try:
-        assembly_entry = registry.assembly(entry.assembly)
-    except BrainbenchError:  # a custom benchmark: its data hash stands for it
-        assembly_entry = None
+    headline_entry, ceiling_entry, metric_entries = refs.headline, refs.ceiling, refs.metrics
     metrics: dict[str, Any] = {}  # a metric's function, or a representation metric's instance
     for metric_id, metric_entry in metric_entries.items():
         metric = load_object(metric_entry.python_name)
@@ -301,7 +290,11 @@ def resolve_checked(request: CheckedRequest, *, device: str = "auto", registry: 
             )
         metrics[metric_entry.variable_name] = metric
     # the declarations are settled: build the benchmark and the network, then the key's content
-    bench = benchmark if isinstance(benchmark, Benchmark) else benchmark_of_entry(entry, registry)
+    if isinstance(benchmark, Benchmark):
+        bench = benchmark
+    else:
+        assert refs.assembly is not None  # a benchmark id's assembly is looked up (or refused) at the boundary
+        bench = benchmark_of_entry(entry, refs.assembly)
     if isinstance(model, TorchModel | RDMModel):
         net = model
     else:
@@ -323,7 +316,7 @@ def resolve_checked(request: CheckedRequest, *, device: str = "auto", registry: 
         "weights": net.weights_hash,
         "preprocessing_version": PREPROCESSING_VERSION,
         "benchmark": {"id": bench.identifier, **declaration(entry)},
-        "assembly": declaration(assembly_entry) if assembly_entry is not None else None,
+        "assembly": declaration(refs.assembly) if refs.assembly is not None else None,
         "readout": readout_part,
         "metrics": {m: declaration(e) for m, e in metric_entries.items()},
         "ceiling": declaration(ceiling_entry) if ceiling_entry is not None else None,
@@ -346,7 +339,7 @@ def resolve_checked(request: CheckedRequest, *, device: str = "auto", registry: 
         layers=tuple(chosen),
         seed=int(seed),
         content=content,
-        declared_readout=declared_readout,
+        declared_readout=refs.declared_readout,
     )
     return Resolved(
         spec=spec,

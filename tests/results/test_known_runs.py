@@ -128,7 +128,7 @@ def _known_key(seed: int = 0) -> str | None:
 
     registry = get_registry()
     checked = check_request(Request(MODEL, BENCHMARK, seed=seed), Execution(), registry=registry)
-    inputs = known_runs.request_inputs(checked, registry=registry)
+    inputs = known_runs.request_inputs(checked)
     known = known_runs.known_spec(inputs)
     return None if known is None else known[1]
 
@@ -175,7 +175,7 @@ def test_a_request_without_a_json_form_is_not_remembered(known):
     registry = get_registry()
     request = Request(MODEL, BENCHMARK, readout_params={"alphas": np.ones(2)})
     checked = check_request(request, Execution(), registry=registry)
-    inputs = known_runs.request_inputs(checked, registry=registry)
+    inputs = known_runs.request_inputs(checked)
     assert inputs is None
 
 

@@ -156,6 +156,42 @@ def test_each_id_is_looked_up_once_at_the_boundary_and_a_missing_layer_fails_bef
         runs.run(runs.Request("tiny-a", "gen-V1", layers=("c9",)), HOW)
 
 
+def test_every_entry_a_scored_run_reads_is_looked_up_once_at_the_boundary(registry, tmp_path, monkeypatch):
+    """The ids and what the benchmark's declaration refers to: asked of the registry once, by check_request.
+
+    With a store, the remembered-key lookup (known_runs) runs before and after stage 1, and
+    neither it, nor stage 1, nor the benchmark's construction asks the registry again.
+    """
+    from collections import Counter
+
+    from brainbench.registry.registry import Registry
+
+    calls: Counter = Counter()
+    for name in ("model", "benchmark", "readout", "metric", "assembly"):
+        original = getattr(Registry, name)
+
+        def counted(self, entry_id, _original=original, _name=name):
+            calls[_name, entry_id] += 1
+            return _original(self, entry_id)
+
+        monkeypatch.setattr(Registry, name, counted)
+    request = runs.Request("tiny-a", "gen-V1", layers=("c1",), readout="simple-narrow")  # a readout with a base
+    outcome = runs.run(request, HOW, ResultStore(tmp_path / "once.sqlite"))
+    assert outcome.status == runs.SCORED
+    content = outcome.spec.content if outcome.spec is not None else {}
+    expected = {
+        ("model", "tiny-a"),
+        ("benchmark", "gen-V1"),
+        ("readout", "simple-narrow"),
+        ("readout", "simple"),  # simple-narrow's base, and the benchmark's declared readout
+        ("assembly", "generated-v1"),
+        *(("metric", m) for m in ("pearson-r", "explained-variance", "split-half", "ceiled-r2")),
+    }
+    assert set(calls) == expected, calls
+    assert all(count == 1 for count in calls.values()), calls
+    assert set(content["readout"]["versions"]) == {"simple-narrow", "simple"}  # the chain did reach the spec
+
+
 def test_a_failed_record_keeps_the_numbers_when_asked(registry, tmp_path, monkeypatch):
     store = ResultStore(tmp_path / "f.sqlite")
 

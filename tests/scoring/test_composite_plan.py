@@ -69,12 +69,15 @@ def test_the_plan_looks_up_the_parts_and_the_headline_once(registry, monkeypatch
     from brainbench.scoring.composite import plan_composite
 
     checked = _checked(registry, layers=("c1",))
-    calls = _count(monkeypatch, "benchmark", "metric", "assembly")
+    calls = _count(monkeypatch, "benchmark", "metric", "assembly", "readout")
     plan = plan_composite(checked, registry)
     assert [p.id for p in plan.parts] == ["gen-V1", "gen-IT"]
     assert plan.headline.id == plan.entry.headline and plan.reliability_floor == 0.3
     assert calls["benchmark", "gen-V1"] == calls["benchmark", "gen-IT"] == 1, calls
     assert calls["metric", plan.entry.headline] == 1, calls
+    # what each part refers to, for its single-benchmark run: an entry the parts share looked up once
+    assert [r.assembly.id for r in plan.references if r.assembly] == ["generated-v1", "generated-it"]
+    assert all(calls[k] == 1 for k in calls if k[0] in ("metric", "readout")), calls
     assert calls["benchmark", "gen-pair"] == 0, calls  # the boundary looked the composite up
 
 
