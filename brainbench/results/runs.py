@@ -247,10 +247,17 @@ def _run_composite(request: CheckedRequest, how: Execution, recorder: Recorder, 
     part_how = replace(how, out=None)
     parts = []
     bar = tqdm(total=len(plan.parts), desc=f"{plan.entry.id} parts", unit="part", disable=not how.progress, leave=False)
-    for entry, references in zip(plan.parts, plan.references, strict=True):
+    for entry, references, declared in zip(plan.parts, plan.references, plan.declared, strict=True):
         begun = time.perf_counter()
-        part = replace(
-            request, model=net, model_entry=None, benchmark=entry.id, benchmark_entry=entry, references=references
+        part = replace(  # the part's run is the run of its benchmark scored alone (its own registered entry)
+            request,
+            model=net,
+            model_entry=None,
+            benchmark=entry.id,
+            benchmark_entry=entry,
+            registered_benchmark=entry,
+            benchmark_as_declared=declared,
+            references=references,
         )
         outcome = _run_single(part, part_how, recorder)
         assert outcome.spec is not None  # a model object has no remembered key: its spec was computed

@@ -111,6 +111,8 @@ class CompositePlan:
         reliability_floor: the headline's least ceiling of a reliable neuroid.
         references: each part's referenced entries (readout chain, metrics, assembly), in
             the order of ``parts``; an entry several parts share is looked up once.
+        declared: whether each part is a manifest's own declaration (not synthesized from
+            the composite's ``part_param``), in the order of ``parts``.
     """
 
     entry: BenchmarkEntry
@@ -119,6 +121,7 @@ class CompositePlan:
     ceiled: Callable[..., np.ndarray]
     reliability_floor: float
     references: tuple[References, ...]
+    declared: tuple[bool, ...]
 
 
 def plan_composite(request: CheckedRequest, registry: Registry) -> CompositePlan:
@@ -146,12 +149,15 @@ def plan_composite(request: CheckedRequest, registry: Registry) -> CompositePlan
     headline = registry.metric(entry.headline)
     ceiled = ceiled_metric(headline.python_name, headline.params)
     floor = ReliabilityRule.from_params(headline.params).floor
-    # what each part refers to, an entry the parts share looked up once; a part is derived from its
-    # composite (as the boundary found it): its declared readout is the composite's
+    # what each part refers to, an entry the parts share looked up once; a part is its own
+    # registered benchmark (a listed one, or one synthesized from the composite's part_param), so
+    # its run is the run of that benchmark scored alone: same key, same declared readout
     found: dict[tuple[str, str], Any] = {("metric", entry.headline): headline}
-    registered, as_declared = request.registered_benchmark, request.benchmark_as_declared
+    ids = set(registry.ids("benchmarks"))
+    declared = tuple(part.id in ids for part in parts)
     references = tuple(
-        registry.references(part, registered=registered, as_declared=as_declared, found=found) for part in parts
+        registry.references(part, as_declared=as_declared, found=found)
+        for part, as_declared in zip(parts, declared, strict=True)
     )
     if offline():  # refused at once, before any part is scored, when a part's file is missing
         files = [f for source in sources for f in source.remote_files()]
@@ -170,7 +176,7 @@ def plan_composite(request: CheckedRequest, registry: Registry) -> CompositePlan
                 f"{where} (or set BRAINBENCH_MIRROR=DIR to a folder holding {', '.join(d + '/' for d in datasets)}), "
                 f"or unset BRAINBENCH_OFFLINE to download them (`brainbench fetch {entry.id}`)."
             )
-    return CompositePlan(entry, tuple(parts), headline, ceiled, floor, references)
+    return CompositePlan(entry, tuple(parts), headline, ceiled, floor, references, declared)
 
 
 @dataclass

@@ -276,3 +276,13 @@ def test_the_cli_shows_a_stored_run_from_the_store_and_no_cache_scores_it_again(
     assert main([*command, "--no-cache"]) == 0
     assert "already in the results store" not in capsys.readouterr().err
     assert len(ResultStore(store).runs()) == 1
+
+
+def test_a_composite_part_is_the_run_of_its_benchmark_scored_alone(registry, tmp_path):
+    store = ResultStore(tmp_path / "p.sqlite")
+    composite = runs.run(runs.Request("tiny-a", "gen-both", layers=("c1",)), HOW, store)
+    alone = runs.run(runs.Request("tiny-a", "gen-V1", layers=("c1",)), HOW, store)
+    parts = [str(k) for k in composite.dataset["part_content_key"].values]
+    assert alone.key in parts and alone.status == runs.STORED  # the part's stored run, found by its own key
+    assert alone.dataset.attrs["protocol"] == "custom"  # layers given: custom, but no benchmark override
+    assert "benchmark_override" not in json.loads(alone.dataset.attrs["spec"])
