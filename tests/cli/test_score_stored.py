@@ -19,13 +19,7 @@ def test_score_of_a_stored_run_shows_it_without_importing_torch(tmp_path, monkey
     from brainbench.results.runs import Execution, Request, run
     from brainbench.results.store import ResultStore
 
-    data = kf.write_data(tmp_path / "mirror")
-    env = {
-        "BRAINBENCH_HOME": str(tmp_path / "home"),
-        "BRAINBENCH_MIRROR": str(tmp_path / "mirror"),
-        "BRAINBENCH_MANIFESTS": str(kf.write_manifest(tmp_path, data)),
-        "BRAINBENCH_OFFLINE": "1",
-    }
+    env = kf.offline_env(tmp_path)
     store = tmp_path / "results.sqlite"
     for key, value in env.items():
         monkeypatch.setenv(key, value)

@@ -97,3 +97,14 @@ split = {{ kind = "kfold", n_splits = 3, seed = 0 }}
 """
     )
     return path
+
+
+def offline_env(root: Path) -> dict[str, str]:
+    """The data in a mirror under ``root``, its manifest, and the environment of an offline run over them."""
+    data = write_data(root / "mirror")
+    return {
+        "BRAINBENCH_HOME": str(root / "home"),
+        "BRAINBENCH_MIRROR": str(root / "mirror"),
+        "BRAINBENCH_MANIFESTS": str(write_manifest(root, data)),
+        "BRAINBENCH_OFFLINE": "1",
+    }

@@ -7,6 +7,8 @@ registered through a test-only manifest (``BRAINBENCH_MANIFESTS``) written by
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -138,12 +140,23 @@ split = {{ kind = "kfold", n_splits = 4, seed = 0 }}
 """
 
 
-def write_manifest(folder: Path) -> Path:
-    """Write the test manifest into ``folder``; return its path."""
+def write_manifest(folder: Path, extra: str = "") -> Path:
+    """Write the test manifest (and ``extra`` TOML, e.g. a composite) into ``folder``; return its path."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "results-test-manifest.toml"
-    path.write_text(MANIFEST.format(marker=str(folder / "flaky.marker")))
+    path.write_text(MANIFEST.format(marker=str(folder / "flaky.marker")) + extra)
     return path
+
+
+@contextmanager
+def registered(manifest: Path, monkeypatch) -> Iterator:
+    """The registry of ``manifest`` (BRAINBENCH_MANIFESTS set through ``monkeypatch``), dropped after."""
+    from brainbench.registry import get_registry, refresh
+
+    monkeypatch.setenv("BRAINBENCH_MANIFESTS", str(manifest))
+    refresh()
+    yield get_registry()
+    refresh()
 
 
 def fake_dataset(

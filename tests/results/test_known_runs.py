@@ -92,13 +92,8 @@ def stored_run(tmp_path_factory):
     from brainbench.results.store import ResultStore
 
     root = tmp_path_factory.mktemp("known-runs")
-    data = kf.write_data(root / "mirror")
-    env = {
-        "BRAINBENCH_HOME": str(root / "home"),
-        "BRAINBENCH_MIRROR": str(root / "mirror"),
-        "BRAINBENCH_MANIFESTS": str(kf.write_manifest(root, data)),
-        "BRAINBENCH_OFFLINE": "1",
-    }
+    env = kf.offline_env(root)
+    data = root / "mirror" / kf.DATASET / "responses.npy"
     store = root / "results.sqlite"
     with pytest.MonkeyPatch.context() as patch:
         for key, value in env.items():

@@ -25,20 +25,13 @@ aggregate = { value = "r", part = "median", group_by = "region", group = "mean",
 
 @pytest.fixture(scope="module")
 def manifest(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("runs-manifest")
-    path = rf.write_manifest(folder)
-    path.write_text(path.read_text() + COMPOSITE)
-    return path
+    return rf.write_manifest(tmp_path_factory.mktemp("runs-manifest"), extra=COMPOSITE)
 
 
 @pytest.fixture
 def registry(manifest, monkeypatch):
-    monkeypatch.setenv("BRAINBENCH_MANIFESTS", str(manifest))
-    from brainbench.registry import refresh
-
-    refresh()
-    yield
-    refresh()
+    with rf.registered(manifest, monkeypatch) as registry:
+        yield registry
 
 
 HOW = runs.Execution(device="cpu", progress=False, threads=1)

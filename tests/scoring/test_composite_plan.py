@@ -28,19 +28,13 @@ HOW = runs.Execution(device="cpu", progress=False, threads=1)
 
 @pytest.fixture(scope="module")
 def manifest(tmp_path_factory) -> Path:
-    path = rf.write_manifest(tmp_path_factory.mktemp("composite-manifest"))
-    path.write_text(path.read_text() + COMPOSITE)
-    return path
+    return rf.write_manifest(tmp_path_factory.mktemp("composite-manifest"), extra=COMPOSITE)
 
 
 @pytest.fixture
 def registry(manifest, monkeypatch):
-    monkeypatch.setenv("BRAINBENCH_MANIFESTS", str(manifest))
-    from brainbench.registry import get_registry, refresh
-
-    refresh()
-    yield get_registry()
-    refresh()
+    with rf.registered(manifest, monkeypatch) as registry:
+        yield registry
 
 
 def _checked(registry, **options):
