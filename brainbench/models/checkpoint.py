@@ -30,7 +30,6 @@ checkpoint.
 from __future__ import annotations
 
 import glob
-import hashlib
 import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
@@ -40,6 +39,9 @@ from typing import Any
 
 import torch
 
+# a checkpoint's sha256 is remembered under its file's fingerprint (path, size, mtime, ctime,
+# inode) across processes: an unchanged file is never read again to hash it
+from brainbench.caching.hash_cache import file_sha256
 from brainbench.models.base import ModelError, TorchModel
 from brainbench.registry.manifest import CheckpointEntry, Preprocessing, ResolvedCheckpointEntry, TokenRule
 
@@ -52,20 +54,6 @@ PREFIXES = ("module.", "model.", "_orig_mod.", "net.")
 #: Buffers a checkpoint may lack without changing any activation (eval-mode BatchNorm ignores them).
 OPTIONAL_SUFFIXES = ("num_batches_tracked",)
 FACTORY = "brainbench.models.checkpoint:checkpoint_model"
-_HASHES: dict[tuple[str, int, int], str] = {}
-
-
-def file_sha256(path: Path) -> str:
-    """sha256 (hex) of a file's bytes, remembered per (path, size, mtime) within the process."""
-    stat = path.stat()
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-    if key not in _HASHES:
-        digest = hashlib.sha256()
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 22), b""):
-                digest.update(block)
-        _HASHES[key] = digest.hexdigest()
-    return _HASHES[key]
 
 
 def check_file(path: str | Path) -> Path:

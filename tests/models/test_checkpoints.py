@@ -176,6 +176,23 @@ def test_a_run_is_opened_once_every_file_checked_before_any_model_and_one_networ
         open_checkpoints([given[1], tmp_path / "last.pt"], ARCH, progress=False)
 
 
+def test_an_unchanged_checkpoint_is_hashed_once_across_processes(tmp_path, run_dir, fresh_home, monkeypatch):
+    from brainbench.caching import hash_cache
+
+    root, _ = run_dir
+    path = tmp_path / "copy.pt"
+    shutil.copy(root / "runs" / "epoch_1.pt", path)
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert checkpoint_entry(path, ARCH).params["sha256"] == sha
+    # the hash is in the persistent hash cache (what a new process reads), not only in memory:
+    # with the file unreadable to hashing, the entry still answers
+    monkeypatch.setattr(hash_cache, "_hash_file", lambda path: pytest.fail(f"{path} was read again"))
+    assert hash_cache.file_sha256(path) == sha
+    path.write_bytes(path.read_bytes())  # rewritten: its fingerprint moves, so it is hashed again
+    with pytest.raises(pytest.fail.Exception, match="read again"):
+        hash_cache.file_sha256(path)
+
+
 def test_run_key_holds_the_file_hash_and_the_architecture_not_the_path(tmp_path, run_dir):
     from brainbench.registry import get_registry
     from brainbench.scoring.spec import resolve
