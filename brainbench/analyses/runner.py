@@ -136,16 +136,29 @@ def analyze_checkpoints(
     ``checkpoints``: a glob, folder, file or list of files (:func:`brainbench.results.trajectory.score_checkpoints`).
     Several checkpoints need an analysis of a series (``trajectory``); any analysis takes one.
     """
+    from brainbench.models.checkpoint import open_checkpoints
     from brainbench.results.trajectory import score_checkpoints
 
     registry = registry or get_registry()
     analysis, declared = load_analysis(analysis_id, registry)
     if not benchmarks:
         raise AnalysisError("name at least one benchmark to analyse.")
+    for bench in benchmarks:  # every id checked before any file is read
+        if isinstance(bench, str):
+            registry.benchmark(bench)
+    if readout is not None:
+        registry.readout(readout)
+    # the files found, hashed and checked once for every benchmark (not once per benchmark)
+    series = open_checkpoints(checkpoints, arch, layers=layers, registry=registry, progress=progress)
+    if len(series.paths) > 1 and not getattr(analysis, "takes_series", False):
+        raise AnalysisError(
+            f"analysis {analysis_id!r} analyses one model, but {len(series.paths)} checkpoints were "
+            "given; pass one checkpoint, or use the trajectory analysis for a series."
+        )
     scores: list[xr.Dataset] = []
     for bench in benchmarks:
         scores += score_checkpoints(
-            checkpoints,
+            series,
             bench,
             arch=arch,
             layers=layers,
@@ -158,11 +171,6 @@ def analyze_checkpoints(
             record=True,
             reuse_stored=use_cache,
             registry=registry,
-        )
-    if len(scores) > len(benchmarks) and not getattr(analysis, "takes_series", False):
-        raise AnalysisError(
-            f"analysis {analysis_id!r} analyses one model, but {len(scores) // len(benchmarks)} checkpoints were "
-            "given; pass one checkpoint, or use the trajectory analysis for a series."
         )
     names = ", ".join(str(s.attrs.get("benchmark", "")) for s in scores[:: max(1, len(scores) // len(benchmarks))])
     title = f"{analysis_id}: checkpoints of {arch} on {names}"

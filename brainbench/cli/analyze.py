@@ -164,7 +164,6 @@ def _analyze_checkpoints(
     store: str | None = None,
 ) -> None:
     """``brainbench analyze ANALYSIS CHECKPOINTS BENCHMARK --arch ARCH``."""
-    from brainbench.models.checkpoint import find_checkpoints
     from brainbench.registry import get_registry
     from brainbench.scoring.arguments import check_device, check_out_dir, check_seed, split_ids
 
@@ -174,7 +173,6 @@ def _analyze_checkpoints(
         raise BrainbenchError("a checkpoint analysis uses one readout; pass a single --readout.")
     check_seed(seed)
     check_device(device)
-    paths = find_checkpoints(pattern)
     out_dir = check_out_dir(out) or Path(f"brainbench-{analysis}-{Path(pattern).stem.replace('*', '')}")
     params = _parse_params(param or [])
     import matplotlib
@@ -184,7 +182,7 @@ def _analyze_checkpoints(
 
     result = analyze_checkpoints(
         analysis,
-        paths,
+        pattern,
         benchmarks,
         arch=arch,
         readout=readouts[0] if readouts else None,

@@ -328,14 +328,19 @@ class Checkpoints:
         paths: the files (absolute).
         entries: each file's model entry (hashed; its sha256 is the weights hash).
         steps: the number in each file's name (:func:`step_of`), None where it has none.
-        nets: one model per checkpoint, made on demand from one network built once; each is
-            valid until the next is requested (they share that network).
+        base: the architecture's network, built once; :meth:`nets` loads each file into it.
     """
 
     paths: list[Path]
     entries: list[ResolvedCheckpointEntry]
     steps: list[int | None]
-    nets: Iterator[TorchModel]
+    base: TorchModel
+
+    def nets(self) -> Iterator[TorchModel]:
+        """One model per checkpoint, in order, made on demand (:func:`swap_weights`); each is valid
+        until the next is requested (they share :attr:`base`'s network). Each call starts again
+        from the first checkpoint (one pass per benchmark)."""
+        return swap_weights(self.base, self.paths, self.entries)
 
 
 def open_checkpoints(
@@ -380,7 +385,7 @@ def open_checkpoints(
             checkpoint_entry(path, arch, layers=layers, tokens=tokens, preprocessing=preprocessing, registry=registry)
         )
         load_weights(base.module, read_state_dict(path), path, build)  # every file before any scoring
-    return Checkpoints(paths, entries, steps, swap_weights(base, paths, entries))
+    return Checkpoints(paths, entries, steps, base)
 
 
 __all__ = [

@@ -24,17 +24,20 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import xarray as xr
 
 from brainbench.registry.manifest import Preprocessing, TokenRule
 
+if TYPE_CHECKING:  # pragma: no cover
+    from brainbench.models.checkpoint import Checkpoints
+
 __all__ = ["score_checkpoints"]
 
 
 def score_checkpoints(
-    checkpoints: str | os.PathLike | Sequence[str | os.PathLike],
+    checkpoints: str | os.PathLike | Sequence[str | os.PathLike] | Checkpoints,
     benchmark: Any,
     *,
     arch: str,
@@ -58,7 +61,9 @@ def score_checkpoints(
 
     Args:
         checkpoints: a glob (``"runs/ckpt_*.pt"``), a folder, one file, or a list of files
-            (kept in the order given).
+            (kept in the order given); or a run already opened by
+            :func:`~brainbench.models.checkpoint.open_checkpoints` (several benchmarks, one
+            opening; its layers, tokens and preprocessing are then those it was opened with).
         benchmark: a benchmark id (or alias) or :class:`brainbench.scoring.benchmark.Benchmark`.
         arch: the architecture's model id (``torchvision/resnet18``, ``timm/<arch>``, ...).
         layers, tokens, preprocessing: overrides of the architecture's.
@@ -72,7 +77,7 @@ def score_checkpoints(
         ``checkpoint`` (file name), ``checkpoint_index`` and ``checkpoint_step`` (-1 when the
         name has no number).
     """
-    from brainbench.models.checkpoint import open_checkpoints
+    from brainbench.models.checkpoint import Checkpoints, open_checkpoints
     from brainbench.models.preprocess import with_placement
     from brainbench.progress import tqdm
     from brainbench.registry import get_registry
@@ -101,14 +106,18 @@ def score_checkpoints(
     }
     with limit_threads(count):  # the one thread setting of the call (as in brainbench.results.runs)
         # the files found, hashed and checked against the architecture, built once: before any scoring
-        series = open_checkpoints(
-            checkpoints,
-            arch,
-            layers=layers,
-            tokens=tokens,
-            preprocessing=preprocessing,
-            registry=registry,
-            progress=progress,
+        series = (
+            checkpoints
+            if isinstance(checkpoints, Checkpoints)
+            else open_checkpoints(
+                checkpoints,
+                arch,
+                layers=layers,
+                tokens=tokens,
+                preprocessing=preprocessing,
+                registry=registry,
+                progress=progress,
+            )
         )
         # each score's place in the trajectory (attrs), known before any of them is computed
         places = [
@@ -120,7 +129,7 @@ def score_checkpoints(
         data = None
         own_splits = None
         for place, net in tqdm(
-            zip(places, series.nets, strict=True),
+            zip(places, series.nets(), strict=True),
             total=len(places),
             desc="checkpoints",
             unit="ckpt",

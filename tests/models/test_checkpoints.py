@@ -158,7 +158,7 @@ def test_a_run_is_opened_once_every_file_checked_before_any_model_and_one_networ
     series = open_checkpoints(str(root / "runs" / "epoch_*.pt"), ARCH, layers=LAYERS, progress=False)
     assert [p.name for p in series.paths] == ["epoch_1.pt", "epoch_2.pt", "epoch_10.pt"] and series.steps == [1, 2, 10]
     networks = set()
-    for path, entry, net in zip(series.paths, series.entries, series.nets, strict=True):
+    for path, entry, net in zip(series.paths, series.entries, series.nets(), strict=True):
         assert net.weights_hash == entry.params["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
         assert net.identifier == entry.id and net.layers == LAYERS
         loaded = net.module.state_dict()
@@ -376,3 +376,21 @@ def test_an_unknown_benchmark_or_readout_is_refused_before_any_file_is_looked_at
         score_checkpoints(str(root / "missing.pt"), "cowley2023-V5", arch=ARCH, progress=False)
     with pytest.raises(BrainbenchError, match="unknown readout 'nope'"):
         score_checkpoints(str(root / "missing.pt"), "cowley2023-V4", arch=ARCH, readout="nope", progress=False)
+
+
+def test_a_checkpoint_analysis_opens_the_run_once_and_refuses_a_series_before_scoring(run_dir, monkeypatch):
+    from brainbench.analyses import AnalysisError
+    from brainbench.analyses.runner import analyze_checkpoints
+    from brainbench.models import checkpoint
+    from brainbench.scoring import scorer
+
+    root, _ = run_dir
+    monkeypatch.setattr(scorer, "score_prepared", lambda *a, **k: pytest.fail("scored before the refusal"))
+    reads: list[str] = []
+    real = checkpoint.read_state_dict
+    monkeypatch.setattr(checkpoint, "read_state_dict", lambda path: reads.append(path.name) or real(path))
+    with pytest.raises(AnalysisError, match="analyses one model, but 3 checkpoints were given"):
+        analyze_checkpoints("layer-profile", str(root / "runs"), ["cowley2023-V4"], arch=ARCH, progress=False)
+    assert sorted(reads) == ["epoch_1.pt", "epoch_10.pt", "epoch_2.pt"]  # each file checked once, none scored
+    with pytest.raises(BrainbenchError, match="unknown benchmark"):  # ids before any file
+        analyze_checkpoints("trajectory", str(root / "missing.pt"), ["cowley2023-V5"], arch=ARCH, progress=False)
