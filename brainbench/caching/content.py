@@ -6,9 +6,10 @@ the protocol check read it. See :class:`brainbench.scoring.spec.RunSpec`.
 :func:`json_sha256` is the one sha256-of-sorted-JSON in the package: run keys
 (:func:`content_key`), activation cache keys
 (:func:`brainbench.scoring.activations.activation_key`), built-assembly cache keys
-(:func:`brainbench.assemblies.base.build_key`) and the results store's row checksums
-(:func:`brainbench.results.store.row_digest`) all hash through it, so they cannot drift
-apart in how they serialise.
+(:func:`brainbench.assemblies.base.build_key`), the results store's row checksums
+(:func:`brainbench.results.store.row_digest`) and the hash cache's entry names and
+checksums (:mod:`brainbench.caching.hash_cache`) all hash through it, so they cannot
+drift apart in how they serialise.
 """
 
 from __future__ import annotations

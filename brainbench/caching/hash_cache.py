@@ -27,8 +27,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-#: Layout version of an entry; entries of another version are ignored and rewritten.
-FORMAT = 1
+from brainbench.caching.content import json_sha256
+
+#: Layout version of an entry; entries of another version are ignored and rewritten
+#: (2: checksums and entry names through :func:`~brainbench.caching.content.json_sha256`).
+FORMAT = 2
 BLOCK = 1 << 20
 
 
@@ -37,10 +40,6 @@ def cache_root() -> Path:
     from brainbench.caching.paths import home
 
     return home() / "cache" / "hashes"
-
-
-def _digest(value: Any) -> str:
-    return hashlib.sha256(json.dumps(value, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 def _read(path: Path) -> dict[str, Any] | None:
@@ -52,7 +51,7 @@ def _read(path: Path) -> dict[str, Any] | None:
     if not isinstance(record, dict) or not isinstance(record.get("entry"), dict):
         return None
     entry = record["entry"]
-    if record.get("sha256") != _digest(entry) or entry.get("format") != FORMAT:
+    if record.get("sha256") != json_sha256(entry) or entry.get("format") != FORMAT:
         return None
     return entry
 
@@ -64,7 +63,7 @@ def entry_problem(path: Path) -> str | None:
 
 def _write(path: Path, entry: dict[str, Any]) -> None:
     """Store ``entry`` at ``path`` atomically with its checksum; failures are ignored (it is a cache)."""
-    text = json.dumps({"entry": entry, "sha256": _digest(entry)}, sort_keys=True)
+    text = json.dumps({"entry": entry, "sha256": json_sha256(entry)}, sort_keys=True)
     temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -118,7 +117,7 @@ def file_sha256(path: str | os.PathLike) -> str:
 
 def recall(kind: str, inputs: dict[str, Any]) -> Any | None:
     """The value :func:`remember` stored for exactly these JSON ``inputs``, or None."""
-    entry = _read(_entry_path(kind, _digest(inputs)))
+    entry = _read(_entry_path(kind, json_sha256(inputs)))
     if entry is None or entry.get("inputs") != json.loads(json.dumps(inputs)):
         return None
     return entry.get("value")
@@ -126,4 +125,4 @@ def recall(kind: str, inputs: dict[str, Any]) -> Any | None:
 
 def remember(kind: str, inputs: dict[str, Any], value: Any) -> None:
     """Store a JSON ``value`` derived from JSON ``inputs`` (replacing any earlier one)."""
-    _write(_entry_path(kind, _digest(inputs)), {"format": FORMAT, "inputs": inputs, "value": value})
+    _write(_entry_path(kind, json_sha256(inputs)), {"format": FORMAT, "inputs": inputs, "value": value})

@@ -68,6 +68,14 @@ def test_a_corrupt_or_edited_cache_entry_is_ignored_and_rewritten(fresh_home, tm
     assert hash_cache.file_sha256(path) == right
     assert len(calls) == 3
     assert hash_cache.file_sha256(path) == right and len(calls) == 3  # the rewritten entry is used again
+    from brainbench.caching.content import json_sha256
+
+    record = json.loads(entry.read_text())
+    assert record["sha256"] == json_sha256(record["entry"])  # the package's one sorted-JSON sha256
+    record["entry"]["format"] = 1  # an entry of the previous layout: ignored, hashed again, rewritten
+    record["sha256"] = json_sha256(record["entry"])
+    entry.write_text(json.dumps(record))
+    assert hash_cache.file_sha256(path) == right and len(calls) == 4
 
 
 def test_cache_verify_reports_and_fixes_a_corrupt_hash_entry(fresh_home, tmp_path):
