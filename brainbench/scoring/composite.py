@@ -147,8 +147,6 @@ def plan_composite(request: CheckedRequest, registry: Registry) -> CompositePlan
     )
     parts, sources = composite_parts(entry, registry)
     headline = registry.metric(entry.headline)
-    ceiled = ceiled_metric(headline.python_name, headline.params)
-    floor = ReliabilityRule.from_params(headline.params).floor
     # what each part refers to, an entry the parts share looked up once; a part is its own
     # registered benchmark (a listed one, or one synthesized from the composite's part_param), so
     # its run is the run of that benchmark scored alone: same key, same declared readout
@@ -159,6 +157,9 @@ def plan_composite(request: CheckedRequest, registry: Registry) -> CompositePlan
         registry.references(part, as_declared=as_declared, found=found)
         for part, as_declared in zip(parts, declared, strict=True)
     )
+    # every lookup done: the headline's function and reliability floor
+    ceiled = ceiled_metric(headline.python_name, headline.params)
+    floor = ReliabilityRule.from_params(headline.params).floor
     if offline():  # refused at once, before any part is scored, when a part's file is missing
         files = [f for source in sources for f in source.remote_files()]
         mirror = mirror_root()
