@@ -11,10 +11,8 @@ import xarray as xr
 
 from brainbench.registry import get_registry
 from brainbench.registry.registry import Registry
-from brainbench.scoring.arguments import check_request
 from brainbench.scoring.load import LoadedData, load
-from brainbench.scoring.request import Execution, Request
-from brainbench.scoring.spec import Resolved, RunSpec, resolve_checked
+from brainbench.scoring.spec import Resolved, RunSpec, resolve, resolve_checked
 
 if TYPE_CHECKING:  # pragma: no cover
     from brainbench.models.base import TorchModel
@@ -42,12 +40,19 @@ def prepare(
     :func:`prepare_checked` on the request it checked, to look a run up by its full key
     before deciding whether to score it.
     """
-    registry = registry or get_registry()
-    request = Request(
-        model, benchmark, layers=layers, readout=readout, readout_params=readout_params, splits=splits, seed=seed
+    run = resolve(
+        model,
+        benchmark,
+        layers=layers,
+        readout=readout,
+        readout_params=readout_params,
+        splits=splits,
+        seed=seed,
+        device=device,
+        registry=registry or get_registry(),
     )
-    checked = check_request(request, Execution(device=device), registry=registry)
-    return prepare_checked(checked, device=device, progress=progress)
+    data = load(run, progress=progress)
+    return run, data, data.spec
 
 
 def prepare_checked(
