@@ -127,7 +127,6 @@ def score_checkpoints(
         results: list[xr.Dataset] = []
         inputs: PlacedImages | None = None  # placed images, decoded once for every checkpoint
         data = None
-        own_splits = None
         for place, net in tqdm(
             zip(places, series.nets(), strict=True),
             total=len(places),
@@ -139,8 +138,7 @@ def score_checkpoints(
             run = resolve(net, bench, registry=registry, **options)
             if data is None:  # assembly, stimuli, ceiling and splits: the same for every checkpoint
                 data = load(run, progress=progress)
-                own_splits = data.split_record if data.split_record.get("custom") else None
-            spec = run.spec.with_data(data.data_sha256, data.stimuli_sha256, splits=own_splits)
+            spec = data.spec_of(run.spec)
             dataset = target.reusable(spec.key) if (reuse_stored and target is not None and use_cache) else None
             scored = dataset is None
             if dataset is None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -100,6 +100,15 @@ class LoadedData:
     ceiling_coords: dict[str, np.ndarray] = field(default_factory=dict)
     reliability_p: np.ndarray | None = None
 
+    def spec_of(self, run_spec: RunSpec) -> RunSpec:
+        """``run_spec`` completed with this data's hashes and the record of the caller's own splits.
+
+        :attr:`spec` is this for the run that loaded the data; a trajectory's checkpoints,
+        scored over one load, each complete their own spec with it.
+        """
+        own = self.split_record if self.split_record.get("custom") else None
+        return run_spec.with_data(self.data_sha256, self.stimuli_sha256, splits=own)
+
 
 def assembly_hash(assembly: xr.DataArray) -> str:
     """sha256 over the assembly's values and ids (the scored data's fingerprint)."""
@@ -134,8 +143,7 @@ def load(run: Resolved, progress: bool = True) -> LoadedData:
     splits, split_record = run_splits(
         bench.entry.split, part.assembly.sizes["stimulus"], own=own, stratify_values=part.stratify, seed=run.spec.seed
     )
-    stimuli_sha256 = loaded.stimuli.content_hash
-    return LoadedData(
+    data = LoadedData(
         assembly=part.assembly,
         stimuli=loaded.stimuli,
         target=part.target,
@@ -145,13 +153,14 @@ def load(run: Resolved, progress: bool = True) -> LoadedData:
         split_record=split_record,
         selection=part.selection,
         data_sha256=part.data_sha256,
-        stimuli_sha256=stimuli_sha256,
-        spec=run.spec.with_data(part.data_sha256, stimuli_sha256, splits=split_record if own is not None else None),
+        stimuli_sha256=loaded.stimuli.content_hash,
+        spec=run.spec,  # completed below, from the fields it is completed with
         rdms=part.rdms,
         response_scale=part.response_scale,
         ceiling_coords=part.ceiling_coords,
         reliability_p=part.reliability_p,
     )
+    return replace(data, spec=data.spec_of(run.spec))
 
 
 @dataclass(frozen=True)
