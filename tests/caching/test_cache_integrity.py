@@ -163,16 +163,23 @@ def test_an_interrupted_extraction_leaves_no_file_and_a_cached_one_runs_no_netwo
     }
 
 
-def test_provenance_names_the_activation_hashes_read(activations, fresh_home):
-    from brainbench import score
+def _small_run(benchmark_id: str):
+    """A 24-stimulus generated benchmark (3 folds) and the tiny model ``tiny-integrity``."""
     from brainbench.scoring.benchmark import custom_benchmark
 
     loaded = rf.Generated(n_stimuli=24).load()
     bench = custom_benchmark(
-        loaded.assembly, loaded.stimuli, identifier="gen-integrity", split={"kind": "kfold", "n_splits": 3}
+        loaded.assembly, loaded.stimuli, identifier=benchmark_id, split={"kind": "kfold", "n_splits": 3}
     )
     model = rf.tiny_model()
     model.identifier = "tiny-integrity"
+    return loaded, bench, model
+
+
+def test_provenance_names_the_activation_hashes_read(activations, fresh_home):
+    from brainbench import score
+
+    loaded, bench, model = _small_run("gen-integrity")
     dataset = score(model, bench, progress=False, device="cpu")
     provenance = json.loads(dataset.attrs["provenance"])
     _, _, files = activations
@@ -262,14 +269,8 @@ def test_truncated_stored_score_is_recomputed(fresh_home, caplog):
     """analyze reads scores from the results store: a damaged file there is scored again, with a warning."""
     from brainbench.results import runs
     from brainbench.results.store import ResultStore
-    from brainbench.scoring.benchmark import custom_benchmark
 
-    loaded = rf.Generated(n_stimuli=24).load()
-    bench = custom_benchmark(
-        loaded.assembly, loaded.stimuli, identifier="gen-cache", split={"kind": "kfold", "n_splits": 3}
-    )
-    model = rf.tiny_model()
-    model.identifier = "tiny-integrity"
+    loaded, bench, model = _small_run("gen-cache")
     request, how = runs.Request(model, bench), runs.Execution(device="cpu", progress=False)
     first = runs.run(request, how, ResultStore()).dataset
     (run,) = ResultStore().runs()

@@ -304,17 +304,20 @@ def test_a_trajectory_is_scored_in_order_and_stored_one_run_per_checkpoint(traje
     assert len(cached) == 3 * len(LAYERS)
 
 
+def _use_trajectory_home(trajectory, monkeypatch) -> None:
+    """The environment the trajectory fixture scored in: its mirror, home and manifest."""
+    root, home, mirror, _ = trajectory
+    monkeypatch.setenv("BRAINBENCH_MIRROR", str(mirror))
+    monkeypatch.setenv("BRAINBENCH_HOME", str(home))
+    monkeypatch.setenv("BRAINBENCH_MANIFESTS", str(root / "manifest.toml"))
+
+
 @pytest.mark.mirror
 def test_one_checkpoint_from_the_command_line_scores_as_in_the_trajectory(trajectory, monkeypatch, capsys):
     from brainbench.cli.main import main
 
     root, home, mirror, datasets = trajectory
-    for key, value in {
-        "BRAINBENCH_MIRROR": str(mirror),
-        "BRAINBENCH_HOME": str(home),
-        "BRAINBENCH_MANIFESTS": str(root / "manifest.toml"),
-    }.items():
-        monkeypatch.setenv(key, value)
+    _use_trajectory_home(trajectory, monkeypatch)
     monkeypatch.chdir(root)
     assert main(["score", "runs/epoch_2.pt", "cowley2023-V4", "--arch", "tiny-mnv3", "--json", "--no-store"]) == 0
     summary = json.loads(capsys.readouterr().out)
@@ -332,12 +335,7 @@ def test_the_trajectory_analysis_plots_score_and_chosen_layer(trajectory, monkey
     from brainbench.results.store import ResultStore
 
     root, home, mirror, datasets = trajectory
-    for key, value in {
-        "BRAINBENCH_MIRROR": str(mirror),
-        "BRAINBENCH_HOME": str(home),
-        "BRAINBENCH_MANIFESTS": str(root / "manifest.toml"),
-    }.items():
-        monkeypatch.setenv(key, value)
+    _use_trajectory_home(trajectory, monkeypatch)
     args = ["analyze", "trajectory", str(root / "runs"), "cowley2023-V4", "--arch", "tiny-mnv3", "--out", str(tmp_path)]
     assert main(args) == 0, capsys.readouterr().err
     assert len(ResultStore(home / "results.sqlite").runs()) == 3  # read from the store, not scored again
