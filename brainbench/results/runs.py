@@ -8,8 +8,9 @@ progress, an output folder; none of it enters the key; both defined in
 
 * ``stored``: the stored score of the run's key. First without importing torch, building
   the network or loading the data, when the request's key is remembered
-  (:mod:`brainbench.results.known_runs`); else the full key is computed by stages 1-2
-  (:func:`brainbench.scoring.scorer.prepare`) and looked up;
+  (:mod:`brainbench.results.known_runs`; a composite's parts each by theirs); else the
+  full key is computed by stages 1-2 (:func:`brainbench.scoring.scorer.prepare`) and
+  looked up;
 * ``scored``: the run computed by stages 3-6 (:func:`brainbench.scoring.scorer.score_prepared`),
   recorded in the store, and its key remembered for the next request of the same kind.
 
@@ -61,14 +62,15 @@ class Outcome:
         dataset: the score dataset (layout in :mod:`brainbench.scoring`).
         status: :data:`STORED` (read from the store) or :data:`SCORED` (computed by this call).
         key: the run's content key.
-        spec: the run's spec when it was computed here (None when found by its remembered key).
+        spec: the run's spec (when found by its remembered key: the remembered content, see
+            :meth:`brainbench.scoring.spec.RunSpec.remembered`).
         record_error: why the computed score could not be recorded (only with ``keep_unrecorded``).
     """
 
     dataset: xr.Dataset
     status: str
     key: str
-    spec: RunSpec | None = None
+    spec: RunSpec
     record_error: BrainbenchError | None = None
 
     @property
@@ -178,8 +180,14 @@ def score(
 
 
 # ---------------------------------------------------------------------------- one benchmark
-def _run_single(request: CheckedRequest, how: Execution, recorder: Recorder) -> Outcome:
-    """One non-composite benchmark: the remembered key, else stages 1-2, the full key, else stages 3-6."""
+def _run_single(
+    request: CheckedRequest, how: Execution, recorder: Recorder, network: _Network | None = None
+) -> Outcome:
+    """One non-composite benchmark: the remembered key, else stages 1-2, the full key, else stages 3-6.
+
+    ``network``: a composite's network, built at its first part that must be computed; the
+    part's remembered key is looked up by the request's ids before it is built.
+    """
     store = recorder.store
     fingerprint = None  # the request's fingerprint; none for a request with the caller's own splits
     if store is not None and how.use_cache and request.splits is None:
@@ -188,7 +196,9 @@ def _run_single(request: CheckedRequest, how: Execution, recorder: Recorder) -> 
         if known is not None:  # no torch, no network, no data: the stored run of a remembered key
             found = store.reusable(known[1], warn=False)
             if found is not None:
-                return Outcome(found, STORED, known[1])
+                from brainbench.scoring.spec import RunSpec
+
+                return Outcome(found, STORED, known[1], RunSpec.remembered(request, known[0]))
     # imports torch: only when the key must be computed
     from brainbench.scoring.scorer import prepare_checked, score_prepared
     from brainbench.scoring.threads import limit_threads, resolve_threads
@@ -196,7 +206,8 @@ def _run_single(request: CheckedRequest, how: Execution, recorder: Recorder) -> 
     count = resolve_threads(how.threads)
     with limit_threads(count):
         started = time.perf_counter()
-        resolved, data, spec = prepare_checked(request, device=how.device, progress=how.progress)
+        computed = request if network is None else replace(request, model=network(), model_entry=None)
+        resolved, data, spec = prepare_checked(computed, device=how.device, progress=how.progress)
         if fingerprint is None and request.splits is None:  # not needed until now, or its data just fetched
             fingerprint = known_runs.request_inputs(request)
         known_runs.remember(fingerprint, spec.content)  # found without building or loading next time
@@ -219,31 +230,59 @@ def _run_single(request: CheckedRequest, how: Execution, recorder: Recorder) -> 
 
 
 # ---------------------------------------------------------------------------- a composite
+class _Network:
+    """A composite's network: built once, at the first part that must be computed.
+
+    A composite whose parts are all stored under their remembered keys builds none (and
+    imports no torch). A network passed as an object is checked at once.
+    """
+
+    def __init__(self, request: CheckedRequest, composite: str) -> None:
+        self.request, self.composite = request, composite
+        self.net: TorchModel | None = None
+        if not isinstance(request.model, str):
+            self()  # an object: nothing to build, so its refusal comes first
+
+    def __call__(self) -> TorchModel:
+        if self.net is None:
+            from brainbench.models.base import TorchModel, load_model
+
+            model = self.request.model
+            if isinstance(model, str):
+                assert self.request.model_entry is not None  # check_request looked the id up
+                model = load_model(self.request.model_entry)
+            if not isinstance(model, TorchModel):
+                raise _supplies_rdm(model.identifier, self.composite)
+            self.net = model
+        return self.net
+
+
+def _supplies_rdm(model: str, composite: str) -> BrainbenchError:
+    return BrainbenchError(
+        f"model {model!r} supplies an RDM, not activations, so it cannot be scored by "
+        f"composite benchmark {composite!r}; score it on a representation benchmark of its stimuli."
+    )
+
+
 def _run_composite(request: CheckedRequest, how: Execution, recorder: Recorder, registry: Registry) -> Outcome:
     """A composite: planned once, each part through :func:`_run_single` (model built once), aggregated once.
 
     :func:`brainbench.scoring.composite.plan_composite` checks the request and looks up all
     the composite needs before any work; :func:`brainbench.scoring.composite.assemble_composite`
-    turns the parts' per-neuroid numbers into the composite's spec and dataset.
+    turns the parts' per-neuroid numbers into the composite's spec and dataset. A part is
+    first looked up by its remembered key (the ids of the composite's request and the
+    part's benchmark), so a stored composite is read without building the network or
+    loading any part's data; the network is built, once, for the first part that is not.
     """
-    from brainbench.models.base import TorchModel, load_model
     from brainbench.progress import tqdm
     from brainbench.scoring.composite import assemble_composite, plan_composite, reduce_part
     from brainbench.scoring.threads import resolve_threads
 
     plan = plan_composite(request, registry)  # one sentence before any work; no id looked up after it
+    if request.model_entry is not None and request.model_entry.supplies == "rdm":
+        raise _supplies_rdm(request.model_entry.id, plan.entry.id)
     started = time.perf_counter()
-    model = request.model
-    if isinstance(model, str):  # built once for all parts
-        assert request.model_entry is not None  # check_request looked the id up
-        net = load_model(request.model_entry)
-    else:
-        net = model
-    if not isinstance(net, TorchModel):
-        raise BrainbenchError(
-            f"model {net.identifier!r} supplies an RDM, not activations, so it cannot be scored by "
-            f"composite benchmark {plan.entry.id!r}; score it on a representation benchmark of its stimuli."
-        )
+    network = _Network(request, plan.entry.id)
     part_how = replace(how, out=None)
     parts = []
     bar = tqdm(total=len(plan.parts), desc=f"{plan.entry.id} parts", unit="part", disable=not how.progress, leave=False)
@@ -251,16 +290,13 @@ def _run_composite(request: CheckedRequest, how: Execution, recorder: Recorder, 
         begun = time.perf_counter()
         part = replace(  # the part's run is the run of its benchmark scored alone (its own registered entry)
             request,
-            model=net,
-            model_entry=None,
             benchmark=entry.id,
             benchmark_entry=entry,
             registered_benchmark=entry,
             benchmark_as_declared=declared,
             references=references,
         )
-        outcome = _run_single(part, part_how, recorder)
-        assert outcome.spec is not None  # a model object has no remembered key: its spec was computed
+        outcome = _run_single(part, part_how, recorder, network)
         parts.append(reduce_part(outcome.spec, outcome.dataset, outcome.stored, time.perf_counter() - begun))
         del outcome  # free this part's data, features and predictions before the next part is loaded
         gc.collect()

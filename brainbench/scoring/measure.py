@@ -11,15 +11,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from brainbench.errors import BrainbenchError
 from brainbench.metrics.ceiled import Headline, ReliabilityRule, ceiled_metric, headline, reliable_mask
 from brainbench.metrics.regression import explained_variance, pearson_r
-from brainbench.readouts.base import CVResult
 from brainbench.scoring.load import LoadedData
 from brainbench.scoring.spec import Resolved
+
+if TYPE_CHECKING:  # pragma: no cover
+    from brainbench.readouts.base import CVResult  # imports torch: a name in signatures only
 
 #: Variables every regression score has: computed here when no declared metric names them.
 CORE_METRICS = {"r": pearson_r, "ev": explained_variance}

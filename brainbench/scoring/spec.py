@@ -99,6 +99,28 @@ class RunSpec:
     def to_json(self) -> str:
         return json.dumps(self.content, sort_keys=True, default=str)
 
+    @classmethod
+    def remembered(cls, request: CheckedRequest, content: dict[str, Any]) -> RunSpec:
+        """The complete spec of a by-id ``request`` from the content remembered for it.
+
+        ``content`` is what :mod:`brainbench.results.known_runs` remembered when the same
+        request was last resolved and loaded (data hashes included). The two fields the
+        content does not hold come from the checked request, as :func:`resolve_checked`
+        sets them: the readout actually used (the head of the readout chain) and the
+        benchmark's declared one.
+        """
+        refs = request.references
+        assert refs is not None  # a remembered request names a registered, non-composite benchmark
+        return cls(
+            model=str(content["model"]["id"]),
+            benchmark=str(content["benchmark"]["id"]),
+            readout=refs.readouts[0].id,
+            layers=tuple(str(x) for x in content["layers"]),
+            seed=int(content["seed"]),
+            content=content,
+            declared_readout=refs.declared_readout,
+        )
+
 
 @dataclass(frozen=True)
 class Resolved:

@@ -52,6 +52,7 @@ class OneFile(AssemblySource):
             trials,
             stimulus_ids=ids,
             neuroid_ids=[f"n{k}" for k in range(N_NEUROIDS)],
+            neuroid_coords={"subject": ["m1"] * N_NEUROIDS},
             identifier=self.identifier,
             species="simulated",
             units="a.u.",
@@ -75,7 +76,7 @@ def write_data(mirror: Path, seed: int = 0) -> Path:
 
 
 def write_manifest(folder: Path, data: Path) -> Path:
-    """The test manifest declaring the model, the assembly (with the data's sha256) and a benchmark."""
+    """The test manifest: the model, the assembly (with the data's sha256), two benchmarks and their composite."""
     digest = hashlib.sha256(data.read_bytes()).hexdigest()
     path = folder / "known-runs-manifest.toml"
     path.write_text(
@@ -94,6 +95,17 @@ params = {{ sha256 = "{digest}" }}
 version = 1
 assembly = "one-file"
 split = {{ kind = "kfold", n_splits = 3, seed = 0 }}
+
+[benchmarks.one-file-bench-2]
+version = 1
+assembly = "one-file"
+split = {{ kind = "kfold", n_splits = 3, seed = 1 }}
+
+[benchmarks.one-file-both]
+kind = "composite"
+version = 1
+parts = ["one-file-bench", "one-file-bench-2"]
+aggregate = {{ value = "r", group_by = "subject" }}
 """
     )
     return path

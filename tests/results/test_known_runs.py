@@ -17,7 +17,7 @@ from helpers import known_runs_fixtures as kf
 
 TESTS = Path(__file__).resolve().parents[1]
 
-MODEL, BENCHMARK = "seeded-tiny", "one-file-bench"
+MODEL, BENCHMARK, COMPOSITE = "seeded-tiny", "one-file-bench", "one-file-both"
 
 
 # ---------------------------------------------------------------------------- file hash cache
@@ -107,9 +107,12 @@ def stored_run(tmp_path_factory):
         for key, value in env.items():
             patch.setenv(key, value)
         refresh()
-        dataset = run(Request(MODEL, BENCHMARK), Execution(device="cpu", progress=False), ResultStore(store)).dataset
+        how = Execution(device="cpu", progress=False)
+        outcome = run(Request(MODEL, BENCHMARK), how, ResultStore(store))
+        composite = run(Request(MODEL, COMPOSITE), how, ResultStore(store))  # its second part scored here
     refresh()
-    return SimpleNamespace(root=root, env=env, store=store, data=data, key=dataset.attrs["content_key"])
+    key = outcome.dataset.attrs["content_key"]
+    return SimpleNamespace(root=root, env=env, store=store, data=data, key=key, spec=outcome.spec, composite=composite)
 
 
 @pytest.fixture
@@ -149,8 +152,29 @@ def test_a_stored_run_is_found_with_the_scorers_key_without_building_or_loading(
     monkeypatch.setattr(brainbench.scoring.scorer, "prepare_checked", refuse)
     assert _known_key() == known.key
     outcome = run(Request(MODEL, BENCHMARK), Execution(progress=False), ResultStore(known.store))
-    assert outcome.status == "stored" and outcome.key == known.key and outcome.spec is None
+    assert outcome.status == "stored" and outcome.key == known.key
+    assert outcome.spec == known.spec  # every field, as stages 1-2 computed it
     assert outcome.dataset.attrs["content_key"] == known.key
+
+
+def test_a_stored_composite_is_read_by_its_parts_remembered_keys_without_building_or_loading(known, monkeypatch):
+    import brainbench.models.base
+    import brainbench.scoring.scorer
+    from brainbench.results.runs import Execution, Request, run
+    from brainbench.results.store import ResultStore
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the network was built or a part's data loaded to find a stored composite")
+
+    # the second part was scored inside the composite (with the composite's network): its
+    # request was remembered by its ids all the same, like the first part's scored alone
+    assert known.composite.status == "scored"
+    monkeypatch.setattr(brainbench.scoring.scorer, "prepare_checked", refuse)
+    monkeypatch.setattr(brainbench.models.base, "load_model", refuse)
+    again = run(Request(MODEL, COMPOSITE), Execution(progress=False), ResultStore(known.store))
+    assert again.status == "stored" and again.key == known.composite.key
+    assert again.spec == known.composite.spec
+    assert again.dataset.attrs["content_key"] == known.composite.key
 
 
 def test_leaderboard_run_skips_a_stored_job_without_building_or_loading(known, monkeypatch):
@@ -194,13 +218,14 @@ def test_a_changed_data_file_or_another_request_is_not_found(known):
     assert _known_key() == known.key
 
 
-def test_analyze_and_leaderboard_on_a_stored_run_import_no_torch(known, tmp_path):
+def test_analyze_leaderboard_and_a_stored_composite_import_no_torch(known, tmp_path):
     code = (
         "import sys\n"
         "from brainbench.cli.main import main\n"
         "model, bench, out, store = sys.argv[1:]\n"
         "for argv in (['analyze', 'layer-profile', model, bench, '--out', out, '--store', store, '--device', 'cpu'],"
-        " ['leaderboard', 'show', '--store', store], ['leaderboard', 'runs', '--store', store]):\n"
+        " ['leaderboard', 'show', '--store', store], ['leaderboard', 'runs', '--store', store],"
+        " ['score', model, 'one-file-both', '--store', store, '--device', 'cpu']):\n"
         "    sys.argv = ['brainbench', *argv]\n"
         "    try:\n        main()\n    except SystemExit as exit:\n        assert not exit.code, exit.code\n"
         "print('TORCH', 'torch' in sys.modules)\n"
