@@ -206,8 +206,8 @@ def _run_single(
     count = resolve_threads(how.threads)
     with limit_threads(count):
         started = time.perf_counter()
-        computed = request if network is None else replace(request, model=network(), model_entry=None)
-        resolved, data, spec = prepare_checked(computed, device=how.device, progress=how.progress)
+        net = None if network is None else network()
+        resolved, data, spec = prepare_checked(request, device=how.device, progress=how.progress, network=net)
         if fingerprint is None and request.splits is None:  # not needed until now, or its data just fetched
             fingerprint = known_runs.request_inputs(request)
         known_runs.remember(fingerprint, spec.content)  # found without building or loading next time

@@ -56,13 +56,15 @@ def prepare(
 
 
 def prepare_checked(
-    request: CheckedRequest, *, device: str = "auto", progress: bool = True
+    request: CheckedRequest, *, device: str = "auto", progress: bool = True, network: TorchModel | None = None
 ) -> tuple[Resolved, LoadedData, RunSpec]:
     """:func:`prepare` of a request checked at the boundary (:func:`brainbench.scoring.arguments.check_request`).
 
     The request carries every registry entry the run reads; no registry is asked here.
+    ``network``: the model's network, already built by the caller (see
+    :func:`~brainbench.scoring.spec.resolve_checked`).
     """
-    run = resolve_checked(request, device=device)
+    run = resolve_checked(request, device=device, network=network)
     data = load(run, progress=progress)
     return run, data, data.spec
 

@@ -238,7 +238,7 @@ def resolve(
     return resolve_checked(checked, device=device)
 
 
-def resolve_checked(request: CheckedRequest, *, device: str = "auto") -> Resolved:
+def resolve_checked(request: CheckedRequest, *, device: str = "auto", network: TorchModel | None = None) -> Resolved:
     """Stage 1 of a checked request: check it against the benchmark, build the network, make the run spec.
 
     The ids, and the entries the benchmark's declaration refers to (readout chain, metrics,
@@ -249,6 +249,10 @@ def resolve_checked(request: CheckedRequest, *, device: str = "auto") -> Resolve
     metrics, what the run's key holds) is settled first; then the benchmark and the network
     are built, and a layer the model does not have is refused when the network is, before
     any data is loaded.
+
+    ``network``: the network of the request's model id, already built by the caller (a
+    composite builds its network once for all its parts); the run and its key are those of
+    the id.
     """
     from brainbench.models.base import TorchModel, load_model, resolve_device
     from brainbench.models.preprocess import PREPROCESSING_VERSION
@@ -319,6 +323,8 @@ def resolve_checked(request: CheckedRequest, *, device: str = "auto") -> Resolve
         bench = benchmark_of_entry(entry, refs.assembly)
     if isinstance(model, TorchModel | RDMModel):
         net = model
+    elif network is not None:
+        net = network
     else:
         assert model_entry is not None  # check_request looked the id up
         net = load_model(model_entry)
