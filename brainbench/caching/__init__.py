@@ -3,7 +3,8 @@
 * :mod:`~brainbench.caching.paths`: ``$BRAINBENCH_HOME`` and how a relative path is read;
 * :mod:`~brainbench.caching.content`: the content of a declaration and its sha256 key;
 * :mod:`~brainbench.caching.integrity`: atomic, hash-recorded cache files and their checks;
-* :mod:`~brainbench.caching.hash_cache`: file hashes remembered by path, size and mtime;
+* :mod:`~brainbench.caching.hash_cache`: file hashes remembered by path, size, mtime, ctime
+  and inode, and values derived from known inputs (a request's content key);
 * :mod:`~brainbench.caching.activation_cache`: layer activation files, found, checked and
   written in one place, and read back row by row (``NpyRows``).
 

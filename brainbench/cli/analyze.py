@@ -194,9 +194,8 @@ def _analyze_checkpoints(
         use_cache=not no_cache,
         store=store,
     )
-    typer.echo(
-        f"{analysis}: wrote {result.name}.nc, {2 * len(result.figures)} figure files and summary.md to {out_dir}"
-    )
+    names = [path.name for path in result.written.values()]
+    typer.echo(f"{analysis}: wrote {len(names)} files to {out_dir}: {', '.join(names)}")
     result.close()
 
 

@@ -52,7 +52,7 @@ def run_command(
     ] = None,
     scheduler: Annotated[
         str | None,
-        typer.Option(help="address of an existing Dask scheduler, e.g. tcp://host:8786 (overrides --workers)"),
+        typer.Option(help="address of an existing Dask scheduler, e.g. tcp://host:8786 (not with --workers)"),
     ] = None,
     readout: Annotated[str | None, typer.Option(help="readout id overriding each benchmark's")] = None,
     seed: Annotated[int, typer.Option(help="seed of every job")] = 0,

@@ -114,7 +114,7 @@ class LinearCKA:
         self.n_splits = int(n_splits)
 
     def compare(self, model_gram: np.ndarray, neural_gram: np.ndarray, stimuli: np.ndarray | None = None) -> float:
-        """:func:`cka_from_grams` over ``stimuli`` (positions; default all)."""
+        """:func:`cka_from_grams` of two ``(n, n)`` Gram matrices over ``stimuli`` (positions; default all)."""
         return cka_from_grams(model_gram, neural_gram, stimuli)
 
     def reliability(self, trials: np.ndarray, seed: int = 0) -> float:

@@ -34,7 +34,7 @@ def unit_scale(values: np.ndarray) -> np.ndarray:
 
 
 def pearson_r(prediction: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Pearson correlation per column; NaN where either column is constant."""
+    """``(n, N)`` predictions and targets -> ``(N,)`` Pearson r per column; NaN where either column is constant."""
     p, t = _valid(prediction, target)
     p = p * unit_scale(p)  # r is scale-invariant; the sums of squares below stay finite
     t = t * unit_scale(t)
@@ -46,7 +46,7 @@ def pearson_r(prediction: np.ndarray, target: np.ndarray) -> np.ndarray:
 
 
 def explained_variance(prediction: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """R^2 = 1 - SSE/SST per column (can be negative); NaN where SST is 0."""
+    """``(n, N)`` predictions and targets -> ``(N,)`` R^2 = 1 - SSE/SST per column (may be negative; NaN at SST 0)."""
     p, t = _valid(prediction, target)
     scale = unit_scale(np.concatenate([p, t]))  # one factor for both: R^2 is invariant to it
     p, t = p * scale, t * scale

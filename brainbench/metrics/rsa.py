@@ -342,7 +342,7 @@ class RDMSimilarity:
         self.n_splits = n_splits
 
     def compare(self, model_rdm: np.ndarray, neural_rdm: np.ndarray, stimuli: np.ndarray | None = None) -> float:
-        """:func:`compare` with this metric's method."""
+        """:func:`compare` of two ``(n, n)`` RDMs by this metric's method over ``stimuli`` (default all)."""
         return compare(model_rdm, neural_rdm, self.method, stimuli)
 
     def reliability(self, trials: np.ndarray, seed: int = 0) -> float:

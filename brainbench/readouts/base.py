@@ -143,9 +143,11 @@ class Readout:
 
     # ---------------------------------------------------------------- estimator
     def fit(self, X: torch.Tensor, Y: torch.Tensor) -> Readout:  # pragma: no cover - contract
+        """Fit on features ``X`` ``(n, F)`` (``(n, C, H, W)`` if :attr:`spatial`) and responses ``Y`` ``(n, N)``."""
         raise NotImplementedError
 
     def predict(self, X: torch.Tensor) -> torch.Tensor:  # pragma: no cover - contract
+        """``(n, N)`` predictions for features ``X`` laid out as in :meth:`fit`."""
         raise NotImplementedError
 
     def validation_score(self) -> torch.Tensor:

@@ -9,8 +9,8 @@ benchmark. Both are fully determined by things that are cheap to check when
 * the benchmark's data are files its assembly declares with their sha256
   (``remote_files()``), present on this machine.
 
-For such a request :func:`remember` (called by :func:`brainbench.scoring.prepare` once
-it has the key) stores the complete spec under the request's **fingerprint**
+For such a request :func:`remember` (called by :func:`brainbench.results.runs.run` once
+stage 2 has the key) stores the complete spec under the request's **fingerprint**
 (:func:`request_inputs`): the ids, layers, readout, readout params and seed asked for;
 the declarations of every registry entry the run reads; the sha256 of the source of
 every brainbench module and of each plugin module those entries name; the versions of

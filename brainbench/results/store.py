@@ -9,7 +9,7 @@ Tables (schema version 4, kept in ``PRAGMA user_version``):
 
 ``runs``: one row per scored (model, benchmark, benchmark version, readout
 configuration, seed, weights, data), keyed by its **content key** -- the sha256 of
-everything that determines the result (see :func:`run_spec`) -- with the full
+everything that determines the result (see :class:`brainbench.scoring.spec.RunSpec`) -- with the full
 provenance: package versions, device, seed, data / stimuli / weights hashes, the metric
 and ceiling formulas by name and version, the headline score, the results file, and
 ``protocol`` (``declared``, ``custom`` or ``unknown``, see

@@ -248,8 +248,8 @@ def check_token_rule(rule: object, model: object) -> TokenRule | None:
 def check_request(request: Request, how: Execution, *, registry: Registry) -> CheckedRequest:
     """The one check of a scoring request and how it is computed, before anything is built, loaded or scored.
 
-    Checks the layer names' shape, the device, seed, batch size, readout overrides and
-    ``out``, then looks each id up once (aliases resolved to canonical ids; an unknown id
+    Checks the layer names' shape, the device, seed, batch size, readout overrides, token
+    rule and ``out``, then looks each id up once (aliases resolved to canonical ids; an unknown id
     fails with the registry's one sentence), and then, for a benchmark that is not a
     composite, the entries its declaration refers to (:meth:`Registry.references`). Imports
     no torch and builds nothing (a family or checkpoint model's entry is synthesized by

@@ -337,8 +337,12 @@ def test_the_trajectory_analysis_plots_score_and_chosen_layer(trajectory, monkey
     root, home, mirror, datasets = trajectory
     _use_trajectory_home(trajectory, monkeypatch)
     args = ["analyze", "trajectory", str(root / "runs"), "cowley2023-V4", "--arch", "tiny-mnv3", "--out", str(tmp_path)]
-    assert main(args) == 0, capsys.readouterr().err
+    code = main(args)
+    out, err = capsys.readouterr()
+    assert code == 0, err
     assert len(ResultStore(home / "results.sqlite").runs()) == 3  # read from the store, not scored again
+    written = sorted(path.name for path in tmp_path.iterdir())
+    assert "summary.json" in written and all(name in out for name in written), out  # names every file it wrote
     with xr.open_dataset(tmp_path / "trajectory.nc") as data:
         assert list(data["checkpoint"].values) == ["epoch_1.pt", "epoch_2.pt", "epoch_10.pt"]
         assert list(data["x"].values) == [1, 2, 10] and data.attrs["x_axis"] == "step"
