@@ -145,7 +145,7 @@ def analyze_checkpoints(
     if not benchmarks:
         raise AnalysisError("name at least one benchmark to analyse.")
     # the options score_checkpoints checks, checked here too: the run is opened (every file read) first
-    check_layer_names(layers)
+    layers = check_layer_names(layers)
     check_device(device)
     check_seed(seed)
     for bench in benchmarks:  # every id checked before any file is read

@@ -135,9 +135,13 @@ def check_layer_names(
     """``None`` (every layer) or a non-empty list of layer names, each one of ``declared`` when given."""
     if layers is None:
         return None
-    if isinstance(layers, str) or not all(isinstance(layer, str) for layer in layers):
+    try:  # read once: an iterator of names (a generator) is used up by reading it
+        names = None if isinstance(layers, str) else list(layers)
+    except TypeError:  # not iterable
+        names = None
+    if names is None or not all(isinstance(layer, str) for layer in names):
         raise BrainbenchError(f"layers must be a list of layer names, got {layers!r}; pass e.g. --layers conv1,conv2.")
-    layers = list(layers)
+    layers = names
     if not layers:
         raise BrainbenchError(
             "layers is an empty list; name at least one layer (--layers conv1,conv2), "

@@ -90,6 +90,19 @@ def test_the_request_and_how_are_checked_whole_and_a_bare_string_of_layers_is_re
         runs.score("tiny-a", "gen-V1", layers="c1", progress=False)  # type: ignore[arg-type]
 
 
+def test_layers_given_as_an_iterator_are_read_once_and_anything_else_is_refused_in_one_sentence(registry):
+    from brainbench.registry import get_registry
+    from brainbench.scoring.arguments import check_request
+    from brainbench.scoring.request import Execution, Request
+
+    # brainbench.score took any iterable of names (0.6.0 read a generator twice: "layers is an empty list")
+    names = (name for name in ["c1", "c2"])
+    checked = check_request(Request("tiny-a", "gen-V1", layers=names), Execution(), registry=get_registry())
+    assert checked.layers == ("c1", "c2")
+    with pytest.raises(BrainbenchError, match="layers must be a list of layer names, got 3"):
+        check_request(Request("tiny-a", "gen-V1", layers=3), Execution(), registry=get_registry())  # type: ignore[arg-type]
+
+
 def test_brainbench_score_is_the_runs_layer_and_stores_nothing(registry, tmp_path, monkeypatch):
     import brainbench
 
