@@ -23,9 +23,23 @@ aggregate = { value = "r", part = "median", group_by = "region", group = "mean",
 """
 
 
+#: entries named by an alias where a declaration refers to them
+ALIASED = """
+[readouts.narrow-aliased]
+base = "simple-narrow"
+aliases = ["narrow-alias"]
+
+[metrics.rdm-bad-params]
+python_name = "brainbench.metrics.rsa:RDMSimilarity"
+kind = "representation"
+params = { no_such_param = 1 }
+aliases = ["rdm-bad-alias"]
+"""
+
+
 @pytest.fixture(scope="module")
 def manifest(tmp_path_factory) -> Path:
-    return rf.write_manifest(tmp_path_factory.mktemp("runs-manifest"), extra=COMPOSITE)
+    return rf.write_manifest(tmp_path_factory.mktemp("runs-manifest"), extra=COMPOSITE + ALIASED)
 
 
 @pytest.fixture
@@ -101,6 +115,22 @@ def test_layers_given_as_an_iterator_are_read_once_and_anything_else_is_refused_
     assert checked.layers == ("c1", "c2")
     with pytest.raises(BrainbenchError, match="layers must be a list of layer names, got 3"):
         check_request(Request("tiny-a", "gen-V1", layers=3), Execution(), registry=get_registry())  # type: ignore[arg-type]
+
+
+def test_a_readout_or_metric_named_by_an_alias_is_named_by_its_id_in_an_error(registry):
+    from brainbench.scoring.benchmark import Benchmark, resolve_benchmark
+    from brainbench.scoring.spec import resolve
+
+    bench = resolve_benchmark("gen-V1", registry)
+
+    def declaring(**fields) -> Benchmark:  # gen-V1's data under a declaration that names entries by alias
+        return Benchmark(entry=bench.entry.model_copy(update={"id": "gen-V1-aliased", **fields}), source=bench.source)
+
+    with pytest.raises(BrainbenchError, match="readout 'narrow-aliased' has no parameter 'nope'"):
+        resolve("tiny-a", declaring(readout="narrow-alias"), readout_params={"nope": 1}, registry=registry)
+    representation = declaring(kind="representation", metrics=["rdm-bad-alias"])
+    with pytest.raises(BrainbenchError, match="metric 'rdm-bad-params' does not accept its declared params"):
+        resolve("tiny-a", representation, registry=registry)
 
 
 def test_brainbench_score_is_the_runs_layer_and_stores_nothing(registry, tmp_path, monkeypatch):
