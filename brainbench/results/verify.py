@@ -122,7 +122,8 @@ def verify_run(
             run["model"],
             run["benchmark"],
             layers=tuple(r["layer"] for r in rows),
-            readout=None if "parts" in stored_spec else run["readout"],
+            # a composite's parts keep their own readouts; a representation run has none ("")
+            readout=None if "parts" in stored_spec or not run["readout"] else run["readout"],
             readout_params=stored_spec.get("readout_overrides") or None,
             seed=run["seed"],
         ),

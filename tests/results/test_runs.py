@@ -23,7 +23,7 @@ aggregate = { value = "r", part = "median", group_by = "region", group = "mean",
 """
 
 
-#: entries named by an alias where a declaration refers to them
+#: entries named by an alias where a declaration refers to them, and a representation benchmark
 ALIASED = """
 [readouts.narrow-aliased]
 base = "simple-narrow"
@@ -34,6 +34,14 @@ python_name = "brainbench.metrics.rsa:RDMSimilarity"
 kind = "representation"
 params = { no_such_param = 1 }
 aliases = ["rdm-bad-alias"]
+
+[benchmarks.gen-rsa]
+kind = "representation"
+version = 1
+region = "V1"
+assembly = "generated-v1"
+metrics = ["rdm-similarity"]
+split = { kind = "kfold", n_splits = 4, seed = 0 }
 """
 
 
@@ -131,6 +139,16 @@ def test_a_readout_or_metric_named_by_an_alias_is_named_by_its_id_in_an_error(re
     representation = declaring(kind="representation", metrics=["rdm-bad-alias"])
     with pytest.raises(BrainbenchError, match="metric 'rdm-bad-params' does not accept its declared params"):
         resolve("tiny-a", representation, registry=registry)
+
+
+def test_a_stored_representation_run_is_verified_like_any_other(registry, tmp_path):
+    from brainbench.results.verify import verify_run
+
+    store = ResultStore(tmp_path / "rsa.sqlite")
+    stored = runs.run(runs.Request("tiny-a", "gen-rsa", layers=("c1",)), HOW, store)
+    # its stored readout is "" (it fits none): the re-run asked for the unknown readout ""
+    check = verify_run(store, store.lookup(stored.key), device="cpu", use_cache=True)
+    assert check.ok, [str(d) for d in check.differences]
 
 
 def test_brainbench_score_is_the_runs_layer_and_stores_nothing(registry, tmp_path, monkeypatch):
