@@ -141,12 +141,21 @@ def test_a_readout_or_metric_named_by_an_alias_is_named_by_its_id_in_an_error(re
         resolve("tiny-a", representation, registry=registry)
 
 
-def test_a_stored_representation_run_is_verified_like_any_other(registry, tmp_path):
+@pytest.mark.parametrize(
+    "request_",
+    [
+        # its stored readout is "" (it fits none): the re-run asked for the unknown readout ""
+        runs.Request("tiny-a", "gen-rsa", layers=("c1",)),
+        # scored with another token rule: the re-run left it out, so its key differed
+        runs.Request("tiny-a", "gen-V1", layers=("c1",), tokens="cls"),
+    ],
+    ids=["representation", "token-rule"],
+)
+def test_a_stored_run_is_verified_as_it_was_scored(registry, tmp_path, request_):
     from brainbench.results.verify import verify_run
 
-    store = ResultStore(tmp_path / "rsa.sqlite")
-    stored = runs.run(runs.Request("tiny-a", "gen-rsa", layers=("c1",)), HOW, store)
-    # its stored readout is "" (it fits none): the re-run asked for the unknown readout ""
+    store = ResultStore(tmp_path / "verified.sqlite")
+    stored = runs.run(request_, HOW, store)
     check = verify_run(store, store.lookup(stored.key), device="cpu", use_cache=True)
     assert check.ok, [str(d) for d in check.differences]
 
