@@ -147,6 +147,9 @@ def check_layer_names(
             "layers is an empty list; name at least one layer (--layers conv1,conv2), "
             "or leave it out to score every layer."
         )
+    twice = next((layer for k, layer in enumerate(layers) if layer in layers[:k]), None)
+    if twice is not None:  # the score's layer axis would hold it twice (it failed after the whole run)
+        raise BrainbenchError(f"layers names {twice!r} twice; name each layer once.")
     if declared is not None:
         unknown = [layer for layer in layers if layer not in declared]
         if unknown:

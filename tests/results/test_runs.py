@@ -123,6 +123,9 @@ def test_layers_given_as_an_iterator_are_read_once_and_anything_else_is_refused_
     assert checked.layers == ("c1", "c2")
     with pytest.raises(BrainbenchError, match="layers must be a list of layer names, got 3"):
         check_request(Request("tiny-a", "gen-V1", layers=3), Execution(), registry=get_registry())  # type: ignore[arg-type]
+    # a layer named twice failed after the whole run, in building the score's layer axis
+    with pytest.raises(BrainbenchError, match="layers names 'c1' twice; name each layer once"):
+        check_request(Request("tiny-a", "gen-V1", layers=["c1", "c2", "c1"]), Execution(), registry=get_registry())
 
 
 def test_a_readout_or_metric_named_by_an_alias_is_named_by_its_id_in_an_error(registry):
