@@ -138,11 +138,16 @@ def analyze_checkpoints(
     """
     from brainbench.models.checkpoint import open_checkpoints
     from brainbench.results.trajectory import score_checkpoints
+    from brainbench.scoring.arguments import check_device, check_layer_names, check_seed
 
     registry = registry or get_registry()
     analysis, declared = load_analysis(analysis_id, registry)
     if not benchmarks:
         raise AnalysisError("name at least one benchmark to analyse.")
+    # the options score_checkpoints checks, checked here too: the run is opened (every file read) first
+    layers = check_layer_names(layers)
+    check_device(device)
+    check_seed(seed)
     for bench in benchmarks:  # every id checked before any file is read
         if isinstance(bench, str):
             registry.benchmark(bench)

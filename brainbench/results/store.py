@@ -741,3 +741,12 @@ class Recorder:
             if not self.keep_unrecorded:
                 raise
             self.error = self.error or error
+
+
+def record(dataset: xr.Dataset, store: str | os.PathLike | ResultStore | None = None) -> str:
+    """Record a score dataset in the results store (default location); return its content key.
+
+    ``brainbench.score`` stores nothing: this records what it returned (docs/leaderboard.md).
+    """
+    target = store if isinstance(store, ResultStore) else ResultStore(store)
+    return target.record(dataset)

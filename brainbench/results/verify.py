@@ -122,9 +122,11 @@ def verify_run(
             run["model"],
             run["benchmark"],
             layers=tuple(r["layer"] for r in rows),
-            readout=None if "parts" in stored_spec else run["readout"],
+            # a composite's parts keep their own readouts; a representation run has none ("")
+            readout=None if "parts" in stored_spec or not run["readout"] else run["readout"],
             readout_params=stored_spec.get("readout_overrides") or None,
             seed=run["seed"],
+            tokens=(stored_spec.get("tokens") or {}).get("rule"),  # a run scored with --tokens: the same rule
         ),
         Execution(device=device, progress=False, use_cache=use_cache),
     )

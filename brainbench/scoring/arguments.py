@@ -135,14 +135,21 @@ def check_layer_names(
     """``None`` (every layer) or a non-empty list of layer names, each one of ``declared`` when given."""
     if layers is None:
         return None
-    if isinstance(layers, str) or not all(isinstance(layer, str) for layer in layers):
+    try:  # read once: an iterator of names (a generator) is used up by reading it
+        names = None if isinstance(layers, str) else list(layers)
+    except TypeError:  # not iterable
+        names = None
+    if names is None or not all(isinstance(layer, str) for layer in names):
         raise BrainbenchError(f"layers must be a list of layer names, got {layers!r}; pass e.g. --layers conv1,conv2.")
-    layers = list(layers)
+    layers = names
     if not layers:
         raise BrainbenchError(
             "layers is an empty list; name at least one layer (--layers conv1,conv2), "
             "or leave it out to score every layer."
         )
+    twice = next((layer for k, layer in enumerate(layers) if layer in layers[:k]), None)
+    if twice is not None:  # the score's layer axis would hold it twice (it failed after the whole run)
+        raise BrainbenchError(f"layers names {twice!r} twice; name each layer once.")
     if declared is not None:
         unknown = [layer for layer in layers if layer not in declared]
         if unknown:

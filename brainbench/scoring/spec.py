@@ -290,7 +290,7 @@ def resolve_checked(request: CheckedRequest, *, device: str = "auto", network: T
     readout_chain = refs.readouts  # the readout, then its ``base`` links
     readout_id = readout_chain[0].id
     if kind.uses_readout:
-        instance, solver, params = _readout_instance(readout or entry.readout, refs.readout, seed, readout_params)
+        instance, solver, params = _readout_instance(readout_id, refs.readout, seed, readout_params)
         new_readout = partial(type(instance), **params)
         # the python name at the end of the chain and every numerics version along it
         readout_part = {
@@ -308,7 +308,9 @@ def resolve_checked(request: CheckedRequest, *, device: str = "auto", network: T
             try:
                 metric = metric(**metric_entry.params)
             except TypeError as error:
-                raise BrainbenchError(f"metric {metric_id!r} does not accept its declared params: {error}.") from error
+                raise BrainbenchError(
+                    f"metric {metric_entry.id!r} does not accept its declared params: {error}."
+                ) from error
         if supplies_rdm and getattr(metric, "input", "rdm") != "rdm":
             raise BrainbenchError(
                 f"model {identifier!r} supplies an RDM, not activations, and benchmark "

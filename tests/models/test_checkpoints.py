@@ -396,3 +396,17 @@ def test_a_checkpoint_analysis_opens_the_run_once_and_refuses_a_series_before_sc
     assert sorted(reads) == ["epoch_1.pt", "epoch_10.pt", "epoch_2.pt"]  # each file checked once, none scored
     with pytest.raises(BrainbenchError, match="unknown benchmark"):  # ids before any file
         analyze_checkpoints("trajectory", str(root / "missing.pt"), ["cowley2023-V5"], arch=ARCH, progress=False)
+
+
+@pytest.mark.parametrize(
+    ("option", "sentence"),
+    [({"seed": -1}, "seed must be an integer"), ({"device": "gpu"}, "device 'gpu'"), ({"layers": "c1"}, "layers must")],
+)
+def test_a_checkpoint_analysis_refuses_a_bad_option_before_it_opens_the_run(tmp_path, monkeypatch, option, sentence):
+    from brainbench.analyses.runner import analyze_checkpoints
+    from brainbench.models import checkpoint
+
+    # opening the run reads and hashes every file: a bad option is refused before it
+    monkeypatch.setattr(checkpoint, "find_checkpoints", lambda *a, **k: pytest.fail("the run was opened first"))
+    with pytest.raises(BrainbenchError, match=sentence):
+        analyze_checkpoints("trajectory", str(tmp_path), ["cowley2023-V4"], arch=ARCH, progress=False, **option)

@@ -108,6 +108,16 @@ def test_content_key_follows_what_determines_the_result(test_manifest):
     assert "brainbench" not in content  # numerics versions, not the package version, mark code changes
 
 
+def test_a_dataset_is_recorded_by_the_documented_function(tmp_path, monkeypatch):
+    # docs/leaderboard.md: "record a dataset yourself with brainbench.results.store.record(dataset)"
+    monkeypatch.setenv("BRAINBENCH_STORE", str(tmp_path / "default.sqlite"))
+    key = store_module.record(rf.fake_dataset(3))
+    assert ResultStore().lookup(key)["model"] == "fake-3"
+    other = ResultStore(tmp_path / "other.sqlite")
+    assert store_module.record(rf.fake_dataset(4), other) == rf.fake_dataset(4).attrs["content_key"]
+    assert other.lookup(rf.fake_dataset(4).attrs["content_key"]) is not None
+
+
 def test_a_dataset_without_a_spec_or_with_an_altered_one_is_refused(tmp_path):
     store = ResultStore(tmp_path / "s.sqlite")
     dataset = rf.fake_dataset(0)

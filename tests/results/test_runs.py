@@ -23,9 +23,31 @@ aggregate = { value = "r", part = "median", group_by = "region", group = "mean",
 """
 
 
+#: entries named by an alias where a declaration refers to them, and a representation benchmark
+ALIASED = """
+[readouts.narrow-aliased]
+base = "simple-narrow"
+aliases = ["narrow-alias"]
+
+[metrics.rdm-bad-params]
+python_name = "brainbench.metrics.rsa:RDMSimilarity"
+kind = "representation"
+params = { no_such_param = 1 }
+aliases = ["rdm-bad-alias"]
+
+[benchmarks.gen-rsa]
+kind = "representation"
+version = 1
+region = "V1"
+assembly = "generated-v1"
+metrics = ["rdm-similarity"]
+split = { kind = "kfold", n_splits = 4, seed = 0 }
+"""
+
+
 @pytest.fixture(scope="module")
 def manifest(tmp_path_factory) -> Path:
-    return rf.write_manifest(tmp_path_factory.mktemp("runs-manifest"), extra=COMPOSITE)
+    return rf.write_manifest(tmp_path_factory.mktemp("runs-manifest"), extra=COMPOSITE + ALIASED)
 
 
 @pytest.fixture
@@ -88,6 +110,57 @@ def test_the_request_and_how_are_checked_whole_and_a_bare_string_of_layers_is_re
     # brainbench.score turned "c1" into the layers "c" and "1"; it is refused like the scorer refuses it
     with pytest.raises(BrainbenchError, match="layers must be a list of layer names"):
         runs.score("tiny-a", "gen-V1", layers="c1", progress=False)  # type: ignore[arg-type]
+
+
+def test_layers_given_as_an_iterator_are_read_once_and_anything_else_is_refused_in_one_sentence(registry):
+    from brainbench.registry import get_registry
+    from brainbench.scoring.arguments import check_request
+    from brainbench.scoring.request import Execution, Request
+
+    # brainbench.score took any iterable of names (0.6.0 read a generator twice: "layers is an empty list")
+    names = (name for name in ["c1", "c2"])
+    checked = check_request(Request("tiny-a", "gen-V1", layers=names), Execution(), registry=get_registry())
+    assert checked.layers == ("c1", "c2")
+    with pytest.raises(BrainbenchError, match="layers must be a list of layer names, got 3"):
+        check_request(Request("tiny-a", "gen-V1", layers=3), Execution(), registry=get_registry())  # type: ignore[arg-type]
+    # a layer named twice failed after the whole run, in building the score's layer axis
+    with pytest.raises(BrainbenchError, match="layers names 'c1' twice; name each layer once"):
+        check_request(Request("tiny-a", "gen-V1", layers=["c1", "c2", "c1"]), Execution(), registry=get_registry())
+
+
+def test_a_readout_or_metric_named_by_an_alias_is_named_by_its_id_in_an_error(registry):
+    from brainbench.scoring.benchmark import Benchmark, resolve_benchmark
+    from brainbench.scoring.spec import resolve
+
+    bench = resolve_benchmark("gen-V1", registry)
+
+    def declaring(**fields) -> Benchmark:  # gen-V1's data under a declaration that names entries by alias
+        return Benchmark(entry=bench.entry.model_copy(update={"id": "gen-V1-aliased", **fields}), source=bench.source)
+
+    with pytest.raises(BrainbenchError, match="readout 'narrow-aliased' has no parameter 'nope'"):
+        resolve("tiny-a", declaring(readout="narrow-alias"), readout_params={"nope": 1}, registry=registry)
+    representation = declaring(kind="representation", metrics=["rdm-bad-alias"])
+    with pytest.raises(BrainbenchError, match="metric 'rdm-bad-params' does not accept its declared params"):
+        resolve("tiny-a", representation, registry=registry)
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        # its stored readout is "" (it fits none): the re-run asked for the unknown readout ""
+        runs.Request("tiny-a", "gen-rsa", layers=("c1",)),
+        # scored with another token rule: the re-run left it out, so its key differed
+        runs.Request("tiny-a", "gen-V1", layers=("c1",), tokens="cls"),
+    ],
+    ids=["representation", "token-rule"],
+)
+def test_a_stored_run_is_verified_as_it_was_scored(registry, tmp_path, request_):
+    from brainbench.results.verify import verify_run
+
+    store = ResultStore(tmp_path / "verified.sqlite")
+    stored = runs.run(request_, HOW, store)
+    check = verify_run(store, store.lookup(stored.key), device="cpu", use_cache=True)
+    assert check.ok, [str(d) for d in check.differences]
 
 
 def test_brainbench_score_is_the_runs_layer_and_stores_nothing(registry, tmp_path, monkeypatch):
