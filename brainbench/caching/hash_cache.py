@@ -42,13 +42,21 @@ def cache_root() -> Path:
     return home() / "cache" / "hashes"
 
 
-def _read(path: Path) -> dict[str, Any] | None:
-    """The entry stored at ``path`` if its checksum matches, else None (missing, corrupt, foreign)."""
+def _record(path: Path) -> dict[str, Any] | None:
+    """The ``{"entry": {...}, "sha256": ...}`` stored at ``path``, unchecked; None when missing or of another shape."""
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError, UnicodeDecodeError):
         return None
     if not isinstance(record, dict) or not isinstance(record.get("entry"), dict):
+        return None
+    return record
+
+
+def _read(path: Path) -> dict[str, Any] | None:
+    """The entry stored at ``path`` if its checksum matches, else None (missing, corrupt, foreign)."""
+    record = _record(path)
+    if record is None:
         return None
     entry = record["entry"]
     if record.get("sha256") != json_sha256(entry) or entry.get("format") != FORMAT:
@@ -56,9 +64,25 @@ def _read(path: Path) -> dict[str, Any] | None:
     return entry
 
 
+def _intact_format_1(record: dict[str, Any]) -> bool:
+    """Whether ``record`` is an undamaged entry written before FORMAT 2 (checksummed with compact separators)."""
+    entry = record["entry"]
+    compact = hashlib.sha256(json.dumps(entry, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    return entry.get("format") == 1 and record.get("sha256") == compact
+
+
 def entry_problem(path: Path) -> str | None:
-    """Why a cache entry would be ignored (``brainbench cache verify``), or None when it is sound."""
-    return None if _read(path) is not None else "does not match its own checksum (it is ignored and rewritten)"
+    """Why a cache entry would be ignored (``brainbench cache verify``), or None when it is sound.
+
+    An intact entry of the earlier FORMAT 1 is not damage: it is ignored (never trusted) like
+    any stale entry, and not reported.
+    """
+    if _read(path) is not None:
+        return None
+    record = _record(path)
+    if record is not None and _intact_format_1(record):
+        return None
+    return "does not match its own checksum (it is ignored and rewritten)"
 
 
 def _write(path: Path, entry: dict[str, Any]) -> None:

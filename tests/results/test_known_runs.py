@@ -91,6 +91,27 @@ def test_cache_verify_reports_and_fixes_a_corrupt_hash_entry(fresh_home, tmp_pat
     assert [problem.path for problem in report.problems] == [entry] and not entry.exists()
 
 
+def test_an_intact_entry_of_the_earlier_format_is_not_reported_as_damaged(fresh_home, tmp_path, monkeypatch):
+    """Entries written before FORMAT 2 (checksummed with compact separators) are stale, not
+    corrupt: ``cache verify`` must not report them (exit 1) after an upgrade."""
+    import hashlib
+
+    from brainbench.cli import cache_contents
+
+    calls = _counting(monkeypatch)
+    path = tmp_path / "data.bin"
+    path.write_bytes(b"1")
+    hash_cache.file_sha256(path)
+    (entry_file,) = (hash_cache.cache_root() / "files").glob("*.json")
+    old = {"format": 1, "file": hash_cache.fingerprint(path), "sha256": "0" * 64}  # as FORMAT 1 wrote it
+    compact = json.dumps(old, sort_keys=True, separators=(",", ":"))
+    entry_file.write_text(json.dumps({"entry": old, "sha256": hashlib.sha256(compact.encode()).hexdigest()}))
+    assert not cache_contents.verify(["hashes"]).problems
+    assert hash_cache.file_sha256(path) == hashlib.sha256(b"1").hexdigest() and len(calls) == 2  # never trusted
+    entry_file.write_text(json.dumps({"entry": old, "sha256": "f" * 64}))  # a damaged one still is reported
+    assert [problem.path for problem in cache_contents.verify(["hashes"]).problems] == [entry_file]
+
+
 # ---------------------------------------------------------------------------- remembered keys
 @pytest.fixture(scope="module")
 def stored_run(tmp_path_factory):
