@@ -21,6 +21,7 @@ the time of hashing again.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -94,7 +95,9 @@ def _write(path: Path, entry: dict[str, Any]) -> None:
         temp.write_text(text, encoding="utf-8")
         os.replace(temp, path)
     except OSError:
-        temp.unlink(missing_ok=True)
+        # on a read-only file system even removing a file that is not there fails (EROFS)
+        with contextlib.suppress(OSError):
+            temp.unlink(missing_ok=True)
 
 
 def fingerprint(path: str | os.PathLike) -> dict[str, Any]:
