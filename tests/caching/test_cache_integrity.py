@@ -103,6 +103,22 @@ def test_truncated_or_unrecorded_activation_files_are_rebuilt(activations, caplo
     assert any(str(files["c2"]) in m and "has no recorded hash" in m for m in messages)
 
 
+def test_a_partial_cache_runs_the_network_for_the_missing_layer_only_with_the_same_numbers(activations, monkeypatch):
+    compute, original, files = activations
+    files["c2"].unlink()
+    from brainbench.models.base import TorchModel
+
+    asked: list[list[str]] = []
+    real = TorchModel.forward_layers
+    monkeypatch.setattr(
+        TorchModel, "forward_layers", lambda self, batch, layers: asked.append(layers) or real(self, batch, layers)
+    )
+    again, _ = compute()
+    assert asked and all(layers == ["c2"] for layers in asked)
+    for layer in LAYERS:
+        np.testing.assert_array_equal(again[layer], original[layer])
+
+
 def test_verification_can_be_skipped_for_benchmarks_only(activations, monkeypatch, caplog):
     compute, original, files = activations
     path = files["c2"]
