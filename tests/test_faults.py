@@ -415,6 +415,23 @@ def test_a_read_only_home_is_one_sentence_before_the_network_runs_and_a_cached_r
     _no_activations(tiny)
 
 
+def test_a_read_only_home_while_a_data_set_is_unpacked_or_its_assembly_looked_up(fresh_home, tmp_path, monkeypatch):
+    import zipfile
+
+    from brainbench.data.fetch import extract_zip
+    from brainbench.errors import WriteError
+
+    archive = tmp_path / "images.zip"
+    with zipfile.ZipFile(archive, "w") as handle:
+        handle.writestr("a.png", b"not really a png")
+    (fresh_home / "assemblies").mkdir(parents=True)
+    _read_only(monkeypatch, fresh_home)
+    assert not cache_integrity.usable(fresh_home / "assemblies" / "built.nc")  # not there: to be built
+    with pytest.raises(WriteError, match="read-only"):
+        extract_zip(archive, fresh_home / "extracted" / "set")
+    assert not (fresh_home / "extracted").exists()
+
+
 # ------------------------------------------------------------------ 8. a plugin redeclaring a built-in id
 def test_a_plugin_that_redeclares_a_builtin_id_is_skipped_and_listed(tmp_path, monkeypatch, capsys):
     site = tmp_path / "site"
