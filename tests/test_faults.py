@@ -16,6 +16,7 @@ import sqlite3
 import struct
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -392,6 +393,7 @@ def test_a_read_only_home_is_one_sentence_before_the_network_runs_and_a_cached_r
     assert code == 0, err
     (layer_file, *_) = sorted((tiny / "activations").rglob("*.npy"))
     (data := tmp_path / "data.bin").write_bytes(b"1")
+    monkeypatch.setattr(hash_cache, "_now_ns", lambda: time.time_ns() + 60 * 10**9)  # files settled: remembered
     hash_cache.file_sha256(next((tmp_path / "manifest").iterdir()))  # the hash cache's folder exists
     with monkeypatch.context() as patch:
         _read_only(patch, tiny)

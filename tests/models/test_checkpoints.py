@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -196,6 +197,7 @@ def test_an_unchanged_checkpoint_is_hashed_once_across_processes(tmp_path, run_d
     root, _ = run_dir
     path = tmp_path / "copy.pt"
     shutil.copy(root / "runs" / "epoch_1.pt", path)
+    monkeypatch.setattr(hash_cache, "_now_ns", lambda: time.time_ns() + 60 * 10**9)  # the copy is a minute old
     sha = hashlib.sha256(path.read_bytes()).hexdigest()
     assert checkpoint_entry(path, ARCH).params["sha256"] == sha
     # the hash is in the persistent hash cache (what a new process reads), not only in memory:
