@@ -306,7 +306,7 @@ def swap_weights(
     id would be a run named for other weights.
     """
     for path, entry in zip(paths, entries, strict=True):
-        sha256 = file_sha256(path)  # remembered since the entry was made: a stat, not a second read
+        sha256 = file_sha256(path)  # remembered since the entry was made (a file older than 2 s): a stat
         if sha256 != entry.params["sha256"]:
             raise ModelError(
                 f"checkpoint {path} changed since it was named (its sha256 differs); run the command again."
