@@ -11,10 +11,12 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shutil
 import sqlite3
 import struct
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -340,6 +342,96 @@ def test_a_sidecar_entry_without_size_is_reported_not_a_key_error(fresh_home, ca
     cache_integrity.sidecar(folder).write_text(json.dumps({"files": {"a.png": {"sha256": "00"}}}))
     code, _, err = _cli(capsys, ["cache", "verify", "data"])
     assert code == 1 and "malformed hash record" in err and "Traceback" not in err
+
+
+def _read_only(monkeypatch, home: Path) -> None:
+    """Make ``home`` behave as a read-only file system: every new file or folder, rename or
+    removal under it fails with EROFS, as Linux reports them (also the removal of a file that
+    is not there); reads go on."""
+    import builtins
+    import io
+
+    def inside(path) -> bool:
+        return isinstance(path, (str, os.PathLike)) and os.path.abspath(os.fspath(path)).startswith(f"{home}{os.sep}")
+
+    def refuse(path):
+        raise OSError(errno.EROFS, "Read-only file system", os.fspath(path))
+
+    def guarded(real, n_paths: int):
+        def call(*args, **kwargs):
+            for path in args[:n_paths]:
+                if inside(path):
+                    if not os.path.isdir(os.path.dirname(os.path.abspath(os.fspath(path)))):
+                        return real(*args, **kwargs)  # ENOENT comes first, as on Linux
+                    if real.__name__ == "mkdir" and os.path.lexists(path):
+                        return real(*args, **kwargs)  # EEXIST too
+                    refuse(path)
+            return real(*args, **kwargs)
+
+        return call
+
+    real_open = builtins.open
+
+    def opened(file, mode="r", *args, **kwargs):
+        if inside(file) and any(flag in mode for flag in "wax+"):
+            refuse(file)
+        return real_open(file, mode, *args, **kwargs)
+
+    for name, n_paths in (("mkdir", 1), ("unlink", 1), ("rmdir", 1), ("replace", 2), ("rename", 2)):
+        monkeypatch.setattr(os, name, guarded(getattr(os, name), n_paths))
+    monkeypatch.setattr(builtins, "open", opened)
+    monkeypatch.setattr(io, "open", opened)
+
+
+def test_a_read_only_home_is_one_sentence_before_the_network_runs_and_a_cached_run_still_scores(
+    tiny, monkeypatch, capsys, tmp_path
+):
+    from brainbench.caching import hash_cache
+    from brainbench.models.base import TorchModel
+
+    code, _, err = _cli(capsys, ["score", "tiny-a", "gen-V1", "--no-store"])  # the cache, then read-only
+    assert code == 0, err
+    (layer_file, *_) = sorted((tiny / "activations").rglob("*.npy"))
+    (data := tmp_path / "data.bin").write_bytes(b"1")
+    monkeypatch.setattr(hash_cache, "_now_ns", lambda: time.time_ns() + 60 * 10**9)  # files settled: remembered
+    hash_cache.file_sha256(next((tmp_path / "manifest").iterdir()))  # the hash cache's folder exists
+    with monkeypatch.context() as patch:
+        _read_only(patch, tiny)
+        code, _, err = _cli(capsys, ["score", "tiny-a", "gen-V1", "--no-store"])
+        assert code == 0, err  # all cached: nothing to write
+        assert hash_cache.file_sha256(data)  # a hash that cannot be remembered is only computed again
+    with open(layer_file, "r+b") as handle:  # a damaged layer that cannot be removed nor rebuilt
+        handle.seek(-4, os.SEEK_END)
+        handle.write(b"\x00\x00\xc0\x7f")
+    with monkeypatch.context() as patch:
+        _read_only(patch, tiny)
+        code, _, err = _cli(capsys, ["score", "tiny-a", "gen-V1", "--no-store"])
+        assert code == 2 and "read-only" in _sentence(err) and str(layer_file) in _sentence(err)
+    shutil.rmtree(tiny / "activations")
+    with monkeypatch.context() as patch:
+        _read_only(patch, tiny)
+        patch.setattr(TorchModel, "forward_layers", lambda *a, **k: pytest.fail("the network ran"))
+        code, _, err = _cli(capsys, ["score", "tiny-a", "gen-V1", "--no-store"])
+        line = _sentence(err)
+        assert code == 2 and "read-only" in line and "activations" in line
+    _no_activations(tiny)
+
+
+def test_a_read_only_home_while_a_data_set_is_unpacked_or_its_assembly_looked_up(fresh_home, tmp_path, monkeypatch):
+    import zipfile
+
+    from brainbench.data.fetch import extract_zip
+    from brainbench.errors import WriteError
+
+    archive = tmp_path / "images.zip"
+    with zipfile.ZipFile(archive, "w") as handle:
+        handle.writestr("a.png", b"not really a png")
+    (fresh_home / "assemblies").mkdir(parents=True)
+    _read_only(monkeypatch, fresh_home)
+    assert not cache_integrity.usable(fresh_home / "assemblies" / "built.nc")  # not there: to be built
+    with pytest.raises(WriteError, match="read-only"):
+        extract_zip(archive, fresh_home / "extracted" / "set")
+    assert not (fresh_home / "extracted").exists()
 
 
 # ------------------------------------------------------------------ 8. a plugin redeclaring a built-in id

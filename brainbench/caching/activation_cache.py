@@ -26,6 +26,7 @@ file pages are mapped into the process (a memory map of a 2.5 GB conv1 file woul
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -36,6 +37,7 @@ import numpy.typing as npt
 
 from brainbench.caching import integrity
 from brainbench.caching.paths import home
+from brainbench.errors import WriteError, write_failed
 from brainbench.identifiers import check_identifier, model_file_name
 
 
@@ -110,27 +112,42 @@ class ActivationCache:
         """
         if self.missing:
             writers: dict[str, integrity.HashingWriter] = {}
+            started: set[str] = set()  # the layers whose header is written
             try:
+                # every temporary file first: a cache that cannot be written (a read-only
+                # BRAINBENCH_HOME) is one sentence before the network runs, not after a batch
+                for layer in self.missing:
+                    writers[layer] = self._create(layer)
                 for batch in batches:
                     for layer, rows in batch.items():
-                        if layer not in writers:
-                            writers[layer] = self._create(layer)
+                        if layer not in started:
                             np.lib.format.write_array_header_2_0(writers[layer], self._header(rows.shape[1:]))
+                            started.add(layer)
                         writers[layer].write(np.ascontiguousarray(rows, dtype=np.float32).tobytes())
-                for layer, writer in writers.items():
+                for layer in (layer for layer in self.missing if layer in started):
+                    writer = writers[layer]
                     writer.close()
                     what = _identity(layer, self.keys[layer])
                     integrity.publish(writer.path, self.files[layer], writer.hexdigest(), writer.size, what=what)
             finally:
                 for writer in writers.values():
-                    writer.close()
+                    # a close that fails (a full disk: the buffered bytes do not fit) must not stop
+                    # the other temporaries from being removed; the first error is the one raised
+                    with contextlib.suppress(WriteError):
+                        writer.close()
                     writer.path.unlink(missing_ok=True)  # published ones are gone already
         return {layer: NpyRows(file) for layer, file in self.files.items()}
 
     def _create(self, layer: str) -> integrity.HashingWriter:
-        """A hashing writer of the layer's temporary file (closed by :meth:`fill`, also on failure)."""
+        """A hashing writer of the layer's temporary file (closed by :meth:`fill`, also on failure).
+
+        Raises :class:`~brainbench.errors.WriteError` (one sentence) when its folder cannot be made.
+        """
         temp = integrity.temp_path(self.files[layer])
-        temp.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            temp.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise write_failed(temp.parent, error) from error
         return integrity.HashingWriter(temp)
 
     def _header(self, row_shape: tuple[int, ...]) -> dict[str, Any]:

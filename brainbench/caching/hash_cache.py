@@ -5,7 +5,11 @@ Two caches under ``$BRAINBENCH_HOME/cache/hashes/`` (standard library only; chea
 * :func:`file_sha256`: the sha256 of a file, remembered under its **fingerprint**
   ``(absolute path, size, mtime_ns, ctime_ns, inode)``. A file whose fingerprint
   changed (written, touched, replaced, restored with an old mtime: the ctime moves
-  then) is hashed again; an unchanged one is not read at all.
+  then) is hashed again; an unchanged one is not read at all. A file changed less than
+  :data:`SETTLE_NS` (2 s) before it is hashed is not remembered: on a file system whose
+  timestamps count whole seconds (ext3, ext4 with 128-byte inodes, HFS+; FAT counts 2 s)
+  a rewrite of the same size later in that second would keep the fingerprint, and the
+  old hash would be given for new bytes (the "racily clean" case git guards against too).
 * :func:`recall` / :func:`remember`: a JSON value derived from JSON inputs (for
   example the content key of a scoring request, see :mod:`brainbench.results.known_runs`),
   found again only when the inputs are exactly the same.
@@ -21,9 +25,11 @@ the time of hashing again.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +39,9 @@ from brainbench.caching.content import json_sha256
 #: (2: checksums and entry names through :func:`~brainbench.caching.content.json_sha256`).
 FORMAT = 2
 BLOCK = 1 << 20
+#: How long after its last change a file's hash may be remembered: longer than the
+#: coarsest timestamp step of a common file system (FAT's 2 s).
+SETTLE_NS = 2_000_000_000
 
 
 def cache_root() -> Path:
@@ -42,13 +51,21 @@ def cache_root() -> Path:
     return home() / "cache" / "hashes"
 
 
-def _read(path: Path) -> dict[str, Any] | None:
-    """The entry stored at ``path`` if its checksum matches, else None (missing, corrupt, foreign)."""
+def _record(path: Path) -> dict[str, Any] | None:
+    """The ``{"entry": {...}, "sha256": ...}`` stored at ``path``, unchecked; None when missing or of another shape."""
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError, UnicodeDecodeError):
         return None
     if not isinstance(record, dict) or not isinstance(record.get("entry"), dict):
+        return None
+    return record
+
+
+def _read(path: Path) -> dict[str, Any] | None:
+    """The entry stored at ``path`` if its checksum matches, else None (missing, corrupt, foreign)."""
+    record = _record(path)
+    if record is None:
         return None
     entry = record["entry"]
     if record.get("sha256") != json_sha256(entry) or entry.get("format") != FORMAT:
@@ -56,9 +73,25 @@ def _read(path: Path) -> dict[str, Any] | None:
     return entry
 
 
+def _intact_format_1(record: dict[str, Any]) -> bool:
+    """Whether ``record`` is an undamaged entry written before FORMAT 2 (checksummed with compact separators)."""
+    entry = record["entry"]
+    compact = hashlib.sha256(json.dumps(entry, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    return entry.get("format") == 1 and record.get("sha256") == compact
+
+
 def entry_problem(path: Path) -> str | None:
-    """Why a cache entry would be ignored (``brainbench cache verify``), or None when it is sound."""
-    return None if _read(path) is not None else "does not match its own checksum (it is ignored and rewritten)"
+    """Why a cache entry would be ignored (``brainbench cache verify``), or None when it is sound.
+
+    An intact entry of the earlier FORMAT 1 is not damage: it is ignored (never trusted) like
+    any stale entry, and not reported.
+    """
+    if _read(path) is not None:
+        return None
+    record = _record(path)
+    if record is not None and _intact_format_1(record):
+        return None
+    return "does not match its own checksum (it is ignored and rewritten)"
 
 
 def _write(path: Path, entry: dict[str, Any]) -> None:
@@ -70,7 +103,9 @@ def _write(path: Path, entry: dict[str, Any]) -> None:
         temp.write_text(text, encoding="utf-8")
         os.replace(temp, path)
     except OSError:
-        temp.unlink(missing_ok=True)
+        # on a read-only file system even removing a file that is not there fails (EROFS)
+        with contextlib.suppress(OSError):
+            temp.unlink(missing_ok=True)
 
 
 def fingerprint(path: str | os.PathLike) -> dict[str, Any]:
@@ -90,6 +125,11 @@ def _entry_path(kind: str, name: str) -> Path:
     return cache_root() / kind / f"{hashlib.sha256(name.encode()).hexdigest()[:40]}.json"
 
 
+def _now_ns() -> int:
+    """The wall-clock time in ns, the clock file timestamps are set from."""
+    return time.time_ns()
+
+
 def _hash_file(path: str) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -101,16 +141,19 @@ def _hash_file(path: str) -> str:
 def file_sha256(path: str | os.PathLike) -> str:
     """Hex sha256 of a file, read only when its fingerprint is not the one last hashed.
 
-    The file is stat'ed before and after hashing; when it changed meanwhile the
-    digest is returned but not remembered.
+    The file is stat'ed before and after hashing; when it changed meanwhile, or less
+    than :data:`SETTLE_NS` before (see the module docstring), the digest is returned but
+    not remembered.
     """
     before = fingerprint(path)
     entry_path = _entry_path("files", before["path"])
     entry = _read(entry_path)
     if entry is not None and entry.get("file") == before and isinstance(entry.get("sha256"), str):
         return str(entry["sha256"])
+    started = _now_ns()
     digest = _hash_file(before["path"])
-    if fingerprint(path) == before:
+    settled = started - max(before["mtime_ns"], before["ctime_ns"]) >= SETTLE_NS
+    if settled and fingerprint(path) == before:
         _write(entry_path, {"format": FORMAT, "file": before, "sha256": digest})
     return digest
 

@@ -42,6 +42,7 @@ it exists for ``benchmarks/cache_overhead.py`` and is not meant for normal use.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -129,6 +130,17 @@ class HashingWriter:
         return self._digest.hexdigest()
 
 
+def remove_temp(path: str | os.PathLike) -> None:
+    """Remove a temporary file if it is there; a failure to remove it is ignored.
+
+    For the clean-up after a failed write: on a read-only file system even the unlink of a
+    file that is not there fails (``EROFS``, not ``FileNotFoundError``), and that must not
+    replace the one-sentence error of the write itself.
+    """
+    with contextlib.suppress(OSError):
+        Path(path).unlink(missing_ok=True)
+
+
 def _write_json_atomic(path: Path, payload: dict) -> None:
     tmp = temp_path(path)
     try:
@@ -137,7 +149,7 @@ def _write_json_atomic(path: Path, payload: dict) -> None:
     except OSError as error:
         raise write_failed(path, error) from error
     finally:
-        tmp.unlink(missing_ok=True)
+        remove_temp(tmp)
 
 
 def _identity(path: Path, what: dict[str, Any] | None) -> dict[str, Any]:
@@ -348,17 +360,22 @@ def discard(path: str | os.PathLike, reason: str, action: str = "rebuilding it")
 def remove(path: str | os.PathLike) -> None:
     """Delete an artifact (file or folder) and its sidecar; missing ones are ignored.
 
-    Raises :class:`OutsideHomeError` when :func:`removal_refused` refuses the path.
+    Raises :class:`OutsideHomeError` when :func:`removal_refused` refuses the path, and a
+    one-sentence :class:`~brainbench.errors.WriteError` when the file cannot be deleted
+    (a read-only ``$BRAINBENCH_HOME``).
     """
     path = Path(path)
     refused = removal_refused(path)
     if refused is not None:
         raise OutsideHomeError(f"{refused}.")
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)
-    sidecar(path).unlink(missing_ok=True)
+    try:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        sidecar(path).unlink(missing_ok=True)
+    except OSError as error:
+        raise write_failed(path, error) from error
 
 
 def usable(path: str | os.PathLike) -> bool:
@@ -366,7 +383,7 @@ def usable(path: str | os.PathLike) -> bool:
     path = Path(path)
     if not path.exists():
         if removal_refused(path) is None:
-            sidecar(path).unlink(missing_ok=True)
+            remove_temp(sidecar(path))  # a stale record; one that cannot be removed is rewritten with the artifact
         return False
     reason = check(path)
     if reason is None:

@@ -30,7 +30,7 @@ import numpy as np
 
 from brainbench.caching.integrity import file_hash
 from brainbench.caching.paths import absolute, home
-from brainbench.errors import DataError, OfflineError
+from brainbench.errors import DataError, OfflineError, write_failed
 
 HASH_ALGORITHMS = ("sha256", "sha1", "md5")
 
@@ -281,14 +281,17 @@ def extract_zip(archive_path: str | os.PathLike, destination: str | os.PathLike)
     cache_integrity.clean_orphans(destination.parent)
     if destination.is_dir() and cache_integrity.usable(destination):
         return destination
-    destination.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(archive_path) as archive:
         members = safe_members(archive)
         staging = cache_integrity.temp_path(destination)
         shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir()
         try:
-            archive.extractall(staging, members=members)
+            try:  # a read-only BRAINBENCH_HOME or a full disk: one sentence, nothing left
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                staging.mkdir()
+                archive.extractall(staging, members=members)
+            except OSError as error:
+                raise write_failed(destination, error) from error
             cache_integrity.record_folder(staging, destination)
             try:
                 os.replace(staging, destination)

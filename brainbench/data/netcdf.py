@@ -43,5 +43,5 @@ def write_netcdf_atomic(data: xr.Dataset | xr.DataArray, path: str | os.PathLike
         if record_hash:
             cache_integrity.publish(tmp, path)  # its own errors are WriteErrors
     finally:
-        tmp.unlink(missing_ok=True)
+        cache_integrity.remove_temp(tmp)  # never replaces the write's own error (a read-only place)
     return path

@@ -300,9 +300,17 @@ def swap_weights(
     """One model per checkpoint from one network ``base``: each step loads the next file's weights into it.
 
     A yielded model is valid until the next one is requested (they share ``base``'s network).
+    A file rewritten since its entry was made (a training run that saves ``last.pt`` again
+    while an analysis goes through the benchmarks) is refused in one sentence, as
+    :func:`checkpoint_model` refuses it: its new weights under the entry's old sha256 and
+    id would be a run named for other weights.
     """
     for path, entry in zip(paths, entries, strict=True):
-        sha256 = file_sha256(path)  # remembered since the entry was made: a stat, not a second read
+        sha256 = file_sha256(path)  # remembered since the entry was made (a file older than 2 s): a stat
+        if sha256 != entry.params["sha256"]:
+            raise ModelError(
+                f"checkpoint {path} changed since it was named (its sha256 differs); run the command again."
+            )
         load_weights(base.module, read_state_dict(path), path, str(entry.params["arch"]))
         net = TorchModel(
             base.module,

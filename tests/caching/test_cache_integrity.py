@@ -103,6 +103,22 @@ def test_truncated_or_unrecorded_activation_files_are_rebuilt(activations, caplo
     assert any(str(files["c2"]) in m and "has no recorded hash" in m for m in messages)
 
 
+def test_a_partial_cache_runs_the_network_for_the_missing_layer_only_with_the_same_numbers(activations, monkeypatch):
+    compute, original, files = activations
+    files["c2"].unlink()
+    from brainbench.models.base import TorchModel
+
+    asked: list[list[str]] = []
+    real = TorchModel.forward_layers
+    monkeypatch.setattr(
+        TorchModel, "forward_layers", lambda self, batch, layers: asked.append(layers) or real(self, batch, layers)
+    )
+    again, _ = compute()
+    assert asked and all(layers == ["c2"] for layers in asked)
+    for layer in LAYERS:
+        np.testing.assert_array_equal(again[layer], original[layer])
+
+
 def test_verification_can_be_skipped_for_benchmarks_only(activations, monkeypatch, caplog):
     compute, original, files = activations
     path = files["c2"]
@@ -161,6 +177,41 @@ def test_an_interrupted_extraction_leaves_no_file_and_a_cached_one_runs_no_netwo
     assert calls == [8, 8, 8] and {layer: r.path for layer, r in again.items()} == {
         layer: r.path for layer, r in rows.items()
     }
+
+
+def test_a_full_disk_while_extracting_leaves_no_temporary_of_any_layer(fresh_home, monkeypatch):
+    """The disk fills while bytes of several layers wait in their writers' buffers: the close of
+    each fails too, and none of them may stop the other temporaries from being removed."""
+    import builtins
+    import errno
+    import io
+
+    import torch
+
+    from brainbench.errors import WriteError
+    from brainbench.registry.manifest import Preprocessing
+    from brainbench.scoring.activations import get_activations
+
+    room = [12_000]  # bytes left on the disk, for every file together
+
+    class Disk(io.FileIO):
+        def write(self, data):
+            if len(data) > room[0]:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            room[0] -= len(data)
+            return super().write(data)
+
+    def opened(path, mode="r", *args, **kwargs):
+        return io.BufferedWriter(Disk(path, mode)) if "w" in mode else builtins.open(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(cache_integrity, "open", opened, raising=False)
+    model = rf.tiny_model()
+    model.identifier = "tiny-full-disk"
+    stimuli = rf.Generated(n_stimuli=24).load().stimuli
+    small = Preprocessing(size=16)  # rows of 1 KiB (c1) and 0.5 KiB (c2): both writers hold buffered bytes
+    with pytest.raises(WriteError, match="the disk is full"):
+        get_activations(model, stimuli, LAYERS, small, torch.device("cpu"), batch_size=2, progress=False)
+    assert not [p for p in (fresh_home / "activations").rglob("*") if p.is_file()]
 
 
 def _small_run(benchmark_id: str):

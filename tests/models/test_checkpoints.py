@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -176,12 +177,27 @@ def test_a_run_is_opened_once_every_file_checked_before_any_model_and_one_networ
         open_checkpoints([given[1], tmp_path / "last.pt"], ARCH, progress=False)
 
 
+def test_a_checkpoint_saved_over_after_the_run_was_opened_is_refused_not_named_for_its_old_bytes(tmp_path, run_dir):
+    """An opened run serves every benchmark of an analysis; a file rewritten meanwhile (``last.pt``
+    saved again by the training) must not be scored under the entry (id, sha256) of its old bytes."""
+    root, _ = run_dir
+    for name in ("epoch_1.pt", "epoch_2.pt"):
+        shutil.copy(root / "runs" / name, tmp_path / name)
+    series = open_checkpoints(str(tmp_path / "epoch_*.pt"), ARCH, layers=LAYERS, progress=False)
+    shutil.copy(root / "runs" / "epoch_10.pt", tmp_path / "epoch_2.pt")  # other weights, same name
+    nets = series.nets()
+    assert next(nets).weights_hash == series.entries[0].params["sha256"]  # the unchanged one scores as opened
+    with pytest.raises(ModelError, match="epoch_2.pt changed since it was named"):
+        next(nets)
+
+
 def test_an_unchanged_checkpoint_is_hashed_once_across_processes(tmp_path, run_dir, fresh_home, monkeypatch):
     from brainbench.caching import hash_cache
 
     root, _ = run_dir
     path = tmp_path / "copy.pt"
     shutil.copy(root / "runs" / "epoch_1.pt", path)
+    monkeypatch.setattr(hash_cache, "_now_ns", lambda: time.time_ns() + 60 * 10**9)  # the copy is a minute old
     sha = hashlib.sha256(path.read_bytes()).hexdigest()
     assert checkpoint_entry(path, ARCH).params["sha256"] == sha
     # the hash is in the persistent hash cache (what a new process reads), not only in memory:

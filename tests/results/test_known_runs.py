@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -21,6 +22,12 @@ MODEL, BENCHMARK, COMPOSITE = "seeded-tiny", "one-file-bench", "one-file-both"
 
 
 # ---------------------------------------------------------------------------- file hash cache
+@pytest.fixture(autouse=True)
+def _files_written_a_minute_ago(monkeypatch):
+    """The files a test writes count as settled (see ``hash_cache.SETTLE_NS``), so their hashes are remembered."""
+    monkeypatch.setattr(hash_cache, "_now_ns", lambda: time.time_ns() + 60 * 10**9, raising=False)
+
+
 def _counting(monkeypatch) -> list[str]:
     calls: list[str] = []
     real = hash_cache._hash_file
@@ -48,6 +55,26 @@ def test_unchanged_file_is_not_read_again_and_a_changed_one_is(fresh_home, tmp_p
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     assert hash_cache.file_sha256(path) == hashlib.sha256(b"b" * 1000).hexdigest()
     assert len(calls) == 2
+
+
+def test_a_file_hashed_in_the_second_it_was_written_is_not_remembered(fresh_home, tmp_path, monkeypatch):
+    """Where timestamps count whole seconds, a rewrite of the same size later in that second
+    keeps the fingerprint: a hash taken then must not be remembered, or the next call gives
+    the old bytes' hash for the new ones (a checkpoint saved over: the old run's key)."""
+    import hashlib
+
+    second = time.time_ns() // 10**9 * 10**9  # the whole second both writes are stamped with
+    real = hash_cache.fingerprint
+    monkeypatch.setattr(hash_cache, "fingerprint", lambda path: {**real(path), "mtime_ns": second, "ctime_ns": second})
+    monkeypatch.setattr(hash_cache, "_now_ns", lambda: second + 300_000_000, raising=False)  # 0.3 s into it
+    path = tmp_path / "last.pt"
+    path.write_bytes(b"a" * 100)
+    assert hash_cache.file_sha256(path) == hashlib.sha256(b"a" * 100).hexdigest()
+    path.write_bytes(b"b" * 100)  # saved again in that second: same size, inode and timestamps
+    assert hash_cache.file_sha256(path) == hashlib.sha256(b"b" * 100).hexdigest()
+    monkeypatch.setattr(hash_cache, "_now_ns", lambda: second + 5 * 10**9)  # settled: remembered
+    calls = _counting(monkeypatch)
+    assert hash_cache.file_sha256(path) == hash_cache.file_sha256(path) and len(calls) == 1
 
 
 def test_a_corrupt_or_edited_cache_entry_is_ignored_and_rewritten(fresh_home, tmp_path, monkeypatch):
@@ -89,6 +116,27 @@ def test_cache_verify_reports_and_fixes_a_corrupt_hash_entry(fresh_home, tmp_pat
     entry.write_text("{}")
     report = cache_contents.verify(["hashes"], fix=True)
     assert [problem.path for problem in report.problems] == [entry] and not entry.exists()
+
+
+def test_an_intact_entry_of_the_earlier_format_is_not_reported_as_damaged(fresh_home, tmp_path, monkeypatch):
+    """Entries written before FORMAT 2 (checksummed with compact separators) are stale, not
+    corrupt: ``cache verify`` must not report them (exit 1) after an upgrade."""
+    import hashlib
+
+    from brainbench.cli import cache_contents
+
+    calls = _counting(monkeypatch)
+    path = tmp_path / "data.bin"
+    path.write_bytes(b"1")
+    hash_cache.file_sha256(path)
+    (entry_file,) = (hash_cache.cache_root() / "files").glob("*.json")
+    old = {"format": 1, "file": hash_cache.fingerprint(path), "sha256": "0" * 64}  # as FORMAT 1 wrote it
+    compact = json.dumps(old, sort_keys=True, separators=(",", ":"))
+    entry_file.write_text(json.dumps({"entry": old, "sha256": hashlib.sha256(compact.encode()).hexdigest()}))
+    assert not cache_contents.verify(["hashes"]).problems
+    assert hash_cache.file_sha256(path) == hashlib.sha256(b"1").hexdigest() and len(calls) == 2  # never trusted
+    entry_file.write_text(json.dumps({"entry": old, "sha256": "f" * 64}))  # a damaged one still is reported
+    assert [problem.path for problem in cache_contents.verify(["hashes"]).problems] == [entry_file]
 
 
 # ---------------------------------------------------------------------------- remembered keys
