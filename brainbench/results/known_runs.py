@@ -153,7 +153,7 @@ def request_inputs(request: CheckedRequest) -> dict[str, Any] | None:
     if code is None:
         return None
     try:
-        files = _data_files(assembly.python_name, assembly.params)
+        files = _data_files(assembly.python_name, {**assembly.params, **bench.assembly_params})  # as the load stage
     except (BrainbenchError, OSError, TypeError):
         return None  # the full path reports it
     if files is None:

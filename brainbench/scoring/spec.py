@@ -336,13 +336,18 @@ def resolve_checked(request: CheckedRequest, *, device: str = "auto", network: T
     chosen = net.check_layers(list(layers) if layers else net.layers)
     tokens = net.token_key() if isinstance(net, TorchModel) else None
     declared = request.declared_model  # the entry the network was built from, or that declares its id
+    model_part = (
+        {"id": declared.id, **declaration(declared)}
+        if declared is not None  # else a model object no manifest declares: its id, layers and preprocessing
+        else {"id": net.identifier, "layers": list(net.layers), "preprocessing": net.preprocessing.model_dump()}
+    )
+    if declared is not None and isinstance(net, TorchModel):
+        own = net.preprocessing.model_dump(mode="json")
+        if own != declared.preprocessing.model_dump(mode="json"):  # an object prepared otherwise: its own
+            model_part["preprocessing"] = own
     content: dict[str, Any] = {
         "format": KEY_FORMAT,
-        "model": (
-            {"id": declared.id, **declaration(declared)}
-            if declared is not None  # else a model object no manifest declares: its id, layers and preprocessing
-            else {"id": net.identifier, "layers": list(net.layers), "preprocessing": net.preprocessing.model_dump()}
-        ),
+        "model": model_part,
         "weights": net.weights_hash,
         "preprocessing_version": PREPROCESSING_VERSION,
         "benchmark": {"id": bench.identifier, **declaration(entry)},

@@ -36,9 +36,9 @@ def seeded_model(pretrained: bool = False, seed: int = 0):
 class OneFile(AssemblySource):
     """Trial responses ``(repetition, stimulus, neuroid)`` from one declared ``.npy``; seeded images."""
 
-    def __init__(self, sha256: str) -> None:
+    def __init__(self, sha256: str, path: str = "responses.npy") -> None:
         self.identifier = "one-file"
-        self._remote = RemoteFile(DATASET, "responses.npy", "https://example.invalid/responses.npy", f"sha256:{sha256}")
+        self._remote = RemoteFile(DATASET, path, f"https://example.invalid/{path}", f"sha256:{sha256}")
 
     def remote_files(self) -> list[RemoteFile]:
         return [self._remote]
@@ -60,8 +60,8 @@ class OneFile(AssemblySource):
         return LoadedAssembly(assembly, StimulusSet.from_arrays(list(images), ids=ids))
 
 
-def one_file(sha256: str) -> OneFile:
-    return OneFile(sha256)
+def one_file(sha256: str, path: str = "responses.npy") -> OneFile:
+    return OneFile(sha256, path)
 
 
 def write_data(mirror: Path, seed: int = 0) -> Path:

@@ -288,3 +288,40 @@ def test_analyze_leaderboard_and_a_stored_composite_import_no_torch(known, tmp_p
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "TORCH False" in done.stdout, done.stdout[-2000:]
+
+
+def test_the_data_files_fingerprinted_are_those_the_benchmark_loads(tmp_path, monkeypatch):
+    import hashlib
+
+    import numpy as np
+
+    from brainbench.registry import get_registry, refresh
+    from brainbench.results import known_runs
+    from brainbench.scoring.arguments import check_request
+    from brainbench.scoring.request import Execution, Request
+
+    env = kf.offline_env(tmp_path)
+    other = tmp_path / "mirror" / kf.DATASET / "other.npy"  # the benchmark's assembly_params pick this file
+    np.save(other, np.zeros((2, kf.N_STIMULI, kf.N_NEUROIDS)))
+    digest = hashlib.sha256(other.read_bytes()).hexdigest()
+    manifest = Path(env["BRAINBENCH_MANIFESTS"])
+    manifest.write_text(
+        manifest.read_text()
+        + f"""
+[benchmarks.one-file-other]
+version = 1
+assembly = "one-file"
+assembly_params = {{ path = "other.npy", sha256 = "{digest}" }}
+split = {{ kind = "kfold", n_splits = 3, seed = 0 }}
+"""
+    )
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    refresh()
+    try:
+        checked = check_request(Request(MODEL, "one-file-other"), Execution(), registry=get_registry())
+        (data,) = known_runs.request_inputs(checked)["data"]
+    finally:
+        refresh()
+    # the file the load stage reads (the assembly's params with the benchmark's on top), not the assembly's own
+    assert (data["path"], data["sha256"]) == ("other.npy", digest)

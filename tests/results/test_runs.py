@@ -352,3 +352,17 @@ def test_a_composite_part_is_the_run_of_its_benchmark_scored_alone(registry, tmp
     assert alone.key in parts and alone.status == runs.STORED  # the part's stored run, found by its own key
     assert alone.dataset.attrs["protocol"] == "custom"  # layers given: custom, but no benchmark override
     assert "benchmark_override" not in json.loads(alone.dataset.attrs["spec"])
+
+
+def test_a_model_object_of_a_declared_id_prepared_otherwise_has_its_own_key(registry):
+    from brainbench.models.base import load_model
+    from brainbench.registry import get_registry
+    from brainbench.scoring import prepare
+
+    entry = get_registry().model("tiny-a")
+    by_id = prepare("tiny-a", "gen-V1", layers=["c1"], progress=False)[2].key
+    same = load_model(entry)  # the declared model, passed as an object: the same run
+    assert prepare(same, "gen-V1", layers=["c1"], progress=False)[2].key == by_id
+    other = load_model(entry)  # same id and weights, other input size: another run (it had the same key)
+    other.preprocessing = other.preprocessing.model_copy(update={"size": other.preprocessing.size * 2})
+    assert prepare(other, "gen-V1", layers=["c1"], progress=False)[2].key != by_id
