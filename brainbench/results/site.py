@@ -30,7 +30,7 @@ from brainbench.metrics.ceiled import RELIABILITY_FLOOR
 from brainbench.results.comparisons import benchmark_matrix
 from brainbench.results.intervals import COVERS, N_BOOT, declared_units, run_kind
 from brainbench.results.species import UNKNOWN, registry_entry, spec_of, species_of
-from brainbench.results.table import Column, Leaderboard, column_aggregates, footnotes
+from brainbench.results.table import Column, Leaderboard, column_aggregates, compact_params, footnotes
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -112,7 +112,13 @@ def slug(text: str) -> str:
 
 
 def column_page(col: Column) -> str:
-    return f"benchmarks/{slug(col.benchmark)}-v{col.version}{'-' + slug(col.readout) if col.show_readout else ''}.html"
+    """The column's page; one page per column (a readout under two param sets adds a hash of its params)."""
+    import hashlib
+
+    readout = f"-{slug(col.readout)}" if col.show_readout else ""
+    if col.show_params:
+        readout += "-" + hashlib.sha256(compact_params(col.readout_params).encode()).hexdigest()[:8]
+    return f"benchmarks/{slug(col.benchmark)}-v{col.version}{readout}.html"
 
 
 def model_page(model: str) -> str:

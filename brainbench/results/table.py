@@ -79,11 +79,24 @@ class Column:
     readout_params: str
     region: str
     show_readout: bool = False
+    #: the readout's params are in the label too: another column of this benchmark uses the same readout
+    show_params: bool = False
 
     @property
     def label(self) -> str:
+        """``bench vN``, ``bench vN [readout]`` or ``bench vN [readout {params}]``: unique among the columns."""
         text = f"{self.benchmark} v{self.version}"
+        if self.show_params:
+            return f"{text} [{self.readout} {compact_params(self.readout_params)}]"
         return f"{text} [{self.readout}]" if self.show_readout else text
+
+
+def compact_params(params: str) -> str:
+    """A stored ``readout_params`` JSON text in its shortest canonical form (as stored if it is not JSON)."""
+    try:
+        return json.dumps(json.loads(params or "{}"), sort_keys=True, separators=(",", ":"))
+    except ValueError:
+        return str(params)
 
 
 @dataclass
@@ -218,7 +231,11 @@ def build(runs: list[dict[str, Any]], draws: dict[str, Draws] | None = None) -> 
     for (bench, version), readouts in configs.items():
         for readout, params in sorted(readouts):
             shown = next(r for k, r in latest.items() if k[1:] == (bench, version, readout, params))
-            columns.append(Column(bench, version, readout, params, region_group(shown), len(readouts) > 1))
+            # one readout under two param sets (its declared params changed) needs the params to tell them apart
+            same_readout = sum(1 for other, _ in readouts if other == readout) > 1
+            columns.append(
+                Column(bench, version, readout, params, region_group(shown), len(readouts) > 1, same_readout)
+            )
     columns.sort(key=lambda c: (c.region, c.benchmark, c.version, c.readout, c.readout_params))
     models = sorted({k[0] for k in latest})
     keys = {m: [(m, c.benchmark, c.version, c.readout, c.readout_params) for c in columns] for m in models}

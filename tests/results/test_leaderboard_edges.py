@@ -1,0 +1,36 @@
+"""Edge cases of the published leaderboard: labels, ranks, comparisons, cached intervals and the site (no torch)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from brainbench.results.table import build, records, render
+
+from helpers import interval_fixtures as fx
+
+
+def _row(model: str, model_seed: int, benchmark: str = "planted", created_at: str = "2026-01-01T00:00:00") -> dict:
+    """A declared run row of a small planted regression run (40 stimuli x 8 neuroids, 4 folds)."""
+    z, sigma, target = fx.population(0, 40, 8)
+    prediction = fx.predictions(z, 8, model_seed, 0.3, 1.0)
+    return fx.run_row(fx.planted_dataset(model, prediction, target, sigma, 4, benchmark), created_at)
+
+
+def test_one_readout_under_two_param_sets_makes_two_columns_with_distinct_labels_and_pages():
+    """The declared readout's params changed between two models' runs: two columns, each labelled and
+    paged by its params, so neither model's cell is lost in the JSON (keyed by label) or the site."""
+    from brainbench.results.site import column_page
+
+    old = dict(_row("a", 1), readout_params=json.dumps({"alpha": 1.0}))
+    new = dict(_row("b", 2, created_at="2026-02-01T00:00:00"), readout_params=json.dumps({"alpha": 10.0}))
+    board = build([old, new])
+    labels = [c.label for c in board.columns]
+    assert labels == ['planted v1 [simple {"alpha":1.0}]', 'planted v1 [simple {"alpha":10.0}]']
+    by_model = {r["model"]: r["benchmarks"] for r in records(board)}
+    assert by_model["a"][labels[0]]["score"] == old["score"] and by_model["a"][labels[1]] is None
+    assert by_model["b"][labels[1]]["score"] == new["score"] and by_model["b"][labels[0]] is None
+    assert len({column_page(c) for c in board.columns}) == 2
+    header = next(csv.reader(io.StringIO(render(board, "csv"))))
+    assert len(header) == len(set(header))
