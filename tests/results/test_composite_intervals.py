@@ -260,3 +260,28 @@ def test_a_composite_whose_part_is_not_stored_says_so(tmp_path):
     run = store.lookup(composite.attrs["content_key"])
     found = cached_draws(store, [run])[composite.attrs["content_key"]]
     assert not found.ok and "part planted-V4-s2's run" in found.reason and "not in the store" in found.reason
+
+
+def test_a_parts_resampling_units_declared_anew_redraws_the_composite(tmp_path, monkeypatch):
+    """A part's ``resample`` changed in its manifest (no new results file; the units of the other parts
+    keep the composite's union the same): its own cell is drawn on the new units, so the composite's
+    cached draws must not be reused either -- it is drawn again on the same resamples as that cell."""
+    from brainbench.results import intervals
+    from brainbench.results.store import ResultStore
+
+    store = ResultStore(tmp_path / "results.sqlite")
+    parts, composite = _model("a")
+    for ds in [*parts, composite]:
+        store.record(ds)
+    run = store.lookup(composite.attrs["content_key"])
+    before = intervals.cached_draws(store, [run], n_boot=50)[run["content_key"]]
+    declared = intervals.declared_units
+    monkeypatch.setattr(
+        intervals, "declared_units", lambda b, k: ("stimulus",) if b.endswith("-s3") else declared(b, k)
+    )
+    after = intervals.cached_draws(store, [run], n_boot=50)[run["content_key"]]
+    found = {str(p.attrs["content_key"]): (store.lookup(str(p.attrs["content_key"])), p) for p in parts}
+    fresh = draw_composite(composite, run, found.__getitem__, 50)
+    assert after.units == before.units == BOTH  # s1 and s2 still resample neuroids
+    np.testing.assert_array_equal(after.values, fresh.values)
+    assert not np.allclose(after.values, before.values)
