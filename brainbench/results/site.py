@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from brainbench.metrics.ceiled import RELIABILITY_FLOOR
+from brainbench.metrics.ceiled import RELIABILITY_FLOOR, describe_score
 from brainbench.results.comparisons import benchmark_matrix
 from brainbench.results.intervals import COVERS, N_BOOT, declared_units, run_kind
 from brainbench.results.species import UNKNOWN, registry_entry, spec_of, species_of
@@ -348,6 +348,7 @@ def _benchmark_page(
     profiles = {}
     unprofiled: dict[str, str] = {}
     n_stimuli = n_units = None
+    described: dict[str, None] = {}  # what each run's headline is, from its own stored attrs (in order, once)
     for model, cell in shown:
         try:
             dataset = store.load_results(cell)
@@ -356,6 +357,7 @@ def _benchmark_page(
             continue
         layers, values = layer_profile(dataset, aggregate)
         profiles[model] = (layers, values, str(cell["best_layer"]))
+        described[describe_score(dataset.attrs)] = None
         n_stimuli = int(dataset.sizes.get("stimulus", 0)) or n_stimuli
         n_units = int(dataset.sizes.get("neuroid", 0)) or n_units
     ylabel = f"ceiled score ({aggregate} over reliable {unit})"
@@ -396,8 +398,8 @@ def _benchmark_page(
         ),
         (
             "headline",
-            f"sign(r) r^2 / ceiling per {unit[:-1]}, {aggregate} over {unit} with ceiling >= {floor}, r the mean over "
-            "splits of the test-split correlation at the layer each split chose on its training stimuli",
+            "; ".join(described or [describe_score({**first, "reliability_floor": floor})])
+            + ", at the layer each split chose on its training stimuli",
         ),
         ("interval", f"{COVERS}; resampled here: {', '.join(units)} ({N_BOOT} resamples)"),
     ]

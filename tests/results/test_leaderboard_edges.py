@@ -34,3 +34,21 @@ def test_one_readout_under_two_param_sets_makes_two_columns_with_distinct_labels
     assert len({column_page(c) for c in board.columns}) == 2
     header = next(csv.reader(io.StringIO(render(board, "csv"))))
     assert len(header) == len(set(header))
+
+
+def test_a_benchmark_page_says_what_an_uncorrected_headline_is(tmp_path):
+    """The site's benchmark page described every headline as the ceiled sign(r) r^2 / ceiling, also for a
+    column whose runs fell back to the uncorrected per-split r (marked u in the table)."""
+    from brainbench.results.site import _benchmark_page
+    from brainbench.results.store import ResultStore
+
+    store = ResultStore(tmp_path / "results.sqlite")
+    z, sigma, target = fx.population(0, 40, 8)
+    ds = fx.planted_dataset("a", fx.predictions(z, 8, 1, 0.3, 1.0), target, sigma, 4)
+    ds.attrs.update(score_kind="uncorrected-r", n_reliable=0, score_note="no neuroid is reliable")
+    store.record(ds)
+    board = build(store.runs())
+    page = _benchmark_page(store, board, 0, tmp_path / "site", "now", "test", "brainbench leaderboard site")
+    headline = page.split("<dt>headline</dt><dd>")[1].split("</dd>")[0]
+    assert "UNCORRECTED median over all neuroids of the per-split r: no neuroid is reliable" in headline
+    assert "/ ceiling" not in headline
