@@ -329,7 +329,9 @@ def _profile_figure(profiles: dict[str, tuple[list[str], np.ndarray, str]], labe
     axes.legend(fontsize=8, frameon=False)
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, format="svg", metadata={"Date": None})
+    # no date and a fixed salt for the element ids (random by default): the same store, the same file
+    with matplotlib.rc_context({"svg.hashsalt": "brainbench"}):
+        figure.savefig(path, format="svg", metadata={"Date": None})
     return f"Per-layer {ylabel} on {label}. " + "; ".join(alt) + "."
 
 

@@ -6,6 +6,8 @@ import csv
 import io
 import json
 
+import numpy as np
+
 from brainbench.results.table import build, records, render
 
 from helpers import interval_fixtures as fx
@@ -52,3 +54,13 @@ def test_a_benchmark_page_says_what_an_uncorrected_headline_is(tmp_path):
     headline = page.split("<dt>headline</dt><dd>")[1].split("</dd>")[0]
     assert "UNCORRECTED median over all neuroids of the per-split r: no neuroid is reliable" in headline
     assert "/ ceiling" not in headline
+
+
+def test_a_profile_figure_is_the_same_file_when_drawn_again(tmp_path):
+    """The SVG drops its date, but matplotlib salts its element ids at random unless told otherwise."""
+    from brainbench.results.site import _profile_figure
+
+    profiles = {"a": (["l1", "l2"], np.array([0.1, 0.3]), "l2"), "b": (["l1", "l2"], np.array([0.2, 0.1]), "l1")}
+    for name in ("one.svg", "two.svg"):
+        _profile_figure(profiles, "planted v1", "ceiled score", tmp_path / name)
+    assert (tmp_path / "one.svg").read_bytes() == (tmp_path / "two.svg").read_bytes()
