@@ -64,3 +64,27 @@ def test_a_profile_figure_is_the_same_file_when_drawn_again(tmp_path):
     for name in ("one.svg", "two.svg"):
         _profile_figure(profiles, "planted v1", "ceiled score", tmp_path / name)
     assert (tmp_path / "one.svg").read_bytes() == (tmp_path / "two.svg").read_bytes()
+
+
+def _with_draws(*datasets) -> tuple[list[dict], dict]:
+    from brainbench.results.intervals import draw
+
+    rows = [fx.run_row(ds) for ds in datasets]
+    pairs = zip(rows, datasets, strict=True)
+    draws = {r["content_key"]: draw(ds, r, ("stimulus", "neuroid"), n_boot=100) for r, ds in pairs}
+    return rows, draws
+
+
+def _planted(model: str, model_seed: int, m: tuple[float, float] = (0.3, 1.0), benchmark: str = "planted", seed=0):
+    z, sigma, target = fx.population(seed, 40, 8)
+    prediction = fx.predictions(z, 8, model_seed, *m)
+    return fx.planted_dataset(model, prediction, target, sigma, 4, benchmark, f"d{seed}")
+
+
+def test_a_benchmark_named_twice_in_compare_is_one_test_of_the_holm_family():
+    """`compare A B planted "planted v1"` names one column twice: one row, so Holm does not double its p."""
+    from brainbench.results.comparisons import compare_models
+
+    board = build(*_with_draws(_planted("a", 1, (0.2, 0.6)), _planted("b", 2, (0.8, 1.4))))
+    (row,) = compare_models(board, "a", "b", ["planted", "planted v1"])
+    assert row.comparison is not None and row.comparison.p_holm == row.comparison.p
