@@ -284,11 +284,11 @@ def rank(board: Leaderboard) -> None:
             if significant is not None:
                 rank_of[m] = ahead + significant[m]
             else:
+                mine = board.overall(m)
                 higher = sum(
                     1
                     for other in group[:position]
-                    if (board.overall(other) or -math.inf) > (board.overall(m) or -math.inf)
-                    or (board.overall(m) is None and board.overall(other) is not None)
+                    if (theirs := board.overall(other)) is not None and (mine is None or theirs > mine)
                 )
                 rank_of[m] = ahead + 1 + higher
         ahead += len(group)

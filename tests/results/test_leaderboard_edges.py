@@ -88,3 +88,12 @@ def test_a_benchmark_named_twice_in_compare_is_one_test_of_the_holm_family():
     board = build(*_with_draws(_planted("a", 1, (0.2, 0.6)), _planted("b", 2, (0.8, 1.4))))
     (row,) = compare_models(board, "a", "b", ["planted", "planted v1"])
     assert row.comparison is not None and row.comparison.p_holm == row.comparison.p
+
+
+def test_an_overall_mean_of_exactly_zero_is_a_score_not_a_missing_one():
+    """Without intervals ranks follow the means; a mean of 0.0 was taken as missing, so the row below it
+    (-0.1) was shown tied with it (=1)."""
+    zero, negative = dict(_row("zero", 1), score=0.0), dict(_row("negative", 2), score=-0.1)
+    board = build([zero, negative])
+    assert board.models == ["zero", "negative"]
+    assert board.rank_labels == {"zero": "1", "negative": "2"}
