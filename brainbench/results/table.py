@@ -31,7 +31,8 @@ are the means of its cells' draws, resample by resample). Rows are ranked by cov
 first -- a row with more scored cells always ranks above one with fewer, so a missing
 cell never helps -- then by the overall mean; rows of equal coverage whose overall means
 do not differ significantly (paired bootstrap, Holm-corrected over the pairs of that
-coverage, alpha 0.05) share a rank, shown ``=k``.
+coverage, alpha 0.05) share a rank, shown ``=k``; a row without draws is placed against the
+others by its overall mean.
 """
 
 from __future__ import annotations
@@ -258,8 +259,8 @@ def rank(board: Leaderboard) -> None:
     More scored cells (coverage) first, so a missing cell never helps; then the overall
     mean (rows without one last). Within one coverage, a row's rank is 1 + the rows of
     higher coverage + the rows of its coverage whose overall mean is significantly higher
-    (Holm over that coverage's pairs); without draws, + the rows with a higher mean.
-    Ranks never decrease down the table.
+    (Holm over that coverage's pairs of rows with draws); where either row of a pair has
+    no draws, the other counts when its mean is higher. Ranks never decrease down the table.
     """
     from brainbench.results.intervals import all_pairs, rank_labels, ranks
 
@@ -279,18 +280,19 @@ def rank(board: Leaderboard) -> None:
             overall, values = board.overall(m), board.overall_draws(m)
             if overall is not None and values is not None:
                 named[m] = (overall, values)
-        significant = ranks(list(named), all_pairs(named)) if len(named) == len(group) else None
+        # pairs with draws on both sides are tested (Holm over them); a pair with a row without draws
+        # (its run cannot be resampled) is ordered by the means, without holding the tested ties back
+        significant = ranks(list(named), all_pairs(named))
         for position, m in enumerate(group):
-            if significant is not None:
-                rank_of[m] = ahead + significant[m]
-            else:
-                mine = board.overall(m)
-                higher = sum(
-                    1
-                    for other in group[:position]
-                    if (theirs := board.overall(other)) is not None and (mine is None or theirs > mine)
-                )
-                rank_of[m] = ahead + 1 + higher
+            mine = board.overall(m)
+            untested = sum(
+                1
+                for other in group[:position]
+                if not (m in named and other in named)
+                and (theirs := board.overall(other)) is not None
+                and (mine is None or theirs > mine)
+            )
+            rank_of[m] = ahead + significant.get(m, 1) + untested
         ahead += len(group)
     previous = 1
     for m in board.models:  # monotone down the table

@@ -97,3 +97,19 @@ def test_an_overall_mean_of_exactly_zero_is_a_score_not_a_missing_one():
     board = build([zero, negative])
     assert board.models == ["zero", "negative"]
     assert board.rank_labels == {"zero": "1", "negative": "2"}
+
+
+def test_a_row_without_an_interval_does_not_undo_the_ties_of_the_rows_with_one():
+    """a and b do not differ significantly (paired, Holm) and share rank 1; c's run cannot be resampled.
+    c used to switch the whole coverage group to point ranks, showing a above b as if they differed."""
+    from brainbench.results.comparisons import benchmark_matrix
+    from brainbench.results.intervals import Draws
+
+    rows, draws = _with_draws(_planted("a", 1), _planted("b", 2), _planted("c", 3, (1.5, 2.5)))
+    pair = benchmark_matrix(build(rows, draws), 0).pairs[("a", "b")]
+    assert pair.difference > 0 and not pair.significant  # the premise, from the paired test itself
+    c = next(r["content_key"] for r in rows if r["model"] == "c")
+    draws[c] = Draws(c, np.empty(0), float("nan"), (), "no interval: the run did not store its per-split layer choice.")
+    board = build(rows, draws)
+    assert board.models == ["a", "b", "c"]
+    assert board.rank_labels == {"a": "=1", "b": "=1", "c": "3"}
