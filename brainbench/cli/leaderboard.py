@@ -76,10 +76,11 @@ def run_command(
     model_ids = split_ids(models, "--models")
     bench_ids = split_ids(benchmarks, "--benchmarks")
     # unknown ids fail here, clearly, before the grid is planned or a worker started
+    # an id named twice (or by an alias and its id) is one job, not two racing to store one run
     if model_ids is not None:
-        model_ids = [registry.model(m).id for m in model_ids]
+        model_ids = list(dict.fromkeys(registry.model(m).id for m in model_ids))
     if bench_ids is not None:
-        bench_ids = [registry.benchmark(b).id for b in bench_ids]
+        bench_ids = list(dict.fromkeys(registry.benchmark(b).id for b in bench_ids))
     if readout is not None:
         registry.readout(readout)
     from brainbench.results.grid import applicable_jobs, offline_benchmarks, offline_models, plan, run_grid

@@ -113,3 +113,18 @@ def test_a_row_without_an_interval_does_not_undo_the_ties_of_the_rows_with_one()
     board = build(rows, draws)
     assert board.models == ["a", "b", "c"]
     assert board.rank_labels == {"a": "=1", "b": "=1", "c": "3"}
+
+
+def test_a_model_named_twice_in_a_grid_is_one_job(tmp_path, monkeypatch):
+    """`leaderboard run --models tiny-a,tiny-a` planned the pair twice: two workers scoring and storing one run."""
+    from brainbench.cli.main import main
+    from brainbench.results import grid
+
+    from helpers import results_fixtures as rf
+
+    planned = []
+    monkeypatch.setattr(grid, "run_grid", lambda jobs, *args, **kwargs: planned.extend(jobs) or [])
+    with rf.registered(rf.write_manifest(tmp_path / "manifest"), monkeypatch):
+        args = ["--models", "tiny-a,tiny-a", "--benchmarks", "gen-V1,gen-V1", "--workers", "0"]
+        assert main(["leaderboard", "run", *args, "--store", str(tmp_path / "r.sqlite")]) == 0
+    assert planned == [grid.Job("tiny-a", "gen-V1")]
