@@ -668,8 +668,11 @@ def cached_draws(
                 "SELECT * FROM interval_draws WHERE content_key = ? AND version = ? AND units = ? AND n_boot = ?",
                 (run["content_key"], VERSION, ",".join(units), n_boot),
             ).fetchone()
-        if row is not None and row["results_sha256"] == identity:
-            values = np.frombuffer(row["draws"], dtype="<f8").copy()
+        blob = row["draws"] if row is not None else b""
+        # a cached row is used only whole: n_boot draws (none with a reason); a damaged one is drawn again
+        whole = row is not None and isinstance(blob, bytes) and len(blob) == (0 if row["reason"] else 8 * n_boot)
+        if row is not None and whole and row["results_sha256"] == identity:
+            values = np.frombuffer(blob, dtype="<f8").copy()
             point = math.nan if row["point"] is None else float(row["point"])
             out[run["content_key"]] = Draws(run["content_key"], values, point, units, row["reason"])
         else:

@@ -128,3 +128,23 @@ def test_a_model_named_twice_in_a_grid_is_one_job(tmp_path, monkeypatch):
         args = ["--models", "tiny-a,tiny-a", "--benchmarks", "gen-V1,gen-V1", "--workers", "0"]
         assert main(["leaderboard", "run", *args, "--store", str(tmp_path / "r.sqlite")]) == 0
     assert planned == [grid.Job("tiny-a", "gen-V1")]
+
+
+def test_a_damaged_cached_interval_is_drawn_again(tmp_path):
+    """The interval cache is outside the rows' checksums: a cut-short draws blob was read as an interval
+    of 10 resamples (or, cut mid-number, raised from numpy); it is drawn again instead."""
+    import sqlite3
+
+    from brainbench.results.intervals import cached_draws
+    from brainbench.results.store import ResultStore
+
+    store = ResultStore(tmp_path / "results.sqlite")
+    store.record(_planted("a", 1))
+    (run,) = store.runs()
+    first = cached_draws(store, [run], n_boot=40)[run["content_key"]]
+    for cut in (80, 13):
+        with sqlite3.connect(store.path) as conn:
+            conn.execute("UPDATE interval_draws SET draws = substr(draws, 1, ?)", (cut,))
+        again = cached_draws(store, [run], n_boot=40)[run["content_key"]]
+        assert again.ok and again.values.shape == (40,)
+        np.testing.assert_array_equal(again.values, first.values)
