@@ -275,7 +275,8 @@ def compare_command(
 
     Both models' scores are recomputed on the same resamples of each benchmark's stored
     data, so the difference's interval is paired. p: two-sided, from the bootstrap standard
-    error of the difference; p_holm: Holm-corrected over the rows printed.
+    error of the difference; p_holm: Holm-corrected over the benchmark rows
+    printed (the region and overall means are reported unadjusted).
     """
     from brainbench.results.comparisons import compare_models, render_comparisons
     from brainbench.results.intervals import cached_draws
