@@ -122,7 +122,14 @@ def column_page(col: Column) -> str:
 
 
 def model_page(model: str) -> str:
-    return f"models/{slug(model)}.html"
+    """The model's page: its id where that is a safe file name, else its slug and a hash of the id
+    (``hf/org/a_b`` and ``hf/org_a/b`` would share the slug ``hf_org_a_b``)."""
+    import hashlib
+
+    name = slug(model)
+    if name != model:
+        name += "-" + hashlib.sha256(model.encode()).hexdigest()[:8]
+    return f"models/{name}.html"
 
 
 def _e(value: Any) -> str:

@@ -148,3 +148,12 @@ def test_a_damaged_cached_interval_is_drawn_again(tmp_path):
         again = cached_draws(store, [run], n_boot=40)[run["content_key"]]
         assert again.ok and again.values.shape == (40,)
         np.testing.assert_array_equal(again.values, first.values)
+
+
+def test_models_whose_ids_share_a_slug_get_a_page_each():
+    """Model ids from dynamic plugins (``hf/<org>/<name>``) are not file names; two of them slugged alike
+    wrote one page over the other."""
+    from brainbench.results.site import model_page
+
+    assert model_page("hf/org/a_b") != model_page("hf/org_a/b")
+    assert model_page("alexnet-untrained") == "models/alexnet-untrained.html"
