@@ -157,3 +157,33 @@ def test_models_whose_ids_share_a_slug_get_a_page_each():
 
     assert model_page("hf/org/a_b") != model_page("hf/org_a/b")
     assert model_page("alexnet-untrained") == "models/alexnet-untrained.html"
+
+
+def test_an_output_that_cannot_be_written_fails_in_one_sentence_before_any_work(tmp_path, capsys, monkeypatch):
+    """`show -o` into a missing or unwritable folder, and `site --out` below a file, ended in a traceback,
+    after every interval was drawn."""
+    from brainbench.cli import leaderboard
+    from brainbench.cli.main import main
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("the intervals were drawn before the output was checked")
+
+    monkeypatch.setattr(leaderboard, "board_with_intervals", no_work)
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    store = ["--store", str(tmp_path / "r.sqlite")]
+    assert main(["leaderboard", "show", "-o", str(a_file / "board.md"), *store]) == 2
+    assert "cannot be written" in capsys.readouterr().err
+    assert main(["leaderboard", "site", "--out", str(a_file / "site"), *store]) == 2
+    assert "cannot be written" in capsys.readouterr().err
+
+
+def test_show_writes_its_output_into_a_new_folder(tmp_path):
+    from brainbench.cli.main import main
+
+    target = tmp_path / "new" / "board.md"
+    assert (
+        main(["leaderboard", "show", "--format", "md", "-o", str(target), "--store", str(tmp_path / "r.sqlite")]) == 0
+    )
+    assert target.read_text().startswith("| rank | model |")
+    assert [p.name for p in target.parent.iterdir()] == ["board.md"]  # no temporary left
