@@ -30,7 +30,7 @@ from brainbench.metrics.ceiled import RELIABILITY_FLOOR, describe_score
 from brainbench.results.comparisons import benchmark_matrix
 from brainbench.results.intervals import COVERS, N_BOOT, declared_units, run_kind
 from brainbench.results.species import UNKNOWN, registry_entry, spec_of, species_of
-from brainbench.results.table import Column, Leaderboard, column_aggregates, compact_params, footnotes
+from brainbench.results.table import Column, Leaderboard, cell_marks, column_aggregates, compact_params, footnotes
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -242,30 +242,18 @@ def _index(board: Leaderboard, generated: str, version: str, command: str) -> st
                 continue
             cell = board.cells[model][column]
             score = None if cell is None else cell["score"]
-            mark = ""
-            if board.uncorrected(model, column):
-                mark += "u"
-            if board.marked(model, column):
-                mark += "*"
+            mark = cell_marks(board, model, column)
             cells.append(
                 f'<td data-col="c{column}" data-v="{"" if score is None else repr(score)}"'
                 + (' class="missing"' if score is None else "")
                 + f">{_num(score)}{mark}{_ci(board.cell_interval(model, column))}</td>"
             )
         body.append("<tr>" + "".join(cells) + "</tr>")
-    notes = footnotes(
-        board,
-        [
-            [
-                ("u" if board.uncorrected(m, k) else "") + ("*" if board.marked(m, k) else "")
-                for k in range(len(board.columns))
-            ]
-            for m in board.models
-        ],
-    )
+    notes = footnotes(board, [[cell_marks(board, m, k) for k in range(len(board.columns))] for m in board.models])
     table = (
         '<p class="notes">Each cell: the headline score and, below it, its 95% interval. A rank marked =k is shared: '
-        "those models are not significantly different. Coverage: scored cells of all columns.</p>\n"
+        "those models are not significantly different. Coverage: scored benchmarks, each counted once by its newest "
+        "column.</p>\n"
         '<div class="scroll"><table id="leaderboard">\n'
         '<caption class="sr-only">Leaderboard: models by species, region and benchmark</caption>\n'
         f"<thead><tr>{''.join(row1)}</tr>\n<tr>{''.join(row2)}</tr>\n<tr>{''.join(row3)}</tr></thead>\n"

@@ -187,3 +187,21 @@ def test_show_writes_its_output_into_a_new_folder(tmp_path):
     )
     assert target.read_text().startswith("| rank | model |")
     assert [p.name for p in target.parent.iterdir()] == ["board.md"]  # no temporary left
+
+
+def test_a_benchmark_counts_once_in_the_means_and_coverage_by_its_newest_version():
+    """X v2 replaced X v1. A model scored on both had X twice in its mean and one more cell of coverage, so it
+    ranked above a better model scored after the bump (v2 only); the v1 cell is now shown, marked o, and
+    left out of the means and the coverage."""
+    old_v1 = dict(_row("old-model", 1, benchmark="X"), score=0.2)
+    old_v2 = dict(old_v1, score=0.25, benchmark_version=2, content_key="old-v2")
+    new_v2 = dict(_row("new-model", 2, benchmark="X"), score=0.6, benchmark_version=2, content_key="new-v2")
+    board = build([old_v1, old_v2, new_v2])
+    assert board.models == ["new-model", "old-model"] and board.rank_labels == {"new-model": "1", "old-model": "2"}
+    assert [(c.label, c.current) for c in board.columns] == [("X v1", False), ("X v2", True)]
+    assert board.coverage("old-model") == board.coverage("new-model") == (1, 1)
+    assert board.overall("old-model") == 0.25
+    table = render(board, "table")
+    assert "0.200o" in table and "o an older column of a benchmark" in table
+    only_v1 = build([old_v1])  # a benchmark with one version: its column is current
+    assert only_v1.columns[0].current and only_v1.overall("old-model") == 0.2
