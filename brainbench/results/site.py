@@ -365,7 +365,9 @@ def _benchmark_page(
     ceiling_entry = registry_entry("metric", str(ceiling_id)) if ceiling and ceiling_id else None
     head = spec.get("headline") or {}
     floor = (head.get("params") or {}).get("reliability_floor", RELIABILITY_FLOOR)
-    units = declared_units(col.benchmark, kind)
+    # what the cells' draws resampled (a composite: its parts' units), else what the benchmark declares
+    drawn = [got.units for _, cell in shown if (got := board.draws.get(cell["content_key"])) and got.ok]
+    units = drawn[0] if drawn else declared_units(col.benchmark, kind)
     info = getattr(entry, "info", None) or {}
     facts = [
         ("benchmark", f"{col.benchmark} version {col.version} ({kind})"),

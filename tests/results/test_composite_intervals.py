@@ -285,3 +285,24 @@ def test_a_parts_resampling_units_declared_anew_redraws_the_composite(tmp_path, 
     assert after.units == before.units == BOTH  # s1 and s2 still resample neuroids
     np.testing.assert_array_equal(after.values, fresh.values)
     assert not np.allclose(after.values, before.values)
+
+
+def test_a_composites_page_names_the_units_its_interval_resampled(tmp_path, monkeypatch):
+    """A composite's interval resamples what its parts declare; its page named the default of its own kind."""
+    from brainbench.results import intervals
+    from brainbench.results.site import _benchmark_page
+    from brainbench.results.store import ResultStore
+    from brainbench.results.table import build
+
+    declared = intervals.declared_units
+    sessions = {f"planted-V4-{s}" for s in SESSIONS}
+    monkeypatch.setattr(intervals, "declared_units", lambda b, k: ("stimulus",) if b in sessions else declared(b, k))
+    store = ResultStore(tmp_path / "results.sqlite")
+    parts, composite = _model("a")
+    for ds in [*parts, composite]:
+        store.record(ds)
+    runs = store.runs()
+    board = build(runs, intervals.cached_draws(store, [r for r in runs if r["benchmark"] == "planted-V4-sessions"], 20))
+    index = next(k for k, c in enumerate(board.columns) if c.benchmark == "planted-V4-sessions")
+    page = _benchmark_page(store, board, index, tmp_path / "site", "now", "test", "brainbench leaderboard site")
+    assert "resampled here: stimulus (" in page
