@@ -497,7 +497,8 @@ def score_note(board: Leaderboard) -> str:
         f"benchmark declares ({what or 'no columns'}; ceiled-r2: sign(r) r^2 / ceiling, the signed fraction "
         "of explainable variance; ceiling-ratio: similarity / its noise ceiling; `brainbench describe ID` "
         "says more), at the layers chosen on training stimuli, runs of each benchmark's declared protocol "
-        f"only; {MISSING} = not scored (never counted as zero); means over the scored columns only."
+        f"only; {MISSING} = not scored (never counted as zero); means over the scored columns only, each "
+        "benchmark by its newest column."
     )
 
 
