@@ -76,10 +76,11 @@ def run_command(
     model_ids = split_ids(models, "--models")
     bench_ids = split_ids(benchmarks, "--benchmarks")
     # unknown ids fail here, clearly, before the grid is planned or a worker started
+    # an id named twice (or by an alias and its id) is one job, not two racing to store one run
     if model_ids is not None:
-        model_ids = [registry.model(m).id for m in model_ids]
+        model_ids = list(dict.fromkeys(registry.model(m).id for m in model_ids))
     if bench_ids is not None:
-        bench_ids = [registry.benchmark(b).id for b in bench_ids]
+        bench_ids = list(dict.fromkeys(registry.benchmark(b).id for b in bench_ids))
     if readout is not None:
         registry.readout(readout)
     from brainbench.results.grid import applicable_jobs, offline_benchmarks, offline_models, plan, run_grid
@@ -170,16 +171,43 @@ def show_command(
         raise BrainbenchError(f"unknown format {fmt!r}; pass --format with one of {', '.join(FORMATS)}.")
     if output is not None and output.is_dir():
         raise BrainbenchError(f"--output {output} is a folder; pass a file path such as {output / 'leaderboard.md'}.")
+    if output is not None:  # before the intervals are drawn, not after
+        from brainbench.scoring.arguments import writable_folder
+
+        reason = writable_folder(output.parent)
+        if reason is not None:
+            raise BrainbenchError(
+                f"--output {output} cannot be written ({reason}); pass a file in a folder you may write to."
+            )
     target = ResultStore(store)
     board = board_with_intervals(target, intervals)
     text = render(board, fmt)
     if output is not None:
-        output.write_text(text, encoding="utf-8")
+        _write_text(output, text)
         typer.echo(f"leaderboard written to {output}", err=True)
         return
     if not board.models and fmt == "table":
         typer.echo(f"the results store {target.path} is empty; run `brainbench leaderboard run`.", err=True)
     sys.stdout.write(text)
+
+
+def _write_text(path: Path, text: str) -> None:
+    """Write ``text`` whole or not at all (a temporary beside ``path``, then renamed over it)."""
+    import os
+
+    from brainbench.caching.integrity import remove_temp, temp_path
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = temp_path(path)
+    try:
+        temp.write_text(text, encoding="utf-8")
+        os.replace(temp, path)
+    except OSError as error:
+        raise BrainbenchError(
+            f"--output {path} cannot be written ({error.strerror or error}); pass another file."
+        ) from error
+    finally:
+        remove_temp(temp)
 
 
 @leaderboard_app.command("runs")
@@ -274,7 +302,8 @@ def compare_command(
 
     Both models' scores are recomputed on the same resamples of each benchmark's stored
     data, so the difference's interval is paired. p: two-sided, from the bootstrap standard
-    error of the difference; p_holm: Holm-corrected over the rows printed.
+    error of the difference; p_holm: Holm-corrected over the benchmark rows
+    printed (the region and overall means are reported unadjusted).
     """
     from brainbench.results.comparisons import compare_models, render_comparisons
     from brainbench.results.intervals import cached_draws
@@ -299,9 +328,11 @@ def site_command(
     """Write a static website of the leaderboard (HTML, CSS, SVG figures; no server, no network at view time)."""
     from brainbench.results.site import write_site
     from brainbench.results.store import ResultStore
+    from brainbench.scoring.arguments import check_out_dir
 
     if out.exists() and not out.is_dir():
         raise BrainbenchError(f"--out {out} is a file; give a folder for the site, e.g. {out.with_suffix('')}-site.")
+    check_out_dir(out)  # writable, before the intervals are drawn
     target = ResultStore(store)
     board = board_with_intervals(target, True)
     pages = write_site(target, board, out, command=" ".join(["brainbench", *sys.argv[1:]]))

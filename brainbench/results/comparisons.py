@@ -47,7 +47,7 @@ def compare_models(board: Leaderboard, model_a: str, model_b: str, benchmarks: l
     if model_a == model_b:
         raise BrainbenchError("give two different models to compare.")
     if benchmarks:
-        indices = []
+        indices: list[int] = []
         for name in benchmarks:
             found = _column_index(board, name)
             if not found:
@@ -55,7 +55,7 @@ def compare_models(board: Leaderboard, model_a: str, model_b: str, benchmarks: l
                 raise BrainbenchError(
                     f"benchmark {name!r} has no leaderboard column in this store (benchmarks: {known})."
                 )
-            indices.extend(found)
+            indices.extend(k for k in found if k not in indices)  # a column named twice is one test of the family
     else:
         indices = [
             k for k in range(len(board.columns)) if board.cells[model_a][k] is not None and board.cells[model_b][k]

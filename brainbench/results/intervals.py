@@ -58,7 +58,7 @@ of their difference (:func:`compare`). A run whose stored data do not recompute 
 stored score (within :data:`RECOMPUTE_TOLERANCE`) gets no interval, with the reason.
 
 Draws are cached in the results store (table ``interval_draws``) keyed on the run's
-content key, its results file's sha256 (a composite's: joined with its parts'),
+content key, its results file's sha256 (a composite's: joined with its parts' and their units),
 :data:`VERSION`, the units and the number of resamples, so ``leaderboard show``
 recomputes nothing the second time.
 """
@@ -668,8 +668,11 @@ def cached_draws(
                 "SELECT * FROM interval_draws WHERE content_key = ? AND version = ? AND units = ? AND n_boot = ?",
                 (run["content_key"], VERSION, ",".join(units), n_boot),
             ).fetchone()
-        if row is not None and row["results_sha256"] == identity:
-            values = np.frombuffer(row["draws"], dtype="<f8").copy()
+        blob = row["draws"] if row is not None else b""
+        # a cached row is used only whole: n_boot draws (none with a reason); a damaged one is drawn again
+        whole = row is not None and isinstance(blob, bytes) and len(blob) == (0 if row["reason"] else 8 * n_boot)
+        if row is not None and whole and row["results_sha256"] == identity:
+            values = np.frombuffer(blob, dtype="<f8").copy()
             point = math.nan if row["point"] is None else float(row["point"])
             out[run["content_key"]] = Draws(run["content_key"], values, point, units, row["reason"])
         else:
@@ -717,7 +720,8 @@ def _draw_identity(store: ResultStore, run: dict[str, Any]) -> tuple[tuple[str, 
     """``(units, results identity)`` a run's cached draws are checked against.
 
     A run's identity is its results file's sha256; a composite's joins its own with its
-    parts' (looked up by the content keys its spec names), so re-scoring a part redraws it.
+    parts' (looked up by the content keys its spec names) and each part's resampling units,
+    so re-scoring a part, or a part's ``resample`` declared anew, redraws it.
 
     Raises:
         NoInterval: a part of a composite is not in the store.
@@ -735,7 +739,11 @@ def _draw_identity(store: ResultStore, run: dict[str, Any]) -> tuple[tuple[str, 
         if part is None:
             raise NoInterval(f"part {name}'s run {key[:12]} is not in the store; score the composite again")
         rows.append(part)
-    joined = "\0".join(str(r.get("results_sha256") or "") for r in [run, *rows])
+    # each part is drawn on its own units, which its manifest may change without a new results file
+    joined = "\0".join(
+        [str(run.get("results_sha256") or "")]
+        + [f"{r.get('results_sha256') or ''}|{','.join(part_units(r))}" for r in rows]
+    )
     return composite_units(rows), hashlib.sha256(joined.encode()).hexdigest()
 
 

@@ -26,11 +26,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from brainbench.metrics.ceiled import RELIABILITY_FLOOR
+from brainbench.metrics.ceiled import RELIABILITY_FLOOR, describe_score
 from brainbench.results.comparisons import benchmark_matrix
 from brainbench.results.intervals import COVERS, N_BOOT, declared_units, run_kind
 from brainbench.results.species import UNKNOWN, registry_entry, spec_of, species_of
-from brainbench.results.table import Column, Leaderboard, column_aggregates, footnotes
+from brainbench.results.table import Column, Leaderboard, cell_marks, column_aggregates, compact_params, footnotes
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -112,11 +112,24 @@ def slug(text: str) -> str:
 
 
 def column_page(col: Column) -> str:
-    return f"benchmarks/{slug(col.benchmark)}-v{col.version}{'-' + slug(col.readout) if col.show_readout else ''}.html"
+    """The column's page; one page per column (a readout under two param sets adds a hash of its params)."""
+    import hashlib
+
+    readout = f"-{slug(col.readout)}" if col.show_readout else ""
+    if col.show_params:
+        readout += "-" + hashlib.sha256(compact_params(col.readout_params).encode()).hexdigest()[:8]
+    return f"benchmarks/{slug(col.benchmark)}-v{col.version}{readout}.html"
 
 
 def model_page(model: str) -> str:
-    return f"models/{slug(model)}.html"
+    """The model's page: its id where that is a safe file name, else its slug and a hash of the id
+    (``hf/org/a_b`` and ``hf/org_a/b`` would share the slug ``hf_org_a_b``)."""
+    import hashlib
+
+    name = slug(model)
+    if name != model:
+        name += "-" + hashlib.sha256(model.encode()).hexdigest()[:8]
+    return f"models/{name}.html"
 
 
 def _e(value: Any) -> str:
@@ -229,30 +242,18 @@ def _index(board: Leaderboard, generated: str, version: str, command: str) -> st
                 continue
             cell = board.cells[model][column]
             score = None if cell is None else cell["score"]
-            mark = ""
-            if board.uncorrected(model, column):
-                mark += "u"
-            if board.marked(model, column):
-                mark += "*"
+            mark = cell_marks(board, model, column)
             cells.append(
                 f'<td data-col="c{column}" data-v="{"" if score is None else repr(score)}"'
                 + (' class="missing"' if score is None else "")
                 + f">{_num(score)}{mark}{_ci(board.cell_interval(model, column))}</td>"
             )
         body.append("<tr>" + "".join(cells) + "</tr>")
-    notes = footnotes(
-        board,
-        [
-            [
-                ("u" if board.uncorrected(m, k) else "") + ("*" if board.marked(m, k) else "")
-                for k in range(len(board.columns))
-            ]
-            for m in board.models
-        ],
-    )
+    notes = footnotes(board, [[cell_marks(board, m, k) for k in range(len(board.columns))] for m in board.models])
     table = (
         '<p class="notes">Each cell: the headline score and, below it, its 95% interval. A rank marked =k is shared: '
-        "those models are not significantly different. Coverage: scored cells of all columns.</p>\n"
+        "those models are not significantly different. Coverage: scored benchmarks, each counted once by its newest "
+        "column.</p>\n"
         '<div class="scroll"><table id="leaderboard">\n'
         '<caption class="sr-only">Leaderboard: models by species, region and benchmark</caption>\n'
         f"<thead><tr>{''.join(row1)}</tr>\n<tr>{''.join(row2)}</tr>\n<tr>{''.join(row3)}</tr></thead>\n"
@@ -323,7 +324,9 @@ def _profile_figure(profiles: dict[str, tuple[list[str], np.ndarray, str]], labe
     axes.legend(fontsize=8, frameon=False)
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, format="svg", metadata={"Date": None})
+    # no date and a fixed salt for the element ids (random by default): the same store, the same file
+    with matplotlib.rc_context({"svg.hashsalt": "brainbench"}):
+        figure.savefig(path, format="svg", metadata={"Date": None})
     return f"Per-layer {ylabel} on {label}. " + "; ".join(alt) + "."
 
 
@@ -342,6 +345,7 @@ def _benchmark_page(
     profiles = {}
     unprofiled: dict[str, str] = {}
     n_stimuli = n_units = None
+    described: dict[str, None] = {}  # what each run's headline is, from its own stored attrs (in order, once)
     for model, cell in shown:
         try:
             dataset = store.load_results(cell)
@@ -350,6 +354,7 @@ def _benchmark_page(
             continue
         layers, values = layer_profile(dataset, aggregate)
         profiles[model] = (layers, values, str(cell["best_layer"]))
+        described[describe_score(dataset.attrs)] = None
         n_stimuli = int(dataset.sizes.get("stimulus", 0)) or n_stimuli
         n_units = int(dataset.sizes.get("neuroid", 0)) or n_units
     ylabel = f"ceiled score ({aggregate} over reliable {unit})"
@@ -360,7 +365,9 @@ def _benchmark_page(
     ceiling_entry = registry_entry("metric", str(ceiling_id)) if ceiling and ceiling_id else None
     head = spec.get("headline") or {}
     floor = (head.get("params") or {}).get("reliability_floor", RELIABILITY_FLOOR)
-    units = declared_units(col.benchmark, kind)
+    # what the cells' draws resampled (a composite: its parts' units), else what the benchmark declares
+    drawn = [got.units for _, cell in shown if (got := board.draws.get(cell["content_key"])) and got.ok]
+    units = drawn[0] if drawn else declared_units(col.benchmark, kind)
     info = getattr(entry, "info", None) or {}
     facts = [
         ("benchmark", f"{col.benchmark} version {col.version} ({kind})"),
@@ -390,8 +397,8 @@ def _benchmark_page(
         ),
         (
             "headline",
-            f"sign(r) r^2 / ceiling per {unit[:-1]}, {aggregate} over {unit} with ceiling >= {floor}, r the mean over "
-            "splits of the test-split correlation at the layer each split chose on its training stimuli",
+            "; ".join(described or [describe_score({**first, "reliability_floor": floor})])
+            + ", at the layer each split chose on its training stimuli",
         ),
         ("interval", f"{COVERS}; resampled here: {', '.join(units)} ({N_BOOT} resamples)"),
     ]

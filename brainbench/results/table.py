@@ -23,7 +23,10 @@ Means: a region is a species and a brain region (:func:`region_group`: ``macaque
 from ``human IT``); a region's mean is the mean over that region's benchmarks *that have a score*;
 the overall mean is the mean of the region means (each region weighs the same). A
 missing score is shown as missing and never counted as zero; ``coverage`` says how many
-of the columns each mean rests on.
+of the columns each mean rests on. A benchmark counts once in the means and the coverage,
+by its newest column (highest version, then the readout configuration of the newest run):
+an older column's cells are shown, marked ``o``, and left out, so no model is averaged or
+ranked on one benchmark twice, and every mean compares models on the same declaration.
 
 Intervals and ranks (:mod:`brainbench.results.intervals`): with the runs' bootstrap
 draws, every cell, region mean and overall mean carries a 95% interval (a mean's draws
@@ -31,7 +34,8 @@ are the means of its cells' draws, resample by resample). Rows are ranked by cov
 first -- a row with more scored cells always ranks above one with fewer, so a missing
 cell never helps -- then by the overall mean; rows of equal coverage whose overall means
 do not differ significantly (paired bootstrap, Holm-corrected over the pairs of that
-coverage, alpha 0.05) share a rank, shown ``=k``.
+coverage, alpha 0.05) share a rank, shown ``=k``; a row without draws is placed against the
+others by its overall mean.
 """
 
 from __future__ import annotations
@@ -58,11 +62,17 @@ RUN_FORMATS = ("table", "csv", "json")
 MISSING = "–"
 MARK = "*"
 UNCORRECTED_MARK = "u"
+OLDER_MARK = "o"
 UNCORRECTED_NOTE = (
     f"{UNCORRECTED_MARK} uncorrected headline: the benchmark declares no ceiling (a single RDM, data without "
     "repetitions) or too few of the run's neuroids are reliable, so the cell is the declared uncorrected "
     "metric (per-split r, sign(r) r^2 or the RDM similarity; `brainbench leaderboard runs` names it); "
     "not in the means."
+)
+OLDER_NOTE = (
+    f"{OLDER_MARK} an older column of a benchmark (an earlier version, or an earlier declared readout "
+    "configuration): shown, not in the means or the coverage, which count each benchmark once, by its newest "
+    "column (highest version, then the configuration of the newest run)."
 )
 MARK_NOTE = (
     f"{MARK} newest of several declared-protocol runs with different content keys (weights, data, "
@@ -79,11 +89,26 @@ class Column:
     readout_params: str
     region: str
     show_readout: bool = False
+    #: the readout's params are in the label too: another column of this benchmark uses the same readout
+    show_params: bool = False
+    #: the benchmark's newest column (highest version, then newest run): the only one in the means and coverage
+    current: bool = True
 
     @property
     def label(self) -> str:
+        """``bench vN``, ``bench vN [readout]`` or ``bench vN [readout {params}]``: unique among the columns."""
         text = f"{self.benchmark} v{self.version}"
+        if self.show_params:
+            return f"{text} [{self.readout} {compact_params(self.readout_params)}]"
         return f"{text} [{self.readout}]" if self.show_readout else text
+
+
+def compact_params(params: str) -> str:
+    """A stored ``readout_params`` JSON text in its shortest canonical form (as stored if it is not JSON)."""
+    try:
+        return json.dumps(json.loads(params or "{}"), sort_keys=True, separators=(",", ":"))
+    except ValueError:
+        return str(params)
 
 
 @dataclass
@@ -112,10 +137,19 @@ class Leaderboard:
         cell = self.cells[model][index]
         return cell is not None and cell.get("score_kind") != CEILED
 
+    def older(self, model: str, index: int) -> bool:
+        """Whether the cell is of an older column of its benchmark (an earlier version or declared readout)."""
+        return self.cells[model][index] is not None and not self.columns[index].current
+
     def in_means(self, model: str, index: int) -> bool:
-        """Whether a cell enters the means: a finite ceiled score."""
+        """Whether a cell enters the means: a finite ceiled score in its benchmark's newest column."""
         cell = self.cells[model][index]
-        return cell is not None and _finite(cell["score"]) and not self.uncorrected(model, index)
+        return (
+            cell is not None
+            and _finite(cell["score"])
+            and not self.uncorrected(model, index)
+            and self.columns[index].current
+        )
 
     def region_mean(self, model: str, region: str) -> float | None:
         values = [
@@ -182,8 +216,10 @@ class Leaderboard:
         return sum(means) / len(means) if means else None
 
     def coverage(self, model: str) -> tuple[int, int]:
-        have = sum(1 for c in self.cells[model] if c is not None and _finite(c["score"]))
-        return have, len(self.columns)
+        """``(scored, benchmarks)``: each benchmark counted once, by its newest column."""
+        current = [k for k, col in enumerate(self.columns) if col.current]
+        have = sum(1 for k in current if (c := self.cells[model][k]) is not None and _finite(c["score"]))
+        return have, len(current)
 
 
 def _finite(value: Any) -> bool:
@@ -214,11 +250,31 @@ def build(runs: list[dict[str, Any]], draws: dict[str, Draws] | None = None) -> 
     configs: dict[tuple[str, int], set[tuple[str, str]]] = {}
     for _model, bench, version, readout, params in latest:
         configs.setdefault((bench, version), set()).add((readout, params))
+    # each benchmark's newest column: its highest version, then the configuration with the newest run
+    newest: dict[tuple[str, int, str, str], str] = {}
+    for key, run in latest.items():
+        newest[key[1:]] = max(newest.get(key[1:], ""), str(run["created_at"]))
+    current = {
+        bench: max((k for k in newest if k[0] == bench), key=lambda k: (k[1], newest[k], k)) for bench, *_ in newest
+    }
     columns = []
     for (bench, version), readouts in configs.items():
         for readout, params in sorted(readouts):
             shown = next(r for k, r in latest.items() if k[1:] == (bench, version, readout, params))
-            columns.append(Column(bench, version, readout, params, region_group(shown), len(readouts) > 1))
+            # one readout under two param sets (its declared params changed) needs the params to tell them apart
+            same_readout = sum(1 for other, _ in readouts if other == readout) > 1
+            columns.append(
+                Column(
+                    bench,
+                    version,
+                    readout,
+                    params,
+                    region_group(shown),
+                    len(readouts) > 1,
+                    same_readout,
+                    current[bench] == (bench, version, readout, params),
+                )
+            )
     columns.sort(key=lambda c: (c.region, c.benchmark, c.version, c.readout, c.readout_params))
     models = sorted({k[0] for k in latest})
     keys = {m: [(m, c.benchmark, c.version, c.readout, c.readout_params) for c in columns] for m in models}
@@ -241,8 +297,8 @@ def rank(board: Leaderboard) -> None:
     More scored cells (coverage) first, so a missing cell never helps; then the overall
     mean (rows without one last). Within one coverage, a row's rank is 1 + the rows of
     higher coverage + the rows of its coverage whose overall mean is significantly higher
-    (Holm over that coverage's pairs); without draws, + the rows with a higher mean.
-    Ranks never decrease down the table.
+    (Holm over that coverage's pairs of rows with draws); where either row of a pair has
+    no draws, the other counts when its mean is higher. Ranks never decrease down the table.
     """
     from brainbench.results.intervals import all_pairs, rank_labels, ranks
 
@@ -262,18 +318,19 @@ def rank(board: Leaderboard) -> None:
             overall, values = board.overall(m), board.overall_draws(m)
             if overall is not None and values is not None:
                 named[m] = (overall, values)
-        significant = ranks(list(named), all_pairs(named)) if len(named) == len(group) else None
+        # pairs with draws on both sides are tested (Holm over them); a pair with a row without draws
+        # (its run cannot be resampled) is ordered by the means, without holding the tested ties back
+        significant = ranks(list(named), all_pairs(named))
         for position, m in enumerate(group):
-            if significant is not None:
-                rank_of[m] = ahead + significant[m]
-            else:
-                higher = sum(
-                    1
-                    for other in group[:position]
-                    if (board.overall(other) or -math.inf) > (board.overall(m) or -math.inf)
-                    or (board.overall(m) is None and board.overall(other) is not None)
-                )
-                rank_of[m] = ahead + 1 + higher
+            mine = board.overall(m)
+            untested = sum(
+                1
+                for other in group[:position]
+                if not (m in named and other in named)
+                and (theirs := board.overall(other)) is not None
+                and (mine is None or theirs > mine)
+            )
+            rank_of[m] = ahead + significant.get(m, 1) + untested
         ahead += len(group)
     previous = 1
     for m in board.models:  # monotone down the table
@@ -367,16 +424,23 @@ def _intervals(board: Leaderboard, model: str) -> list[tuple[float, float] | Non
 def _marks(board: Leaderboard, model: str) -> list[str]:
     """Per value of :func:`_values`: its marks (``u`` uncorrected, ``*`` newest of several)."""
     prefix = 3 + len(board.regions)
-    cells = [
-        (UNCORRECTED_MARK if board.uncorrected(model, i) else "") + (MARK if board.marked(model, i) else "")
-        for i in range(len(board.columns))
-    ]
+    cells = [cell_marks(board, model, i) for i in range(len(board.columns))]
     return [""] * prefix + cells + [""]
+
+
+def cell_marks(board: Leaderboard, model: str, index: int) -> str:
+    """A cell's marks: ``u`` uncorrected, ``o`` an older column of its benchmark, ``*`` newest of several runs."""
+    return (
+        (UNCORRECTED_MARK if board.uncorrected(model, index) else "")
+        + (OLDER_MARK if board.older(model, index) else "")
+        + (MARK if board.marked(model, index) else "")
+    )
 
 
 def _notes(marks: list[list[str]]) -> list[str]:
     used = "".join("".join(row) for row in marks)
-    return [note for mark, note in ((UNCORRECTED_MARK, UNCORRECTED_NOTE), (MARK, MARK_NOTE)) if mark in used]
+    pairs = ((UNCORRECTED_MARK, UNCORRECTED_NOTE), (OLDER_MARK, OLDER_NOTE), (MARK, MARK_NOTE))
+    return [note for mark, note in pairs if mark in used]
 
 
 def region_group(run: dict[str, Any]) -> str:
@@ -433,7 +497,8 @@ def score_note(board: Leaderboard) -> str:
         f"benchmark declares ({what or 'no columns'}; ceiled-r2: sign(r) r^2 / ceiling, the signed fraction "
         "of explainable variance; ceiling-ratio: similarity / its noise ceiling; `brainbench describe ID` "
         "says more), at the layers chosen on training stimuli, runs of each benchmark's declared protocol "
-        f"only; {MISSING} = not scored (never counted as zero); means over the scored columns only."
+        f"only; {MISSING} = not scored (never counted as zero); means over the scored columns only, each "
+        "benchmark by its newest column."
     )
 
 

@@ -260,3 +260,49 @@ def test_a_composite_whose_part_is_not_stored_says_so(tmp_path):
     run = store.lookup(composite.attrs["content_key"])
     found = cached_draws(store, [run])[composite.attrs["content_key"]]
     assert not found.ok and "part planted-V4-s2's run" in found.reason and "not in the store" in found.reason
+
+
+def test_a_parts_resampling_units_declared_anew_redraws_the_composite(tmp_path, monkeypatch):
+    """A part's ``resample`` changed in its manifest (no new results file; the units of the other parts
+    keep the composite's union the same): its own cell is drawn on the new units, so the composite's
+    cached draws must not be reused either -- it is drawn again on the same resamples as that cell."""
+    from brainbench.results import intervals
+    from brainbench.results.store import ResultStore
+
+    store = ResultStore(tmp_path / "results.sqlite")
+    parts, composite = _model("a")
+    for ds in [*parts, composite]:
+        store.record(ds)
+    run = store.lookup(composite.attrs["content_key"])
+    before = intervals.cached_draws(store, [run], n_boot=50)[run["content_key"]]
+    declared = intervals.declared_units
+    monkeypatch.setattr(
+        intervals, "declared_units", lambda b, k: ("stimulus",) if b.endswith("-s3") else declared(b, k)
+    )
+    after = intervals.cached_draws(store, [run], n_boot=50)[run["content_key"]]
+    found = {str(p.attrs["content_key"]): (store.lookup(str(p.attrs["content_key"])), p) for p in parts}
+    fresh = draw_composite(composite, run, found.__getitem__, 50)
+    assert after.units == before.units == BOTH  # s1 and s2 still resample neuroids
+    np.testing.assert_array_equal(after.values, fresh.values)
+    assert not np.allclose(after.values, before.values)
+
+
+def test_a_composites_page_names_the_units_its_interval_resampled(tmp_path, monkeypatch):
+    """A composite's interval resamples what its parts declare; its page named the default of its own kind."""
+    from brainbench.results import intervals
+    from brainbench.results.site import _benchmark_page
+    from brainbench.results.store import ResultStore
+    from brainbench.results.table import build
+
+    declared = intervals.declared_units
+    sessions = {f"planted-V4-{s}" for s in SESSIONS}
+    monkeypatch.setattr(intervals, "declared_units", lambda b, k: ("stimulus",) if b in sessions else declared(b, k))
+    store = ResultStore(tmp_path / "results.sqlite")
+    parts, composite = _model("a")
+    for ds in [*parts, composite]:
+        store.record(ds)
+    runs = store.runs()
+    board = build(runs, intervals.cached_draws(store, [r for r in runs if r["benchmark"] == "planted-V4-sessions"], 20))
+    index = next(k for k, c in enumerate(board.columns) if c.benchmark == "planted-V4-sessions")
+    page = _benchmark_page(store, board, index, tmp_path / "site", "now", "test", "brainbench leaderboard site")
+    assert "resampled here: stimulus (" in page
