@@ -136,6 +136,59 @@ class Analysis:
         """Readouts to score when the user names none (``None``: each benchmark's own)."""
         return None
 
+    def check_params(self, params: dict[str, Any]) -> None:
+        """Refuse a bad parameter value in one sentence (:class:`AnalysisError`).
+
+        The runner calls it before any scoring, with the manifest's defaults and the
+        user's ``--param`` values merged, so a typo fails in a second, not after every
+        benchmark was scored. The default accepts anything; an analysis checks its own.
+        """
+
+
+# ----------------------------------------------------------------------- parameter checks
+#: The per-layer scores an analysis may profile (``metric=``; None: the declared one).
+METRICS = ("ev", "r", "ceiled")
+
+
+def _refuse(analysis: str, name: str, need: str, value: Any) -> AnalysisError:
+    return AnalysisError(f"{analysis} parameter {name} must be {need}; got {value!r}.")
+
+
+def need_int(analysis: str, params: dict[str, Any], name: str, minimum: int) -> None:
+    """``params[name]``, where given, is an integer >= ``minimum`` (not a bool, not 1e3)."""
+    value = params.get(name)
+    if name in params and not (
+        isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= minimum
+    ):
+        raise _refuse(analysis, name, f"an integer >= {minimum}", value)
+
+
+def need_number(
+    analysis: str, params: dict[str, Any], name: str, low: float | None = None, high: float | None = None
+) -> None:
+    """``params[name]``, where given, is a finite real number, strictly between ``low`` and ``high`` where given."""
+    if name not in params:
+        return
+    value: Any = params[name]
+    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    ok = ok and bool(np.isfinite(value)) and (low is None or value > low) and (high is None or value < high)
+    if not ok:
+        bounds = f" between {low} and {high}" if low is not None and high is not None else ""
+        raise _refuse(analysis, name, f"a number{bounds}", value)
+
+
+def need_bool(analysis: str, params: dict[str, Any], name: str) -> None:
+    """``params[name]``, where given, is ``true`` or ``false`` (a string such as ``"False"`` would read as true)."""
+    if name in params and not isinstance(params[name], (bool, np.bool_)):
+        raise _refuse(analysis, name, "true or false", params[name])
+
+
+def need_choice(analysis: str, params: dict[str, Any], name: str, choices: tuple[Any, ...]) -> None:
+    """``params[name]``, where given, is one of ``choices`` (None among them: may be left out)."""
+    if name in params and params[name] not in choices:
+        named = ", ".join(str(c) for c in choices if c is not None)
+        raise _refuse(analysis, name, f"one of {named}", params[name])
+
 
 # ---------------------------------------------------------------------------- combining
 def region_of(dataset: xr.Dataset) -> np.ndarray:

@@ -18,17 +18,23 @@ from __future__ import annotations
 import itertools
 import json
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
 from brainbench.analyses.base import (
+    METRICS,
     RELIABILITY_THRESHOLD,
     Analysis,
     AnalysisError,
     AnalysisResult,
     combine_scores,
+    need_bool,
+    need_choice,
+    need_int,
+    need_number,
     plural,
     regions_in_order,
     summary_numbers,
@@ -38,6 +44,9 @@ from brainbench.analyses.base import (
 from brainbench.analyses.figures import MAX_NAMED_ROWS, level_palette, region_palette, subtitle
 from brainbench.analyses.profile_consistency import defined_profiles, profile_r_label
 from brainbench.analyses.stats import adjusted_rand_index, cluster_order
+
+#: scipy's linkage methods (average, UPGMA, is the one defined for any distance such as 1 - r).
+LINKAGE_METHODS = ("average", "single", "complete", "weighted", "centroid", "median", "ward")
 
 
 class Clustermap(Analysis):
@@ -57,10 +66,16 @@ class Clustermap(Analysis):
         reliable_only: bool = False,
         threshold: float = RELIABILITY_THRESHOLD,
     ) -> AnalysisResult:
-        if panels not in ("auto", "all"):
-            raise AnalysisError(
-                f"clustermap panels must be 'auto' (all, each region, each pair) or 'all'; got {panels!r}."
-            )
+        self.check_params(
+            {
+                "metric": metric,
+                "method": method,
+                "n_clusters": n_clusters,
+                "panels": panels,
+                "reliable_only": reliable_only,
+                "threshold": threshold,
+            }
+        )
         combined = combine_scores(scores, metric=metric)
         metric = str(combined.attrs["metric"])  # the declared per-layer score unless one is asked for
         kept, corr, dropped = defined_profiles(combined, metric, reliable_only, threshold)
@@ -156,6 +171,18 @@ class Clustermap(Analysis):
             + summary_table(numbers)
         )
         return AnalysisResult(self.name, dataset, figures, numbers, markdown)
+
+    def check_params(self, params: dict[str, Any]) -> None:
+        if params.get("panels", "auto") not in ("auto", "all"):
+            raise AnalysisError(
+                f"clustermap panels must be 'auto' (all, each region, each pair) or 'all'; got {params['panels']!r}."
+            )
+        need_choice(self.name, params, "metric", (None, *METRICS))
+        need_choice(self.name, params, "method", LINKAGE_METHODS)
+        if params.get("n_clusters") is not None:
+            need_int(self.name, params, "n_clusters", 1)
+        need_bool(self.name, params, "reliable_only")
+        need_number(self.name, params, "threshold")
 
 
 @dataclass(frozen=True)

@@ -36,13 +36,16 @@ import xarray as xr
 from matplotlib.figure import Figure
 
 from brainbench.analyses.base import (
+    METRICS,
     NO_LAYER,
     RELIABILITY_THRESHOLD,
     Analysis,
-    AnalysisError,
     AnalysisResult,
     combine_scores,
     metric_label,
+    need_choice,
+    need_int,
+    need_number,
     regions_in_order,
     summary_numbers,
     summary_table,
@@ -80,8 +83,7 @@ class LayerCorrespondence(Analysis):
         threshold: float = RELIABILITY_THRESHOLD,
         metric: str | None = None,
     ) -> AnalysisResult:
-        if n_boot < 10 or not 0 < level < 1:
-            raise AnalysisError("layer-correspondence needs n_boot >= 10 and 0 < level < 1.")
+        self.check_params({"n_boot": n_boot, "level": level, "seed": seed, "threshold": threshold, "metric": metric})
         combined = combine_scores(scores, metric=metric)
         metric = str(combined.attrs["metric"])
         name_of = "EV" if metric == "ev" else metric
@@ -141,6 +143,13 @@ class LayerCorrespondence(Analysis):
         numbers["stimulus_ci"] = source is not None
         numbers["stimulus_ci_from"] = source
         return AnalysisResult(self.name, dataset, {"layer-correspondence": figure}, numbers, markdown)
+
+    def check_params(self, params: dict[str, Any]) -> None:
+        need_int(self.name, params, "n_boot", 10)
+        need_number(self.name, params, "level", 0, 1)
+        need_int(self.name, params, "seed", 0)
+        need_number(self.name, params, "threshold")
+        need_choice(self.name, params, "metric", (None, *METRICS))
 
 
 def correspondence(

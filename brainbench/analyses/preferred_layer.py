@@ -8,6 +8,7 @@ headline score of a benchmark never uses it.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -19,6 +20,8 @@ from brainbench.analyses.base import (
     Analysis,
     AnalysisResult,
     combine_scores,
+    need_bool,
+    need_number,
     preferred_layers,
     regions_in_order,
     summary_numbers,
@@ -34,6 +37,7 @@ class PreferredLayer(Analysis):
     def run(
         self, scores: list[xr.Dataset], threshold: float = RELIABILITY_THRESHOLD, reliable_only: bool = False
     ) -> AnalysisResult:
+        self.check_params({"threshold": threshold, "reliable_only": reliable_only})
         combined = combine_scores(scores, metric="ev")  # an EV analysis: scores without EV are refused
         if reliable_only:
             combined = combined.isel(neuroid=np.flatnonzero(combined["ceiling"].values > threshold))
@@ -71,6 +75,10 @@ class PreferredLayer(Analysis):
             + summary_table(numbers)
         )
         return AnalysisResult(self.name, dataset, {"preferred-layer": figure}, numbers, markdown)
+
+    def check_params(self, params: dict[str, Any]) -> None:
+        need_number(self.name, params, "threshold")
+        need_bool(self.name, params, "reliable_only")
 
 
 def plot(counts: np.ndarray, regions: list[str], layers: list[str], combined: xr.Dataset) -> Figure:

@@ -23,11 +23,16 @@ import xarray as xr
 from matplotlib.figure import Figure
 
 from brainbench.analyses.base import (
+    METRICS,
     RELIABILITY_THRESHOLD,
     Analysis,
     AnalysisError,
     AnalysisResult,
     combine_scores,
+    need_bool,
+    need_choice,
+    need_int,
+    need_number,
     plural,
     regions_in_order,
     summary_numbers,
@@ -82,6 +87,16 @@ class ProfileConsistency(Analysis):
         threshold: float = RELIABILITY_THRESHOLD,
         stratify: str | None = None,
     ) -> AnalysisResult:
+        self.check_params(
+            {
+                "metric": metric,
+                "n_permutations": n_permutations,
+                "seed": seed,
+                "reliable_only": reliable_only,
+                "threshold": threshold,
+                "stratify": stratify,
+            }
+        )
         combined = combine_scores(scores, metric=metric)
         metric = str(combined.attrs["metric"])  # the declared per-layer score unless one is asked for
         unit = str(combined.attrs["unit"])
@@ -187,6 +202,18 @@ class ProfileConsistency(Analysis):
             figures["profile-consistency-permutation"] = null_figure(null, test, combined)
         markdown = _markdown(numbers, test, metric) + "\n\n" + summary_table(numbers)
         return AnalysisResult(self.name, dataset, figures, numbers, markdown)
+
+    def check_params(self, params: dict[str, Any]) -> None:
+        need_choice(self.name, params, "metric", (None, *METRICS))
+        need_int(self.name, params, "n_permutations", 0)
+        need_int(self.name, params, "seed", 0)
+        need_bool(self.name, params, "reliable_only")
+        need_number(self.name, params, "threshold")
+        if params.get("stratify") is not None and not isinstance(params["stratify"], str):
+            raise AnalysisError(
+                f"{self.name} parameter stratify must name a coordinate, e.g. cortical_layer; "
+                f"got {params['stratify']!r}."
+            )
 
 
 def _describe(values: np.ndarray) -> dict[str, Any]:

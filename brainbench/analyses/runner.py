@@ -26,16 +26,35 @@ def load_analysis(analysis_id: str, registry: Registry | None = None) -> tuple[A
     return analysis, dict(entry.params)
 
 
-def run_analysis(analysis: Analysis, scores: list[xr.Dataset], params: dict[str, Any] | None = None) -> AnalysisResult:
-    """``analysis.run(scores, **params)`` with unknown parameters reported clearly."""
-    params = dict(params or {})
+def check_params(analysis: Analysis, params: dict[str, Any]) -> None:
+    """Refuse an unknown parameter name or a bad value in one sentence, before any scoring.
+
+    Names are checked against ``analysis.run``'s signature, values by the analysis's own
+    :meth:`~brainbench.analyses.base.Analysis.check_params` (a plugin without one: names only).
+    """
     accepted = inspect.signature(analysis.run).parameters
     if not any(p.kind is p.VAR_KEYWORD for p in accepted.values()):
         unknown = sorted(set(params) - set(accepted))
         if unknown:
             names = ", ".join(p for p in accepted if p != "scores")
             raise AnalysisError(f"analysis {analysis.name!r} has no parameter {unknown[0]!r}; it takes: {names}.")
+    check = getattr(analysis, "check_params", None)
+    if callable(check):
+        check(dict(params))
+
+
+def run_analysis(analysis: Analysis, scores: list[xr.Dataset], params: dict[str, Any] | None = None) -> AnalysisResult:
+    """``analysis.run(scores, **params)`` with unknown parameters and bad values reported clearly."""
+    params = dict(params or {})
+    check_params(analysis, params)
     return analysis.run(scores, **params)
+
+
+def _with_seed(analysis: Analysis, params: dict[str, Any], seed: int) -> dict[str, Any]:
+    """``params`` plus ``seed`` where ``run`` takes one and the params name none (one --seed drives all)."""
+    if "seed" in inspect.signature(analysis.run).parameters:
+        return {"seed": seed, **params}
+    return dict(params)
 
 
 def analyze(
@@ -79,6 +98,8 @@ def analyze(
     analysis, declared = load_analysis(analysis_id, registry)
     if not benchmarks:
         raise AnalysisError("name at least one benchmark to analyse.")
+    params = _with_seed(analysis, {**declared, **(params or {})}, seed)
+    check_params(analysis, params)  # a typo or a bad value fails now, not after every benchmark is scored
     # the entries only (an unknown id fails here, before any pass): each pass's data are loaded, if at
     # all, by its run (a stored run is read without instantiating its assembly)
     benches = [b.entry if isinstance(b, Benchmark) else registry.benchmark(b) for b in benchmarks]
@@ -111,7 +132,7 @@ def analyze(
             dataset.attrs["region"] = bench.region or bench.id
         scores.append(dataset)
     title = f"{analysis_id}: {model_id} on {', '.join(b.id for b in benches)}"
-    return _analyse(analysis, scores, {**declared, **(params or {})}, seed, out, title)
+    return _analyse(analysis, scores, params, out, title)
 
 
 def analyze_checkpoints(
@@ -144,6 +165,8 @@ def analyze_checkpoints(
     analysis, declared = load_analysis(analysis_id, registry)
     if not benchmarks:
         raise AnalysisError("name at least one benchmark to analyse.")
+    params = _with_seed(analysis, {**declared, **(params or {})}, seed)
+    check_params(analysis, params)
     # the options score_checkpoints checks, checked here too: the run is opened (every file read) first
     layers = check_layer_names(layers)
     check_device(device)
@@ -179,20 +202,17 @@ def analyze_checkpoints(
         )
     names = ", ".join(str(s.attrs.get("benchmark", "")) for s in scores[:: max(1, len(scores) // len(benchmarks))])
     title = f"{analysis_id}: checkpoints of {arch} on {names}"
-    return _analyse(analysis, scores, {**declared, **(params or {})}, seed, out, title)
+    return _analyse(analysis, scores, params, out, title)
 
 
 def _analyse(
     analysis: Analysis,
     scores: list[xr.Dataset],
     params: dict[str, Any],
-    seed: int,
     out: str | os.PathLike | None,
     title: str,
 ) -> AnalysisResult:
-    """Run ``analysis`` on the scores (``seed`` unless the params name one) and write it to ``out``."""
-    if "seed" in inspect.signature(analysis.run).parameters:
-        params = {"seed": seed, **params}  # one --seed drives splits, bootstraps and permutations
+    """Run ``analysis`` on the scores with ``params`` (checked, the seed merged in) and write it to ``out``."""
     result = run_analysis(analysis, scores, params)
     if out is not None:
         result.write(out, title=title)

@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
-from brainbench.analyses.base import Analysis, AnalysisError, AnalysisResult, metric_label
+from brainbench.analyses.base import METRICS, Analysis, AnalysisError, AnalysisResult, metric_label, need_choice
 from brainbench.analyses.figures import new_figure_grid, style_axes
 
 #: One colour per benchmark (Okabe-Ito).
@@ -61,6 +62,7 @@ class Trajectory(Analysis):
     takes_series = True
 
     def run(self, scores: list[xr.Dataset], metric: str = "ceiled") -> AnalysisResult:
+        self.check_params({"metric": metric})
         if not scores:
             raise AnalysisError("the trajectory analysis needs the score datasets of at least one checkpoint.")
         benchmarks = list(dict.fromkeys(str(d.attrs.get("benchmark", "")) for d in scores))
@@ -161,6 +163,9 @@ class Trajectory(Analysis):
             f"chosen layer of each checkpoint. {interval_note}\n\n" + "\n".join(rows)
         )
         return AnalysisResult(self.name, result, {"trajectory": figure}, numbers, markdown)
+
+    def check_params(self, params: dict[str, Any]) -> None:
+        need_choice(self.name, params, "metric", METRICS)
 
 
 def plot(result: xr.Dataset, use_steps: bool) -> Figure:

@@ -195,3 +195,30 @@ def test_unknown_analysis_parameter_is_a_clear_error():
     analysis, _ = load_analysis("profile-consistency")
     with pytest.raises(AnalysisError, match="no parameter 'n_perm'.*n_permutations"):
         run_analysis(analysis, [], {"n_perm": 5})
+
+
+@pytest.mark.parametrize(
+    ("analysis", "param", "message"),
+    [
+        ("layer-correspondence", "nboot=5", "no parameter 'nboot'"),
+        ("layer-correspondence", "n_boot=5", "n_boot must be an integer >= 10"),
+        ("layer-correspondence", "level=95", "level must be a number between 0 and 1"),
+        ("profile-consistency", "n_permutations=-1", "n_permutations must be an integer >= 0"),
+        ("profile-consistency", "reliable_only=False", "reliable_only must be true or false"),
+        ("clustermap", "method=upgma", "method must be one of average"),
+        ("layer-profile", "metric=EV", "metric must be one of ev, r, ceiled"),
+        ("ev-distribution", "bins=1e3", "bins must be an integer >= 1"),
+    ],
+)
+def test_bad_parameters_are_refused_before_any_scoring(analysis, param, message, capsys, monkeypatch):
+    """A typo or a bad value fails in one sentence before the first benchmark is scored, not after all."""
+    from brainbench.cli.main import main
+    from brainbench.results import runs
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("scoring started before the parameters were checked")
+
+    monkeypatch.setattr(runs, "run", refuse)
+    assert main(["analyze", analysis, "alexnet-untrained", "cowley2023-V4", "--param", param]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
