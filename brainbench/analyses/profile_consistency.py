@@ -133,7 +133,8 @@ class ProfileConsistency(Analysis):
             "stratify": stratify,
         }
         null = np.empty(0)
-        if n_regions >= 2 and n_permutations > 0:
+        # the statistic needs a same-region pair: with one profile per region there is no within mean
+        if n_regions >= 2 and within.size and n_permutations > 0:
             strata = None if stratify is None else np.asarray([str(v) for v in kept[stratify].values])
             observed, null, p = permutation_test(
                 corr, region, n_permutations, np.random.default_rng(seed), strata=strata
@@ -145,11 +146,16 @@ class ProfileConsistency(Analysis):
                 null_sd=round(float(null.std()), 6),
             )
         else:
-            test.update(
-                observed=None,
-                p_value=None,
-                note=f"the within-vs-between permutation test needs {plural(unit)} of at least two regions",
-            )
+            if n_regions < 2:
+                why = f"the within-vs-between permutation test needs {plural(unit)} of at least two regions"
+            elif not within.size:
+                why = (
+                    "the within-vs-between permutation test needs a region with at least two "
+                    f"{plural(unit)} of defined profile"
+                )
+            else:
+                why = "n_permutations=0 asked for no permutations"
+            test.update(observed=None, p_value=None, note=why)
         coords = {
             "region": regions,
             "region_other": regions,

@@ -210,6 +210,18 @@ def test_profile_consistency_single_region_reports_within_only():
     assert "profile-consistency-permutation" not in result.figures
 
 
+def test_profile_consistency_with_no_same_region_pair_reports_between_only():
+    """One neuroid per region (three one-neuroid benchmarks): no within mean, so no test and no crash."""
+    scores = synthetic_scores({"A": 0, "B": 3, "C": 5}, n_per_region=1, seed=1)
+    result = ProfileConsistency().run([scores], n_permutations=50)
+    test = result.numbers["consistency"]["permutation_test"]
+    assert test["p_value"] is None and "a region with at least two neuroids" in test["note"]
+    assert result.numbers["consistency"]["pooled"]["between"]["n_pairs"] == 3
+    assert "profile-consistency-permutation" not in result.figures
+    with pytest.raises(ValueError, match="a region with at least two neuroids"):
+        permutation_test(np.eye(3), np.array(["A", "B", "C"]), 10, np.random.default_rng(0))
+
+
 def test_cluster_order_groups_planted_clusters():
     scores = synthetic_scores({"A": 0, "B": 3, "C": 5}, n_per_region=10, seed=3)
     rng = np.random.default_rng(0)
