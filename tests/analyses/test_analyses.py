@@ -378,3 +378,16 @@ def test_preferred_layer_is_none_where_no_layer_beats_zero():
     assert ((preferred == "none") == (best <= 0)).all() and (preferred == "none").any()
     counts = result.numbers["by_region"]["VISp"]["preferred_layer_counts"]
     assert counts["none"] == int(((preferred == "none") & (dataset["region"].values == "VISp")).sum())
+
+
+def test_preferred_layer_figure_shows_fractions_of_the_whole_region():
+    """Neuroids preferring no layer stay in the denominator: the bars are not inflated to sum to 1."""
+    scores = synthetic_scores({"A": 2}, n_per_region=10, seed=1)
+    scores["ev"].values[:, :5] = -0.1  # half the neuroids: no layer above 0
+    result = PreferredLayer().run([scores])
+    counts = result.numbers["by_region"]["A"]["preferred_layer_counts"]
+    ax = result.figures["preferred-layer"].axes[0]
+    heights = [bar.get_height() for bar in ax.patches]
+    np.testing.assert_allclose(heights, [counts[layer] / 10 for layer in LAYERS])
+    assert "n = 10" in ax.get_legend().get_texts()[0].get_text()
+    assert counts["none"] == 5 and int(result.dataset["count_none"].sel(region="A")) == 5
