@@ -75,32 +75,63 @@ class AnalysisResult:
     def write(self, out: str | os.PathLike, title: str | None = None, dpi: int = 150) -> dict[str, Path]:
         """Write netCDF, PNG + SVG figures, ``summary.json`` and ``summary.md`` into ``out``.
 
+        Every file is first written into a staging folder inside ``out`` and moved into
+        place only once all of them are complete: a failure (a figure that cannot be drawn,
+        a full disk) leaves ``out`` as it was, never a new ``.nc`` beside an old summary
+        or a half-written file; a file system error is a one-sentence
+        :class:`~brainbench.errors.WriteError`.
+
         Returns:
             kind -> path (``data``, ``summary``, ``numbers`` and ``<stem>.png`` / ``.svg``,
             ``stem`` the figure's :func:`file_stem`); also kept as :attr:`written`.
         """
+        import shutil
+        import tempfile
+
+        from brainbench.errors import write_failed
+
         out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=f".{file_stem(self.name)}.", suffix=".partial", dir=out))
+        except OSError as error:
+            raise write_failed(out, error, "the analysis folder") from error
+        try:
+            names = self._write_files(staging, title, dpi)
+            try:
+                for name in names.values():  # same file system: each rename is atomic
+                    os.replace(staging / name, out / name)
+            except OSError as error:
+                raise write_failed(out, error, "the analysis files into") from error
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        self.written = {kind: out / name for kind, name in names.items()}
+        return dict(self.written)
+
+    def _write_files(self, folder: Path, title: str | None, dpi: int) -> dict[str, str]:
+        """Write every file into ``folder``; returns kind -> file name."""
+        from brainbench.errors import write_failed
+
         data_name = f"{file_stem(self.name)}.nc"
-        paths: dict[str, Path] = {"data": write_netcdf(self.dataset, out / data_name)}
-        for key, figure in self.figures.items():
-            stem = file_stem(key)
-            for ext in ("png", "svg"):
-                path = out / f"{stem}.{ext}"
-                figure.savefig(path, dpi=dpi, bbox_inches="tight")
-                paths[f"{stem}.{ext}"] = path
-        numbers_path = out / "summary.json"
-        numbers_path.write_text(json.dumps(_jsonable(self.numbers), indent=2) + "\n")
-        paths["numbers"] = numbers_path
-        lines = [f"# {title or self.name}", "", self.markdown.strip(), ""]
-        for key in self.figures:
-            lines += [f"![{file_stem(key)}]({file_stem(key)}.png)", ""]
-        lines += [f"Data: `{data_name}` (netCDF). Numbers: `summary.json`. Figures also as SVG.", ""]
-        summary = out / "summary.md"
-        summary.write_text("\n".join(lines))
-        paths["summary"] = summary
-        self.written = dict(paths)
-        return paths
+        write_netcdf(self.dataset, folder / data_name)
+        names: dict[str, str] = {"data": data_name}
+        try:
+            for key, figure in self.figures.items():
+                stem = file_stem(key)
+                for ext in ("png", "svg"):
+                    figure.savefig(folder / f"{stem}.{ext}", dpi=dpi, bbox_inches="tight")
+                    names[f"{stem}.{ext}"] = f"{stem}.{ext}"
+            (folder / "summary.json").write_text(json.dumps(_jsonable(self.numbers), indent=2) + "\n")
+            names["numbers"] = "summary.json"
+            lines = [f"# {title or self.name}", "", self.markdown.strip(), ""]
+            for key in self.figures:
+                lines += [f"![{file_stem(key)}]({file_stem(key)}.png)", ""]
+            lines += [f"Data: `{data_name}` (netCDF). Numbers: `summary.json`. Figures also as SVG.", ""]
+            (folder / "summary.md").write_text("\n".join(lines))
+            names["summary"] = "summary.md"
+        except OSError as error:
+            raise write_failed(folder.parent, error, "the analysis files into") from error
+        return names
 
     def close(self) -> None:
         """Release the figures' memory (pyplot keeps the figures it made until they are closed)."""

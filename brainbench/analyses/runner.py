@@ -92,6 +92,7 @@ def analyze(
     from brainbench.progress import tqdm
     from brainbench.results.runs import Execution, Request, run
     from brainbench.results.store import ResultStore
+    from brainbench.scoring.arguments import check_out_dir
     from brainbench.scoring.benchmark import Benchmark
 
     registry = registry or get_registry()
@@ -100,6 +101,7 @@ def analyze(
         raise AnalysisError("name at least one benchmark to analyse.")
     params = _with_seed(analysis, {**declared, **(params or {})}, seed)
     check_params(analysis, params)  # a typo or a bad value fails now, not after every benchmark is scored
+    check_out_dir(out)  # as the command does: a file or an unwritable --out fails before the scoring
     # the entries only (an unknown id fails here, before any pass): each pass's data are loaded, if at
     # all, by its run (a stored run is read without instantiating its assembly)
     benches = [b.entry if isinstance(b, Benchmark) else registry.benchmark(b) for b in benchmarks]
@@ -159,7 +161,7 @@ def analyze_checkpoints(
     """
     from brainbench.models.checkpoint import open_checkpoints
     from brainbench.results.trajectory import score_checkpoints
-    from brainbench.scoring.arguments import check_device, check_layer_names, check_seed
+    from brainbench.scoring.arguments import check_device, check_layer_names, check_out_dir, check_seed
 
     registry = registry or get_registry()
     analysis, declared = load_analysis(analysis_id, registry)
@@ -167,6 +169,7 @@ def analyze_checkpoints(
         raise AnalysisError("name at least one benchmark to analyse.")
     params = _with_seed(analysis, {**declared, **(params or {})}, seed)
     check_params(analysis, params)
+    check_out_dir(out)
     # the options score_checkpoints checks, checked here too: the run is opened (every file read) first
     layers = check_layer_names(layers)
     check_device(device)

@@ -26,6 +26,7 @@ from brainbench.analyses.stats import (
     stimulus_bootstrap_ev,
     within_minus_between,
 )
+from brainbench.errors import BrainbenchError
 from brainbench.metrics.regression import explained_variance
 
 from helpers.analysis_fixtures import LAYERS, synthetic_scores
@@ -347,6 +348,26 @@ def test_outputs_are_real_figures_and_netcdf_round_trips(analysis, tmp_path):
         assert f"({stem}.png)" in summary
     assert "| VISam |" in summary
     assert json.loads((tmp_path / "summary.json").read_text())["n_neuroids"] == 24
+
+
+def test_a_failed_write_leaves_the_folder_as_it_was(tmp_path):
+    """A figure that cannot be saved: no new .nc beside the old summary, no half-written file, no leftovers."""
+    scores = synthetic_scores({"VISl": 1, "VISam": 4}, n_per_region=4, n_stimuli=20)
+    old = PreferredLayer().run([scores])
+    old.write(tmp_path)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    new = PreferredLayer().run([scores], reliable_only=True)
+    figure = new.figures["preferred-layer"]
+
+    def broken(path, **kwargs):
+        if str(path).endswith(".svg"):
+            raise OSError(28, "No space left on device")
+        return type(figure).savefig(figure, path, **kwargs)
+
+    figure.savefig = broken
+    with pytest.raises(BrainbenchError, match="cannot write .*the disk is full"):
+        new.write(tmp_path)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
 
 
 # ----------------------------------------------------------------------------- no layer beats zero

@@ -222,3 +222,17 @@ def test_bad_parameters_are_refused_before_any_scoring(analysis, param, message,
     assert main(["analyze", analysis, "alexnet-untrained", "cowley2023-V4", "--param", param]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_analyze_refuses_an_out_that_is_a_file_before_any_scoring(tmp_path, monkeypatch):
+    from brainbench.analyses import analyze
+    from brainbench.errors import BrainbenchError
+    from brainbench.results import runs
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("scoring started before --out was checked")
+
+    monkeypatch.setattr(runs, "run", refuse)
+    (tmp_path / "taken").write_text("a file")
+    with pytest.raises(BrainbenchError, match="is an existing file"):
+        analyze("layer-profile", "alexnet-untrained", ["cowley2023-V4"], out=tmp_path / "taken", progress=False)
