@@ -55,6 +55,12 @@ def _position(dataset: xr.Dataset, order: int) -> tuple[int, int | None, str]:
     return index, (step if step >= 0 else None), label
 
 
+def _in_training_order(series: list[xr.Dataset]) -> list[xr.Dataset]:
+    """One benchmark's datasets sorted by checkpoint index (datasets without one: in the order given)."""
+    order = np.argsort([_position(d, k)[0] for k, d in enumerate(series)], kind="stable")
+    return [series[k] for k in order]
+
+
 class Trajectory(Analysis):
     name = "trajectory"
     description = "Headline score and chosen layer against the checkpoint of a training run."
@@ -70,11 +76,17 @@ class Trajectory(Analysis):
         counts = {len(v) for v in by_bench.values()}
         if len(counts) != 1:
             raise AnalysisError("every benchmark of a trajectory needs the same checkpoints; score them all on each.")
+        # each benchmark's series in its own training order: the datasets of one benchmark may
+        # come in any order, and a column must be one checkpoint on every benchmark
+        by_bench = {b: _in_training_order(v) for b, v in by_bench.items()}
         first = by_bench[benchmarks[0]]
         places = [_position(d, k) for k, d in enumerate(first)]
-        order = np.argsort([p[0] for p in places], kind="stable")
-        places = [places[k] for k in order]
-        by_bench = {b: [v[k] for k in order] for b, v in by_bench.items()}
+        for bench, series in by_bench.items():
+            if [_position(d, k)[2] for k, d in enumerate(series)] != [p[2] for p in places]:
+                raise AnalysisError(
+                    f"{bench} was scored on other checkpoints than {benchmarks[0]}; score the same checkpoints "
+                    "on every benchmark of a trajectory."
+                )
         layers = list(map(str, first[0]["layer"].values))
         for bench, series in by_bench.items():
             for dataset in series:

@@ -412,3 +412,33 @@ def test_preferred_layer_figure_shows_fractions_of_the_whole_region():
     np.testing.assert_allclose(heights, [counts[layer] / 10 for layer in LAYERS])
     assert "n = 10" in ax.get_legend().get_texts()[0].get_text()
     assert counts["none"] == 5 and int(result.dataset["count_none"].sel(region="A")) == 5
+
+
+# ----------------------------------------------------------------------------- trajectory
+def _checkpoint_score(benchmark: str, index: int, step: int, score: float) -> xr.Dataset:
+    dataset = xr.Dataset({"ceiled": (("layer", "neuroid"), np.full((2, 3), score))}, coords={"layer": ["a", "b"]})
+    dataset.attrs.update(
+        benchmark=benchmark,
+        checkpoint=f"epoch_{step}.pt",
+        checkpoint_index=index,
+        checkpoint_step=step,
+        score=score,
+        best_layer="a",
+        model=f"run@{step}",
+    )
+    return dataset
+
+
+def test_trajectory_aligns_each_benchmarks_checkpoints_whatever_their_order():
+    from brainbench.analyses.trajectory import Trajectory
+
+    steps = [1, 2, 10]
+    first = [_checkpoint_score("A", k, s, 0.1 * k) for k, s in enumerate(steps)]
+    second = [_checkpoint_score("B", k, s, 0.5 + 0.1 * k) for k, s in enumerate(steps)]
+    result = Trajectory().run(first + second[::-1])  # B's datasets in reverse training order
+    np.testing.assert_allclose(result.dataset["score"].values, [[0.0, 0.1, 0.2], [0.5, 0.6, 0.7]])
+    np.testing.assert_allclose(result.dataset["layer_score"].sel(benchmark="B", layer="b"), [0.5, 0.6, 0.7])
+    other = [_checkpoint_score("B", k, s, 0.5) for k, s in enumerate([1, 2, 20])]
+    with pytest.raises(AnalysisError, match="other checkpoints"):
+        Trajectory().run(first + other)
+    result.close()
