@@ -133,11 +133,19 @@ class LayerCorrespondence(Analysis):
                 f"only: these scores store no {what} from resampled stimuli, so **only the CI over "
                 "neuroids (here: sites) is shown** and the CI over stimuli is left blank"
             )
+        undefined = int(dataset["n_undefined"].sum())
+        left_out = (
+            f"{undefined} {units if undefined != 1 else units[:-1]} with no defined {name_of} at any layer "
+            "(e.g. a constant response) are left out of their region's statistics and counts.\n\n"
+            if undefined
+            else ""
+        )
         markdown = (
             f"Layer-to-region correspondence: per region, the layer with the highest median {name_of} "
             f"({combined.attrs['metric_label']}), with {intervals}.\n\n"
             + "\n".join(rows)
             + "\n\n"
+            + left_out
             + summary_table(numbers)
         )
         numbers["stimulus_ci"] = source is not None
@@ -160,7 +168,9 @@ def correspondence(
     Returns:
         Dataset with ``median_<metric>``, ``mean_<metric>`` ``(region, layer)`` (``median_ev``, ``mean_ev``);
         ``{median,mean}_ci_{neuroids,stimuli}`` ``(bound, region, layer)`` with
-        ``bound = [lower, upper]``; ``n_neuroids (region)``; ``top_layer_{median,mean} (region)``
+        ``bound = [lower, upper]``; ``n_neuroids (region)``, those with a value at some layer (the
+        sample; the CI over neuroids resamples them) and ``n_undefined (region)``, those with none
+        (e.g. a constant response); ``top_layer_{median,mean} (region)``
         (the layer of the highest statistic) and ``best_layer_{median,mean} (region)``: the
         same, or ``"none"`` where that statistic is <= 0 at every layer.
     """
@@ -169,15 +179,17 @@ def correspondence(
     layers = list(map(str, combined["layer"].values))
     metric = str(combined.attrs.get("metric", "ev"))
     ev = combined[metric].values
+    # a neuroid with no value at any layer (e.g. a constant response: EV undefined) is no sample of
+    # its region: resampling it would only shrink each resample at random; it is counted apart
+    defined = np.isfinite(ev).any(axis=1)
     data: dict[str, Any] = {}
     for stat, fn in STATISTICS.items():
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a layer without any value: NaN
             point = np.stack([fn(ev[region == r]) for r in regions])
             neuroid_ci = np.stack(
                 [
-                    percentile_interval(
-                        bootstrap_rows(ev[region == r], fn, n_boot, named_rng(seed, "neuroids", stat, str(r))), level
-                    )
+                    _neuroid_interval(ev[(region == r) & defined], fn, n_boot, level, seed, stat, str(r))
                     for r in regions
                 ],
                 axis=1,
@@ -197,7 +209,8 @@ def correspondence(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # no stored predictions: all-NaN, left blank
             data[f"{stat}_ci_stimuli"] = (("bound", "region", "layer"), percentile_interval(stimulus[stat], level))
-    data["n_neuroids"] = (("region",), np.asarray([int((region == r).sum()) for r in regions]))
+    data["n_neuroids"] = (("region",), np.asarray([int(((region == r) & defined).sum()) for r in regions]))
+    data["n_undefined"] = (("region",), np.asarray([int(((region == r) & ~defined).sum()) for r in regions]))
     dataset = xr.Dataset(data, coords={"region": regions, "layer": layers, "bound": ["lower", "upper"]})
     dataset.attrs.update(
         {
@@ -214,6 +227,15 @@ def correspondence(
     if metric == "ev":
         dataset.attrs["ev"] = "held-out R^2 = 1 - SSE/SST on pooled out-of-fold predictions"
     return dataset
+
+
+def _neuroid_interval(
+    values: np.ndarray, fn: Any, n_boot: int, level: float, seed: int, stat: str, region: str
+) -> np.ndarray:
+    """``(2, L)`` percentile interval of ``fn`` over ``n_boot`` resamples of the rows of ``values`` (NaN if none)."""
+    if not values.shape[0]:
+        return np.full((2, values.shape[1]), np.nan)
+    return percentile_interval(bootstrap_rows(values, fn, n_boot, named_rng(seed, "neuroids", stat, region)), level)
 
 
 def stimulus_source(scores: list[xr.Dataset], metric: str) -> str | None:

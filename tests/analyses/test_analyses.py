@@ -165,6 +165,25 @@ def test_layer_correspondence_recovers_planted_layers():
     np.testing.assert_allclose(data["median_ev"].values[0], np.median(visl, axis=1))
 
 
+def test_layer_correspondence_leaves_neuroids_without_any_ev_out_of_the_sample():
+    """Neuroids with a constant response (EV undefined at every layer) are no sample of their region.
+
+    Every number (point, both intervals, n) equals that of the scores without them; they are counted apart.
+    """
+    scores = synthetic_scores({"VISl": 1, "VISam": 4}, n_per_region=8, n_stimuli=40, seed=4)
+    dead = [0, 3, 9]
+    scores["target"].values[:, dead] = 1.0
+    for name in ("ev", "r", "ceiled"):
+        scores[name].values[:, dead] = np.nan
+    alive = scores.isel(neuroid=[k for k in range(16) if k not in dead])
+    with_dead = LayerCorrespondence().run([scores], n_boot=200).dataset
+    without = LayerCorrespondence().run([alive], n_boot=200).dataset
+    for name in ("median_ev", "mean_ev", "median_ci_neuroids", "mean_ci_neuroids", "median_ci_stimuli", "n_neuroids"):
+        xr.testing.assert_allclose(with_dead[name], without[name])
+    assert with_dead["n_neuroids"].values.tolist() == [6, 7]
+    assert with_dead["n_undefined"].values.tolist() == [2, 1]
+
+
 def test_an_areas_intervals_do_not_depend_on_the_other_areas_analysed():
     """VISp's CIs over neuroids and over stimuli are the same alone, with VISl, or after it."""
     visp = synthetic_scores({"VISp": 2}, n_per_region=12, seed=1, benchmark="bench-VISp")
