@@ -346,6 +346,13 @@ def combine_scores(
         raise AnalysisError("an analysis needs at least one score dataset; pass a benchmark.")
     metric = declared_metric(scores, metric)
     check_scores(scores, metric)
+    names = [str(d.attrs.get("benchmark", "")) for d in scores]
+    twice = [b for k, b in enumerate(names) if b and b in names[:k]]
+    if twice:  # a neuroid and its copy (r = 1) would inflate every within-region statistic
+        raise AnalysisError(
+            f"the scores of benchmark {twice[0]} are given twice; pass each benchmark's scores once "
+            "(one readout at a time), or its neuroids would be counted twice."
+        )
     variables = tuple(dict.fromkeys((*variables, metric)))
     layers = list(map(str, scores[0]["layer"].values))
     for dataset in scores[1:]:

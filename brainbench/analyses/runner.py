@@ -50,6 +50,20 @@ def run_analysis(analysis: Analysis, scores: list[xr.Dataset], params: dict[str,
     return analysis.run(scores, **params)
 
 
+def refuse_repeats(benchmark_ids: list[str]) -> None:
+    """Refuse a benchmark named twice (also as id and alias): its neuroids would be pooled twice.
+
+    A neuroid and its copy have identical profiles (r = 1), which would inflate every
+    within-region statistic and count each neuroid twice.
+    """
+    repeated = [b for k, b in enumerate(benchmark_ids) if b in benchmark_ids[:k]]
+    if repeated:
+        raise AnalysisError(
+            f"benchmark {repeated[0]} is named twice (its id or an alias); name each benchmark once, "
+            "or its neuroids would be counted twice."
+        )
+
+
 def _with_seed(analysis: Analysis, params: dict[str, Any], seed: int) -> dict[str, Any]:
     """``params`` plus ``seed`` where ``run`` takes one and the params name none (one --seed drives all)."""
     if "seed" in inspect.signature(analysis.run).parameters:
@@ -105,6 +119,7 @@ def analyze(
     # the entries only (an unknown id fails here, before any pass): each pass's data are loaded, if at
     # all, by its run (a stored run is read without instantiating its assembly)
     benches = [b.entry if isinstance(b, Benchmark) else registry.benchmark(b) for b in benchmarks]
+    refuse_repeats([b.id for b in benches])
     readout_list: list[str | None]
     if getattr(analysis, "multi_readout", False):
         chosen: list[str] = list(readouts or analysis.default_readouts(registry.ids("readouts")) or [])
@@ -174,9 +189,10 @@ def analyze_checkpoints(
     layers = check_layer_names(layers)
     check_device(device)
     check_seed(seed)
-    for bench in benchmarks:  # every id checked before any file is read
-        if isinstance(bench, str):
-            registry.benchmark(bench)
+    # every id checked before any file is read
+    refuse_repeats(
+        [registry.benchmark(b).id if isinstance(b, str) else str(getattr(b, "entry", b).id) for b in benchmarks]
+    )
     if readout is not None:
         registry.readout(readout)
     # the files found, hashed and checked once for every benchmark (not once per benchmark)

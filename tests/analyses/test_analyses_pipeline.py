@@ -236,3 +236,22 @@ def test_analyze_refuses_an_out_that_is_a_file_before_any_scoring(tmp_path, monk
     (tmp_path / "taken").write_text("a file")
     with pytest.raises(BrainbenchError, match="is an existing file"):
         analyze("layer-profile", "alexnet-untrained", ["cowley2023-V4"], out=tmp_path / "taken", progress=False)
+
+
+def test_a_benchmark_named_twice_is_refused_before_any_scoring(capsys, monkeypatch):
+    """Its neuroids would be pooled twice: each with its copy (r = 1) inflates the within-region statistics."""
+    from brainbench.analyses import AnalysisError, combine_scores
+    from brainbench.cli.main import main
+    from brainbench.results import runs
+
+    from helpers.analysis_fixtures import synthetic_scores
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("scoring started before the benchmarks were checked")
+
+    monkeypatch.setattr(runs, "run", refuse)
+    assert main(["analyze", "profile-consistency", "alexnet-untrained", "majajhong2015-V4", "macaque-V4"]) == 2
+    assert "majajhong2015-V4 is named twice" in capsys.readouterr().err
+    scores = synthetic_scores({"A": 1, "B": 3}, n_per_region=4)
+    with pytest.raises(AnalysisError, match="given twice"):
+        combine_scores([scores, scores])
