@@ -150,7 +150,9 @@ class Clustermap(Analysis):
             "metric": metric,
             "method": method,
             "n_profiles": n,
-            "n_dropped": dropped,
+            "n_dropped": dropped.total,
+            "n_dropped_undefined": dropped.undefined,
+            "n_dropped_unreliable": dropped.unreliable,
             "n_clusters": k,
             "unit": unit,
             "leaf_order": [str(v) for v in names[order]],
@@ -166,7 +168,7 @@ class Clustermap(Analysis):
         markdown = (
             f"Hierarchical clustering ({method} linkage on 1 - r, r the Pearson correlation between two "
             f"profiles) of {plural(unit, n)}' layer profiles ({combined.attrs['metric_label']} at each layer; "
-            f"{dropped} dropped with NaN or flat profiles). {ari_text}\n\n"
+            f"{dropped.describe(threshold)}). {ari_text}\n\n"
             + (f"Leaf order: {', '.join(names[order])}.\n\n" if n <= MAX_NAMED_ROWS else "")
             + summary_table(numbers)
         )

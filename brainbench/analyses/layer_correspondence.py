@@ -100,7 +100,7 @@ class LayerCorrespondence(Analysis):
         figure = plot(dataset, combined)
         rows = [
             f"| region | {units} | best layer (median {name_of}) | median {name_of} there | "
-            f"{int(100 * level)}% CI over {units} | {int(100 * level)}% CI over stimuli |",
+            f"{percent(level)}% CI over {units} | {percent(level)}% CI over stimuli |",
             "| --- | ---: | --- | ---: | --- | --- |",
         ]
         for k, region in enumerate(dataset["region"].values):
@@ -116,12 +116,12 @@ class LayerCorrespondence(Analysis):
         source = stimulus_source(scores, metric)
         if source == "predictions":
             intervals = (
-                f"{int(100 * level)}% percentile bootstrap intervals ({n_boot} resamples) over neuroids "
+                f"{percent(level)}% percentile bootstrap intervals ({n_boot} resamples) over neuroids "
                 "and over stimuli (EV recomputed from stored out-of-fold predictions)"
             )
         elif source == "rdms":
             intervals = (
-                f"{int(100 * level)}% percentile bootstrap intervals ({n_boot} resamples) over neuroids "
+                f"{percent(level)}% percentile bootstrap intervals ({n_boot} resamples) over neuroids "
                 "(here: sites) and **over stimuli** (stimuli resampled with replacement, the stored model "
                 "and neural RDMs compared again on the resampled pairs, a stimulus paired with its own copy "
                 "dropped)"
@@ -129,7 +129,7 @@ class LayerCorrespondence(Analysis):
         else:
             what = "predictions" if metric == "ev" else f"RDMs to recompute {name_of}"
             intervals = (
-                f"{int(100 * level)}% percentile bootstrap intervals ({n_boot} resamples) over neuroids "
+                f"{percent(level)}% percentile bootstrap intervals ({n_boot} resamples) over neuroids "
                 f"only: these scores store no {what} from resampled stimuli, so **only the CI over "
                 "neuroids (here: sites) is shown** and the CI over stimuli is left blank"
             )
@@ -317,7 +317,7 @@ def plot(dataset: xr.Dataset, combined: xr.Dataset) -> Figure:
     axes = list(grid[0])
     x = np.arange(len(layers))
     offsets = (np.arange(len(regions)) - (len(regions) - 1) / 2) * 0.06
-    level = int(100 * float(dataset.attrs["level"]))
+    level = percent(float(dataset.attrs["level"]))
     metric = str(dataset.attrs.get("metric", "ev"))
     unit = "sites" if metric != "ev" and "site" in combined.coords else "neuroids"
     label = str(dataset.attrs["metric_label"])
@@ -367,6 +367,11 @@ def plot(dataset: xr.Dataset, combined: xr.Dataset) -> Figure:
     )
     figure.tight_layout()
     return figure
+
+
+def percent(level: float) -> str:
+    """``0.95`` -> ``"95"``, ``0.975`` -> ``"97.5"`` (``int(100 * 0.57)`` would say 56)."""
+    return f"{round(100 * level, 6):g}"
 
 
 def _ci(values: xr.DataArray) -> str:

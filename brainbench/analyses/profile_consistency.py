@@ -16,7 +16,7 @@ across neuroids, region sizes kept). ``stratify`` names a neuroid coordinate (e.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import xarray as xr
@@ -49,25 +49,41 @@ def profile_r_label(unit: str = "neuroid") -> str:
     return f"Pearson r between two {unit}s' layer profiles"
 
 
+class Dropped(NamedTuple):
+    """How many neuroids :func:`defined_profiles` dropped, and why."""
+
+    undefined: int  # a NaN layer or a flat profile: no correlation defined
+    unreliable: int  # defined, but ceiling <= threshold under reliable_only (NaN ceiling included)
+
+    @property
+    def total(self) -> int:
+        return self.undefined + self.unreliable
+
+    def describe(self, threshold: float) -> str:
+        """``"2 dropped: NaN or flat profile"`` (plus the unreliable ones where any were dropped)."""
+        text = f"{self.undefined} dropped: NaN or flat profile"
+        return text + (f"; {self.unreliable} unreliable (ceiling <= {threshold})" if self.unreliable else "")
+
+
 def defined_profiles(
     combined: xr.Dataset, metric: str = "ev", reliable_only: bool = False, threshold: float = RELIABILITY_THRESHOLD
-) -> tuple[xr.Dataset, np.ndarray, int]:
+) -> tuple[xr.Dataset, np.ndarray, Dropped]:
     """Neuroids whose profile correlation is defined, and their ``(n, n)`` correlation matrix.
 
     A profile with a NaN layer or no variation across layers has no correlation and is
     dropped; ``reliable_only`` also drops neuroids with ceiling <= ``threshold``.
     Returns:
-        (kept neuroids of ``combined``, correlation matrix, number dropped).
+        (kept neuroids of ``combined``, correlation matrix, how many were dropped and why).
     """
     if metric not in combined:
         raise AnalysisError(f"unknown profile metric {metric!r}; use ev, r or ceiled.")
     profiles = combined[metric].values
     corr = profile_correlation(profiles)
-    keep = np.isfinite(np.diag(corr))
-    if reliable_only:
-        keep &= combined["ceiling"].values > threshold
+    defined = np.isfinite(np.diag(corr))
+    keep = defined & (combined["ceiling"].values > threshold) if reliable_only else defined
     index = np.flatnonzero(keep)
-    return combined.isel(neuroid=index), corr[np.ix_(index, index)], int((~keep).sum())
+    dropped = Dropped(int((~defined).sum()), int((defined & ~keep).sum()))
+    return combined.isel(neuroid=index), corr[np.ix_(index, index)], dropped
 
 
 class ProfileConsistency(Analysis):
@@ -183,7 +199,8 @@ class ProfileConsistency(Analysis):
                 "metric": metric,
                 "unit": unit,
                 "seed": seed,
-                "n_dropped_undefined": dropped,
+                "n_dropped_undefined": dropped.undefined,
+                "n_dropped_unreliable": dropped.unreliable,
                 "pooled_within_mean": float(within.mean()) if within.size else np.nan,
                 "pooled_between_mean": float(between.mean()) if between.size else np.nan,
                 "test": json.dumps(test),
@@ -195,7 +212,10 @@ class ProfileConsistency(Analysis):
             "metric_label": str(combined.attrs["metric_label"]),
             "unit": unit,
             "n_profiles": int(kept.sizes["neuroid"]),
-            "n_dropped": dropped,
+            "n_dropped": dropped.total,
+            "n_dropped_undefined": dropped.undefined,
+            "n_dropped_unreliable": dropped.unreliable,
+            "dropped": dropped.describe(threshold),
             "pooled": {"within": _describe(within), "between": _describe(between)},
             "within": {r: _describe(distributions[(r, r)]) for r in regions},
             "between": {
@@ -239,7 +259,7 @@ def _markdown(numbers: dict[str, Any], test: dict[str, Any], metric: str) -> str
     pooled = info["pooled"]
     lines = [
         f"Pearson correlation between the layer profiles ({info['metric_label']} at each layer) of "
-        f"{plural(unit, info['n_profiles'])} ({info['n_dropped']} dropped: NaN or flat profile); "
+        f"{plural(unit, info['n_profiles'])} ({info['dropped']}); "
         f"r below is that correlation between two {plural(unit)}' profiles.",
         "",
         "| pairs | n pairs | mean r | median r | r > 0 |",

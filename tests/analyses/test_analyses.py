@@ -184,6 +184,15 @@ def test_layer_correspondence_leaves_neuroids_without_any_ev_out_of_the_sample()
     assert with_dead["n_undefined"].values.tolist() == [2, 1]
 
 
+@pytest.mark.parametrize(("level", "shown"), [(0.975, "97.5%"), (0.57, "57%")])
+def test_layer_correspondence_names_its_interval_level_exactly(level, shown):
+    scores = synthetic_scores({"VISl": 1}, n_per_region=5, n_stimuli=20)
+    result = LayerCorrespondence().run([scores], n_boot=20, level=level)
+    assert f"{shown} CI over neuroids" in result.markdown
+    assert f"{shown} CI over neuroids" in result.figures["layer-correspondence"].texts[0].get_text()
+    result.close()
+
+
 def test_an_areas_intervals_do_not_depend_on_the_other_areas_analysed():
     """VISp's CIs over neuroids and over stimuli are the same alone, with VISl, or after it."""
     visp = synthetic_scores({"VISp": 2}, n_per_region=12, seed=1, benchmark="bench-VISp")
@@ -240,6 +249,22 @@ def test_profile_consistency_with_no_same_region_pair_reports_between_only():
     assert "profile-consistency-permutation" not in result.figures
     with pytest.raises(ValueError, match="a region with at least two neuroids"):
         permutation_test(np.eye(3), np.array(["A", "B", "C"]), 10, np.random.default_rng(0))
+
+
+def test_profile_consistency_says_why_profiles_were_dropped():
+    """Under reliable_only, unreliable neuroids are not reported as NaN or flat profiles."""
+    scores = synthetic_scores({"A": 1, "B": 4}, n_per_region=6, seed=2)
+    scores["ev"].values[:, [0, 6]] = 0.2  # flat: no correlation defined
+    scores["ceiling"].values[:] = 0.9
+    scores["ceiling"].values[[1, 2, 7]] = 0.3  # defined but unreliable
+    result = ProfileConsistency().run([scores], n_permutations=20, reliable_only=True)
+    assert result.dataset.attrs["n_dropped_undefined"] == 2
+    assert result.dataset.attrs["n_dropped_unreliable"] == 3
+    assert result.numbers["consistency"]["n_profiles"] == 7
+    assert "2 dropped: NaN or flat profile; 3 unreliable" in result.markdown
+    clustered = Clustermap().run([scores], reliable_only=True)
+    assert "2 dropped: NaN or flat profile; 3 unreliable" in clustered.markdown
+    assert clustered.numbers["clustering"]["n_dropped_undefined"] == 2
 
 
 def test_cluster_order_groups_planted_clusters():
