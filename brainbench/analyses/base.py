@@ -484,6 +484,7 @@ def _fractions(ev: np.ndarray, ceiling: np.ndarray, threshold: float, metric: st
     reliable = finite & (ceiling > threshold)
     return {
         "n": int(ev.size),
+        "n_defined": int(finite.sum()),  # the medians and fractions are of these
         f"median_{metric}_headline": _number(np.median(ev[finite])) if finite.any() else None,
         f"fraction_{metric}_positive": _number((ev[finite] > 0).mean()) if finite.any() else None,
         "n_reliable": int(reliable.sum()),
@@ -527,6 +528,13 @@ def summary_table(numbers: dict[str, Any]) -> str:
         f"{ceiling} > {numbers['reliability_threshold']}. Preferred layer: the layer with the {unit}'s "
         f"highest {name_of}; {NO_LAYER!r} where no layer's {name_of} is above 0."
     )
+    undefined = entry["n"] - entry.get("n_defined", entry["n"])
+    if undefined:
+        note += (
+            f" {plural(unit, undefined)} {'has' if undefined == 1 else 'have'} no defined {name_of} at the "
+            f"headline layer (e.g. a constant response): counted in the {plural(unit)} column, left out of "
+            "the medians and fractions."
+        )
     return "\n".join(rows) + "\n" + note
 
 

@@ -315,6 +315,17 @@ def test_summary_numbers_fractions():
     assert sum(numbers["by_region"]["VISam"]["preferred_layer_counts"].values()) == 10
 
 
+def test_summary_says_how_many_neuroids_have_no_defined_ev():
+    scores = synthetic_scores({"VISl": 1}, n_per_region=8)
+    scores["ev"].values[:, [2, 5]] = np.nan  # constant responses: EV undefined
+    result = LayerProfile().run([scores])
+    entry = result.numbers["all"]
+    assert entry["n"] == 8 and entry["n_defined"] == 6
+    ev = scores["ev"].sel(layer=scores.attrs["best_layer"]).values
+    assert entry["fraction_ev_positive"] == pytest.approx((ev[np.isfinite(ev)] > 0).mean())
+    assert "2 neuroids have no defined EV at the headline layer" in result.markdown
+
+
 def test_preferred_layer_counts():
     scores = synthetic_scores({"VISl": 1, "VISam": 4}, n_per_region=10)
     data = PreferredLayer().run([scores]).dataset
