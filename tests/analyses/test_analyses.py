@@ -367,6 +367,9 @@ def test_region_colours_are_stable():
     assert region_color("my-area").startswith("#") and region_color("my-area") not in KNOWN_REGION_COLORS.values()
     palette = region_palette(["VISl", "VISam", "a1", "a2", "a3"])
     assert len(set(palette.values())) == 5
+    # mouse and macaque areas share fixed colours: shown together, they still differ
+    palette = region_palette(["VISp", "V1", "VISal", "V4", "IT", "VISam"])
+    assert len(set(palette.values())) == 6 and palette["VISp"] == KNOWN_REGION_COLORS["VISp"]
 
 
 # ----------------------------------------------------------------------------- files
