@@ -500,3 +500,19 @@ def test_trajectory_aligns_each_benchmarks_checkpoints_whatever_their_order():
     with pytest.raises(AnalysisError, match="other checkpoints"):
         Trajectory().run(first + other)
     result.close()
+
+
+def test_trajectory_names_a_headline_that_fell_back_to_the_uncorrected_score():
+    """Early checkpoints may have too few reliable neuroids: their headline is another quantity."""
+    from brainbench.analyses.trajectory import Trajectory
+
+    series = [_checkpoint_score("A", k, s, 0.1 * k) for k, s in enumerate([1, 2, 10])]
+    series[0].attrs["score_kind"] = "uncorrected-r"
+    series[1].attrs["score_kind"] = series[2].attrs["score_kind"] = "ceiled"
+    result = Trajectory().run(series)
+    assert list(result.dataset["score_kind"].values[0]) == ["uncorrected-r", "ceiled", "ceiled"]
+    assert [c["score_kind"] for c in result.numbers["benchmarks"]["A"]] == ["uncorrected-r", "ceiled", "ceiled"]
+    assert "0.000 uncorrected-r (a)" in result.markdown
+    top = result.figures["trajectory"].axes[0]
+    assert top.get_ylabel() == "ceiled or uncorrected-r score"
+    result.close()
