@@ -134,6 +134,9 @@ def analyze(
     for readout in readout_list:
         if readout is not None:
             registry.readout(readout)  # unknown id: a clear error before any scoring
+    named = [registry.readout(r).id for r in readout_list if r is not None]
+    if len(set(named)) < len(named):
+        raise AnalysisError("a readout is named twice (its id or an alias); name each readout once.")
     # an id is passed on as given: the store then finds a stored run by its remembered key
     passes = [(b, r, given) for r in readout_list for b, given in zip(benches, benchmarks, strict=True)]
     model_id = model if isinstance(model, str) else model.identifier

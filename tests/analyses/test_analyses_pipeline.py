@@ -252,6 +252,11 @@ def test_a_benchmark_named_twice_is_refused_before_any_scoring(capsys, monkeypat
     monkeypatch.setattr(runs, "run", refuse)
     assert main(["analyze", "profile-consistency", "alexnet-untrained", "majajhong2015-V4", "macaque-V4"]) == 2
     assert "majajhong2015-V4 is named twice" in capsys.readouterr().err
+    assert (
+        main(["analyze", "regime-comparison", "alexnet-untrained", "majajhong2015-V4", "--readout", "simple,simple"])
+        == 2
+    )
+    assert "a readout is named twice" in capsys.readouterr().err
     scores = synthetic_scores({"A": 1, "B": 3}, n_per_region=4)
     with pytest.raises(AnalysisError, match="given twice"):
         combine_scores([scores, scores])
