@@ -75,32 +75,63 @@ class AnalysisResult:
     def write(self, out: str | os.PathLike, title: str | None = None, dpi: int = 150) -> dict[str, Path]:
         """Write netCDF, PNG + SVG figures, ``summary.json`` and ``summary.md`` into ``out``.
 
+        Every file is first written into a staging folder inside ``out`` and moved into
+        place only once all of them are complete: a failure (a figure that cannot be drawn,
+        a full disk) leaves ``out`` as it was, never a new ``.nc`` beside an old summary
+        or a half-written file; a file system error is a one-sentence
+        :class:`~brainbench.errors.WriteError`.
+
         Returns:
             kind -> path (``data``, ``summary``, ``numbers`` and ``<stem>.png`` / ``.svg``,
             ``stem`` the figure's :func:`file_stem`); also kept as :attr:`written`.
         """
+        import shutil
+        import tempfile
+
+        from brainbench.errors import write_failed
+
         out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=f".{file_stem(self.name)}.", suffix=".partial", dir=out))
+        except OSError as error:
+            raise write_failed(out, error, "the analysis folder") from error
+        try:
+            names = self._write_files(staging, title, dpi)
+            try:
+                for name in names.values():  # same file system: each rename is atomic
+                    os.replace(staging / name, out / name)
+            except OSError as error:
+                raise write_failed(out, error, "the analysis files into") from error
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        self.written = {kind: out / name for kind, name in names.items()}
+        return dict(self.written)
+
+    def _write_files(self, folder: Path, title: str | None, dpi: int) -> dict[str, str]:
+        """Write every file into ``folder``; returns kind -> file name."""
+        from brainbench.errors import write_failed
+
         data_name = f"{file_stem(self.name)}.nc"
-        paths: dict[str, Path] = {"data": write_netcdf(self.dataset, out / data_name)}
-        for key, figure in self.figures.items():
-            stem = file_stem(key)
-            for ext in ("png", "svg"):
-                path = out / f"{stem}.{ext}"
-                figure.savefig(path, dpi=dpi, bbox_inches="tight")
-                paths[f"{stem}.{ext}"] = path
-        numbers_path = out / "summary.json"
-        numbers_path.write_text(json.dumps(_jsonable(self.numbers), indent=2) + "\n")
-        paths["numbers"] = numbers_path
-        lines = [f"# {title or self.name}", "", self.markdown.strip(), ""]
-        for key in self.figures:
-            lines += [f"![{file_stem(key)}]({file_stem(key)}.png)", ""]
-        lines += [f"Data: `{data_name}` (netCDF). Numbers: `summary.json`. Figures also as SVG.", ""]
-        summary = out / "summary.md"
-        summary.write_text("\n".join(lines))
-        paths["summary"] = summary
-        self.written = dict(paths)
-        return paths
+        write_netcdf(self.dataset, folder / data_name)
+        names: dict[str, str] = {"data": data_name}
+        try:
+            for key, figure in self.figures.items():
+                stem = file_stem(key)
+                for ext in ("png", "svg"):
+                    figure.savefig(folder / f"{stem}.{ext}", dpi=dpi, bbox_inches="tight")
+                    names[f"{stem}.{ext}"] = f"{stem}.{ext}"
+            (folder / "summary.json").write_text(json.dumps(_jsonable(self.numbers), indent=2) + "\n")
+            names["numbers"] = "summary.json"
+            lines = [f"# {title or self.name}", "", self.markdown.strip(), ""]
+            for key in self.figures:
+                lines += [f"![{file_stem(key)}]({file_stem(key)}.png)", ""]
+            lines += [f"Data: `{data_name}` (netCDF). Numbers: `summary.json`. Figures also as SVG.", ""]
+            (folder / "summary.md").write_text("\n".join(lines))
+            names["summary"] = "summary.md"
+        except OSError as error:
+            raise write_failed(folder.parent, error, "the analysis files into") from error
+        return names
 
     def close(self) -> None:
         """Release the figures' memory (pyplot keeps the figures it made until they are closed)."""
@@ -135,6 +166,59 @@ class Analysis:
     def default_readouts(self, available: list[str]) -> list[str] | None:
         """Readouts to score when the user names none (``None``: each benchmark's own)."""
         return None
+
+    def check_params(self, params: dict[str, Any]) -> None:
+        """Refuse a bad parameter value in one sentence (:class:`AnalysisError`).
+
+        The runner calls it before any scoring, with the manifest's defaults and the
+        user's ``--param`` values merged, so a typo fails in a second, not after every
+        benchmark was scored. The default accepts anything; an analysis checks its own.
+        """
+
+
+# ----------------------------------------------------------------------- parameter checks
+#: The per-layer scores an analysis may profile (``metric=``; None: the declared one).
+METRICS = ("ev", "r", "ceiled")
+
+
+def _refuse(analysis: str, name: str, need: str, value: Any) -> AnalysisError:
+    return AnalysisError(f"{analysis} parameter {name} must be {need}; got {value!r}.")
+
+
+def need_int(analysis: str, params: dict[str, Any], name: str, minimum: int) -> None:
+    """``params[name]``, where given, is an integer >= ``minimum`` (not a bool, not 1e3)."""
+    value = params.get(name)
+    if name in params and not (
+        isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= minimum
+    ):
+        raise _refuse(analysis, name, f"an integer >= {minimum}", value)
+
+
+def need_number(
+    analysis: str, params: dict[str, Any], name: str, low: float | None = None, high: float | None = None
+) -> None:
+    """``params[name]``, where given, is a finite real number, strictly between ``low`` and ``high`` where given."""
+    if name not in params:
+        return
+    value: Any = params[name]
+    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    ok = ok and bool(np.isfinite(value)) and (low is None or value > low) and (high is None or value < high)
+    if not ok:
+        bounds = f" between {low} and {high}" if low is not None and high is not None else ""
+        raise _refuse(analysis, name, f"a number{bounds}", value)
+
+
+def need_bool(analysis: str, params: dict[str, Any], name: str) -> None:
+    """``params[name]``, where given, is ``true`` or ``false`` (a string such as ``"False"`` would read as true)."""
+    if name in params and not isinstance(params[name], (bool, np.bool_)):
+        raise _refuse(analysis, name, "true or false", params[name])
+
+
+def need_choice(analysis: str, params: dict[str, Any], name: str, choices: tuple[Any, ...]) -> None:
+    """``params[name]``, where given, is one of ``choices`` (None among them: may be left out)."""
+    if name in params and params[name] not in choices:
+        named = ", ".join(str(c) for c in choices if c is not None)
+        raise _refuse(analysis, name, f"one of {named}", params[name])
 
 
 # ---------------------------------------------------------------------------- combining
@@ -262,6 +346,13 @@ def combine_scores(
         raise AnalysisError("an analysis needs at least one score dataset; pass a benchmark.")
     metric = declared_metric(scores, metric)
     check_scores(scores, metric)
+    names = [str(d.attrs.get("benchmark", "")) for d in scores]
+    twice = [b for k, b in enumerate(names) if b and b in names[:k]]
+    if twice:  # a neuroid and its copy (r = 1) would inflate every within-region statistic
+        raise AnalysisError(
+            f"the scores of benchmark {twice[0]} are given twice; pass each benchmark's scores once "
+            "(one readout at a time), or its neuroids would be counted twice."
+        )
     variables = tuple(dict.fromkeys((*variables, metric)))
     layers = list(map(str, scores[0]["layer"].values))
     for dataset in scores[1:]:
@@ -393,6 +484,7 @@ def _fractions(ev: np.ndarray, ceiling: np.ndarray, threshold: float, metric: st
     reliable = finite & (ceiling > threshold)
     return {
         "n": int(ev.size),
+        "n_defined": int(finite.sum()),  # the medians and fractions are of these
         f"median_{metric}_headline": _number(np.median(ev[finite])) if finite.any() else None,
         f"fraction_{metric}_positive": _number((ev[finite] > 0).mean()) if finite.any() else None,
         "n_reliable": int(reliable.sum()),
@@ -436,6 +528,13 @@ def summary_table(numbers: dict[str, Any]) -> str:
         f"{ceiling} > {numbers['reliability_threshold']}. Preferred layer: the layer with the {unit}'s "
         f"highest {name_of}; {NO_LAYER!r} where no layer's {name_of} is above 0."
     )
+    undefined = entry["n"] - entry.get("n_defined", entry["n"])
+    if undefined:
+        note += (
+            f" {plural(unit, undefined)} {'has' if undefined == 1 else 'have'} no defined {name_of} at the "
+            f"headline layer (e.g. a constant response): counted in the {plural(unit)} column, left out of "
+            "the medians and fractions."
+        )
     return "\n".join(rows) + "\n" + note
 
 

@@ -18,17 +18,23 @@ from __future__ import annotations
 import itertools
 import json
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
 from brainbench.analyses.base import (
+    METRICS,
     RELIABILITY_THRESHOLD,
     Analysis,
     AnalysisError,
     AnalysisResult,
     combine_scores,
+    need_bool,
+    need_choice,
+    need_int,
+    need_number,
     plural,
     regions_in_order,
     summary_numbers,
@@ -38,6 +44,9 @@ from brainbench.analyses.base import (
 from brainbench.analyses.figures import MAX_NAMED_ROWS, level_palette, region_palette, subtitle
 from brainbench.analyses.profile_consistency import defined_profiles, profile_r_label
 from brainbench.analyses.stats import adjusted_rand_index, cluster_order
+
+#: scipy's linkage methods (average, UPGMA, is the one defined for any distance such as 1 - r).
+LINKAGE_METHODS = ("average", "single", "complete", "weighted", "centroid", "median", "ward")
 
 
 class Clustermap(Analysis):
@@ -57,10 +66,16 @@ class Clustermap(Analysis):
         reliable_only: bool = False,
         threshold: float = RELIABILITY_THRESHOLD,
     ) -> AnalysisResult:
-        if panels not in ("auto", "all"):
-            raise AnalysisError(
-                f"clustermap panels must be 'auto' (all, each region, each pair) or 'all'; got {panels!r}."
-            )
+        self.check_params(
+            {
+                "metric": metric,
+                "method": method,
+                "n_clusters": n_clusters,
+                "panels": panels,
+                "reliable_only": reliable_only,
+                "threshold": threshold,
+            }
+        )
         combined = combine_scores(scores, metric=metric)
         metric = str(combined.attrs["metric"])  # the declared per-layer score unless one is asked for
         kept, corr, dropped = defined_profiles(combined, metric, reliable_only, threshold)
@@ -135,7 +150,9 @@ class Clustermap(Analysis):
             "metric": metric,
             "method": method,
             "n_profiles": n,
-            "n_dropped": dropped,
+            "n_dropped": dropped.total,
+            "n_dropped_undefined": dropped.undefined,
+            "n_dropped_unreliable": dropped.unreliable,
             "n_clusters": k,
             "unit": unit,
             "leaf_order": [str(v) for v in names[order]],
@@ -151,11 +168,23 @@ class Clustermap(Analysis):
         markdown = (
             f"Hierarchical clustering ({method} linkage on 1 - r, r the Pearson correlation between two "
             f"profiles) of {plural(unit, n)}' layer profiles ({combined.attrs['metric_label']} at each layer; "
-            f"{dropped} dropped with NaN or flat profiles). {ari_text}\n\n"
+            f"{dropped.describe(threshold)}). {ari_text}\n\n"
             + (f"Leaf order: {', '.join(names[order])}.\n\n" if n <= MAX_NAMED_ROWS else "")
             + summary_table(numbers)
         )
         return AnalysisResult(self.name, dataset, figures, numbers, markdown)
+
+    def check_params(self, params: dict[str, Any]) -> None:
+        if params.get("panels", "auto") not in ("auto", "all"):
+            raise AnalysisError(
+                f"clustermap panels must be 'auto' (all, each region, each pair) or 'all'; got {params['panels']!r}."
+            )
+        need_choice(self.name, params, "metric", (None, *METRICS))
+        need_choice(self.name, params, "method", LINKAGE_METHODS)
+        if params.get("n_clusters") is not None:
+            need_int(self.name, params, "n_clusters", 1)
+        need_bool(self.name, params, "reliable_only")
+        need_number(self.name, params, "threshold")
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ predicted, so a low EV there says little about the model.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -19,6 +20,8 @@ from brainbench.analyses.base import (
     AnalysisResult,
     combine_scores,
     headline_values,
+    need_int,
+    need_number,
     regions_in_order,
     summary_numbers,
     summary_table,
@@ -32,6 +35,7 @@ class EVDistribution(Analysis):
     description = "Distribution of held-out EV over neuroids at the headline layer; EV against reliability (fig. 6)."
 
     def run(self, scores: list[xr.Dataset], threshold: float = RELIABILITY_THRESHOLD, bins: int = 30) -> AnalysisResult:
+        self.check_params({"threshold": threshold, "bins": bins})
         combined = combine_scores(scores, metric="ev")  # an EV analysis: scores without EV are refused
         ev = headline_values(combined, "ev")
         dataset = xr.Dataset(
@@ -48,6 +52,10 @@ class EVDistribution(Analysis):
         figure = plot(combined, ev, threshold, bins)
         markdown = "Held-out EV of each neuroid at its benchmark's headline layer.\n\n" + summary_table(numbers)
         return AnalysisResult(self.name, dataset, {"ev-distribution": figure}, numbers, markdown)
+
+    def check_params(self, params: dict[str, Any]) -> None:
+        need_number(self.name, params, "threshold")
+        need_int(self.name, params, "bins", 1)
 
 
 def plot(combined: xr.Dataset, ev: np.ndarray, threshold: float, bins: int) -> Figure:

@@ -54,12 +54,16 @@ def region_color(region: str) -> str:
 
 
 def region_palette(regions: Iterable[str]) -> dict[str, str]:
-    """Colours for the given regions; an unknown region whose hashed colour is taken moves on."""
+    """Colours for the given regions; a region whose colour is taken in this figure moves on.
+
+    Known regions of different species share fixed colours (VISp and V1, VISal and V4, ...);
+    where both are shown, the later one takes a free colour, so no two regions look alike.
+    """
     palette: dict[str, str] = {}
     for region in regions:
         colour = region_color(region)
-        if region not in KNOWN_REGION_COLORS:
-            start = _FALLBACK.index(colour)
+        if region not in KNOWN_REGION_COLORS or colour in palette.values():
+            start = zlib.crc32(region.encode()) % len(_FALLBACK)
             for step in range(len(_FALLBACK)):
                 candidate = _FALLBACK[(start + step) % len(_FALLBACK)]
                 if candidate not in palette.values():

@@ -36,13 +36,16 @@ import xarray as xr
 from matplotlib.figure import Figure
 
 from brainbench.analyses.base import (
+    METRICS,
     NO_LAYER,
     RELIABILITY_THRESHOLD,
     Analysis,
-    AnalysisError,
     AnalysisResult,
     combine_scores,
     metric_label,
+    need_choice,
+    need_int,
+    need_number,
     regions_in_order,
     summary_numbers,
     summary_table,
@@ -80,8 +83,7 @@ class LayerCorrespondence(Analysis):
         threshold: float = RELIABILITY_THRESHOLD,
         metric: str | None = None,
     ) -> AnalysisResult:
-        if n_boot < 10 or not 0 < level < 1:
-            raise AnalysisError("layer-correspondence needs n_boot >= 10 and 0 < level < 1.")
+        self.check_params({"n_boot": n_boot, "level": level, "seed": seed, "threshold": threshold, "metric": metric})
         combined = combine_scores(scores, metric=metric)
         metric = str(combined.attrs["metric"])
         name_of = "EV" if metric == "ev" else metric
@@ -98,7 +100,7 @@ class LayerCorrespondence(Analysis):
         figure = plot(dataset, combined)
         rows = [
             f"| region | {units} | best layer (median {name_of}) | median {name_of} there | "
-            f"{int(100 * level)}% CI over {units} | {int(100 * level)}% CI over stimuli |",
+            f"{percent(level)}% CI over {units} | {percent(level)}% CI over stimuli |",
             "| --- | ---: | --- | ---: | --- | --- |",
         ]
         for k, region in enumerate(dataset["region"].values):
@@ -114,12 +116,12 @@ class LayerCorrespondence(Analysis):
         source = stimulus_source(scores, metric)
         if source == "predictions":
             intervals = (
-                f"{int(100 * level)}% percentile bootstrap intervals ({n_boot} resamples) over neuroids "
+                f"{percent(level)}% percentile bootstrap intervals ({n_boot} resamples) over neuroids "
                 "and over stimuli (EV recomputed from stored out-of-fold predictions)"
             )
         elif source == "rdms":
             intervals = (
-                f"{int(100 * level)}% percentile bootstrap intervals ({n_boot} resamples) over neuroids "
+                f"{percent(level)}% percentile bootstrap intervals ({n_boot} resamples) over neuroids "
                 "(here: sites) and **over stimuli** (stimuli resampled with replacement, the stored model "
                 "and neural RDMs compared again on the resampled pairs, a stimulus paired with its own copy "
                 "dropped)"
@@ -127,20 +129,35 @@ class LayerCorrespondence(Analysis):
         else:
             what = "predictions" if metric == "ev" else f"RDMs to recompute {name_of}"
             intervals = (
-                f"{int(100 * level)}% percentile bootstrap intervals ({n_boot} resamples) over neuroids "
+                f"{percent(level)}% percentile bootstrap intervals ({n_boot} resamples) over neuroids "
                 f"only: these scores store no {what} from resampled stimuli, so **only the CI over "
                 "neuroids (here: sites) is shown** and the CI over stimuli is left blank"
             )
+        undefined = int(dataset["n_undefined"].sum())
+        left_out = (
+            f"{undefined} {units if undefined != 1 else units[:-1]} with no defined {name_of} at any layer "
+            "(e.g. a constant response) are left out of their region's statistics and counts.\n\n"
+            if undefined
+            else ""
+        )
         markdown = (
             f"Layer-to-region correspondence: per region, the layer with the highest median {name_of} "
             f"({combined.attrs['metric_label']}), with {intervals}.\n\n"
             + "\n".join(rows)
             + "\n\n"
+            + left_out
             + summary_table(numbers)
         )
         numbers["stimulus_ci"] = source is not None
         numbers["stimulus_ci_from"] = source
         return AnalysisResult(self.name, dataset, {"layer-correspondence": figure}, numbers, markdown)
+
+    def check_params(self, params: dict[str, Any]) -> None:
+        need_int(self.name, params, "n_boot", 10)
+        need_number(self.name, params, "level", 0, 1)
+        need_int(self.name, params, "seed", 0)
+        need_number(self.name, params, "threshold")
+        need_choice(self.name, params, "metric", (None, *METRICS))
 
 
 def correspondence(
@@ -151,7 +168,9 @@ def correspondence(
     Returns:
         Dataset with ``median_<metric>``, ``mean_<metric>`` ``(region, layer)`` (``median_ev``, ``mean_ev``);
         ``{median,mean}_ci_{neuroids,stimuli}`` ``(bound, region, layer)`` with
-        ``bound = [lower, upper]``; ``n_neuroids (region)``; ``top_layer_{median,mean} (region)``
+        ``bound = [lower, upper]``; ``n_neuroids (region)``, those with a value at some layer (the
+        sample; the CI over neuroids resamples them) and ``n_undefined (region)``, those with none
+        (e.g. a constant response); ``top_layer_{median,mean} (region)``
         (the layer of the highest statistic) and ``best_layer_{median,mean} (region)``: the
         same, or ``"none"`` where that statistic is <= 0 at every layer.
     """
@@ -160,15 +179,17 @@ def correspondence(
     layers = list(map(str, combined["layer"].values))
     metric = str(combined.attrs.get("metric", "ev"))
     ev = combined[metric].values
+    # a neuroid with no value at any layer (e.g. a constant response: EV undefined) is no sample of
+    # its region: resampling it would only shrink each resample at random; it is counted apart
+    defined = np.isfinite(ev).any(axis=1)
     data: dict[str, Any] = {}
     for stat, fn in STATISTICS.items():
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a layer without any value: NaN
             point = np.stack([fn(ev[region == r]) for r in regions])
             neuroid_ci = np.stack(
                 [
-                    percentile_interval(
-                        bootstrap_rows(ev[region == r], fn, n_boot, named_rng(seed, "neuroids", stat, str(r))), level
-                    )
+                    _neuroid_interval(ev[(region == r) & defined], fn, n_boot, level, seed, stat, str(r))
                     for r in regions
                 ],
                 axis=1,
@@ -188,7 +209,8 @@ def correspondence(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # no stored predictions: all-NaN, left blank
             data[f"{stat}_ci_stimuli"] = (("bound", "region", "layer"), percentile_interval(stimulus[stat], level))
-    data["n_neuroids"] = (("region",), np.asarray([int((region == r).sum()) for r in regions]))
+    data["n_neuroids"] = (("region",), np.asarray([int(((region == r) & defined).sum()) for r in regions]))
+    data["n_undefined"] = (("region",), np.asarray([int(((region == r) & ~defined).sum()) for r in regions]))
     dataset = xr.Dataset(data, coords={"region": regions, "layer": layers, "bound": ["lower", "upper"]})
     dataset.attrs.update(
         {
@@ -205,6 +227,15 @@ def correspondence(
     if metric == "ev":
         dataset.attrs["ev"] = "held-out R^2 = 1 - SSE/SST on pooled out-of-fold predictions"
     return dataset
+
+
+def _neuroid_interval(
+    values: np.ndarray, fn: Any, n_boot: int, level: float, seed: int, stat: str, region: str
+) -> np.ndarray:
+    """``(2, L)`` percentile interval of ``fn`` over ``n_boot`` resamples of the rows of ``values`` (NaN if none)."""
+    if not values.shape[0]:
+        return np.full((2, values.shape[1]), np.nan)
+    return percentile_interval(bootstrap_rows(values, fn, n_boot, named_rng(seed, "neuroids", stat, region)), level)
 
 
 def stimulus_source(scores: list[xr.Dataset], metric: str) -> str | None:
@@ -286,7 +317,7 @@ def plot(dataset: xr.Dataset, combined: xr.Dataset) -> Figure:
     axes = list(grid[0])
     x = np.arange(len(layers))
     offsets = (np.arange(len(regions)) - (len(regions) - 1) / 2) * 0.06
-    level = int(100 * float(dataset.attrs["level"]))
+    level = percent(float(dataset.attrs["level"]))
     metric = str(dataset.attrs.get("metric", "ev"))
     unit = "sites" if metric != "ev" and "site" in combined.coords else "neuroids"
     label = str(dataset.attrs["metric_label"])
@@ -336,6 +367,11 @@ def plot(dataset: xr.Dataset, combined: xr.Dataset) -> Figure:
     )
     figure.tight_layout()
     return figure
+
+
+def percent(level: float) -> str:
+    """``0.95`` -> ``"95"``, ``0.975`` -> ``"97.5"`` (``int(100 * 0.57)`` would say 56)."""
+    return f"{round(100 * level, 6):g}"
 
 
 def _ci(values: xr.DataArray) -> str:

@@ -18,6 +18,7 @@ import xarray as xr
 from matplotlib.figure import Figure
 
 from brainbench.analyses.base import (
+    METRICS,
     NO_LAYER,
     RELIABILITY_THRESHOLD,
     Analysis,
@@ -25,6 +26,8 @@ from brainbench.analyses.base import (
     combine_scores,
     headline_values,
     metric_label,
+    need_choice,
+    need_number,
     plural,
     preferred_layers,
     regions_in_order,
@@ -54,6 +57,7 @@ class LayerProfile(Analysis):
     def run(
         self, scores: list[xr.Dataset], threshold: float = RELIABILITY_THRESHOLD, metric: str | None = None
     ) -> AnalysisResult:
+        self.check_params({"threshold": threshold, "metric": metric})
         combined = combine_scores(scores, metric=metric)
         metric = str(combined.attrs["metric"])
         layers = list(map(str, combined["layer"].values))
@@ -86,6 +90,10 @@ class LayerProfile(Analysis):
             f"{f'readout {readout}' if readout else 'no readout'}).\n\n" + summary_table(numbers)
         )
         return AnalysisResult(self.name, dataset, figures, numbers, markdown)
+
+    def check_params(self, params: dict[str, Any]) -> None:
+        need_number(self.name, params, "threshold")
+        need_choice(self.name, params, "metric", (None, *METRICS))
 
 
 def sort_neuroids(region: np.ndarray, preferred: np.ndarray) -> np.ndarray:

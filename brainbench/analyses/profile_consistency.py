@@ -16,18 +16,23 @@ across neuroids, region sizes kept). ``stratify`` names a neuroid coordinate (e.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
 from brainbench.analyses.base import (
+    METRICS,
     RELIABILITY_THRESHOLD,
     Analysis,
     AnalysisError,
     AnalysisResult,
     combine_scores,
+    need_bool,
+    need_choice,
+    need_int,
+    need_number,
     plural,
     regions_in_order,
     summary_numbers,
@@ -44,25 +49,41 @@ def profile_r_label(unit: str = "neuroid") -> str:
     return f"Pearson r between two {unit}s' layer profiles"
 
 
+class Dropped(NamedTuple):
+    """How many neuroids :func:`defined_profiles` dropped, and why."""
+
+    undefined: int  # a NaN layer or a flat profile: no correlation defined
+    unreliable: int  # defined, but ceiling <= threshold under reliable_only (NaN ceiling included)
+
+    @property
+    def total(self) -> int:
+        return self.undefined + self.unreliable
+
+    def describe(self, threshold: float) -> str:
+        """``"2 dropped: NaN or flat profile"`` (plus the unreliable ones where any were dropped)."""
+        text = f"{self.undefined} dropped: NaN or flat profile"
+        return text + (f"; {self.unreliable} unreliable (ceiling <= {threshold})" if self.unreliable else "")
+
+
 def defined_profiles(
     combined: xr.Dataset, metric: str = "ev", reliable_only: bool = False, threshold: float = RELIABILITY_THRESHOLD
-) -> tuple[xr.Dataset, np.ndarray, int]:
+) -> tuple[xr.Dataset, np.ndarray, Dropped]:
     """Neuroids whose profile correlation is defined, and their ``(n, n)`` correlation matrix.
 
     A profile with a NaN layer or no variation across layers has no correlation and is
     dropped; ``reliable_only`` also drops neuroids with ceiling <= ``threshold``.
     Returns:
-        (kept neuroids of ``combined``, correlation matrix, number dropped).
+        (kept neuroids of ``combined``, correlation matrix, how many were dropped and why).
     """
     if metric not in combined:
         raise AnalysisError(f"unknown profile metric {metric!r}; use ev, r or ceiled.")
     profiles = combined[metric].values
     corr = profile_correlation(profiles)
-    keep = np.isfinite(np.diag(corr))
-    if reliable_only:
-        keep &= combined["ceiling"].values > threshold
+    defined = np.isfinite(np.diag(corr))
+    keep = defined & (combined["ceiling"].values > threshold) if reliable_only else defined
     index = np.flatnonzero(keep)
-    return combined.isel(neuroid=index), corr[np.ix_(index, index)], int((~keep).sum())
+    dropped = Dropped(int((~defined).sum()), int((defined & ~keep).sum()))
+    return combined.isel(neuroid=index), corr[np.ix_(index, index)], dropped
 
 
 class ProfileConsistency(Analysis):
@@ -82,6 +103,16 @@ class ProfileConsistency(Analysis):
         threshold: float = RELIABILITY_THRESHOLD,
         stratify: str | None = None,
     ) -> AnalysisResult:
+        self.check_params(
+            {
+                "metric": metric,
+                "n_permutations": n_permutations,
+                "seed": seed,
+                "reliable_only": reliable_only,
+                "threshold": threshold,
+                "stratify": stratify,
+            }
+        )
         combined = combine_scores(scores, metric=metric)
         metric = str(combined.attrs["metric"])  # the declared per-layer score unless one is asked for
         unit = str(combined.attrs["unit"])
@@ -118,7 +149,8 @@ class ProfileConsistency(Analysis):
             "stratify": stratify,
         }
         null = np.empty(0)
-        if n_regions >= 2 and n_permutations > 0:
+        # the statistic needs a same-region pair: with one profile per region there is no within mean
+        if n_regions >= 2 and within.size and n_permutations > 0:
             strata = None if stratify is None else np.asarray([str(v) for v in kept[stratify].values])
             observed, null, p = permutation_test(
                 corr, region, n_permutations, np.random.default_rng(seed), strata=strata
@@ -130,11 +162,16 @@ class ProfileConsistency(Analysis):
                 null_sd=round(float(null.std()), 6),
             )
         else:
-            test.update(
-                observed=None,
-                p_value=None,
-                note=f"the within-vs-between permutation test needs {plural(unit)} of at least two regions",
-            )
+            if n_regions < 2:
+                why = f"the within-vs-between permutation test needs {plural(unit)} of at least two regions"
+            elif not within.size:
+                why = (
+                    "the within-vs-between permutation test needs a region with at least two "
+                    f"{plural(unit)} of defined profile"
+                )
+            else:
+                why = "n_permutations=0 asked for no permutations"
+            test.update(observed=None, p_value=None, note=why)
         coords = {
             "region": regions,
             "region_other": regions,
@@ -162,7 +199,8 @@ class ProfileConsistency(Analysis):
                 "metric": metric,
                 "unit": unit,
                 "seed": seed,
-                "n_dropped_undefined": dropped,
+                "n_dropped_undefined": dropped.undefined,
+                "n_dropped_unreliable": dropped.unreliable,
                 "pooled_within_mean": float(within.mean()) if within.size else np.nan,
                 "pooled_between_mean": float(between.mean()) if between.size else np.nan,
                 "test": json.dumps(test),
@@ -174,7 +212,10 @@ class ProfileConsistency(Analysis):
             "metric_label": str(combined.attrs["metric_label"]),
             "unit": unit,
             "n_profiles": int(kept.sizes["neuroid"]),
-            "n_dropped": dropped,
+            "n_dropped": dropped.total,
+            "n_dropped_undefined": dropped.undefined,
+            "n_dropped_unreliable": dropped.unreliable,
+            "dropped": dropped.describe(threshold),
             "pooled": {"within": _describe(within), "between": _describe(between)},
             "within": {r: _describe(distributions[(r, r)]) for r in regions},
             "between": {
@@ -187,6 +228,18 @@ class ProfileConsistency(Analysis):
             figures["profile-consistency-permutation"] = null_figure(null, test, combined)
         markdown = _markdown(numbers, test, metric) + "\n\n" + summary_table(numbers)
         return AnalysisResult(self.name, dataset, figures, numbers, markdown)
+
+    def check_params(self, params: dict[str, Any]) -> None:
+        need_choice(self.name, params, "metric", (None, *METRICS))
+        need_int(self.name, params, "n_permutations", 0)
+        need_int(self.name, params, "seed", 0)
+        need_bool(self.name, params, "reliable_only")
+        need_number(self.name, params, "threshold")
+        if params.get("stratify") is not None and not isinstance(params["stratify"], str):
+            raise AnalysisError(
+                f"{self.name} parameter stratify must name a coordinate, e.g. cortical_layer; "
+                f"got {params['stratify']!r}."
+            )
 
 
 def _describe(values: np.ndarray) -> dict[str, Any]:
@@ -206,7 +259,7 @@ def _markdown(numbers: dict[str, Any], test: dict[str, Any], metric: str) -> str
     pooled = info["pooled"]
     lines = [
         f"Pearson correlation between the layer profiles ({info['metric_label']} at each layer) of "
-        f"{plural(unit, info['n_profiles'])} ({info['n_dropped']} dropped: NaN or flat profile); "
+        f"{plural(unit, info['n_profiles'])} ({info['dropped']}); "
         f"r below is that correlation between two {plural(unit)}' profiles.",
         "",
         "| pairs | n pairs | mean r | median r | r > 0 |",

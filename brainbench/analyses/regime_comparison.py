@@ -23,6 +23,7 @@ from brainbench.analyses.base import (
     AnalysisResult,
     combine_scores,
     headline_values,
+    need_number,
     regions_in_order,
     summary_numbers,
 )
@@ -43,6 +44,7 @@ class RegimeComparison(Analysis):
         return [r for r in PAPER_READOUTS if r in available]
 
     def run(self, scores: list[xr.Dataset], threshold: float = RELIABILITY_THRESHOLD) -> AnalysisResult:
+        self.check_params({"threshold": threshold})
         by_readout: dict[str, list[xr.Dataset]] = {}
         for dataset in scores:
             by_readout.setdefault(str(dataset.attrs.get("readout", "")), []).append(dataset)
@@ -100,6 +102,9 @@ class RegimeComparison(Analysis):
         markdown = "Held-out EV per readout configuration at each readout's headline layer.\n\n" + "\n".join(rows)
         figure = plot(ev, readouts, first)
         return AnalysisResult(self.name, dataset, {"regime-comparison": figure}, numbers, markdown)
+
+    def check_params(self, params: dict[str, Any]) -> None:
+        need_number(self.name, params, "threshold")
 
 
 def _f(value: float | None, spec: str = ".3f") -> str:

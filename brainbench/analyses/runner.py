@@ -26,16 +26,49 @@ def load_analysis(analysis_id: str, registry: Registry | None = None) -> tuple[A
     return analysis, dict(entry.params)
 
 
-def run_analysis(analysis: Analysis, scores: list[xr.Dataset], params: dict[str, Any] | None = None) -> AnalysisResult:
-    """``analysis.run(scores, **params)`` with unknown parameters reported clearly."""
-    params = dict(params or {})
+def check_params(analysis: Analysis, params: dict[str, Any]) -> None:
+    """Refuse an unknown parameter name or a bad value in one sentence, before any scoring.
+
+    Names are checked against ``analysis.run``'s signature, values by the analysis's own
+    :meth:`~brainbench.analyses.base.Analysis.check_params` (a plugin without one: names only).
+    """
     accepted = inspect.signature(analysis.run).parameters
     if not any(p.kind is p.VAR_KEYWORD for p in accepted.values()):
         unknown = sorted(set(params) - set(accepted))
         if unknown:
             names = ", ".join(p for p in accepted if p != "scores")
             raise AnalysisError(f"analysis {analysis.name!r} has no parameter {unknown[0]!r}; it takes: {names}.")
+    check = getattr(analysis, "check_params", None)
+    if callable(check):
+        check(dict(params))
+
+
+def run_analysis(analysis: Analysis, scores: list[xr.Dataset], params: dict[str, Any] | None = None) -> AnalysisResult:
+    """``analysis.run(scores, **params)`` with unknown parameters and bad values reported clearly."""
+    params = dict(params or {})
+    check_params(analysis, params)
     return analysis.run(scores, **params)
+
+
+def refuse_repeats(benchmark_ids: list[str]) -> None:
+    """Refuse a benchmark named twice (also as id and alias): its neuroids would be pooled twice.
+
+    A neuroid and its copy have identical profiles (r = 1), which would inflate every
+    within-region statistic and count each neuroid twice.
+    """
+    repeated = [b for k, b in enumerate(benchmark_ids) if b in benchmark_ids[:k]]
+    if repeated:
+        raise AnalysisError(
+            f"benchmark {repeated[0]} is named twice (its id or an alias); name each benchmark once, "
+            "or its neuroids would be counted twice."
+        )
+
+
+def _with_seed(analysis: Analysis, params: dict[str, Any], seed: int) -> dict[str, Any]:
+    """``params`` plus ``seed`` where ``run`` takes one and the params name none (one --seed drives all)."""
+    if "seed" in inspect.signature(analysis.run).parameters:
+        return {"seed": seed, **params}
+    return dict(params)
 
 
 def analyze(
@@ -73,15 +106,20 @@ def analyze(
     from brainbench.progress import tqdm
     from brainbench.results.runs import Execution, Request, run
     from brainbench.results.store import ResultStore
+    from brainbench.scoring.arguments import check_out_dir
     from brainbench.scoring.benchmark import Benchmark
 
     registry = registry or get_registry()
     analysis, declared = load_analysis(analysis_id, registry)
     if not benchmarks:
         raise AnalysisError("name at least one benchmark to analyse.")
+    params = _with_seed(analysis, {**declared, **(params or {})}, seed)
+    check_params(analysis, params)  # a typo or a bad value fails now, not after every benchmark is scored
+    check_out_dir(out)  # as the command does: a file or an unwritable --out fails before the scoring
     # the entries only (an unknown id fails here, before any pass): each pass's data are loaded, if at
     # all, by its run (a stored run is read without instantiating its assembly)
     benches = [b.entry if isinstance(b, Benchmark) else registry.benchmark(b) for b in benchmarks]
+    refuse_repeats([b.id for b in benches])
     readout_list: list[str | None]
     if getattr(analysis, "multi_readout", False):
         chosen: list[str] = list(readouts or analysis.default_readouts(registry.ids("readouts")) or [])
@@ -96,6 +134,9 @@ def analyze(
     for readout in readout_list:
         if readout is not None:
             registry.readout(readout)  # unknown id: a clear error before any scoring
+    named = [registry.readout(r).id for r in readout_list if r is not None]
+    if len(set(named)) < len(named):
+        raise AnalysisError("a readout is named twice (its id or an alias); name each readout once.")
     # an id is passed on as given: the store then finds a stored run by its remembered key
     passes = [(b, r, given) for r in readout_list for b, given in zip(benches, benchmarks, strict=True)]
     model_id = model if isinstance(model, str) else model.identifier
@@ -111,7 +152,7 @@ def analyze(
             dataset.attrs["region"] = bench.region or bench.id
         scores.append(dataset)
     title = f"{analysis_id}: {model_id} on {', '.join(b.id for b in benches)}"
-    return _analyse(analysis, scores, {**declared, **(params or {})}, seed, out, title)
+    return _analyse(analysis, scores, params, out, title)
 
 
 def analyze_checkpoints(
@@ -138,19 +179,23 @@ def analyze_checkpoints(
     """
     from brainbench.models.checkpoint import open_checkpoints
     from brainbench.results.trajectory import score_checkpoints
-    from brainbench.scoring.arguments import check_device, check_layer_names, check_seed
+    from brainbench.scoring.arguments import check_device, check_layer_names, check_out_dir, check_seed
 
     registry = registry or get_registry()
     analysis, declared = load_analysis(analysis_id, registry)
     if not benchmarks:
         raise AnalysisError("name at least one benchmark to analyse.")
+    params = _with_seed(analysis, {**declared, **(params or {})}, seed)
+    check_params(analysis, params)
+    check_out_dir(out)
     # the options score_checkpoints checks, checked here too: the run is opened (every file read) first
     layers = check_layer_names(layers)
     check_device(device)
     check_seed(seed)
-    for bench in benchmarks:  # every id checked before any file is read
-        if isinstance(bench, str):
-            registry.benchmark(bench)
+    # every id checked before any file is read
+    refuse_repeats(
+        [registry.benchmark(b).id if isinstance(b, str) else str(getattr(b, "entry", b).id) for b in benchmarks]
+    )
     if readout is not None:
         registry.readout(readout)
     # the files found, hashed and checked once for every benchmark (not once per benchmark)
@@ -179,20 +224,17 @@ def analyze_checkpoints(
         )
     names = ", ".join(str(s.attrs.get("benchmark", "")) for s in scores[:: max(1, len(scores) // len(benchmarks))])
     title = f"{analysis_id}: checkpoints of {arch} on {names}"
-    return _analyse(analysis, scores, {**declared, **(params or {})}, seed, out, title)
+    return _analyse(analysis, scores, params, out, title)
 
 
 def _analyse(
     analysis: Analysis,
     scores: list[xr.Dataset],
     params: dict[str, Any],
-    seed: int,
     out: str | os.PathLike | None,
     title: str,
 ) -> AnalysisResult:
-    """Run ``analysis`` on the scores (``seed`` unless the params name one) and write it to ``out``."""
-    if "seed" in inspect.signature(analysis.run).parameters:
-        params = {"seed": seed, **params}  # one --seed drives splits, bootstraps and permutations
+    """Run ``analysis`` on the scores with ``params`` (checked, the seed merged in) and write it to ``out``."""
     result = run_analysis(analysis, scores, params)
     if out is not None:
         result.write(out, title=title)

@@ -171,14 +171,17 @@ def permutation_test(
 
     Args:
         corr: ``(N, N)`` profile correlations of neuroids with a defined profile (no NaN rows).
-        labels: ``(N,)`` region per neuroid; needs at least two regions.
+        labels: ``(N,)`` region per neuroid; needs at least two regions, one of them with two neuroids.
         strata: ``(N,)`` optional stratum per neuroid.
     Returns:
         ``(observed, null (n_permutations,), p)``.
     """
     labels = np.asarray(labels)
-    if np.unique(labels).size < 2:
+    regions, sizes = np.unique(labels, return_counts=True)
+    if regions.size < 2:
         raise ValueError("the within-vs-between permutation test needs neuroids of at least two regions")
+    if sizes.max() < 2:
+        raise ValueError("the within-vs-between permutation test needs a region with at least two neuroids")
     observed = within_minus_between(corr, labels)
     if strata is None:
         shuffled = np.stack([rng.permutation(labels) for _ in range(n_permutations)])

@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
-from brainbench.analyses.base import Analysis, AnalysisError, AnalysisResult, metric_label
+from brainbench.analyses.base import METRICS, Analysis, AnalysisError, AnalysisResult, metric_label, need_choice
 from brainbench.analyses.figures import new_figure_grid, style_axes
 
 #: One colour per benchmark (Okabe-Ito).
@@ -54,6 +55,12 @@ def _position(dataset: xr.Dataset, order: int) -> tuple[int, int | None, str]:
     return index, (step if step >= 0 else None), label
 
 
+def _in_training_order(series: list[xr.Dataset]) -> list[xr.Dataset]:
+    """One benchmark's datasets sorted by checkpoint index (datasets without one: in the order given)."""
+    order = np.argsort([_position(d, k)[0] for k, d in enumerate(series)], kind="stable")
+    return [series[k] for k in order]
+
+
 class Trajectory(Analysis):
     name = "trajectory"
     description = "Headline score and chosen layer against the checkpoint of a training run."
@@ -61,6 +68,7 @@ class Trajectory(Analysis):
     takes_series = True
 
     def run(self, scores: list[xr.Dataset], metric: str = "ceiled") -> AnalysisResult:
+        self.check_params({"metric": metric})
         if not scores:
             raise AnalysisError("the trajectory analysis needs the score datasets of at least one checkpoint.")
         benchmarks = list(dict.fromkeys(str(d.attrs.get("benchmark", "")) for d in scores))
@@ -68,11 +76,17 @@ class Trajectory(Analysis):
         counts = {len(v) for v in by_bench.values()}
         if len(counts) != 1:
             raise AnalysisError("every benchmark of a trajectory needs the same checkpoints; score them all on each.")
+        # each benchmark's series in its own training order: the datasets of one benchmark may
+        # come in any order, and a column must be one checkpoint on every benchmark
+        by_bench = {b: _in_training_order(v) for b, v in by_bench.items()}
         first = by_bench[benchmarks[0]]
         places = [_position(d, k) for k, d in enumerate(first)]
-        order = np.argsort([p[0] for p in places], kind="stable")
-        places = [places[k] for k in order]
-        by_bench = {b: [v[k] for k in order] for b, v in by_bench.items()}
+        for bench, series in by_bench.items():
+            if [_position(d, k)[2] for k, d in enumerate(series)] != [p[2] for p in places]:
+                raise AnalysisError(
+                    f"{bench} was scored on other checkpoints than {benchmarks[0]}; score the same checkpoints "
+                    "on every benchmark of a trajectory."
+                )
         layers = list(map(str, first[0]["layer"].values))
         for bench, series in by_bench.items():
             for dataset in series:
@@ -91,10 +105,14 @@ class Trajectory(Analysis):
         low = np.full((n_bench, n_ckpt), np.nan)
         high = np.full((n_bench, n_ckpt), np.nan)
         chosen = np.full((n_bench, n_ckpt), -1, dtype=np.int64)
+        # what each headline is: ceiled, or the declared uncorrected fallback where too few neuroids were
+        # reliable (brainbench.metrics.ceiled), which can change along a training run
+        kind = np.full((n_bench, n_ckpt), "ceiled", dtype=object)
         per_layer = np.full((n_bench, n_ckpt, len(layers)), np.nan)
         for i, bench in enumerate(benchmarks):
             for j, dataset in enumerate(by_bench[bench]):
                 score[i, j] = float(dataset.attrs.get("score", np.nan))
+                kind[i, j] = str(dataset.attrs.get("score_kind") or "ceiled")
                 chosen[i, j] = layers.index(str(dataset.attrs["best_layer"]))
                 per_layer[i, j] = np.nanmedian(np.asarray(dataset[metric].values, dtype=np.float64), axis=1)
                 interval = score_interval(dataset)
@@ -104,6 +122,7 @@ class Trajectory(Analysis):
         result = xr.Dataset(
             {
                 "score": (("benchmark", "checkpoint"), score),
+                "score_kind": (("benchmark", "checkpoint"), kind),
                 "score_low": (("benchmark", "checkpoint"), low),
                 "score_high": (("benchmark", "checkpoint"), high),
                 "chosen_layer": (
@@ -136,6 +155,7 @@ class Trajectory(Analysis):
                         "checkpoint": labels[j],
                         "step": steps[j],
                         "score": None if not np.isfinite(score[i, j]) else round(float(score[i, j]), 6),
+                        "score_kind": str(kind[i, j]),
                         "chosen_layer": layers[chosen[i, j]],
                         "interval": None if not np.isfinite(low[i, j]) else [float(low[i, j]), float(high[i, j])],
                     }
@@ -149,7 +169,10 @@ class Trajectory(Analysis):
         rows = ["| checkpoint | step | " + " | ".join(f"{b} score (chosen layer)" for b in benchmarks) + " |"]
         rows.append("| --- | ---: | " + " | ".join("---" for _ in benchmarks) + " |")
         for j in range(n_ckpt):
-            cells = [f"{score[i, j]:.3f} ({layers[chosen[i, j]]})" for i in range(n_bench)]
+            cells = [
+                f"{score[i, j]:.3f}{'' if kind[i, j] == 'ceiled' else f' {kind[i, j]}'} ({layers[chosen[i, j]]})"
+                for i in range(n_bench)
+            ]
             rows.append(f"| {labels[j]} | {'-' if steps[j] is None else steps[j]} | " + " | ".join(cells) + " |")
         interval_note = (
             "Error bars: the leaderboard's score intervals."
@@ -157,10 +180,14 @@ class Trajectory(Analysis):
             else "No score intervals were available for these runs; the scores are shown without them."
         )
         markdown = (
-            "Headline score (the benchmark's ceiled median at the layer chosen on training stimuli) and the "
+            "Headline score (the benchmark's ceiled median at the layer chosen on training stimuli, unless "
+            "marked with the uncorrected fallback used where too few neuroids were reliable) and the "
             f"chosen layer of each checkpoint. {interval_note}\n\n" + "\n".join(rows)
         )
         return AnalysisResult(self.name, result, {"trajectory": figure}, numbers, markdown)
+
+    def check_params(self, params: dict[str, Any]) -> None:
+        need_choice(self.name, params, "metric", METRICS)
 
 
 def plot(result: xr.Dataset, use_steps: bool) -> Figure:
@@ -181,12 +208,18 @@ def plot(result: xr.Dataset, use_steps: bool) -> Figure:
             top.errorbar(x, score, yerr=errors, color=colour, marker="o", capsize=3, label=bench)
         else:
             top.plot(x, score, color=colour, marker="o", label=bench)
+        fallback = result["score_kind"].values[i] != "ceiled"
+        if fallback.any():  # an uncorrected headline is another quantity: hollow, named in the legend
+            top.plot(
+                x[fallback], score[fallback], "o", color=colour, markerfacecolor="white", label=f"{bench}: uncorrected"
+            )
         chosen = [layers.index(str(v)) for v in result["chosen_layer"].values[i]]
         middle.step(x, chosen, where="mid", color=colour, alpha=0.6)
         middle.plot(x, chosen, "o", color=colour)
     top.axhline(0.0, color="0.6", lw=0.8)
-    style_axes(top, "headline score per checkpoint", "", "ceiled score")
-    if len(benchmarks) > 1:
+    kinds = sorted({str(k) for k in result["score_kind"].values.ravel()})
+    style_axes(top, "headline score per checkpoint", "", f"{' or '.join(kinds)} score")
+    if len(benchmarks) > 1 or len(kinds) > 1:
         top.legend(frameon=False, fontsize=8)
     middle.set_yticks(range(len(layers)), layers, fontsize=8)
     middle.set_ylim(-0.5, len(layers) - 0.5)

@@ -26,6 +26,7 @@ from brainbench.analyses.stats import (
     stimulus_bootstrap_ev,
     within_minus_between,
 )
+from brainbench.errors import BrainbenchError
 from brainbench.metrics.regression import explained_variance
 
 from helpers.analysis_fixtures import LAYERS, synthetic_scores
@@ -164,6 +165,34 @@ def test_layer_correspondence_recovers_planted_layers():
     np.testing.assert_allclose(data["median_ev"].values[0], np.median(visl, axis=1))
 
 
+def test_layer_correspondence_leaves_neuroids_without_any_ev_out_of_the_sample():
+    """Neuroids with a constant response (EV undefined at every layer) are no sample of their region.
+
+    Every number (point, both intervals, n) equals that of the scores without them; they are counted apart.
+    """
+    scores = synthetic_scores({"VISl": 1, "VISam": 4}, n_per_region=8, n_stimuli=40, seed=4)
+    dead = [0, 3, 9]
+    scores["target"].values[:, dead] = 1.0
+    for name in ("ev", "r", "ceiled"):
+        scores[name].values[:, dead] = np.nan
+    alive = scores.isel(neuroid=[k for k in range(16) if k not in dead])
+    with_dead = LayerCorrespondence().run([scores], n_boot=200).dataset
+    without = LayerCorrespondence().run([alive], n_boot=200).dataset
+    for name in ("median_ev", "mean_ev", "median_ci_neuroids", "mean_ci_neuroids", "median_ci_stimuli", "n_neuroids"):
+        xr.testing.assert_allclose(with_dead[name], without[name])
+    assert with_dead["n_neuroids"].values.tolist() == [6, 7]
+    assert with_dead["n_undefined"].values.tolist() == [2, 1]
+
+
+@pytest.mark.parametrize(("level", "shown"), [(0.975, "97.5%"), (0.57, "57%")])
+def test_layer_correspondence_names_its_interval_level_exactly(level, shown):
+    scores = synthetic_scores({"VISl": 1}, n_per_region=5, n_stimuli=20)
+    result = LayerCorrespondence().run([scores], n_boot=20, level=level)
+    assert f"{shown} CI over neuroids" in result.markdown
+    assert f"{shown} CI over neuroids" in result.figures["layer-correspondence"].texts[0].get_text()
+    result.close()
+
+
 def test_an_areas_intervals_do_not_depend_on_the_other_areas_analysed():
     """VISp's CIs over neuroids and over stimuli are the same alone, with VISl, or after it."""
     visp = synthetic_scores({"VISp": 2}, n_per_region=12, seed=1, benchmark="bench-VISp")
@@ -208,6 +237,34 @@ def test_profile_consistency_single_region_reports_within_only():
     assert test["p_value"] is None and "at least two regions" in test["note"]
     assert result.numbers["consistency"]["within"]["V4"]["n_pairs"] == 45
     assert "profile-consistency-permutation" not in result.figures
+
+
+def test_profile_consistency_with_no_same_region_pair_reports_between_only():
+    """One neuroid per region (three one-neuroid benchmarks): no within mean, so no test and no crash."""
+    scores = synthetic_scores({"A": 0, "B": 3, "C": 5}, n_per_region=1, seed=1)
+    result = ProfileConsistency().run([scores], n_permutations=50)
+    test = result.numbers["consistency"]["permutation_test"]
+    assert test["p_value"] is None and "a region with at least two neuroids" in test["note"]
+    assert result.numbers["consistency"]["pooled"]["between"]["n_pairs"] == 3
+    assert "profile-consistency-permutation" not in result.figures
+    with pytest.raises(ValueError, match="a region with at least two neuroids"):
+        permutation_test(np.eye(3), np.array(["A", "B", "C"]), 10, np.random.default_rng(0))
+
+
+def test_profile_consistency_says_why_profiles_were_dropped():
+    """Under reliable_only, unreliable neuroids are not reported as NaN or flat profiles."""
+    scores = synthetic_scores({"A": 1, "B": 4}, n_per_region=6, seed=2)
+    scores["ev"].values[:, [0, 6]] = 0.2  # flat: no correlation defined
+    scores["ceiling"].values[:] = 0.9
+    scores["ceiling"].values[[1, 2, 7]] = 0.3  # defined but unreliable
+    result = ProfileConsistency().run([scores], n_permutations=20, reliable_only=True)
+    assert result.dataset.attrs["n_dropped_undefined"] == 2
+    assert result.dataset.attrs["n_dropped_unreliable"] == 3
+    assert result.numbers["consistency"]["n_profiles"] == 7
+    assert "2 dropped: NaN or flat profile; 3 unreliable" in result.markdown
+    clustered = Clustermap().run([scores], reliable_only=True)
+    assert "2 dropped: NaN or flat profile; 3 unreliable" in clustered.markdown
+    assert clustered.numbers["clustering"]["n_dropped_undefined"] == 2
 
 
 def test_cluster_order_groups_planted_clusters():
@@ -258,6 +315,17 @@ def test_summary_numbers_fractions():
     assert sum(numbers["by_region"]["VISam"]["preferred_layer_counts"].values()) == 10
 
 
+def test_summary_says_how_many_neuroids_have_no_defined_ev():
+    scores = synthetic_scores({"VISl": 1}, n_per_region=8)
+    scores["ev"].values[:, [2, 5]] = np.nan  # constant responses: EV undefined
+    result = LayerProfile().run([scores])
+    entry = result.numbers["all"]
+    assert entry["n"] == 8 and entry["n_defined"] == 6
+    ev = scores["ev"].sel(layer=scores.attrs["best_layer"]).values
+    assert entry["fraction_ev_positive"] == pytest.approx((ev[np.isfinite(ev)] > 0).mean())
+    assert "2 neuroids have no defined EV at the headline layer" in result.markdown
+
+
 def test_preferred_layer_counts():
     scores = synthetic_scores({"VISl": 1, "VISam": 4}, n_per_region=10)
     data = PreferredLayer().run([scores]).dataset
@@ -299,6 +367,9 @@ def test_region_colours_are_stable():
     assert region_color("my-area").startswith("#") and region_color("my-area") not in KNOWN_REGION_COLORS.values()
     palette = region_palette(["VISl", "VISam", "a1", "a2", "a3"])
     assert len(set(palette.values())) == 5
+    # mouse and macaque areas share fixed colours: shown together, they still differ
+    palette = region_palette(["VISp", "V1", "VISal", "V4", "IT", "VISam"])
+    assert len(set(palette.values())) == 6 and palette["VISp"] == KNOWN_REGION_COLORS["VISp"]
 
 
 # ----------------------------------------------------------------------------- files
@@ -337,6 +408,26 @@ def test_outputs_are_real_figures_and_netcdf_round_trips(analysis, tmp_path):
     assert json.loads((tmp_path / "summary.json").read_text())["n_neuroids"] == 24
 
 
+def test_a_failed_write_leaves_the_folder_as_it_was(tmp_path):
+    """A figure that cannot be saved: no new .nc beside the old summary, no half-written file, no leftovers."""
+    scores = synthetic_scores({"VISl": 1, "VISam": 4}, n_per_region=4, n_stimuli=20)
+    old = PreferredLayer().run([scores])
+    old.write(tmp_path)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    new = PreferredLayer().run([scores], reliable_only=True)
+    figure = new.figures["preferred-layer"]
+
+    def broken(path, **kwargs):
+        if str(path).endswith(".svg"):
+            raise OSError(28, "No space left on device")
+        return type(figure).savefig(figure, path, **kwargs)
+
+    figure.savefig = broken
+    with pytest.raises(BrainbenchError, match="cannot write .*the disk is full"):
+        new.write(tmp_path)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
 # ----------------------------------------------------------------------------- no layer beats zero
 def _useless_scores() -> xr.Dataset:
     """Scores whose every layer predicts worse than the mean (EV < 0 everywhere)."""
@@ -366,3 +457,62 @@ def test_preferred_layer_is_none_where_no_layer_beats_zero():
     assert ((preferred == "none") == (best <= 0)).all() and (preferred == "none").any()
     counts = result.numbers["by_region"]["VISp"]["preferred_layer_counts"]
     assert counts["none"] == int(((preferred == "none") & (dataset["region"].values == "VISp")).sum())
+
+
+def test_preferred_layer_figure_shows_fractions_of_the_whole_region():
+    """Neuroids preferring no layer stay in the denominator: the bars are not inflated to sum to 1."""
+    scores = synthetic_scores({"A": 2}, n_per_region=10, seed=1)
+    scores["ev"].values[:, :5] = -0.1  # half the neuroids: no layer above 0
+    result = PreferredLayer().run([scores])
+    counts = result.numbers["by_region"]["A"]["preferred_layer_counts"]
+    ax = result.figures["preferred-layer"].axes[0]
+    heights = [bar.get_height() for bar in ax.patches]
+    np.testing.assert_allclose(heights, [counts[layer] / 10 for layer in LAYERS])
+    assert "n = 10" in ax.get_legend().get_texts()[0].get_text()
+    assert counts["none"] == 5 and int(result.dataset["count_none"].sel(region="A")) == 5
+
+
+# ----------------------------------------------------------------------------- trajectory
+def _checkpoint_score(benchmark: str, index: int, step: int, score: float) -> xr.Dataset:
+    dataset = xr.Dataset({"ceiled": (("layer", "neuroid"), np.full((2, 3), score))}, coords={"layer": ["a", "b"]})
+    dataset.attrs.update(
+        benchmark=benchmark,
+        checkpoint=f"epoch_{step}.pt",
+        checkpoint_index=index,
+        checkpoint_step=step,
+        score=score,
+        best_layer="a",
+        model=f"run@{step}",
+    )
+    return dataset
+
+
+def test_trajectory_aligns_each_benchmarks_checkpoints_whatever_their_order():
+    from brainbench.analyses.trajectory import Trajectory
+
+    steps = [1, 2, 10]
+    first = [_checkpoint_score("A", k, s, 0.1 * k) for k, s in enumerate(steps)]
+    second = [_checkpoint_score("B", k, s, 0.5 + 0.1 * k) for k, s in enumerate(steps)]
+    result = Trajectory().run(first + second[::-1])  # B's datasets in reverse training order
+    np.testing.assert_allclose(result.dataset["score"].values, [[0.0, 0.1, 0.2], [0.5, 0.6, 0.7]])
+    np.testing.assert_allclose(result.dataset["layer_score"].sel(benchmark="B", layer="b"), [0.5, 0.6, 0.7])
+    other = [_checkpoint_score("B", k, s, 0.5) for k, s in enumerate([1, 2, 20])]
+    with pytest.raises(AnalysisError, match="other checkpoints"):
+        Trajectory().run(first + other)
+    result.close()
+
+
+def test_trajectory_names_a_headline_that_fell_back_to_the_uncorrected_score():
+    """Early checkpoints may have too few reliable neuroids: their headline is another quantity."""
+    from brainbench.analyses.trajectory import Trajectory
+
+    series = [_checkpoint_score("A", k, s, 0.1 * k) for k, s in enumerate([1, 2, 10])]
+    series[0].attrs["score_kind"] = "uncorrected-r"
+    series[1].attrs["score_kind"] = series[2].attrs["score_kind"] = "ceiled"
+    result = Trajectory().run(series)
+    assert list(result.dataset["score_kind"].values[0]) == ["uncorrected-r", "ceiled", "ceiled"]
+    assert [c["score_kind"] for c in result.numbers["benchmarks"]["A"]] == ["uncorrected-r", "ceiled", "ceiled"]
+    assert "0.000 uncorrected-r (a)" in result.markdown
+    top = result.figures["trajectory"].axes[0]
+    assert top.get_ylabel() == "ceiled or uncorrected-r score"
+    result.close()

@@ -195,3 +195,68 @@ def test_unknown_analysis_parameter_is_a_clear_error():
     analysis, _ = load_analysis("profile-consistency")
     with pytest.raises(AnalysisError, match="no parameter 'n_perm'.*n_permutations"):
         run_analysis(analysis, [], {"n_perm": 5})
+
+
+@pytest.mark.parametrize(
+    ("analysis", "param", "message"),
+    [
+        ("layer-correspondence", "nboot=5", "no parameter 'nboot'"),
+        ("layer-correspondence", "n_boot=5", "n_boot must be an integer >= 10"),
+        ("layer-correspondence", "level=95", "level must be a number between 0 and 1"),
+        ("profile-consistency", "n_permutations=-1", "n_permutations must be an integer >= 0"),
+        ("profile-consistency", "reliable_only=False", "reliable_only must be true or false"),
+        ("clustermap", "method=upgma", "method must be one of average"),
+        ("layer-profile", "metric=EV", "metric must be one of ev, r, ceiled"),
+        ("ev-distribution", "bins=1e3", "bins must be an integer >= 1"),
+    ],
+)
+def test_bad_parameters_are_refused_before_any_scoring(analysis, param, message, capsys, monkeypatch):
+    """A typo or a bad value fails in one sentence before the first benchmark is scored, not after all."""
+    from brainbench.cli.main import main
+    from brainbench.results import runs
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("scoring started before the parameters were checked")
+
+    monkeypatch.setattr(runs, "run", refuse)
+    assert main(["analyze", analysis, "alexnet-untrained", "cowley2023-V4", "--param", param]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_analyze_refuses_an_out_that_is_a_file_before_any_scoring(tmp_path, monkeypatch):
+    from brainbench.analyses import analyze
+    from brainbench.errors import BrainbenchError
+    from brainbench.results import runs
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("scoring started before --out was checked")
+
+    monkeypatch.setattr(runs, "run", refuse)
+    (tmp_path / "taken").write_text("a file")
+    with pytest.raises(BrainbenchError, match="is an existing file"):
+        analyze("layer-profile", "alexnet-untrained", ["cowley2023-V4"], out=tmp_path / "taken", progress=False)
+
+
+def test_a_benchmark_named_twice_is_refused_before_any_scoring(capsys, monkeypatch):
+    """Its neuroids would be pooled twice: each with its copy (r = 1) inflates the within-region statistics."""
+    from brainbench.analyses import AnalysisError, combine_scores
+    from brainbench.cli.main import main
+    from brainbench.results import runs
+
+    from helpers.analysis_fixtures import synthetic_scores
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("scoring started before the benchmarks were checked")
+
+    monkeypatch.setattr(runs, "run", refuse)
+    assert main(["analyze", "profile-consistency", "alexnet-untrained", "majajhong2015-V4", "macaque-V4"]) == 2
+    assert "majajhong2015-V4 is named twice" in capsys.readouterr().err
+    assert (
+        main(["analyze", "regime-comparison", "alexnet-untrained", "majajhong2015-V4", "--readout", "simple,simple"])
+        == 2
+    )
+    assert "a readout is named twice" in capsys.readouterr().err
+    scores = synthetic_scores({"A": 1, "B": 3}, n_per_region=4)
+    with pytest.raises(AnalysisError, match="given twice"):
+        combine_scores([scores, scores])
