@@ -102,7 +102,7 @@ def test_content_key_follows_what_determines_the_result(test_manifest):
         assert key(**options).key != base.key, options
     content = base.content
     assert content["benchmark"]["split"]["n_splits"] == 4 and "description" not in content["benchmark"]
-    assert content["readout"]["id"] == "simple" and content["readout"]["versions"] == {"simple": 2}
+    assert content["readout"]["id"] == "simple" and content["readout"]["versions"] == {"simple": 3}
     assert content["ceiling"]["version"] == 1 and content["headline"]["version"] == 3
     assert content["data_sha256"] and content["stimuli_sha256"] and content["weights"]
     assert "brainbench" not in content  # numerics versions, not the package version, mark code changes

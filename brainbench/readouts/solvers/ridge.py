@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from brainbench.readouts.features import FeatureSource
-from brainbench.readouts.solvers.common import r2_from_sse
+from brainbench.readouts.solvers.common import constant_columns, r2_from_sse
 
 
 def gram(
@@ -141,12 +141,14 @@ def fit_dual_ridge_loo(
     s, U = torch.linalg.eigh(center_train(K_train))
     s = s.clamp_min(0)
     y_mean = Y.mean(0)
-    Q = U.T @ (Y - y_mean)  # (n, N) responses in the eigenbasis
+    # a constant neuroid centres to rounding residue (0.1 - mean(0.1, ...) is 1e-17, not 0),
+    # whose LOO "R^2" would be about -2/n instead of the 0 of no variance: centre it to 0
+    Yc = torch.where(constant_columns(Y), torch.zeros_like(Y), Y - y_mean)
+    Q = U.T @ Yc  # (n, N) responses in the eigenbasis
     shrink = s[None, :] / (s[None, :] + alphas[:, None])  # (A, n)
     leverage = 1.0 / n + (U**2) @ shrink.T  # (n, A): diagonal of the hat matrix
-    sst = ((Y - y_mean) ** 2).mean(0)
+    sst = (Yc**2).mean(0)
     loo_mse = torch.empty((len(alphas), Y.shape[1]), dtype=K_train.dtype, device=K_train.device)
-    Yc = Y - y_mean
     for start in range(0, Y.shape[1], neuroid_batch):
         cols = slice(start, start + neuroid_batch)
         # one alpha at a time: an (A, n, b) batch is memory-bound on CPU (3x slower measured)
