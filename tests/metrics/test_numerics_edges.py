@@ -56,3 +56,16 @@ def test_adam_validation_score_of_a_constant_neuroid_is_zero(dtype):
     score = SimpleSGDReadout(max_iter=5).fit(X, Y).validation_score()
     assert score[0].item() == 0.0  # was -inf: 1 - SSE / 0
     assert np.isfinite(score[1].item())
+
+
+@pytest.mark.parametrize("power", [-70, 70])
+def test_float32_gram_is_exact_at_any_scale(power):
+    """float32 activations of 1e-21 or 1e21: the Gram is the unit-scale one times 2**(2 power), bit for bit."""
+    from brainbench.readouts.solvers.ridge import gram
+
+    rng = np.random.default_rng(3)
+    X = np.maximum(rng.normal(size=(40, 3, 5)), 0).astype(np.float32)
+    expected = gram(X, block=16) * 2.0 ** (2 * power)
+    scaled = gram(np.ldexp(X, power), block=16)  # ldexp is exact in float32
+    assert torch.isfinite(scaled).all()  # the float32 products overflowed to inf at 2**70
+    assert torch.equal(scaled, expected)  # and lost digits to underflow at 2**-70
