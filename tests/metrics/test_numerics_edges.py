@@ -69,3 +69,19 @@ def test_float32_gram_is_exact_at_any_scale(power):
     scaled = gram(np.ldexp(X, power), block=16)  # ldexp is exact in float32
     assert torch.isfinite(scaled).all()  # the float32 products overflowed to inf at 2**70
     assert torch.equal(scaled, expected)  # and lost digits to underflow at 2**-70
+
+
+@pytest.mark.parametrize("power", [-300, 250])
+def test_cka_is_invariant_to_scale_and_rotation_at_any_scale(power):
+    from brainbench.metrics.cka import linear_cka
+
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(25, 10))
+    Y = rng.normal(size=(25, 7)) + X[:, :7]
+    rotation = np.linalg.qr(rng.normal(size=(10, 10)))[0]
+    Xc, Yc = X - X.mean(0), Y - Y.mean(0)  # the feature-space form (Kornblith et al. 2019)
+    reference = np.linalg.norm(Yc.T @ Xc) ** 2 / (np.linalg.norm(Xc.T @ Xc) * np.linalg.norm(Yc.T @ Yc))
+    assert linear_cka(X, Y) == pytest.approx(reference, rel=1e-12)
+    assert linear_cka(X, X) == pytest.approx(1.0, abs=1e-15)
+    assert linear_cka(np.ldexp(X, power), Y) == linear_cka(X, Y)  # was NaN: its sums of squares left float64
+    assert linear_cka(X @ rotation * 3.0, Y) == pytest.approx(linear_cka(X, Y), rel=1e-12)
