@@ -70,7 +70,8 @@ def gram(
         # float32 rows is ~10x slower and this mean only needs to be roughly right (any
         # offset cancels in kernel centring; it only limits float32 cancellation)
         total += chunk.sum(0).double()
-        peak = torch.maximum(peak, chunk.abs().amax().double())
+        if chunk.numel():
+            peak = torch.maximum(peak, chunk.abs().amax().double())
     # the power of two 2**-e with peak * 2**-e in [0.5, 1); e kept where 2**-e is a
     # normal number of the product dtype (non-finite or zero features: no scaling)
     e = int(np.frexp(peak.item())[1]) if np.isfinite(peak.item()) else 0
