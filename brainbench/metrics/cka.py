@@ -76,6 +76,11 @@ def cka_from_grams(gram_x: np.ndarray, gram_y: np.ndarray, stimuli: np.ndarray |
     if stimuli is not None:
         index = np.asarray(stimuli)
         gram_x, gram_y = gram_x[np.ix_(index, index)], gram_y[np.ix_(index, index)]
+    # CKA is invariant to scaling either representation; a power of two that brings each
+    # Gram's largest magnitude into [0.5, 1) is exact (nothing moves where the sums of
+    # squares below are finite and normal), and keeps them so at any scale: a layer of 1e-100
+    # or 1e150 gave NaN from their underflow or overflow
+    gram_x, gram_y = _unit(np.asarray(gram_x, dtype=np.float64)), _unit(np.asarray(gram_y, dtype=np.float64))
     kx, ky = centre_gram(gram_x), centre_gram(gram_y)
     norm = np.sqrt((kx * kx).sum() * (ky * ky).sum())
     # relative guard: a constant representation leaves only rounding noise after centring
@@ -83,6 +88,13 @@ def cka_from_grams(gram_x: np.ndarray, gram_y: np.ndarray, stimuli: np.ndarray |
     if not np.isfinite(norm) or norm <= 1e-12 * scale or norm == 0:
         return float("nan")
     return float(np.clip((kx * ky).sum() / norm, 0.0, 1.0))
+
+
+def _unit(gram: np.ndarray) -> np.ndarray:
+    """``gram`` times the power of two that brings its largest finite magnitude into ``[0.5, 1)`` (exact)."""
+    finite = np.abs(gram[np.isfinite(gram)])
+    peak = float(finite.max()) if finite.size else 0.0
+    return np.ldexp(gram, -np.frexp(peak)[1]) if peak > 0 else gram
 
 
 def linear_cka(x: np.ndarray, y: np.ndarray) -> float:

@@ -62,7 +62,7 @@ def test_round_trip_of_a_real_score(test_manifest, tmp_path):
     assert run["best_layer"] == dataset.attrs["best_layer"]
     assert run["score"] == pytest.approx(dataset.attrs["score"], abs=0, rel=0)
     assert run["weights_sha256"] == dataset.attrs["provenance"].split('"weights": "')[1][:64]
-    assert run["ceiling_formula"] == '{"split-half": 1}'
+    assert run["ceiling_formula"] == '{"split-half": 2}'
     rows = store.rows(key)
     assert [r["layer"] for r in rows] == ["c1", "c2"]
     for row in rows:
@@ -102,8 +102,8 @@ def test_content_key_follows_what_determines_the_result(test_manifest):
         assert key(**options).key != base.key, options
     content = base.content
     assert content["benchmark"]["split"]["n_splits"] == 4 and "description" not in content["benchmark"]
-    assert content["readout"]["id"] == "simple" and content["readout"]["versions"] == {"simple": 2}
-    assert content["ceiling"]["version"] == 1 and content["headline"]["version"] == 3
+    assert content["readout"]["id"] == "simple" and content["readout"]["versions"] == {"simple": 3}
+    assert content["ceiling"]["version"] == 2 and content["headline"]["version"] == 3
     assert content["data_sha256"] and content["stimuli_sha256"] and content["weights"]
     assert "brainbench" not in content  # numerics versions, not the package version, mark code changes
 

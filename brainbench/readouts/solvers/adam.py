@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
-from brainbench.readouts.solvers.common import inner_split
+from brainbench.readouts.solvers.common import inner_split, r2_from_sse, total_sum_of_squares
 from brainbench.readouts.solvers.laplacian import laplacian_penalty
 
 Forward = Callable[[dict[str, torch.Tensor], torch.Tensor], torch.Tensor]
@@ -77,7 +77,7 @@ def adam_fit(
     # early stopping on (X_val, Y_val, their total sum of squares), or None: run max_iter
     held_out: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
     if X_val is not None and Y_val is not None and len(Y_val) > 0:
-        held_out = (X_val, Y_val, (Y_val - Y_val.mean(0)).pow(2).sum(0))
+        held_out = (X_val, Y_val, total_sum_of_squares(Y_val))
     B = Y_fit.shape[1]
     best = {k: v.detach().clone() for k, v in zip(names, leaves, strict=False)}
     best_sse = torch.full((B,), math.inf, dtype=Y_fit.dtype, device=Y_fit.device)
@@ -108,13 +108,12 @@ def adam_fit(
                 break
     with torch.no_grad():
         if held_out is not None:
-            val_r2 = 1 - best_sse / held_out[2].clamp_min(1e-300)
+            val_r2 = r2_from_sse(best_sse, held_out[2])  # 0 for a constant neuroid, not -inf
         else:
             best = {k: v.detach().clone() for k, v in zip(names, leaves, strict=False)}
             best_iter.fill_(it)
             fitted = forward(best, X_fit)
-            sst_fit = (Y_fit - Y_fit.mean(0)).pow(2).sum(0)
-            val_r2 = 1 - (Y_fit - fitted).pow(2).sum(0) / sst_fit.clamp_min(1e-300)
+            val_r2 = r2_from_sse((Y_fit - fitted).pow(2).sum(0), total_sum_of_squares(Y_fit))
     return AdamResult(best, val_r2, best_iter, it)
 
 

@@ -59,11 +59,24 @@ def r2_from_sse(sse: torch.Tensor, sst: torch.Tensor) -> torch.Tensor:
     return torch.where(sst > 0, 1 - sse / sst.clamp_min(1e-300), torch.zeros_like(sst))
 
 
+def constant_columns(values: torch.Tensor) -> torch.Tensor:
+    """``(n, N) -> (N,)`` bool: whether every value of a column equals its first.
+
+    Such a column has no variance, though centring it leaves rounding residue (a column
+    of 0.1 minus its computed mean is about 1e-17, not 0).
+    """
+    return (values == values[:1]).all(0)
+
+
+def total_sum_of_squares(y: torch.Tensor) -> torch.Tensor:
+    """``(n, N) -> (N,)`` sum of squares about the column means; exactly 0 for a constant column."""
+    return torch.where(constant_columns(y), 0.0, ((y - y.mean(0)) ** 2).sum(0))
+
+
 def r2_columns(y_true: torch.Tensor, y_pred: torch.Tensor) -> torch.Tensor:
-    """Per-column R^2 = 1 - SSE/SST, ``(n, N) -> (N,)``; 0 where SST is 0."""
+    """Per-column R^2 = 1 - SSE/SST, ``(n, N) -> (N,)``; 0 where SST is 0 (``y_true`` constant)."""
     resid = ((y_true - y_pred) ** 2).sum(0)
-    total = ((y_true - y_true.mean(0)) ** 2).sum(0)
-    return r2_from_sse(resid, total)
+    return r2_from_sse(resid, total_sum_of_squares(y_true))
 
 
 def inner_split(

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from brainbench.readouts.features import FeatureSource
-from brainbench.readouts.solvers.common import r2_from_sse
+from brainbench.readouts.solvers.common import constant_columns, r2_from_sse
 
 
 def gram(
@@ -36,7 +36,11 @@ def gram(
     """Gram matrix of mean-centred features, accumulated over row blocks.
 
     Centring by the mean over all n rows changes nothing downstream (kernel centring on
-    any training subset removes it) but avoids cancellation in float32.
+    any training subset removes it) but avoids cancellation in float32. The rows are
+    multiplied by the power of two that brings their largest magnitude into ``[0.5, 1)``
+    and the products by its inverse square: exact (the Gram matrix is bit for bit the
+    same), but the float32 products can neither overflow (activations of 1e20 gave inf)
+    nor lose their digits to underflow (1e-20 gave 1e-5 errors, 1e-30 a Gram of zeros).
 
     Args:
         X: ``(n, ...)`` features: a tensor, array or read-only memmap (never loaded whole).
@@ -52,25 +56,39 @@ def gram(
     in_dtype = X.dtype if isinstance(X, torch.Tensor) else torch.from_numpy(np.empty(0, X.dtype)).dtype
     dtype = dtype or (torch.float64 if in_dtype == torch.float64 else torch.float32)
 
-    def rows(start: int, stop: int) -> torch.Tensor:
+    def raw_rows(start: int, stop: int) -> torch.Tensor:
         chunk = X[start:stop]
         if not isinstance(chunk, torch.Tensor):
             chunk = torch.from_numpy(np.array(chunk, copy=not chunk.flags.writeable))
         return chunk.reshape(stop - start, -1).to(device=device, dtype=dtype)
 
-    mean = torch.zeros(rows(0, 1).shape[1], dtype=torch.float64, device=device)
+    total = torch.zeros(raw_rows(0, 1).shape[1], dtype=torch.float64, device=device)
+    peak = torch.zeros((), dtype=torch.float64, device=device)
     for start in range(0, n, block):
+        chunk = raw_rows(start, min(n, start + block))
         # sum in the product dtype, accumulate blocks in float64: a float64 reduction of
         # float32 rows is ~10x slower and this mean only needs to be roughly right (any
         # offset cancels in kernel centring; it only limits float32 cancellation)
-        mean += rows(start, min(n, start + block)).sum(0).double()
-    mean = (mean / n).to(dtype)
+        total += chunk.sum(0).double()
+        if chunk.numel():
+            peak = torch.maximum(peak, chunk.abs().amax().double())
+    # the power of two 2**-e with peak * 2**-e in [0.5, 1); e kept where 2**-e is a
+    # normal number of the product dtype (non-finite or zero features: no scaling)
+    e = int(np.frexp(peak.item())[1]) if np.isfinite(peak.item()) else 0
+    limit = int(np.log2(torch.finfo(dtype).max)) - 2
+    e = max(-limit, min(limit, e))
+    scale = 2.0**-e
+
+    def rows(start: int, stop: int) -> torch.Tensor:
+        return raw_rows(start, stop) * scale if e else raw_rows(start, stop)
+
+    mean = (total * scale / n).to(dtype)
     K = torch.empty((n, n), dtype=torch.float64, device=device)
     for i in range(0, n, block):
         left = rows(i, min(n, i + block)) - mean
         for j in range(i, n, block):
             right = left if j == i else rows(j, min(n, j + block)) - mean
-            product = (left @ right.T).double()
+            product = (left @ right.T).double() * 2.0**e * 2.0**e  # exact, in two factors that never overflow
             K[i : i + left.shape[0], j : j + right.shape[0]] = product
             K[j : j + right.shape[0], i : i + left.shape[0]] = product.T
     return K
@@ -141,12 +159,14 @@ def fit_dual_ridge_loo(
     s, U = torch.linalg.eigh(center_train(K_train))
     s = s.clamp_min(0)
     y_mean = Y.mean(0)
-    Q = U.T @ (Y - y_mean)  # (n, N) responses in the eigenbasis
+    # a constant neuroid centres to rounding residue (0.1 - mean(0.1, ...) is 1e-17, not 0),
+    # whose LOO "R^2" would be about -2/n instead of the 0 of no variance: centre it to 0
+    Yc = torch.where(constant_columns(Y), torch.zeros_like(Y), Y - y_mean)
+    Q = U.T @ Yc  # (n, N) responses in the eigenbasis
     shrink = s[None, :] / (s[None, :] + alphas[:, None])  # (A, n)
     leverage = 1.0 / n + (U**2) @ shrink.T  # (n, A): diagonal of the hat matrix
-    sst = ((Y - y_mean) ** 2).mean(0)
+    sst = (Yc**2).mean(0)
     loo_mse = torch.empty((len(alphas), Y.shape[1]), dtype=K_train.dtype, device=K_train.device)
-    Yc = Y - y_mean
     for start in range(0, Y.shape[1], neuroid_batch):
         cols = slice(start, start + neuroid_batch)
         # one alpha at a time: an (A, n, b) batch is memory-bound on CPU (3x slower measured)
