@@ -220,22 +220,45 @@ class StimulusSet:
         return f"{array.shape}{array.dtype}".encode() + array.tobytes()
 
     @cached_property
-    def content_hash(self) -> str:
-        """sha256 over the ordered ids and image bytes (hex)."""
-        digest = hashlib.sha256()
+    def _hashes(self) -> tuple[str, list[str]]:
+        """The set's content hash and each image's own sha256, from one read of the image bytes."""
+        digest, images = hashlib.sha256(), []
         if self._kind == "zip":
             by_archive: dict[Path, zipfile.ZipFile] = {}
             try:
                 for sid, (archive, member) in zip(self.ids, self._sources, strict=True):
                     zf = by_archive.setdefault(archive, zipfile.ZipFile(archive))
-                    digest.update(sid.encode() + b"\0" + zf.read(member))
+                    data = zf.read(member)
+                    digest.update(sid.encode() + b"\0" + data)
+                    images.append(hashlib.sha256(data).hexdigest())
             finally:
                 for zf in by_archive.values():
                     zf.close()
         else:
             for k, sid in enumerate(self.ids):
-                digest.update(sid.encode() + b"\0" + self._read_bytes(k))
-        return digest.hexdigest()
+                data = self._read_bytes(k)
+                digest.update(sid.encode() + b"\0" + data)
+                images.append(hashlib.sha256(data).hexdigest())
+        return digest.hexdigest(), images
+
+    @property
+    def content_hash(self) -> str:
+        """sha256 over the ordered ids and image bytes (hex)."""
+        return self._hashes[0]
+
+    def identical_groups(self, ids: Sequence[str]) -> np.ndarray:
+        """``(len(ids),)`` int64 group labels of the stimuli ``ids``: identical image bytes, one label.
+
+        Labels count from 0 in order of first appearance, so a set without identical images
+        gets ``0, 1, 2, ...``. Used to keep identical images on one side of every split.
+        """
+        position = {sid: k for k, sid in enumerate(self.ids)}
+        missing = [i for i in ids if i not in position]
+        if missing:
+            raise DataError(f"stimulus set lacks {len(missing)} ids, e.g. {missing[0]!r}.")
+        digests = self._hashes[1]
+        labels: dict[str, int] = {}
+        return np.array([labels.setdefault(digests[position[i]], len(labels)) for i in ids], dtype=np.int64)
 
     def subset(self, ids: Sequence[str]) -> StimulusSet:
         """A new StimulusSet with the given ids, in that order."""

@@ -241,7 +241,8 @@ def _splits(dataset: xr.Dataset, n_stimuli: int) -> list[np.ndarray]:
     if spec.stratify:
         raise NoInterval(f"its splits are stratified by {spec.stratify!r}, a stimulus label the store does not keep")
     seed = int(json.loads(dataset.attrs["provenance"])["seed"])
-    return [s.test for s in make_splits(spec, n_stimuli, None, seed)]
+    groups = (record.get("grouped") or {}).get("labels")  # identical images kept together, as the run did
+    return [s.test for s in make_splits(spec, n_stimuli, None, seed, groups)]
 
 
 def _headline_fn(dataset: xr.Dataset) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:

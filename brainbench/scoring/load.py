@@ -107,7 +107,8 @@ class LoadedData:
         scored over one load, each complete their own spec with it.
         """
         own = self.split_record if self.split_record.get("custom") else None
-        return run_spec.with_data(self.data_sha256, self.stimuli_sha256, splits=own)
+        grouped = self.split_record.get("grouped")  # identical images kept together: other splits, another key
+        return run_spec.with_data(self.data_sha256, self.stimuli_sha256, splits=own, grouped=grouped)
 
 
 def assembly_hash(assembly: xr.DataArray) -> str:
@@ -140,8 +141,15 @@ def load(run: Resolved, progress: bool = True) -> LoadedData:
     else:
         part = _response_part(run, loaded.assembly, loaded.stimuli)
     own = run.splits if run.splits is not None else bench.splits
+    # identical images (a repeated block of a session) stay on one side of every declared split
+    groups = None if own is not None else loaded.stimuli.identical_groups(part.assembly["stimulus_id"].values)
     splits, split_record = run_splits(
-        bench.entry.split, part.assembly.sizes["stimulus"], own=own, stratify_values=part.stratify, seed=run.spec.seed
+        bench.entry.split,
+        part.assembly.sizes["stimulus"],
+        own=own,
+        stratify_values=part.stratify,
+        seed=run.spec.seed,
+        groups=groups,
     )
     data = LoadedData(
         assembly=part.assembly,

@@ -85,15 +85,26 @@ class RunSpec:
             raise BrainbenchError("a run's key needs its data hashes; load the benchmark first.")
         return content_key(self.content)
 
-    def with_data(self, data_sha256: str, stimuli_sha256: str, splits: dict[str, Any] | None = None) -> RunSpec:
+    def with_data(
+        self,
+        data_sha256: str,
+        stimuli_sha256: str,
+        splits: dict[str, Any] | None = None,
+        grouped: dict[str, Any] | None = None,
+    ) -> RunSpec:
         """The spec completed with the hashes of the assembly and stimuli actually scored.
 
         ``splits``: the record of splits that are not the benchmark's declared ones (their
-        sizes and sha256, see :func:`brainbench.data.splits.split_spec`).
+        sizes and sha256, see :func:`brainbench.data.splits.split_spec`). ``grouped``: the
+        declared splits' record of the identical images they keep together (none when the
+        stimuli are all different, so such a run's key is what it was before images were
+        grouped).
         """
         extra: dict[str, Any] = {"data_sha256": data_sha256, "stimuli_sha256": stimuli_sha256}
         if splits is not None:
             extra["splits"] = splits
+        if grouped is not None:
+            extra["split_groups"] = grouped
         return replace(self, content={**self.content, **extra})
 
     def to_json(self) -> str:

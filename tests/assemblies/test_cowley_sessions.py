@@ -223,6 +223,19 @@ def test_pinned_session_from_the_mirror_equals_the_declared_one(mirror):
     assert list(full.assembly["subject"].values) == ["PE"] * 50
 
 
+def test_a_session_that_repeats_images_keeps_each_copy_with_its_original(mirror, fresh_home):
+    from brainbench.scoring import prepare
+
+    _, data, spec = prepare(MODEL, "cowley2023-V4-190925", layers=["conv1"], device="cpu", progress=False)
+    ids = [str(i) for i in data.assembly["stimulus_id"].values]
+    groups = data.stimuli.identical_groups(ids)
+    assert np.bincount(groups).max() == 2 and (np.bincount(groups) == 2).sum() == 300
+    assert (groups[900:] == groups[:300]).all()  # images 901-1200 repeat images 1-300
+    for split in data.splits:
+        assert not set(groups[split.train]) & set(groups[split.test])
+    assert spec.content["split_groups"]["groups"] == 300 and spec.content["benchmark"]["version"] == 2
+
+
 # ------------------------------------------------------------------ miniatures
 
 

@@ -195,3 +195,95 @@ def test_run_splits_are_the_declared_ones_or_the_callers_own_checked():
     assert own[0].train.dtype == np.int64 and own_record["custom"] is True and own_record["n_test"] == [2]
     with pytest.raises(BrainbenchError, match="out of range for 12 stimuli"):
         run_splits(declared, 12, own=[([0, 1, 2], [12])])
+
+
+def _old_splits(spec, n, labels, seed):
+    """The splits of distinct stimuli as made before identical images were grouped (the reference)."""
+    rng = np.random.default_rng([spec.seed, seed])
+    if spec.kind == "holdout":
+        n_test = max(1, round(n * spec.test_fraction))
+        orders = [rng.permutation(n) for _ in range(spec.n_splits)]
+        return [np.sort(order[:n_test]).tolist() for order in orders]
+    fold = np.empty(n, dtype=np.int64)
+    if spec.stratify:
+        offset = 0
+        for label in np.unique(labels):
+            members = rng.permutation(np.flatnonzero(labels == label))
+            fold[members] = (offset + np.arange(len(members))) % spec.n_splits
+            offset += len(members)
+    else:
+        fold[rng.permutation(n)] = np.arange(n) % spec.n_splits
+    return [np.flatnonzero(fold == k).tolist() for k in range(spec.n_splits)]
+
+
+@pytest.mark.parametrize(
+    "declared",
+    [
+        {"n_splits": 5, "seed": 3},
+        {"n_splits": 4, "seed": 0, "stratify": "category"},
+        {"kind": "holdout", "n_splits": 3, "test_fraction": 0.3, "seed": 1},
+    ],
+    ids=["kfold", "stratified", "holdout"],
+)
+def test_identical_images_stay_on_one_side_of_every_split_and_distinct_ones_split_as_before(declared):
+    from brainbench.data.splits import make_splits, run_splits
+    from brainbench.registry.manifest import SplitSpec
+
+    spec = SplitSpec(**declared)
+    n = 30
+    labels = np.array(["a", "b", "c"] * 10)  # stimulus k + 20 copies stimulus k: the same class
+    for seed in (0, 7):
+        reference = _old_splits(spec, n, labels, seed)
+        for groups in (None, np.arange(n), np.arange(n)[::-1]):  # distinct stimuli, whatever the labels
+            made = make_splits(spec, n, labels, seed, groups)
+            assert [s.test.tolist() for s in made] == reference
+    copies = np.r_[np.arange(20), np.arange(10)]  # stimuli 20-29 are copies of 0-9
+    splits, record = run_splits(spec, n, stratify_values=labels, seed=0, groups=copies)
+    for split in splits:
+        assert not set(copies[split.train]) & set(copies[split.test])  # no copy on the other side
+        assert split.train.size >= 2 and split.test.size >= 1
+    if spec.kind == "kfold":
+        assert sorted(k for s in splits for k in s.test.tolist()) == list(range(n))  # each stimulus tested once
+    assert record["grouped"] == {"groups": 10, "stimuli": 20, "labels": copies.tolist()}
+    assert "grouped" not in run_splits(spec, n, stratify_values=labels, groups=np.arange(n))[1]
+
+
+def test_too_few_distinct_images_for_the_folds_is_one_sentence():
+    from brainbench.data.splits import make_splits
+    from brainbench.errors import BrainbenchError
+    from brainbench.registry.manifest import SplitSpec
+
+    with pytest.raises(BrainbenchError, match=r"there are 4 \(2 of them copies of others"):
+        make_splits(SplitSpec(n_splits=5), 6, groups=[0, 1, 2, 3, 0, 1])
+
+
+def test_a_stimulus_set_groups_identical_images_and_a_run_keeps_them_together():
+    import brainbench
+    from brainbench.models.base import TorchModel
+    from brainbench.registry.manifest import Preprocessing
+    from brainbench.scoring import prepare
+    from brainbench.scoring.benchmark import custom_benchmark
+
+    rng = np.random.default_rng(3)
+    images = list(rng.integers(0, 255, size=(24, 8, 8), dtype=np.uint8))
+    images[20:] = images[:4]  # the last four show the first four again, under their own ids
+    stimuli = StimulusSet.from_arrays(images)
+    assert stimuli.identical_groups(stimuli.ids).tolist() == [*range(20), 0, 1, 2, 3]
+    assert stimuli.identical_groups(stimuli.ids[20:][::-1]).tolist() == [0, 1, 2, 3]
+    import torch
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 2, 3), torch.nn.AdaptiveAvgPool2d(1))
+    model = TorchModel(net, {"pool": "1"}, identifier="tiny-dup", preprocessing=Preprocessing(size=8))
+    trials = rng.normal(size=(3, 24, 2))
+    data = wrap_recordings(trials, images, identifier="dup-data", dims=("repetition", "stimulus", "neuroid"))
+    bench = custom_benchmark(data.assembly, data.stimuli, split={"n_splits": 4})
+    _, loaded, spec = prepare(model, bench, progress=False)
+    groups = loaded.stimuli.identical_groups(loaded.assembly["stimulus_id"].values)
+    for split in loaded.splits:  # no test image is also a training image
+        assert not set(groups[split.train]) & set(groups[split.test])
+    assert spec.content["split_groups"]["groups"] == 4  # the grouping is in the key
+    alone = wrap_recordings(trials[:, :20], images[:20], identifier="nodup", dims=("repetition", "stimulus", "neuroid"))
+    distinct = custom_benchmark(alone.assembly, alone.stimuli, split={"n_splits": 4})
+    assert "split_groups" not in prepare(model, distinct, progress=False)[2].content  # keys of distinct sets unchanged
+    assert brainbench.score(model, bench, progress=False).attrs["split_spec"].count('"grouped"') == 1
