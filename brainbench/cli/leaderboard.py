@@ -32,7 +32,10 @@ StoreOption = Annotated[
     str | None,
     typer.Option(
         "--store",
-        help="results store: PATH or sqlite:///PATH (default $BRAINBENCH_STORE or $BRAINBENCH_HOME/results.sqlite)",
+        help=(
+            "results store: PATH or sqlite:///PATH (default $BRAINBENCH_STORE or $BRAINBENCH_HOME/results.sqlite); "
+            "show, runs, compare, site and verify refuse a named store that does not exist"
+        ),
     ),
 ]
 
@@ -164,7 +167,6 @@ def show_command(
     stored (no refit; see docs/leaderboard.md); rows with more scored cells rank first,
     and rows whose overall means do not differ significantly share a rank (=k).
     """
-    from brainbench.results.store import ResultStore
     from brainbench.results.table import FORMATS, render
 
     if fmt not in FORMATS:
@@ -179,7 +181,7 @@ def show_command(
             raise BrainbenchError(
                 f"--output {output} cannot be written ({reason}); pass a file in a folder you may write to."
             )
-    target = ResultStore(store)
+    target = _read_store(store)
     board = board_with_intervals(target, intervals)
     text = render(board, fmt)
     if output is not None:
@@ -210,6 +212,28 @@ def _write_text(path: Path, text: str) -> None:
         remove_temp(temp)
 
 
+def _read_store(store: str | None) -> ResultStore:
+    """The results store a reading command names; one that is named but is not there is refused.
+
+    A store named by ``--store`` or ``$BRAINBENCH_STORE`` that does not exist is a typo, not
+    an empty store: opening it would create an empty database there and show nothing. The
+    default store (named by neither) may not exist yet: it reads as empty.
+    """
+    import os
+
+    from brainbench.results.store import STORE_ENV, ResultStore
+
+    target = ResultStore(store)
+    named = store if store is not None else os.environ.get(STORE_ENV)
+    if named and not target.path.exists():
+        where = "--store" if store is not None else f"${STORE_ENV}"
+        raise BrainbenchError(
+            f"there is no results store at {target.path} ({where}); check the path, or create one with "
+            "`brainbench leaderboard run` or `brainbench score`."
+        )
+    return target
+
+
 @leaderboard_app.command("runs")
 def runs_command(
     model: Annotated[str | None, typer.Argument(help="only runs of this model id")] = None,
@@ -219,7 +243,6 @@ def runs_command(
 ) -> None:
     """Every stored run with its layers, seed, readout, protocol and whether a leaderboard cell shows it."""
     from brainbench.registry import get_registry
-    from brainbench.results.store import ResultStore
     from brainbench.results.table import list_runs, render_runs
 
     registry = get_registry()
@@ -228,7 +251,7 @@ def runs_command(
         model = registry.model(model).id if model is not None else None
     with contextlib.suppress(BrainbenchError):
         benchmark = registry.benchmark(benchmark).id if benchmark is not None else None
-    target = ResultStore(store)
+    target = _read_store(store)
     rows = list_runs(target.runs(), target.layers_by_run(), model, benchmark)
     if not rows and fmt == "table":
         what = " of " + " x ".join(x for x in (model, benchmark) if x) if (model or benchmark) else ""
@@ -258,7 +281,6 @@ def verify_command(
     The default tolerance covers the rounding of float32 kernels between CPUs (measured by
     benchmarks/reproducibility.py); on the same machine a re-run is bit for bit.
     """
-    from brainbench.results.store import ResultStore
     from brainbench.results.verify import verify
     from brainbench.scoring.arguments import check_device, check_tolerance
 
@@ -268,7 +290,7 @@ def verify_command(
         raise BrainbenchError(f"ROW {row!r} and --all cannot be combined; give one row or --all.")
     check_tolerance(tolerance)
     check_device(device)
-    checks = verify(ResultStore(store), row, tolerance=tolerance, device=device, use_cache=use_cache)
+    checks = verify(_read_store(store), row, tolerance=tolerance, device=device, use_cache=use_cache)
     n_bad = 0
     for check in checks:
         run = check.run
@@ -307,10 +329,9 @@ def compare_command(
     """
     from brainbench.results.comparisons import compare_models, render_comparisons
     from brainbench.results.intervals import cached_draws
-    from brainbench.results.store import ResultStore
     from brainbench.results.table import build
 
-    target = ResultStore(store)
+    target = _read_store(store)
     runs = target.runs()
     plain = build(runs)
     compare_models(plain, model_a, model_b, benchmarks)  # unknown models or benchmarks fail here, before any draw
@@ -327,13 +348,12 @@ def site_command(
 ) -> None:
     """Write a static website of the leaderboard (HTML, CSS, SVG figures; no server, no network at view time)."""
     from brainbench.results.site import write_site
-    from brainbench.results.store import ResultStore
     from brainbench.scoring.arguments import check_out_dir
 
     if out.exists() and not out.is_dir():
         raise BrainbenchError(f"--out {out} is a file; give a folder for the site, e.g. {out.with_suffix('')}-site.")
     check_out_dir(out)  # writable, before the intervals are drawn
-    target = ResultStore(store)
+    target = _read_store(store)
     board = board_with_intervals(target, True)
     pages = write_site(target, board, out, command=" ".join(["brainbench", *sys.argv[1:]]))
     typer.echo(f"site written to {out} ({pages} pages); open {out / 'index.html'}", err=True)

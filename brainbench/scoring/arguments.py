@@ -8,6 +8,7 @@ imports torch.
 
 from __future__ import annotations
 
+import numbers
 import os
 import re
 import uuid
@@ -37,9 +38,10 @@ def check_device(device: object) -> str:
 
 
 def check_seed(seed: object) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+    """``seed`` as an int: any integer >= 0 (a numpy integer too), never a bool."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
         raise BrainbenchError(f"seed must be an integer >= 0, got {seed!r}; pass --seed 0 or any larger integer.")
-    return seed
+    return int(seed)
 
 
 def check_batch_size(batch_size: object) -> int:

@@ -173,10 +173,27 @@ def test_other_commands_refuse_bad_values_before_any_work(tiny, capsys, args, fr
 def test_verify_with_zero_tolerance_is_accepted(tiny, capsys):
     """The tolerance check refuses only negative values (0 is exact comparison)."""
     from brainbench.cli.main import main
+    from brainbench.results.store import ResultStore
 
     store = tiny / "empty.sqlite"
+    ResultStore(store).runs()  # an empty store, made
     assert main(["leaderboard", "verify", "--all", "--tolerance", "0", "--store", str(store)]) == 2
     assert "holds no runs" in capsys.readouterr().err  # it got past the argument checks
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["show"], ["runs"], ["compare", "tiny-a", "tiny-b"], ["site", "--out", "SITE"], ["verify", "--all"]],
+    ids=lambda c: c[0],
+)
+def test_a_store_named_but_not_there_is_refused_not_created(tiny, capsys, monkeypatch, command):
+    typo = tiny / "reslts.sqlite"
+    args = ["leaderboard", *[str(tiny / "site") if a == "SITE" else a for a in command]]
+    line = _cli(capsys, [*args, "--store", str(typo)])
+    assert f"there is no results store at {typo} (--store)" in line
+    monkeypatch.setenv("BRAINBENCH_STORE", str(typo))
+    assert "($BRAINBENCH_STORE)" in _cli(capsys, args)
+    assert not typo.exists()  # it used to be created empty, and an empty leaderboard shown
 
 
 # ------------------------------------------------------------------ the Python API
@@ -185,6 +202,7 @@ def test_verify_with_zero_tolerance_is_accepted(tiny, capsys):
     [
         ({"seed": -1}, "seed must be an integer >= 0"),
         ({"seed": 1.5}, "seed must be an integer >= 0"),
+        ({"seed": True}, "seed must be an integer >= 0"),
         ({"batch_size": 0}, "batch size must be an integer >= 1"),
         ({"device": "gpu"}, "device 'gpu'"),
         ({"layers": []}, "layers is an empty list"),

@@ -180,8 +180,10 @@ def test_an_output_that_cannot_be_written_fails_in_one_sentence_before_any_work(
 
 def test_show_writes_its_output_into_a_new_folder(tmp_path):
     from brainbench.cli.main import main
+    from brainbench.results.store import ResultStore
 
     target = tmp_path / "new" / "board.md"
+    ResultStore(tmp_path / "r.sqlite").runs()  # an empty store (a store named but not there is refused)
     assert (
         main(["leaderboard", "show", "--format", "md", "-o", str(target), "--store", str(tmp_path / "r.sqlite")]) == 0
     )

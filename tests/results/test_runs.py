@@ -366,3 +366,11 @@ def test_a_model_object_of_a_declared_id_prepared_otherwise_has_its_own_key(regi
     other = load_model(entry)  # same id and weights, other input size: another run (it had the same key)
     other.preprocessing = other.preprocessing.model_copy(update={"size": other.preprocessing.size * 2})
     assert prepare(other, "gen-V1", layers=["c1"], progress=False)[2].key != by_id
+
+
+def test_a_numpy_integer_seed_is_a_seed(registry):
+    from brainbench.scoring.arguments import check_seed
+
+    assert check_seed(np.int64(3)) == 3 and type(check_seed(np.int64(3))) is int  # it was refused
+    spec = runs.run(runs.Request("tiny-a", "gen-V1", layers=("c1",), seed=np.int64(1)), HOW).spec
+    assert spec.seed == 1 and spec.content["seed"] == 1
