@@ -37,6 +37,7 @@ from brainbench.caching.content import content_key
 from brainbench.errors import BrainbenchError
 
 if TYPE_CHECKING:  # pragma: no cover
+    from brainbench.registry.manifest import AssemblyEntry, BenchmarkEntry
     from brainbench.scoring.arguments import CheckedRequest
 
 #: The cache kind of remembered specs (see :mod:`brainbench.caching.hash_cache`).
@@ -91,14 +92,19 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def _data_files(assembly_python_name: str, params: dict[str, Any]) -> list[dict[str, str]] | None:
-    """``[{dataset, path, declared, sha256}]`` of every declared data file, or None when not all are declared."""
+def _data_files(bench: BenchmarkEntry, assembly: AssemblyEntry) -> list[dict[str, str]] | None:
+    """``[{dataset, path, declared, sha256}]`` of every file the benchmark loads, or None when not all are declared.
+
+    The assembly plugin is the one the load stage builds
+    (:func:`brainbench.scoring.benchmark.assembly_source`: the benchmark's ``assembly_params``
+    on top of the assembly's).
+    """
     from brainbench.assemblies.base import AssemblySource
     from brainbench.data.fetch import cache_path, mirror_root
-    from brainbench.registry import load_object
+    from brainbench.scoring.benchmark import assembly_source
 
-    source = load_object(assembly_python_name)(**params)
-    if not isinstance(source, AssemblySource) or type(source).remote_files is AssemblySource.remote_files:
+    source = assembly_source(bench, assembly)
+    if type(source).remote_files is AssemblySource.remote_files:
         return None
     remotes = source.remote_files()
     if not remotes or any(not str(r.known_hash or "").startswith("sha256:") for r in remotes):
@@ -153,7 +159,7 @@ def request_inputs(request: CheckedRequest) -> dict[str, Any] | None:
     if code is None:
         return None
     try:
-        files = _data_files(assembly.python_name, {**assembly.params, **bench.assembly_params})  # as the load stage
+        files = _data_files(bench, assembly)
     except (BrainbenchError, OSError, TypeError):
         return None  # the full path reports it
     if files is None:

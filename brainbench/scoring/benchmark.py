@@ -73,11 +73,15 @@ def resolve_benchmark(benchmark_id: str, registry: Registry) -> Benchmark:
 
 def benchmark_of_entry(entry: BenchmarkEntry, assembly: AssemblyEntry) -> Benchmark:
     """The benchmark of a looked-up entry and its assembly's entry: the plugin instantiated with the declared params."""
-    return Benchmark(entry=entry, source=_assembly_source(entry, assembly))
+    return Benchmark(entry=entry, source=assembly_source(entry, assembly))
 
 
-def _assembly_source(entry: BenchmarkEntry, assembly_entry: AssemblyEntry, without: str = "") -> AssemblySource:
-    """The entry's assembly plugin instantiated with its declared params (less the param ``without``)."""
+def assembly_source(entry: BenchmarkEntry, assembly_entry: AssemblyEntry, without: str = "") -> AssemblySource:
+    """The entry's assembly plugin instantiated with its declared params (less the param ``without``).
+
+    The params are the assembly entry's with the benchmark's ``assembly_params`` on top: the
+    one place they are merged (the load stage and the remembered-key fingerprint both call it).
+    """
     params = {**assembly_entry.params, **entry.assembly_params}
     params.pop(without, None)
     source = load_object(assembly_entry.python_name)(**params)
@@ -98,7 +102,7 @@ def composite_parts(entry: BenchmarkEntry, registry: Registry) -> tuple[list[Ben
         parts = [resolve_benchmark(p, registry) for p in entry.parts]
         return [b.entry for b in parts], [b.source for b in parts]
     assembly = registry.assembly(entry.assembly)
-    source = _assembly_source(entry, assembly, without=entry.part_param)
+    source = assembly_source(entry, assembly, without=entry.part_param)
     if not hasattr(source, "part_values"):
         raise BrainbenchError(
             f"composite {entry.id!r} varies {entry.part_param!r} of assembly {assembly.id!r}, "
