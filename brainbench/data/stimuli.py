@@ -252,21 +252,21 @@ class StimulusSet:
         Labels count from 0 in order of first appearance, so a set without identical images
         gets ``0, 1, 2, ...``. Used to keep identical images on one side of every split.
         """
+        digests = self._hashes[1]
+        labels: dict[str, int] = {}
+        return np.array([labels.setdefault(digests[k], len(labels)) for k in self._positions(ids)], dtype=np.int64)
+
+    def _positions(self, ids: Sequence[str]) -> list[int]:
+        """The position of each of ``ids`` in this set; an id it lacks is one sentence."""
         position = {sid: k for k, sid in enumerate(self.ids)}
         missing = [i for i in ids if i not in position]
         if missing:
             raise DataError(f"stimulus set lacks {len(missing)} ids, e.g. {missing[0]!r}.")
-        digests = self._hashes[1]
-        labels: dict[str, int] = {}
-        return np.array([labels.setdefault(digests[position[i]], len(labels)) for i in ids], dtype=np.int64)
+        return [position[i] for i in ids]
 
     def subset(self, ids: Sequence[str]) -> StimulusSet:
         """A new StimulusSet with the given ids, in that order."""
-        position = {sid: k for k, sid in enumerate(self.ids)}
-        missing = [i for i in ids if i not in position]
-        if missing:
-            raise DataError(f"stimulus set lacks {len(missing)} ids, e.g. {missing[0]!r}.")
-        order = [position[i] for i in ids]
+        order = self._positions(ids)
         meta = {k: [v[o] for o in order] for k, v in self.metadata.items()}
         return StimulusSet(
             [self.ids[o] for o in order], [self._sources[o] for o in order], self._kind, meta, self.identifier

@@ -244,7 +244,7 @@ def test_every_entry_a_scored_run_reads_is_looked_up_once_at_the_boundary(regist
     request = runs.Request("tiny-a", "gen-V1", layers=("c1",), readout="simple-narrow")  # a readout with a base
     outcome = runs.run(request, HOW, ResultStore(tmp_path / "once.sqlite"))
     assert outcome.status == runs.SCORED
-    content = outcome.spec.content if outcome.spec is not None else {}
+    content = outcome.spec.content  # always set (a remembered run carries its remembered spec)
     expected = {
         ("model", "tiny-a"),
         ("benchmark", "gen-V1"),
